@@ -1,0 +1,39 @@
+// One actor per endpoint: its mailbox holds deliveries for that endpoint; it
+// keeps their backoff timers, bounds the requests in flight, logs each
+// attempt before it starts and each outcome before it takes effect.
+#pragma once
+
+#include "actors/endpoint_config.hpp"
+#include "actors/messages.hpp"
+#include "storage/event_log.hpp"
+#include "transports/https_client.hpp"
+
+#include <deque>
+#include <random>
+#include <unordered_map>
+
+#include <caf/all.hpp>
+
+namespace tocsin::actors {
+
+struct endpoint_state {
+  endpoint_config config;
+  storage::event_log* log = nullptr;
+  transports::https_client* client = nullptr;
+  std::deque<delivery_job> ready;                          ///< due, awaiting a slot
+  std::unordered_map<std::string, delivery_job> waiting;   ///< backing off
+  std::unordered_map<std::string, delivery_job> in_flight; ///< attempt running
+  std::mt19937_64 rng{std::random_device{}()};
+  bool flagged = false;   ///< answered 410 Gone
+  bool draining = false;  ///< shutting down: start no new attempts
+
+  static inline const char* name = "tocsin.endpoint";
+};
+
+/// Messages: (deliver_atom, delivery_job), (retry_atom, id),
+/// (done_atom, id, inbound_response), (drain_atom) -> in-flight count.
+caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
+                             endpoint_config config, storage::event_log* log,
+                             transports::https_client* client);
+
+} // namespace tocsin::actors

@@ -1,0 +1,42 @@
+// What an endpoint actor needs to know about its endpoint.
+#pragma once
+
+#include "common/url.hpp"
+
+#include <chrono>
+#include <string>
+#include <vector>
+
+namespace tocsin::actors {
+
+struct retry_policy {
+  /// Seconds between attempts; size() + 1 attempts in all.
+  std::vector<double> schedule{60, 120, 240, 480};
+  /// Relative jitter on each delay (0.1 = ±10 %), never past the window.
+  double jitter = 0.1;
+
+  /// The whole window, first attempt to last, in milliseconds.
+  std::int64_t window_ms() const;
+  int max_attempts() const { return static_cast<int>(schedule.size()) + 1; }
+};
+
+struct endpoint_filter {
+  std::vector<std::string> event_types{"*"}; ///< or ["*"]
+  int min_severity = 0;                      ///< severity_rank
+  std::vector<std::string> agents;           ///< globs; empty: every agent
+};
+
+struct endpoint_config {
+  std::string id;
+  tocsin::url target;
+  std::string transport = "webhook";
+  endpoint_filter filter;
+  /// Raw HMAC keys; the first is the current secret, the rest still sign
+  /// during a rotation's grace period.
+  std::vector<std::string> signing_keys;
+  retry_policy retry;
+  std::chrono::milliseconds timeout{10000};
+  int max_in_flight = 16;
+};
+
+} // namespace tocsin::actors

@@ -1,0 +1,140 @@
+#include "actors/engine.hpp"
+
+#include "actors/endpoint_actor.hpp"
+#include "actors/ingest_actor.hpp"
+#include "actors/retry_policy.hpp"
+#include "common/log.hpp"
+
+#include <thread>
+#include <unordered_map>
+
+namespace tocsin::actors {
+
+namespace {
+
+caf::actor_system_config make_config(std::size_t threads) {
+  caf::actor_system_config cfg;
+  cfg.set("scheduler.max-threads", std::max<std::size_t>(1, threads));
+  return cfg;
+}
+
+class engine_impl final : public engine {
+public:
+  engine_impl(const engine_options& opts, storage::event_log& log,
+              transports::https_client& client)
+    : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log) {
+    std::vector<route> routes;
+    for (auto& ep : opts.endpoints) {
+      auto a = sys_.spawn(endpoint_actor, ep, &log, &client);
+      endpoints_.emplace(ep.id, a);
+      routes.push_back(route{ep.id, ep.filter, a});
+    }
+    ingest_ = sys_.spawn<caf::detached>(ingest_actor, &log, std::move(routes));
+  }
+
+  ~engine_impl() override {
+    caf::anon_send_exit(ingest_, caf::exit_reason::user_shutdown);
+    for (auto& [id, a] : endpoints_)
+      caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
+  }
+
+  status recover() {
+    auto now = now_ms();
+    std::unordered_map<std::string, std::shared_ptr<const std::string>> payloads;
+    storage::write_set fixes;
+    std::vector<std::pair<caf::actor, delivery_job>> jobs;
+    std::optional<error> failure;
+    auto st = log_.for_each_pending([&](storage::delivery&& d) {
+      if (failure)
+        return;
+      if (!d.attempts.empty() && !d.attempts.back().finished()) {
+        auto& a = d.attempts.back();
+        a.finished_at = now;
+        a.error = interrupted_error;
+        d.next_attempt_at = now;
+        fixes.put_delivery(d, "attempt.interrupted");
+        ++report_.interrupted;
+      }
+      auto ep = endpoints_.find(d.endpoint_id);
+      if (ep == endpoints_.end()) {
+        d.state = storage::delivery_state::dead_lettered;
+        d.finished_at = now;
+        d.reason = "endpoint_deleted";
+        fixes.put_delivery(d, "delivery.dead_lettered");
+        ++report_.orphaned;
+        return;
+      }
+      auto& payload = payloads[d.event_id];
+      if (!payload) {
+        auto ev = log_.get_event(d.event_id);
+        if (!ev || !*ev) {
+          failure = ev ? error{"store_corrupt", "delivery " + d.id +
+                                                  " names missing event " +
+                                                  d.event_id}
+                       : ev.error();
+          return;
+        }
+        payload = std::make_shared<const std::string>(std::move((*ev)->body));
+      }
+      jobs.emplace_back(ep->second, delivery_job{std::move(d), payload});
+    });
+    if (!st)
+      return st;
+    if (failure)
+      return *failure;
+    if (auto s = log_.commit(fixes, storage::durability::synced); !s)
+      return s;
+    for (auto& [a, job] : jobs)
+      caf::anon_send(a, deliver_atom_v, std::move(job));
+    report_.resumed = jobs.size();
+    return {};
+  }
+
+  void ingest(std::vector<new_event> events, ingest_callback done) override {
+    caf::anon_send(ingest_, ingest_atom_v,
+                   ingest_request{std::move(events), std::move(done)});
+  }
+
+  void drain(std::chrono::milliseconds timeout) override {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    caf::scoped_actor self{sys_};
+    for (;;) {
+      int in_flight = 0;
+      for (auto& [id, a] : endpoints_)
+        self->request(a, timeout, drain_atom_v)
+          .receive([&](int n) { in_flight += n; }, [](caf::error&) {});
+      if (in_flight == 0 || std::chrono::steady_clock::now() >= deadline)
+        return;
+      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+    }
+  }
+
+  const recovery_report& recovered() const override { return report_; }
+
+private:
+  caf::actor_system_config cfg_;
+  caf::actor_system sys_;
+  storage::event_log& log_;
+  std::unordered_map<std::string, caf::actor> endpoints_;
+  caf::actor ingest_;
+  recovery_report report_;
+};
+
+} // namespace
+
+result<std::unique_ptr<engine>> engine::start(engine_options opts,
+                                              storage::event_log& log,
+                                              transports::https_client& client) {
+  auto e = std::make_unique<engine_impl>(opts, log, client);
+  if (auto st = e->recover(); !st)
+    return st.error();
+  auto& r = e->recovered();
+  if (r.resumed + r.orphaned > 0)
+    log::info("recovered pending deliveries",
+              {{"resumed", std::to_string(r.resumed)},
+               {"interrupted", std::to_string(r.interrupted)},
+               {"orphaned", std::to_string(r.orphaned)}});
+  return std::unique_ptr<engine>{std::move(e)};
+}
+
+} // namespace tocsin::actors

@@ -1,0 +1,90 @@
+#include "actors/ingest_actor.hpp"
+
+#include "actors/routing.hpp"
+#include "common/ids.hpp"
+#include "common/log.hpp"
+
+namespace tocsin::actors {
+
+namespace {
+
+using self_ptr = caf::stateful_actor<ingest_state>*;
+
+void add(self_ptr self, ingest_request& req) {
+  auto& st = self->state;
+  auto now = now_ms();
+  for (auto& ev : req.events) {
+    storage::event_record rec;
+    rec.id = ev.id;
+    rec.accepted_at = now;
+    auto payload = std::make_shared<const std::string>(ev.body);
+    event_facts facts{ev.type, ev.severity, ev.agent_id};
+    auto first_new = st.handoff.size();
+    for (auto& r : st.routes) {
+      if (!matches(r.filter, facts))
+        continue;
+      storage::delivery d;
+      d.id = new_id("dlv");
+      d.event_id = ev.id;
+      d.endpoint_id = r.endpoint_id;
+      d.created_at = now;
+      d.next_attempt_at = now;
+      rec.delivery_ids.push_back(d.id);
+      st.handoff.emplace_back(r.endpoint, delivery_job{d, payload});
+    }
+    rec.body = std::move(ev.body);
+    st.batch.add_event(rec);
+    for (auto i = first_new; i < st.handoff.size(); ++i)
+      st.batch.put_delivery(st.handoff[i].second.state, "delivery.created");
+  }
+  st.waiting.push_back(std::move(req));
+}
+
+void flush(self_ptr self) {
+  auto& st = self->state;
+  st.flush_scheduled = false;
+  auto committed = st.log->commit(st.batch, storage::durability::synced);
+  st.batch.clear();
+  if (!committed) {
+    log::error("event log commit failed; events refused",
+               {{"error", committed.error().message},
+                {"requests", std::to_string(st.waiting.size())}});
+    for (auto& req : st.waiting)
+      req.done(error{"store_unavailable",
+                     "the event store refused the write; nothing was accepted"});
+  } else {
+    for (auto& req : st.waiting) {
+      std::vector<std::string> ids;
+      ids.reserve(req.events.size());
+      for (auto& ev : req.events)
+        ids.push_back(std::move(ev.id));
+      req.done(std::move(ids));
+    }
+    for (auto& [endpoint, job] : st.handoff)
+      self->send(endpoint, deliver_atom_v, std::move(job));
+  }
+  st.waiting.clear();
+  st.handoff.clear();
+}
+
+} // namespace
+
+caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
+                           storage::event_log* log, std::vector<route> routes) {
+  self->state.log = log;
+  self->state.routes = std::move(routes);
+  return {
+    [=](ingest_atom, ingest_request& req) {
+      add(self, req);
+      // Everything already in the mailbox is handled before this flush, so one
+      // fsync covers all requests that arrived while the last one ran.
+      if (!self->state.flush_scheduled) {
+        self->state.flush_scheduled = true;
+        self->send(self, flush_atom_v);
+      }
+    },
+    [=](flush_atom) { flush(self); },
+  };
+}
+
+} // namespace tocsin::actors

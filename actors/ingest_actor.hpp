@@ -1,0 +1,39 @@
+// The ingest actor: routes accepted events to endpoints, logs events and their
+// new deliveries with one synced write for everything that arrived meanwhile
+// (group commit), answers the producers, then hands the deliveries over.
+// Runs detached: its fsyncs block only its own thread.
+#pragma once
+
+#include "actors/endpoint_config.hpp"
+#include "actors/messages.hpp"
+#include "storage/event_log.hpp"
+
+#include <vector>
+
+#include <caf/all.hpp>
+
+namespace tocsin::actors {
+
+struct route {
+  std::string endpoint_id;
+  endpoint_filter filter;
+  caf::actor endpoint;
+};
+
+struct ingest_state {
+  storage::event_log* log = nullptr;
+  std::vector<route> routes;
+  // Accumulated since the last flush.
+  storage::write_set batch;
+  std::vector<ingest_request> waiting; ///< answered after the flush
+  std::vector<std::pair<caf::actor, delivery_job>> handoff;
+  bool flush_scheduled = false;
+
+  static inline const char* name = "tocsin.ingest";
+};
+
+/// Messages: (ingest_atom, ingest_request).
+caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
+                           storage::event_log* log, std::vector<route> routes);
+
+} // namespace tocsin::actors

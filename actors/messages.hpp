@@ -1,0 +1,42 @@
+// Atoms and message types exchanged between tocsin's actors. All local to one
+// node for now (allowed as unsafe types); the cluster will add inspectors.
+#pragma once
+
+#include "actors/new_event.hpp"
+#include "storage/records.hpp"
+#include "transports/http_types.hpp"
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <caf/all.hpp>
+
+CAF_BEGIN_TYPE_ID_BLOCK(tocsin, caf::first_custom_type_id)
+  CAF_ADD_ATOM(tocsin, tocsin::actors, deliver_atom, "deliver")
+  CAF_ADD_ATOM(tocsin, tocsin::actors, retry_atom, "retry")
+  CAF_ADD_ATOM(tocsin, tocsin::actors, done_atom, "done")
+  CAF_ADD_ATOM(tocsin, tocsin::actors, ingest_atom, "ingest")
+  CAF_ADD_ATOM(tocsin, tocsin::actors, flush_atom, "flush")
+  CAF_ADD_ATOM(tocsin, tocsin::actors, drain_atom, "drain")
+CAF_END_TYPE_ID_BLOCK(tocsin)
+
+namespace tocsin::actors {
+
+/// A delivery and the payload it carries, as an endpoint actor works on it.
+struct delivery_job {
+  storage::delivery state;
+  std::shared_ptr<const std::string> payload;
+};
+
+struct ingest_request {
+  std::vector<new_event> events;
+  ingest_callback done;
+};
+
+} // namespace tocsin::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::delivery_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::transports::inbound_response)

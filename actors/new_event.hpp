@@ -1,0 +1,25 @@
+// What the API hands to the engine: validated events, and the callback that
+// answers the producer. Free of CAF so that the HTTP side need not include it.
+#pragma once
+
+#include "common/result.hpp"
+
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace tocsin::actors {
+
+/// A validated event ready to be logged; the ingest actor routes it.
+struct new_event {
+  std::string id;
+  std::string type;
+  int severity = 0;
+  std::string agent_id;
+  std::string body; ///< normalized JSON, the webhook payload
+};
+
+/// Runs once with the accepted ids, after they are durable, or an error.
+using ingest_callback = std::function<void(result<std::vector<std::string>>)>;
+
+} // namespace tocsin::actors

@@ -1,0 +1,83 @@
+#include "actors/retry_policy.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <numeric>
+
+namespace tocsin::actors {
+
+std::int64_t retry_policy::window_ms() const {
+  auto secs = std::accumulate(schedule.begin(), schedule.end(), 0.0);
+  return static_cast<std::int64_t>(std::llround(secs * 1000));
+}
+
+response_class classify(const transports::inbound_response& r) {
+  auto s = r.status;
+  if (!r.error.empty() || s == 0)
+    return response_class::retryable;
+  if (s >= 200 && s < 300)
+    return response_class::success;
+  if (s == 410)
+    return response_class::gone;
+  if (s == 408 || s == 425 || s == 429 || s >= 500 || (s >= 300 && s < 400))
+    return response_class::retryable;
+  return response_class::permanent;
+}
+
+std::optional<std::int64_t> parse_retry_after(std::string_view value,
+                                              unix_ms now) {
+  while (!value.empty() && value.front() == ' ')
+    value.remove_prefix(1);
+  while (!value.empty() && value.back() == ' ')
+    value.remove_suffix(1);
+  if (value.empty())
+    return std::nullopt;
+  std::int64_t secs = 0;
+  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
+  if (ec == std::errc{} && ptr == value.data() + value.size())
+    return secs < 0 ? std::nullopt : std::optional{secs * 1000};
+  if (auto t = parse_http_date(value))
+    return std::max<std::int64_t>(0, *t - now);
+  return std::nullopt;
+}
+
+int counted_attempts(const storage::delivery& d) {
+  return static_cast<int>(
+    std::count_if(d.attempts.begin(), d.attempts.end(),
+                  [](auto& a) { return a.error != interrupted_error; }));
+}
+
+verdict decide(const retry_policy& p, const storage::delivery& d,
+               const transports::inbound_response& r, unix_ms now,
+               std::mt19937_64& rng) {
+  switch (classify(r)) {
+    case response_class::success:
+      return verdict{outcome::delivered, 0, {}, false};
+    case response_class::gone:
+      return verdict{outcome::dead_letter, 0, "endpoint_gone", true};
+    case response_class::permanent:
+      return verdict{outcome::dead_letter, 0,
+                     "rejected_http_" + std::to_string(r.status), false};
+    case response_class::retryable:
+      break;
+  }
+  auto n = counted_attempts(d);
+  if (n >= p.max_attempts())
+    return verdict{outcome::dead_letter, 0, "attempts_exhausted", false};
+  auto idx = static_cast<std::size_t>(std::max(n, 1) - 1);
+  double delay_ms = p.schedule[idx] * 1000.0;
+  if (p.jitter > 0) {
+    std::uniform_real_distribution<double> dist{-p.jitter, p.jitter};
+    delay_ms *= 1.0 + dist(rng);
+  }
+  auto window_end = d.window_start + p.window_ms();
+  auto next = std::min<unix_ms>(now + std::llround(delay_ms), window_end);
+  if (!r.retry_after.empty())
+    if (auto ra = parse_retry_after(r.retry_after, now);
+        ra && now + *ra <= window_end)
+      next = std::max<unix_ms>(next, now + *ra);
+  return verdict{outcome::retry, std::max(next, now), {}, false};
+}
+
+} // namespace tocsin::actors

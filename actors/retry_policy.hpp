@@ -1,0 +1,49 @@
+// What happens after an attempt: delivered, retried when, or dead-lettered
+// why. Pure functions of the delivery, the response and the clock.
+#pragma once
+
+#include "actors/endpoint_config.hpp"
+#include "storage/records.hpp"
+#include "transports/http_types.hpp"
+
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+
+namespace tocsin::actors {
+
+/// The error recorded for an attempt that a crash or restart cut short. Such
+/// attempts do not count against the attempt budget.
+inline constexpr std::string_view interrupted_error =
+  "interrupted: the daemon stopped during the attempt";
+
+enum class outcome { delivered, retry, dead_letter };
+
+struct verdict {
+  outcome what = outcome::retry;
+  unix_ms next_attempt_at = 0; ///< for retry
+  std::string reason;          ///< for dead_letter: stable code
+  bool flag_endpoint = false;  ///< 410 Gone: the endpoint asked to be removed
+};
+
+enum class response_class { success, retryable, gone, permanent };
+
+/// 2xx success; 408, 425, 429, 5xx, 3xx (redirects are not followed) and no
+/// response at all retryable; 410 gone; every other 4xx permanent.
+response_class classify(const transports::inbound_response& r);
+
+/// Retry-After in milliseconds from `now`: delta-seconds or an HTTP date.
+std::optional<std::int64_t> parse_retry_after(std::string_view value,
+                                              unix_ms now);
+
+/// Attempts that count against the budget (not interrupted ones).
+int counted_attempts(const storage::delivery& d);
+
+/// Decides after an attempt of `d` finished with `r` at `now`. `d.attempts`
+/// already holds that attempt.
+verdict decide(const retry_policy& p, const storage::delivery& d,
+               const transports::inbound_response& r, unix_ms now,
+               std::mt19937_64& rng);
+
+} // namespace tocsin::actors

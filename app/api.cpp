@@ -1,0 +1,225 @@
+#include "app/api.hpp"
+
+#include "common/ids.hpp"
+#include "common/log.hpp"
+
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::app {
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+api_response json_response(int status, const json& body) {
+  return api_response{status, body.dump(-1, ' ', false,
+                                        json::error_handler_t::replace),
+                      {}};
+}
+
+/// "a=1&b=2" -> value of `key`, or empty.
+std::string query_param(std::string_view query, std::string_view key) {
+  while (!query.empty()) {
+    auto amp = query.find('&');
+    auto pair = query.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key)
+      return eq == std::string_view::npos ? std::string{}
+                                          : std::string{pair.substr(eq + 1)};
+    if (amp == std::string_view::npos)
+      break;
+    query.remove_prefix(amp + 1);
+  }
+  return {};
+}
+
+bool is_json_content_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  auto mime = ct.substr(0, semi);
+  while (!mime.empty() && mime.back() == ' ')
+    mime.remove_suffix(1);
+  std::string lower;
+  for (char c : mime)
+    lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return lower == "application/json";
+}
+
+json attempt_json(const storage::attempt& a) {
+  json j{{"number", a.number},
+         {"started_at", format_rfc3339(a.started_at)},
+         {"finished_at",
+          a.finished() ? json(format_rfc3339(a.finished_at)) : json(nullptr)},
+         {"status", a.status == 0 ? json(nullptr) : json(a.status)},
+         {"latency_ms", a.latency_ms}};
+  j["response"] = a.response;
+  j["error"] = a.error.empty() ? json(nullptr) : json(a.error);
+  return j;
+}
+
+json delivery_json(const storage::delivery& d) {
+  json attempts = json::array();
+  for (auto& a : d.attempts)
+    attempts.push_back(attempt_json(a));
+  json j{{"id", d.id},
+         {"event_id", d.event_id},
+         {"endpoint_id", d.endpoint_id},
+         {"state", storage::to_string(d.state)},
+         {"created_at", format_rfc3339(d.created_at)},
+         {"attempts", std::move(attempts)}};
+  if (d.state == storage::delivery_state::pending)
+    j["next_attempt_at"] = format_rfc3339(d.next_attempt_at);
+  else
+    j["finished_at"] = format_rfc3339(d.finished_at);
+  if (!d.reason.empty())
+    j["reason"] = d.reason;
+  return j;
+}
+
+const error store_failure{"store_error", "the event store could not be read"};
+
+} // namespace
+
+api_response error_response(int status, const error& e) {
+  json err{{"code", e.code}, {"message", e.message}};
+  if (!e.field.empty())
+    err["field"] = e.field;
+  return json_response(status, json{{"error", std::move(err)}});
+}
+
+api::api(actors::engine& engine, storage::event_log& log, authenticator auth,
+         api_options opts)
+  : engine_(engine), log_(log), auth_(std::move(auth)), opts_(std::move(opts)) {}
+
+void api::handle(api_request req, std::function<void(api_response)> respond) {
+  std::string_view target = req.target;
+  auto qpos = target.find('?');
+  auto path = target.substr(0, qpos);
+  auto query = qpos == std::string_view::npos ? std::string_view{}
+                                              : target.substr(qpos + 1);
+  auto& method = req.method;
+
+  if (path == "/healthz" || path == "/readyz") {
+    if (method != "GET" && method != "HEAD")
+      return respond(error_response(405, {"method_not_allowed",
+                                          "use GET " + std::string{path}}));
+    return respond(json_response(200, json{{"status", "ok"}}));
+  }
+
+  enum class need { ingest, read };
+  auto authorize = [&](need n) -> std::optional<api_response> {
+    auto r = auth_.authenticate(req.authorization);
+    if (!r)
+      return error_response(401, {"unauthorized",
+                                  "missing or invalid bearer token"});
+    bool ok = *r == role::admin || (n == need::ingest && *r == role::ingest) ||
+              (n == need::read && *r == role::read);
+    if (!ok)
+      return error_response(403, {"forbidden",
+                                  "this token's role may not do that"});
+    return std::nullopt;
+  };
+
+  if (path == "/v1/events") {
+    if (method != "POST")
+      return respond(error_response(405, {"method_not_allowed",
+                                          "use POST /v1/events"}));
+    if (auto denied = authorize(need::ingest))
+      return respond(std::move(*denied));
+    return post_events(req, respond);
+  }
+  constexpr std::string_view events_prefix = "/v1/events/";
+  if (path.substr(0, events_prefix.size()) == events_prefix) {
+    if (method != "GET")
+      return respond(error_response(405, {"method_not_allowed",
+                                          "use GET /v1/events/{id}"}));
+    if (auto denied = authorize(need::read))
+      return respond(std::move(*denied));
+    return respond(get_event(path.substr(events_prefix.size())));
+  }
+  if (path == "/v1/dead-letters") {
+    if (method != "GET")
+      return respond(error_response(405, {"method_not_allowed",
+                                          "use GET /v1/dead-letters"}));
+    if (auto denied = authorize(need::read))
+      return respond(std::move(*denied));
+    return respond(list_dead_letters(query));
+  }
+  respond(error_response(404, {"not_found", "no such resource: " +
+                                              std::string{path}}));
+}
+
+void api::post_events(api_request& req,
+                      std::function<void(api_response)>& respond) {
+  if (!is_json_content_type(req.content_type))
+    return respond(error_response(
+      415, {"unsupported_media_type", "Content-Type must be application/json"}));
+  auto events = validate_events(
+    req.body, validation_options{opts_.audit_url_template, now_ms()});
+  if (!events)
+    return respond(error_response(400, events.error()));
+  engine_.ingest(std::move(*events),
+                 [respond = std::move(respond)](
+                   result<std::vector<std::string>> ids) {
+                   if (!ids)
+                     return respond(error_response(503, ids.error()));
+                   respond(json_response(
+                     202, json{{"ids", std::move(*ids)}}));
+                 });
+}
+
+api_response api::get_event(std::string_view id) {
+  if (!is_valid_id(id, "evt"))
+    return error_response(404, {"not_found", "no event " + std::string{id}});
+  auto ev = log_.get_event(id);
+  if (!ev) {
+    log::error("event read failed", {{"error", ev.error().message}});
+    return error_response(500, store_failure);
+  }
+  if (!*ev)
+    return error_response(404, {"not_found", "no event " + std::string{id}});
+  auto& rec = **ev;
+  json deliveries = json::array();
+  for (auto& dlv_id : rec.delivery_ids) {
+    auto d = log_.get_delivery(dlv_id);
+    if (!d) {
+      log::error("delivery read failed", {{"error", d.error().message}});
+      return error_response(500, store_failure);
+    }
+    if (*d)
+      deliveries.push_back(delivery_json(**d));
+  }
+  return json_response(200, json{{"event", json::parse(rec.body)},
+                                 {"accepted_at", format_rfc3339(rec.accepted_at)},
+                                 {"deliveries", std::move(deliveries)}});
+}
+
+api_response api::list_dead_letters(std::string_view query) {
+  std::size_t limit = 100;
+  auto limit_text = query_param(query, "limit");
+  if (!limit_text.empty()) {
+    auto [p, ec] = std::from_chars(limit_text.data(),
+                                   limit_text.data() + limit_text.size(), limit);
+    if (ec != std::errc{} || p != limit_text.data() + limit_text.size() ||
+        limit < 1 || limit > 1000)
+      return error_response(400, {"invalid_field",
+                                  "limit must be an integer from 1 to 1000",
+                                  "limit"});
+  }
+  auto after = query_param(query, "after");
+  auto dead = log_.list_dead_letters(after, limit);
+  if (!dead) {
+    log::error("dead-letter read failed", {{"error", dead.error().message}});
+    return error_response(500, store_failure);
+  }
+  json items = json::array();
+  for (auto& d : *dead)
+    items.push_back(delivery_json(d));
+  json body{{"dead_letters", std::move(items)}};
+  if (dead->size() == limit)
+    body["next_after"] = dead->back().id;
+  return json_response(200, body);
+}
+
+} // namespace tocsin::app

@@ -1,0 +1,41 @@
+// The HTTP/1.1 server of the API (Boost.Beast): keep-alive, a body limit
+// answered with 413 before the body is read, timeouts for slow clients, a cap
+// on connections. Each request goes to `api::handle`.
+#pragma once
+
+#include "app/api.hpp"
+#include "common/result.hpp"
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace tocsin::app {
+
+struct api_server_options {
+  std::string listen = "127.0.0.1:8650"; ///< host:port, [v6]:port; port 0 = any
+  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_header_bytes = 16 * 1024;
+  std::size_t max_connections = 1024;
+  /// A request must arrive whole within this time (slow clients are cut off).
+  std::chrono::milliseconds request_timeout{30000};
+  /// An idle keep-alive connection is closed after this time.
+  std::chrono::milliseconds idle_timeout{60000};
+  unsigned threads = 1;
+};
+
+class api_server {
+public:
+  virtual ~api_server() = default;
+  /// "127.0.0.1:8650" with the port actually bound.
+  virtual std::string address() const = 0;
+  /// Stops accepting and closes connections; returns when I/O has stopped.
+  virtual void stop() = 0;
+};
+
+/// Binds and starts serving; error "listen_failed" names the address and why
+/// (e.g. the port is in use).
+result<std::unique_ptr<api_server>> start_api_server(const api_server_options& opts,
+                                                     api& handler);
+
+} // namespace tocsin::app

@@ -1,0 +1,102 @@
+#include "app/auth.hpp"
+
+#include "common/encoding.hpp"
+
+#include <fcntl.h>
+#include <fstream>
+#include <sstream>
+#include <unistd.h>
+
+#include <openssl/rand.h>
+
+namespace tocsin::app {
+
+std::optional<role> role_from(std::string_view name) {
+  if (name == "admin")
+    return role::admin;
+  if (name == "ingest")
+    return role::ingest;
+  if (name == "read")
+    return role::read;
+  return std::nullopt;
+}
+
+namespace {
+
+std::optional<std::string> unhex(std::string_view hex) {
+  if (hex.size() % 2)
+    return std::nullopt;
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) {
+    auto nib = [](char c) -> int {
+      if (c >= '0' && c <= '9')
+        return c - '0';
+      if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+      if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+      return -1;
+    };
+    int hi = nib(hex[i]), lo = nib(hex[i + 1]);
+    if (hi < 0 || lo < 0)
+      return std::nullopt;
+    out += static_cast<char>(hi * 16 + lo);
+  }
+  return out;
+}
+
+} // namespace
+
+authenticator::authenticator(const std::vector<token_config>& tokens) {
+  for (auto& t : tokens)
+    if (auto d = unhex(t.sha256); d && role_from(t.role))
+      entries_.push_back(entry{*d, *role_from(t.role)});
+}
+
+std::optional<role> authenticator::authenticate(std::string_view header) const {
+  constexpr std::string_view scheme = "Bearer ";
+  if (header.size() <= scheme.size())
+    return std::nullopt;
+  for (std::size_t i = 0; i < scheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) !=
+        std::tolower(static_cast<unsigned char>(scheme[i])))
+      return std::nullopt;
+  auto digest = sha256(header.substr(scheme.size()));
+  // Compare against every entry so that timing does not reveal which matched.
+  std::optional<role> found;
+  for (auto& e : entries_)
+    if (constant_time_equal(digest, e.digest) && !found)
+      found = e.r;
+  return found;
+}
+
+result<token_config> ensure_admin_token(const std::filesystem::path& data_dir,
+                                        bool& created) {
+  created = false;
+  auto file = data_dir / "admin.token";
+  std::string token;
+  if (std::ifstream in{file}) {
+    std::getline(in, token);
+  } else {
+    unsigned char raw[32];
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+      return error{"token_generation", "no random bytes for the admin token"};
+    token = "tsn_" + hex_encode({reinterpret_cast<char*>(raw), sizeof(raw)});
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0)
+      return error{"token_write", "cannot create " + file.string()};
+    auto line = token + "\n";
+    bool ok = ::write(fd, line.data(), line.size()) ==
+              static_cast<ssize_t>(line.size());
+    ok = ::fsync(fd) == 0 && ok;
+    ::close(fd);
+    if (!ok)
+      return error{"token_write", "cannot write " + file.string()};
+    created = true;
+  }
+  if (token.empty())
+    return error{"token_read", file.string() + " is empty"};
+  return token_config{"admin.token", hex_encode(sha256(token)), "admin"};
+}
+
+} // namespace tocsin::app

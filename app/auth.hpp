@@ -1,0 +1,41 @@
+// Bearer-token authentication: tokens are known only by their SHA-256, compared
+// in constant time; each has a role.
+#pragma once
+
+#include "app/config.hpp"
+#include "common/result.hpp"
+
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tocsin::app {
+
+enum class role { admin, ingest, read };
+
+std::optional<role> role_from(std::string_view name);
+
+class authenticator {
+public:
+  explicit authenticator(const std::vector<token_config>& tokens);
+
+  /// The role of the token in an "Authorization: Bearer <token>" header, or
+  /// nullopt when it is missing, malformed or unknown.
+  std::optional<role> authenticate(std::string_view authorization) const;
+
+private:
+  struct entry {
+    std::string digest; ///< raw 32 bytes
+    role r;
+  };
+  std::vector<entry> entries_;
+};
+
+/// With no tokens configured: reads `<data_dir>/admin.token`, creating it (mode
+/// 0600, a fresh random token) on first start. Returns the token's config entry.
+result<token_config> ensure_admin_token(const std::filesystem::path& data_dir,
+                                        bool& created);
+
+} // namespace tocsin::app

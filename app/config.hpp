@@ -1,0 +1,64 @@
+// The daemon's configuration: one TOML file (DESIGN.md, "Config file"), every
+// key with a default, unknown keys and bad values refused with a one-line
+// reason.
+#pragma once
+
+#include "actors/endpoint_config.hpp"
+#include "common/result.hpp"
+
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tocsin::app {
+
+struct server_config {
+  std::string listen = "127.0.0.1:8650";
+  std::string data_dir = "./data";
+  std::size_t max_body_bytes = 1 << 20;
+  std::string plugins_dir;
+  std::string audit_url_template;
+  bool public_metrics = false;
+  /// Threads for HTTP I/O (API and deliveries each get this many).
+  unsigned io_threads = 1;
+  /// Worker threads of the actor scheduler.
+  unsigned actor_threads = 1;
+};
+
+struct delivery_config {
+  std::vector<double> retry_schedule{60, 120, 240, 480};
+  double jitter = 0.1;
+  double timeout = 10; ///< seconds per attempt
+  std::size_t max_payload_bytes = 4096;
+  std::string ca_file;
+  std::vector<std::string> allow_networks;
+  std::int64_t retention = 604800;
+  int max_in_flight = 16;
+};
+
+struct token_config {
+  std::string name;
+  std::string sha256; ///< lower-case hex of the token's SHA-256
+  std::string role;   ///< admin | ingest | read
+};
+
+struct endpoint_entry {
+  actors::endpoint_config endpoint;
+  std::string secret; ///< "whsec_..."
+};
+
+struct config {
+  server_config server;
+  delivery_config delivery;
+  std::vector<token_config> tokens;
+  std::string slack_signing_secret;
+  std::vector<endpoint_entry> endpoints;
+};
+
+/// Parses TOML text; `source` names it in error messages.
+result<config> parse_config(std::string_view toml_text, std::string_view source);
+result<config> load_config(const std::filesystem::path& file);
+
+} // namespace tocsin::app

@@ -1,0 +1,30 @@
+// Validation of POST /v1/events bodies (DESIGN.md, "Events"): one event or
+// {"events": [...]} of at most 1000, all-or-nothing, into normalized payloads.
+#pragma once
+
+#include "actors/new_event.hpp"
+#include "common/result.hpp"
+#include "common/time.hpp"
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tocsin::app {
+
+inline constexpr std::size_t max_batch_events = 1000;
+
+struct validation_options {
+  /// e.g. "https://audit.example/receipts/{receipt_id}"; empty: no default link.
+  std::string audit_url_template;
+  /// The time of acceptance, for events without a timestamp.
+  unix_ms now = 0;
+};
+
+/// Parses and validates a request body. On success every event has a new
+/// time-ordered id and its normalized JSON body; on failure the error names
+/// the offending field ("events[3].summary").
+result<std::vector<actors::new_event>>
+validate_events(std::string_view body, const validation_options& opts);
+
+} // namespace tocsin::app

@@ -1,0 +1,129 @@
+// tocsin: delivers AI-safety events to webhooks, reliably.
+//   tocsin serve [--config FILE]
+#include "actors/engine.hpp"
+#include "app/api.hpp"
+#include "app/api_server.hpp"
+#include "app/auth.hpp"
+#include "app/config.hpp"
+#include "common/log.hpp"
+#include "storage/event_log.hpp"
+#include "transports/https_client.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+
+namespace {
+
+using namespace tocsin;
+
+constexpr const char* version = "0.1.0";
+
+/// Exit with a one-line reason; nothing has been started half-way.
+int refuse(const std::string& what, const error& e) {
+  std::fprintf(stderr, "tocsin: %s: %s\n", what.c_str(), e.message.c_str());
+  return 2;
+}
+
+int serve(const std::string& config_file) {
+  // Signals are taken synchronously by this thread (sigwait below); block
+  // them before any other thread starts so that none inherits them unblocked.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  auto cfg = config_file.empty() ? app::parse_config("", "defaults")
+                                 : app::load_config(config_file);
+  if (!cfg)
+    return refuse("config", cfg.error());
+
+  std::error_code ec;
+  std::filesystem::create_directories(cfg->server.data_dir, ec);
+  if (ec)
+    return refuse("data_dir", {"data_dir", "cannot create " +
+                                             cfg->server.data_dir + ": " +
+                                             ec.message()});
+  auto log = storage::open_event_log({cfg->server.data_dir});
+  if (!log)
+    return refuse("store", log.error());
+
+  auto tokens = cfg->tokens;
+  if (tokens.empty()) {
+    bool created = false;
+    auto admin = app::ensure_admin_token(cfg->server.data_dir, created);
+    if (!admin)
+      return refuse("auth", admin.error());
+    tokens.push_back(*admin);
+    auto path = (std::filesystem::path{cfg->server.data_dir} / "admin.token").string();
+    log::info(created ? "no tokens configured; wrote a new admin token"
+                      : "no tokens configured; using the admin token",
+              {{"path", path}});
+  }
+
+  transports::https_client_options client_opts;
+  client_opts.ca_file = cfg->delivery.ca_file;
+  client_opts.io_threads = cfg->server.io_threads;
+  auto client = transports::make_https_client(client_opts);
+  if (!client)
+    return refuse("delivery", client.error());
+
+  actors::engine_options engine_opts;
+  engine_opts.scheduler_threads = cfg->server.actor_threads;
+  for (auto& e : cfg->endpoints)
+    engine_opts.endpoints.push_back(e.endpoint);
+  auto engine = actors::engine::start(engine_opts, **log, **client);
+  if (!engine)
+    return refuse("recovery", engine.error());
+
+  app::api handler{**engine, **log, app::authenticator{tokens},
+                   app::api_options{cfg->server.audit_url_template}};
+  app::api_server_options server_opts;
+  server_opts.listen = cfg->server.listen;
+  server_opts.max_body_bytes = cfg->server.max_body_bytes;
+  server_opts.threads = cfg->server.io_threads;
+  auto server = app::start_api_server(server_opts, handler);
+  if (!server)
+    return refuse("server", server.error());
+  log::info("listening", {{"address", (*server)->address()},
+                          {"version", version},
+                          {"endpoints", std::to_string(cfg->endpoints.size())},
+                          {"data_dir", cfg->server.data_dir}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  // Order matters: no new requests, then let attempts in flight finish
+  // (bounded), then stop the I/O the actors use, then the actors, then the log.
+  (*server)->stop();
+  (*engine)->drain(std::chrono::seconds{10});
+  (*client)->stop();
+  engine->reset();
+  client->reset();
+  log->reset();
+  log::info("stopped");
+  return 0;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  CLI::App cli{"tocsin: delivers AI-safety events to webhooks, Slack and "
+               "PagerDuty, reliably"};
+  cli.require_subcommand(1);
+  std::string config_file;
+  auto serve_cmd = cli.add_subcommand("serve", "run the daemon");
+  serve_cmd->add_option("-c,--config", config_file, "TOML config file");
+  cli.add_subcommand("version", "print the version")->callback([] {
+    std::cout << "tocsin " << version << "\n";
+  });
+  CLI11_PARSE(cli, argc, argv);
+  if (serve_cmd->parsed())
+    return serve(config_file);
+  return 0;
+}

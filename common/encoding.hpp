@@ -1,0 +1,27 @@
+// Byte encodings and digests used for signatures and token hashes.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace tocsin {
+
+std::string base64_encode(std::string_view bytes);
+/// Standard alphabet with padding; nullopt for anything else.
+std::optional<std::string> base64_decode(std::string_view text);
+
+std::string hex_encode(std::string_view bytes);
+
+/// Raw 32-byte SHA-256 digest.
+std::string sha256(std::string_view data);
+/// Raw 32-byte HMAC-SHA256.
+std::string hmac_sha256(std::string_view key, std::string_view data);
+
+/// Compares in time independent of where the inputs differ.
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+/// True if `s` is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF).
+bool is_valid_utf8(std::string_view s);
+
+} // namespace tocsin

@@ -1,0 +1,87 @@
+#include "common/ids.hpp"
+
+#include "common/time.hpp"
+
+#include <array>
+#include <cstdint>
+#include <mutex>
+
+#include <openssl/rand.h>
+
+namespace tocsin {
+
+namespace {
+
+constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+
+struct ulid_state {
+  std::mutex mtx;
+  std::uint64_t last_ms = 0;
+  std::array<std::uint8_t, 10> last_rand{};
+};
+
+ulid_state& state() {
+  static ulid_state s;
+  return s;
+}
+
+} // namespace
+
+std::string new_ulid() {
+  std::array<std::uint8_t, 16> bytes{};
+  {
+    auto& s = state();
+    std::lock_guard guard{s.mtx};
+    auto ms = static_cast<std::uint64_t>(now_ms());
+    if (ms <= s.last_ms) {
+      // Same (or earlier, clock stepped back) millisecond: increment the random
+      // part so that ids stay strictly increasing.
+      ms = s.last_ms;
+      for (auto i = s.last_rand.size(); i-- > 0;)
+        if (++s.last_rand[i] != 0)
+          break;
+    } else {
+      if (RAND_bytes(s.last_rand.data(), static_cast<int>(s.last_rand.size())) !=
+          1)
+        std::abort(); // no CSPRNG: nothing sensible left to do
+      s.last_ms = ms;
+    }
+    for (int i = 0; i < 6; ++i)
+      bytes[static_cast<std::size_t>(i)] =
+        static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
+    std::copy(s.last_rand.begin(), s.last_rand.end(), bytes.begin() + 6);
+  }
+  // 128 bits -> 26 base32 characters (the first carries 3 bits).
+  std::string out(26, '0');
+  // Character i holds bits [128 - 5 * (26 - i), ...) of the big-endian value.
+  for (int i = 0; i < 26; ++i) {
+    int bit = 128 - 5 * (26 - i); // position of the most significant bit
+    unsigned value = 0;
+    for (int k = 0; k < 5; ++k, ++bit) {
+      value <<= 1;
+      if (bit >= 0)
+        value |= (bytes[static_cast<std::size_t>(bit / 8)] >> (7 - bit % 8)) & 1;
+    }
+    out[static_cast<std::size_t>(i)] = crockford[value];
+  }
+  return out;
+}
+
+std::string new_id(std::string_view prefix) {
+  std::string id{prefix};
+  id += '_';
+  id += new_ulid();
+  return id;
+}
+
+bool is_valid_id(std::string_view id, std::string_view prefix) {
+  if (id.size() != prefix.size() + 27 || id.substr(0, prefix.size()) != prefix ||
+      id[prefix.size()] != '_')
+    return false;
+  for (auto c : id.substr(prefix.size() + 1))
+    if (crockford.find(c) == std::string_view::npos)
+      return false;
+  return true;
+}
+
+} // namespace tocsin

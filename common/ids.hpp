@@ -1,0 +1,20 @@
+// Time-ordered unique ids (ULID: 48-bit milliseconds + 80 random bits, Crockford
+// base32), with a type prefix: "evt_01JD...", "dlv_01JD...".
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace tocsin {
+
+/// A new ULID, strictly greater than every ULID this process made before
+/// (monotonic within a millisecond). Thread-safe.
+std::string new_ulid();
+
+/// prefix + "_" + new_ulid().
+std::string new_id(std::string_view prefix);
+
+/// True if `id` is prefix + "_" + 26 Crockford base32 characters.
+bool is_valid_id(std::string_view id, std::string_view prefix);
+
+} // namespace tocsin

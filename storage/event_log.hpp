@@ -1,0 +1,93 @@
+// The event log: an append-only record of every state change, and the current
+// state of events and deliveries folded from it, written together in atomic
+// batches. One implementation (RocksDB) behind an abstract interface.
+#pragma once
+
+#include "common/result.hpp"
+#include "storage/records.hpp"
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace tocsin::storage {
+
+/// Changes that become durable together (all or none). Each change appends one
+/// record to the log and updates the state it describes.
+class write_set {
+public:
+  /// Records an accepted event ("event.accepted").
+  void add_event(const event_record& e);
+
+  /// Stores the new state of a delivery and logs `kind` (e.g. "attempt.started",
+  /// "delivery.delivered"). Keeps the pending and dead-letter indexes in step.
+  void put_delivery(const delivery& d, std::string_view kind);
+
+  /// Logs a record that changes no delivery (e.g. "endpoint.flagged").
+  void add_record(std::string_view kind, std::string json_fields);
+
+  std::size_t size() const { return ops_.size(); }
+  bool empty() const { return ops_.empty(); }
+  void clear() { ops_.clear(); }
+
+  /// Moves all changes of `other` to the end of this set.
+  void append(write_set&& other);
+
+  struct op {
+    enum class type { event, delivery, record } what;
+    std::string kind;
+    std::string key;
+    std::string value;
+    delivery_state state = delivery_state::pending;
+    std::string log_fields; // JSON object text for the log record
+  };
+  const std::vector<op>& ops() const { return ops_; }
+
+private:
+  std::vector<op> ops_;
+};
+
+/// Durability of a commit. `synced`: the write-ahead log is fsync'ed before the
+/// call returns (survives power loss). `buffered`: written to the OS before the
+/// call returns (survives a crash of the process, not of the machine).
+enum class durability { synced, buffered };
+
+class event_log {
+public:
+  virtual ~event_log() = default;
+
+  /// Commits all changes atomically. Thread-safe.
+  virtual status commit(const write_set& changes, durability d) = 0;
+
+  virtual result<std::optional<event_record>> get_event(std::string_view id) = 0;
+  virtual result<std::optional<delivery>> get_delivery(std::string_view id) = 0;
+
+  /// Calls `fn` for every delivery that is neither delivered nor dead-lettered.
+  virtual status for_each_pending(const std::function<void(delivery&&)>& fn) = 0;
+
+  /// Dead-lettered deliveries in id order, starting after `after` (exclusive).
+  virtual result<std::vector<delivery>>
+  list_dead_letters(std::string_view after, std::size_t limit) = 0;
+
+  /// Calls `fn(seq, record_json)` for each log record with seq >= `from`.
+  virtual status
+  for_each_record(std::uint64_t from,
+                  const std::function<bool(std::uint64_t, std::string_view)>& fn)
+    = 0;
+};
+
+struct event_log_options {
+  std::string dir;
+  /// Create the database when absent (default). false: fail instead.
+  bool create_if_missing = true;
+};
+
+/// Opens (or creates) the RocksDB event log in `opts.dir`. Fails with code
+/// "store_locked" when another process holds it.
+result<std::unique_ptr<event_log>> open_event_log(const event_log_options& opts);
+
+} // namespace tocsin::storage

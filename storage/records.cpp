@@ -1,0 +1,117 @@
+#include "storage/records.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::storage {
+
+using nlohmann::json;
+
+std::string_view to_string(delivery_state s) {
+  switch (s) {
+    case delivery_state::pending:
+      return "pending";
+    case delivery_state::delivered:
+      return "delivered";
+    case delivery_state::dead_lettered:
+      return "dead_lettered";
+  }
+  return "pending";
+}
+
+std::optional<delivery_state> delivery_state_from(std::string_view s) {
+  for (auto st : {delivery_state::pending, delivery_state::delivered,
+                  delivery_state::dead_lettered})
+    if (to_string(st) == s)
+      return st;
+  return std::nullopt;
+}
+
+json to_json(const attempt& a) {
+  json j{{"number", a.number},
+         {"started_at", a.started_at},
+         {"finished_at", a.finished_at},
+         {"status", a.status},
+         {"latency_ms", a.latency_ms}};
+  if (!a.response.empty())
+    j["response"] = a.response;
+  if (!a.error.empty())
+    j["error"] = a.error;
+  return j;
+}
+
+json to_json(const delivery& d) {
+  json attempts = json::array();
+  for (auto& a : d.attempts)
+    attempts.push_back(to_json(a));
+  return json{{"id", d.id},
+              {"event_id", d.event_id},
+              {"endpoint_id", d.endpoint_id},
+              {"state", to_string(d.state)},
+              {"created_at", d.created_at},
+              {"window_start", d.window_start},
+              {"next_attempt_at", d.next_attempt_at},
+              {"finished_at", d.finished_at},
+              {"reason", d.reason},
+              {"attempts", std::move(attempts)}};
+}
+
+std::optional<delivery> delivery_from_json(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return std::nullopt;
+  try {
+    delivery d;
+    d.id = j.at("id").get<std::string>();
+    d.event_id = j.at("event_id").get<std::string>();
+    d.endpoint_id = j.at("endpoint_id").get<std::string>();
+    auto st = delivery_state_from(j.at("state").get<std::string>());
+    if (!st)
+      return std::nullopt;
+    d.state = *st;
+    d.created_at = j.at("created_at").get<unix_ms>();
+    d.window_start = j.at("window_start").get<unix_ms>();
+    d.next_attempt_at = j.at("next_attempt_at").get<unix_ms>();
+    d.finished_at = j.at("finished_at").get<unix_ms>();
+    d.reason = j.at("reason").get<std::string>();
+    for (auto& ja : j.at("attempts")) {
+      attempt a;
+      a.number = ja.at("number").get<int>();
+      a.started_at = ja.at("started_at").get<unix_ms>();
+      a.finished_at = ja.at("finished_at").get<unix_ms>();
+      a.status = ja.at("status").get<int>();
+      a.latency_ms = ja.at("latency_ms").get<double>();
+      a.response = ja.value("response", "");
+      a.error = ja.value("error", "");
+      d.attempts.push_back(std::move(a));
+    }
+    return d;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string encode(const event_record& e) {
+  return json{{"id", e.id},
+              {"body", e.body},
+              {"accepted_at", e.accepted_at},
+              {"delivery_ids", e.delivery_ids}}
+    .dump();
+}
+
+std::optional<event_record> event_from_json(std::string_view text) {
+  auto j = json::parse(text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return std::nullopt;
+  try {
+    event_record e;
+    e.id = j.at("id").get<std::string>();
+    e.body = j.at("body").get<std::string>();
+    e.accepted_at = j.at("accepted_at").get<unix_ms>();
+    e.delivery_ids = j.at("delivery_ids").get<std::vector<std::string>>();
+    return e;
+  } catch (const json::exception&) {
+    return std::nullopt;
+  }
+}
+
+} // namespace tocsin::storage

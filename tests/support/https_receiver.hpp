@@ -1,0 +1,85 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tocsin::test {
+
+struct received_request {
+  std::string method;
+  std::string target;
+  // Names lower-cased; repeated headers are joined with ", ".
+  std::map<std::string, std::string> headers;
+  std::string body;
+  std::chrono::steady_clock::time_point at; // when fully received
+  std::int64_t unix_ms = 0;                 // wall clock when received
+  // See verify_standard_webhook; false when no secret is configured.
+  bool signature_valid = false;
+};
+
+struct canned_response {
+  int status = 200;
+  std::string body = "ok";
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Extras for failure-mode tests. The delay is waited asynchronously, so it
+  // only stalls this connection (not the receiver's other connections).
+  std::chrono::milliseconds delay{0};
+  bool close_connection = false; // answer with "Connection: close", then close
+  bool drop_connection = false;  // close without answering at all
+};
+
+// index = 0-based count of requests received so far (across connections).
+using responder =
+    std::function<canned_response(const received_request&, std::size_t index)>;
+
+struct receiver_options {
+  std::string cert_file, key_file; // both empty => plain HTTP
+  std::string webhook_secret;      // "whsec_..."; empty => don't verify
+  std::string bind_address = "127.0.0.1";
+  std::uint16_t port = 0; // 0 => ephemeral
+  unsigned threads = 1;
+};
+
+// A real HTTP(S) server on loopback with its own io_context thread(s), so tests
+// exercise the daemon's actual network path (TLS, keep-alive, timeouts).
+// The responder runs on a receiver thread; it must not call stop().
+class https_receiver {
+public:
+  // Listens immediately (SO_REUSEADDR on, so a test can rebind a port a
+  // previous receiver used). Default responder: 200 "ok".
+  explicit https_receiver(receiver_options opts, responder r = {});
+  ~https_receiver(); // stops & joins
+
+  https_receiver(const https_receiver&) = delete;
+  https_receiver& operator=(const https_receiver&) = delete;
+
+  std::uint16_t port() const;
+  std::size_t count() const;                       // requests received
+  std::vector<received_request> requests() const; // copy, in arrival order
+  // True once count() >= n; waits on a condition variable.
+  bool wait_for(std::size_t n, std::chrono::milliseconds timeout) const;
+  // Closes the listener and every open connection (clients see resets or
+  // EOF). Idempotent; the recorded requests stay readable.
+  void stop();
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+// Independent Standard Webhooks verification (deliberately shares no code with
+// the daemon, so a bug there cannot hide in both). Requires webhook-id and
+// webhook-timestamp headers; valid if any "v1,<base64>" entry of the
+// space-separated webhook-signature header matches HMAC-SHA256 over
+// "{id}.{timestamp}.{body}" keyed with the base64 part of "whsec_<base64>".
+bool verify_standard_webhook(const std::string& whsec_secret,
+                             const received_request& req);
+
+} // namespace tocsin::test

@@ -1,0 +1,31 @@
+// The host-side shape of one outbound HTTP exchange, shared by the transports
+// (which build requests and classify responses) and the HTTPS client.
+#pragma once
+
+#include "common/url.hpp"
+
+#include <chrono>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tocsin::transports {
+
+struct outbound_request {
+  tocsin::url target;
+  std::string method = "POST";
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::chrono::milliseconds timeout{10000};
+};
+
+struct inbound_response {
+  int status = 0;          ///< 0 when no response arrived
+  std::string error;       ///< why no (complete) response arrived
+  bool timed_out = false;
+  std::string body_prefix; ///< first 1 KiB of the body
+  std::string retry_after; ///< raw Retry-After header, if any
+  double latency_ms = 0;   ///< from the start of the attempt to the response
+};
+
+} // namespace tocsin::transports

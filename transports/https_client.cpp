@@ -1,0 +1,360 @@
+// The only translation unit of transports/ that includes Asio and Beast.
+#include <utility> // Asio 1.74 needs it before its own headers
+
+#include "transports/https_client.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
+#include <boost/beast/version.hpp>
+
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include <optional>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+namespace tocsin::transports {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+constexpr std::size_t response_prefix_bytes = 1024;
+
+using session_ptr = std::shared_ptr<SSL_SESSION>;
+
+/// One keep-alive connection to an origin; TLS or (tests only) plain TCP.
+struct connection {
+  connection(asio::io_context& ioc, ssl::context& ctx, bool tls) : tls(tls) {
+    if (tls)
+      tls_stream.emplace(asio::make_strand(ioc), ctx);
+    else
+      plain_stream.emplace(asio::make_strand(ioc));
+  }
+
+  beast::tcp_stream& lowest() {
+    return tls ? tls_stream->next_layer() : *plain_stream;
+  }
+
+  template <class F>
+  void async_write(http::request<http::string_body>& req, F&& f) {
+    if (tls)
+      http::async_write(*tls_stream, req, std::forward<F>(f));
+    else
+      http::async_write(*plain_stream, req, std::forward<F>(f));
+  }
+
+  template <class Parser, class F>
+  void async_read(Parser& p, F&& f) {
+    if (tls)
+      http::async_read(*tls_stream, buffer, p, std::forward<F>(f));
+    else
+      http::async_read(*plain_stream, buffer, p, std::forward<F>(f));
+  }
+
+  std::optional<beast::tcp_stream> plain_stream;
+  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
+  beast::flat_buffer buffer;
+  bool tls;
+};
+
+/// Idle connections and the last TLS session of one origin.
+struct origin_pool {
+  std::mutex mtx;
+  std::vector<std::unique_ptr<connection>> idle;
+  session_ptr session;
+};
+
+class client_impl;
+
+/// One request/response exchange, from picking a connection to `done`.
+class exchange : public std::enable_shared_from_this<exchange> {
+public:
+  exchange(client_impl& client, std::shared_ptr<origin_pool> pool,
+           outbound_request req, https_client::completion done);
+
+  void start();
+
+private:
+  void open_new_connection();
+  void on_resolve(beast::error_code ec, tcp::resolver::results_type results);
+  void on_connect(beast::error_code ec);
+  void on_handshake(beast::error_code ec);
+  void write_request();
+  void on_write(beast::error_code ec, std::size_t);
+  void on_read(beast::error_code ec, std::size_t);
+  void fail(beast::error_code ec, std::string_view what);
+  void finish(inbound_response resp);
+  void arm_deadline() { conn_->lowest().expires_at(deadline_); }
+
+  client_impl& client_;
+  std::shared_ptr<origin_pool> pool_;
+  outbound_request req_;
+  https_client::completion done_;
+  clock_type::time_point started_;
+  clock_type::time_point deadline_;
+  std::unique_ptr<connection> conn_;
+  bool reused_ = false;
+  tcp::resolver resolver_;
+  http::request<http::string_body> http_req_;
+  std::optional<http::response_parser<http::string_body>> parser_;
+};
+
+class client_impl final : public https_client {
+public:
+  explicit client_impl(const https_client_options& opts)
+    : opts_(opts), ssl_ctx_(ssl::context::tls_client),
+      work_(asio::make_work_guard(ioc_)) {}
+
+  status init() {
+    beast::error_code ec;
+    ssl_ctx_.set_default_verify_paths(ec);
+    if (ec)
+      return error{"tls_setup", "cannot load system trust store: " + ec.message()};
+    if (!opts_.ca_file.empty()) {
+      ssl_ctx_.load_verify_file(opts_.ca_file, ec);
+      if (ec)
+        return error{"tls_setup", "cannot load delivery.ca_file " +
+                                    opts_.ca_file + ": " + ec.message()};
+    }
+    ssl_ctx_.set_verify_mode(ssl::verify_peer);
+    SSL_CTX_set_min_proto_version(ssl_ctx_.native_handle(), TLS1_2_VERSION);
+    // Sessions are cached by us, per origin; OpenSSL's client cache only
+    // needs to hand them over.
+    SSL_CTX_set_session_cache_mode(ssl_ctx_.native_handle(),
+                                   SSL_SESS_CACHE_CLIENT |
+                                     SSL_SESS_CACHE_NO_INTERNAL_STORE);
+    for (unsigned i = 0; i < std::max(1u, opts_.io_threads); ++i)
+      threads_.emplace_back([this] { ioc_.run(); });
+    return {};
+  }
+
+  ~client_impl() override { stop(); }
+
+  void send(outbound_request req, completion done) override {
+    if (req.target.scheme != "https" && !opts_.allow_plain_http) {
+      inbound_response resp;
+      resp.error = "refusing non-https URL";
+      done(std::move(resp));
+      return;
+    }
+    auto ex = std::make_shared<exchange>(*this, pool_for(req.target),
+                                         std::move(req), std::move(done));
+    asio::post(ioc_, [ex] { ex->start(); });
+  }
+
+  void stop() override {
+    std::call_once(stopped_, [this] {
+      work_.reset();
+      ioc_.stop();
+      for (auto& t : threads_)
+        if (t.joinable())
+          t.join();
+    });
+  }
+
+  asio::io_context& ioc() { return ioc_; }
+  ssl::context& ssl_ctx() { return ssl_ctx_; }
+  const https_client_options& opts() const { return opts_; }
+
+private:
+  std::shared_ptr<origin_pool> pool_for(const tocsin::url& u) {
+    auto key = u.scheme + "://" + u.authority();
+    std::lock_guard guard{pools_mtx_};
+    auto& p = pools_[key];
+    if (!p)
+      p = std::make_shared<origin_pool>();
+    return p;
+  }
+
+  https_client_options opts_;
+  asio::io_context ioc_;
+  ssl::context ssl_ctx_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::thread> threads_;
+  std::once_flag stopped_;
+  std::mutex pools_mtx_;
+  std::unordered_map<std::string, std::shared_ptr<origin_pool>> pools_;
+};
+
+exchange::exchange(client_impl& client, std::shared_ptr<origin_pool> pool,
+                   outbound_request req, https_client::completion done)
+  : client_(client), pool_(std::move(pool)), req_(std::move(req)),
+    done_(std::move(done)), resolver_(client.ioc()) {}
+
+void exchange::start() {
+  started_ = clock_type::now();
+  deadline_ = started_ + req_.timeout;
+  http_req_.method_string(req_.method);
+  http_req_.target(req_.target.target);
+  http_req_.version(11);
+  http_req_.set(http::field::host, req_.target.authority());
+  http_req_.set(http::field::user_agent, "tocsin/0.1");
+  for (auto& [name, value] : req_.headers)
+    http_req_.set(name, value);
+  http_req_.body() = req_.body;
+  http_req_.keep_alive(true);
+  http_req_.prepare_payload();
+  {
+    std::lock_guard guard{pool_->mtx};
+    if (!pool_->idle.empty()) {
+      conn_ = std::move(pool_->idle.back());
+      pool_->idle.pop_back();
+    }
+  }
+  if (conn_) {
+    reused_ = true;
+    // Continue on the connection's strand.
+    asio::dispatch(conn_->lowest().get_executor(),
+                   [self = shared_from_this()] { self->write_request(); });
+  } else {
+    open_new_connection();
+  }
+}
+
+void exchange::open_new_connection() {
+  reused_ = false;
+  conn_ = std::make_unique<connection>(client_.ioc(), client_.ssl_ctx(),
+                                       req_.target.scheme == "https");
+  resolver_.async_resolve(
+    req_.target.host, std::to_string(req_.target.port),
+    beast::bind_front_handler(&exchange::on_resolve, shared_from_this()));
+}
+
+void exchange::on_resolve(beast::error_code ec,
+                          tcp::resolver::results_type results) {
+  if (ec)
+    return fail(ec, "resolve");
+  arm_deadline();
+  conn_->lowest().async_connect(
+    results, [self = shared_from_this()](beast::error_code ec,
+                                         const tcp::endpoint&) {
+      self->on_connect(ec);
+    });
+}
+
+void exchange::on_connect(beast::error_code ec) {
+  if (ec)
+    return fail(ec, "connect");
+  if (!conn_->tls)
+    return write_request();
+  SSL* ssl = conn_->tls_stream->native_handle();
+  auto& host = req_.target.host;
+  if (req_.target.host_is_ip) {
+    // RFC 6066: no SNI for IP literals; match the certificate's IP SAN.
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), host.c_str());
+  } else {
+    SSL_set_tlsext_host_name(ssl, host.c_str());
+    SSL_set1_host(ssl, host.c_str());
+  }
+  {
+    std::lock_guard guard{pool_->mtx};
+    if (pool_->session)
+      SSL_set_session(ssl, pool_->session.get());
+  }
+  arm_deadline();
+  conn_->tls_stream->async_handshake(
+    ssl::stream_base::client,
+    beast::bind_front_handler(&exchange::on_handshake, shared_from_this()));
+}
+
+void exchange::on_handshake(beast::error_code ec) {
+  if (ec)
+    return fail(ec, "tls handshake");
+  write_request();
+}
+
+void exchange::write_request() {
+  arm_deadline();
+  conn_->async_write(http_req_, beast::bind_front_handler(
+                                  &exchange::on_write, shared_from_this()));
+}
+
+void exchange::on_write(beast::error_code ec, std::size_t) {
+  if (ec)
+    return fail(ec, "write");
+  parser_.emplace();
+  parser_->body_limit(client_.opts().max_response_bytes);
+  arm_deadline();
+  conn_->async_read(*parser_, beast::bind_front_handler(&exchange::on_read,
+                                                        shared_from_this()));
+}
+
+void exchange::on_read(beast::error_code ec, std::size_t) {
+  if (ec)
+    return fail(ec, "read");
+  auto& res = parser_->get();
+  inbound_response resp;
+  resp.status = static_cast<int>(res.result_int());
+  auto& body = res.body();
+  resp.body_prefix = body.substr(0, response_prefix_bytes);
+  if (auto it = res.find(http::field::retry_after); it != res.end())
+    resp.retry_after = std::string{it->value()};
+  if (conn_->tls) {
+    std::lock_guard guard{pool_->mtx};
+    if (!pool_->session)
+      pool_->session = session_ptr{
+        SSL_get1_session(conn_->tls_stream->native_handle()), SSL_SESSION_free};
+  }
+  if (res.keep_alive()) {
+    conn_->lowest().expires_never();
+    std::lock_guard guard{pool_->mtx};
+    if (pool_->idle.size() < client_.opts().max_idle_per_origin)
+      pool_->idle.push_back(std::move(conn_));
+  }
+  finish(std::move(resp));
+}
+
+void exchange::fail(beast::error_code ec, std::string_view what) {
+  // A kept-alive connection the server has closed meanwhile: try once more on
+  // a fresh one (nothing of the request was processed).
+  if (reused_ && (what == "write" || (what == "read" && parser_ &&
+                                      !parser_->got_some()))) {
+    conn_.reset();
+    parser_.reset();
+    return open_new_connection();
+  }
+  inbound_response resp;
+  resp.timed_out = ec == beast::error::timeout;
+  if (parser_ && parser_->is_header_done())
+    resp.status = static_cast<int>(parser_->get().result_int());
+  resp.error = resp.timed_out ? std::string{what} + ": timed out"
+                              : std::string{what} + ": " + ec.message();
+  conn_.reset();
+  finish(std::move(resp));
+}
+
+void exchange::finish(inbound_response resp) {
+  resp.latency_ms =
+    std::chrono::duration<double, std::milli>(clock_type::now() - started_)
+      .count();
+  auto done = std::move(done_);
+  done(std::move(resp));
+}
+
+} // namespace
+
+result<std::unique_ptr<https_client>>
+make_https_client(const https_client_options& opts) {
+  auto client = std::make_unique<client_impl>(opts);
+  if (auto st = client->init(); !st)
+    return st.error();
+  return std::unique_ptr<https_client>{std::move(client)};
+}
+
+} // namespace tocsin::transports
