@@ -13,13 +13,13 @@
 namespace tocsin::test {
 
 struct received_request {
-  std::string method;
-  std::string target;
+  std::string method{};
+  std::string target{};
   // Names lower-cased; repeated headers are joined with ", ".
-  std::map<std::string, std::string> headers;
-  std::string body;
-  std::chrono::steady_clock::time_point at; // when fully received
-  std::int64_t unix_ms = 0;                 // wall clock when received
+  std::map<std::string, std::string> headers{};
+  std::string body{};
+  std::chrono::steady_clock::time_point at{}; // when fully received
+  std::int64_t unix_ms = 0;                   // wall clock when received
   // See verify_standard_webhook; false when no secret is configured.
   bool signature_valid = false;
 };
@@ -27,7 +27,7 @@ struct received_request {
 struct canned_response {
   int status = 200;
   std::string body = "ok";
-  std::vector<std::pair<std::string, std::string>> headers;
+  std::vector<std::pair<std::string, std::string>> headers{};
   // Extras for failure-mode tests. The delay is waited asynchronously, so it
   // only stalls this connection (not the receiver's other connections).
   std::chrono::milliseconds delay{0};
@@ -40,8 +40,10 @@ using responder =
     std::function<canned_response(const received_request&, std::size_t index)>;
 
 struct receiver_options {
-  std::string cert_file, key_file; // both empty => plain HTTP
-  std::string webhook_secret;      // "whsec_..."; empty => don't verify
+  // Every member has an initializer so designated initializers that name
+  // only some of them compile cleanly under -Wextra.
+  std::string cert_file{}, key_file{}; // both empty => plain HTTP
+  std::string webhook_secret{};        // "whsec_..."; empty => don't verify
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 0; // 0 => ephemeral
   unsigned threads = 1;
@@ -61,7 +63,7 @@ public:
   https_receiver& operator=(const https_receiver&) = delete;
 
   std::uint16_t port() const;
-  std::size_t count() const;                       // requests received
+  std::size_t count() const;                      // requests received
   std::vector<received_request> requests() const; // copy, in arrival order
   // True once count() >= n; waits on a condition variable.
   bool wait_for(std::size_t n, std::chrono::milliseconds timeout) const;

@@ -16,9 +16,8 @@ namespace tocsin::test {
 class temp_dir {
 public:
   temp_dir() {
-    auto templ =
-        (std::filesystem::temp_directory_path() / "tocsin-test-XXXXXX")
-            .string();
+    auto templ = (std::filesystem::temp_directory_path() / "tocsin-test-XXXXXX")
+                     .string();
     std::vector<char> buf(templ.begin(), templ.end());
     buf.push_back('\0');
     if (::mkdtemp(buf.data()) == nullptr)

@@ -23,12 +23,14 @@ struct ossl_deleter {
   void operator()(T* p) const { Free(p); }
 };
 
-using pkey_ptr = std::unique_ptr<EVP_PKEY, ossl_deleter<EVP_PKEY, EVP_PKEY_free>>;
+using pkey_ptr =
+    std::unique_ptr<EVP_PKEY, ossl_deleter<EVP_PKEY, EVP_PKEY_free>>;
 using x509_ptr = std::unique_ptr<X509, ossl_deleter<X509, X509_free>>;
 using bio_ptr = std::unique_ptr<BIO, ossl_deleter<BIO, BIO_free_all>>;
 using bn_ptr = std::unique_ptr<BIGNUM, ossl_deleter<BIGNUM, BN_free>>;
 using ext_ptr =
-    std::unique_ptr<X509_EXTENSION, ossl_deleter<X509_EXTENSION, X509_EXTENSION_free>>;
+    std::unique_ptr<X509_EXTENSION,
+                    ossl_deleter<X509_EXTENSION, X509_EXTENSION_free>>;
 
 struct general_names_deleter {
   void operator()(GENERAL_NAMES* p) const { GENERAL_NAMES_free(p); }
@@ -191,11 +193,11 @@ x509_ptr new_cert(const std::string& common_name, EVP_PKEY* subject_key,
   X509_NAME* name = X509_get_subject_name(cert.get());
   check(X509_NAME_add_entry_by_txt(
             name, "CN", MBSTRING_UTF8,
-            reinterpret_cast<const unsigned char*>(common_name.c_str()), -1,
-            -1, 0),
+            reinterpret_cast<const unsigned char*>(common_name.c_str()), -1, -1,
+            0),
         "X509_NAME_add_entry_by_txt");
-  check(X509_set_issuer_name(cert.get(), issuer ? X509_get_subject_name(issuer)
-                                                : name),
+  check(X509_set_issuer_name(cert.get(),
+                             issuer ? X509_get_subject_name(issuer) : name),
         "X509_set_issuer_name");
   check(X509_set_pubkey(cert.get(), subject_key), "X509_set_pubkey");
   return cert;
@@ -230,7 +232,8 @@ test_ca::test_ca(std::filesystem::path dir) : dir_(std::move(dir)) {
   x509_ptr cert = new_cert("tocsin test CA", key.get(), nullptr, 10 * one_day);
   // X509V3_set_ctx needs the issuer: for a root that is the cert itself.
   add_ext(cert.get(), cert.get(), NID_basic_constraints, "critical,CA:TRUE");
-  add_ext(cert.get(), cert.get(), NID_key_usage, "critical,keyCertSign,cRLSign");
+  add_ext(cert.get(), cert.get(), NID_key_usage,
+          "critical,keyCertSign,cRLSign");
   add_ext(cert.get(), cert.get(), NID_subject_key_identifier, "hash");
   add_ext(cert.get(), cert.get(), NID_authority_key_identifier, "keyid:always");
   check(X509_sign(cert.get(), key.get(), EVP_sha256()), "X509_sign (CA)");

@@ -7,8 +7,8 @@
 namespace tocsin::test {
 
 struct pem_files {
-  std::string cert_file;
-  std::string key_file;
+  std::string cert_file{};
+  std::string key_file{};
 };
 
 // A throwaway certificate authority so TLS tests run against real, verifiable

@@ -1,0 +1,137 @@
+#include "app/config.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace tocsin;
+using namespace tocsin::app;
+
+namespace {
+
+constexpr const char* secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+std::string endpoint(std::string extra) {
+  return "[[endpoints]]\nurl = \"https://hooks.example/in\"\nsecret = \"" +
+         std::string{secret} + "\"\n" + extra;
+}
+
+std::string error_of(const std::string& text) {
+  auto c = parse_config(text, "test.toml");
+  BOOST_REQUIRE_MESSAGE(!c, "expected an error for: " << text);
+  return c.error().message;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(empty_file_gives_documented_defaults) {
+  auto c = parse_config("", "test.toml");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->server.listen == "127.0.0.1:8650");
+  BOOST_TEST(c->server.data_dir == "./data");
+  BOOST_TEST(c->server.max_body_bytes == 1048576u);
+  BOOST_TEST(c->delivery.retry_schedule == (std::vector<double>{60, 120, 240, 480}));
+  BOOST_TEST(c->delivery.jitter == 0.1);
+  BOOST_TEST(c->delivery.timeout == 10);
+  BOOST_TEST(c->delivery.max_payload_bytes == 4096u);
+  BOOST_TEST(c->delivery.retention == 604800);
+  BOOST_TEST(c->tokens.empty());
+  BOOST_TEST(c->endpoints.empty());
+}
+
+BOOST_AUTO_TEST_CASE(reads_the_documented_keys) {
+  auto c = parse_config(R"(
+[server]
+listen = "127.0.0.1:0"
+data_dir = "/tmp/x"
+max_body_bytes = 2048
+audit_url_template = "https://audit.example/receipts/{receipt_id}"
+
+[delivery]
+retry_schedule = [0.2, 0.4]
+jitter = 0
+timeout = 5
+
+[[auth.tokens]]
+name = "producer"
+sha256 = "9F86D081884C7D659A2FEAA0C55AD015A3BF4F1B2B0B822CD15D6C15B0F00A08"
+role = "ingest"
+)" + endpoint("id = \"ops\"\nevent_types = [\"policy.denied\"]\n"
+              "min_severity = \"high\"\nagents = [\"agent-*\"]\ntimeout = 2.5\n"
+              "options = {}\n"),
+                        "test.toml");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->server.listen == "127.0.0.1:0");
+  BOOST_TEST(c->delivery.retry_schedule == (std::vector<double>{0.2, 0.4}));
+  BOOST_TEST(c->delivery.jitter == 0);
+  BOOST_REQUIRE(c->tokens.size() == 1u);
+  BOOST_TEST(c->tokens[0].sha256 ==
+             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+  BOOST_REQUIRE(c->endpoints.size() == 1u);
+  auto& ep = c->endpoints[0].endpoint;
+  BOOST_TEST(ep.id == "ops");
+  BOOST_TEST(ep.target.host == "hooks.example");
+  BOOST_TEST(ep.filter.min_severity == 3);
+  BOOST_TEST(ep.retry.schedule == (std::vector<double>{0.2, 0.4}));
+  BOOST_TEST(ep.timeout.count() == 2500);
+  BOOST_TEST(ep.signing_keys.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(endpoint_without_id_gets_a_stable_one) {
+  auto a = parse_config(endpoint(""), "a");
+  auto b = parse_config(endpoint(""), "b");
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE(b);
+  BOOST_TEST(a->endpoints[0].endpoint.id == b->endpoints[0].endpoint.id);
+  BOOST_TEST(a->endpoints[0].endpoint.id.rfind("ep_", 0) == 0);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_unknown_keys_and_bad_values_with_the_key_named) {
+  BOOST_TEST(error_of("[server]\nlisten_on = \"x\"\n").find("server.listen_on") !=
+             std::string::npos);
+  BOOST_TEST(error_of("bogus = 1\n").find("'bogus'") != std::string::npos);
+  BOOST_TEST(error_of("[server]\nmax_body_bytes = \"big\"\n").find("integer") !=
+             std::string::npos);
+  BOOST_TEST(error_of("[delivery]\nretry_schedule = []\n").find("retry_schedule") !=
+             std::string::npos);
+  BOOST_TEST(error_of("[delivery]\njitter = 2\n").find("delivery.jitter") !=
+             std::string::npos);
+  BOOST_TEST(error_of("[[auth.tokens]]\nname=\"x\"\nsha256=\"abc\"\nrole=\"admin\"\n")
+               .find("sha256") != std::string::npos);
+  BOOST_TEST(error_of("[[auth.tokens]]\nname=\"x\"\nsha256=\"" + std::string(64, 'a') +
+                      "\"\nrole=\"root\"\n")
+               .find("role") != std::string::npos);
+  BOOST_TEST(error_of("[server\n").find("test.toml:1") != std::string::npos);
+  BOOST_TEST(error_of(endpoint("colour = \"red\"\n")).find("endpoints[0].colour") !=
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_bad_endpoints) {
+  auto insecure = parse_config(
+    "[[endpoints]]\nurl = \"http://hooks.example/in\"\nsecret = \"" +
+      std::string{secret} + "\"\n",
+    "t");
+  BOOST_REQUIRE(!insecure);
+  BOOST_TEST(insecure.error().code == "insecure_url");
+  BOOST_TEST(error_of("[[endpoints]]\nurl = \"not a url\"\nsecret = \"" +
+                      std::string{secret} + "\"\n")
+               .find("endpoints[0].url") != std::string::npos);
+  BOOST_TEST(error_of(endpoint("transport = \"carrier-pigeon\"\n")).find("transport") !=
+             std::string::npos);
+  BOOST_TEST(error_of(endpoint("event_types = [\"policy.approved\"]\n"))
+               .find("policy.approved") != std::string::npos);
+  BOOST_TEST(error_of(endpoint("min_severity = \"urgent\"\n")).find("min_severity") !=
+             std::string::npos);
+  BOOST_TEST(error_of("[[endpoints]]\nurl = \"https://x/\"\nsecret = \"nope\"\n")
+               .find("secret") != std::string::npos);
+  BOOST_TEST(error_of(endpoint("id = \"a\"\n") + endpoint("id = \"a\"\n"))
+               .find("duplicates") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unreadable_file_is_reported) {
+  auto c = load_config("/nonexistent/tocsin.toml");
+  BOOST_REQUIRE(!c);
+  BOOST_TEST(c.error().code == "config_unreadable");
+}
+
+BOOST_AUTO_TEST_SUITE_END()

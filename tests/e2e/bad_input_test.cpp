@@ -1,0 +1,157 @@
+// Bad input of every kind gets a clear JSON error and changes nothing: after
+// all of it, exactly the one good event reaches the receiver.
+#include "tests/e2e/fixture.hpp"
+
+#include "common/encoding.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <thread>
+
+using namespace tocsin::test;
+using nlohmann::json;
+
+namespace {
+
+void expect_error(const http_result& r, int status, const std::string& code,
+                  const std::string& what) {
+  BOOST_TEST(r.status == status, what << ": got " << r.status << " " << r.body);
+  auto body = json::parse(r.body, nullptr, false);
+  BOOST_REQUIRE_MESSAGE(body.is_object(), what << ": not JSON: " << r.body);
+  BOOST_TEST(body["error"]["code"] == code, what << ": " << r.body);
+  BOOST_TEST(!body["error"]["message"].get<std::string>().empty());
+  BOOST_TEST(r.headers.at("content-type") == "application/json");
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(bad_input)
+
+BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  std::string reader = "reader-token", producer = "producer-token";
+  auto token_toml = [](const std::string& name, const std::string& token,
+                       const std::string& role) {
+    return "[[auth.tokens]]\nname = \"" + name + "\"\nsha256 = \"" +
+           tocsin::hex_encode(tocsin::sha256(token)) + "\"\nrole = \"" + role + "\"\n";
+  };
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}}, "",
+          token_toml("admin", "admin-token", "admin") +
+            token_toml("reader", reader, "read") +
+            token_toml("producer", producer, "ingest"));
+  auto admin = std::string{"admin-token"};
+  auto good = sample_event().dump();
+
+  // Malformed, wrongly typed, incomplete, unknown: 400 with the field named.
+  struct bad {
+    std::string body, code, field;
+  };
+  for (auto& b : std::vector<bad>{
+         {"{\"type\": ", "invalid_json", ""},
+         {"[]", "invalid_json", ""},
+         {"{\"type\":\"policy.denied\",\"agent_id\":\"a\",\"summary\":\"\xc3\x28\"}",
+          "invalid_utf8", ""},
+         {R"({"type":"policy.denied","agent_id":["a"],"summary":"s"})", "invalid_field",
+          "agent_id"},
+         {R"({"type":"policy.denied","agent_id":"a"})", "missing_field", "summary"},
+         {R"({"type":"agent.exploded","agent_id":"a","summary":"s"})", "invalid_field",
+          "type"},
+         {R"({"type":"policy.denied","agent_id":"a","summary":"s","extra":true})",
+          "unknown_field", "extra"},
+         {R"({"events":[)" + good + R"(,{"type":"policy.denied"}]})", "missing_field",
+          "events[1].agent_id"},
+       }) {
+    auto r = f.post("/v1/events", b.body, admin);
+    expect_error(r, 400, b.code, b.body);
+    BOOST_TEST(json::parse(r.body)["error"].value("field", "") == b.field, b.body);
+  }
+
+  // Over the body limit (1 MiB by default): 413, and the daemon keeps serving.
+  std::string huge = R"({"type":"system.health","summary":"s","details":{"x":")" +
+                     std::string(1100000, 'x') + "\"}}";
+  expect_error(f.post("/v1/events", huge, admin), 413, "payload_too_large", "huge");
+  // Not JSON by content type: 415.
+  expect_error(f.post("/v1/events", good, admin, "text/plain"), 415,
+               "unsupported_media_type", "text/plain");
+  expect_error(f.post("/v1/events", good, admin, ""), 415, "unsupported_media_type",
+               "no content type");
+  // Auth: none, wrong, wrong role.
+  expect_error(f.post("/v1/events", good, ""), 401, "unauthorized", "no token");
+  expect_error(f.post("/v1/events", good, "not-a-token"), 401, "unauthorized",
+               "bad token");
+  expect_error(f.post("/v1/events", good, reader), 403, "forbidden", "read role");
+  expect_error(f.get("/v1/dead-letters", producer), 403, "forbidden", "ingest reads");
+  // Unknown paths and methods.
+  expect_error(f.get("/v1/nothing", admin), 404, "not_found", "404");
+  expect_error(f.get("/v1/events", admin), 405, "method_not_allowed", "GET events");
+  expect_error(f.get("/v1/events/evt_../../etc", admin), 404, "not_found", "bad id");
+  expect_error(f.get("/v1/dead-letters?limit=0", admin), 400, "invalid_field",
+               "limit");
+  // Malformed HTTP: 400 and the connection closed.
+  tocsin::test::http_client raw{"127.0.0.1", f.api_port()};
+  auto answer = raw.raw("BLAH / HTTP/1.1\r\nHost x\r\n\r\n");
+  BOOST_TEST(answer.rfind("HTTP/1.1 400", 0) == 0, answer);
+
+  // Nothing of the above was accepted: only the good event is delivered.
+  BOOST_TEST(f.post("/v1/events", good, producer).status == 202);
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  BOOST_TEST(receiver->count() == 1u);
+  auto dead = json::parse(f.get("/v1/dead-letters", reader).body);
+  BOOST_TEST(dead["dead_letters"].empty());
+  BOOST_TEST(f.get("/healthz").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(an_unusable_config_stops_the_daemon_with_a_reason) {
+  temp_dir dir;
+  auto run = [&](const std::string& toml) {
+    auto file = dir.path() / "bad.toml";
+    std::ofstream{file} << toml;
+    daemon_process p{{TOCSIN_BINARY, "serve", "--config", file.string()},
+                     dir.path() / "bad.log"};
+    auto code = p.wait_exit(std::chrono::seconds{10});
+    BOOST_REQUIRE(code);
+    return std::make_pair(*code, p.log());
+  };
+  auto data = "data_dir = \"" + (dir.path() / "data").string() + "\"\n";
+  auto [c1, l1] = run("[server]\n" + data + "colour = \"red\"\n");
+  BOOST_TEST(c1 != 0);
+  BOOST_TEST(l1.find("server.colour") != std::string::npos, l1);
+  auto [c2, l2] = run("[server]\n" + data +
+                      "[[endpoints]]\nurl = \"http://insecure.example/\"\n"
+                      "secret = \"" + std::string{test_secret} + "\"\n");
+  BOOST_TEST(c2 != 0);
+  BOOST_TEST(l2.find("https://") != std::string::npos, l2);
+  // Port in use: taken by a plain listener.
+  https_receiver squatter{receiver_options{}};
+  auto [c3, l3] = run("[server]\n" + data + "listen = \"127.0.0.1:" +
+                      std::to_string(squatter.port()) + "\"\n");
+  BOOST_TEST(c3 != 0);
+  BOOST_TEST(l3.find("in use") != std::string::npos, l3);
+  // Unreadable file.
+  daemon_process nofile{{TOCSIN_BINARY, "serve", "--config",
+                         (dir.path() / "missing.toml").string()},
+                        dir.path() / "bad.log"};
+  auto c4 = nofile.wait_exit(std::chrono::seconds{10});
+  BOOST_REQUIRE(c4);
+  BOOST_TEST(*c4 != 0);
+  BOOST_TEST(nofile.log().find("missing.toml") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(a_second_daemon_on_the_same_store_is_refused) {
+  daemon_fixture f;
+  f.start({});
+  // Same config (same data_dir), another process: the store is locked.
+  daemon_process second{{TOCSIN_BINARY, "serve", "--config",
+                         (f.dir() / "tocsin.toml").string()},
+                        f.dir() / "second.log"};
+  auto code = second.wait_exit(std::chrono::seconds{10});
+  BOOST_REQUIRE(code);
+  BOOST_TEST(*code != 0);
+  BOOST_TEST(second.log().find("locked") != std::string::npos, second.log());
+  BOOST_TEST(f.get("/healthz").status == 200); // the first one is unharmed
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,245 @@
+// Deliveries through the real daemon to real HTTPS receivers on loopback, with
+// shortened retry schedules.
+#include "tests/e2e/fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <set>
+#include <thread>
+
+using namespace tocsin::test;
+using nlohmann::json;
+
+namespace {
+
+canned_response with_status(int status, std::string body = "ok",
+                            std::vector<std::pair<std::string, std::string>> h = {}) {
+  canned_response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers = std::move(h);
+  return r;
+}
+
+const json& only_delivery(const json& ev) {
+  BOOST_REQUIRE_EQUAL(ev["deliveries"].size(), 1u);
+  return ev["deliveries"][0];
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(delivery)
+
+BOOST_AUTO_TEST_CASE(delivers_a_signed_payload_that_verifies_independently) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}},
+          "audit_url_template = \"https://audit.example/receipts/{receipt_id}\"\n");
+  auto ids = f.post_events(sample_event());
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  auto req = receiver->requests().at(0);
+  BOOST_TEST(req.signature_valid);
+  BOOST_TEST(req.method == "POST");
+  BOOST_TEST(req.target == "/hook");
+  BOOST_TEST(req.headers["content-type"] == "application/json");
+  BOOST_TEST(req.headers["webhook-id"] == ids[0]);
+  auto ts = std::stoll(req.headers["webhook-timestamp"]);
+  BOOST_TEST(std::abs(ts - req.unix_ms / 1000) <= 2);
+  auto body = json::parse(req.body);
+  BOOST_TEST(body["id"] == ids[0]);
+  BOOST_TEST(body["type"] == "policy.denied");
+  BOOST_TEST(body["agent_id"] == "agent-7");
+  BOOST_TEST(body["severity"] == "high");
+  BOOST_TEST(body["details"]["receipt_id"] == "rcpt_1");
+  BOOST_TEST(body["links"]["audit"] == "https://audit.example/receipts/rcpt_1");
+  BOOST_TEST(req.body.size() < 4096u);
+
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
+  BOOST_TEST(d["state"] == "delivered");
+  BOOST_TEST(d["endpoint_id"] == "ops");
+  BOOST_REQUIRE_EQUAL(d["attempts"].size(), 1u);
+  BOOST_TEST(d["attempts"][0]["status"] == 200);
+  BOOST_TEST(d["attempts"][0]["response"] == "ok");
+  BOOST_TEST(ev["event"] == body);
+}
+
+BOOST_AUTO_TEST_CASE(fails_three_times_with_503_then_delivers_on_schedule) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver([](const received_request&, std::size_t i) {
+    return i < 3 ? with_status(503, "busy") : with_status(200);
+  });
+  f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.2, 0.4, 0.8, 1.6]"}});
+  auto ids = f.post_events(sample_event());
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
+  BOOST_TEST(d["state"] == "delivered");
+  BOOST_REQUIRE_EQUAL(d["attempts"].size(), 4u);
+  for (int i = 0; i < 3; ++i) {
+    BOOST_TEST(d["attempts"][i]["status"] == 503);
+    BOOST_TEST(d["attempts"][i]["response"] == "busy");
+  }
+  BOOST_TEST(d["attempts"][3]["status"] == 200);
+  // Attempts follow the schedule (jitter 0): 200, 400, 800 ms apart.
+  auto gaps = attempt_gaps_ms(d);
+  std::vector<long> nominal{200, 400, 800};
+  for (std::size_t i = 0; i < gaps.size(); ++i) {
+    BOOST_TEST(gaps[i] >= nominal[i] - 5, "gap " << i << ": " << gaps[i]);
+    BOOST_TEST(gaps[i] <= nominal[i] + 250, "gap " << i << ": " << gaps[i]);
+  }
+  // Every attempt carried the same webhook-id and a valid signature.
+  auto reqs = receiver->requests();
+  BOOST_REQUIRE_EQUAL(reqs.size(), 4u);
+  for (auto& r : reqs) {
+    BOOST_TEST(r.headers["webhook-id"] == ids[0]);
+    BOOST_TEST(r.signature_valid);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(honours_retry_after_of_a_429) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver([](const received_request&, std::size_t i) {
+    return i == 0 ? with_status(429, "slow down", {{"Retry-After", "1"}})
+                  : with_status(200);
+  });
+  // Window 3.3 s: a 1 s Retry-After fits and beats the 0.1 s schedule.
+  f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.1, 0.1, 0.1, 3]"}});
+  auto ids = f.post_events(sample_event());
+  auto& d = only_delivery(f.wait_finished(ids[0]));
+  BOOST_TEST(d["state"] == "delivered");
+  BOOST_REQUIRE_EQUAL(d["attempts"].size(), 2u);
+  BOOST_TEST(d["attempts"][0]["status"] == 429);
+  auto gap = attempt_gaps_ms(d).at(0);
+  BOOST_TEST(gap >= 1000);
+  BOOST_TEST(gap <= 1400);
+}
+
+BOOST_AUTO_TEST_CASE(a_400_is_dead_lettered_after_one_attempt) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver([](const received_request&, std::size_t) {
+    return with_status(400, "{\"error\":\"bad payload\"}");
+  });
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto ids = f.post_events(sample_event());
+  auto& d = only_delivery(f.wait_finished(ids[0]));
+  BOOST_TEST(d["state"] == "dead_lettered");
+  BOOST_TEST(d["reason"] == "rejected_http_400");
+  BOOST_REQUIRE_EQUAL(d["attempts"].size(), 1u);
+  BOOST_TEST(d["attempts"][0]["response"] == "{\"error\":\"bad payload\"}");
+  // Nothing more is tried, and the dead letter is listed.
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  BOOST_TEST(receiver->count() == 1u);
+  auto list = json::parse(f.get("/v1/dead-letters", f.admin_token()).body);
+  BOOST_REQUIRE_EQUAL(list["dead_letters"].size(), 1u);
+  BOOST_TEST(list["dead_letters"][0]["id"] == d["id"]);
+  BOOST_TEST(list["dead_letters"][0]["event_id"] == ids[0]);
+}
+
+BOOST_AUTO_TEST_CASE(a_410_dead_letters_at_once_and_flags_the_endpoint) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver([](const received_request&, std::size_t) {
+    return with_status(410, "gone");
+  });
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto ids = f.post_events(sample_event());
+  auto& d = only_delivery(f.wait_finished(ids[0]));
+  BOOST_TEST(d["state"] == "dead_lettered");
+  BOOST_TEST(d["reason"] == "endpoint_gone");
+  BOOST_TEST(d["attempts"].size() == 1u);
+  BOOST_TEST(f.process().log().find("410 Gone") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(an_always_failing_endpoint_gets_exactly_five_attempts) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver([](const received_request&, std::size_t) {
+    return with_status(500, "boom");
+  });
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto ids = f.post_events(sample_event());
+  auto& d = only_delivery(f.wait_finished(ids[0]));
+  BOOST_TEST(d["state"] == "dead_lettered");
+  BOOST_TEST(d["reason"] == "attempts_exhausted");
+  BOOST_REQUIRE_EQUAL(d["attempts"].size(), 5u);
+  for (auto& a : d["attempts"]) {
+    BOOST_TEST(a["status"] == 500);
+    BOOST_TEST(a["response"] == "boom");
+    BOOST_TEST(!a["finished_at"].is_null());
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  BOOST_TEST(receiver->count() == 5u);
+}
+
+BOOST_AUTO_TEST_CASE(an_untrusted_certificate_is_refused) {
+  daemon_fixture f;
+  auto cert = test_ca::self_signed(f.dir(), "rogue", {"localhost"}, {"127.0.0.1"});
+  https_receiver rogue{{cert.cert_file, cert.key_file, test_secret}};
+  f.start({{"ops", "https://127.0.0.1:" + std::to_string(rogue.port()) + "/hook"}});
+  auto ids = f.post_events(sample_event());
+  auto& d = only_delivery(f.wait_finished(ids[0]));
+  BOOST_TEST(d["state"] == "dead_lettered");
+  BOOST_TEST(d["attempts"].size() == 5u);
+  auto err = d["attempts"][0]["error"].get<std::string>();
+  BOOST_TEST(err.find("handshake") != std::string::npos, err);
+  BOOST_TEST(rogue.count() == 0u); // no request ever reached it
+}
+
+BOOST_AUTO_TEST_CASE(a_certificate_for_another_host_is_refused) {
+  daemon_fixture f;
+  // Valid chain from the trusted CA, but for other names and addresses.
+  auto cert = f.ca().issue("other", {"other.example"}, {"10.9.8.7"});
+  https_receiver other{{cert.cert_file, cert.key_file, test_secret}};
+  auto port = std::to_string(other.port());
+  f.start({{"by-name", "https://localhost:" + port + "/hook"},
+           {"by-ip", "https://127.0.0.1:" + port + "/hook"}});
+  auto ids = f.post_events(sample_event());
+  auto ev = f.wait_finished(ids[0]);
+  BOOST_REQUIRE_EQUAL(ev["deliveries"].size(), 2u);
+  for (auto& d : ev["deliveries"]) {
+    BOOST_TEST(d["state"] == "dead_lettered");
+    auto err = d["attempts"][0]["error"].get<std::string>();
+    BOOST_TEST(err.find("handshake") != std::string::npos, err);
+  }
+  BOOST_TEST(other.count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(host_names_verify_against_dns_san_and_ips_against_ip_san) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  auto port = std::to_string(receiver->port());
+  f.start({{"by-name", "https://localhost:" + port + "/hook"},
+           {"by-ip", "https://127.0.0.1:" + port + "/hook"}});
+  auto ids = f.post_events(sample_event());
+  auto ev = f.wait_finished(ids[0]);
+  BOOST_REQUIRE_EQUAL(ev["deliveries"].size(), 2u);
+  for (auto& d : ev["deliveries"])
+    BOOST_TEST(d["state"] == "delivered", d.dump());
+}
+
+BOOST_AUTO_TEST_CASE(fans_out_a_batch_and_reuses_connections) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  json batch{{"events", json::array()}};
+  for (int i = 0; i < 200; ++i)
+    batch["events"].push_back(sample_event("agent-" + std::to_string(i)));
+  auto ids = f.post_events(batch);
+  BOOST_REQUIRE_EQUAL(ids.size(), 200u);
+  BOOST_REQUIRE(receiver->wait_for(200, std::chrono::seconds{20}));
+  std::set<std::string> seen;
+  for (auto& r : receiver->requests()) {
+    BOOST_TEST(r.signature_valid);
+    seen.insert(r.headers["webhook-id"]);
+  }
+  BOOST_TEST(seen == std::set<std::string>(ids.begin(), ids.end()));
+}
+
+BOOST_AUTO_TEST_CASE(sigterm_exits_zero) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  f.post_events(sample_event());
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  BOOST_TEST(f.terminate() == 0);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,150 @@
+#include "tests/e2e/fixture.hpp"
+
+#include "common/time.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <fstream>
+#include <thread>
+
+namespace tocsin::test {
+
+daemon_fixture::daemon_fixture()
+  : ca_(dir_.path()),
+    receiver_cert_(ca_.issue("receiver", {"localhost"}, {"127.0.0.1", "::1"})),
+    config_file_(dir_.path() / "tocsin.toml") {}
+
+daemon_fixture::~daemon_fixture() {
+  client_.reset();
+  if (daemon_ && daemon_->running())
+    daemon_->kill9();
+}
+
+std::unique_ptr<https_receiver> daemon_fixture::make_receiver(responder r,
+                                                              std::uint16_t port) {
+  receiver_options opts;
+  opts.cert_file = receiver_cert_.cert_file;
+  opts.key_file = receiver_cert_.key_file;
+  opts.webhook_secret = test_secret;
+  opts.port = port;
+  return std::make_unique<https_receiver>(opts, std::move(r));
+}
+
+std::string daemon_fixture::url_of(const https_receiver& r) {
+  return "https://127.0.0.1:" + std::to_string(r.port()) + "/hook";
+}
+
+void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
+                           const std::string& server_extra,
+                           const std::string& extra) {
+  std::ofstream cfg{config_file_};
+  cfg << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
+      << (dir_.path() / "data").string() << "\"\n"
+      << server_extra << "\n"
+      << "[delivery]\nca_file = \"" << ca_.ca_file() << "\"\njitter = 0\n"
+      << "timeout = 5\n\n";
+  for (auto& ep : endpoints) {
+    cfg << "[[endpoints]]\n";
+    if (!ep.id.empty())
+      cfg << "id = \"" << ep.id << "\"\n";
+    cfg << "url = \"" << ep.url << "\"\nsecret = \"" << test_secret << "\"\n"
+        << "retry_schedule = " << ep.retry_schedule << "\n"
+        << ep.extra << "\n";
+  }
+  cfg << extra;
+  cfg.close();
+  restart();
+}
+
+void daemon_fixture::restart() {
+  client_.reset();
+  daemon_ = std::make_unique<daemon_process>(
+    std::vector<std::string>{TOCSIN_BINARY, "serve", "--config",
+                             config_file_.string()},
+    dir_.path() / "daemon.log");
+  api_port_ = daemon_->wait_listening();
+  BOOST_REQUIRE_MESSAGE(api_port_ != 0,
+                        "daemon did not start:\n" << daemon_->log());
+  std::ifstream tok{dir_.path() / "data" / "admin.token"};
+  std::getline(tok, admin_token_);
+  BOOST_REQUIRE(!admin_token_.empty());
+  client_ = std::make_unique<http_client>("127.0.0.1", api_port_);
+}
+
+void daemon_fixture::kill9() {
+  client_.reset();
+  daemon_->kill9();
+}
+
+int daemon_fixture::terminate() {
+  client_.reset();
+  return daemon_->terminate();
+}
+
+http_result daemon_fixture::post(const std::string& target,
+                                 const std::string& body,
+                                 const std::string& token,
+                                 const std::string& content_type) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!token.empty())
+    headers.emplace_back("authorization", "Bearer " + token);
+  if (!content_type.empty())
+    headers.emplace_back("content-type", content_type);
+  return client_->request("POST", target, body, headers);
+}
+
+http_result daemon_fixture::get(const std::string& target,
+                                const std::string& token) {
+  std::vector<std::pair<std::string, std::string>> headers;
+  if (!token.empty())
+    headers.emplace_back("authorization", "Bearer " + token);
+  return client_->request("GET", target, {}, headers);
+}
+
+std::vector<std::string> daemon_fixture::post_events(const nlohmann::json& body) {
+  auto r = post("/v1/events", body.dump(), admin_token_);
+  BOOST_REQUIRE_MESSAGE(r.status == 202, "POST /v1/events: " << r.status << " "
+                                                             << r.body << r.error);
+  return nlohmann::json::parse(r.body)["ids"].get<std::vector<std::string>>();
+}
+
+nlohmann::json daemon_fixture::event(const std::string& id) {
+  auto r = get("/v1/events/" + id, admin_token_);
+  BOOST_REQUIRE_MESSAGE(r.status == 200, "GET event: " << r.status << " " << r.body);
+  return nlohmann::json::parse(r.body);
+}
+
+nlohmann::json daemon_fixture::wait_finished(const std::string& id,
+                                             std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    auto ev = event(id);
+    bool done = !ev["deliveries"].empty();
+    for (auto& d : ev["deliveries"])
+      done = done && d["state"] != "pending";
+    if (done || std::chrono::steady_clock::now() > deadline)
+      return ev;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+nlohmann::json sample_event(const std::string& agent) {
+  return {{"type", "policy.denied"},
+          {"agent_id", agent},
+          {"summary", agent + " tried file.delete on /etc"},
+          {"details",
+           {{"action", "file.delete"}, {"rule", "block-delete"}, {"receipt_id", "rcpt_1"}}}};
+}
+
+std::vector<long> attempt_gaps_ms(const nlohmann::json& delivery) {
+  std::vector<long> gaps;
+  auto& attempts = delivery["attempts"];
+  for (std::size_t i = 1; i < attempts.size(); ++i) {
+    auto a = parse_rfc3339(attempts[i - 1]["started_at"].get<std::string>());
+    auto b = parse_rfc3339(attempts[i]["started_at"].get<std::string>());
+    gaps.push_back(static_cast<long>(*b - *a));
+  }
+  return gaps;
+}
+
+} // namespace tocsin::test

@@ -1,0 +1,91 @@
+// End-to-end fixture: the real tocsin binary as a child process, with a config
+// written per test, a test CA, and HTTPS receivers on loopback.
+#pragma once
+
+#include "tests/support/daemon_process.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/https_receiver.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/test_ca.hpp"
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::test {
+
+inline constexpr const char* test_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+struct endpoint_spec {
+  std::string id;
+  std::string url;
+  std::string retry_schedule = "[0.05, 0.05, 0.05, 0.05]";
+  std::string extra; ///< more TOML lines for the [[endpoints]] table
+};
+
+class daemon_fixture {
+public:
+  daemon_fixture();
+  ~daemon_fixture();
+
+  /// A receiver with a certificate from the test CA for localhost, 127.0.0.1
+  /// and ::1, verifying signatures with test_secret.
+  std::unique_ptr<https_receiver> make_receiver(responder r = {},
+                                                std::uint16_t port = 0);
+
+  /// "https://127.0.0.1:<port>/hook".
+  static std::string url_of(const https_receiver& r);
+
+  /// Writes the config and starts the daemon. `server_extra` goes into
+  /// [server], `extra` after everything else.
+  void start(const std::vector<endpoint_spec>& endpoints,
+             const std::string& server_extra = {}, const std::string& extra = {});
+  /// Starts the daemon again on the same data directory and config.
+  void restart();
+  void kill9();
+  int terminate();
+
+  http_result post(const std::string& target, const std::string& body,
+                   const std::string& token = {},
+                   const std::string& content_type = "application/json");
+  http_result get(const std::string& target, const std::string& token = {});
+
+  /// Posts events (JSON) and returns the accepted ids; fails the test on error.
+  std::vector<std::string> post_events(const nlohmann::json& body);
+
+  /// GET /v1/events/{id} as JSON.
+  nlohmann::json event(const std::string& id);
+
+  /// Polls until every delivery of `id` is delivered or dead-lettered.
+  nlohmann::json wait_finished(const std::string& id,
+                               std::chrono::milliseconds timeout =
+                                 std::chrono::seconds{30});
+
+  const std::filesystem::path& dir() const { return dir_.path(); }
+  const std::string& admin_token() const { return admin_token_; }
+  std::uint16_t api_port() const { return api_port_; }
+  const test_ca& ca() const { return ca_; }
+  daemon_process& process() { return *daemon_; }
+
+private:
+  temp_dir dir_;
+  test_ca ca_;
+  pem_files receiver_cert_;
+  std::filesystem::path config_file_;
+  std::unique_ptr<daemon_process> daemon_;
+  std::unique_ptr<http_client> client_;
+  std::uint16_t api_port_ = 0;
+  std::string admin_token_;
+};
+
+/// A minimal valid event.
+nlohmann::json sample_event(const std::string& agent = "agent-7");
+
+/// Milliseconds between the started_at of consecutive attempts.
+std::vector<long> attempt_gaps_ms(const nlohmann::json& delivery);
+
+} // namespace tocsin::test

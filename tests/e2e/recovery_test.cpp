@@ -1,0 +1,136 @@
+// Crash recovery with real processes: SIGKILL the daemon, start it again on
+// the same store, and nothing accepted is lost.
+#include "tests/e2e/fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+
+using namespace tocsin::test;
+using nlohmann::json;
+
+namespace {
+
+/// A loopback port that is free now: bound by a receiver that is then stopped.
+std::uint16_t reserve_port(daemon_fixture& f) {
+  auto r = f.make_receiver();
+  auto port = r->port();
+  r->stop();
+  return port;
+}
+
+/// webhook-ids the receiver saw, and how many requests were duplicates.
+std::pair<std::set<std::string>, std::size_t> delivered_ids(const https_receiver& r) {
+  std::set<std::string> ids;
+  std::size_t dups = 0;
+  for (auto& req : r.requests()) {
+    BOOST_REQUIRE(req.signature_valid);
+    if (!ids.insert(req.headers.at("webhook-id")).second)
+      ++dups;
+  }
+  return {ids, dups};
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(recovery)
+
+BOOST_AUTO_TEST_CASE(ten_thousand_events_survive_sigkill_while_the_endpoint_is_down) {
+  daemon_fixture f;
+  auto port = reserve_port(f);
+  // Long enough a window that nothing is dead-lettered while the endpoint is
+  // down: attempts at +0, 1, 3, 7, 15 s.
+  f.start({{"ops", "https://127.0.0.1:" + std::to_string(port) + "/hook",
+            "[1, 2, 4, 8]"}});
+
+  constexpr int total = 10000, per_batch = 250, posters = 4;
+  std::vector<std::string> accepted;
+  std::mutex mtx;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < posters; ++t)
+    threads.emplace_back([&, t] {
+      http_client c{"127.0.0.1", f.api_port()};
+      for (int b = t; b < total / per_batch; b += posters) {
+        json batch{{"events", json::array()}};
+        for (int i = 0; i < per_batch; ++i)
+          batch["events"].push_back(sample_event("agent-" + std::to_string(b)));
+        auto r = c.request("POST", "/v1/events", batch.dump(),
+                           {{"authorization", "Bearer " + f.admin_token()},
+                            {"content-type", "application/json"}});
+        if (r.status != 202)
+          continue;
+        auto ids = json::parse(r.body)["ids"].get<std::vector<std::string>>();
+        std::lock_guard g{mtx};
+        accepted.insert(accepted.end(), ids.begin(), ids.end());
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  BOOST_REQUIRE_EQUAL(accepted.size(), static_cast<std::size_t>(total));
+
+  f.kill9();
+  f.restart();
+  BOOST_TEST(f.process().log().find("recovered pending deliveries") != std::string::npos);
+  auto receiver = f.make_receiver({}, port); // the endpoint comes up
+  bool all = receiver->wait_for(total, std::chrono::seconds{90});
+  auto [ids, dups] = delivered_ids(*receiver);
+  BOOST_TEST_MESSAGE("delivered " << ids.size() << " of " << total << ", "
+                                  << dups << " duplicates");
+  BOOST_TEST(all);
+  std::size_t missing = 0;
+  for (auto& id : accepted)
+    missing += ids.count(id) == 0;
+  BOOST_TEST(missing == 0u);
+  // All finished as delivered, none dead-lettered.
+  auto dead = json::parse(f.get("/v1/dead-letters", f.admin_token()).body);
+  BOOST_TEST(dead["dead_letters"].empty());
+}
+
+BOOST_AUTO_TEST_CASE(sigkill_right_after_a_202_loses_nothing) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.2, 0.4, 0.8, 1.6]"}});
+  for (int round = 0; round < 3; ++round) {
+    // A producer posting as fast as it can; the daemon dies mid-stream.
+    std::vector<std::string> acked;
+    std::atomic<bool> stop{false};
+    std::thread producer{[&] {
+      http_client c{"127.0.0.1", f.api_port()};
+      while (!stop) {
+        auto r = c.request("POST", "/v1/events", sample_event().dump(),
+                           {{"authorization", "Bearer " + f.admin_token()},
+                            {"content-type", "application/json"}});
+        if (r.status != 202)
+          break; // the daemon is gone
+        acked.push_back(json::parse(r.body)["ids"][0].get<std::string>());
+      }
+    }};
+    std::this_thread::sleep_for(std::chrono::milliseconds{300 + 100 * round});
+    f.kill9();
+    stop = true;
+    producer.join();
+    BOOST_REQUIRE(!acked.empty());
+    f.restart();
+    auto before = std::chrono::steady_clock::now();
+    for (;;) {
+      auto [ids, dups] = delivered_ids(*receiver);
+      std::size_t missing = 0;
+      for (auto& id : acked)
+        missing += ids.count(id) == 0;
+      if (missing == 0)
+        break;
+      BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() - before <
+                              std::chrono::seconds{30},
+                            missing << " of " << acked.size()
+                                    << " acknowledged events never arrived");
+      std::this_thread::sleep_for(std::chrono::milliseconds{50});
+    }
+    BOOST_TEST_MESSAGE("round " << round << ": " << acked.size()
+                                << " acknowledged before SIGKILL, all delivered");
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
