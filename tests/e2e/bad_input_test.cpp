@@ -37,6 +37,7 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
     return "[[auth.tokens]]\nname = \"" + name + "\"\nsha256 = \"" +
            tocsin::hex_encode(tocsin::sha256(token)) + "\"\nrole = \"" + role + "\"\n";
   };
+  f.use_admin_token("admin-token");
   f.start({{"ops", daemon_fixture::url_of(*receiver)}}, "",
           token_toml("admin", "admin-token", "admin") +
             token_toml("reader", reader, "read") +

@@ -105,7 +105,8 @@ BOOST_AUTO_TEST_CASE(honours_retry_after_of_a_429) {
   // Window 3.3 s: a 1 s Retry-After fits and beats the 0.1 s schedule.
   f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.1, 0.1, 0.1, 3]"}});
   auto ids = f.post_events(sample_event());
-  auto& d = only_delivery(f.wait_finished(ids[0]));
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
   BOOST_TEST(d["state"] == "delivered");
   BOOST_REQUIRE_EQUAL(d["attempts"].size(), 2u);
   BOOST_TEST(d["attempts"][0]["status"] == 429);
@@ -121,7 +122,8 @@ BOOST_AUTO_TEST_CASE(a_400_is_dead_lettered_after_one_attempt) {
   });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(sample_event());
-  auto& d = only_delivery(f.wait_finished(ids[0]));
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
   BOOST_TEST(d["state"] == "dead_lettered");
   BOOST_TEST(d["reason"] == "rejected_http_400");
   BOOST_REQUIRE_EQUAL(d["attempts"].size(), 1u);
@@ -142,7 +144,8 @@ BOOST_AUTO_TEST_CASE(a_410_dead_letters_at_once_and_flags_the_endpoint) {
   });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(sample_event());
-  auto& d = only_delivery(f.wait_finished(ids[0]));
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
   BOOST_TEST(d["state"] == "dead_lettered");
   BOOST_TEST(d["reason"] == "endpoint_gone");
   BOOST_TEST(d["attempts"].size() == 1u);
@@ -156,7 +159,8 @@ BOOST_AUTO_TEST_CASE(an_always_failing_endpoint_gets_exactly_five_attempts) {
   });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(sample_event());
-  auto& d = only_delivery(f.wait_finished(ids[0]));
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
   BOOST_TEST(d["state"] == "dead_lettered");
   BOOST_TEST(d["reason"] == "attempts_exhausted");
   BOOST_REQUIRE_EQUAL(d["attempts"].size(), 5u);
@@ -175,7 +179,8 @@ BOOST_AUTO_TEST_CASE(an_untrusted_certificate_is_refused) {
   https_receiver rogue{{cert.cert_file, cert.key_file, test_secret}};
   f.start({{"ops", "https://127.0.0.1:" + std::to_string(rogue.port()) + "/hook"}});
   auto ids = f.post_events(sample_event());
-  auto& d = only_delivery(f.wait_finished(ids[0]));
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
   BOOST_TEST(d["state"] == "dead_lettered");
   BOOST_TEST(d["attempts"].size() == 5u);
   auto err = d["attempts"][0]["error"].get<std::string>();

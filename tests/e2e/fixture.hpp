@@ -67,6 +67,8 @@ public:
 
   const std::filesystem::path& dir() const { return dir_.path(); }
   const std::string& admin_token() const { return admin_token_; }
+  /// For configs that list tokens: the admin token the test configured.
+  void use_admin_token(std::string token) { admin_token_ = std::move(token); }
   std::uint16_t api_port() const { return api_port_; }
   const test_ca& ca() const { return ca_; }
   daemon_process& process() { return *daemon_; }
