@@ -4,7 +4,7 @@
 #include "common/log.hpp"
 #include "transports/webhook.hpp"
 
-#include <nlohmann/json.hpp>
+#include "common/json_writer.hpp"
 
 namespace tocsin::actors {
 
@@ -14,8 +14,6 @@ using self_ptr = caf::stateful_actor<endpoint_state>*;
 
 // How long to wait before trying again when the store refuses a write.
 constexpr auto store_retry_delay = std::chrono::seconds{1};
-
-void pump(self_ptr self);
 
 /// Puts a job where it belongs: ready now, or waiting for its timer.
 void schedule(self_ptr self, delivery_job job) {
@@ -31,29 +29,9 @@ void schedule(self_ptr self, delivery_job job) {
                      std::move(id));
 }
 
-void start_attempt(self_ptr self, delivery_job job) {
+void send_attempt(self_ptr self, delivery_job job, unix_ms now) {
   auto& st = self->state;
   auto& d = job.state;
-  auto now = now_ms();
-  if (d.window_start == 0 || counted_attempts(d) == 0)
-    d.window_start = now;
-  storage::attempt a;
-  a.number = static_cast<int>(d.attempts.size()) + 1;
-  a.started_at = now;
-  d.attempts.push_back(a);
-  storage::write_set ws;
-  ws.put_delivery(d, "attempt.started");
-  if (auto s = st.log->commit(ws, storage::durability::buffered); !s) {
-    // Nothing may be sent that the log does not know of: back off and retry.
-    log::error("event log write failed; attempt postponed",
-               {{"endpoint", st.config.id},
-                {"delivery", d.id},
-                {"error", s.error().message}});
-    d.attempts.pop_back();
-    d.next_attempt_at = now + std::chrono::milliseconds{store_retry_delay}.count();
-    schedule(self, std::move(job));
-    return;
-  }
   auto req = transports::make_webhook_request(
     st.config.target, {d.event_id, now / 1000, *job.payload},
     st.config.signing_keys);
@@ -67,6 +45,48 @@ void start_attempt(self_ptr self, delivery_job job) {
                   });
 }
 
+/// Starts as many due deliveries as the in-flight bound allows. Their
+/// "attempt.started" records go to the log in one write before any is sent.
+void pump(self_ptr self) {
+  auto& st = self->state;
+  if (st.draining)
+    return;
+  auto slots = st.config.max_in_flight - static_cast<int>(st.in_flight.size());
+  if (slots <= 0 || st.ready.empty())
+    return;
+  auto now = now_ms();
+  std::vector<delivery_job> starting;
+  storage::write_set ws;
+  while (slots-- > 0 && !st.ready.empty()) {
+    auto job = std::move(st.ready.front());
+    st.ready.pop_front();
+    auto& d = job.state;
+    if (counted_attempts(d) == 0)
+      d.window_start = now;
+    storage::attempt a;
+    a.number = static_cast<int>(d.attempts.size()) + 1;
+    a.started_at = now;
+    d.attempts.push_back(a);
+    ws.put_delivery(d, "attempt.started");
+    starting.push_back(std::move(job));
+  }
+  if (auto s = st.log->commit(ws, storage::durability::buffered); !s) {
+    // Nothing may be sent that the log does not know of: back off and retry.
+    log::error("event log write failed; attempts postponed",
+               {{"endpoint", st.config.id}, {"error", s.error().message}});
+    for (auto& job : starting) {
+      job.state.attempts.pop_back();
+      job.state.next_attempt_at =
+        now + std::chrono::milliseconds{store_retry_delay}.count();
+      schedule(self, std::move(job));
+    }
+    return;
+  }
+  for (auto& job : starting)
+    send_attempt(self, std::move(job), now);
+}
+
+/// Records the outcome of an attempt; it takes effect at the next flush.
 void finish_attempt(self_ptr self, const std::string& id,
                     transports::inbound_response resp) {
   auto& st = self->state;
@@ -84,62 +104,90 @@ void finish_attempt(self_ptr self, const std::string& id,
   a.response = resp.body_prefix;
   a.error = resp.error;
   auto v = decide(st.config.retry, d, resp, now, st.rng);
-  storage::write_set ws;
-  ws.put_delivery(d, "attempt.finished");
+  const char* outcome_kind = "delivery.retry_scheduled";
   switch (v.what) {
     case outcome::delivered:
       d.state = storage::delivery_state::delivered;
       d.finished_at = now;
-      ws.put_delivery(d, "delivery.delivered");
+      outcome_kind = "delivery.delivered";
       break;
     case outcome::retry:
       d.next_attempt_at = v.next_attempt_at;
-      ws.put_delivery(d, "delivery.retry_scheduled");
       break;
     case outcome::dead_letter:
       d.state = storage::delivery_state::dead_lettered;
       d.finished_at = now;
       d.reason = v.reason;
-      ws.put_delivery(d, "delivery.dead_lettered");
+      outcome_kind = "delivery.dead_lettered";
       break;
   }
+  // The new state once, then the outcome as its own record.
+  st.outcomes.put_delivery(d, "attempt.finished");
+  json_writer fields;
+  fields.begin_object()
+    .field("delivery_id", d.id)
+    .field("event_id", d.event_id)
+    .field("endpoint_id", d.endpoint_id);
+  if (!d.reason.empty())
+    fields.field("reason", d.reason);
+  st.outcomes.add_record(outcome_kind, fields.end_object().take());
   if (v.flag_endpoint && !st.flagged) {
     st.flagged = true;
-    ws.add_record("endpoint.flagged",
-                  nlohmann::json{{"endpoint_id", st.config.id},
-                                 {"reason", "endpoint answered 410 Gone"}}
-                    .dump());
+    st.outcomes.add_record("endpoint.flagged",
+                           json_writer{}
+                             .begin_object()
+                             .field("endpoint_id", st.config.id)
+                             .field("reason", "endpoint answered 410 Gone")
+                             .end_object()
+                             .take());
     log::warn("endpoint answered 410 Gone; flagged for review",
               {{"endpoint", st.config.id}});
   }
-  if (auto s = st.log->commit(ws, storage::durability::buffered); !s) {
-    // The attempt stays "started" in the log; after a restart it is
-    // retried. Here, retry after a pause without recording the outcome.
-    log::error("event log write failed; outcome not recorded",
-               {{"endpoint", st.config.id},
-                {"delivery", d.id},
-                {"error", s.error().message}});
-    d.state = storage::delivery_state::pending;
-    d.next_attempt_at = now + std::chrono::milliseconds{store_retry_delay}.count();
-    schedule(self, std::move(job));
-    return;
+  st.settled.push_back(std::move(job));
+  if (!st.flush_scheduled) {
+    // Behind every message already queued: one write covers all of them.
+    st.flush_scheduled = true;
+    self->send(self, flush_atom_v);
   }
-  if (v.what == outcome::dead_letter)
-    log::warn("delivery dead-lettered", {{"endpoint", st.config.id},
-                                         {"delivery", d.id},
-                                         {"event", d.event_id},
-                                         {"reason", d.reason}});
-  if (v.what == outcome::retry)
-    schedule(self, std::move(job));
 }
 
-void pump(self_ptr self) {
+void flush(self_ptr self) {
   auto& st = self->state;
-  while (!st.draining && !st.ready.empty() &&
-         static_cast<int>(st.in_flight.size()) < st.config.max_in_flight) {
-    auto job = std::move(st.ready.front());
-    st.ready.pop_front();
-    start_attempt(self, std::move(job));
+  st.flush_scheduled = false;
+  auto committed = st.log->commit(st.outcomes, storage::durability::buffered);
+  st.outcomes.clear();
+  auto settled = std::move(st.settled);
+  st.settled.clear();
+  auto now = now_ms();
+  for (auto& job : settled) {
+    auto& d = job.state;
+    if (!committed) {
+      // The attempt stays "started" in the log (a restart retries it); here,
+      // try again after a pause without the unrecorded outcome.
+      log::error("event log write failed; outcome not recorded",
+                 {{"endpoint", st.config.id},
+                  {"delivery", d.id},
+                  {"error", committed.error().message}});
+      d.state = storage::delivery_state::pending;
+      d.reason.clear();
+      d.next_attempt_at =
+        now + std::chrono::milliseconds{store_retry_delay}.count();
+      schedule(self, std::move(job));
+      continue;
+    }
+    switch (d.state) {
+      case storage::delivery_state::pending:
+        schedule(self, std::move(job));
+        break;
+      case storage::delivery_state::dead_lettered:
+        log::warn("delivery dead-lettered", {{"endpoint", st.config.id},
+                                             {"delivery", d.id},
+                                             {"event", d.event_id},
+                                             {"reason", d.reason}});
+        break;
+      case storage::delivery_state::delivered:
+        break;
+    }
   }
 }
 
@@ -152,8 +200,9 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
   self->state.log = log;
   self->state.client = client;
   return {
-    [=](deliver_atom, delivery_job& job) {
-      schedule(self, std::move(job));
+    [=](deliver_atom, std::vector<delivery_job>& jobs) {
+      for (auto& job : jobs)
+        schedule(self, std::move(job));
       pump(self);
     },
     [=](retry_atom, const std::string& id) {
@@ -169,11 +218,15 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
     },
     [=](done_atom, const std::string& id, transports::inbound_response& resp) {
       finish_attempt(self, id, std::move(resp));
+    },
+    [=](flush_atom) {
+      flush(self);
       pump(self);
     },
     [=](drain_atom) {
       self->state.draining = true;
-      return static_cast<int>(self->state.in_flight.size());
+      return static_cast<int>(self->state.in_flight.size() +
+                              self->state.settled.size());
     },
   };
 }

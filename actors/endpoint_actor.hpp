@@ -9,6 +9,7 @@
 #include "transports/https_client.hpp"
 
 #include <deque>
+#include <vector>
 #include <random>
 #include <unordered_map>
 
@@ -23,6 +24,11 @@ struct endpoint_state {
   std::deque<delivery_job> ready;                          ///< due, awaiting a slot
   std::unordered_map<std::string, delivery_job> waiting;   ///< backing off
   std::unordered_map<std::string, delivery_job> in_flight; ///< attempt running
+  /// Outcomes decided but not yet in the log; they take effect after the
+  /// flush that writes them (one write for all outcomes of a mailbox burst).
+  storage::write_set outcomes;
+  std::vector<delivery_job> settled;
+  bool flush_scheduled = false;
   std::mt19937_64 rng{std::random_device{}()};
   bool flagged = false;   ///< answered 410 Gone
   bool draining = false;  ///< shutting down: start no new attempts
@@ -30,8 +36,9 @@ struct endpoint_state {
   static inline const char* name = "tocsin.endpoint";
 };
 
-/// Messages: (deliver_atom, delivery_job), (retry_atom, id),
-/// (done_atom, id, inbound_response), (drain_atom) -> in-flight count.
+/// Messages: (deliver_atom, std::vector<delivery_job>), (retry_atom, id),
+/// (done_atom, id, inbound_response), (flush_atom), (drain_atom) -> in-flight
+/// count.
 caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
                              endpoint_config config, storage::event_log* log,
                              transports::https_client* client);

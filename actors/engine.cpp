@@ -42,7 +42,7 @@ public:
     auto now = now_ms();
     std::unordered_map<std::string, std::shared_ptr<const std::string>> payloads;
     storage::write_set fixes;
-    std::vector<std::pair<caf::actor, delivery_job>> jobs;
+    std::unordered_map<std::string, std::vector<delivery_job>> jobs;
     std::optional<error> failure;
     auto st = log_.for_each_pending([&](storage::delivery&& d) {
       if (failure)
@@ -76,7 +76,9 @@ public:
         }
         payload = std::make_shared<const std::string>(std::move((*ev)->body));
       }
-      jobs.emplace_back(ep->second, delivery_job{std::move(d), payload});
+      auto& list = jobs[d.endpoint_id];
+      list.push_back(delivery_job{std::move(d), payload});
+      ++report_.resumed;
     });
     if (!st)
       return st;
@@ -84,9 +86,8 @@ public:
       return *failure;
     if (auto s = log_.commit(fixes, storage::durability::synced); !s)
       return s;
-    for (auto& [a, job] : jobs)
-      caf::anon_send(a, deliver_atom_v, std::move(job));
-    report_.resumed = jobs.size();
+    for (auto& [endpoint_id, list] : jobs)
+      caf::anon_send(endpoints_.at(endpoint_id), deliver_atom_v, std::move(list));
     return {};
   }
 

@@ -19,8 +19,9 @@ void add(self_ptr self, ingest_request& req) {
     rec.accepted_at = now;
     auto payload = std::make_shared<const std::string>(ev.body);
     event_facts facts{ev.type, ev.severity, ev.agent_id};
-    auto first_new = st.handoff.size();
-    for (auto& r : st.routes) {
+    st.handoff.resize(st.routes.size());
+    for (std::size_t ri = 0; ri < st.routes.size(); ++ri) {
+      auto& r = st.routes[ri];
       if (!matches(r.filter, facts))
         continue;
       storage::delivery d;
@@ -30,12 +31,12 @@ void add(self_ptr self, ingest_request& req) {
       d.created_at = now;
       d.next_attempt_at = now;
       rec.delivery_ids.push_back(d.id);
-      st.handoff.emplace_back(r.endpoint, delivery_job{d, payload});
+      st.created.put_delivery(d, "delivery.created");
+      st.handoff[ri].push_back(delivery_job{std::move(d), payload});
     }
     rec.body = std::move(ev.body);
     st.batch.add_event(rec);
-    for (auto i = first_new; i < st.handoff.size(); ++i)
-      st.batch.put_delivery(st.handoff[i].second.state, "delivery.created");
+    st.batch.append(std::move(st.created));
   }
   st.waiting.push_back(std::move(req));
 }
@@ -60,8 +61,10 @@ void flush(self_ptr self) {
         ids.push_back(std::move(ev.id));
       req.done(std::move(ids));
     }
-    for (auto& [endpoint, job] : st.handoff)
-      self->send(endpoint, deliver_atom_v, std::move(job));
+    for (std::size_t ri = 0; ri < st.handoff.size(); ++ri)
+      if (!st.handoff[ri].empty())
+        self->send(st.routes[ri].endpoint, deliver_atom_v,
+                   std::move(st.handoff[ri]));
   }
   st.waiting.clear();
   st.handoff.clear();

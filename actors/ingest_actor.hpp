@@ -25,8 +25,10 @@ struct ingest_state {
   std::vector<route> routes;
   // Accumulated since the last flush.
   storage::write_set batch;
+  storage::write_set created; ///< scratch: deliveries of the event at hand
   std::vector<ingest_request> waiting; ///< answered after the flush
-  std::vector<std::pair<caf::actor, delivery_job>> handoff;
+  /// New deliveries per route (index into routes), handed over after the flush.
+  std::vector<std::vector<delivery_job>> handoff;
   bool flush_scheduled = false;
 
   static inline const char* name = "tocsin.ingest";

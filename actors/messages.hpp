@@ -38,5 +38,6 @@ struct ingest_request {
 } // namespace tocsin::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::delivery_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::delivery_job>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::transports::inbound_response)

@@ -3,38 +3,40 @@
 #include <algorithm>
 #include <atomic>
 
-#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
 
 namespace tocsin::storage {
 
-using nlohmann::json;
-
 // -- write_set ----------------------------------------------------------------
 
 void write_set::add_event(const event_record& e) {
+  json_writer fields;
+  fields.begin_object().field("event_id", e.id).key("deliveries").begin_array();
+  for (auto& id : e.delivery_ids)
+    fields.value(id);
+  fields.end_array().end_object();
   ops_.push_back(op{op::type::event, "event.accepted", e.id, encode(e),
-                    delivery_state::pending,
-                    json{{"event_id", e.id},
-                         {"deliveries", e.delivery_ids}}
-                      .dump()});
+                    delivery_state::pending, fields.take()});
 }
 
 void write_set::put_delivery(const delivery& d, std::string_view kind) {
-  json fields{{"delivery_id", d.id},
-              {"event_id", d.event_id},
-              {"endpoint_id", d.endpoint_id},
-              {"state", to_string(d.state)}};
+  json_writer fields;
+  fields.begin_object()
+    .field("delivery_id", d.id)
+    .field("event_id", d.event_id)
+    .field("endpoint_id", d.endpoint_id)
+    .field("state", to_string(d.state));
   if (kind.rfind("attempt.", 0) == 0 && !d.attempts.empty())
-    fields["attempt"] = to_json(d.attempts.back());
+    write_json(fields.key("attempt"), d.attempts.back());
   if (d.state == delivery_state::pending)
-    fields["next_attempt_at"] = d.next_attempt_at;
+    fields.field("next_attempt_at", d.next_attempt_at);
   if (!d.reason.empty())
-    fields["reason"] = d.reason;
-  ops_.push_back(op{op::type::delivery, std::string{kind}, d.id,
-                    to_json(d).dump(), d.state, fields.dump()});
+    fields.field("reason", d.reason);
+  fields.end_object();
+  ops_.push_back(op{op::type::delivery, std::string{kind}, d.id, encode(d),
+                    d.state, fields.take()});
 }
 
 void write_set::add_record(std::string_view kind, std::string json_fields) {

@@ -26,33 +26,38 @@ std::optional<delivery_state> delivery_state_from(std::string_view s) {
   return std::nullopt;
 }
 
-json to_json(const attempt& a) {
-  json j{{"number", a.number},
-         {"started_at", a.started_at},
-         {"finished_at", a.finished_at},
-         {"status", a.status},
-         {"latency_ms", a.latency_ms}};
+void write_json(json_writer& w, const attempt& a) {
+  w.begin_object()
+    .field("number", a.number)
+    .field("started_at", a.started_at)
+    .field("finished_at", a.finished_at)
+    .field("status", a.status)
+    .field("latency_ms", a.latency_ms);
   if (!a.response.empty())
-    j["response"] = a.response;
+    w.field("response", a.response);
   if (!a.error.empty())
-    j["error"] = a.error;
-  return j;
+    w.field("error", a.error);
+  w.end_object();
 }
 
-json to_json(const delivery& d) {
-  json attempts = json::array();
+std::string encode(const delivery& d) {
+  json_writer w;
+  w.begin_object()
+    .field("id", d.id)
+    .field("event_id", d.event_id)
+    .field("endpoint_id", d.endpoint_id)
+    .field("state", to_string(d.state))
+    .field("created_at", d.created_at)
+    .field("window_start", d.window_start)
+    .field("next_attempt_at", d.next_attempt_at)
+    .field("finished_at", d.finished_at)
+    .field("reason", d.reason)
+    .key("attempts")
+    .begin_array();
   for (auto& a : d.attempts)
-    attempts.push_back(to_json(a));
-  return json{{"id", d.id},
-              {"event_id", d.event_id},
-              {"endpoint_id", d.endpoint_id},
-              {"state", to_string(d.state)},
-              {"created_at", d.created_at},
-              {"window_start", d.window_start},
-              {"next_attempt_at", d.next_attempt_at},
-              {"finished_at", d.finished_at},
-              {"reason", d.reason},
-              {"attempts", std::move(attempts)}};
+    write_json(w, a);
+  w.end_array().end_object();
+  return w.take();
 }
 
 std::optional<delivery> delivery_from_json(std::string_view text) {
@@ -91,21 +96,27 @@ std::optional<delivery> delivery_from_json(std::string_view text) {
 }
 
 std::string encode(const event_record& e) {
-  return json{{"id", e.id},
-              {"body", e.body},
-              {"accepted_at", e.accepted_at},
-              {"delivery_ids", e.delivery_ids}}
-    .dump();
+  json_writer w;
+  w.begin_object()
+    .field("id", e.id)
+    .field("accepted_at", e.accepted_at)
+    .key("delivery_ids")
+    .begin_array();
+  for (auto& id : e.delivery_ids)
+    w.value(id);
+  w.end_array().key("body").raw(e.body).end_object();
+  return w.take();
 }
 
 std::optional<event_record> event_from_json(std::string_view text) {
-  auto j = json::parse(text, nullptr, false);
+  // Ordered, so that the body dumps back exactly as it was written.
+  auto j = nlohmann::ordered_json::parse(text, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return std::nullopt;
   try {
     event_record e;
     e.id = j.at("id").get<std::string>();
-    e.body = j.at("body").get<std::string>();
+    e.body = j.at("body").dump();
     e.accepted_at = j.at("accepted_at").get<unix_ms>();
     e.delivery_ids = j.at("delivery_ids").get<std::vector<std::string>>();
     return e;

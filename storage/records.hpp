@@ -2,14 +2,13 @@
 // endpoint) with their attempts, and their JSON forms.
 #pragma once
 
+#include "common/json_writer.hpp"
 #include "common/time.hpp"
 
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace tocsin::storage {
 
@@ -54,10 +53,11 @@ struct delivery {
   std::vector<attempt> attempts;
 };
 
-nlohmann::json to_json(const attempt& a);
-nlohmann::json to_json(const delivery& d);
+void write_json(json_writer& w, const attempt& a);
+std::string encode(const delivery& d);
 std::optional<delivery> delivery_from_json(std::string_view text);
 
+/// The body is embedded as JSON (not as a string): it is valid JSON already.
 std::string encode(const event_record& e);
 std::optional<event_record> event_from_json(std::string_view text);
 

@@ -1,0 +1,226 @@
+// End-to-end throughput and latency: N producer connections POST events to a
+// real tocsin daemon, which signs and delivers them over HTTPS to a local
+// sink. Prints events/s delivered, ingest-to-delivery latency percentiles and
+// the daemon's peak RSS, with the command that reproduces the run.
+//
+//   e2e_bench [--events N] [--connections C] [--batch B] [--in-flight M]
+//             [--io-threads T]
+#include "tests/support/daemon_process.hpp"
+#include "tests/support/http_client.hpp"
+#include "tests/support/https_receiver.hpp"
+#include "tests/support/temp_dir.hpp"
+#include "tests/support/test_ca.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <unordered_map>
+
+#include <nlohmann/json.hpp>
+#include <sys/utsname.h>
+
+using namespace tocsin::test;
+using clock_type = std::chrono::steady_clock;
+
+namespace {
+
+struct options {
+  int events = 50000;
+  int connections = 32;
+  int batch = 1;
+  int in_flight = 64;
+  int io_threads = 1;
+};
+
+options parse(int argc, char** argv) {
+  options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string k = argv[i];
+    int v = std::atoi(argv[i + 1]);
+    if (k == "--events")
+      o.events = v;
+    else if (k == "--connections")
+      o.connections = v;
+    else if (k == "--batch")
+      o.batch = v;
+    else if (k == "--in-flight")
+      o.in_flight = v;
+    else if (k == "--io-threads")
+      o.io_threads = v;
+    else {
+      std::cerr << "unknown option " << k << "\n";
+      std::exit(2);
+    }
+  }
+  return o;
+}
+
+std::string cpu_model() {
+  std::ifstream in{"/proc/cpuinfo"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0)
+      return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+long peak_rss_kib(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("VmHWM:", 0) == 0)
+      return std::stol(line.substr(6));
+  return -1;
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty())
+    return 0;
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(idx), v.end());
+  return v[idx];
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto opt = parse(argc, argv);
+  temp_dir dir;
+  test_ca ca{dir.path()};
+  auto cert = ca.issue("sink", {"localhost"}, {"127.0.0.1"});
+
+  // The sink: records when each event id arrives.
+  std::mutex mtx;
+  std::unordered_map<std::string, clock_type::time_point> arrived;
+  std::atomic<int> duplicates{0};
+  https_receiver sink{
+    receiver_options{cert.cert_file, cert.key_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+    [&](const received_request& r, std::size_t) {
+      auto it = r.headers.find("webhook-id");
+      std::lock_guard g{mtx};
+      if (it != r.headers.end() && !arrived.emplace(it->second, r.at).second)
+        ++duplicates;
+      return canned_response{};
+    }};
+
+  auto config = dir.path() / "tocsin.toml";
+  std::ofstream{config} << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
+                        << (dir.path() / "data").string() << "\"\nio_threads = "
+                        << opt.io_threads << "\n\n[delivery]\nca_file = \""
+                        << ca.ca_file() << "\"\nmax_in_flight = " << opt.in_flight
+                        << "\n\n[[endpoints]]\nid = \"sink\"\nurl = \"https://127.0.0.1:"
+                        << sink.port()
+                        << "/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+  daemon_process daemon{{TOCSIN_BINARY, "serve", "--config", config.string()},
+                        dir.path() / "daemon.log"};
+  auto port = daemon.wait_listening();
+  if (port == 0) {
+    std::cerr << "daemon did not start:\n" << daemon.log();
+    return 1;
+  }
+  std::string token;
+  std::getline(std::ifstream{dir.path() / "data" / "admin.token"}, token);
+
+  // One event body per batch size, reused: the daemon parses it each time.
+  nlohmann::json ev{{"type", "policy.denied"},
+                    {"agent_id", "agent-7"},
+                    {"summary", "agent-7 tried file.delete on /etc"},
+                    {"details",
+                     {{"action", "file.delete"},
+                      {"rule", "block-delete"},
+                      {"receipt_id", "rcpt_123"}}}};
+  std::string body;
+  if (opt.batch == 1) {
+    body = ev.dump();
+  } else {
+    nlohmann::json b{{"events", nlohmann::json::array()}};
+    for (int i = 0; i < opt.batch; ++i)
+      b["events"].push_back(ev);
+    body = b.dump();
+  }
+
+  std::unordered_map<std::string, clock_type::time_point> posted;
+  std::atomic<int> next_request{0}, failures{0};
+  int requests = (opt.events + opt.batch - 1) / opt.batch;
+  auto start = clock_type::now();
+  std::vector<std::thread> producers;
+  for (int c = 0; c < opt.connections; ++c)
+    producers.emplace_back([&] {
+      http_client client{"127.0.0.1", port};
+      std::vector<std::pair<std::string, clock_type::time_point>> mine;
+      while (next_request++ < requests) {
+        auto t = clock_type::now();
+        auto r = client.request("POST", "/v1/events", body,
+                                {{"authorization", "Bearer " + token},
+                                 {"content-type", "application/json"}});
+        if (r.status != 202) {
+          ++failures;
+          continue;
+        }
+        auto answer = nlohmann::json::parse(r.body);
+        for (auto& id : answer["ids"])
+          mine.emplace_back(id.get<std::string>(), t);
+      }
+      std::lock_guard g{mtx};
+      for (auto& [id, t] : mine)
+        posted.emplace(id, t);
+    });
+  for (auto& p : producers)
+    p.join();
+  auto ingest_done = clock_type::now();
+  auto accepted = posted.size();
+  // Wait for the deliveries to finish (bounded).
+  auto deadline = clock_type::now() + std::chrono::seconds{120};
+  while (clock_type::now() < deadline) {
+    {
+      std::lock_guard g{mtx};
+      if (arrived.size() >= accepted)
+        break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds{10});
+  }
+  auto rss = peak_rss_kib(daemon.pid());
+  std::vector<double> latencies;
+  clock_type::time_point last = start;
+  std::size_t lost = 0;
+  {
+    std::lock_guard g{mtx};
+    for (auto& [id, t] : posted) {
+      auto it = arrived.find(id);
+      if (it == arrived.end()) {
+        ++lost;
+        continue;
+      }
+      latencies.push_back(
+        std::chrono::duration<double, std::milli>(it->second - t).count());
+      last = std::max(last, it->second);
+    }
+  }
+  daemon.terminate();
+  auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
+  struct utsname u {};
+  uname(&u);
+  std::ostringstream cmd;
+  cmd << "build-release/bench/e2e_bench --events " << opt.events << " --connections "
+      << opt.connections << " --batch " << opt.batch << " --in-flight "
+      << opt.in_flight << " --io-threads " << opt.io_threads;
+  std::printf("tocsin end-to-end benchmark\n");
+  std::printf("  machine:        %s, %u cores, %s %s\n", cpu_model().c_str(),
+              std::thread::hardware_concurrency(), u.sysname, u.release);
+  std::printf("  command:        %s\n", cmd.str().c_str());
+  std::printf("  accepted:       %zu events (%d failed requests)\n", accepted,
+              failures.load());
+  std::printf("  delivered:      %zu (lost %zu, duplicates %d)\n",
+              accepted - lost, lost, duplicates.load());
+  std::printf("  ingest rate:    %.0f events/s (202s received)\n",
+              static_cast<double>(accepted) / secs(ingest_done - start));
+  std::printf("  delivery rate:  %.0f events/s delivered, signed (first POST to last delivery)\n",
+              static_cast<double>(accepted - lost) / secs(last - start));
+  std::printf("  latency:        p50 %.1f ms, p99 %.1f ms (POST sent to delivery received)\n",
+              percentile(latencies, 0.5), percentile(latencies, 0.99));
+  std::printf("  daemon peak RSS: %.1f MiB\n", static_cast<double>(rss) / 1024.0);
+  return lost == 0 && failures == 0 ? 0 : 1;
+}
