@@ -33,8 +33,8 @@ void send_attempt(self_ptr self, delivery_job job, unix_ms now) {
   auto& st = self->state;
   auto& d = job.state;
   auto req = transports::make_webhook_request(
-    st.config.target, {d.event_id, now / 1000, *job.payload},
-    st.config.signing_keys);
+      st.config.target, {d.event_id, now / 1000, *job.payload},
+      st.config.signing_keys);
   req.timeout = st.config.timeout;
   auto id = d.id;
   st.in_flight.emplace(id, std::move(job));
@@ -77,7 +77,7 @@ void pump(self_ptr self) {
     for (auto& job : starting) {
       job.state.attempts.pop_back();
       job.state.next_attempt_at =
-        now + std::chrono::milliseconds{store_retry_delay}.count();
+          now + std::chrono::milliseconds{store_retry_delay}.count();
       schedule(self, std::move(job));
     }
     return;
@@ -106,28 +106,28 @@ void finish_attempt(self_ptr self, const std::string& id,
   auto v = decide(st.config.retry, d, resp, now, st.rng);
   const char* outcome_kind = "delivery.retry_scheduled";
   switch (v.what) {
-    case outcome::delivered:
-      d.state = storage::delivery_state::delivered;
-      d.finished_at = now;
-      outcome_kind = "delivery.delivered";
-      break;
-    case outcome::retry:
-      d.next_attempt_at = v.next_attempt_at;
-      break;
-    case outcome::dead_letter:
-      d.state = storage::delivery_state::dead_lettered;
-      d.finished_at = now;
-      d.reason = v.reason;
-      outcome_kind = "delivery.dead_lettered";
-      break;
+  case outcome::delivered:
+    d.state = storage::delivery_state::delivered;
+    d.finished_at = now;
+    outcome_kind = "delivery.delivered";
+    break;
+  case outcome::retry:
+    d.next_attempt_at = v.next_attempt_at;
+    break;
+  case outcome::dead_letter:
+    d.state = storage::delivery_state::dead_lettered;
+    d.finished_at = now;
+    d.reason = v.reason;
+    outcome_kind = "delivery.dead_lettered";
+    break;
   }
   // The new state once, then the outcome as its own record.
   st.outcomes.put_delivery(d, "attempt.finished");
   json_writer fields;
   fields.begin_object()
-    .field("delivery_id", d.id)
-    .field("event_id", d.event_id)
-    .field("endpoint_id", d.endpoint_id);
+      .field("delivery_id", d.id)
+      .field("event_id", d.event_id)
+      .field("endpoint_id", d.endpoint_id);
   if (!d.reason.empty())
     fields.field("reason", d.reason);
   st.outcomes.add_record(outcome_kind, fields.end_object().take());
@@ -135,11 +135,11 @@ void finish_attempt(self_ptr self, const std::string& id,
     st.flagged = true;
     st.outcomes.add_record("endpoint.flagged",
                            json_writer{}
-                             .begin_object()
-                             .field("endpoint_id", st.config.id)
-                             .field("reason", "endpoint answered 410 Gone")
-                             .end_object()
-                             .take());
+                               .begin_object()
+                               .field("endpoint_id", st.config.id)
+                               .field("reason", "endpoint answered 410 Gone")
+                               .end_object()
+                               .take());
     log::warn("endpoint answered 410 Gone; flagged for review",
               {{"endpoint", st.config.id}});
   }
@@ -171,22 +171,22 @@ void flush(self_ptr self) {
       d.state = storage::delivery_state::pending;
       d.reason.clear();
       d.next_attempt_at =
-        now + std::chrono::milliseconds{store_retry_delay}.count();
+          now + std::chrono::milliseconds{store_retry_delay}.count();
       schedule(self, std::move(job));
       continue;
     }
     switch (d.state) {
-      case storage::delivery_state::pending:
-        schedule(self, std::move(job));
-        break;
-      case storage::delivery_state::dead_lettered:
-        log::warn("delivery dead-lettered", {{"endpoint", st.config.id},
-                                             {"delivery", d.id},
-                                             {"event", d.event_id},
-                                             {"reason", d.reason}});
-        break;
-      case storage::delivery_state::delivered:
-        break;
+    case storage::delivery_state::pending:
+      schedule(self, std::move(job));
+      break;
+    case storage::delivery_state::dead_lettered:
+      log::warn("delivery dead-lettered", {{"endpoint", st.config.id},
+                                           {"delivery", d.id},
+                                           {"event", d.event_id},
+                                           {"reason", d.reason}});
+      break;
+    case storage::delivery_state::delivered:
+      break;
     }
   }
 }
@@ -200,34 +200,35 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
   self->state.log = log;
   self->state.client = client;
   return {
-    [=](deliver_atom, std::vector<delivery_job>& jobs) {
-      for (auto& job : jobs)
-        schedule(self, std::move(job));
-      pump(self);
-    },
-    [=](retry_atom, const std::string& id) {
-      auto& st = self->state;
-      // A timer of an earlier schedule of this delivery may still fire.
-      if (auto it = st.waiting.find(id);
-          it != st.waiting.end() &&
-          it->second.state.next_attempt_at <= now_ms()) {
-        st.ready.push_back(std::move(it->second));
-        st.waiting.erase(it);
-      }
-      pump(self);
-    },
-    [=](done_atom, const std::string& id, transports::inbound_response& resp) {
-      finish_attempt(self, id, std::move(resp));
-    },
-    [=](flush_atom) {
-      flush(self);
-      pump(self);
-    },
-    [=](drain_atom) {
-      self->state.draining = true;
-      return static_cast<int>(self->state.in_flight.size() +
-                              self->state.settled.size());
-    },
+      [=](deliver_atom, std::vector<delivery_job>& jobs) {
+        for (auto& job : jobs)
+          schedule(self, std::move(job));
+        pump(self);
+      },
+      [=](retry_atom, const std::string& id) {
+        auto& st = self->state;
+        // A timer of an earlier schedule of this delivery may still fire.
+        if (auto it = st.waiting.find(id);
+            it != st.waiting.end() &&
+            it->second.state.next_attempt_at <= now_ms()) {
+          st.ready.push_back(std::move(it->second));
+          st.waiting.erase(it);
+        }
+        pump(self);
+      },
+      [=](done_atom, const std::string& id,
+          transports::inbound_response& resp) {
+        finish_attempt(self, id, std::move(resp));
+      },
+      [=](flush_atom) {
+        flush(self);
+        pump(self);
+      },
+      [=](drain_atom) {
+        self->state.draining = true;
+        return static_cast<int>(self->state.in_flight.size() +
+                                self->state.settled.size());
+      },
   };
 }
 

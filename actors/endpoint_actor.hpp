@@ -9,9 +9,9 @@
 #include "transports/https_client.hpp"
 
 #include <deque>
-#include <vector>
 #include <random>
 #include <unordered_map>
+#include <vector>
 
 #include <caf/all.hpp>
 
@@ -21,7 +21,7 @@ struct endpoint_state {
   endpoint_config config;
   storage::event_log* log = nullptr;
   transports::https_client* client = nullptr;
-  std::deque<delivery_job> ready;                          ///< due, awaiting a slot
+  std::deque<delivery_job> ready; ///< due, awaiting a slot
   std::unordered_map<std::string, delivery_job> waiting;   ///< backing off
   std::unordered_map<std::string, delivery_job> in_flight; ///< attempt running
   /// Outcomes decided but not yet in the log; they take effect after the
@@ -30,8 +30,8 @@ struct endpoint_state {
   std::vector<delivery_job> settled;
   bool flush_scheduled = false;
   std::mt19937_64 rng{std::random_device{}()};
-  bool flagged = false;   ///< answered 410 Gone
-  bool draining = false;  ///< shutting down: start no new attempts
+  bool flagged = false;  ///< answered 410 Gone
+  bool draining = false; ///< shutting down: start no new attempts
 
   static inline const char* name = "tocsin.endpoint";
 };

@@ -22,7 +22,7 @@ class engine_impl final : public engine {
 public:
   engine_impl(const engine_options& opts, storage::event_log& log,
               transports::https_client& client)
-    : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log) {
+      : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log) {
     std::vector<route> routes;
     for (auto& ep : opts.endpoints) {
       auto a = sys_.spawn(endpoint_actor, ep, &log, &client);
@@ -40,7 +40,8 @@ public:
 
   status recover() {
     auto now = now_ms();
-    std::unordered_map<std::string, std::shared_ptr<const std::string>> payloads;
+    std::unordered_map<std::string, std::shared_ptr<const std::string>>
+        payloads;
     storage::write_set fixes;
     std::unordered_map<std::string, std::vector<delivery_job>> jobs;
     std::optional<error> failure;
@@ -69,8 +70,8 @@ public:
         auto ev = log_.get_event(d.event_id);
         if (!ev || !*ev) {
           failure = ev ? error{"store_corrupt", "delivery " + d.id +
-                                                  " names missing event " +
-                                                  d.event_id}
+                                                    " names missing event " +
+                                                    d.event_id}
                        : ev.error();
           return;
         }
@@ -87,7 +88,8 @@ public:
     if (auto s = log_.commit(fixes, storage::durability::synced); !s)
       return s;
     for (auto& [endpoint_id, list] : jobs)
-      caf::anon_send(endpoints_.at(endpoint_id), deliver_atom_v, std::move(list));
+      caf::anon_send(endpoints_.at(endpoint_id), deliver_atom_v,
+                     std::move(list));
     return {};
   }
 
@@ -103,7 +105,7 @@ public:
       int in_flight = 0;
       for (auto& [id, a] : endpoints_)
         self->request(a, timeout, drain_atom_v)
-          .receive([&](int n) { in_flight += n; }, [](caf::error&) {});
+            .receive([&](int n) { in_flight += n; }, [](caf::error&) {});
       if (in_flight == 0 || std::chrono::steady_clock::now() >= deadline)
         return;
       std::this_thread::sleep_for(std::chrono::milliseconds{20});
@@ -123,9 +125,9 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<engine>> engine::start(engine_options opts,
-                                              storage::event_log& log,
-                                              transports::https_client& client) {
+result<std::unique_ptr<engine>>
+engine::start(engine_options opts, storage::event_log& log,
+              transports::https_client& client) {
   auto e = std::make_unique<engine_impl>(opts, log, client);
   if (auto st = e->recover(); !st)
     return st.error();

@@ -51,8 +51,9 @@ void flush(self_ptr self) {
                {{"error", committed.error().message},
                 {"requests", std::to_string(st.waiting.size())}});
     for (auto& req : st.waiting)
-      req.done(error{"store_unavailable",
-                     "the event store refused the write; nothing was accepted"});
+      req.done(
+          error{"store_unavailable",
+                "the event store refused the write; nothing was accepted"});
   } else {
     for (auto& req : st.waiting) {
       std::vector<std::string> ids;
@@ -77,16 +78,16 @@ caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
   self->state.log = log;
   self->state.routes = std::move(routes);
   return {
-    [=](ingest_atom, ingest_request& req) {
-      add(self, req);
-      // Everything already in the mailbox is handled before this flush, so one
-      // fsync covers all requests that arrived while the last one ran.
-      if (!self->state.flush_scheduled) {
-        self->state.flush_scheduled = true;
-        self->send(self, flush_atom_v);
-      }
-    },
-    [=](flush_atom) { flush(self); },
+      [=](ingest_atom, ingest_request& req) {
+        add(self, req);
+        // Everything already in the mailbox is handled before this flush, so
+        // one fsync covers all requests that arrived while the last one ran.
+        if (!self->state.flush_scheduled) {
+          self->state.flush_scheduled = true;
+          self->send(self, flush_atom_v);
+        }
+      },
+      [=](flush_atom) { flush(self); },
   };
 }
 

@@ -14,12 +14,12 @@
 #include <caf/all.hpp>
 
 CAF_BEGIN_TYPE_ID_BLOCK(tocsin, caf::first_custom_type_id)
-  CAF_ADD_ATOM(tocsin, tocsin::actors, deliver_atom, "deliver")
-  CAF_ADD_ATOM(tocsin, tocsin::actors, retry_atom, "retry")
-  CAF_ADD_ATOM(tocsin, tocsin::actors, done_atom, "done")
-  CAF_ADD_ATOM(tocsin, tocsin::actors, ingest_atom, "ingest")
-  CAF_ADD_ATOM(tocsin, tocsin::actors, flush_atom, "flush")
-  CAF_ADD_ATOM(tocsin, tocsin::actors, drain_atom, "drain")
+CAF_ADD_ATOM(tocsin, tocsin::actors, deliver_atom, "deliver")
+CAF_ADD_ATOM(tocsin, tocsin::actors, retry_atom, "retry")
+CAF_ADD_ATOM(tocsin, tocsin::actors, done_atom, "done")
+CAF_ADD_ATOM(tocsin, tocsin::actors, ingest_atom, "ingest")
+CAF_ADD_ATOM(tocsin, tocsin::actors, flush_atom, "flush")
+CAF_ADD_ATOM(tocsin, tocsin::actors, drain_atom, "drain")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {

@@ -34,7 +34,8 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value,
   if (value.empty())
     return std::nullopt;
   std::int64_t secs = 0;
-  auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
+  auto [ptr, ec] =
+      std::from_chars(value.data(), value.data() + value.size(), secs);
   if (ec == std::errc{} && ptr == value.data() + value.size())
     return secs < 0 ? std::nullopt : std::optional{secs * 1000};
   if (auto t = parse_http_date(value))
@@ -44,23 +45,23 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value,
 
 int counted_attempts(const storage::delivery& d) {
   return static_cast<int>(
-    std::count_if(d.attempts.begin(), d.attempts.end(),
-                  [](auto& a) { return a.error != interrupted_error; }));
+      std::count_if(d.attempts.begin(), d.attempts.end(),
+                    [](auto& a) { return a.error != interrupted_error; }));
 }
 
 verdict decide(const retry_policy& p, const storage::delivery& d,
                const transports::inbound_response& r, unix_ms now,
                std::mt19937_64& rng) {
   switch (classify(r)) {
-    case response_class::success:
-      return verdict{outcome::delivered, 0, {}, false};
-    case response_class::gone:
-      return verdict{outcome::dead_letter, 0, "endpoint_gone", true};
-    case response_class::permanent:
-      return verdict{outcome::dead_letter, 0,
-                     "rejected_http_" + std::to_string(r.status), false};
-    case response_class::retryable:
-      break;
+  case response_class::success:
+    return verdict{outcome::delivered, 0, {}, false};
+  case response_class::gone:
+    return verdict{outcome::dead_letter, 0, "endpoint_gone", true};
+  case response_class::permanent:
+    return verdict{outcome::dead_letter, 0,
+                   "rejected_http_" + std::to_string(r.status), false};
+  case response_class::retryable:
+    break;
   }
   auto n = counted_attempts(d);
   if (n >= p.max_attempts())

@@ -16,7 +16,7 @@ namespace tocsin::actors {
 /// The error recorded for an attempt that a crash or restart cut short. Such
 /// attempts do not count against the attempt budget.
 inline constexpr std::string_view interrupted_error =
-  "interrupted: the daemon stopped during the attempt";
+    "interrupted: the daemon stopped during the attempt";
 
 enum class outcome { delivered, retry, dead_letter };
 

@@ -14,9 +14,8 @@ namespace {
 using json = nlohmann::ordered_json;
 
 api_response json_response(int status, const json& body) {
-  return api_response{status, body.dump(-1, ' ', false,
-                                        json::error_handler_t::replace),
-                      {}};
+  return api_response{
+      status, body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
 /// "a=1&b=2" -> value of `key`, or empty.
@@ -90,7 +89,8 @@ api_response error_response(int status, const error& e) {
 
 api::api(actors::engine& engine, storage::event_log& log, authenticator auth,
          api_options opts)
-  : engine_(engine), log_(log), auth_(std::move(auth)), opts_(std::move(opts)) {}
+    : engine_(engine), log_(log), auth_(std::move(auth)),
+      opts_(std::move(opts)) {}
 
 void api::handle(api_request req, std::function<void(api_response)> respond) {
   std::string_view target = req.target;
@@ -102,8 +102,8 @@ void api::handle(api_request req, std::function<void(api_response)> respond) {
 
   if (path == "/healthz" || path == "/readyz") {
     if (method != "GET" && method != "HEAD")
-      return respond(error_response(405, {"method_not_allowed",
-                                          "use GET " + std::string{path}}));
+      return respond(error_response(
+          405, {"method_not_allowed", "use GET " + std::string{path}}));
     return respond(json_response(200, json{{"status", "ok"}}));
   }
 
@@ -111,20 +111,20 @@ void api::handle(api_request req, std::function<void(api_response)> respond) {
   auto authorize = [&](need n) -> std::optional<api_response> {
     auto r = auth_.authenticate(req.authorization);
     if (!r)
-      return error_response(401, {"unauthorized",
-                                  "missing or invalid bearer token"});
+      return error_response(
+          401, {"unauthorized", "missing or invalid bearer token"});
     bool ok = *r == role::admin || (n == need::ingest && *r == role::ingest) ||
               (n == need::read && *r == role::read);
     if (!ok)
-      return error_response(403, {"forbidden",
-                                  "this token's role may not do that"});
+      return error_response(403,
+                            {"forbidden", "this token's role may not do that"});
     return std::nullopt;
   };
 
   if (path == "/v1/events") {
     if (method != "POST")
-      return respond(error_response(405, {"method_not_allowed",
-                                          "use POST /v1/events"}));
+      return respond(
+          error_response(405, {"method_not_allowed", "use POST /v1/events"}));
     if (auto denied = authorize(need::ingest))
       return respond(std::move(*denied));
     return post_events(req, respond);
@@ -132,41 +132,40 @@ void api::handle(api_request req, std::function<void(api_response)> respond) {
   constexpr std::string_view events_prefix = "/v1/events/";
   if (path.substr(0, events_prefix.size()) == events_prefix) {
     if (method != "GET")
-      return respond(error_response(405, {"method_not_allowed",
-                                          "use GET /v1/events/{id}"}));
+      return respond(error_response(
+          405, {"method_not_allowed", "use GET /v1/events/{id}"}));
     if (auto denied = authorize(need::read))
       return respond(std::move(*denied));
     return respond(get_event(path.substr(events_prefix.size())));
   }
   if (path == "/v1/dead-letters") {
     if (method != "GET")
-      return respond(error_response(405, {"method_not_allowed",
-                                          "use GET /v1/dead-letters"}));
+      return respond(error_response(
+          405, {"method_not_allowed", "use GET /v1/dead-letters"}));
     if (auto denied = authorize(need::read))
       return respond(std::move(*denied));
     return respond(list_dead_letters(query));
   }
-  respond(error_response(404, {"not_found", "no such resource: " +
-                                              std::string{path}}));
+  respond(error_response(
+      404, {"not_found", "no such resource: " + std::string{path}}));
 }
 
 void api::post_events(api_request& req,
                       std::function<void(api_response)>& respond) {
   if (!is_json_content_type(req.content_type))
-    return respond(error_response(
-      415, {"unsupported_media_type", "Content-Type must be application/json"}));
+    return respond(
+        error_response(415, {"unsupported_media_type",
+                             "Content-Type must be application/json"}));
   auto events = validate_events(
-    req.body, validation_options{opts_.audit_url_template, now_ms()});
+      req.body, validation_options{opts_.audit_url_template, now_ms()});
   if (!events)
     return respond(error_response(400, events.error()));
-  engine_.ingest(std::move(*events),
-                 [respond = std::move(respond)](
-                   result<std::vector<std::string>> ids) {
-                   if (!ids)
-                     return respond(error_response(503, ids.error()));
-                   respond(json_response(
-                     202, json{{"ids", std::move(*ids)}}));
-                 });
+  engine_.ingest(std::move(*events), [respond = std::move(respond)](
+                                         result<std::vector<std::string>> ids) {
+    if (!ids)
+      return respond(error_response(503, ids.error()));
+    respond(json_response(202, json{{"ids", std::move(*ids)}}));
+  });
 }
 
 api_response api::get_event(std::string_view id) {
@@ -190,17 +189,18 @@ api_response api::get_event(std::string_view id) {
     if (*d)
       deliveries.push_back(delivery_json(**d));
   }
-  return json_response(200, json{{"event", json::parse(rec.body)},
-                                 {"accepted_at", format_rfc3339(rec.accepted_at)},
-                                 {"deliveries", std::move(deliveries)}});
+  return json_response(200,
+                       json{{"event", json::parse(rec.body)},
+                            {"accepted_at", format_rfc3339(rec.accepted_at)},
+                            {"deliveries", std::move(deliveries)}});
 }
 
 api_response api::list_dead_letters(std::string_view query) {
   std::size_t limit = 100;
   auto limit_text = query_param(query, "limit");
   if (!limit_text.empty()) {
-    auto [p, ec] = std::from_chars(limit_text.data(),
-                                   limit_text.data() + limit_text.size(), limit);
+    auto [p, ec] = std::from_chars(
+        limit_text.data(), limit_text.data() + limit_text.size(), limit);
     if (ec != std::errc{} || p != limit_text.data() + limit_text.size() ||
         limit < 1 || limit > 1000)
       return error_response(400, {"invalid_field",

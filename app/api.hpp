@@ -45,7 +45,8 @@ public:
   void handle(api_request req, std::function<void(api_response)> respond);
 
 private:
-  void post_events(api_request& req, std::function<void(api_response)>& respond);
+  void post_events(api_request& req,
+                   std::function<void(api_response)>& respond);
   api_response get_event(std::string_view id);
   api_response list_dead_letters(std::string_view query);
 

@@ -36,30 +36,31 @@ struct server_shared {
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, std::shared_ptr<server_shared> shared)
-    : stream_(std::move(socket)), shared_(std::move(shared)) {
+      : stream_(std::move(socket)), shared_(std::move(shared)) {
     ++shared_->connections;
   }
 
   ~session() { --shared_->connections; }
 
   void start() {
-    asio::dispatch(stream_.get_executor(),
-                   beast::bind_front_handler(&session::read_request,
-                                             shared_from_this()));
+    asio::dispatch(
+        stream_.get_executor(),
+        beast::bind_front_handler(&session::read_request, shared_from_this()));
   }
 
 private:
   void read_request() {
     parser_.emplace();
-    parser_->header_limit(static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
+    parser_->header_limit(
+        static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
     parser_->body_limit(shared_->opts.max_body_bytes);
     // Until the first byte of a request: the idle timeout; after it the whole
     // request must arrive in time (a client trickling bytes is cut off).
     stream_.expires_after(first_request_ ? shared_->opts.request_timeout
                                          : shared_->opts.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&session::on_read,
-                                               shared_from_this()));
+    http::async_read(
+        stream_, buffer_, *parser_,
+        beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
@@ -68,19 +69,21 @@ private:
         ec == asio::error::connection_reset || ec == asio::error::eof)
       return close();
     if (ec == http::error::body_limit)
-      return reply(error_response(413, {"payload_too_large",
-                                        "the body exceeds " +
-                                          std::to_string(shared_->opts.max_body_bytes) +
-                                          " bytes"}),
+      return reply(error_response(
+                       413, {"payload_too_large",
+                             "the body exceeds " +
+                                 std::to_string(shared_->opts.max_body_bytes) +
+                                 " bytes"}),
                    false);
     if (ec == http::error::header_limit)
       return reply(error_response(431, {"headers_too_large",
                                         "the request headers are too large"}),
                    false);
     if (ec)
-      return reply(error_response(400, {"bad_request",
-                                        "malformed HTTP request: " + ec.message()}),
-                   false);
+      return reply(
+          error_response(
+              400, {"bad_request", "malformed HTTP request: " + ec.message()}),
+          false);
     auto& msg = parser_->get();
     keep_alive_ = msg.keep_alive();
     api_request req;
@@ -92,12 +95,12 @@ private:
     head_ = req.method == "HEAD";
     stream_.expires_never(); // the answer may wait for a synced write
     shared_->handler.handle(
-      std::move(req), [self = shared_from_this()](api_response resp) {
-        asio::post(self->stream_.get_executor(),
-                   [self, resp = std::move(resp)]() mutable {
-                     self->reply(std::move(resp), self->keep_alive_);
-                   });
-      });
+        std::move(req), [self = shared_from_this()](api_response resp) {
+          asio::post(self->stream_.get_executor(),
+                     [self, resp = std::move(resp)]() mutable {
+                       self->reply(std::move(resp), self->keep_alive_);
+                     });
+        });
   }
 
   void reply(api_response resp, bool keep_alive) {
@@ -112,9 +115,9 @@ private:
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
     stream_.expires_after(shared_->opts.request_timeout);
-    http::async_write(stream_, *response_,
-                      beast::bind_front_handler(&session::on_write,
-                                                shared_from_this()));
+    http::async_write(
+        stream_, *response_,
+        beast::bind_front_handler(&session::on_write, shared_from_this()));
   }
 
   void on_write(beast::error_code ec, std::size_t) {
@@ -145,8 +148,8 @@ private:
 class server_impl final : public api_server {
 public:
   server_impl(const api_server_options& opts, api& handler)
-    : opts_(opts), shared_(std::make_shared<server_shared>(opts_, handler)),
-      acceptor_(ioc_) {}
+      : opts_(opts), shared_(std::make_shared<server_shared>(opts_, handler)),
+        acceptor_(ioc_) {}
 
   ~server_impl() override { stop(); }
 
@@ -154,15 +157,15 @@ public:
     auto colon = opts_.listen.rfind(':');
     if (colon == std::string::npos)
       return error{"listen_failed", "server.listen must be host:port, got '" +
-                                      opts_.listen + "'"};
+                                        opts_.listen + "'"};
     auto host = opts_.listen.substr(0, colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
       host = host.substr(1, host.size() - 2);
     beast::error_code ec;
     auto addr = asio::ip::make_address(host, ec);
     if (ec)
-      return error{"listen_failed", "server.listen needs an IP address, got '" +
-                                      host + "'"};
+      return error{"listen_failed",
+                   "server.listen needs an IP address, got '" + host + "'"};
     unsigned long port = 0;
     try {
       port = std::stoul(opts_.listen.substr(colon + 1));
@@ -170,11 +173,12 @@ public:
       port = 70000;
     }
     if (port > 65535)
-      return error{"listen_failed", "bad port in server.listen '" + opts_.listen + "'"};
+      return error{"listen_failed",
+                   "bad port in server.listen '" + opts_.listen + "'"};
     tcp::endpoint ep{addr, static_cast<unsigned short>(port)};
     auto fail = [&](const char* what) {
       return error{"listen_failed", std::string{"cannot "} + what + " " +
-                                      opts_.listen + ": " + ec.message()};
+                                        opts_.listen + ": " + ec.message()};
     };
     if (acceptor_.open(ep.protocol(), ec); ec)
       return fail("open");
@@ -185,9 +189,10 @@ public:
     if (acceptor_.listen(asio::socket_base::max_listen_connections, ec); ec)
       return fail("listen on");
     auto local = acceptor_.local_endpoint(ec);
-    address_ = (local.address().is_v6() ? "[" + local.address().to_string() + "]"
-                                        : local.address().to_string()) +
-               ":" + std::to_string(local.port());
+    address_ =
+        (local.address().is_v6() ? "[" + local.address().to_string() + "]"
+                                 : local.address().to_string()) +
+        ":" + std::to_string(local.port());
     accept();
     for (unsigned i = 0; i < std::max(1u, opts_.threads); ++i)
       threads_.emplace_back([this] { ioc_.run(); });
@@ -211,22 +216,20 @@ public:
 
 private:
   void accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_),
-                           [this](beast::error_code ec, tcp::socket socket) {
-                             if (ec == asio::error::operation_aborted)
-                               return;
-                             if (!ec) {
-                               if (shared_->connections >= opts_.max_connections) {
-                                 beast::error_code ignored;
-                                 socket.close(ignored); // over the cap: refuse
-                               } else {
-                                 std::make_shared<session>(std::move(socket),
-                                                           shared_)
-                                   ->start();
-                               }
-                             }
-                             accept();
-                           });
+    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec,
+                                                           tcp::socket socket) {
+      if (ec == asio::error::operation_aborted)
+        return;
+      if (!ec) {
+        if (shared_->connections >= opts_.max_connections) {
+          beast::error_code ignored;
+          socket.close(ignored); // over the cap: refuse
+        } else {
+          std::make_shared<session>(std::move(socket), shared_)->start();
+        }
+      }
+      accept();
+    });
   }
 
   api_server_options opts_;
@@ -240,8 +243,8 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<api_server>> start_api_server(const api_server_options& opts,
-                                                     api& handler) {
+result<std::unique_ptr<api_server>>
+start_api_server(const api_server_options& opts, api& handler) {
   auto s = std::make_unique<server_impl>(opts, handler);
   if (auto st = s->listen(); !st)
     return st.error();

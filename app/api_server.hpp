@@ -35,7 +35,7 @@ public:
 
 /// Binds and starts serving; error "listen_failed" names the address and why
 /// (e.g. the port is in use).
-result<std::unique_ptr<api_server>> start_api_server(const api_server_options& opts,
-                                                     api& handler);
+result<std::unique_ptr<api_server>>
+start_api_server(const api_server_options& opts, api& handler);
 
 } // namespace tocsin::app

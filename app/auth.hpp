@@ -34,7 +34,8 @@ private:
 };
 
 /// With no tokens configured: reads `<data_dir>/admin.token`, creating it (mode
-/// 0600, a fresh random token) on first start. Returns the token's config entry.
+/// 0600, a fresh random token) on first start. Returns the token's config
+/// entry.
 result<token_config> ensure_admin_token(const std::filesystem::path& data_dir,
                                         bool& created);
 

@@ -20,7 +20,7 @@ namespace {
 class table_reader {
 public:
   table_reader(const toml::table& t, std::string path)
-    : t_(t), path_(std::move(path)) {}
+      : t_(t), path_(std::move(path)) {}
 
   std::string name(std::string_view key) const {
     return path_.empty() ? std::string{key} : path_ + "." + std::string{key};
@@ -73,7 +73,7 @@ public:
         return bad(key, "must be an integer");
       if (*v < min || *v > max)
         return bad(key, "must be between " + std::to_string(min) + " and " +
-                          std::to_string(max));
+                            std::to_string(max));
       out = static_cast<Int>(*v);
     }
     return {};
@@ -159,8 +159,8 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read_schedule("retry_schedule", d.retry_schedule));
   TOCSIN_TRY(r.read("jitter", d.jitter, 0, 0.5));
   TOCSIN_TRY(r.read("timeout", d.timeout, 0.001, 600));
-  TOCSIN_TRY(r.read_int("max_payload_bytes", d.max_payload_bytes, 512,
-                        1 << 20));
+  TOCSIN_TRY(
+      r.read_int("max_payload_bytes", d.max_payload_bytes, 512, 1 << 20));
   TOCSIN_TRY(r.read("ca_file", d.ca_file));
   TOCSIN_TRY(r.read("allow_networks", d.allow_networks));
   TOCSIN_TRY(r.read_int("retention", d.retention, 60, 10LL * 365 * 86400));
@@ -212,19 +212,21 @@ status read_endpoint(table_reader& r, const delivery_config& defaults,
     return r.bad("url", u.error().message);
   if (u->scheme != "https")
     return error{"insecure_url",
-                 "'" + r.name("url") + "' must use https:// (got " +
-                   u->scheme + "://)",
+                 "'" + r.name("url") + "' must use https:// (got " + u->scheme +
+                     "://)",
                  r.name("url")};
   ep.target = *u;
   if (ep.transport != "webhook")
-    return r.bad("transport", "'" + ep.transport +
-                                "' is not available (this version has: webhook)");
+    return r.bad("transport",
+                 "'" + ep.transport +
+                     "' is not available (this version has: webhook)");
   for (auto& t : ep.filter.event_types)
     if (t != "*" && !is_event_type(t))
       return r.bad("event_types", "names unknown event type '" + t + "'");
   auto rank = severity_rank(min_severity);
   if (!rank)
-    return r.bad("min_severity", "must be one of info, low, medium, high, critical");
+    return r.bad("min_severity",
+                 "must be one of info, low, medium, high, critical");
   ep.filter.min_severity = *rank;
   if (e.secret.empty())
     return r.bad("secret", "is required for a webhook endpoint (whsec_...)");
@@ -234,9 +236,10 @@ status read_endpoint(table_reader& r, const delivery_config& defaults,
   ep.signing_keys = {std::move(*key)};
   if (ep.id.empty()) // stable across restarts, so that recovery finds it
     ep.id = "ep_" + hex_encode(sha256(url_text)).substr(0, 16);
-  if (ep.id.size() > 64 || ep.id.find_first_not_of(
-                             "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
-                             "XYZ0123456789-_.") != std::string::npos)
+  if (ep.id.size() > 64 ||
+      ep.id.find_first_not_of(
+          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
+          "XYZ0123456789-_.") != std::string::npos)
     return r.bad("id", "must be 1-64 characters of [A-Za-z0-9._-]");
   return r.finish();
 }
@@ -248,8 +251,8 @@ status for_each_table(table_reader& parent, std::string_view key, F&& f) {
     return {};
   auto arr = n->as_array();
   if (!arr)
-    return parent.bad(key, "must be an array of tables ([[" +
-                             parent.name(key) + "]])");
+    return parent.bad(key, "must be an array of tables ([[" + parent.name(key) +
+                               "]])");
   std::size_t i = 0;
   for (auto& el : *arr) {
     auto t = el.as_table();
@@ -263,7 +266,8 @@ status for_each_table(table_reader& parent, std::string_view key, F&& f) {
 
 } // namespace
 
-result<config> parse_config(std::string_view toml_text, std::string_view source) {
+result<config> parse_config(std::string_view toml_text,
+                            std::string_view source) {
   toml::table root;
   try {
     root = toml::parse(toml_text, source);
@@ -285,9 +289,8 @@ result<config> parse_config(std::string_view toml_text, std::string_view source)
     table_reader r{*t, std::string{key}};
     return read(r);
   };
-  TOCSIN_TRY(section("server", [&](table_reader& r) {
-    return read_server(r, cfg.server);
-  }));
+  TOCSIN_TRY(section(
+      "server", [&](table_reader& r) { return read_server(r, cfg.server); }));
   TOCSIN_TRY(section("delivery", [&](table_reader& r) {
     return read_delivery(r, cfg.delivery);
   }));

@@ -58,7 +58,8 @@ struct config {
 };
 
 /// Parses TOML text; `source` names it in error messages.
-result<config> parse_config(std::string_view toml_text, std::string_view source);
+result<config> parse_config(std::string_view toml_text,
+                            std::string_view source);
 result<config> load_config(const std::filesystem::path& file);
 
 } // namespace tocsin::app

@@ -41,7 +41,7 @@ status check_string(const json& ev, const char* key, const std::string& field,
   auto len = code_points(it->get_ref<const std::string&>());
   if (len < 1 || len > max_len)
     return invalid(field, std::string{key} + " must be 1 to " +
-                            std::to_string(max_len) + " characters");
+                              std::to_string(max_len) + " characters");
   return {};
 }
 
@@ -66,10 +66,11 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
     return where.empty() ? std::string{name} : where + "." + std::string{name};
   };
   if (!ev.is_object())
-    return invalid(where.empty() ? "" : where, "an event must be a JSON object");
+    return invalid(where.empty() ? "" : where,
+                   "an event must be a JSON object");
   static constexpr std::string_view known[] = {
-    "type",    "agent_id", "summary", "severity",       "timestamp",
-    "details", "links",    "idempotency_key"};
+      "type",      "agent_id", "summary", "severity",
+      "timestamp", "details",  "links",   "idempotency_key"};
   for (auto& [k, v] : ev.items())
     if (std::find(std::begin(known), std::end(known), k) == std::end(known))
       return invalid(field(k), "unknown field '" + k + "'", "unknown_field");
@@ -79,19 +80,21 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
   if (!is_event_type(type))
     return invalid(field("type"), "unknown event type '" + type + "'");
   bool agent_required = type != "system.health";
-  TOCSIN_TRY(check_string(ev, "agent_id", field("agent_id"), agent_required, 256));
+  TOCSIN_TRY(
+      check_string(ev, "agent_id", field("agent_id"), agent_required, 256));
   TOCSIN_TRY(check_string(ev, "summary", field("summary"), true, 1024));
   TOCSIN_TRY(check_string(ev, "severity", field("severity"), false, 16));
   TOCSIN_TRY(check_string(ev, "timestamp", field("timestamp"), false, 64));
-  TOCSIN_TRY(check_string(ev, "idempotency_key", field("idempotency_key"), false,
-                          256));
+  TOCSIN_TRY(check_string(ev, "idempotency_key", field("idempotency_key"),
+                          false, 256));
 
   std::string severity{default_severity(type)};
   if (auto it = ev.find("severity"); it != ev.end() && !it->is_null()) {
     severity = it->get<std::string>();
     if (!severity_rank(severity))
-      return invalid(field("severity"),
-                     "severity must be one of critical, high, medium, low, info");
+      return invalid(
+          field("severity"),
+          "severity must be one of critical, high, medium, low, info");
   }
   unix_ms timestamp = opts.now;
   if (auto it = ev.find("timestamp"); it != ev.end() && !it->is_null()) {
@@ -177,12 +180,14 @@ validate_events(std::string_view body, const validation_options& opts) {
     if (it->empty())
       return invalid("events", "events must hold at least one event");
     if (it->size() > max_batch_events)
-      return invalid("events", "a batch holds at most " +
-                                 std::to_string(max_batch_events) + " events",
+      return invalid("events",
+                     "a batch holds at most " +
+                         std::to_string(max_batch_events) + " events",
                      "batch_too_large");
     out.reserve(it->size());
     for (std::size_t i = 0; i < it->size(); ++i) {
-      auto ev = validate_one((*it)[i], "events[" + std::to_string(i) + "]", opts);
+      auto ev =
+          validate_one((*it)[i], "events[" + std::to_string(i) + "]", opts);
       if (!ev)
         return ev.error();
       out.push_back(std::move(*ev));

@@ -15,7 +15,8 @@ namespace tocsin::app {
 inline constexpr std::size_t max_batch_events = 1000;
 
 struct validation_options {
-  /// e.g. "https://audit.example/receipts/{receipt_id}"; empty: no default link.
+  /// e.g. "https://audit.example/receipts/{receipt_id}"; empty: no default
+  /// link.
   std::string audit_url_template;
   /// The time of acceptance, for events without a timestamp.
   unix_ms now = 0;

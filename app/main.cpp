@@ -46,9 +46,9 @@ int serve(const std::string& config_file) {
   std::error_code ec;
   std::filesystem::create_directories(cfg->server.data_dir, ec);
   if (ec)
-    return refuse("data_dir", {"data_dir", "cannot create " +
-                                             cfg->server.data_dir + ": " +
-                                             ec.message()});
+    return refuse("data_dir",
+                  {"data_dir", "cannot create " + cfg->server.data_dir + ": " +
+                                   ec.message()});
   auto log = storage::open_event_log({cfg->server.data_dir});
   if (!log)
     return refuse("store", log.error());
@@ -60,7 +60,8 @@ int serve(const std::string& config_file) {
     if (!admin)
       return refuse("auth", admin.error());
     tokens.push_back(*admin);
-    auto path = (std::filesystem::path{cfg->server.data_dir} / "admin.token").string();
+    auto path =
+        (std::filesystem::path{cfg->server.data_dir} / "admin.token").string();
     log::info(created ? "no tokens configured; wrote a new admin token"
                       : "no tokens configured; using the admin token",
               {{"path", path}});
@@ -97,7 +98,8 @@ int serve(const std::string& config_file) {
 
   int sig = 0;
   sigwait(&signals, &sig);
-  log::info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  log::info("shutting down",
+            {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   // Order matters: no new requests, then let attempts in flight finish
   // (bounded), then stop the I/O the actors use, then the actors, then the log.
   (*server)->stop();

@@ -97,23 +97,25 @@ int main(int argc, char** argv) {
   std::unordered_map<std::string, clock_type::time_point> arrived;
   std::atomic<int> duplicates{0};
   https_receiver sink{
-    receiver_options{cert.cert_file, cert.key_file, "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
-    [&](const received_request& r, std::size_t) {
-      auto it = r.headers.find("webhook-id");
-      std::lock_guard g{mtx};
-      if (it != r.headers.end() && !arrived.emplace(it->second, r.at).second)
-        ++duplicates;
-      return canned_response{};
-    }};
+      receiver_options{cert.cert_file, cert.key_file,
+                       "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
+      [&](const received_request& r, std::size_t) {
+        auto it = r.headers.find("webhook-id");
+        std::lock_guard g{mtx};
+        if (it != r.headers.end() && !arrived.emplace(it->second, r.at).second)
+          ++duplicates;
+        return canned_response{};
+      }};
 
   auto config = dir.path() / "tocsin.toml";
-  std::ofstream{config} << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
-                        << (dir.path() / "data").string() << "\"\nio_threads = "
-                        << opt.io_threads << "\n\n[delivery]\nca_file = \""
-                        << ca.ca_file() << "\"\nmax_in_flight = " << opt.in_flight
-                        << "\n\n[[endpoints]]\nid = \"sink\"\nurl = \"https://127.0.0.1:"
-                        << sink.port()
-                        << "/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+  std::ofstream{config}
+      << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
+      << (dir.path() / "data").string() << "\"\nio_threads = " << opt.io_threads
+      << "\n\n[delivery]\nca_file = \"" << ca.ca_file()
+      << "\"\nmax_in_flight = " << opt.in_flight
+      << "\n\n[[endpoints]]\nid = \"sink\"\nurl = \"https://127.0.0.1:"
+      << sink.port()
+      << "/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
   daemon_process daemon{{TOCSIN_BINARY, "serve", "--config", config.string()},
                         dir.path() / "daemon.log"};
   auto port = daemon.wait_listening();
@@ -195,7 +197,7 @@ int main(int argc, char** argv) {
         continue;
       }
       latencies.push_back(
-        std::chrono::duration<double, std::milli>(it->second - t).count());
+          std::chrono::duration<double, std::milli>(it->second - t).count());
       last = std::max(last, it->second);
     }
   }
@@ -204,9 +206,9 @@ int main(int argc, char** argv) {
   struct utsname u {};
   uname(&u);
   std::ostringstream cmd;
-  cmd << "build-release/bench/e2e_bench --events " << opt.events << " --connections "
-      << opt.connections << " --batch " << opt.batch << " --in-flight "
-      << opt.in_flight << " --io-threads " << opt.io_threads;
+  cmd << "build-release/bench/e2e_bench --events " << opt.events
+      << " --connections " << opt.connections << " --batch " << opt.batch
+      << " --in-flight " << opt.in_flight << " --io-threads " << opt.io_threads;
   std::printf("tocsin end-to-end benchmark\n");
   std::printf("  machine:        %s, %u cores, %s %s\n", cpu_model().c_str(),
               std::thread::hardware_concurrency(), u.sysname, u.release);
@@ -217,10 +219,13 @@ int main(int argc, char** argv) {
               accepted - lost, lost, duplicates.load());
   std::printf("  ingest rate:    %.0f events/s (202s received)\n",
               static_cast<double>(accepted) / secs(ingest_done - start));
-  std::printf("  delivery rate:  %.0f events/s delivered, signed (first POST to last delivery)\n",
+  std::printf("  delivery rate:  %.0f events/s delivered, signed (first POST "
+              "to last delivery)\n",
               static_cast<double>(accepted - lost) / secs(last - start));
-  std::printf("  latency:        p50 %.1f ms, p99 %.1f ms (POST sent to delivery received)\n",
+  std::printf("  latency:        p50 %.1f ms, p99 %.1f ms (POST sent to "
+              "delivery received)\n",
               percentile(latencies, 0.5), percentile(latencies, 0.99));
-  std::printf("  daemon peak RSS: %.1f MiB\n", static_cast<double>(rss) / 1024.0);
+  std::printf("  daemon peak RSS: %.1f MiB\n",
+              static_cast<double>(rss) / 1024.0);
   return lost == 0 && failures == 0 ? 0 : 1;
 }

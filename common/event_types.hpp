@@ -8,11 +8,11 @@
 namespace tocsin {
 
 inline constexpr std::array<std::string_view, 5> event_types{
-  "policy.denied", "approval.required", "content.detected", "anomaly.detected",
-  "system.health"};
+    "policy.denied", "approval.required", "content.detected",
+    "anomaly.detected", "system.health"};
 
 inline constexpr std::array<std::string_view, 5> severities{
-  "info", "low", "medium", "high", "critical"};
+    "info", "low", "medium", "high", "critical"};
 
 inline bool is_event_type(std::string_view t) {
   for (auto x : event_types)

@@ -41,14 +41,14 @@ std::string new_ulid() {
         if (++s.last_rand[i] != 0)
           break;
     } else {
-      if (RAND_bytes(s.last_rand.data(), static_cast<int>(s.last_rand.size())) !=
-          1)
+      if (RAND_bytes(s.last_rand.data(),
+                     static_cast<int>(s.last_rand.size())) != 1)
         std::abort(); // no CSPRNG: nothing sensible left to do
       s.last_ms = ms;
     }
     for (int i = 0; i < 6; ++i)
       bytes[static_cast<std::size_t>(i)] =
-        static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
+          static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
     std::copy(s.last_rand.begin(), s.last_rand.end(), bytes.begin() + 6);
   }
   // 128 bits -> 26 base32 characters (the first carries 3 bits).
@@ -60,7 +60,8 @@ std::string new_ulid() {
     for (int k = 0; k < 5; ++k, ++bit) {
       value <<= 1;
       if (bit >= 0)
-        value |= (bytes[static_cast<std::size_t>(bit / 8)] >> (7 - bit % 8)) & 1;
+        value |=
+            (bytes[static_cast<std::size_t>(bit / 8)] >> (7 - bit % 8)) & 1;
     }
     out[static_cast<std::size_t>(i)] = crockford[value];
   }
@@ -75,8 +76,8 @@ std::string new_id(std::string_view prefix) {
 }
 
 bool is_valid_id(std::string_view id, std::string_view prefix) {
-  if (id.size() != prefix.size() + 27 || id.substr(0, prefix.size()) != prefix ||
-      id[prefix.size()] != '_')
+  if (id.size() != prefix.size() + 27 ||
+      id.substr(0, prefix.size()) != prefix || id[prefix.size()] != '_')
     return false;
   for (auto c : id.substr(prefix.size() + 1))
     if (crockford.find(c) == std::string_view::npos)

@@ -1,5 +1,5 @@
-// Time-ordered unique ids (ULID: 48-bit milliseconds + 80 random bits, Crockford
-// base32), with a type prefix: "evt_01JD...", "dlv_01JD...".
+// Time-ordered unique ids (ULID: 48-bit milliseconds + 80 random bits,
+// Crockford base32), with a type prefix: "evt_01JD...", "dlv_01JD...".
 #pragma once
 
 #include <string>

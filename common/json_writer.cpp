@@ -82,29 +82,29 @@ void json_writer::append_string(std::string_view s) {
       continue;
     }
     switch (c) {
-      case '"':
-        out_ += "\\\"";
-        break;
-      case '\\':
-        out_ += "\\\\";
-        break;
-      case '\n':
-        out_ += "\\n";
-        break;
-      case '\r':
-        out_ += "\\r";
-        break;
-      case '\t':
-        out_ += "\\t";
-        break;
-      default:
-        if (c < 0x20) {
-          out_ += "\\u00";
-          out_ += hex[c >> 4];
-          out_ += hex[c & 15];
-        } else {
-          out_ += ch;
-        }
+    case '"':
+      out_ += "\\\"";
+      break;
+    case '\\':
+      out_ += "\\\\";
+      break;
+    case '\n':
+      out_ += "\\n";
+      break;
+    case '\r':
+      out_ += "\\r";
+      break;
+    case '\t':
+      out_ += "\\t";
+      break;
+    default:
+      if (c < 0x20) {
+        out_ += "\\u00";
+        out_ += hex[c >> 4];
+        out_ += hex[c & 15];
+      } else {
+        out_ += ch;
+      }
     }
   }
   out_ += '"';

@@ -30,7 +30,9 @@ public:
     return *this;
   }
   json_writer& value(const char* s) { return value(std::string_view{s}); }
-  json_writer& value(const std::string& s) { return value(std::string_view{s}); }
+  json_writer& value(const std::string& s) {
+    return value(std::string_view{s});
+  }
   json_writer& value(std::int64_t v) {
     separate();
     out_ += std::to_string(v);

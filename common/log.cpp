@@ -17,9 +17,13 @@ constexpr const char* names[] = {"debug", "info", "warn", "error"};
 
 } // namespace
 
-void set_min_level(level lvl) { min_level = lvl; }
+void set_min_level(level lvl) {
+  min_level = lvl;
+}
 
-bool enabled(level lvl) { return lvl >= min_level.load(); }
+bool enabled(level lvl) {
+  return lvl >= min_level.load();
+}
 
 void write(level lvl, std::string_view msg,
            std::initializer_list<field> fields) {

@@ -16,7 +16,8 @@ bool enabled(level lvl);
 
 using field = std::pair<std::string_view, std::string>;
 
-void write(level lvl, std::string_view msg, std::initializer_list<field> fields);
+void write(level lvl, std::string_view msg,
+           std::initializer_list<field> fields);
 
 inline void debug(std::string_view msg, std::initializer_list<field> f = {}) {
   if (enabled(level::debug))

@@ -1,5 +1,5 @@
-// result<T>: a value or an error, returned by every fallible call (no exceptions
-// cross module boundaries).
+// result<T>: a value or an error, returned by every fallible call (no
+// exceptions cross module boundaries).
 #pragma once
 
 #include <string>
@@ -8,7 +8,8 @@
 
 namespace tocsin {
 
-/// An error as a value: a stable machine-readable code and a message for humans.
+/// An error as a value: a stable machine-readable code and a message for
+/// humans.
 struct error {
   std::string code;
   std::string message;

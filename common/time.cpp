@@ -22,7 +22,9 @@ bool digits(std::string_view s, std::size_t pos, std::size_t n, int& out) {
   return true;
 }
 
-bool is_leap(int y) { return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0; }
+bool is_leap(int y) {
+  return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
 
 int days_in_month(int y, int m) {
   static constexpr std::array<int, 12> days{31, 28, 31, 30, 31, 30,
@@ -34,8 +36,8 @@ std::int64_t days_from_civil(int y, int m, int d) {
   using namespace std::chrono;
   return sys_days{year{y} / month{static_cast<unsigned>(m)} /
                   day{static_cast<unsigned>(d)}}
-    .time_since_epoch()
-    .count();
+      .time_since_epoch()
+      .count();
 }
 
 } // namespace
@@ -43,7 +45,7 @@ std::int64_t days_from_civil(int y, int m, int d) {
 unix_ms now_ms() {
   using namespace std::chrono;
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch())
-    .count();
+      .count();
 }
 
 std::string format_rfc3339(unix_ms t) {
@@ -53,14 +55,13 @@ std::string format_rfc3339(unix_ms t) {
   year_month_day ymd{dp};
   hh_mm_ss hms{tp - dp};
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-                static_cast<int>(ymd.year()),
-                static_cast<unsigned>(ymd.month()),
-                static_cast<unsigned>(ymd.day()),
-                static_cast<int>(hms.hours().count()),
-                static_cast<int>(hms.minutes().count()),
-                static_cast<int>(hms.seconds().count()),
-                static_cast<int>(hms.subseconds().count()));
+  std::snprintf(
+      buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
+      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
+      static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
+      static_cast<int>(hms.minutes().count()),
+      static_cast<int>(hms.seconds().count()),
+      static_cast<int>(hms.subseconds().count()));
   return buf;
 }
 
@@ -117,8 +118,8 @@ std::optional<unix_ms> parse_rfc3339(std::string_view s) {
 std::optional<unix_ms> parse_http_date(std::string_view s) {
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
   static constexpr std::array<std::string_view, 12> months{
-    "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-    "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+      "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
   if (s.size() != 29 || s[3] != ',' || s.substr(25) != " GMT")
     return std::nullopt;
   int d, y, h, mi, se;

@@ -17,7 +17,8 @@ unix_ms now_ms();
 /// "2026-11-27T05:10:00.123Z".
 std::string format_rfc3339(unix_ms t);
 
-/// Parses RFC 3339 date-time (any offset, optional fraction); nullopt if invalid.
+/// Parses RFC 3339 date-time (any offset, optional fraction); nullopt if
+/// invalid.
 std::optional<unix_ms> parse_rfc3339(std::string_view s);
 
 /// Parses an IMF-fixdate HTTP date ("Sun, 06 Nov 1994 08:49:37 GMT").

@@ -31,8 +31,8 @@ bool valid_hostname(std::string_view host) {
 
 std::string url::authority() const {
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
-  bool default_port = (scheme == "https" && port == 443) ||
-                      (scheme == "http" && port == 80);
+  bool default_port =
+      (scheme == "https" && port == 443) || (scheme == "http" && port == 80);
   return default_port ? h : h + ":" + std::to_string(port);
 }
 
@@ -54,7 +54,8 @@ result<url> parse_url(std::string_view text) {
     return bad("URL must not contain a fragment");
   auto slash = rest.find_first_of("/?");
   auto authority = rest.substr(0, slash);
-  u.target = slash == std::string_view::npos ? "/" : std::string{rest.substr(slash)};
+  u.target =
+      slash == std::string_view::npos ? "/" : std::string{rest.substr(slash)};
   if (u.target.front() == '?')
     u.target.insert(u.target.begin(), '/');
   if (authority.find('@') != std::string_view::npos)

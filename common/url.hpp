@@ -10,10 +10,10 @@
 namespace tocsin {
 
 struct url {
-  std::string scheme;  // "https" or "http", lower case
-  std::string host;    // without brackets for IPv6 literals
+  std::string scheme; // "https" or "http", lower case
+  std::string host;   // without brackets for IPv6 literals
   std::uint16_t port = 0;
-  std::string target;  // path and query, at least "/"
+  std::string target; // path and query, at least "/"
   bool host_is_ip = false;
 
   /// "host:port" as it goes into a Host header (brackets for IPv6).

@@ -24,10 +24,10 @@ void write_set::add_event(const event_record& e) {
 void write_set::put_delivery(const delivery& d, std::string_view kind) {
   json_writer fields;
   fields.begin_object()
-    .field("delivery_id", d.id)
-    .field("event_id", d.event_id)
-    .field("endpoint_id", d.endpoint_id)
-    .field("state", to_string(d.state));
+      .field("delivery_id", d.id)
+      .field("event_id", d.event_id)
+      .field("endpoint_id", d.endpoint_id)
+      .field("state", to_string(d.state));
   if (kind.rfind("attempt.", 0) == 0 && !d.attempts.empty())
     write_json(fields.key("attempt"), d.attempts.back());
   if (d.state == delivery_state::pending)
@@ -40,8 +40,12 @@ void write_set::put_delivery(const delivery& d, std::string_view kind) {
 }
 
 void write_set::add_record(std::string_view kind, std::string json_fields) {
-  ops_.push_back(op{op::type::record, std::string{kind}, {}, {},
-                    delivery_state::pending, std::move(json_fields)});
+  ops_.push_back(op{op::type::record,
+                    std::string{kind},
+                    {},
+                    {},
+                    delivery_state::pending,
+                    std::move(json_fields)});
 }
 
 void write_set::append(write_set&& other) {
@@ -59,10 +63,17 @@ void write_set::append(write_set&& other) {
 namespace {
 
 // Column families, in the order they are opened.
-enum cf : std::size_t { cf_default, cf_log, cf_events, cf_deliveries, cf_pending,
-                        cf_dead, cf_count };
-const char* const cf_names[cf_count] = {"default",    "log",     "events",
-                                        "deliveries", "pending", "dead_letters"};
+enum cf : std::size_t {
+  cf_default,
+  cf_log,
+  cf_events,
+  cf_deliveries,
+  cf_pending,
+  cf_dead,
+  cf_count
+};
+const char* const cf_names[cf_count] = {
+    "default", "log", "events", "deliveries", "pending", "dead_letters"};
 
 std::string seq_key(std::uint64_t seq) {
   std::string k(8, '\0');
@@ -88,9 +99,9 @@ class rocksdb_event_log final : public event_log {
 public:
   rocksdb_event_log(std::unique_ptr<rocksdb::DB> db,
                     std::vector<rocksdb::ColumnFamilyHandle*> handles)
-    : db_(std::move(db)), cfs_(std::move(handles)) {
+      : db_(std::move(db)), cfs_(std::move(handles)) {
     std::unique_ptr<rocksdb::Iterator> it{
-      db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
     it->SeekToLast();
     next_seq_ = it->Valid() ? seq_from_key(it->key()) + 1 : 1;
   }
@@ -112,14 +123,14 @@ public:
     for (auto& op : changes.ops()) {
       rocksdb::Status st;
       switch (op.what) {
-        case write_set::op::type::event:
-          st = batch.Put(cfs_[cf_events], op.key, op.value);
-          break;
-        case write_set::op::type::delivery:
-          st = put_delivery(batch, op);
-          break;
-        case write_set::op::type::record:
-          break;
+      case write_set::op::type::event:
+        st = batch.Put(cfs_[cf_events], op.key, op.value);
+        break;
+      case write_set::op::type::delivery:
+        st = put_delivery(batch, op);
+        break;
+      case write_set::op::type::record:
+        break;
       }
       if (!st.ok())
         return store_error(st);
@@ -145,7 +156,8 @@ public:
       return store_error(st);
     auto e = event_from_json(value);
     if (!e)
-      return error{"store_corrupt", "unreadable event record " + std::string{id}};
+      return error{"store_corrupt",
+                   "unreadable event record " + std::string{id}};
     return e;
   }
 
@@ -165,7 +177,7 @@ public:
 
   status for_each_pending(const std::function<void(delivery&&)>& fn) override {
     std::unique_ptr<rocksdb::Iterator> it{
-      db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_pending])};
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_pending])};
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       auto d = get_delivery(it->key().ToStringView());
       if (!d)
@@ -182,7 +194,7 @@ public:
                                                   std::size_t limit) override {
     std::vector<delivery> out;
     std::unique_ptr<rocksdb::Iterator> it{
-      db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_dead])};
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_dead])};
     if (after.empty())
       it->SeekToFirst();
     else
@@ -202,10 +214,10 @@ public:
   }
 
   status for_each_record(
-    std::uint64_t from,
-    const std::function<bool(std::uint64_t, std::string_view)>& fn) override {
+      std::uint64_t from,
+      const std::function<bool(std::uint64_t, std::string_view)>& fn) override {
     std::unique_ptr<rocksdb::Iterator> it{
-      db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
     for (it->Seek(seq_key(from)); it->Valid(); it->Next())
       if (!fn(seq_from_key(it->key()), it->value().ToStringView()))
         break;
@@ -221,18 +233,18 @@ private:
     if (!st.ok())
       return st;
     switch (op.state) {
-      case delivery_state::pending:
-        st = batch.Put(cfs_[cf_pending], op.key, {});
-        if (st.ok())
-          st = batch.Delete(cfs_[cf_dead], op.key);
-        return st;
-      case delivery_state::delivered:
-        return batch.Delete(cfs_[cf_pending], op.key);
-      case delivery_state::dead_lettered:
-        st = batch.Delete(cfs_[cf_pending], op.key);
-        if (st.ok())
-          st = batch.Put(cfs_[cf_dead], op.key, {});
-        return st;
+    case delivery_state::pending:
+      st = batch.Put(cfs_[cf_pending], op.key, {});
+      if (st.ok())
+        st = batch.Delete(cfs_[cf_dead], op.key);
+      return st;
+    case delivery_state::delivered:
+      return batch.Delete(cfs_[cf_pending], op.key);
+    case delivery_state::dead_lettered:
+      st = batch.Delete(cfs_[cf_pending], op.key);
+      if (st.ok())
+        st = batch.Put(cfs_[cf_dead], op.key, {});
+      return st;
     }
     return st;
   }
@@ -260,7 +272,8 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<event_log>> open_event_log(const event_log_options& opts) {
+result<std::unique_ptr<event_log>>
+open_event_log(const event_log_options& opts) {
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = opts.create_if_missing;
   db_opts.create_missing_column_families = true;
@@ -286,13 +299,13 @@ result<std::unique_ptr<event_log>> open_event_log(const event_log_options& opts)
     if (st.IsIOError() && st.ToString().find("lock") != std::string::npos)
       return error{"store_locked",
                    "the store in " + opts.dir +
-                     " is locked by another process: " + st.ToString()};
+                       " is locked by another process: " + st.ToString()};
     return error{"store_open_failed",
                  "cannot open the store in " + opts.dir + ": " + st.ToString()};
   }
   std::unique_ptr<rocksdb::DB> db{raw};
   return std::unique_ptr<event_log>{
-    std::make_unique<rocksdb_event_log>(std::move(db), std::move(handles))};
+      std::make_unique<rocksdb_event_log>(std::move(db), std::move(handles))};
 }
 
 } // namespace tocsin::storage

@@ -23,8 +23,9 @@ public:
   /// Records an accepted event ("event.accepted").
   void add_event(const event_record& e);
 
-  /// Stores the new state of a delivery and logs `kind` (e.g. "attempt.started",
-  /// "delivery.delivered"). Keeps the pending and dead-letter indexes in step.
+  /// Stores the new state of a delivery and logs `kind` (e.g.
+  /// "attempt.started", "delivery.delivered"). Keeps the pending and
+  /// dead-letter indexes in step.
   void put_delivery(const delivery& d, std::string_view kind);
 
   /// Logs a record that changes no delivery (e.g. "endpoint.flagged").
@@ -63,21 +64,22 @@ public:
   /// Commits all changes atomically. Thread-safe.
   virtual status commit(const write_set& changes, durability d) = 0;
 
-  virtual result<std::optional<event_record>> get_event(std::string_view id) = 0;
+  virtual result<std::optional<event_record>>
+  get_event(std::string_view id) = 0;
   virtual result<std::optional<delivery>> get_delivery(std::string_view id) = 0;
 
   /// Calls `fn` for every delivery that is neither delivered nor dead-lettered.
-  virtual status for_each_pending(const std::function<void(delivery&&)>& fn) = 0;
+  virtual status
+  for_each_pending(const std::function<void(delivery&&)>& fn) = 0;
 
   /// Dead-lettered deliveries in id order, starting after `after` (exclusive).
   virtual result<std::vector<delivery>>
   list_dead_letters(std::string_view after, std::size_t limit) = 0;
 
   /// Calls `fn(seq, record_json)` for each log record with seq >= `from`.
-  virtual status
-  for_each_record(std::uint64_t from,
-                  const std::function<bool(std::uint64_t, std::string_view)>& fn)
-    = 0;
+  virtual status for_each_record(
+      std::uint64_t from,
+      const std::function<bool(std::uint64_t, std::string_view)>& fn) = 0;
 };
 
 struct event_log_options {
@@ -88,6 +90,7 @@ struct event_log_options {
 
 /// Opens (or creates) the RocksDB event log in `opts.dir`. Fails with code
 /// "store_locked" when another process holds it.
-result<std::unique_ptr<event_log>> open_event_log(const event_log_options& opts);
+result<std::unique_ptr<event_log>>
+open_event_log(const event_log_options& opts);
 
 } // namespace tocsin::storage

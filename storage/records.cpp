@@ -8,12 +8,12 @@ using nlohmann::json;
 
 std::string_view to_string(delivery_state s) {
   switch (s) {
-    case delivery_state::pending:
-      return "pending";
-    case delivery_state::delivered:
-      return "delivered";
-    case delivery_state::dead_lettered:
-      return "dead_lettered";
+  case delivery_state::pending:
+    return "pending";
+  case delivery_state::delivered:
+    return "delivered";
+  case delivery_state::dead_lettered:
+    return "dead_lettered";
   }
   return "pending";
 }
@@ -28,11 +28,11 @@ std::optional<delivery_state> delivery_state_from(std::string_view s) {
 
 void write_json(json_writer& w, const attempt& a) {
   w.begin_object()
-    .field("number", a.number)
-    .field("started_at", a.started_at)
-    .field("finished_at", a.finished_at)
-    .field("status", a.status)
-    .field("latency_ms", a.latency_ms);
+      .field("number", a.number)
+      .field("started_at", a.started_at)
+      .field("finished_at", a.finished_at)
+      .field("status", a.status)
+      .field("latency_ms", a.latency_ms);
   if (!a.response.empty())
     w.field("response", a.response);
   if (!a.error.empty())
@@ -43,17 +43,17 @@ void write_json(json_writer& w, const attempt& a) {
 std::string encode(const delivery& d) {
   json_writer w;
   w.begin_object()
-    .field("id", d.id)
-    .field("event_id", d.event_id)
-    .field("endpoint_id", d.endpoint_id)
-    .field("state", to_string(d.state))
-    .field("created_at", d.created_at)
-    .field("window_start", d.window_start)
-    .field("next_attempt_at", d.next_attempt_at)
-    .field("finished_at", d.finished_at)
-    .field("reason", d.reason)
-    .key("attempts")
-    .begin_array();
+      .field("id", d.id)
+      .field("event_id", d.event_id)
+      .field("endpoint_id", d.endpoint_id)
+      .field("state", to_string(d.state))
+      .field("created_at", d.created_at)
+      .field("window_start", d.window_start)
+      .field("next_attempt_at", d.next_attempt_at)
+      .field("finished_at", d.finished_at)
+      .field("reason", d.reason)
+      .key("attempts")
+      .begin_array();
   for (auto& a : d.attempts)
     write_json(w, a);
   w.end_array().end_object();
@@ -98,10 +98,10 @@ std::optional<delivery> delivery_from_json(std::string_view text) {
 std::string encode(const event_record& e) {
   json_writer w;
   w.begin_object()
-    .field("id", e.id)
-    .field("accepted_at", e.accepted_at)
-    .key("delivery_ids")
-    .begin_array();
+      .field("id", e.id)
+      .field("accepted_at", e.accepted_at)
+      .key("delivery_ids")
+      .begin_array();
   for (auto& id : e.delivery_ids)
     w.value(id);
   w.end_array().key("body").raw(e.body).end_object();

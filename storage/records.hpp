@@ -33,8 +33,8 @@ struct attempt {
   unix_ms finished_at = 0; ///< 0 while in flight (or interrupted by a crash)
   int status = 0;          ///< HTTP status; 0 when no response arrived
   double latency_ms = 0;
-  std::string response;    ///< first 1 KiB of the response body
-  std::string error;       ///< network, TLS or timeout error; empty otherwise
+  std::string response; ///< first 1 KiB of the response body
+  std::string error;    ///< network, TLS or timeout error; empty otherwise
 
   bool finished() const { return finished_at != 0; }
 };

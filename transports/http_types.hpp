@@ -20,8 +20,8 @@ struct outbound_request {
 };
 
 struct inbound_response {
-  int status = 0;          ///< 0 when no response arrived
-  std::string error;       ///< why no (complete) response arrived
+  int status = 0;    ///< 0 when no response arrived
+  std::string error; ///< why no (complete) response arrived
   bool timed_out = false;
   std::string body_prefix; ///< first 1 KiB of the body
   std::string retry_after; ///< raw Retry-After header, if any

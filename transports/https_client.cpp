@@ -17,8 +17,8 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
-#include <optional>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -118,19 +118,20 @@ private:
 class client_impl final : public https_client {
 public:
   explicit client_impl(const https_client_options& opts)
-    : opts_(opts), ssl_ctx_(ssl::context::tls_client),
-      work_(asio::make_work_guard(ioc_)) {}
+      : opts_(opts), ssl_ctx_(ssl::context::tls_client),
+        work_(asio::make_work_guard(ioc_)) {}
 
   status init() {
     beast::error_code ec;
     ssl_ctx_.set_default_verify_paths(ec);
     if (ec)
-      return error{"tls_setup", "cannot load system trust store: " + ec.message()};
+      return error{"tls_setup",
+                   "cannot load system trust store: " + ec.message()};
     if (!opts_.ca_file.empty()) {
       ssl_ctx_.load_verify_file(opts_.ca_file, ec);
       if (ec)
         return error{"tls_setup", "cannot load delivery.ca_file " +
-                                    opts_.ca_file + ": " + ec.message()};
+                                      opts_.ca_file + ": " + ec.message()};
     }
     ssl_ctx_.set_verify_mode(ssl::verify_peer);
     SSL_CTX_set_min_proto_version(ssl_ctx_.native_handle(), TLS1_2_VERSION);
@@ -138,7 +139,7 @@ public:
     // needs to hand them over.
     SSL_CTX_set_session_cache_mode(ssl_ctx_.native_handle(),
                                    SSL_SESS_CACHE_CLIENT |
-                                     SSL_SESS_CACHE_NO_INTERNAL_STORE);
+                                       SSL_SESS_CACHE_NO_INTERNAL_STORE);
     for (unsigned i = 0; i < std::max(1u, opts_.io_threads); ++i)
       threads_.emplace_back([this] { ioc_.run(); });
     return {};
@@ -194,8 +195,8 @@ private:
 
 exchange::exchange(client_impl& client, std::shared_ptr<origin_pool> pool,
                    outbound_request req, https_client::completion done)
-  : client_(client), pool_(std::move(pool)), req_(std::move(req)),
-    done_(std::move(done)), resolver_(client.ioc()) {}
+    : client_(client), pool_(std::move(pool)), req_(std::move(req)),
+      done_(std::move(done)), resolver_(client.ioc()) {}
 
 void exchange::start() {
   started_ = clock_type::now();
@@ -232,8 +233,8 @@ void exchange::open_new_connection() {
   conn_ = std::make_unique<connection>(client_.ioc(), client_.ssl_ctx(),
                                        req_.target.scheme == "https");
   resolver_.async_resolve(
-    req_.target.host, std::to_string(req_.target.port),
-    beast::bind_front_handler(&exchange::on_resolve, shared_from_this()));
+      req_.target.host, std::to_string(req_.target.port),
+      beast::bind_front_handler(&exchange::on_resolve, shared_from_this()));
 }
 
 void exchange::on_resolve(beast::error_code ec,
@@ -242,10 +243,10 @@ void exchange::on_resolve(beast::error_code ec,
     return fail(ec, "resolve");
   arm_deadline();
   conn_->lowest().async_connect(
-    results, [self = shared_from_this()](beast::error_code ec,
-                                         const tcp::endpoint&) {
-      self->on_connect(ec);
-    });
+      results,
+      [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
+        self->on_connect(ec);
+      });
 }
 
 void exchange::on_connect(beast::error_code ec) {
@@ -269,8 +270,8 @@ void exchange::on_connect(beast::error_code ec) {
   }
   arm_deadline();
   conn_->tls_stream->async_handshake(
-    ssl::stream_base::client,
-    beast::bind_front_handler(&exchange::on_handshake, shared_from_this()));
+      ssl::stream_base::client,
+      beast::bind_front_handler(&exchange::on_handshake, shared_from_this()));
 }
 
 void exchange::on_handshake(beast::error_code ec) {
@@ -281,8 +282,8 @@ void exchange::on_handshake(beast::error_code ec) {
 
 void exchange::write_request() {
   arm_deadline();
-  conn_->async_write(http_req_, beast::bind_front_handler(
-                                  &exchange::on_write, shared_from_this()));
+  conn_->async_write(http_req_, beast::bind_front_handler(&exchange::on_write,
+                                                          shared_from_this()));
 }
 
 void exchange::on_write(beast::error_code ec, std::size_t) {
@@ -308,8 +309,9 @@ void exchange::on_read(beast::error_code ec, std::size_t) {
   if (conn_->tls) {
     std::lock_guard guard{pool_->mtx};
     if (!pool_->session)
-      pool_->session = session_ptr{
-        SSL_get1_session(conn_->tls_stream->native_handle()), SSL_SESSION_free};
+      pool_->session =
+          session_ptr{SSL_get1_session(conn_->tls_stream->native_handle()),
+                      SSL_SESSION_free};
   }
   if (res.keep_alive()) {
     conn_->lowest().expires_never();
@@ -323,8 +325,8 @@ void exchange::on_read(beast::error_code ec, std::size_t) {
 void exchange::fail(beast::error_code ec, std::string_view what) {
   // A kept-alive connection the server has closed meanwhile: try once more on
   // a fresh one (nothing of the request was processed).
-  if (reused_ && (what == "write" || (what == "read" && parser_ &&
-                                      !parser_->got_some()))) {
+  if (reused_ && (what == "write" ||
+                  (what == "read" && parser_ && !parser_->got_some()))) {
     conn_.reset();
     parser_.reset();
     return open_new_connection();
@@ -341,8 +343,8 @@ void exchange::fail(beast::error_code ec, std::string_view what) {
 
 void exchange::finish(inbound_response resp) {
   resp.latency_ms =
-    std::chrono::duration<double, std::milli>(clock_type::now() - started_)
-      .count();
+      std::chrono::duration<double, std::milli>(clock_type::now() - started_)
+          .count();
   auto done = std::move(done_);
   done(std::move(resp));
 }

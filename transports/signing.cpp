@@ -24,7 +24,7 @@ std::string sign_webhook(std::string_view key, std::string_view msg_id,
   auto ts = std::to_string(timestamp);
   signed_content.reserve(msg_id.size() + ts.size() + body.size() + 2);
   signed_content.append(msg_id).append(1, '.').append(ts).append(1, '.').append(
-    body);
+      body);
   return "v1," + base64_encode(hmac_sha256(key, signed_content));
 }
 

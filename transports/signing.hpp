@@ -1,5 +1,6 @@
-// Standard Webhooks signatures: "v1,<base64 HMAC-SHA256(key, id.timestamp.body)>"
-// where the key is the base64 part of a "whsec_..." secret.
+// Standard Webhooks signatures: "v1,<base64 HMAC-SHA256(key,
+// id.timestamp.body)>" where the key is the base64 part of a "whsec_..."
+// secret.
 #pragma once
 
 #include "common/result.hpp"

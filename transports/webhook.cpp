@@ -17,10 +17,10 @@ outbound_request make_webhook_request(const tocsin::url& target,
     signatures += sign_webhook(key, msg.msg_id, msg.timestamp, msg.payload);
   }
   req.headers = {
-    {"content-type", "application/json"},
-    {"webhook-id", std::string{msg.msg_id}},
-    {"webhook-timestamp", std::to_string(msg.timestamp)},
-    {"webhook-signature", std::move(signatures)},
+      {"content-type", "application/json"},
+      {"webhook-id", std::string{msg.msg_id}},
+      {"webhook-timestamp", std::to_string(msg.timestamp)},
+      {"webhook-signature", std::move(signatures)},
   };
   req.body.assign(msg.payload);
   return req;

@@ -128,7 +128,8 @@ BOOST_AUTO_TEST_CASE(interrupted_attempts_do_not_count) {
   actors::retry_policy p{{1, 1, 1, 1}, 0};
   std::mt19937_64 rng{1};
   auto d = with_attempts(4);
-  d.attempts.push_back(storage::attempt{5, 0, 1, 0, 0, "", std::string{interrupted_error}});
+  d.attempts.push_back(
+      storage::attempt{5, 0, 1, 0, 0, "", std::string{interrupted_error}});
   d.attempts.push_back(storage::attempt{6, 0, 1, 503, 0, "", ""});
   BOOST_TEST(counted_attempts(d) == 5);
   d.attempts.pop_back();

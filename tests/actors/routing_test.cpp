@@ -13,7 +13,8 @@ BOOST_AUTO_TEST_CASE(default_filter_takes_everything) {
 }
 
 BOOST_AUTO_TEST_CASE(types_severity_and_agent_globs_filter) {
-  endpoint_filter f{{"policy.denied", "anomaly.detected"}, 3, {"agent-*", "ops"}};
+  endpoint_filter f{
+      {"policy.denied", "anomaly.detected"}, 3, {"agent-*", "ops"}};
   BOOST_TEST(matches(f, {"policy.denied", 3, "agent-7"}));
   BOOST_TEST(matches(f, {"anomaly.detected", 4, "ops"}));
   BOOST_TEST(!matches(f, {"content.detected", 4, "agent-7"})); // type

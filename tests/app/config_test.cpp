@@ -30,7 +30,8 @@ BOOST_AUTO_TEST_CASE(empty_file_gives_documented_defaults) {
   BOOST_TEST(c->server.listen == "127.0.0.1:8650");
   BOOST_TEST(c->server.data_dir == "./data");
   BOOST_TEST(c->server.max_body_bytes == 1048576u);
-  BOOST_TEST(c->delivery.retry_schedule == (std::vector<double>{60, 120, 240, 480}));
+  BOOST_TEST(c->delivery.retry_schedule ==
+             (std::vector<double>{60, 120, 240, 480}));
   BOOST_TEST(c->delivery.jitter == 0.1);
   BOOST_TEST(c->delivery.timeout == 10);
   BOOST_TEST(c->delivery.max_payload_bytes == 4096u);
@@ -65,8 +66,9 @@ role = "ingest"
   BOOST_TEST(c->delivery.retry_schedule == (std::vector<double>{0.2, 0.4}));
   BOOST_TEST(c->delivery.jitter == 0);
   BOOST_REQUIRE(c->tokens.size() == 1u);
-  BOOST_TEST(c->tokens[0].sha256 ==
-             "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
+  BOOST_TEST(
+      c->tokens[0].sha256 ==
+      "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08");
   BOOST_REQUIRE(c->endpoints.size() == 1u);
   auto& ep = c->endpoints[0].endpoint;
   BOOST_TEST(ep.id == "ops");
@@ -87,45 +89,51 @@ BOOST_AUTO_TEST_CASE(endpoint_without_id_gets_a_stable_one) {
 }
 
 BOOST_AUTO_TEST_CASE(refuses_unknown_keys_and_bad_values_with_the_key_named) {
-  BOOST_TEST(error_of("[server]\nlisten_on = \"x\"\n").find("server.listen_on") !=
-             std::string::npos);
+  BOOST_TEST(
+      error_of("[server]\nlisten_on = \"x\"\n").find("server.listen_on") !=
+      std::string::npos);
   BOOST_TEST(error_of("bogus = 1\n").find("'bogus'") != std::string::npos);
   BOOST_TEST(error_of("[server]\nmax_body_bytes = \"big\"\n").find("integer") !=
              std::string::npos);
-  BOOST_TEST(error_of("[delivery]\nretry_schedule = []\n").find("retry_schedule") !=
-             std::string::npos);
+  BOOST_TEST(
+      error_of("[delivery]\nretry_schedule = []\n").find("retry_schedule") !=
+      std::string::npos);
   BOOST_TEST(error_of("[delivery]\njitter = 2\n").find("delivery.jitter") !=
              std::string::npos);
-  BOOST_TEST(error_of("[[auth.tokens]]\nname=\"x\"\nsha256=\"abc\"\nrole=\"admin\"\n")
-               .find("sha256") != std::string::npos);
-  BOOST_TEST(error_of("[[auth.tokens]]\nname=\"x\"\nsha256=\"" + std::string(64, 'a') +
-                      "\"\nrole=\"root\"\n")
-               .find("role") != std::string::npos);
+  BOOST_TEST(
+      error_of("[[auth.tokens]]\nname=\"x\"\nsha256=\"abc\"\nrole=\"admin\"\n")
+          .find("sha256") != std::string::npos);
+  BOOST_TEST(error_of("[[auth.tokens]]\nname=\"x\"\nsha256=\"" +
+                      std::string(64, 'a') + "\"\nrole=\"root\"\n")
+                 .find("role") != std::string::npos);
   BOOST_TEST(error_of("[server\n").find("test.toml:1") != std::string::npos);
-  BOOST_TEST(error_of(endpoint("colour = \"red\"\n")).find("endpoints[0].colour") !=
-             std::string::npos);
+  BOOST_TEST(
+      error_of(endpoint("colour = \"red\"\n")).find("endpoints[0].colour") !=
+      std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_bad_endpoints) {
   auto insecure = parse_config(
-    "[[endpoints]]\nurl = \"http://hooks.example/in\"\nsecret = \"" +
-      std::string{secret} + "\"\n",
-    "t");
+      "[[endpoints]]\nurl = \"http://hooks.example/in\"\nsecret = \"" +
+          std::string{secret} + "\"\n",
+      "t");
   BOOST_REQUIRE(!insecure);
   BOOST_TEST(insecure.error().code == "insecure_url");
   BOOST_TEST(error_of("[[endpoints]]\nurl = \"not a url\"\nsecret = \"" +
                       std::string{secret} + "\"\n")
-               .find("endpoints[0].url") != std::string::npos);
-  BOOST_TEST(error_of(endpoint("transport = \"carrier-pigeon\"\n")).find("transport") !=
-             std::string::npos);
+                 .find("endpoints[0].url") != std::string::npos);
+  BOOST_TEST(error_of(endpoint("transport = \"carrier-pigeon\"\n"))
+                 .find("transport") != std::string::npos);
   BOOST_TEST(error_of(endpoint("event_types = [\"policy.approved\"]\n"))
-               .find("policy.approved") != std::string::npos);
-  BOOST_TEST(error_of(endpoint("min_severity = \"urgent\"\n")).find("min_severity") !=
-             std::string::npos);
-  BOOST_TEST(error_of("[[endpoints]]\nurl = \"https://x/\"\nsecret = \"nope\"\n")
-               .find("secret") != std::string::npos);
+                 .find("policy.approved") != std::string::npos);
+  BOOST_TEST(
+      error_of(endpoint("min_severity = \"urgent\"\n")).find("min_severity") !=
+      std::string::npos);
+  BOOST_TEST(
+      error_of("[[endpoints]]\nurl = \"https://x/\"\nsecret = \"nope\"\n")
+          .find("secret") != std::string::npos);
   BOOST_TEST(error_of(endpoint("id = \"a\"\n") + endpoint("id = \"a\"\n"))
-               .find("duplicates") != std::string::npos);
+                 .find("duplicates") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(unreadable_file_is_reported) {

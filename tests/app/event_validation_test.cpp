@@ -36,12 +36,13 @@ BOOST_AUTO_TEST_CASE(normalizes_a_policy_denial_into_the_payload) {
   BOOST_TEST(is_valid_id(ev.id, "evt"));
   BOOST_TEST(ev.severity == 3); // policy.denied defaults to high
   // Field order and content of the DESIGN.md payload.
-  auto expected = R"({"id":")" + ev.id +
-                  R"(","type":"policy.denied","timestamp":"2026-11-27T05:10:00.123Z",)"
-                  R"("agent_id":"agent-7","severity":"high",)"
-                  R"("summary":"agent-7 tried file.delete on /etc",)"
-                  R"("details":{"action":"file.delete","receipt_id":"rcpt_123","rule":"block-delete"},)"
-                  R"("links":{"audit":"https://audit.example/receipts/rcpt_123"}})";
+  auto expected =
+      R"({"id":")" + ev.id +
+      R"(","type":"policy.denied","timestamp":"2026-11-27T05:10:00.123Z",)"
+      R"("agent_id":"agent-7","severity":"high",)"
+      R"("summary":"agent-7 tried file.delete on /etc",)"
+      R"("details":{"action":"file.delete","receipt_id":"rcpt_123","rule":"block-delete"},)"
+      R"("links":{"audit":"https://audit.example/receipts/rcpt_123"}})";
   BOOST_TEST(ev.body == expected);
 }
 
@@ -58,7 +59,8 @@ BOOST_AUTO_TEST_CASE(keeps_given_timestamp_severity_and_links) {
 }
 
 BOOST_AUTO_TEST_CASE(system_health_needs_no_agent) {
-  auto r = validate_events(R"({"type":"system.health","summary":"scanner up"})", opts);
+  auto r = validate_events(R"({"type":"system.health","summary":"scanner up"})",
+                           opts);
   BOOST_REQUIRE(r);
   BOOST_TEST(json::parse((*r)[0].body).count("agent_id") == 0u);
 }
@@ -83,45 +85,52 @@ BOOST_AUTO_TEST_CASE(refuses_every_kind_of_bad_input_naming_the_field) {
   std::string long_summary(1025, 'x');
   std::string long_agent(257, 'a');
   std::vector<bad_case> cases = {
-    {"{not json", "invalid_json", ""},
-    {"[1,2]", "invalid_json", ""},
-    {"\"event\"", "invalid_json", ""},
-    {"{\"type\":\"system.health\",\"summary\":\"\xff\"}", "invalid_utf8", ""},
-    {R"({"agent_id":"a","summary":"s"})", "missing_field", "type"},
-    {R"({"type":"policy.denied","summary":"s"})", "missing_field", "agent_id"},
-    {R"({"type":"policy.denied","agent_id":"a"})", "missing_field", "summary"},
-    {R"({"type":"policy.approved","agent_id":"a","summary":"s"})", "invalid_field", "type"},
-    {R"({"type":5,"agent_id":"a","summary":"s"})", "invalid_field", "type"},
-    {R"({"type":"policy.denied","agent_id":7,"summary":"s"})", "invalid_field", "agent_id"},
-    {R"({"type":"policy.denied","agent_id":"","summary":"s"})", "invalid_field", "agent_id"},
-    {R"({"type":"policy.denied","agent_id":")" + long_agent + R"(","summary":"s"})",
-     "invalid_field", "agent_id"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":")" + long_summary + R"("})",
-     "invalid_field", "summary"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","severity":"urgent"})",
-     "invalid_field", "severity"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","timestamp":"yesterday"})",
-     "invalid_field", "timestamp"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":[1]})",
-     "invalid_field", "details"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"rule":5}})",
-     "invalid_field", "details.rule"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"audit":"not a url"}})",
-     "invalid_field", "links.audit"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"other":"x"}})",
-     "unknown_field", "links.other"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","colour":"red"})",
-     "unknown_field", "colour"},
-    {R"({"type":"policy.denied","agent_id":"a","summary":"s","id":"evt_mine"})",
-     "unknown_field", "id"},
-    {R"({"events":{}})", "invalid_field", "events"},
-    {R"({"events":[]})", "invalid_field", "events"},
-    {R"({"events":[{"type":"system.health","summary":"s"}],"extra":1})", "unknown_field",
-     "extra"},
-    {R"({"events":[{"type":"system.health","summary":"s"},{"type":"system.health"}]})",
-     "missing_field", "events[1].summary"},
-    {R"({"events":[{"type":"system.health","summary":"s"},7]})", "invalid_field",
-     "events[1]"},
+      {"{not json", "invalid_json", ""},
+      {"[1,2]", "invalid_json", ""},
+      {"\"event\"", "invalid_json", ""},
+      {"{\"type\":\"system.health\",\"summary\":\"\xff\"}", "invalid_utf8", ""},
+      {R"({"agent_id":"a","summary":"s"})", "missing_field", "type"},
+      {R"({"type":"policy.denied","summary":"s"})", "missing_field",
+       "agent_id"},
+      {R"({"type":"policy.denied","agent_id":"a"})", "missing_field",
+       "summary"},
+      {R"({"type":"policy.approved","agent_id":"a","summary":"s"})",
+       "invalid_field", "type"},
+      {R"({"type":5,"agent_id":"a","summary":"s"})", "invalid_field", "type"},
+      {R"({"type":"policy.denied","agent_id":7,"summary":"s"})",
+       "invalid_field", "agent_id"},
+      {R"({"type":"policy.denied","agent_id":"","summary":"s"})",
+       "invalid_field", "agent_id"},
+      {R"({"type":"policy.denied","agent_id":")" + long_agent +
+           R"(","summary":"s"})",
+       "invalid_field", "agent_id"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":")" + long_summary +
+           R"("})",
+       "invalid_field", "summary"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","severity":"urgent"})",
+       "invalid_field", "severity"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","timestamp":"yesterday"})",
+       "invalid_field", "timestamp"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":[1]})",
+       "invalid_field", "details"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"rule":5}})",
+       "invalid_field", "details.rule"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"audit":"not a url"}})",
+       "invalid_field", "links.audit"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"other":"x"}})",
+       "unknown_field", "links.other"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","colour":"red"})",
+       "unknown_field", "colour"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","id":"evt_mine"})",
+       "unknown_field", "id"},
+      {R"({"events":{}})", "invalid_field", "events"},
+      {R"({"events":[]})", "invalid_field", "events"},
+      {R"({"events":[{"type":"system.health","summary":"s"}],"extra":1})",
+       "unknown_field", "extra"},
+      {R"({"events":[{"type":"system.health","summary":"s"},{"type":"system.health"}]})",
+       "missing_field", "events[1].summary"},
+      {R"({"events":[{"type":"system.health","summary":"s"},7]})",
+       "invalid_field", "events[1]"},
   };
   for (auto& c : cases) {
     auto e = error_of(c.body);
@@ -134,7 +143,8 @@ BOOST_AUTO_TEST_CASE(refuses_every_kind_of_bad_input_naming_the_field) {
 BOOST_AUTO_TEST_CASE(refuses_batches_over_1000) {
   std::string body = R"({"events":[)";
   for (int i = 0; i < 1001; ++i)
-    body += std::string{i ? "," : ""} + R"({"type":"system.health","summary":"s"})";
+    body +=
+        std::string{i ? "," : ""} + R"({"type":"system.health","summary":"s"})";
   body += "]}";
   BOOST_TEST(error_of(body).code == "batch_too_large");
 }

@@ -9,9 +9,9 @@ using namespace tocsin;
 BOOST_AUTO_TEST_SUITE(encoding)
 
 BOOST_AUTO_TEST_CASE(base64_round_trips) {
-  for (std::string s : std::vector<std::string>{
-         "", "f", "fo", "foo", "foob", "fooba", "foobar",
-         std::string("\0\xff\x10", 3)}) {
+  for (std::string s :
+       std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba", "foobar",
+                                std::string("\0\xff\x10", 3)}) {
     auto enc = base64_encode(s);
     auto dec = base64_decode(enc);
     BOOST_REQUIRE(dec);
@@ -28,11 +28,13 @@ BOOST_AUTO_TEST_CASE(base64_rejects_garbage) {
 }
 
 BOOST_AUTO_TEST_CASE(sha256_and_hmac_match_known_values) {
-  BOOST_TEST(hex_encode(sha256("abc")) ==
-             "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  BOOST_TEST(
+      hex_encode(sha256("abc")) ==
+      "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
   // RFC 4231 test case 2.
-  BOOST_TEST(hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
-             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  BOOST_TEST(
+      hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
+      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
 BOOST_AUTO_TEST_CASE(constant_time_equal_compares) {
@@ -44,10 +46,10 @@ BOOST_AUTO_TEST_CASE(constant_time_equal_compares) {
 BOOST_AUTO_TEST_CASE(utf8_validation) {
   BOOST_TEST(is_valid_utf8("plain ascii"));
   BOOST_TEST(is_valid_utf8("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x94\x94"));
-  BOOST_TEST(!is_valid_utf8("\xc3"));              // truncated
-  BOOST_TEST(!is_valid_utf8("\xc0\xaf"));          // overlong
-  BOOST_TEST(!is_valid_utf8("\xed\xa0\x80"));      // surrogate
-  BOOST_TEST(!is_valid_utf8("\xf4\x90\x80\x80"));  // > U+10FFFF
+  BOOST_TEST(!is_valid_utf8("\xc3"));             // truncated
+  BOOST_TEST(!is_valid_utf8("\xc0\xaf"));         // overlong
+  BOOST_TEST(!is_valid_utf8("\xed\xa0\x80"));     // surrogate
+  BOOST_TEST(!is_valid_utf8("\xf4\x90\x80\x80")); // > U+10FFFF
   BOOST_TEST(!is_valid_utf8("\xff"));
   BOOST_TEST(!is_valid_utf8("ab\x80"));
 }

@@ -24,7 +24,8 @@ BOOST_AUTO_TEST_CASE(ids_are_prefixed_valid_and_strictly_increasing) {
 BOOST_AUTO_TEST_CASE(validation_rejects_malformed_ids) {
   BOOST_TEST(!is_valid_id("evt_", "evt"));
   BOOST_TEST(!is_valid_id("dlv_01JD0000000000000000000000", "evt"));
-  BOOST_TEST(!is_valid_id("evt_01JD00000000000000000000UU", "evt")); // U not base32
+  BOOST_TEST(
+      !is_valid_id("evt_01JD00000000000000000000UU", "evt")); // U not base32
   BOOST_TEST(!is_valid_id("evt_01JD0000000000000000000000/", "evt"));
   BOOST_TEST(is_valid_id("evt_01JD0000000000000000000000", "evt"));
 }

@@ -31,10 +31,11 @@ BOOST_AUTO_TEST_CASE(parses_https_urls) {
 }
 
 BOOST_AUTO_TEST_CASE(rejects_bad_urls) {
-  for (auto s : {"", "hooks.example.com/x", "ftp://x/", "https://", "https:///x",
-                 "https://user:pw@host/", "https://host:0/", "https://host:70000/",
-                 "https://host:12ab/", "https://host/a b", "https://host/#frag",
-                 "https://[::1/x", "https://[zz]/", "https://ho$t/"})
+  for (auto s :
+       {"", "hooks.example.com/x", "ftp://x/", "https://", "https:///x",
+        "https://user:pw@host/", "https://host:0/", "https://host:70000/",
+        "https://host:12ab/", "https://host/a b", "https://host/#frag",
+        "https://[::1/x", "https://[zz]/", "https://ho$t/"})
     BOOST_TEST(!parse_url(s), s);
 }
 

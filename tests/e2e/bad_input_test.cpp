@@ -35,13 +35,14 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
   auto token_toml = [](const std::string& name, const std::string& token,
                        const std::string& role) {
     return "[[auth.tokens]]\nname = \"" + name + "\"\nsha256 = \"" +
-           tocsin::hex_encode(tocsin::sha256(token)) + "\"\nrole = \"" + role + "\"\n";
+           tocsin::hex_encode(tocsin::sha256(token)) + "\"\nrole = \"" + role +
+           "\"\n";
   };
   f.use_admin_token("admin-token");
   f.start({{"ops", daemon_fixture::url_of(*receiver)}}, "",
           token_toml("admin", "admin-token", "admin") +
-            token_toml("reader", reader, "read") +
-            token_toml("producer", producer, "ingest"));
+              token_toml("reader", reader, "read") +
+              token_toml("producer", producer, "ingest"));
   auto admin = std::string{"admin-token"};
   auto good = sample_event().dump();
 
@@ -49,45 +50,55 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
   struct bad {
     std::string body, code, field;
   };
-  for (auto& b : std::vector<bad>{
-         {"{\"type\": ", "invalid_json", ""},
-         {"[]", "invalid_json", ""},
-         {"{\"type\":\"policy.denied\",\"agent_id\":\"a\",\"summary\":\"\xc3\x28\"}",
-          "invalid_utf8", ""},
-         {R"({"type":"policy.denied","agent_id":["a"],"summary":"s"})", "invalid_field",
-          "agent_id"},
-         {R"({"type":"policy.denied","agent_id":"a"})", "missing_field", "summary"},
-         {R"({"type":"agent.exploded","agent_id":"a","summary":"s"})", "invalid_field",
-          "type"},
-         {R"({"type":"policy.denied","agent_id":"a","summary":"s","extra":true})",
-          "unknown_field", "extra"},
-         {R"({"events":[)" + good + R"(,{"type":"policy.denied"}]})", "missing_field",
-          "events[1].agent_id"},
-       }) {
+  for (
+      auto& b : std::vector<bad>{
+          {"{\"type\": ", "invalid_json", ""},
+          {"[]", "invalid_json", ""},
+          {"{\"type\":\"policy.denied\",\"agent_id\":\"a\",\"summary\":"
+           "\"\xc3\x28\"}",
+           "invalid_utf8", ""},
+          {R"({"type":"policy.denied","agent_id":["a"],"summary":"s"})",
+           "invalid_field", "agent_id"},
+          {R"({"type":"policy.denied","agent_id":"a"})", "missing_field",
+           "summary"},
+          {R"({"type":"agent.exploded","agent_id":"a","summary":"s"})",
+           "invalid_field", "type"},
+          {R"({"type":"policy.denied","agent_id":"a","summary":"s","extra":true})",
+           "unknown_field", "extra"},
+          {R"({"events":[)" + good + R"(,{"type":"policy.denied"}]})",
+           "missing_field", "events[1].agent_id"},
+      }) {
     auto r = f.post("/v1/events", b.body, admin);
     expect_error(r, 400, b.code, b.body);
-    BOOST_TEST(json::parse(r.body)["error"].value("field", "") == b.field, b.body);
+    BOOST_TEST(json::parse(r.body)["error"].value("field", "") == b.field,
+               b.body);
   }
 
   // Over the body limit (1 MiB by default): 413, and the daemon keeps serving.
-  std::string huge = R"({"type":"system.health","summary":"s","details":{"x":")" +
-                     std::string(1100000, 'x') + "\"}}";
-  expect_error(f.post("/v1/events", huge, admin), 413, "payload_too_large", "huge");
+  std::string huge =
+      R"({"type":"system.health","summary":"s","details":{"x":")" +
+      std::string(1100000, 'x') + "\"}}";
+  expect_error(f.post("/v1/events", huge, admin), 413, "payload_too_large",
+               "huge");
   // Not JSON by content type: 415.
   expect_error(f.post("/v1/events", good, admin, "text/plain"), 415,
                "unsupported_media_type", "text/plain");
-  expect_error(f.post("/v1/events", good, admin, ""), 415, "unsupported_media_type",
-               "no content type");
+  expect_error(f.post("/v1/events", good, admin, ""), 415,
+               "unsupported_media_type", "no content type");
   // Auth: none, wrong, wrong role.
   expect_error(f.post("/v1/events", good, ""), 401, "unauthorized", "no token");
   expect_error(f.post("/v1/events", good, "not-a-token"), 401, "unauthorized",
                "bad token");
-  expect_error(f.post("/v1/events", good, reader), 403, "forbidden", "read role");
-  expect_error(f.get("/v1/dead-letters", producer), 403, "forbidden", "ingest reads");
+  expect_error(f.post("/v1/events", good, reader), 403, "forbidden",
+               "read role");
+  expect_error(f.get("/v1/dead-letters", producer), 403, "forbidden",
+               "ingest reads");
   // Unknown paths and methods.
   expect_error(f.get("/v1/nothing", admin), 404, "not_found", "404");
-  expect_error(f.get("/v1/events", admin), 405, "method_not_allowed", "GET events");
-  expect_error(f.get("/v1/events/evt_../../etc", admin), 404, "not_found", "bad id");
+  expect_error(f.get("/v1/events", admin), 405, "method_not_allowed",
+               "GET events");
+  expect_error(f.get("/v1/events/evt_../../etc", admin), 404, "not_found",
+               "bad id");
   expect_error(f.get("/v1/dead-letters?limit=0", admin), 400, "invalid_field",
                "limit");
   // Malformed HTTP: 400 and the connection closed.
@@ -122,7 +133,8 @@ BOOST_AUTO_TEST_CASE(an_unusable_config_stops_the_daemon_with_a_reason) {
   BOOST_TEST(l1.find("server.colour") != std::string::npos, l1);
   auto [c2, l2] = run("[server]\n" + data +
                       "[[endpoints]]\nurl = \"http://insecure.example/\"\n"
-                      "secret = \"" + std::string{test_secret} + "\"\n");
+                      "secret = \"" +
+                      std::string{test_secret} + "\"\n");
   BOOST_TEST(c2 != 0);
   BOOST_TEST(l2.find("https://") != std::string::npos, l2);
   // Port in use: taken by a plain listener.
@@ -145,9 +157,9 @@ BOOST_AUTO_TEST_CASE(a_second_daemon_on_the_same_store_is_refused) {
   daemon_fixture f;
   f.start({});
   // Same config (same data_dir), another process: the store is locked.
-  daemon_process second{{TOCSIN_BINARY, "serve", "--config",
-                         (f.dir() / "tocsin.toml").string()},
-                        f.dir() / "second.log"};
+  daemon_process second{
+      {TOCSIN_BINARY, "serve", "--config", (f.dir() / "tocsin.toml").string()},
+      f.dir() / "second.log"};
   auto code = second.wait_exit(std::chrono::seconds{10});
   BOOST_REQUIRE(code);
   BOOST_TEST(*code != 0);

@@ -12,8 +12,9 @@ using nlohmann::json;
 
 namespace {
 
-canned_response with_status(int status, std::string body = "ok",
-                            std::vector<std::pair<std::string, std::string>> h = {}) {
+canned_response
+with_status(int status, std::string body = "ok",
+            std::vector<std::pair<std::string, std::string>> h = {}) {
   canned_response r;
   r.status = status;
   r.body = std::move(body);
@@ -33,8 +34,9 @@ BOOST_AUTO_TEST_SUITE(delivery)
 BOOST_AUTO_TEST_CASE(delivers_a_signed_payload_that_verifies_independently) {
   daemon_fixture f;
   auto receiver = f.make_receiver();
-  f.start({{"ops", daemon_fixture::url_of(*receiver)}},
-          "audit_url_template = \"https://audit.example/receipts/{receipt_id}\"\n");
+  f.start(
+      {{"ops", daemon_fixture::url_of(*receiver)}},
+      "audit_url_template = \"https://audit.example/receipts/{receipt_id}\"\n");
   auto ids = f.post_events(sample_event());
   BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
   auto req = receiver->requests().at(0);
@@ -175,9 +177,11 @@ BOOST_AUTO_TEST_CASE(an_always_failing_endpoint_gets_exactly_five_attempts) {
 
 BOOST_AUTO_TEST_CASE(an_untrusted_certificate_is_refused) {
   daemon_fixture f;
-  auto cert = test_ca::self_signed(f.dir(), "rogue", {"localhost"}, {"127.0.0.1"});
+  auto cert =
+      test_ca::self_signed(f.dir(), "rogue", {"localhost"}, {"127.0.0.1"});
   https_receiver rogue{{cert.cert_file, cert.key_file, test_secret}};
-  f.start({{"ops", "https://127.0.0.1:" + std::to_string(rogue.port()) + "/hook"}});
+  f.start(
+      {{"ops", "https://127.0.0.1:" + std::to_string(rogue.port()) + "/hook"}});
   auto ids = f.post_events(sample_event());
   auto ev = f.wait_finished(ids[0]);
   auto& d = only_delivery(ev);

@@ -10,9 +10,9 @@
 namespace tocsin::test {
 
 daemon_fixture::daemon_fixture()
-  : ca_(dir_.path()),
-    receiver_cert_(ca_.issue("receiver", {"localhost"}, {"127.0.0.1", "::1"})),
-    config_file_(dir_.path() / "tocsin.toml") {}
+    : ca_(dir_.path()), receiver_cert_(ca_.issue("receiver", {"localhost"},
+                                                 {"127.0.0.1", "::1"})),
+      config_file_(dir_.path() / "tocsin.toml") {}
 
 daemon_fixture::~daemon_fixture() {
   client_.reset();
@@ -20,8 +20,8 @@ daemon_fixture::~daemon_fixture() {
     daemon_->kill9();
 }
 
-std::unique_ptr<https_receiver> daemon_fixture::make_receiver(responder r,
-                                                              std::uint16_t port) {
+std::unique_ptr<https_receiver>
+daemon_fixture::make_receiver(responder r, std::uint16_t port) {
   receiver_options opts;
   opts.cert_file = receiver_cert_.cert_file;
   opts.key_file = receiver_cert_.key_file;
@@ -59,12 +59,12 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
 void daemon_fixture::restart() {
   client_.reset();
   daemon_ = std::make_unique<daemon_process>(
-    std::vector<std::string>{TOCSIN_BINARY, "serve", "--config",
-                             config_file_.string()},
-    dir_.path() / "daemon.log");
+      std::vector<std::string>{TOCSIN_BINARY, "serve", "--config",
+                               config_file_.string()},
+      dir_.path() / "daemon.log");
   api_port_ = daemon_->wait_listening();
-  BOOST_REQUIRE_MESSAGE(api_port_ != 0,
-                        "daemon did not start:\n" << daemon_->log());
+  BOOST_REQUIRE_MESSAGE(api_port_ != 0, "daemon did not start:\n"
+                                            << daemon_->log());
   // With tokens in the config there is no admin.token: the test set one.
   if (std::ifstream tok{dir_.path() / "data" / "admin.token"})
     std::getline(tok, admin_token_);
@@ -102,21 +102,25 @@ http_result daemon_fixture::get(const std::string& target,
   return client_->request("GET", target, {}, headers);
 }
 
-std::vector<std::string> daemon_fixture::post_events(const nlohmann::json& body) {
+std::vector<std::string>
+daemon_fixture::post_events(const nlohmann::json& body) {
   auto r = post("/v1/events", body.dump(), admin_token_);
   BOOST_REQUIRE_MESSAGE(r.status == 202, "POST /v1/events: " << r.status << " "
-                                                             << r.body << r.error);
+                                                             << r.body
+                                                             << r.error);
   return nlohmann::json::parse(r.body)["ids"].get<std::vector<std::string>>();
 }
 
 nlohmann::json daemon_fixture::event(const std::string& id) {
   auto r = get("/v1/events/" + id, admin_token_);
-  BOOST_REQUIRE_MESSAGE(r.status == 200, "GET event: " << r.status << " " << r.body);
+  BOOST_REQUIRE_MESSAGE(r.status == 200,
+                        "GET event: " << r.status << " " << r.body);
   return nlohmann::json::parse(r.body);
 }
 
-nlohmann::json daemon_fixture::wait_finished(const std::string& id,
-                                             std::chrono::milliseconds timeout) {
+nlohmann::json
+daemon_fixture::wait_finished(const std::string& id,
+                              std::chrono::milliseconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
     auto ev = event(id);
@@ -134,7 +138,9 @@ nlohmann::json sample_event(const std::string& agent) {
           {"agent_id", agent},
           {"summary", agent + " tried file.delete on /etc"},
           {"details",
-           {{"action", "file.delete"}, {"rule", "block-delete"}, {"receipt_id", "rcpt_1"}}}};
+           {{"action", "file.delete"},
+            {"rule", "block-delete"},
+            {"receipt_id", "rcpt_1"}}}};
 }
 
 std::vector<long> attempt_gaps_ms(const nlohmann::json& delivery) {

@@ -18,7 +18,8 @@
 
 namespace tocsin::test {
 
-inline constexpr const char* test_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+inline constexpr const char* test_secret =
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 struct endpoint_spec {
   std::string id;
@@ -43,7 +44,8 @@ public:
   /// Writes the config and starts the daemon. `server_extra` goes into
   /// [server], `extra` after everything else.
   void start(const std::vector<endpoint_spec>& endpoints,
-             const std::string& server_extra = {}, const std::string& extra = {});
+             const std::string& server_extra = {},
+             const std::string& extra = {});
   /// Starts the daemon again on the same data directory and config.
   void restart();
   void kill9();
@@ -61,9 +63,9 @@ public:
   nlohmann::json event(const std::string& id);
 
   /// Polls until every delivery of `id` is delivered or dead-lettered.
-  nlohmann::json wait_finished(const std::string& id,
-                               std::chrono::milliseconds timeout =
-                                 std::chrono::seconds{30});
+  nlohmann::json
+  wait_finished(const std::string& id,
+                std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
   const std::filesystem::path& dir() const { return dir_.path(); }
   const std::string& admin_token() const { return admin_token_; }

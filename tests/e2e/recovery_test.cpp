@@ -23,7 +23,8 @@ std::uint16_t reserve_port(daemon_fixture& f) {
 }
 
 /// webhook-ids the receiver saw, and how many requests were duplicates.
-std::pair<std::set<std::string>, std::size_t> delivered_ids(const https_receiver& r) {
+std::pair<std::set<std::string>, std::size_t>
+delivered_ids(const https_receiver& r) {
   std::set<std::string> ids;
   std::size_t dups = 0;
   for (auto& req : r.requests()) {
@@ -38,7 +39,8 @@ std::pair<std::set<std::string>, std::size_t> delivered_ids(const https_receiver
 
 BOOST_AUTO_TEST_SUITE(recovery)
 
-BOOST_AUTO_TEST_CASE(ten_thousand_events_survive_sigkill_while_the_endpoint_is_down) {
+BOOST_AUTO_TEST_CASE(
+    ten_thousand_events_survive_sigkill_while_the_endpoint_is_down) {
   daemon_fixture f;
   auto port = reserve_port(f);
   // Long enough a window that nothing is dead-lettered while the endpoint is
@@ -73,7 +75,8 @@ BOOST_AUTO_TEST_CASE(ten_thousand_events_survive_sigkill_while_the_endpoint_is_d
 
   f.kill9();
   f.restart();
-  BOOST_TEST(f.process().log().find("recovered pending deliveries") != std::string::npos);
+  BOOST_TEST(f.process().log().find("recovered pending deliveries") !=
+             std::string::npos);
   auto receiver = f.make_receiver({}, port); // the endpoint comes up
   bool all = receiver->wait_for(total, std::chrono::seconds{90});
   auto [ids, dups] = delivered_ids(*receiver);
@@ -123,13 +126,14 @@ BOOST_AUTO_TEST_CASE(sigkill_right_after_a_202_loses_nothing) {
       if (missing == 0)
         break;
       BOOST_REQUIRE_MESSAGE(std::chrono::steady_clock::now() - before <
-                              std::chrono::seconds{30},
+                                std::chrono::seconds{30},
                             missing << " of " << acked.size()
                                     << " acknowledged events never arrived");
       std::this_thread::sleep_for(std::chrono::milliseconds{50});
     }
-    BOOST_TEST_MESSAGE("round " << round << ": " << acked.size()
-                                << " acknowledged before SIGKILL, all delivered");
+    BOOST_TEST_MESSAGE("round "
+                       << round << ": " << acked.size()
+                       << " acknowledged before SIGKILL, all delivered");
   }
 }
 

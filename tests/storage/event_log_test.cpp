@@ -56,9 +56,10 @@ BOOST_AUTO_TEST_CASE(commits_events_and_deliveries_and_reads_them_back) {
   BOOST_TEST(!*missing);
 
   std::vector<std::string> pending;
-  BOOST_REQUIRE((*log)->for_each_pending([&](delivery&& d) {
-    pending.push_back(d.id);
-  }).ok());
+  BOOST_REQUIRE(
+      (*log)
+          ->for_each_pending([&](delivery&& d) { pending.push_back(d.id); })
+          .ok());
   BOOST_TEST(pending == (std::vector<std::string>{"dlv_1", "dlv_2"}));
 
   auto recs = records(**log);

@@ -29,23 +29,26 @@ struct client_fixture {
 
   std::unique_ptr<https_receiver> make_receiver(responder r = {}) {
     return std::make_unique<https_receiver>(
-      receiver_options{cert.cert_file, cert.key_file}, std::move(r));
+        receiver_options{cert.cert_file, cert.key_file}, std::move(r));
   }
 };
 
-inbound_response send_sync(https_client& c, const std::string& url,
-                           std::chrono::milliseconds timeout = std::chrono::seconds{5}) {
+inbound_response
+send_sync(https_client& c, const std::string& url,
+          std::chrono::milliseconds timeout = std::chrono::seconds{5}) {
   outbound_request req;
   req.target = *parse_url(url);
   req.body = "{}";
   req.headers = {{"content-type", "application/json"}};
   req.timeout = timeout;
   std::promise<inbound_response> p;
-  c.send(std::move(req), [&](inbound_response r) { p.set_value(std::move(r)); });
+  c.send(std::move(req),
+         [&](inbound_response r) { p.set_value(std::move(r)); });
   return p.get_future().get();
 }
 
-std::string url_of(const https_receiver& r, const std::string& host = "127.0.0.1") {
+std::string url_of(const https_receiver& r,
+                   const std::string& host = "127.0.0.1") {
   return "https://" + host + ":" + std::to_string(r.port()) + "/in";
 }
 
@@ -72,14 +75,16 @@ BOOST_AUTO_TEST_CASE(posts_and_reports_status_body_and_retry_after) {
   BOOST_TEST(req.method == "POST");
   BOOST_TEST(req.target == "/in");
   BOOST_TEST(req.body == "{}");
-  BOOST_TEST(req.headers["host"] == "127.0.0.1:" + std::to_string(receiver->port()));
+  BOOST_TEST(req.headers["host"] ==
+             "127.0.0.1:" + std::to_string(receiver->port()));
 }
 
 BOOST_AUTO_TEST_CASE(many_requests_over_kept_alive_connections) {
   auto receiver = make_receiver();
   auto client = make_client();
   for (int i = 0; i < 50; ++i)
-    BOOST_REQUIRE(send_sync(*client, url_of(*receiver, "localhost")).status == 200);
+    BOOST_REQUIRE(send_sync(*client, url_of(*receiver, "localhost")).status ==
+                  200);
   BOOST_TEST(receiver->count() == 50u);
 }
 
@@ -104,7 +109,8 @@ BOOST_AUTO_TEST_CASE(times_out_a_slow_server) {
   });
   auto client = make_client();
   auto start = std::chrono::steady_clock::now();
-  auto r = send_sync(*client, url_of(*receiver), std::chrono::milliseconds{300});
+  auto r =
+      send_sync(*client, url_of(*receiver), std::chrono::milliseconds{300});
   auto took = std::chrono::steady_clock::now() - start;
   BOOST_TEST(r.timed_out);
   BOOST_TEST(r.status == 0);
@@ -113,7 +119,8 @@ BOOST_AUTO_TEST_CASE(times_out_a_slow_server) {
 }
 
 BOOST_AUTO_TEST_CASE(refuses_untrusted_and_mismatched_certificates) {
-  auto rogue_cert = test_ca::self_signed(dir.path(), "rogue", {"localhost"}, {"127.0.0.1"});
+  auto rogue_cert =
+      test_ca::self_signed(dir.path(), "rogue", {"localhost"}, {"127.0.0.1"});
   https_receiver rogue{{rogue_cert.cert_file, rogue_cert.key_file}};
   auto client = make_client();
   auto r = send_sync(*client, url_of(rogue));
@@ -135,7 +142,8 @@ BOOST_AUTO_TEST_CASE(refuses_plain_http_and_reports_connection_errors) {
   auto receiver = make_receiver();
   auto port = receiver->port();
   receiver->stop();
-  auto refused = send_sync(*client, "https://127.0.0.1:" + std::to_string(port) + "/");
+  auto refused =
+      send_sync(*client, "https://127.0.0.1:" + std::to_string(port) + "/");
   BOOST_TEST(refused.status == 0);
   BOOST_TEST(refused.error.find("connect") != std::string::npos, refused.error);
 }

@@ -8,7 +8,8 @@ using namespace tocsin::transports;
 
 BOOST_AUTO_TEST_SUITE(signing)
 
-// The test vector of DESIGN.md (from the Standard Webhooks reference libraries).
+// The test vector of DESIGN.md (from the Standard Webhooks reference
+// libraries).
 BOOST_AUTO_TEST_CASE(matches_the_standard_webhooks_test_vector) {
   auto key = decode_webhook_secret("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
   BOOST_REQUIRE(key);
@@ -30,8 +31,9 @@ BOOST_AUTO_TEST_CASE(webhook_request_carries_the_standard_headers) {
   auto other = std::string(32, 'k');
   auto target = *parse_url("https://hooks.example/in");
   auto req = make_webhook_request(
-    target, {"msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, R"({"test": 2432232314})"},
-    {key, other});
+      target,
+      {"msg_p5jXN8AQM9LWM0D4loKWxJek", 1614265330, R"({"test": 2432232314})"},
+      {key, other});
   auto header = [&](std::string_view name) {
     for (auto& [k, v] : req.headers)
       if (k == name)
@@ -45,7 +47,8 @@ BOOST_AUTO_TEST_CASE(webhook_request_carries_the_standard_headers) {
   BOOST_TEST(header("webhook-timestamp") == "1614265330");
   // Two keys (a rotation): two space-separated signatures, current first.
   auto sig = header("webhook-signature");
-  BOOST_TEST(sig.rfind("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,", 0) == 0);
+  BOOST_TEST(
+      sig.rfind("v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= v1,", 0) == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
