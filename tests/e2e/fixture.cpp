@@ -14,10 +14,24 @@ daemon_fixture::daemon_fixture()
                                                  {"127.0.0.1", "::1"})),
       config_file_(dir_.path() / "tocsin.toml") {}
 
+namespace {
+
+/// A sanitizer report in the daemon's log fails the test that ran it.
+void check_sanitizers(daemon_process& p) {
+  auto log = p.log();
+  BOOST_TEST(log.find("Sanitizer") == std::string::npos, log);
+  BOOST_TEST(log.find("runtime error:") == std::string::npos, log);
+}
+
+} // namespace
+
 daemon_fixture::~daemon_fixture() {
   client_.reset();
-  if (daemon_ && daemon_->running())
-    daemon_->kill9();
+  if (!daemon_)
+    return;
+  if (daemon_->running())
+    daemon_->terminate(); // a clean exit also runs LeakSanitizer
+  check_sanitizers(*daemon_);
 }
 
 std::unique_ptr<https_receiver>
@@ -58,6 +72,8 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
 
 void daemon_fixture::restart() {
   client_.reset();
+  if (daemon_)
+    check_sanitizers(*daemon_);
   daemon_ = std::make_unique<daemon_process>(
       std::vector<std::string>{TOCSIN_BINARY, "serve", "--config",
                                config_file_.string()},

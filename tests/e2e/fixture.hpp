@@ -22,10 +22,10 @@ inline constexpr const char* test_secret =
     "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
 
 struct endpoint_spec {
-  std::string id;
-  std::string url;
+  std::string id = {};
+  std::string url = {};
   std::string retry_schedule = "[0.05, 0.05, 0.05, 0.05]";
-  std::string extra; ///< more TOML lines for the [[endpoints]] table
+  std::string extra = {}; ///< more TOML lines for the [[endpoints]] table
 };
 
 class daemon_fixture {
