@@ -16,6 +16,7 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
+#include <iterator>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -23,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 #include <sys/utsname.h>
+#include <unistd.h>
 
 using namespace tocsin::test;
 using clock_type = std::chrono::steady_clock;
@@ -74,6 +76,20 @@ long peak_rss_kib(pid_t pid) {
     if (line.rfind("VmHWM:", 0) == 0)
       return std::stol(line.substr(6));
   return -1;
+}
+
+/// User + system CPU seconds the process has used so far.
+double cpu_seconds(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  // Fields after the command name (which may hold spaces) start after ')'.
+  std::istringstream rest{text.substr(text.rfind(')') + 2)};
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i == 14 || i == 15) // utime, stime
+      ticks += std::stod(field);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 double percentile(std::vector<double>& v, double p) {
@@ -147,6 +163,7 @@ int main(int argc, char** argv) {
   std::unordered_map<std::string, clock_type::time_point> posted;
   std::atomic<int> next_request{0}, failures{0};
   int requests = (opt.events + opt.batch - 1) / opt.batch;
+  auto cpu_at_start = cpu_seconds(daemon.pid());
   auto start = clock_type::now();
   std::vector<std::thread> producers;
   for (int c = 0; c < opt.connections; ++c)
@@ -185,6 +202,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds{10});
   }
   auto rss = peak_rss_kib(daemon.pid());
+  auto cpu = cpu_seconds(daemon.pid()) - cpu_at_start;
   std::vector<double> latencies;
   clock_type::time_point last = start;
   std::size_t lost = 0;
@@ -225,6 +243,9 @@ int main(int argc, char** argv) {
   std::printf("  latency:        p50 %.1f ms, p99 %.1f ms (POST sent to "
               "delivery received)\n",
               percentile(latencies, 0.5), percentile(latencies, 0.99));
+  std::printf("  daemon CPU:     %.1f us per event (user + system, all "
+              "threads)\n",
+              accepted ? cpu * 1e6 / static_cast<double>(accepted) : 0.0);
   std::printf("  daemon peak RSS: %.1f MiB\n",
               static_cast<double>(rss) / 1024.0);
   return lost == 0 && failures == 0 ? 0 : 1;

@@ -175,6 +175,24 @@ BOOST_AUTO_TEST_CASE(an_always_failing_endpoint_gets_exactly_five_attempts) {
   BOOST_TEST(receiver->count() == 5u);
 }
 
+BOOST_AUTO_TEST_CASE(redirects_are_not_followed) {
+  daemon_fixture f;
+  auto elsewhere = f.make_receiver();
+  auto location = daemon_fixture::url_of(*elsewhere);
+  auto receiver = f.make_receiver([&](const received_request&, std::size_t) {
+    return with_status(307, "", {{"Location", location}});
+  });
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto ids = f.post_events(sample_event());
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
+  // A redirect is a failed attempt (retried), never a request to Location.
+  BOOST_TEST(d["state"] == "dead_lettered");
+  BOOST_TEST(d["attempts"].size() == 5u);
+  BOOST_TEST(d["attempts"][0]["status"] == 307);
+  BOOST_TEST(elsewhere->count() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(an_untrusted_certificate_is_refused) {
   daemon_fixture f;
   auto cert =
