@@ -15,6 +15,10 @@ namespace {
 caf::actor_system_config make_config(std::size_t threads) {
   caf::actor_system_config cfg;
   cfg.set("scheduler.max-threads", std::max<std::size_t>(1, threads));
+  // Work stealing polls (spins, then sleeps 50 us at a time) while idle: with
+  // a worker or two that costs more CPU than the actors. A shared queue with
+  // a condition variable wakes workers only when there is work.
+  cfg.set("scheduler.policy", caf::atom("sharing"));
   return cfg;
 }
 

@@ -1,12 +1,13 @@
-// End-to-end throughput and latency: N producer connections POST events to a
-// real tocsin daemon, which signs and delivers them over HTTPS to a local
-// sink. Prints events/s delivered, ingest-to-delivery latency percentiles and
-// the daemon's peak RSS, with the command that reproduces the run.
+// End-to-end throughput and latency: N producer connections (one thread,
+// like wrk) POST events to a real tocsin daemon, which signs and delivers them
+// over HTTPS to a local sink. Prints events/s delivered, ingest-to-delivery
+// latency percentiles and the daemon's peak RSS, with the command that
+// reproduces the run.
 //
 //   e2e_bench [--events N] [--connections C] [--batch B] [--in-flight M]
 //             [--io-threads T]
+#include "bench/http_load.hpp"
 #include "tests/support/daemon_process.hpp"
-#include "tests/support/http_client.hpp"
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_ca.hpp"
@@ -160,35 +161,17 @@ int main(int argc, char** argv) {
     body = b.dump();
   }
 
-  std::unordered_map<std::string, clock_type::time_point> posted;
-  std::atomic<int> next_request{0}, failures{0};
   int requests = (opt.events + opt.batch - 1) / opt.batch;
   auto cpu_at_start = cpu_seconds(daemon.pid());
   auto start = clock_type::now();
-  std::vector<std::thread> producers;
-  for (int c = 0; c < opt.connections; ++c)
-    producers.emplace_back([&] {
-      http_client client{"127.0.0.1", port};
-      std::vector<std::pair<std::string, clock_type::time_point>> mine;
-      while (next_request++ < requests) {
-        auto t = clock_type::now();
-        auto r = client.request("POST", "/v1/events", body,
-                                {{"authorization", "Bearer " + token},
-                                 {"content-type", "application/json"}});
-        if (r.status != 202) {
-          ++failures;
-          continue;
-        }
-        auto answer = nlohmann::json::parse(r.body);
-        for (auto& id : answer["ids"])
-          mine.emplace_back(id.get<std::string>(), t);
-      }
-      std::lock_guard g{mtx};
-      for (auto& [id, t] : mine)
-        posted.emplace(id, t);
-    });
-  for (auto& p : producers)
-    p.join();
+  auto load =
+      tocsin::bench::run_load({port, token, body, opt.connections, requests});
+  auto failures = load.failures;
+  if (failures)
+    std::cerr << failures << " requests failed, first: " << load.first_failure
+              << "\n";
+  std::unordered_map<std::string, clock_type::time_point> posted(
+      load.accepted.begin(), load.accepted.end());
   auto ingest_done = clock_type::now();
   auto accepted = posted.size();
   // Wait for the deliveries to finish (bounded).
@@ -232,7 +215,7 @@ int main(int argc, char** argv) {
               std::thread::hardware_concurrency(), u.sysname, u.release);
   std::printf("  command:        %s\n", cmd.str().c_str());
   std::printf("  accepted:       %zu events (%d failed requests)\n", accepted,
-              failures.load());
+              failures);
   std::printf("  delivered:      %zu (lost %zu, duplicates %d)\n",
               accepted - lost, lost, duplicates.load());
   std::printf("  ingest rate:    %.0f events/s (202s received)\n",

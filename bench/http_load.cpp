@@ -1,0 +1,124 @@
+#include <utility> // Asio 1.74 needs it before its own headers
+
+#include "bench/http_load.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+
+#include <memory>
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::bench {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
+
+struct shared_state {
+  const load_options& opts;
+  load_result& result;
+  int issued = 0;
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+  connection(asio::io_context& ioc, shared_state& shared)
+      : stream_(ioc), shared_(shared) {
+    req_.method(http::verb::post);
+    req_.target("/v1/events");
+    req_.version(11);
+    req_.set(http::field::host, "127.0.0.1");
+    req_.set(http::field::authorization, "Bearer " + shared.opts.token);
+    req_.set(http::field::content_type, "application/json");
+    req_.keep_alive(true);
+    req_.body() = shared.opts.body;
+    req_.prepare_payload();
+  }
+
+  void start() {
+    tcp::endpoint ep{asio::ip::make_address("127.0.0.1"), shared_.opts.port};
+    stream_.async_connect(
+        ep, [self = shared_from_this()](beast::error_code ec) {
+          if (ec)
+            return self->fail("connect: " + ec.message());
+          self->stream_.socket().set_option(tcp::no_delay(true));
+          self->next();
+        });
+  }
+
+private:
+  void next() {
+    if (shared_.issued >= shared_.opts.requests)
+      return;
+    ++shared_.issued;
+    sent_ = clock_type::now();
+    http::async_write(
+        stream_, req_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec)
+            return self->fail("write: " + ec.message());
+          self->read();
+        });
+  }
+
+  void read() {
+    res_ = {};
+    http::async_read(
+        stream_, buffer_, res_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec)
+            return self->fail("read: " + ec.message());
+          self->on_response();
+        });
+  }
+
+  void on_response() {
+    if (res_.result_int() != 202) {
+      ++shared_.result.failures;
+      if (shared_.result.first_failure.empty())
+        shared_.result.first_failure =
+            std::to_string(res_.result_int()) + " " + res_.body();
+    } else {
+      auto answer = nlohmann::json::parse(res_.body(), nullptr, false);
+      if (answer.is_object())
+        for (auto& id : answer["ids"])
+          shared_.result.accepted.emplace_back(id.get<std::string>(), sent_);
+    }
+    next();
+  }
+
+  void fail(std::string what) {
+    ++shared_.result.failures;
+    if (shared_.result.first_failure.empty())
+      shared_.result.first_failure = std::move(what);
+  }
+
+  beast::tcp_stream stream_;
+  shared_state& shared_;
+  beast::flat_buffer buffer_;
+  http::request<http::string_body> req_;
+  http::response<http::string_body> res_;
+  clock_type::time_point sent_;
+};
+
+} // namespace
+
+load_result run_load(const load_options& opts) {
+  load_result result;
+  shared_state shared{opts, result};
+  asio::io_context ioc{1};
+  for (int i = 0; i < opts.connections; ++i)
+    std::make_shared<connection>(ioc, shared)->start();
+  ioc.run();
+  return result;
+}
+
+} // namespace tocsin::bench

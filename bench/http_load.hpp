@@ -1,0 +1,31 @@
+// A light load generator: one thread, many keep-alive connections, each
+// POSTing the same body back to back (like wrk), recording every accepted id
+// with the time its request was sent.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace tocsin::bench {
+
+struct load_options {
+  std::uint16_t port = 0;
+  std::string token;
+  std::string body;
+  int connections = 32;
+  int requests = 1000;
+};
+
+struct load_result {
+  std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>>
+      accepted;
+  int failures = 0;
+  std::string first_failure;
+};
+
+load_result run_load(const load_options& opts);
+
+} // namespace tocsin::bench
