@@ -67,7 +67,7 @@ void pump(self_ptr self) {
     a.number = static_cast<int>(d.attempts.size()) + 1;
     a.started_at = now;
     d.attempts.push_back(a);
-    ws.put_delivery(d, "attempt.started");
+    ws.put_delivery(d, "attempt.started", storage::delivery_state::pending);
     starting.push_back(std::move(job));
   }
   if (auto s = st.log->commit(ws, storage::durability::buffered); !s) {
@@ -122,7 +122,8 @@ void finish_attempt(self_ptr self, const std::string& id,
     break;
   }
   // The new state once, then the outcome as its own record.
-  st.outcomes.put_delivery(d, "attempt.finished");
+  st.outcomes.put_delivery(d, "attempt.finished",
+                           storage::delivery_state::pending);
   json_writer fields;
   fields.begin_object()
       .field("delivery_id", d.id)

@@ -57,7 +57,8 @@ public:
         a.finished_at = now;
         a.error = interrupted_error;
         d.next_attempt_at = now;
-        fixes.put_delivery(d, "attempt.interrupted");
+        fixes.put_delivery(d, "attempt.interrupted",
+                           storage::delivery_state::pending);
         ++report_.interrupted;
       }
       auto ep = endpoints_.find(d.endpoint_id);

@@ -31,7 +31,7 @@ void add(self_ptr self, ingest_request& req) {
       d.created_at = now;
       d.next_attempt_at = now;
       rec.delivery_ids.push_back(d.id);
-      st.created.put_delivery(d, "delivery.created");
+      st.created.add_delivery(d);
       st.handoff[ri].push_back(delivery_job{std::move(d), payload});
     }
     rec.body = std::move(ev.body);

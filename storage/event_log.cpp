@@ -21,7 +21,13 @@ void write_set::add_event(const event_record& e) {
                     delivery_state::pending, fields.take()});
 }
 
-void write_set::put_delivery(const delivery& d, std::string_view kind) {
+void write_set::add_delivery(const delivery& d) {
+  put_delivery(d, "delivery.created");
+  ops_.back().index_update = op::indexes::created;
+}
+
+void write_set::put_delivery(const delivery& d, std::string_view kind,
+                             std::optional<delivery_state> was) {
   json_writer fields;
   fields.begin_object()
       .field("delivery_id", d.id)
@@ -36,7 +42,8 @@ void write_set::put_delivery(const delivery& d, std::string_view kind) {
     fields.field("reason", d.reason);
   fields.end_object();
   ops_.push_back(op{op::type::delivery, std::string{kind}, d.id, encode(d),
-                    d.state, fields.take()});
+                    d.state, fields.take(),
+                    was == d.state ? op::indexes::none : op::indexes::all});
 }
 
 void write_set::add_record(std::string_view kind, std::string json_fields) {
@@ -230,8 +237,10 @@ private:
   rocksdb::Status put_delivery(rocksdb::WriteBatch& batch,
                                const write_set::op& op) {
     auto st = batch.Put(cfs_[cf_deliveries], op.key, op.value);
-    if (!st.ok())
+    if (!st.ok() || op.index_update == write_set::op::indexes::none)
       return st;
+    if (op.index_update == write_set::op::indexes::created)
+      return batch.Put(cfs_[cf_pending], op.key, {});
     switch (op.state) {
     case delivery_state::pending:
       st = batch.Put(cfs_[cf_pending], op.key, {});

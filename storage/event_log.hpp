@@ -23,10 +23,15 @@ public:
   /// Records an accepted event ("event.accepted").
   void add_event(const event_record& e);
 
+  /// Records a new delivery ("delivery.created").
+  void add_delivery(const delivery& d);
+
   /// Stores the new state of a delivery and logs `kind` (e.g.
-  /// "attempt.started", "delivery.delivered"). Keeps the pending and
-  /// dead-letter indexes in step.
-  void put_delivery(const delivery& d, std::string_view kind);
+  /// "attempt.started", "attempt.finished"). Keeps the pending and
+  /// dead-letter indexes in step. `was` is the state the store holds now,
+  /// when the caller knows it: an unchanged state leaves the indexes alone.
+  void put_delivery(const delivery& d, std::string_view kind,
+                    std::optional<delivery_state> was = std::nullopt);
 
   /// Logs a record that changes no delivery (e.g. "endpoint.flagged").
   void add_record(std::string_view kind, std::string json_fields);
@@ -45,6 +50,8 @@ public:
     std::string value;
     delivery_state state = delivery_state::pending;
     std::string log_fields; // JSON object text for the log record
+    /// Which index entries to write for a delivery.
+    enum class indexes { all, created, none } index_update = indexes::all;
   };
   const std::vector<op>& ops() const { return ops_; }
 
