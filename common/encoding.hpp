@@ -24,4 +24,8 @@ bool constant_time_equal(std::string_view a, std::string_view b);
 /// True if `s` is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 
+/// Length of the well-formed UTF-8 sequence starting at s[i] (1 to 4), or 0
+/// if none starts there.
+std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
+
 } // namespace tocsin

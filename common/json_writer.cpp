@@ -1,5 +1,7 @@
 #include "common/json_writer.hpp"
 
+#include "common/encoding.hpp"
+
 #include <cmath>
 #include <cstdio>
 
@@ -26,43 +28,6 @@ json_writer& json_writer::value(double v) {
   return *this;
 }
 
-namespace {
-
-/// Length of the well-formed UTF-8 sequence at s[i], or 0 if it is not one.
-std::size_t utf8_sequence(std::string_view s, std::size_t i) {
-  auto c = static_cast<unsigned char>(s[i]);
-  std::size_t n;
-  char32_t cp;
-  if (c < 0x80)
-    return 1;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2;
-    cp = c & 0x1F;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3;
-    cp = c & 0x0F;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4;
-    cp = c & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size())
-    return 0;
-  for (std::size_t k = 1; k < n; ++k) {
-    auto cc = static_cast<unsigned char>(s[i + k]);
-    if ((cc & 0xC0) != 0x80)
-      return 0;
-    cp = (cp << 6) | (cc & 0x3F);
-  }
-  static constexpr char32_t min_for_len[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (cp < min_for_len[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-    return 0;
-  return n;
-}
-
-} // namespace
-
 // Strings from outside (response bodies cut at 1 KiB, error texts) may hold
 // invalid UTF-8: each bad byte becomes U+FFFD so that the output stays JSON.
 void json_writer::append_string(std::string_view s) {
@@ -72,7 +37,7 @@ void json_writer::append_string(std::string_view s) {
     char ch = s[i];
     auto c = static_cast<unsigned char>(ch);
     if (c >= 0x80) {
-      auto n = utf8_sequence(s, i);
+      auto n = utf8_sequence_length(s, i);
       if (n == 0) {
         out_ += "\\ufffd";
       } else {
