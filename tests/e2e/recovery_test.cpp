@@ -2,6 +2,9 @@
 // the same store, and nothing accepted is lost.
 #include "tests/e2e/fixture.hpp"
 
+#include "storage/event_log.hpp"
+#include "storage/log_fold.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
@@ -90,6 +93,26 @@ BOOST_AUTO_TEST_CASE(
   // All finished as delivered, none dead-lettered.
   auto dead = json::parse(f.get("/v1/dead-letters", f.admin_token()).body);
   BOOST_TEST(dead["dead_letters"].empty());
+
+  // Event sourcing holds across the crash: folding the log records alone
+  // gives exactly the stored state of every delivery.
+  BOOST_REQUIRE(f.terminate() == 0);
+  auto log = tocsin::storage::open_event_log({(f.dir() / "data").string()});
+  BOOST_REQUIRE(log);
+  auto folded = tocsin::storage::fold_log(**log);
+  BOOST_REQUIRE(folded);
+  BOOST_TEST(folded->size() == static_cast<std::size_t>(total));
+  std::size_t mismatches = 0;
+  for (auto& [id, from_log] : *folded) {
+    auto stored = (*log)->get_delivery(id);
+    BOOST_REQUIRE(stored);
+    BOOST_REQUIRE(*stored);
+    auto& d = **stored;
+    mismatches += d.state != from_log.state ||
+                  static_cast<int>(d.attempts.size()) != from_log.attempts;
+    mismatches += d.state != tocsin::storage::delivery_state::delivered;
+  }
+  BOOST_TEST(mismatches == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(sigkill_right_after_a_202_loses_nothing) {

@@ -1,4 +1,5 @@
 #include "storage/event_log.hpp"
+#include "storage/log_fold.hpp"
 
 #include "tests/support/temp_dir.hpp"
 
@@ -153,6 +154,55 @@ BOOST_AUTO_TEST_CASE(survives_reopen_and_continues_the_sequence) {
   int pending = 0;
   BOOST_REQUIRE((*log)->for_each_pending([&](delivery&&) { ++pending; }).ok());
   BOOST_TEST(pending == 1);
+}
+
+BOOST_AUTO_TEST_CASE(folding_the_log_gives_the_stored_state) {
+  test::temp_dir dir;
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto commit = [&](auto&& fill) {
+    write_set ws;
+    fill(ws);
+    BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
+  };
+  auto a = make_delivery("dlv_a", "evt_1");
+  auto b = make_delivery("dlv_b", "evt_1");
+  commit([&](write_set& ws) {
+    ws.add_delivery(a);
+    ws.add_delivery(b);
+  });
+  for (int n = 1; n <= 2; ++n) {
+    a.attempts.push_back(attempt{n, 1000, 0, 0, 0, "", ""});
+    commit([&](write_set& ws) {
+      ws.put_delivery(a, "attempt.started", delivery_state::pending);
+    });
+    a.attempts.back().finished_at = 1100;
+    a.attempts.back().status = n == 1 ? 503 : 200;
+    if (n == 2)
+      a.state = delivery_state::delivered;
+    commit([&](write_set& ws) {
+      ws.put_delivery(a, "attempt.finished", delivery_state::pending);
+    });
+  }
+  b.attempts.push_back(attempt{1, 1000, 1100, 400, 1, "no", ""});
+  b.state = delivery_state::dead_lettered;
+  b.reason = "rejected_http_400";
+  commit([&](write_set& ws) {
+    ws.put_delivery(b, "attempt.finished", delivery_state::pending);
+  });
+
+  auto folded = fold_log(**log);
+  BOOST_REQUIRE(folded);
+  BOOST_REQUIRE(folded->size() == 2u);
+  BOOST_TEST((folded->at("dlv_a").state == delivery_state::delivered));
+  BOOST_TEST(folded->at("dlv_a").attempts == 2);
+  BOOST_TEST((folded->at("dlv_b").state == delivery_state::dead_lettered));
+  BOOST_TEST(folded->at("dlv_b").reason == "rejected_http_400");
+  // And the indexes followed the transitions.
+  int pending = 0;
+  BOOST_REQUIRE((*log)->for_each_pending([&](delivery&&) { ++pending; }).ok());
+  BOOST_TEST(pending == 0);
+  BOOST_TEST((*log)->list_dead_letters("", 10)->size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_second_opener_is_refused_with_store_locked) {
