@@ -52,6 +52,8 @@ int counted_attempts(const storage::delivery& d) {
 verdict decide(const retry_policy& p, const storage::delivery& d,
                const transports::inbound_response& r, unix_ms now,
                std::mt19937_64& rng) {
+  if (r.forbidden) // the SSRF guard refused every address: permanent
+    return verdict{outcome::dead_letter, 0, "forbidden_address", false};
   switch (classify(r)) {
   case response_class::success:
     return verdict{outcome::delivered, 0, {}, false};

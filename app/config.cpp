@@ -2,6 +2,7 @@
 
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
+#include "transports/address_policy.hpp"
 #include "transports/signing.hpp"
 
 #include <cmath>
@@ -165,6 +166,9 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read("allow_networks", d.allow_networks));
   TOCSIN_TRY(r.read_int("retention", d.retention, 60, 10LL * 365 * 86400));
   TOCSIN_TRY(r.read_int("max_in_flight", d.max_in_flight, 1, 1024));
+  if (auto policy = transports::address_policy::from_cidrs(d.allow_networks);
+      !policy)
+    return r.bad("allow_networks", policy.error().message);
   if (!d.ca_file.empty() && !std::ifstream{d.ca_file})
     return r.bad("ca_file", "cannot be read: " + d.ca_file);
   return r.finish();

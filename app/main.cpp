@@ -70,6 +70,9 @@ int serve(const std::string& config_file) {
   transports::https_client_options client_opts;
   client_opts.ca_file = cfg->delivery.ca_file;
   client_opts.io_threads = cfg->server.io_threads;
+  // Validated with the config; cannot fail here.
+  client_opts.addresses =
+      *transports::address_policy::from_cidrs(cfg->delivery.allow_networks);
   auto client = transports::make_https_client(client_opts);
   if (!client)
     return refuse("delivery", client.error());

@@ -129,7 +129,8 @@ int main(int argc, char** argv) {
       << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
       << (dir.path() / "data").string() << "\"\nio_threads = " << opt.io_threads
       << "\n\n[delivery]\nca_file = \"" << ca.ca_file()
-      << "\"\nmax_in_flight = " << opt.in_flight
+      << "\"\nallow_networks = [\"127.0.0.0/8\"]\nmax_in_flight = "
+      << opt.in_flight
       << "\n\n[[endpoints]]\nid = \"sink\"\nurl = \"https://127.0.0.1:"
       << sink.port()
       << "/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";

@@ -23,6 +23,7 @@ struct inbound_response {
   int status = 0;    ///< 0 when no response arrived
   std::string error; ///< why no (complete) response arrived
   bool timed_out = false;
+  bool forbidden = false;  ///< refused by the address policy (SSRF guard)
   std::string body_prefix; ///< first 1 KiB of the body
   std::string retry_after; ///< raw Retry-After header, if any
   double latency_ms = 0;   ///< from the start of the attempt to the response

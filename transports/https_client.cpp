@@ -241,9 +241,30 @@ void exchange::on_resolve(beast::error_code ec,
                           tcp::resolver::results_type results) {
   if (ec)
     return fail(ec, "resolve");
+  // The SSRF guard: only addresses the policy allows are connected to, and
+  // the connection goes to exactly those (no second resolution).
+  std::vector<tcp::endpoint> allowed;
+  std::string refusal;
+  for (auto& entry : results) {
+    auto ep = entry.endpoint();
+    auto a = ip_address::parse(ep.address().to_string());
+    auto why = a ? client_.opts().addresses.refusal(*a)
+                 : ep.address().to_string() + " is scoped, not global";
+    if (why.empty())
+      allowed.push_back(ep);
+    else if (refusal.empty())
+      refusal = std::move(why);
+  }
+  if (allowed.empty()) {
+    inbound_response resp;
+    resp.forbidden = true;
+    resp.error = "forbidden_address: " + refusal;
+    conn_.reset();
+    return finish(std::move(resp));
+  }
   arm_deadline();
   conn_->lowest().async_connect(
-      results,
+      allowed,
       [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
         self->on_connect(ec);
       });

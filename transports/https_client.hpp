@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/result.hpp"
+#include "transports/address_policy.hpp"
 #include "transports/http_types.hpp"
 
 #include <cstddef>
@@ -22,6 +23,8 @@ struct https_client_options {
   std::size_t max_idle_per_origin = 64;
   /// Larger response bodies fail the attempt (the status is still reported).
   std::size_t max_response_bytes = 1 << 20;
+  /// Which resolved addresses may be connected to (default: global unicast).
+  address_policy addresses;
   /// Only for tests of this client: allow plain http:// targets.
   bool allow_plain_http = false;
 };

@@ -107,6 +107,8 @@ BOOST_AUTO_TEST_CASE(refuses_unknown_keys_and_bad_values_with_the_key_named) {
                       std::string(64, 'a') + "\"\nrole=\"root\"\n")
                  .find("role") != std::string::npos);
   BOOST_TEST(error_of("[server\n").find("test.toml:1") != std::string::npos);
+  BOOST_TEST(error_of("[delivery]\nallow_networks = [\"10.0.0.0/40\"]\n")
+                 .find("delivery.allow_networks") != std::string::npos);
   BOOST_TEST(
       error_of(endpoint("colour = \"red\"\n")).find("endpoints[0].colour") !=
       std::string::npos);

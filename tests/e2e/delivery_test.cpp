@@ -260,6 +260,28 @@ BOOST_AUTO_TEST_CASE(fans_out_a_batch_and_reuses_connections) {
   BOOST_TEST(seen == std::set<std::string>(ids.begin(), ids.end()));
 }
 
+BOOST_AUTO_TEST_CASE(non_global_addresses_are_refused_unless_allowed) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  auto port = std::to_string(receiver->port());
+  f.set_allow_networks(""); // loopback is not allowed this time
+  // By IP, and by a name that resolves to loopback: refused on the address
+  // actually resolved, permanently, after one attempt.
+  f.start({{"by-ip", "https://127.0.0.1:" + port + "/hook"},
+           {"by-name", "https://localhost:" + port + "/hook"}});
+  auto ids = f.post_events(sample_event());
+  auto ev = f.wait_finished(ids[0]);
+  BOOST_REQUIRE_EQUAL(ev["deliveries"].size(), 2u);
+  for (auto& d : ev["deliveries"]) {
+    BOOST_TEST(d["state"] == "dead_lettered");
+    BOOST_TEST(d["reason"] == "forbidden_address");
+    BOOST_TEST(d["attempts"].size() == 1u);
+    auto err = d["attempts"][0]["error"].get<std::string>();
+    BOOST_TEST(err.find("loopback") != std::string::npos, err);
+  }
+  BOOST_TEST(receiver->count() == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(sigterm_exits_zero) {
   daemon_fixture f;
   auto receiver = f.make_receiver();

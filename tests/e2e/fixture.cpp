@@ -56,6 +56,7 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
       << (dir_.path() / "data").string() << "\"\n"
       << server_extra << "\n"
       << "[delivery]\nca_file = \"" << ca_.ca_file() << "\"\njitter = 0\n"
+      << "allow_networks = [" << allow_networks_ << "]\n"
       << "timeout = 5\n\n";
   for (auto& ep : endpoints) {
     cfg << "[[endpoints]]\n";

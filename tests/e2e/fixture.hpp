@@ -69,6 +69,10 @@ public:
 
   const std::filesystem::path& dir() const { return dir_.path(); }
   const std::string& admin_token() const { return admin_token_; }
+  /// delivery.allow_networks as TOML array items (default: loopback).
+  void set_allow_networks(std::string items) {
+    allow_networks_ = std::move(items);
+  }
   /// For configs that list tokens: the admin token the test configured.
   void use_admin_token(std::string token) { admin_token_ = std::move(token); }
   std::uint16_t api_port() const { return api_port_; }
@@ -84,6 +88,7 @@ private:
   std::unique_ptr<http_client> client_;
   std::uint16_t api_port_ = 0;
   std::string admin_token_;
+  std::string allow_networks_ = "\"127.0.0.0/8\", \"::1/128\"";
 };
 
 /// A minimal valid event.

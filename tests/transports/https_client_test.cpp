@@ -22,6 +22,7 @@ struct client_fixture {
   std::unique_ptr<https_client> make_client() {
     https_client_options opts;
     opts.ca_file = ca.ca_file();
+    opts.addresses = *address_policy::from_cidrs({"127.0.0.0/8", "::1/128"});
     auto c = make_https_client(opts);
     BOOST_REQUIRE(c);
     return std::move(*c);
@@ -146,6 +147,21 @@ BOOST_AUTO_TEST_CASE(refuses_plain_http_and_reports_connection_errors) {
       send_sync(*client, "https://127.0.0.1:" + std::to_string(port) + "/");
   BOOST_TEST(refused.status == 0);
   BOOST_TEST(refused.error.find("connect") != std::string::npos, refused.error);
+}
+
+BOOST_AUTO_TEST_CASE(refuses_addresses_outside_the_policy_before_connecting) {
+  auto receiver = make_receiver();
+  https_client_options opts;
+  opts.ca_file = ca.ca_file(); // default policy: global unicast only
+  auto client = make_https_client(opts);
+  BOOST_REQUIRE(client);
+  for (auto host : {"127.0.0.1", "localhost"}) {
+    auto r = send_sync(**client, url_of(*receiver, host));
+    BOOST_TEST(r.forbidden, host);
+    BOOST_TEST(r.status == 0);
+    BOOST_TEST(r.error.find("loopback") != std::string::npos, r.error);
+  }
+  BOOST_TEST(receiver->count() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
