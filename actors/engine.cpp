@@ -4,6 +4,7 @@
 #include "actors/ingest_actor.hpp"
 #include "actors/retry_policy.hpp"
 #include "common/log.hpp"
+#include "transports/payload.hpp"
 
 #include <thread>
 #include <unordered_map>
@@ -26,14 +27,16 @@ class engine_impl final : public engine {
 public:
   engine_impl(const engine_options& opts, storage::event_log& log,
               transports::https_client& client)
-      : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log) {
+      : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log),
+        max_payload_bytes_(opts.max_payload_bytes) {
     std::vector<route> routes;
     for (auto& ep : opts.endpoints) {
       auto a = sys_.spawn(endpoint_actor, ep, &log, &client);
       endpoints_.emplace(ep.id, a);
       routes.push_back(route{ep.id, ep.filter, a});
     }
-    ingest_ = sys_.spawn<caf::detached>(ingest_actor, &log, std::move(routes));
+    ingest_ = sys_.spawn<caf::detached>(ingest_actor, &log, std::move(routes),
+                                        opts.max_payload_bytes);
   }
 
   ~engine_impl() override {
@@ -80,7 +83,8 @@ public:
                        : ev.error();
           return;
         }
-        payload = std::make_shared<const std::string>(std::move((*ev)->body));
+        payload = std::make_shared<const std::string>(
+            transports::fit_payload((*ev)->body, max_payload_bytes_));
       }
       auto& list = jobs[d.endpoint_id];
       list.push_back(delivery_job{std::move(d), payload});
@@ -123,6 +127,7 @@ private:
   caf::actor_system_config cfg_;
   caf::actor_system sys_;
   storage::event_log& log_;
+  std::size_t max_payload_bytes_;
   std::unordered_map<std::string, caf::actor> endpoints_;
   caf::actor ingest_;
   recovery_report report_;

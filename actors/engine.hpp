@@ -18,6 +18,8 @@ struct engine_options {
   std::vector<endpoint_config> endpoints;
   /// Worker threads of the actor scheduler (the ingest actor has its own).
   std::size_t scheduler_threads = 1;
+  /// Payloads over this are delivered cut down (transports/payload.hpp).
+  std::size_t max_payload_bytes = 4096;
 };
 
 struct recovery_report {

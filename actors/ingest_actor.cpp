@@ -3,6 +3,7 @@
 #include "actors/routing.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "transports/payload.hpp"
 
 namespace tocsin::actors {
 
@@ -17,7 +18,9 @@ void add(self_ptr self, ingest_request& req) {
     storage::event_record rec;
     rec.id = ev.id;
     rec.accepted_at = now;
-    auto payload = std::make_shared<const std::string>(ev.body);
+    // The event is stored whole; what endpoints receive may be cut down.
+    auto payload = std::make_shared<const std::string>(
+        transports::fit_payload(ev.body, st.max_payload_bytes));
     event_facts facts{ev.type, ev.severity, ev.agent_id};
     st.handoff.resize(st.routes.size());
     for (std::size_t ri = 0; ri < st.routes.size(); ++ri) {
@@ -74,9 +77,11 @@ void flush(self_ptr self) {
 } // namespace
 
 caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
-                           storage::event_log* log, std::vector<route> routes) {
+                           storage::event_log* log, std::vector<route> routes,
+                           std::size_t max_payload_bytes) {
   self->state.log = log;
   self->state.routes = std::move(routes);
+  self->state.max_payload_bytes = max_payload_bytes;
   return {
       [=](ingest_atom, ingest_request& req) {
         add(self, req);

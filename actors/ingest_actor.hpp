@@ -23,6 +23,7 @@ struct route {
 struct ingest_state {
   storage::event_log* log = nullptr;
   std::vector<route> routes;
+  std::size_t max_payload_bytes = 4096;
   // Accumulated since the last flush.
   storage::write_set batch;
   storage::write_set created; ///< scratch: deliveries of the event at hand
@@ -36,6 +37,7 @@ struct ingest_state {
 
 /// Messages: (ingest_atom, ingest_request).
 caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
-                           storage::event_log* log, std::vector<route> routes);
+                           storage::event_log* log, std::vector<route> routes,
+                           std::size_t max_payload_bytes);
 
 } // namespace tocsin::actors

@@ -13,6 +13,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
+#include <array>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -124,8 +125,33 @@ private:
     if (ec)
       return close();
     if (!response_->keep_alive())
-      return close();
+      return linger();
     read_request();
+  }
+
+  /// After an answer that ends the connection (413, 400, ...) the client may
+  /// still be sending its body: closing now would reset the connection and
+  /// could destroy the answer in flight. Send FIN, then read and discard what
+  /// still comes (bounded in bytes and time) before closing, as nginx does.
+  void linger() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    if (ec)
+      return close();
+    lingered_ = 0;
+    stream_.expires_after(std::chrono::seconds{2});
+    discard();
+  }
+
+  void discard() {
+    stream_.async_read_some(
+        asio::buffer(discard_buffer_),
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+          self->lingered_ += n;
+          if (ec || self->lingered_ > max_linger_bytes)
+            return self->close();
+          self->discard();
+        });
   }
 
   void close() {
@@ -134,6 +160,10 @@ private:
     // Closing anyway; the error (peer already gone) needs no handling.
     stream_.close();
   }
+
+  static constexpr std::size_t max_linger_bytes = 8 << 20;
+  std::array<char, 16 * 1024> discard_buffer_;
+  std::size_t lingered_ = 0;
 
   beast::tcp_stream stream_;
   std::shared_ptr<server_shared> shared_;

@@ -161,7 +161,7 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read("jitter", d.jitter, 0, 0.5));
   TOCSIN_TRY(r.read("timeout", d.timeout, 0.001, 600));
   TOCSIN_TRY(
-      r.read_int("max_payload_bytes", d.max_payload_bytes, 512, 1 << 20));
+      r.read_int("max_payload_bytes", d.max_payload_bytes, 4096, 1 << 20));
   TOCSIN_TRY(r.read("ca_file", d.ca_file));
   TOCSIN_TRY(r.read("allow_networks", d.allow_networks));
   TOCSIN_TRY(r.read_int("retention", d.retention, 60, 10LL * 365 * 86400));

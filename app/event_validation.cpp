@@ -124,9 +124,10 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
       if (!v.is_string())
         return invalid(field("links.audit"), "links.audit must be a string");
       auto u = parse_url(v.get_ref<const std::string&>());
-      if (!u)
+      if (!u || v.get_ref<const std::string&>().size() > 1024)
         return invalid(field("links.audit"),
-                       "links.audit must be an absolute http(s) URL");
+                       "links.audit must be an absolute http(s) URL of at most "
+                       "1024 characters");
       audit = v.get<std::string>();
     }
   }

@@ -79,6 +79,7 @@ int serve(const std::string& config_file) {
 
   actors::engine_options engine_opts;
   engine_opts.scheduler_threads = cfg->server.actor_threads;
+  engine_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
   for (auto& e : cfg->endpoints)
     engine_opts.endpoints.push_back(e.endpoint);
   auto engine = actors::engine::start(engine_opts, **log, **client);

@@ -66,6 +66,27 @@ BOOST_AUTO_TEST_CASE(delivers_a_signed_payload_that_verifies_independently) {
   BOOST_TEST(ev["event"] == body);
 }
 
+BOOST_AUTO_TEST_CASE(oversized_payloads_are_cut_but_the_event_stays_whole) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto ev = sample_event();
+  ev["details"]["transcript"] = std::string(20000, 't');
+  auto ids = f.post_events(ev);
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  auto req = receiver->requests().at(0);
+  BOOST_TEST(req.body.size() <= 4096u);
+  BOOST_TEST(req.signature_valid); // signed as sent
+  auto body = json::parse(req.body);
+  BOOST_TEST(body["truncated"] == true);
+  BOOST_TEST(body["details"]["rule"] == "block-delete");
+  auto stored = f.event(ids[0]);
+  BOOST_TEST(
+      stored["event"]["details"]["transcript"].get<std::string>().size() ==
+      20000u);
+  BOOST_TEST(stored["event"].count("truncated") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(fails_three_times_with_503_then_delivers_on_schedule) {
   daemon_fixture f;
   auto receiver = f.make_receiver([](const received_request&, std::size_t i) {
