@@ -102,9 +102,11 @@ public:
     return {};
   }
 
-  void ingest(std::vector<new_event> events, ingest_callback done) override {
+  void ingest(std::vector<new_event> events, ingest_callback done,
+              std::string idempotency_key) override {
     caf::anon_send(ingest_, ingest_atom_v,
-                   ingest_request{std::move(events), std::move(done)});
+                   ingest_request{std::move(events), std::move(done),
+                                  std::move(idempotency_key)});
   }
 
   void drain(std::chrono::milliseconds timeout) override {

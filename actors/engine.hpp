@@ -39,7 +39,9 @@ public:
 
   /// Accepts validated events; `done` runs once they are durable (or not).
   /// Thread-safe.
-  virtual void ingest(std::vector<new_event> events, ingest_callback done) = 0;
+  /// `idempotency_key` (the Idempotency-Key header) covers the whole request.
+  virtual void ingest(std::vector<new_event> events, ingest_callback done,
+                      std::string idempotency_key = {}) = 0;
 
   /// Starts no new attempts and waits up to `timeout` for those in flight.
   virtual void drain(std::chrono::milliseconds timeout) = 0;

@@ -11,10 +11,46 @@ namespace {
 
 using self_ptr = caf::stateful_actor<ingest_state>*;
 
+constexpr unix_ms idempotency_window_ms = 24 * 3600 * 1000;
+
+/// The ids a key was first answered with, if that was within the window.
+std::optional<std::vector<std::string>>
+find_key(ingest_state& st, const std::string& key, unix_ms now) {
+  if (auto it = st.pending_keys.find(key); it != st.pending_keys.end())
+    return it->second;
+  auto rec = st.log->get_idempotency_key(key);
+  if (!rec) {
+    // Accepting again is the safe side: at worst a duplicate delivery.
+    log::error("idempotency lookup failed", {{"error", rec.error().message}});
+    return std::nullopt;
+  }
+  if (*rec && (*rec)->at + idempotency_window_ms > now)
+    return std::move((*rec)->ids);
+  return std::nullopt;
+}
+
+void remember_key(ingest_state& st, const std::string& key,
+                  std::vector<std::string> ids, unix_ms now) {
+  st.batch.put_idempotency_key(key, ids, now);
+  st.pending_keys.insert_or_assign(key, std::move(ids));
+}
+
 void add(self_ptr self, ingest_request& req) {
   auto& st = self->state;
   auto now = now_ms();
+  if (!req.idempotency_key.empty())
+    if (auto ids = find_key(st, req.idempotency_key, now)) {
+      req.answer = std::move(*ids);
+      st.waiting.push_back(std::move(req));
+      return;
+    }
   for (auto& ev : req.events) {
+    if (!ev.idempotency_key.empty())
+      if (auto prior = find_key(st, ev.idempotency_key, now);
+          prior && !prior->empty()) {
+        ev.id = prior->front(); // answered with the first id, nothing stored
+        continue;
+      }
     storage::event_record rec;
     rec.id = ev.id;
     rec.accepted_at = now;
@@ -40,6 +76,14 @@ void add(self_ptr self, ingest_request& req) {
     rec.body = std::move(ev.body);
     st.batch.add_event(rec);
     st.batch.append(std::move(st.created));
+    if (!ev.idempotency_key.empty())
+      remember_key(st, ev.idempotency_key, {ev.id}, now);
+  }
+  if (!req.idempotency_key.empty()) {
+    std::vector<std::string> ids;
+    for (auto& ev : req.events)
+      ids.push_back(ev.id);
+    remember_key(st, req.idempotency_key, std::move(ids), now);
   }
   st.waiting.push_back(std::move(req));
 }
@@ -59,6 +103,10 @@ void flush(self_ptr self) {
                 "the event store refused the write; nothing was accepted"});
   } else {
     for (auto& req : st.waiting) {
+      if (req.answer) {
+        req.done(std::move(*req.answer));
+        continue;
+      }
       std::vector<std::string> ids;
       ids.reserve(req.events.size());
       for (auto& ev : req.events)
@@ -72,6 +120,7 @@ void flush(self_ptr self) {
   }
   st.waiting.clear();
   st.handoff.clear();
+  st.pending_keys.clear();
 }
 
 } // namespace

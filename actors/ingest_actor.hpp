@@ -8,6 +8,7 @@
 #include "actors/messages.hpp"
 #include "storage/event_log.hpp"
 
+#include <unordered_map>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -28,6 +29,8 @@ struct ingest_state {
   storage::write_set batch;
   storage::write_set created; ///< scratch: deliveries of the event at hand
   std::vector<ingest_request> waiting; ///< answered after the flush
+  /// Idempotency keys recorded in the batch not yet flushed.
+  std::unordered_map<std::string, std::vector<std::string>> pending_keys;
   /// New deliveries per route (index into routes), handed over after the flush.
   std::vector<std::vector<delivery_job>> handoff;
   bool flush_scheduled = false;

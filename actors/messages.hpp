@@ -8,6 +8,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,6 +34,11 @@ struct delivery_job {
 struct ingest_request {
   std::vector<new_event> events;
   ingest_callback done;
+  /// Request-level key (Idempotency-Key header): a repeat within 24 h
+  /// answers with the ids of the first request and stores nothing.
+  std::string idempotency_key = {};
+  /// Set when the answer is a repeat's: the first request's ids.
+  std::optional<std::vector<std::string>> answer = {};
 };
 
 } // namespace tocsin::actors

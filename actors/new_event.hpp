@@ -17,6 +17,8 @@ struct new_event {
   int severity = 0;
   std::string agent_id;
   std::string body; ///< normalized JSON, the webhook payload
+  /// A repeat of this key within 24 h answers with the first event's id.
+  std::string idempotency_key = {};
 };
 
 /// Runs once with the accepted ids, after they are durable, or an error.

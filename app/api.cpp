@@ -3,6 +3,7 @@
 #include "common/ids.hpp"
 #include "common/log.hpp"
 
+#include <algorithm>
 #include <charconv>
 
 #include <nlohmann/json.hpp>
@@ -156,16 +157,27 @@ void api::post_events(api_request& req,
     return respond(
         error_response(415, {"unsupported_media_type",
                              "Content-Type must be application/json"}));
+  auto& key = req.idempotency_key;
+  bool printable = std::all_of(key.begin(), key.end(), [](unsigned char c) {
+    return c > 0x20 && c < 0x7f;
+  });
+  if (key.size() > 256 || !printable)
+    return respond(error_response(
+        400, {"invalid_field",
+              "Idempotency-Key must be 1 to 256 printable ASCII characters",
+              "Idempotency-Key"}));
   auto events = validate_events(
       req.body, validation_options{opts_.audit_url_template, now_ms()});
   if (!events)
     return respond(error_response(400, events.error()));
-  engine_.ingest(std::move(*events), [respond = std::move(respond)](
-                                         result<std::vector<std::string>> ids) {
-    if (!ids)
-      return respond(error_response(503, ids.error()));
-    respond(json_response(202, json{{"ids", std::move(*ids)}}));
-  });
+  engine_.ingest(
+      std::move(*events),
+      [respond = std::move(respond)](result<std::vector<std::string>> ids) {
+        if (!ids)
+          return respond(error_response(503, ids.error()));
+        respond(json_response(202, json{{"ids", std::move(*ids)}}));
+      },
+      req.idempotency_key);
 }
 
 api_response api::get_event(std::string_view id) {

@@ -19,6 +19,7 @@ struct api_request {
   std::string target; ///< path and query
   std::string content_type;
   std::string authorization;
+  std::string idempotency_key; ///< Idempotency-Key header
   std::string body;
 };
 

@@ -92,6 +92,7 @@ private:
     req.target = std::string{msg.target()};
     req.content_type = std::string{msg[http::field::content_type]};
     req.authorization = std::string{msg[http::field::authorization]};
+    req.idempotency_key = std::string{msg["Idempotency-Key"]};
     req.body = std::move(msg.body());
     head_ = req.method == "HEAD";
     stream_.expires_never(); // the answer may wait for a synced write

@@ -141,6 +141,8 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
   out.severity = *severity_rank(severity);
   if (auto it = ev.find("agent_id"); it != ev.end() && it->is_string())
     out.agent_id = it->get<std::string>();
+  if (auto it = ev.find("idempotency_key"); it != ev.end() && it->is_string())
+    out.idempotency_key = it->get<std::string>();
   // The payload of DESIGN.md, in its field order.
   ordered_json body;
   body["id"] = out.id;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <atomic>
 
+#include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
 #include <rocksdb/write_batch.h>
@@ -46,6 +47,25 @@ void write_set::put_delivery(const delivery& d, std::string_view kind,
                     was == d.state ? op::indexes::none : op::indexes::all});
 }
 
+void write_set::put_idempotency_key(std::string_view key,
+                                    const std::vector<std::string>& ids,
+                                    unix_ms at) {
+  auto write = [&](json_writer& w) {
+    w.field("at", at).key("ids").begin_array();
+    for (auto& id : ids)
+      w.value(id);
+    w.end_array().end_object();
+  };
+  json_writer value, fields;
+  value.begin_object();
+  write(value);
+  fields.begin_object().field("idempotency_key", key);
+  write(fields);
+  ops_.push_back(op{op::type::idempotency, "idempotency.recorded",
+                    std::string{key}, value.take(), delivery_state::pending,
+                    fields.take()});
+}
+
 void write_set::add_record(std::string_view kind, std::string json_fields) {
   ops_.push_back(op{op::type::record,
                     std::string{kind},
@@ -77,10 +97,12 @@ enum cf : std::size_t {
   cf_deliveries,
   cf_pending,
   cf_dead,
+  cf_idempotency,
   cf_count
 };
-const char* const cf_names[cf_count] = {
-    "default", "log", "events", "deliveries", "pending", "dead_letters"};
+const char* const cf_names[cf_count] = {"default",    "log",     "events",
+                                        "deliveries", "pending", "dead_letters",
+                                        "idempotency"};
 
 std::string seq_key(std::uint64_t seq) {
   std::string k(8, '\0');
@@ -136,6 +158,9 @@ public:
       case write_set::op::type::delivery:
         st = put_delivery(batch, op);
         break;
+      case write_set::op::type::idempotency:
+        st = batch.Put(cfs_[cf_idempotency], op.key, op.value);
+        break;
       case write_set::op::type::record:
         break;
       }
@@ -166,6 +191,22 @@ public:
       return error{"store_corrupt",
                    "unreadable event record " + std::string{id}};
     return e;
+  }
+
+  result<std::optional<idempotency_record>>
+  get_idempotency_key(std::string_view key) override {
+    std::string value;
+    auto st =
+        db_->Get(rocksdb::ReadOptions{}, cfs_[cf_idempotency], key, &value);
+    if (st.IsNotFound())
+      return std::optional<idempotency_record>{};
+    if (!st.ok())
+      return store_error(st);
+    auto j = nlohmann::json::parse(value, nullptr, false);
+    if (!j.is_object() || !j.contains("at") || !j.contains("ids"))
+      return error{"store_corrupt", "unreadable idempotency record"};
+    return std::optional<idempotency_record>{idempotency_record{
+        j["ids"].get<std::vector<std::string>>(), j["at"].get<unix_ms>()}};
   }
 
   result<std::optional<delivery>> get_delivery(std::string_view id) override {

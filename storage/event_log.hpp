@@ -33,6 +33,10 @@ public:
   void put_delivery(const delivery& d, std::string_view kind,
                     std::optional<delivery_state> was = std::nullopt);
 
+  /// Remembers which event ids an idempotency key was answered with.
+  void put_idempotency_key(std::string_view key,
+                           const std::vector<std::string>& ids, unix_ms at);
+
   /// Logs a record that changes no delivery (e.g. "endpoint.flagged").
   void add_record(std::string_view kind, std::string json_fields);
 
@@ -44,7 +48,7 @@ public:
   void append(write_set&& other);
 
   struct op {
-    enum class type { event, delivery, record } what;
+    enum class type { event, delivery, idempotency, record } what;
     std::string kind;
     std::string key;
     std::string value;
@@ -57,6 +61,12 @@ public:
 
 private:
   std::vector<op> ops_;
+};
+
+/// The ids an idempotency key was first answered with, and when.
+struct idempotency_record {
+  std::vector<std::string> ids;
+  unix_ms at = 0;
 };
 
 /// Durability of a commit. `synced`: the write-ahead log is fsync'ed before the
@@ -74,6 +84,8 @@ public:
   virtual result<std::optional<event_record>>
   get_event(std::string_view id) = 0;
   virtual result<std::optional<delivery>> get_delivery(std::string_view id) = 0;
+  virtual result<std::optional<idempotency_record>>
+  get_idempotency_key(std::string_view key) = 0;
 
   /// Calls `fn` for every delivery that is neither delivered nor dead-lettered.
   virtual status

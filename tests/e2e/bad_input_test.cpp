@@ -93,6 +93,15 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
                "read role");
   expect_error(f.get("/v1/dead-letters", producer), 403, "forbidden",
                "ingest reads");
+  // A malformed Idempotency-Key header.
+  {
+    tocsin::test::http_client c{"127.0.0.1", f.api_port()};
+    auto r = c.request("POST", "/v1/events", good,
+                       {{"authorization", "Bearer admin-token"},
+                        {"content-type", "application/json"},
+                        {"Idempotency-Key", std::string(300, 'k')}});
+    expect_error(r, 400, "invalid_field", "long idempotency key");
+  }
   // Unknown paths and methods.
   expect_error(f.get("/v1/nothing", admin), 404, "not_found", "404");
   expect_error(f.get("/v1/events", admin), 405, "method_not_allowed",
