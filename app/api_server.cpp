@@ -55,17 +55,16 @@ private:
     parser_->header_limit(
         static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
     parser_->body_limit(shared_->opts.max_body_bytes);
-    // Until the first byte of a request: the idle timeout; after it the whole
-    // request must arrive in time (a client trickling bytes is cut off).
-    stream_.expires_after(first_request_ ? shared_->opts.request_timeout
-                                         : shared_->opts.idle_timeout);
+    // One deadline from the end of the last answer to the end of the next
+    // request: an idle keep-alive connection and a client trickling its
+    // request byte by byte are both cut off when it passes.
+    stream_.expires_after(shared_->opts.request_timeout);
     http::async_read(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&session::on_read, shared_from_this()));
   }
 
   void on_read(beast::error_code ec, std::size_t) {
-    first_request_ = false;
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::connection_reset || ec == asio::error::eof)
       return close();
@@ -173,7 +172,6 @@ private:
   std::optional<http::response<http::string_body>> response_;
   bool keep_alive_ = false;
   bool head_ = false;
-  bool first_request_ = true;
 };
 
 class server_impl final : public api_server {

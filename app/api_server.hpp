@@ -17,10 +17,9 @@ struct api_server_options {
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 * 1024;
   std::size_t max_connections = 1024;
-  /// A request must arrive whole within this time (slow clients are cut off).
+  /// A request must arrive whole within this time of the connection opening
+  /// or the last answer; idle and slow connections are closed after it.
   std::chrono::milliseconds request_timeout{30000};
-  /// An idle keep-alive connection is closed after this time.
-  std::chrono::milliseconds idle_timeout{60000};
   unsigned threads = 1;
 };
 

@@ -146,6 +146,8 @@ status read_server(table_reader& r, server_config& s) {
   TOCSIN_TRY(r.read("listen", s.listen));
   TOCSIN_TRY(r.read("data_dir", s.data_dir));
   TOCSIN_TRY(r.read_int("max_body_bytes", s.max_body_bytes, 1024, 1 << 30));
+  TOCSIN_TRY(r.read("request_timeout", s.request_timeout, 0.1, 3600));
+  TOCSIN_TRY(r.read_int("max_connections", s.max_connections, 1, 100000));
   TOCSIN_TRY(r.read("plugins_dir", s.plugins_dir));
   TOCSIN_TRY(r.read("audit_url_template", s.audit_url_template));
   TOCSIN_TRY(r.read("public_metrics", s.public_metrics));

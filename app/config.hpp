@@ -18,6 +18,10 @@ struct server_config {
   std::string listen = "127.0.0.1:8650";
   std::string data_dir = "./data";
   std::size_t max_body_bytes = 1 << 20;
+  /// Seconds a client has to send a whole request (and an idle keep-alive
+  /// connection is kept).
+  double request_timeout = 30;
+  std::size_t max_connections = 1024;
   std::string plugins_dir;
   std::string audit_url_template;
   bool public_metrics = false;

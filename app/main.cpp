@@ -9,6 +9,7 @@
 #include "storage/event_log.hpp"
 #include "transports/https_client.hpp"
 
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
@@ -91,6 +92,9 @@ int serve(const std::string& config_file) {
   app::api_server_options server_opts;
   server_opts.listen = cfg->server.listen;
   server_opts.max_body_bytes = cfg->server.max_body_bytes;
+  server_opts.max_connections = cfg->server.max_connections;
+  server_opts.request_timeout = std::chrono::milliseconds{
+      std::llround(cfg->server.request_timeout * 1000)};
   server_opts.threads = cfg->server.io_threads;
   auto server = app::start_api_server(server_opts, handler);
   if (!server)

@@ -6,8 +6,12 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <arpa/inet.h>
 #include <fstream>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <thread>
+#include <unistd.h>
 
 using namespace tocsin::test;
 using nlohmann::json;
@@ -122,6 +126,40 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
   BOOST_TEST(receiver->count() == 1u);
   auto dead = json::parse(f.get("/v1/dead-letters", reader).body);
   BOOST_TEST(dead["dead_letters"].empty());
+  BOOST_TEST(f.get("/healthz").status == 200);
+}
+
+BOOST_AUTO_TEST_CASE(slow_clients_are_cut_off_and_others_still_served) {
+  daemon_fixture f;
+  f.start({}, "request_timeout = 1\n");
+  // Headers trickled one byte every 100 ms: the connection is closed after
+  // about a second, long before the request is complete.
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(f.api_port());
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  BOOST_REQUIRE(
+      ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+  std::string request =
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(200, 'a') +
+      "\r\n\r\n";
+  auto start = std::chrono::steady_clock::now();
+  bool cut_off = false;
+  for (char c : request) {
+    if (::send(fd, &c, 1, MSG_NOSIGNAL) != 1) {
+      cut_off = true;
+      break;
+    }
+    // Meanwhile other clients are served.
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    if (std::chrono::steady_clock::now() - start > std::chrono::seconds{5})
+      break;
+  }
+  ::close(fd);
+  BOOST_TEST(cut_off);
+  auto took = std::chrono::steady_clock::now() - start;
+  BOOST_TEST((took < std::chrono::seconds{4}));
   BOOST_TEST(f.get("/healthz").status == 200);
 }
 
