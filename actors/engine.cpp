@@ -109,6 +109,11 @@ public:
                                   std::move(idempotency_key)});
   }
 
+  void replay(replay_selection selection, replay_callback done) override {
+    caf::anon_send(ingest_, replay_atom_v,
+                   replay_request{std::move(selection), std::move(done)});
+  }
+
   void drain(std::chrono::milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     caf::scoped_actor self{sys_};

@@ -5,6 +5,7 @@
 
 #include "actors/endpoint_config.hpp"
 #include "actors/new_event.hpp"
+#include "actors/replay.hpp"
 #include "storage/event_log.hpp"
 #include "transports/https_client.hpp"
 
@@ -42,6 +43,9 @@ public:
   /// `idempotency_key` (the Idempotency-Key header) covers the whole request.
   virtual void ingest(std::vector<new_event> events, ingest_callback done,
                       std::string idempotency_key = {}) = 0;
+
+  /// Puts dead letters back in their endpoints' queues. Thread-safe.
+  virtual void replay(replay_selection selection, replay_callback done) = 0;
 
   /// Starts no new attempts and waits up to `timeout` for those in flight.
   virtual void drain(std::chrono::milliseconds timeout) = 0;

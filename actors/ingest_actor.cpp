@@ -88,6 +88,97 @@ void add(self_ptr self, ingest_request& req) {
   st.waiting.push_back(std::move(req));
 }
 
+/// The route of an endpoint id, or routes.size() if there is none.
+std::size_t route_of(const ingest_state& st, const std::string& endpoint_id) {
+  for (std::size_t i = 0; i < st.routes.size(); ++i)
+    if (st.routes[i].endpoint_id == endpoint_id)
+      return i;
+  return st.routes.size();
+}
+
+/// The dead letters a selection names; an error when one named is missing
+/// or not dead-lettered.
+result<std::vector<storage::delivery>> select(ingest_state& st,
+                                              const replay_selection& sel) {
+  std::vector<storage::delivery> out;
+  if (!sel.delivery_ids.empty()) {
+    for (auto& id : sel.delivery_ids) {
+      auto d = st.log->get_delivery(id);
+      if (!d)
+        return error{"store_unavailable", d.error().message};
+      if (!*d)
+        return error{"not_found", "no delivery " + id};
+      if ((*d)->state != storage::delivery_state::dead_lettered)
+        return error{"not_dead_lettered",
+                     "delivery " + id + " is " +
+                         std::string{storage::to_string((*d)->state)}};
+      out.push_back(std::move(**d));
+    }
+    return out;
+  }
+  if (route_of(st, sel.endpoint_id) == st.routes.size())
+    return error{"not_found", "no endpoint " + sel.endpoint_id};
+  std::string after;
+  while (out.size() < sel.limit) {
+    auto page = st.log->list_dead_letters(after, 1000);
+    if (!page)
+      return error{"store_unavailable", page.error().message};
+    if (page->empty())
+      break;
+    after = page->back().id;
+    for (auto& d : *page)
+      if (d.endpoint_id == sel.endpoint_id && d.finished_at >= sel.since &&
+          out.size() < sel.limit)
+        out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void replay(self_ptr self, replay_request& req) {
+  auto& st = self->state;
+  auto chosen = select(st, req.selection);
+  if (!chosen)
+    return req.done(chosen.error());
+  auto now = now_ms();
+  std::size_t count = 0;
+  st.handoff.resize(st.routes.size());
+  for (auto& d : *chosen) {
+    // Replayed earlier in this batch: the store does not show it yet.
+    if (!st.replaying.insert(d.id).second) {
+      if (!req.selection.delivery_ids.empty())
+        return req.done(error{"not_dead_lettered",
+                              "delivery " + d.id + " is being replayed"});
+      continue;
+    }
+    auto ri = route_of(st, d.endpoint_id);
+    if (ri == st.routes.size()) {
+      if (!req.selection.delivery_ids.empty())
+        return req.done(error{"endpoint_deleted",
+                              "the endpoint of " + d.id + " no longer exists"});
+      continue;
+    }
+    auto ev = st.log->get_event(d.event_id);
+    if (!ev || !*ev)
+      return req.done(
+          error{"store_unavailable", "cannot read event " + d.event_id});
+    // A fresh window: the attempts so far stay in the record but no longer
+    // count against the budget.
+    d.state = storage::delivery_state::pending;
+    d.reason.clear();
+    d.finished_at = 0;
+    d.window_start = 0;
+    d.attempt_base = static_cast<int>(d.attempts.size());
+    d.next_attempt_at = now;
+    st.batch.put_delivery(d, "delivery.replayed",
+                          storage::delivery_state::dead_lettered);
+    auto payload = std::make_shared<const std::string>(
+        transports::fit_payload((*ev)->body, st.max_payload_bytes));
+    st.handoff[ri].push_back(delivery_job{std::move(d), std::move(payload)});
+    ++count;
+  }
+  st.waiting_replays.emplace_back(count, std::move(req.done));
+}
+
 void flush(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
@@ -101,7 +192,12 @@ void flush(self_ptr self) {
       req.done(
           error{"store_unavailable",
                 "the event store refused the write; nothing was accepted"});
+    for (auto& [count, done] : st.waiting_replays)
+      done(error{"store_unavailable",
+                 "the event store refused the write; nothing was replayed"});
   } else {
+    for (auto& [count, done] : st.waiting_replays)
+      done(count);
     for (auto& req : st.waiting) {
       if (req.answer) {
         req.done(std::move(*req.answer));
@@ -119,6 +215,8 @@ void flush(self_ptr self) {
                    std::move(st.handoff[ri]));
   }
   st.waiting.clear();
+  st.waiting_replays.clear();
+  st.replaying.clear();
   st.handoff.clear();
   st.pending_keys.clear();
 }
@@ -131,15 +229,22 @@ caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
   self->state.log = log;
   self->state.routes = std::move(routes);
   self->state.max_payload_bytes = max_payload_bytes;
+  // Everything already in the mailbox is handled before this flush, so one
+  // fsync covers all requests that arrived while the last one ran.
+  auto schedule_flush = [self] {
+    if (!self->state.flush_scheduled) {
+      self->state.flush_scheduled = true;
+      self->send(self, flush_atom_v);
+    }
+  };
   return {
       [=](ingest_atom, ingest_request& req) {
         add(self, req);
-        // Everything already in the mailbox is handled before this flush, so
-        // one fsync covers all requests that arrived while the last one ran.
-        if (!self->state.flush_scheduled) {
-          self->state.flush_scheduled = true;
-          self->send(self, flush_atom_v);
-        }
+        schedule_flush();
+      },
+      [=](replay_atom, replay_request& req) {
+        replay(self, req);
+        schedule_flush();
       },
       [=](flush_atom) { flush(self); },
   };

@@ -9,6 +9,7 @@
 #include "storage/event_log.hpp"
 
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <caf/all.hpp>
@@ -29,6 +30,8 @@ struct ingest_state {
   storage::write_set batch;
   storage::write_set created; ///< scratch: deliveries of the event at hand
   std::vector<ingest_request> waiting; ///< answered after the flush
+  std::vector<std::pair<std::size_t, replay_callback>> waiting_replays;
+  std::unordered_set<std::string> replaying; ///< replayed in this batch
   /// Idempotency keys recorded in the batch not yet flushed.
   std::unordered_map<std::string, std::vector<std::string>> pending_keys;
   /// New deliveries per route (index into routes), handed over after the flush.
@@ -38,7 +41,9 @@ struct ingest_state {
   static inline const char* name = "tocsin.ingest";
 };
 
-/// Messages: (ingest_atom, ingest_request).
+/// Messages: (ingest_atom, ingest_request), (replay_atom, replay_request).
+/// Replays go through here too: they change deliveries with a synced write
+/// and hand them to endpoints, like new events.
 caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
                            storage::event_log* log, std::vector<route> routes,
                            std::size_t max_payload_bytes);

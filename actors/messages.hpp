@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/new_event.hpp"
+#include "actors/replay.hpp"
 #include "storage/records.hpp"
 #include "transports/http_types.hpp"
 
@@ -21,6 +22,7 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, done_atom, "done")
 CAF_ADD_ATOM(tocsin, tocsin::actors, ingest_atom, "ingest")
 CAF_ADD_ATOM(tocsin, tocsin::actors, flush_atom, "flush")
 CAF_ADD_ATOM(tocsin, tocsin::actors, drain_atom, "drain")
+CAF_ADD_ATOM(tocsin, tocsin::actors, replay_atom, "replay")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
@@ -41,8 +43,14 @@ struct ingest_request {
   std::optional<std::vector<std::string>> answer = {};
 };
 
+struct replay_request {
+  replay_selection selection;
+  replay_callback done;
+};
+
 } // namespace tocsin::actors
 
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::delivery_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::delivery_job>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_request)

@@ -44,9 +44,11 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value,
 }
 
 int counted_attempts(const storage::delivery& d) {
-  return static_cast<int>(
-      std::count_if(d.attempts.begin(), d.attempts.end(),
-                    [](auto& a) { return a.error != interrupted_error; }));
+  auto base = std::min<std::size_t>(static_cast<std::size_t>(d.attempt_base),
+                                    d.attempts.size());
+  return static_cast<int>(std::count_if(
+      d.attempts.begin() + static_cast<std::ptrdiff_t>(base), d.attempts.end(),
+      [](auto& a) { return a.error != interrupted_error; }));
 }
 
 verdict decide(const retry_policy& p, const storage::delivery& d,

@@ -37,7 +37,8 @@ response_class classify(const transports::inbound_response& r);
 std::optional<std::int64_t> parse_retry_after(std::string_view value,
                                               unix_ms now);
 
-/// Attempts that count against the budget (not interrupted ones).
+/// Attempts of the current window that count against the budget (not
+/// interrupted ones, not those before a replay).
 int counted_attempts(const storage::delivery& d);
 
 /// Decides after an attempt of `d` finished with `r` at `now`. `d.attempts`

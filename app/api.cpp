@@ -19,7 +19,24 @@ api_response json_response(int status, const json& body) {
       status, body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
-/// "a=1&b=2" -> value of `key`, or empty.
+/// Decodes %XX escapes (and '+' as a space, as forms do).
+std::string percent_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out += static_cast<char>(
+          std::stoi(std::string{s.substr(i + 1, 2)}, nullptr, 16));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+/// "a=1&b=2" -> value of `key` (decoded), or empty.
 std::string query_param(std::string_view query, std::string_view key) {
   while (!query.empty()) {
     auto amp = query.find('&');
@@ -27,7 +44,7 @@ std::string query_param(std::string_view query, std::string_view key) {
     auto eq = pair.find('=');
     if (pair.substr(0, eq) == key)
       return eq == std::string_view::npos ? std::string{}
-                                          : std::string{pair.substr(eq + 1)};
+                                          : percent_decode(pair.substr(eq + 1));
     if (amp == std::string_view::npos)
       break;
     query.remove_prefix(amp + 1);
@@ -108,7 +125,7 @@ void api::handle(api_request req, std::function<void(api_response)> respond) {
     return respond(json_response(200, json{{"status", "ok"}}));
   }
 
-  enum class need { ingest, read };
+  enum class need { ingest, read, admin };
   auto authorize = [&](need n) -> std::optional<api_response> {
     auto r = auth_.authenticate(req.authorization);
     if (!r)
@@ -146,6 +163,50 @@ void api::handle(api_request req, std::function<void(api_response)> respond) {
     if (auto denied = authorize(need::read))
       return respond(std::move(*denied));
     return respond(list_dead_letters(query));
+  }
+  // POST /v1/dead-letters/{id}/replay, POST /v1/endpoints/{id}/replay
+  constexpr std::string_view replay_suffix = "/replay";
+  for (std::string_view prefix : {"/v1/dead-letters/", "/v1/endpoints/"}) {
+    if (path.substr(0, prefix.size()) != prefix ||
+        path.size() <= prefix.size() ||
+        path.substr(path.size() - replay_suffix.size()) != replay_suffix)
+      continue;
+    auto id = path.substr(prefix.size(),
+                          path.size() - prefix.size() - replay_suffix.size());
+    if (id.empty() || id.find('/') != std::string_view::npos)
+      break;
+    if (method != "POST")
+      return respond(error_response(
+          405, {"method_not_allowed", "use POST " + std::string{path}}));
+    if (auto denied = authorize(need::admin))
+      return respond(std::move(*denied));
+    actors::replay_selection sel;
+    if (prefix == "/v1/dead-letters/") {
+      sel.delivery_ids.emplace_back(id);
+    } else {
+      sel.endpoint_id.assign(id);
+      auto since = query_param(query, "since");
+      if (!since.empty()) {
+        auto t = parse_rfc3339(since);
+        if (!t)
+          return respond(error_response(
+              400, {"invalid_field", "since must be RFC 3339", "since"}));
+        sel.since = *t;
+      }
+    }
+    auto limit = sel.limit;
+    return engine_.replay(std::move(sel), [respond = std::move(respond),
+                                           limit](result<std::size_t> n) {
+      if (!n) {
+        auto& code = n.error().code;
+        int status = code == "not_found"           ? 404
+                     : code == "store_unavailable" ? 503
+                                                   : 409;
+        return respond(error_response(status, n.error()));
+      }
+      respond(json_response(
+          202, json{{"replayed", *n}, {"limit_reached", *n >= limit}}));
+    });
   }
   respond(error_response(
       404, {"not_found", "no such resource: " + std::string{path}}));

@@ -49,6 +49,7 @@ std::string encode(const delivery& d) {
       .field("state", to_string(d.state))
       .field("created_at", d.created_at)
       .field("window_start", d.window_start)
+      .field("attempt_base", d.attempt_base)
       .field("next_attempt_at", d.next_attempt_at)
       .field("finished_at", d.finished_at)
       .field("reason", d.reason)
@@ -75,6 +76,7 @@ std::optional<delivery> delivery_from_json(std::string_view text) {
     d.state = *st;
     d.created_at = j.at("created_at").get<unix_ms>();
     d.window_start = j.at("window_start").get<unix_ms>();
+    d.attempt_base = j.value("attempt_base", 0);
     d.next_attempt_at = j.at("next_attempt_at").get<unix_ms>();
     d.finished_at = j.at("finished_at").get<unix_ms>();
     d.reason = j.at("reason").get<std::string>();

@@ -46,7 +46,9 @@ struct delivery {
   std::string endpoint_id;
   delivery_state state = delivery_state::pending;
   unix_ms created_at = 0;
-  unix_ms window_start = 0;    ///< first attempt of the current retry window
+  unix_ms window_start = 0; ///< first attempt of the current retry window
+  /// Attempts made before the current window (a replay starts a new one).
+  int attempt_base = 0;
   unix_ms next_attempt_at = 0; ///< when pending
   unix_ms finished_at = 0;     ///< when delivered or dead-lettered
   std::string reason;          ///< why it was dead-lettered

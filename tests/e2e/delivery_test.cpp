@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
 #include <set>
 #include <thread>
 
@@ -301,6 +302,59 @@ BOOST_AUTO_TEST_CASE(non_global_addresses_are_refused_unless_allowed) {
     BOOST_TEST(err.find("loopback") != std::string::npos, err);
   }
   BOOST_TEST(receiver->count() == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(dead_letters_are_replayed_one_by_one_and_in_bulk) {
+  daemon_fixture f;
+  std::atomic<bool> healthy{false};
+  auto receiver = f.make_receiver([&](const received_request&, std::size_t) {
+    return healthy ? with_status(200) : with_status(500, "down");
+  });
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto ids = f.post_events(json{
+      {"events", {sample_event("a"), sample_event("b"), sample_event("c")}}});
+  std::vector<std::string> dead;
+  for (auto& id : ids) {
+    auto ev = f.wait_finished(id);
+    BOOST_REQUIRE(ev["deliveries"][0]["state"] == "dead_lettered");
+    dead.push_back(ev["deliveries"][0]["id"]);
+  }
+  healthy = true;
+  auto admin = f.admin_token();
+
+  // One by one: a fresh window of attempts, old attempts kept.
+  auto r = f.post("/v1/dead-letters/" + dead[0] + "/replay", "", admin, "");
+  BOOST_TEST(r.status == 202, r.body);
+  BOOST_TEST(json::parse(r.body)["replayed"] == 1);
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
+  BOOST_TEST(d["state"] == "delivered");
+  BOOST_TEST(d["attempts"].size() == 6u);
+  BOOST_TEST(d["attempts"][5]["status"] == 200);
+  // Not a dead letter any more; unknown ids; wrong role.
+  BOOST_TEST(
+      f.post("/v1/dead-letters/" + dead[0] + "/replay", "", admin, "").status ==
+      409);
+  BOOST_TEST(f.post("/v1/dead-letters/dlv_nope/replay", "", admin, "").status ==
+             404);
+
+  // In bulk: since a time after they died replays nothing, since before all.
+  auto future = f.post(
+      "/v1/endpoints/ops/replay?since=2999-01-01T00%3A00%3A00Z", "", admin, "");
+  BOOST_TEST(future.status == 202, future.body);
+  BOOST_TEST(json::parse(future.body)["replayed"] == 0);
+  auto bulk = f.post("/v1/endpoints/ops/replay?since=2020-01-01T00:00:00Z", "",
+                     admin, "");
+  BOOST_TEST(bulk.status == 202, bulk.body);
+  BOOST_TEST(json::parse(bulk.body)["replayed"] == 2);
+  for (int i = 1; i < 3; ++i)
+    BOOST_TEST(f.wait_finished(ids[i])["deliveries"][0]["state"] ==
+               "delivered");
+  BOOST_TEST(json::parse(f.get("/v1/dead-letters", admin).body)["dead_letters"]
+                 .empty());
+  BOOST_TEST(f.post("/v1/endpoints/nope/replay", "", admin, "").status == 404);
+  BOOST_TEST(f.post("/v1/endpoints/ops/replay?since=yesterday", "", admin, "")
+                 .status == 400);
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_exits_zero) {
