@@ -28,6 +28,24 @@ build build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOCSIN_WERROR=$werror
 echo "== tests"
 (cd build && ctest --output-on-failure -j "$jobs")
 
+if [ "$ci" = true ] || [ "${FUZZ:-0}" = 1 ]; then
+  echo "== fuzz: API router and event validation (libFuzzer + ASan/UBSan, ${FUZZ_SECONDS:-60} s)"
+  CXX=clang++-14 cmake -S . -B build-fuzz -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTOCSIN_FUZZ=ON -DTOCSIN_BUILD_TESTS=OFF -DTOCSIN_BUILD_BENCH=OFF >/dev/null
+  cmake --build build-fuzz -j "$jobs" --target api_fuzz
+  corpus=$(mktemp -d)
+  fuzz_log=$(mktemp)
+  cp tests/fuzz/corpus/* "$corpus"
+  if ! build-fuzz/tests/fuzz/api_fuzz -max_total_time="${FUZZ_SECONDS:-60}" \
+    -rss_limit_mb=2048 -print_final_stats=1 "$corpus" >"$fuzz_log" 2>&1; then
+    tail -n 60 "$fuzz_log"
+    echo "fuzzing found a crash (the reproducer is in crash-* here)"
+    exit 1
+  fi
+  grep -E '^(Done|stat::)' "$fuzz_log"
+  rm -rf "$corpus" "$fuzz_log"
+fi
+
 if [ "$ci" = true ] || [ "${SANITIZE:-0}" = 1 ]; then
   echo "== build (Debug, ASan + UBSan)"
   build build-asan -DCMAKE_BUILD_TYPE=Debug -DTOCSIN_SANITIZE=ON -DTOCSIN_WERROR=ON
