@@ -5,6 +5,7 @@
 #include "app/api.hpp"
 
 #include "common/encoding.hpp"
+#include "tests/support/fakes.hpp"
 
 #include <cstdint>
 #include <string>
@@ -13,58 +14,6 @@
 namespace {
 
 using namespace tocsin;
-
-class fake_engine final : public actors::engine {
-public:
-  void ingest(std::vector<actors::new_event> events,
-              actors::ingest_callback done, std::string) override {
-    std::vector<std::string> ids;
-    for (auto& e : events)
-      ids.push_back(e.id);
-    done(std::move(ids));
-  }
-  void replay(actors::replay_selection sel,
-              actors::replay_callback done) override {
-    done(sel.delivery_ids.size());
-  }
-  void drain(std::chrono::milliseconds) override {}
-  const actors::recovery_report& recovered() const override { return report_; }
-
-private:
-  actors::recovery_report report_;
-};
-
-class empty_log final : public storage::event_log {
-public:
-  status commit(const storage::write_set&, storage::durability) override {
-    return {};
-  }
-  result<std::optional<storage::event_record>>
-  get_event(std::string_view) override {
-    return std::optional<storage::event_record>{};
-  }
-  result<std::optional<storage::delivery>>
-  get_delivery(std::string_view) override {
-    return std::optional<storage::delivery>{};
-  }
-  result<std::optional<storage::idempotency_record>>
-  get_idempotency_key(std::string_view) override {
-    return std::optional<storage::idempotency_record>{};
-  }
-  status
-  for_each_pending(const std::function<void(storage::delivery&&)>&) override {
-    return {};
-  }
-  result<std::vector<storage::delivery>>
-  list_dead_letters(std::string_view, std::size_t) override {
-    return std::vector<storage::delivery>{};
-  }
-  status for_each_record(
-      std::uint64_t,
-      const std::function<bool(std::uint64_t, std::string_view)>&) override {
-    return {};
-  }
-};
 
 std::string_view next_line(std::string_view& in) {
   auto nl = in.find('\n');
@@ -77,8 +26,8 @@ std::string_view next_line(std::string_view& in) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
-  static fake_engine engine;
-  static empty_log log;
+  static test::fake_engine engine;
+  static test::empty_log log;
   static app::api handler{
       engine, log,
       app::authenticator{{{"admin", hex_encode(sha256("token")), "admin"}}},

@@ -1,0 +1,67 @@
+// In-memory stand-ins for the engine and the event log, for tests of the API
+// layer that need no actors and no RocksDB (unit tests, the fuzzer).
+#pragma once
+
+#include "actors/engine.hpp"
+#include "storage/event_log.hpp"
+
+#include <string>
+#include <vector>
+
+namespace tocsin::test {
+
+/// Accepts every event at once and answers with its id; replays "succeed".
+class fake_engine final : public actors::engine {
+public:
+  void ingest(std::vector<actors::new_event> events,
+              actors::ingest_callback done, std::string) override {
+    std::vector<std::string> ids;
+    for (auto& e : events)
+      ids.push_back(e.id);
+    done(std::move(ids));
+  }
+  void replay(actors::replay_selection sel,
+              actors::replay_callback done) override {
+    done(sel.delivery_ids.size());
+  }
+  void drain(std::chrono::milliseconds) override {}
+  const actors::recovery_report& recovered() const override { return report_; }
+
+private:
+  actors::recovery_report report_;
+};
+
+/// A store with nothing in it that accepts every write.
+class empty_log final : public storage::event_log {
+public:
+  status commit(const storage::write_set&, storage::durability) override {
+    return {};
+  }
+  result<std::optional<storage::event_record>>
+  get_event(std::string_view) override {
+    return std::optional<storage::event_record>{};
+  }
+  result<std::optional<storage::delivery>>
+  get_delivery(std::string_view) override {
+    return std::optional<storage::delivery>{};
+  }
+  result<std::optional<storage::idempotency_record>>
+  get_idempotency_key(std::string_view) override {
+    return std::optional<storage::idempotency_record>{};
+  }
+  status
+  for_each_pending(const std::function<void(storage::delivery&&)>&) override {
+    return {};
+  }
+  result<std::vector<storage::delivery>>
+  list_dead_letters(std::string_view, std::size_t) override {
+    return std::vector<storage::delivery>{};
+  }
+  status for_each_record(
+      std::uint64_t,
+      const std::function<bool(std::uint64_t, std::string_view)>&) override {
+    return {};
+  }
+};
+
+} // namespace tocsin::test
