@@ -4,8 +4,5 @@
 #   scripts/run.sh --config tocsin.toml  # any `tocsin serve` options
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-"$root/scripts/install-deps.sh"
-cmake -S "$root" -B "$root/build-release" -G Ninja -DCMAKE_BUILD_TYPE=Release \
-  -DTOCSIN_BUILD_TESTS=OFF >/dev/null
-cmake --build "$root/build-release" -j "${JOBS:-2}" --target tocsin
+"$root/scripts/build-release.sh" tocsin
 exec "$root/build-release/app/tocsin" serve "$@"
