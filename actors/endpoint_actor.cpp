@@ -32,9 +32,13 @@ void schedule(self_ptr self, delivery_job job) {
 void send_attempt(self_ptr self, delivery_job job, unix_ms now) {
   auto& st = self->state;
   auto& d = job.state;
+  // Rotated-out keys sign until their grace period ends.
+  std::vector<transports::signing_key> keys;
+  for (auto& k : st.config.signing_keys)
+    if (k.expires_at == 0 || k.expires_at > now)
+      keys.push_back(k.key);
   auto req = transports::make_webhook_request(
-      st.config.target, {d.event_id, now / 1000, *job.payload},
-      st.config.signing_keys);
+      st.config.target, {d.event_id, now / 1000, *job.payload}, keys);
   req.timeout = st.config.timeout;
   auto id = d.id;
   st.in_flight.emplace(id, std::move(job));
@@ -49,7 +53,7 @@ void send_attempt(self_ptr self, delivery_job job, unix_ms now) {
 /// "attempt.started" records go to the log in one write before any is sent.
 void pump(self_ptr self) {
   auto& st = self->state;
-  if (st.draining)
+  if (st.draining || st.removed)
     return;
   auto slots = st.config.max_in_flight - static_cast<int>(st.in_flight.size());
   if (slots <= 0 || st.ready.empty())
@@ -104,6 +108,9 @@ void finish_attempt(self_ptr self, const std::string& id,
   a.response = resp.body_prefix;
   a.error = resp.error;
   auto v = decide(st.config.retry, d, resp, now, st.rng);
+  if (st.removed && v.what == outcome::retry)
+    v = verdict{outcome::dead_letter, 0, std::string{endpoint_deleted_reason},
+                false};
   const char* outcome_kind = "delivery.retry_scheduled";
   switch (v.what) {
   case outcome::delivered:
@@ -181,6 +188,8 @@ void flush(self_ptr self) {
       schedule(self, std::move(job));
       break;
     case storage::delivery_state::dead_lettered:
+      if (st.removed && d.reason == endpoint_deleted_reason)
+        break; // summed up by remove()
       log::warn("delivery dead-lettered", {{"endpoint", st.config.id},
                                            {"delivery", d.id},
                                            {"event", d.event_id},
@@ -190,6 +199,47 @@ void flush(self_ptr self) {
       break;
     }
   }
+}
+
+/// Records a dead letter for `job` (taking effect at the next flush).
+void dead_letter(self_ptr self, delivery_job job, std::string reason,
+                 unix_ms now) {
+  auto& st = self->state;
+  auto& d = job.state;
+  d.state = storage::delivery_state::dead_lettered;
+  d.finished_at = now;
+  d.reason = std::move(reason);
+  st.outcomes.put_delivery(d, "delivery.dead_lettered",
+                           storage::delivery_state::pending);
+  st.settled.push_back(std::move(job));
+}
+
+void schedule_flush(self_ptr self) {
+  auto& st = self->state;
+  if (!st.flush_scheduled) {
+    st.flush_scheduled = true;
+    self->send(self, flush_atom_v);
+  }
+}
+
+/// The endpoint is gone: nothing queued will be attempted.
+void remove(self_ptr self) {
+  auto& st = self->state;
+  st.removed = true;
+  auto now = now_ms();
+  std::string reason{endpoint_deleted_reason};
+  auto queued = st.ready.size() + st.waiting.size();
+  for (auto& job : st.ready)
+    dead_letter(self, std::move(job), reason, now);
+  st.ready.clear();
+  for (auto& [id, job] : st.waiting)
+    dead_letter(self, std::move(job), reason, now);
+  st.waiting.clear();
+  log::warn("endpoint deleted; its queued deliveries are dead-lettered",
+            {{"endpoint", st.config.id},
+             {"dead_lettered", std::to_string(queued)},
+             {"in_flight", std::to_string(st.in_flight.size())}});
+  schedule_flush(self);
 }
 
 } // namespace
@@ -224,7 +274,16 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
       [=](flush_atom) {
         flush(self);
         pump(self);
+        auto& st = self->state;
+        if (st.removed && st.in_flight.empty() && st.settled.empty())
+          self->quit();
       },
+      [=](update_atom, endpoint_config& cfg) {
+        // Attempts in flight finish with the settings they started with.
+        self->state.config = std::move(cfg);
+        pump(self);
+      },
+      [=](remove_atom) { remove(self); },
       [=](drain_atom) {
         self->state.draining = true;
         return static_cast<int>(self->state.in_flight.size() +

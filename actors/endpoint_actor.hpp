@@ -32,13 +32,17 @@ struct endpoint_state {
   std::mt19937_64 rng{std::random_device{}()};
   bool flagged = false;  ///< answered 410 Gone
   bool draining = false; ///< shutting down: start no new attempts
+  bool removed = false;  ///< endpoint deleted: quit once nothing is in flight
 
   static inline const char* name = "tocsin.endpoint";
 };
 
 /// Messages: (deliver_atom, std::vector<delivery_job>), (retry_atom, id),
 /// (done_atom, id, inbound_response), (flush_atom), (drain_atom) -> in-flight
-/// count.
+/// count, (update_atom, endpoint_config): new settings for the next attempts,
+/// (remove_atom): the endpoint was deleted; every queued delivery is
+/// dead-lettered "endpoint_deleted", attempts in flight finish (a success
+/// counts), then the actor quits.
 caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
                              endpoint_config config, storage::event_log* log,
                              transports::https_client* client);

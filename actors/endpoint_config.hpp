@@ -1,7 +1,9 @@
 // What an endpoint actor needs to know about its endpoint.
 #pragma once
 
+#include "common/time.hpp"
 #include "common/url.hpp"
+#include "transports/signing.hpp"
 
 #include <chrono>
 #include <string>
@@ -26,14 +28,23 @@ struct endpoint_filter {
   std::vector<std::string> agents;           ///< globs; empty: every agent
 };
 
+/// A key that signs deliveries, until `expires_at` (0: the current key).
+struct endpoint_key {
+  transports::signing_key key;
+  unix_ms expires_at = 0;
+};
+
 struct endpoint_config {
   std::string id;
   tocsin::url target;
   std::string transport = "webhook";
   endpoint_filter filter;
-  /// Raw HMAC keys; the first is the current secret, the rest still sign
-  /// during a rotation's grace period.
-  std::vector<std::string> signing_keys;
+  /// The current key first; rotated-out keys still sign until they expire.
+  std::vector<endpoint_key> signing_keys;
+  /// A disabled endpoint gets no new deliveries; queued ones still go out.
+  bool enabled = true;
+  /// Of the definition this was made from: changes name the one they replace.
+  std::int64_t revision = 1;
   retry_policy retry;
   std::chrono::milliseconds timeout{10000};
   int max_in_flight = 16;

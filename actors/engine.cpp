@@ -33,15 +33,22 @@ public:
     for (auto& ep : opts.endpoints) {
       auto a = sys_.spawn(endpoint_actor, ep, &log, &client);
       endpoints_.emplace(ep.id, a);
-      routes.push_back(route{ep.id, ep.filter, a});
+      routes.push_back(route{ep.id, ep.filter, a, ep.enabled, ep.revision});
     }
-    ingest_ = sys_.spawn<caf::detached>(ingest_actor, &log, std::move(routes),
-                                        opts.max_payload_bytes);
+    // From here on the ingest actor owns the routing table; endpoints_ only
+    // serves recovery, before any request arrives.
+    ingest_ = sys_.spawn<caf::detached>(
+        ingest_actor, &log, &client, std::move(routes), opts.max_payload_bytes);
   }
 
   ~engine_impl() override {
+    caf::scoped_actor self{sys_};
+    std::vector<caf::actor> actors;
+    self->request(ingest_, std::chrono::seconds{5}, endpoints_atom_v)
+        .receive([&](std::vector<caf::actor>& all) { actors = std::move(all); },
+                 [](caf::error&) {});
     caf::anon_send_exit(ingest_, caf::exit_reason::user_shutdown);
-    for (auto& [id, a] : endpoints_)
+    for (auto& a : actors)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
@@ -68,7 +75,7 @@ public:
       if (ep == endpoints_.end()) {
         d.state = storage::delivery_state::dead_lettered;
         d.finished_at = now;
-        d.reason = "endpoint_deleted";
+        d.reason = endpoint_deleted_reason;
         fixes.put_delivery(d, "delivery.dead_lettered");
         ++report_.orphaned;
         return;
@@ -114,12 +121,22 @@ public:
                    replay_request{std::move(selection), std::move(done)});
   }
 
+  void change_endpoint(endpoint_change change,
+                       endpoint_change_callback done) override {
+    caf::anon_send(ingest_, endpoint_atom_v,
+                   endpoint_change_request{std::move(change), std::move(done)});
+  }
+
   void drain(std::chrono::milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     caf::scoped_actor self{sys_};
+    std::vector<caf::actor> actors;
+    self->request(ingest_, timeout, endpoints_atom_v)
+        .receive([&](std::vector<caf::actor>& all) { actors = std::move(all); },
+                 [](caf::error&) {});
     for (;;) {
       int in_flight = 0;
-      for (auto& [id, a] : endpoints_)
+      for (auto& a : actors)
         self->request(a, timeout, drain_atom_v)
             .receive([&](int n) { in_flight += n; }, [](caf::error&) {});
       if (in_flight == 0 || std::chrono::steady_clock::now() >= deadline)

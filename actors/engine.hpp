@@ -3,6 +3,7 @@
 // every pending delivery found in the log.
 #pragma once
 
+#include "actors/endpoint_change.hpp"
 #include "actors/endpoint_config.hpp"
 #include "actors/new_event.hpp"
 #include "actors/replay.hpp"
@@ -46,6 +47,11 @@ public:
 
   /// Puts dead letters back in their endpoints' queues. Thread-safe.
   virtual void replay(replay_selection selection, replay_callback done) = 0;
+
+  /// Creates, changes or deletes an endpoint (logged before it takes
+  /// effect). Thread-safe.
+  virtual void change_endpoint(endpoint_change change,
+                               endpoint_change_callback done) = 0;
 
   /// Starts no new attempts and waits up to `timeout` for those in flight.
   virtual void drain(std::chrono::milliseconds timeout) = 0;

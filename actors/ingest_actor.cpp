@@ -1,5 +1,6 @@
 #include "actors/ingest_actor.hpp"
 
+#include "actors/endpoint_actor.hpp"
 #include "actors/routing.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
@@ -61,7 +62,7 @@ void add(self_ptr self, ingest_request& req) {
     st.handoff.resize(st.routes.size());
     for (std::size_t ri = 0; ri < st.routes.size(); ++ri) {
       auto& r = st.routes[ri];
-      if (!matches(r.filter, facts))
+      if (!r.enabled || !matches(r.filter, facts))
         continue;
       storage::delivery d;
       d.id = new_id("dlv");
@@ -72,6 +73,7 @@ void add(self_ptr self, ingest_request& req) {
       rec.delivery_ids.push_back(d.id);
       st.created.add_delivery(d);
       st.handoff[ri].push_back(delivery_job{std::move(d), payload});
+      ++req.deliveries;
     }
     rec.body = std::move(ev.body);
     st.batch.add_event(rec);
@@ -200,14 +202,15 @@ void flush(self_ptr self) {
       done(count);
     for (auto& req : st.waiting) {
       if (req.answer) {
-        req.done(std::move(*req.answer));
+        req.done(ingest_answer{std::move(*req.answer), 0});
         continue;
       }
-      std::vector<std::string> ids;
-      ids.reserve(req.events.size());
+      ingest_answer answer;
+      answer.ids.reserve(req.events.size());
       for (auto& ev : req.events)
-        ids.push_back(std::move(ev.id));
-      req.done(std::move(ids));
+        answer.ids.push_back(std::move(ev.id));
+      answer.deliveries = req.deliveries;
+      req.done(std::move(answer));
     }
     for (std::size_t ri = 0; ri < st.handoff.size(); ++ri)
       if (!st.handoff[ri].empty())
@@ -221,12 +224,95 @@ void flush(self_ptr self) {
   st.pending_keys.clear();
 }
 
+/// Creates, changes or deletes an endpoint: logged (synced) first, then in
+/// effect for every event that comes after.
+void change_endpoint(self_ptr self, endpoint_change_request& req) {
+  auto& st = self->state;
+  // Deliveries waiting for the flush are indexed by route: hand them over
+  // before the routing table changes.
+  if (st.flush_scheduled)
+    flush(self);
+  auto& c = req.change;
+  auto ri = route_of(st, c.id);
+  bool exists = ri < st.routes.size();
+  if (c.what == endpoint_change::kind::create && exists)
+    return req.done(
+        error{"conflict", "an endpoint with id " + c.id + " already exists"});
+  if (c.what != endpoint_change::kind::create) {
+    if (!exists)
+      return req.done(error{"not_found", "no endpoint " + c.id});
+    if (st.routes[ri].revision != c.based_on)
+      return req.done(
+          error{"conflict", "endpoint " + c.id +
+                                " changed meanwhile; read it again and retry"});
+  }
+  storage::write_set ws;
+  switch (c.what) {
+  case endpoint_change::kind::create:
+    ws.put_endpoint(c.id, c.definition, "endpoint.created");
+    break;
+  case endpoint_change::kind::update:
+    ws.put_endpoint(c.id, c.definition,
+                    c.record_kind.empty() ? "endpoint.updated" : c.record_kind);
+    break;
+  case endpoint_change::kind::remove:
+    ws.delete_endpoint(c.id);
+    break;
+  }
+  if (auto s = st.log->commit(ws, storage::durability::synced); !s) {
+    log::error("event log commit failed; endpoint change refused",
+               {{"endpoint", c.id}, {"error", s.error().message}});
+    return req.done(
+        error{"store_unavailable",
+              "the event store refused the write; nothing changed"});
+  }
+  switch (c.what) {
+  case endpoint_change::kind::create: {
+    auto& cfg = *c.config;
+    auto a = self->system().spawn(endpoint_actor, cfg, st.log, st.client);
+    st.routes.push_back(
+        route{cfg.id, cfg.filter, a, cfg.enabled, cfg.revision});
+    log::info("endpoint created", {{"endpoint", c.id}});
+    break;
+  }
+  case endpoint_change::kind::update: {
+    auto& r = st.routes[ri];
+    r.filter = c.config->filter;
+    r.enabled = c.config->enabled;
+    r.revision = c.config->revision;
+    self->send(r.endpoint, update_atom_v, std::move(*c.config));
+    log::info("endpoint updated", {{"endpoint", c.id}});
+    break;
+  }
+  case endpoint_change::kind::remove: {
+    // Its queued deliveries are dead-lettered ("endpoint_deleted") by the
+    // actor; a crash before that leaves them to recovery, which does the same.
+    auto a = st.routes[ri].endpoint;
+    self->send(a, remove_atom_v);
+    self->monitor(a); // forgotten when it quits (down handler)
+    st.retired.push_back(std::move(a));
+    st.routes.erase(st.routes.begin() + static_cast<std::ptrdiff_t>(ri));
+    log::info("endpoint deleted", {{"endpoint", c.id}});
+    break;
+  }
+  }
+  req.done({});
+}
+
 } // namespace
 
 caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
-                           storage::event_log* log, std::vector<route> routes,
+                           storage::event_log* log,
+                           transports::https_client* client,
+                           std::vector<route> routes,
                            std::size_t max_payload_bytes) {
   self->state.log = log;
+  self->state.client = client;
+  self->set_down_handler([self](caf::down_msg& msg) {
+    std::erase_if(self->state.retired, [&](const caf::actor& a) {
+      return a.address() == msg.source;
+    });
+  });
   self->state.routes = std::move(routes);
   self->state.max_payload_bytes = max_payload_bytes;
   // Everything already in the mailbox is handled before this flush, so one
@@ -247,6 +333,17 @@ caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
         schedule_flush();
       },
       [=](flush_atom) { flush(self); },
+      [=](endpoint_atom, endpoint_change_request& req) {
+        change_endpoint(self, req);
+      },
+      [=](endpoints_atom) {
+        auto& st = self->state;
+        std::vector<caf::actor> all;
+        for (auto& r : st.routes)
+          all.push_back(r.endpoint);
+        all.insert(all.end(), st.retired.begin(), st.retired.end());
+        return all;
+      },
   };
 }
 

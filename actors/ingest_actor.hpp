@@ -7,6 +7,7 @@
 #include "actors/endpoint_config.hpp"
 #include "actors/messages.hpp"
 #include "storage/event_log.hpp"
+#include "transports/https_client.hpp"
 
 #include <unordered_map>
 #include <unordered_set>
@@ -20,11 +21,16 @@ struct route {
   std::string endpoint_id;
   endpoint_filter filter;
   caf::actor endpoint;
+  bool enabled = true;
+  std::int64_t revision = 1;
 };
 
 struct ingest_state {
   storage::event_log* log = nullptr;
+  transports::https_client* client = nullptr; ///< for endpoints it spawns
   std::vector<route> routes;
+  /// Actors of deleted endpoints, finishing their attempts in flight.
+  std::vector<caf::actor> retired;
   std::size_t max_payload_bytes = 4096;
   // Accumulated since the last flush.
   storage::write_set batch;
@@ -41,11 +47,15 @@ struct ingest_state {
   static inline const char* name = "tocsin.ingest";
 };
 
-/// Messages: (ingest_atom, ingest_request), (replay_atom, replay_request).
-/// Replays go through here too: they change deliveries with a synced write
-/// and hand them to endpoints, like new events.
+/// Messages: (ingest_atom, ingest_request), (replay_atom, replay_request),
+/// (endpoint_atom, endpoint_change_request), (endpoints_atom) -> every
+/// endpoint actor. Replays and endpoint changes go through here too: they
+/// are logged with a synced write before they take effect, and the routing
+/// table has one owner.
 caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
-                           storage::event_log* log, std::vector<route> routes,
+                           storage::event_log* log,
+                           transports::https_client* client,
+                           std::vector<route> routes,
                            std::size_t max_payload_bytes);
 
 } // namespace tocsin::actors

@@ -2,6 +2,7 @@
 // node for now (allowed as unsafe types); the cluster will add inspectors.
 #pragma once
 
+#include "actors/endpoint_change.hpp"
 #include "actors/new_event.hpp"
 #include "actors/replay.hpp"
 #include "storage/records.hpp"
@@ -23,6 +24,10 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, ingest_atom, "ingest")
 CAF_ADD_ATOM(tocsin, tocsin::actors, flush_atom, "flush")
 CAF_ADD_ATOM(tocsin, tocsin::actors, drain_atom, "drain")
 CAF_ADD_ATOM(tocsin, tocsin::actors, replay_atom, "replay")
+CAF_ADD_ATOM(tocsin, tocsin::actors, endpoint_atom, "endpoint")
+CAF_ADD_ATOM(tocsin, tocsin::actors, update_atom, "update")
+CAF_ADD_ATOM(tocsin, tocsin::actors, remove_atom, "remove")
+CAF_ADD_ATOM(tocsin, tocsin::actors, endpoints_atom, "endpoints")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
@@ -41,6 +46,8 @@ struct ingest_request {
   std::string idempotency_key = {};
   /// Set when the answer is a repeat's: the first request's ids.
   std::optional<std::vector<std::string>> answer = {};
+  /// Deliveries this request created.
+  std::size_t deliveries = 0;
 };
 
 struct replay_request {
@@ -48,9 +55,17 @@ struct replay_request {
   replay_callback done;
 };
 
+struct endpoint_change_request {
+  endpoint_change change;
+  endpoint_change_callback done;
+};
+
 } // namespace tocsin::actors
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::endpoint_change_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::endpoint_config)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<caf::actor>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::delivery_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::delivery_job>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_request)

@@ -21,7 +21,14 @@ struct new_event {
   std::string idempotency_key = {};
 };
 
-/// Runs once with the accepted ids, after they are durable, or an error.
-using ingest_callback = std::function<void(result<std::vector<std::string>>)>;
+/// What a producer is told once its events are durable.
+struct ingest_answer {
+  std::vector<std::string> ids;
+  /// Deliveries created (0 for a repeated idempotency key).
+  std::size_t deliveries = 0;
+};
+
+/// Runs once with the answer, after the events are durable, or an error.
+using ingest_callback = std::function<void(result<ingest_answer>)>;
 
 } // namespace tocsin::actors

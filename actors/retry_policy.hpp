@@ -18,6 +18,9 @@ namespace tocsin::actors {
 inline constexpr std::string_view interrupted_error =
     "interrupted: the daemon stopped during the attempt";
 
+/// Why a delivery whose endpoint was deleted is dead-lettered.
+inline constexpr std::string_view endpoint_deleted_reason = "endpoint_deleted";
+
 enum class outcome { delivered, retry, dead_letter };
 
 struct verdict {

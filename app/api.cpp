@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
@@ -164,6 +165,16 @@ void api::handle(api_request req, std::function<void(api_response)> respond) {
       return respond(std::move(*denied));
     return respond(list_dead_letters(query));
   }
+  constexpr std::string_view endpoints_path = "/v1/endpoints";
+  if (path.substr(0, endpoints_path.size()) == endpoints_path &&
+      (path.size() == endpoints_path.size() ||
+       path[endpoints_path.size()] == '/') &&
+      !(path.size() > 7 && path.substr(path.size() - 7) == "/replay")) {
+    bool reading = method == "GET" || method == "HEAD";
+    if (auto denied = authorize(reading ? need::read : need::admin))
+      return respond(std::move(*denied));
+    return endpoints(req, path, respond);
+  }
   // POST /v1/dead-letters/{id}/replay, POST /v1/endpoints/{id}/replay
   constexpr std::string_view replay_suffix = "/replay";
   for (std::string_view prefix : {"/v1/dead-letters/", "/v1/endpoints/"}) {
@@ -233,12 +244,184 @@ void api::post_events(api_request& req,
     return respond(error_response(400, events.error()));
   engine_.ingest(
       std::move(*events),
-      [respond = std::move(respond)](result<std::vector<std::string>> ids) {
-        if (!ids)
-          return respond(error_response(503, ids.error()));
-        respond(json_response(202, json{{"ids", std::move(*ids)}}));
+      [respond = std::move(respond)](result<actors::ingest_answer> answer) {
+        if (!answer)
+          return respond(error_response(503, answer.error()));
+        respond(json_response(202, json{{"ids", std::move(answer->ids)},
+                                        {"deliveries", answer->deliveries}}));
       },
       req.idempotency_key);
+}
+
+namespace {
+
+int status_of(const error& e) {
+  if (e.code == "not_found")
+    return 404;
+  if (e.code == "conflict" || e.code == "managed_by_config")
+    return 409;
+  if (e.code == "store_unavailable" || e.code == "store_error")
+    return 503;
+  return 400;
+}
+
+/// The JSON body of a POST or PATCH; an empty body is `{}` when allowed.
+result<json> json_body(const api_request& req, bool empty_ok) {
+  if (req.body.empty() && empty_ok)
+    return json::object();
+  if (!is_json_content_type(req.content_type))
+    return error{"unsupported_media_type",
+                 "Content-Type must be application/json"};
+  auto body = json::parse(req.body, nullptr, false);
+  if (body.is_discarded())
+    return error{"invalid_json", "the body is not valid JSON (UTF-8)"};
+  if (!body.is_object())
+    return error{"invalid_field", "the body must be a JSON object"};
+  return body;
+}
+
+api_response body_error(const error& e) {
+  return error_response(e.code == "unsupported_media_type" ? 415 : 400, e);
+}
+
+} // namespace
+
+// GET/POST /v1/endpoints, GET/PATCH/DELETE /v1/endpoints/{id},
+// POST /v1/endpoints/{id}/rotate-secret.
+void api::endpoints(api_request& req, std::string_view path,
+                    std::function<void(api_response)>& respond) {
+  constexpr std::string_view prefix = "/v1/endpoints";
+  auto rest = path.substr(prefix.size());
+  auto& method = req.method;
+  auto now = now_ms();
+  if (rest.empty() || rest == "/") {
+    if (method == "GET" || method == "HEAD") {
+      auto all = log_.list_endpoints();
+      if (!all) {
+        log::error("endpoint read failed", {{"error", all.error().message}});
+        return respond(error_response(500, store_failure));
+      }
+      json items = json::array();
+      for (auto& [id, text] : *all) {
+        auto def = from_stored_json(text);
+        if (!def)
+          return respond(error_response(500, def.error()));
+        items.push_back(to_api_json(*def, false));
+      }
+      return respond(json_response(200, json{{"endpoints", std::move(items)}}));
+    }
+    if (method != "POST")
+      return respond(error_response(
+          405, {"method_not_allowed", "use GET or POST /v1/endpoints"}));
+    auto body = json_body(req, false);
+    if (!body)
+      return respond(body_error(body.error()));
+    auto def = create_endpoint(*body, opts_.rules, now);
+    if (!def)
+      return respond(error_response(400, def.error()));
+    actors::endpoint_change change;
+    change.what = actors::endpoint_change::kind::create;
+    return change_endpoint(std::move(change), std::move(*def), 201, true,
+                           respond);
+  }
+  rest.remove_prefix(1);
+  auto slash = rest.find('/');
+  auto id = std::string{rest.substr(0, slash)};
+  auto action = slash == std::string_view::npos ? std::string_view{}
+                                                : rest.substr(slash + 1);
+  if (!action.empty() && action != "rotate-secret")
+    return respond(error_response(
+        404, {"not_found", "no such resource: " + std::string{path}}));
+  auto stored = log_.get_endpoint(id);
+  if (!stored) {
+    log::error("endpoint read failed", {{"error", stored.error().message}});
+    return respond(error_response(500, store_failure));
+  }
+  if (!*stored)
+    return respond(error_response(404, {"not_found", "no endpoint " + id}));
+  auto current = from_stored_json(**stored);
+  if (!current)
+    return respond(error_response(500, current.error()));
+  if (action.empty() && (method == "GET" || method == "HEAD"))
+    return respond(json_response(200, to_api_json(*current, false)));
+  if (action.empty() ? method != "PATCH" && method != "DELETE"
+                     : method != "POST")
+    return respond(error_response(
+        405, {"method_not_allowed",
+              action.empty() ? "use GET, PATCH or DELETE /v1/endpoints/{id}"
+                             : "use POST /v1/endpoints/{id}/rotate-secret"}));
+  if (current->source == "config")
+    return respond(error_response(
+        409, {"managed_by_config",
+              "endpoint " + id +
+                  " is declared in the config file; change it there"}));
+  actors::endpoint_change change;
+  change.id = id;
+  change.based_on = current->revision;
+  if (method == "DELETE") {
+    change.what = actors::endpoint_change::kind::remove;
+    return engine_.change_endpoint(
+        std::move(change), [respond = std::move(respond)](status st) {
+          if (!st)
+            return respond(error_response(status_of(st.error()), st.error()));
+          respond(api_response{204, {}, {}});
+        });
+  }
+  change.what = actors::endpoint_change::kind::update;
+  auto body = json_body(req, !action.empty());
+  if (!body)
+    return respond(body_error(body.error()));
+  result<endpoint_definition> next = error{};
+  if (action.empty()) {
+    next = patch_endpoint(std::move(*current), *body, opts_.rules, now);
+  } else {
+    std::optional<std::string> secret;
+    auto grace = opts_.defaults.secret_grace_ms;
+    for (auto& [key, v] : body->items()) {
+      if (key == "secret" && v.is_string()) {
+        secret = v.get<std::string>();
+      } else if (key == "grace" && v.is_number() && v.get<double>() >= 0 &&
+                 v.get<double>() <= 7 * 86400) {
+        grace = static_cast<unix_ms>(std::llround(v.get<double>() * 1000));
+      } else if (key == "secret" || key == "grace") {
+        return respond(error_response(
+            400, {"invalid_field",
+                  key == "secret"
+                      ? "secret must be a string (whsec_... or whsk_...)"
+                      : "grace must be a number of seconds from 0 to 604800",
+                  key}));
+      } else {
+        return respond(error_response(
+            400, {"unknown_field", "unknown field '" + key + "'", key}));
+      }
+    }
+    next = rotate_endpoint_secret(std::move(*current), std::move(secret), grace,
+                                  now);
+    change.record_kind = "endpoint.secret_rotated";
+  }
+  if (!next)
+    return respond(error_response(400, next.error()));
+  change_endpoint(std::move(change), std::move(*next), 200, !action.empty(),
+                  respond);
+}
+
+void api::change_endpoint(actors::endpoint_change change,
+                          endpoint_definition def, int status, bool with_secret,
+                          std::function<void(api_response)>& respond) {
+  auto config = runtime_config(def, opts_.defaults);
+  if (!config)
+    return respond(error_response(400, config.error()));
+  change.id = def.id;
+  change.config = std::move(*config);
+  change.definition = to_stored_json(def);
+  auto shown = to_api_json(def, with_secret);
+  engine_.change_endpoint(
+      std::move(change), [respond = std::move(respond), status,
+                          shown = std::move(shown)](tocsin::status st) {
+        if (!st)
+          return respond(error_response(status_of(st.error()), st.error()));
+        respond(json_response(status, shown));
+      });
 }
 
 api_response api::get_event(std::string_view id) {

@@ -4,6 +4,7 @@
 
 #include "actors/engine.hpp"
 #include "app/auth.hpp"
+#include "app/endpoint_definition.hpp"
 #include "app/event_validation.hpp"
 #include "storage/event_log.hpp"
 
@@ -34,6 +35,8 @@ api_response error_response(int status, const error& e);
 
 struct api_options {
   std::string audit_url_template;
+  endpoint_defaults defaults = {};
+  endpoint_rules rules = {};
 };
 
 class api {
@@ -48,6 +51,11 @@ public:
 private:
   void post_events(api_request& req,
                    std::function<void(api_response)>& respond);
+  void endpoints(api_request& req, std::string_view path,
+                 std::function<void(api_response)>& respond);
+  void change_endpoint(actors::endpoint_change change, endpoint_definition def,
+                       int status, bool with_secret,
+                       std::function<void(api_response)>& respond);
   api_response get_event(std::string_view id);
   api_response list_dead_letters(std::string_view query);
 

@@ -1,5 +1,7 @@
 #include "app/config.hpp"
 
+#include <nlohmann/json.hpp>
+
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
 #include "transports/address_policy.hpp"
@@ -25,6 +27,13 @@ public:
 
   std::string name(std::string_view key) const {
     return path_.empty() ? std::string{key} : path_ + "." + std::string{key};
+  }
+
+  const toml::table& table() const { return t_; }
+  /// Every key counts as understood (the table was checked as a whole).
+  void mark_all_known() {
+    for (auto& [k, v] : t_)
+      known_.insert(std::string{k.str()});
   }
 
   const toml::node* get(std::string_view key) {
@@ -136,12 +145,6 @@ private:
   std::set<std::string> known_;
 };
 
-#define TOCSIN_TRY(expr)                                                       \
-  do {                                                                         \
-    if (auto st_ = (expr); !st_)                                               \
-      return st_.error();                                                      \
-  } while (false)
-
 status read_server(table_reader& r, server_config& s) {
   TOCSIN_TRY(r.read("listen", s.listen));
   TOCSIN_TRY(r.read("data_dir", s.data_dir));
@@ -168,6 +171,7 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read("allow_networks", d.allow_networks));
   TOCSIN_TRY(r.read_int("retention", d.retention, 60, 10LL * 365 * 86400));
   TOCSIN_TRY(r.read_int("max_in_flight", d.max_in_flight, 1, 1024));
+  TOCSIN_TRY(r.read("secret_grace", d.secret_grace, 0, 30 * 86400));
   if (auto policy = transports::address_policy::from_cidrs(d.allow_networks);
       !policy)
     return r.bad("allow_networks", policy.error().message);
@@ -190,64 +194,61 @@ status read_token(table_reader& r, token_config& t) {
   return r.finish();
 }
 
-status read_endpoint(table_reader& r, const delivery_config& defaults,
+nlohmann::ordered_json to_json(const toml::node& n) {
+  using json = nlohmann::ordered_json;
+  if (auto t = n.as_table()) {
+    json j = json::object();
+    for (auto& [k, v] : *t)
+      j[std::string{k.str()}] = to_json(v);
+    return j;
+  }
+  if (auto a = n.as_array()) {
+    json j = json::array();
+    for (auto& el : *a)
+      j.push_back(to_json(el));
+    return j;
+  }
+  if (auto v = n.value_exact<std::string>())
+    return *v;
+  if (auto v = n.value_exact<std::int64_t>())
+    return *v;
+  if (auto v = n.value_exact<double>())
+    return *v;
+  if (auto v = n.value_exact<bool>())
+    return *v;
+  // Dates and times: no endpoint field takes one; the validator refuses it.
+  std::ostringstream os;
+  n.visit([&](auto&& v) { os << v; });
+  return os.str();
+}
+
+/// [[endpoints]] follow the rules of POST /v1/endpoints, except that the
+/// secret is required (a generated one would change at every start) and the
+/// id, when absent, is derived from the URL so that it is stable.
+status read_endpoint(table_reader& r, const delivery_config& delivery,
                      endpoint_entry& e) {
-  auto& ep = e.endpoint;
-  std::string url_text, min_severity = "info";
-  TOCSIN_TRY(r.read("id", ep.id));
-  TOCSIN_TRY(r.read("url", url_text));
-  TOCSIN_TRY(r.read("transport", ep.transport));
-  TOCSIN_TRY(r.read("event_types", ep.filter.event_types));
-  TOCSIN_TRY(r.read("min_severity", min_severity));
-  TOCSIN_TRY(r.read("agents", ep.filter.agents));
-  TOCSIN_TRY(r.read("secret", e.secret));
-  ep.retry.schedule = defaults.retry_schedule;
-  ep.retry.jitter = defaults.jitter;
-  TOCSIN_TRY(r.read_schedule("retry_schedule", ep.retry.schedule));
-  double timeout = defaults.timeout;
-  TOCSIN_TRY(r.read("timeout", timeout, 0.001, 600));
-  ep.timeout = std::chrono::milliseconds{std::llround(timeout * 1000)};
-  ep.max_in_flight = defaults.max_in_flight;
-  TOCSIN_TRY(r.read_int("max_in_flight", ep.max_in_flight, 1, 1024));
-  if (auto opts = r.get("options"); opts && !opts->is_table())
-    return r.bad("options", "must be a table");
-  if (url_text.empty())
-    return r.bad("url", "is required");
-  auto u = parse_url(url_text);
-  if (!u)
-    return r.bad("url", u.error().message);
-  if (u->scheme != "https")
-    return error{"insecure_url",
-                 "'" + r.name("url") + "' must use https:// (got " + u->scheme +
-                     "://)",
-                 r.name("url")};
-  ep.target = *u;
-  if (ep.transport != "webhook")
-    return r.bad("transport",
-                 "'" + ep.transport +
-                     "' is not available (this version has: webhook)");
-  for (auto& t : ep.filter.event_types)
-    if (t != "*" && !is_event_type(t))
-      return r.bad("event_types", "names unknown event type '" + t + "'");
-  auto rank = severity_rank(min_severity);
-  if (!rank)
-    return r.bad("min_severity",
-                 "must be one of info, low, medium, high, critical");
-  ep.filter.min_severity = *rank;
-  if (e.secret.empty())
-    return r.bad("secret", "is required for a webhook endpoint (whsec_...)");
-  auto key = transports::decode_webhook_secret(e.secret);
-  if (!key)
-    return r.bad("secret", key.error().message);
-  ep.signing_keys = {std::move(*key)};
-  if (ep.id.empty()) // stable across restarts, so that recovery finds it
-    ep.id = "ep_" + hex_encode(sha256(url_text)).substr(0, 16);
-  if (ep.id.size() > 64 ||
-      ep.id.find_first_not_of(
-          "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVW"
-          "XYZ0123456789-_.") != std::string::npos)
-    return r.bad("id", "must be 1-64 characters of [A-Za-z0-9._-]");
-  return r.finish();
+  auto body = to_json(r.table());
+  r.mark_all_known();
+  if (!body.contains("secret"))
+    return r.bad("secret", "is required for an endpoint declared in the config "
+                           "(whsec_... or whsk_...)");
+  if (!body.contains("id") && body.contains("url") && body["url"].is_string())
+    body["id"] =
+        "ep_" +
+        hex_encode(sha256(body["url"].get<std::string>())).substr(0, 16);
+  auto def = create_endpoint(body, endpoint_rules{}, 0);
+  if (!def) {
+    auto field = r.name(def.error().field);
+    return error{def.error().code, "'" + field + "': " + def.error().message,
+                 field};
+  }
+  def->source = "config";
+  auto runtime = runtime_config(*def, endpoint_defaults_of(delivery));
+  if (!runtime)
+    return r.bad("url", runtime.error().message);
+  e.definition = std::move(*def);
+  e.endpoint = std::move(*runtime);
+  return {};
 }
 
 template <class F>
@@ -271,6 +272,16 @@ status for_each_table(table_reader& parent, std::string_view key, F&& f) {
 }
 
 } // namespace
+
+endpoint_defaults endpoint_defaults_of(const delivery_config& d) {
+  endpoint_defaults e;
+  e.retry_schedule = d.retry_schedule;
+  e.jitter = d.jitter;
+  e.timeout = d.timeout;
+  e.max_in_flight = d.max_in_flight;
+  e.secret_grace_ms = static_cast<unix_ms>(std::llround(d.secret_grace * 1000));
+  return e;
+}
 
 result<config> parse_config(std::string_view toml_text,
                             std::string_view source) {

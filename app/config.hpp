@@ -4,6 +4,7 @@
 #pragma once
 
 #include "actors/endpoint_config.hpp"
+#include "app/endpoint_definition.hpp"
 #include "common/result.hpp"
 
 #include <cstdint>
@@ -40,6 +41,8 @@ struct delivery_config {
   std::vector<std::string> allow_networks;
   std::int64_t retention = 604800;
   int max_in_flight = 16;
+  /// Seconds a rotated-out secret keeps signing next to the new one.
+  double secret_grace = 86400;
 };
 
 struct token_config {
@@ -48,9 +51,10 @@ struct token_config {
   std::string role;   ///< admin | ingest | read
 };
 
+/// An endpoint declared in the config file.
 struct endpoint_entry {
-  actors::endpoint_config endpoint;
-  std::string secret; ///< "whsec_..."
+  endpoint_definition definition;
+  actors::endpoint_config endpoint; ///< what its actor runs with
 };
 
 struct config {
@@ -60,6 +64,9 @@ struct config {
   std::string slack_signing_secret;
   std::vector<endpoint_entry> endpoints;
 };
+
+/// What endpoints inherit from [delivery].
+endpoint_defaults endpoint_defaults_of(const delivery_config& d);
 
 /// Parses TOML text; `source` names it in error messages.
 result<config> parse_config(std::string_view toml_text,

@@ -54,12 +54,6 @@ std::string fill_template(const std::string& tmpl, const std::string& receipt) {
   return out;
 }
 
-#define TOCSIN_TRY(expr)                                                       \
-  do {                                                                         \
-    if (auto st_ = (expr); !st_)                                               \
-      return st_.error();                                                      \
-  } while (false)
-
 result<actors::new_event> validate_one(const json& ev, const std::string& where,
                                        const validation_options& opts) {
   auto field = [&](std::string_view name) {

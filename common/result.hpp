@@ -56,3 +56,19 @@ private:
 };
 
 } // namespace tocsin
+
+/// Returns the error of a failed status or result from the enclosing
+/// function (which returns a status or a result).
+#define TOCSIN_TRY(expr)                                                       \
+  do {                                                                         \
+    if (auto st_ = (expr); !st_)                                               \
+      return st_.error();                                                      \
+  } while (false)
+
+/// `auto var = *expr;` when `expr` (a result) holds a value; otherwise
+/// returns its error from the enclosing function.
+#define TOCSIN_TRY_ASSIGN(var, expr)                                           \
+  auto var##_result_ = (expr);                                                 \
+  if (!var##_result_)                                                          \
+    return var##_result_.error();                                              \
+  auto var = std::move(*var##_result_)

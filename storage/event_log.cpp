@@ -66,6 +66,33 @@ void write_set::put_idempotency_key(std::string_view key,
                     fields.take()});
 }
 
+void write_set::put_endpoint(std::string_view id, std::string definition,
+                             std::string_view kind) {
+  auto fields = json_writer{}
+                    .begin_object()
+                    .field("endpoint_id", id)
+                    .key("endpoint")
+                    .raw(definition) // already JSON
+                    .end_object()
+                    .take();
+  ops_.push_back(op{op::type::endpoint_put, std::string{kind}, std::string{id},
+                    std::move(definition), delivery_state::pending,
+                    std::move(fields)});
+}
+
+void write_set::delete_endpoint(std::string_view id) {
+  ops_.push_back(op{op::type::endpoint_delete,
+                    "endpoint.deleted",
+                    std::string{id},
+                    {},
+                    delivery_state::pending,
+                    json_writer{}
+                        .begin_object()
+                        .field("endpoint_id", id)
+                        .end_object()
+                        .take()});
+}
+
 void write_set::add_record(std::string_view kind, std::string json_fields) {
   ops_.push_back(op{op::type::record,
                     std::string{kind},
@@ -98,11 +125,12 @@ enum cf : std::size_t {
   cf_pending,
   cf_dead,
   cf_idempotency,
+  cf_endpoints,
   cf_count
 };
-const char* const cf_names[cf_count] = {"default",    "log",     "events",
-                                        "deliveries", "pending", "dead_letters",
-                                        "idempotency"};
+const char* const cf_names[cf_count] = {
+    "default", "log",          "events",      "deliveries",
+    "pending", "dead_letters", "idempotency", "endpoints"};
 
 std::string seq_key(std::uint64_t seq) {
   std::string k(8, '\0');
@@ -160,6 +188,12 @@ public:
         break;
       case write_set::op::type::idempotency:
         st = batch.Put(cfs_[cf_idempotency], op.key, op.value);
+        break;
+      case write_set::op::type::endpoint_put:
+        st = batch.Put(cfs_[cf_endpoints], op.key, op.value);
+        break;
+      case write_set::op::type::endpoint_delete:
+        st = batch.Delete(cfs_[cf_endpoints], op.key);
         break;
       case write_set::op::type::record:
         break;
@@ -259,6 +293,29 @@ public:
     if (!it->status().ok())
       return store_error(it->status());
     return out;
+  }
+
+  result<std::vector<std::pair<std::string, std::string>>>
+  list_endpoints() override {
+    std::vector<std::pair<std::string, std::string>> out;
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_endpoints])};
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      out.emplace_back(it->key().ToString(), it->value().ToString());
+    if (!it->status().ok())
+      return store_error(it->status());
+    return out;
+  }
+
+  result<std::optional<std::string>>
+  get_endpoint(std::string_view id) override {
+    std::string value;
+    auto st = db_->Get(rocksdb::ReadOptions{}, cfs_[cf_endpoints], id, &value);
+    if (st.IsNotFound())
+      return std::optional<std::string>{};
+    if (!st.ok())
+      return store_error(st);
+    return std::optional<std::string>{std::move(value)};
   }
 
   status for_each_record(

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace tocsin::storage {
@@ -37,6 +38,14 @@ public:
   void put_idempotency_key(std::string_view key,
                            const std::vector<std::string>& ids, unix_ms at);
 
+  /// Stores an endpoint's definition (JSON, opaque to the store) and logs
+  /// `kind` ("endpoint.created", "endpoint.updated", ...) with it.
+  void put_endpoint(std::string_view id, std::string definition,
+                    std::string_view kind);
+
+  /// Removes an endpoint's definition ("endpoint.deleted").
+  void delete_endpoint(std::string_view id);
+
   /// Logs a record that changes no delivery (e.g. "endpoint.flagged").
   void add_record(std::string_view kind, std::string json_fields);
 
@@ -48,7 +57,14 @@ public:
   void append(write_set&& other);
 
   struct op {
-    enum class type { event, delivery, idempotency, record } what;
+    enum class type {
+      event,
+      delivery,
+      idempotency,
+      endpoint_put,
+      endpoint_delete,
+      record
+    } what;
     std::string kind;
     std::string key;
     std::string value;
@@ -94,6 +110,12 @@ public:
   /// Dead-lettered deliveries in id order, starting after `after` (exclusive).
   virtual result<std::vector<delivery>>
   list_dead_letters(std::string_view after, std::size_t limit) = 0;
+
+  /// Every stored endpoint definition as (id, JSON), in id order.
+  virtual result<std::vector<std::pair<std::string, std::string>>>
+  list_endpoints() = 0;
+  virtual result<std::optional<std::string>>
+  get_endpoint(std::string_view id) = 0;
 
   /// Calls `fn(seq, record_json)` for each log record with seq >= `from`.
   virtual status for_each_record(

@@ -15,10 +15,14 @@ class fake_engine final : public actors::engine {
 public:
   void ingest(std::vector<actors::new_event> events,
               actors::ingest_callback done, std::string) override {
-    std::vector<std::string> ids;
+    actors::ingest_answer answer;
     for (auto& e : events)
-      ids.push_back(e.id);
-    done(std::move(ids));
+      answer.ids.push_back(e.id);
+    done(std::move(answer));
+  }
+  void change_endpoint(actors::endpoint_change,
+                       actors::endpoint_change_callback done) override {
+    done({});
   }
   void replay(actors::replay_selection sel,
               actors::replay_callback done) override {
@@ -56,6 +60,13 @@ public:
   result<std::vector<storage::delivery>>
   list_dead_letters(std::string_view, std::size_t) override {
     return std::vector<storage::delivery>{};
+  }
+  result<std::vector<std::pair<std::string, std::string>>>
+  list_endpoints() override {
+    return std::vector<std::pair<std::string, std::string>>{};
+  }
+  result<std::optional<std::string>> get_endpoint(std::string_view) override {
+    return std::optional<std::string>{};
   }
   status for_each_record(
       std::uint64_t,

@@ -1,0 +1,114 @@
+// Endpoint definitions: what an operator configures for one destination
+// (DESIGN.md, "Endpoints"), how it is validated, stored, shown by the API and
+// turned into what an endpoint actor runs with. One set of rules serves the
+// API (POST/PATCH /v1/endpoints) and the config file ([[endpoints]]).
+#pragma once
+
+#include "actors/endpoint_config.hpp"
+#include "common/result.hpp"
+#include "common/time.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::app {
+
+using ordered_json = nlohmann::ordered_json;
+
+/// A secret replaced by a rotation that still signs until `expires_at`.
+struct retired_secret {
+  std::string secret;
+  unix_ms expires_at = 0;
+};
+
+struct endpoint_definition {
+  std::string id;
+  std::string url;
+  std::string transport = "webhook";
+  std::vector<std::string> event_types{"*"};
+  std::string min_severity = "info";
+  std::vector<std::string> agents; ///< globs; empty: every agent
+  bool enabled = true;
+  std::string description;
+  /// "whsec_..." (HMAC-SHA256, "v1") or "whsk_..." (Ed25519, "v1a").
+  std::string secret;
+  std::vector<retired_secret> retired;
+  std::optional<int> max_in_flight;
+  std::optional<double> timeout;
+  std::optional<std::vector<double>> retry_schedule;
+  ordered_json options = ordered_json::object();
+  std::string source = "api"; ///< "api" or "config"
+  unix_ms created_at = 0;
+  unix_ms updated_at = 0;
+  /// Starts at 1, +1 per change: concurrent changes are detected, not lost.
+  std::int64_t revision = 1;
+
+  /// "hmac-sha256" or "ed25519", from the secret's prefix.
+  std::string_view signature() const;
+};
+
+/// Delivery settings an endpoint inherits unless it overrides them.
+struct endpoint_defaults {
+  std::vector<double> retry_schedule{60, 120, 240, 480};
+  double jitter = 0.1;
+  double timeout = 10;
+  int max_in_flight = 16;
+  /// How long a rotated-out secret keeps signing (milliseconds).
+  unix_ms secret_grace_ms = 24 * 3600 * 1000;
+};
+
+/// Transports an endpoint may name (the loaded plugins).
+struct endpoint_rules {
+  std::vector<std::string> transports{"webhook"};
+};
+
+/// Validates a create request (API body or config table as JSON) and fills
+/// in defaults: an id ("ep_" + ULID) and a secret when absent. Errors name
+/// the field with codes such as "insecure_url", "invalid_url",
+/// "unknown_transport", "unknown_event_type", "invalid_severity",
+/// "invalid_glob", "invalid_secret", "unknown_field", "missing_field",
+/// "invalid_field".
+result<endpoint_definition> create_endpoint(const ordered_json& body,
+                                            const endpoint_rules& rules,
+                                            unix_ms now);
+
+/// Applies a partial update (PATCH): only the fields present change; `null`
+/// resets an optional override. The id, secret and metadata cannot be set.
+result<endpoint_definition> patch_endpoint(endpoint_definition current,
+                                           const ordered_json& body,
+                                           const endpoint_rules& rules,
+                                           unix_ms now);
+
+/// Replaces the secret with `new_secret` (or a generated one of the same
+/// kind); the old one keeps signing for `grace_ms`.
+result<endpoint_definition>
+rotate_endpoint_secret(endpoint_definition current,
+                       std::optional<std::string> new_secret, unix_ms grace_ms,
+                       unix_ms now);
+
+/// The stored form (with secrets), and back.
+std::string to_stored_json(const endpoint_definition& e);
+result<endpoint_definition> from_stored_json(std::string_view text);
+
+/// The API form. The secret appears only when `with_secret` (create and
+/// rotate answers); an Ed25519 endpoint always shows its public key.
+ordered_json to_api_json(const endpoint_definition& e, bool with_secret);
+
+/// True when two definitions configure the same behaviour (ignores
+/// timestamps and revision).
+bool same_settings(const endpoint_definition& a, const endpoint_definition& b);
+
+/// What the endpoint's actor runs with.
+result<actors::endpoint_config> runtime_config(const endpoint_definition& e,
+                                               const endpoint_defaults& d);
+
+/// A glob as `agents` accepts it: 1-256 chars, brackets closed, no trailing
+/// backslash.
+bool is_valid_glob(std::string_view glob);
+
+} // namespace tocsin::app

@@ -1,0 +1,30 @@
+// Endpoints at start: the ones stored by the API, and the ones the config
+// file declares, reconciled into the store (every change logged) before the
+// engine starts.
+#pragma once
+
+#include "app/config.hpp"
+#include "app/endpoint_definition.hpp"
+#include "storage/event_log.hpp"
+
+#include <vector>
+
+namespace tocsin::app {
+
+struct loaded_endpoints {
+  std::vector<actors::endpoint_config> runtime;
+  std::size_t created = 0; ///< config entries new to the store
+  std::size_t updated = 0; ///< config entries that changed
+  std::size_t removed = 0; ///< config entries no longer in the config
+};
+
+/// The config file is authoritative for the endpoints it declares (source
+/// "config"): new ones are created, changed ones updated (an API-created
+/// endpoint of the same id is taken over), and those gone from the file
+/// deleted. API-created endpoints are kept as stored.
+result<loaded_endpoints>
+load_endpoints(storage::event_log& log,
+               const std::vector<endpoint_entry>& declared,
+               const endpoint_defaults& defaults, unix_ms now);
+
+} // namespace tocsin::app
