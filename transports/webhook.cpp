@@ -1,12 +1,10 @@
 #include "transports/webhook.hpp"
 
-#include "transports/signing.hpp"
-
 namespace tocsin::transports {
 
 outbound_request make_webhook_request(const tocsin::url& target,
                                       const webhook_message& msg,
-                                      const std::vector<std::string>& keys) {
+                                      const std::vector<signing_key>& keys) {
   outbound_request req;
   req.target = target;
   req.method = "POST";
@@ -24,6 +22,16 @@ outbound_request make_webhook_request(const tocsin::url& target,
   };
   req.body.assign(msg.payload);
   return req;
+}
+
+outbound_request make_webhook_request(const tocsin::url& target,
+                                      const webhook_message& msg,
+                                      const std::vector<std::string>& keys) {
+  std::vector<signing_key> typed;
+  typed.reserve(keys.size());
+  for (auto& key : keys)
+    typed.push_back({signing_key::scheme::hmac_sha256, key});
+  return make_webhook_request(target, msg, typed);
 }
 
 } // namespace tocsin::transports

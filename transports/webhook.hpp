@@ -3,6 +3,7 @@
 #pragma once
 
 #include "transports/http_types.hpp"
+#include "transports/signing.hpp"
 
 #include <cstdint>
 #include <string>
@@ -17,8 +18,15 @@ struct webhook_message {
   std::string_view payload; ///< the JSON body
 };
 
-/// Builds the signed request. `keys` are raw HMAC keys; each adds one
-/// space-separated "v1," signature (several during a secret rotation).
+/// Builds the signed request. Each key adds one signature to the
+/// space-separated webhook-signature header, in key order: "v1,..." for an
+/// HMAC-SHA256 key, "v1a,..." for an Ed25519 key (several during a rotation,
+/// possibly of both schemes).
+outbound_request make_webhook_request(const tocsin::url& target,
+                                      const webhook_message& msg,
+                                      const std::vector<signing_key>& keys);
+
+/// As above, with raw HMAC keys only: one "v1," signature per key.
 outbound_request make_webhook_request(const tocsin::url& target,
                                       const webhook_message& msg,
                                       const std::vector<std::string>& keys);

@@ -43,7 +43,8 @@ struct receiver_options {
   // Every member has an initializer so designated initializers that name
   // only some of them compile cleanly under -Wextra.
   std::string cert_file{}, key_file{}; // both empty => plain HTTP
-  std::string webhook_secret{};        // "whsec_..."; empty => don't verify
+  std::string webhook_secret{}; // "whsec_..." or "whpk_..."; empty => don't
+                                // verify (see verify_standard_webhook)
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 0; // 0 => ephemeral
   unsigned threads = 1;
@@ -78,10 +79,12 @@ private:
 
 // Independent Standard Webhooks verification (deliberately shares no code with
 // the daemon, so a bug there cannot hide in both). Requires webhook-id and
-// webhook-timestamp headers; valid if any "v1,<base64>" entry of the
-// space-separated webhook-signature header matches HMAC-SHA256 over
-// "{id}.{timestamp}.{body}" keyed with the base64 part of "whsec_<base64>".
-bool verify_standard_webhook(const std::string& whsec_secret,
+// webhook-timestamp headers. With a "whsec_<base64>" secret: valid if any
+// "v1,<base64>" entry of the space-separated webhook-signature header matches
+// HMAC-SHA256 over "{id}.{timestamp}.{body}" keyed with the base64 part. With a
+// "whpk_<base64>" Ed25519 public key (32 bytes): valid if any "v1a,<base64>"
+// entry is an Ed25519 signature of that content under the key.
+bool verify_standard_webhook(const std::string& secret,
                              const received_request& req);
 
 } // namespace tocsin::test
