@@ -55,6 +55,13 @@ BOOST_AUTO_TEST_CASE(every_route_checks_its_role) {
       {"POST", "/v1/dead-letters/dlv_01JD0000000000000000000000/replay", "",
        202, 403, 403},
       {"POST", "/v1/endpoints/ops/replay", "", 202, 403, 403},
+      {"GET", "/v1/endpoints", "", 200, 403, 200},
+      {"POST", "/v1/endpoints", R"({"url":"https://hooks.example/in"})", 201,
+       403, 403},
+      {"GET", "/v1/endpoints/ops", "", 404, 403, 404},
+      {"PATCH", "/v1/endpoints/ops", R"({"enabled":false})", 404, 403, 403},
+      {"DELETE", "/v1/endpoints/ops", "", 404, 403, 403},
+      {"POST", "/v1/endpoints/ops/rotate-secret", "", 404, 403, 403},
   };
   for (auto& r : routes) {
     auto what = r.method + " " + r.target;
@@ -78,6 +85,15 @@ BOOST_AUTO_TEST_CASE(unknown_routes_and_methods) {
   BOOST_TEST(status("DELETE", "/v1/events", "admin-t") == 405);
   BOOST_TEST(status("GET", "/v1/dead-letters/x/replay", "admin-t") == 405);
   BOOST_TEST(status("POST", "/v1/dead-letters//replay", "admin-t") == 404);
+}
+
+BOOST_AUTO_TEST_CASE(endpoint_bodies_are_checked_before_anything_changes) {
+  BOOST_TEST(status("POST", "/v1/endpoints", "admin-t", "{") == 400);
+  BOOST_TEST(status("POST", "/v1/endpoints", "admin-t", "[]") == 400);
+  BOOST_TEST(status("POST", "/v1/endpoints", "admin-t",
+                    R"({"url":"http://x.example/"})") == 400);
+  BOOST_TEST(status("PUT", "/v1/endpoints", "admin-t") == 405);
+  BOOST_TEST(status("GET", "/v1/endpoints/ops/nope", "admin-t") == 404);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -135,6 +135,18 @@ nlohmann::json daemon_fixture::event(const std::string& id) {
   return nlohmann::json::parse(r.body);
 }
 
+http_result daemon_fixture::call(const std::string& method,
+                                 const std::string& target,
+                                 const nlohmann::json& body,
+                                 const std::string& token) {
+  std::vector<std::pair<std::string, std::string>> headers{
+      {"authorization", "Bearer " + (token.empty() ? admin_token_ : token)}};
+  if (!body.is_null())
+    headers.emplace_back("content-type", "application/json");
+  return client_->request(method, target, body.is_null() ? "" : body.dump(),
+                          headers);
+}
+
 nlohmann::json
 daemon_fixture::wait_finished(const std::string& id,
                               std::chrono::milliseconds timeout) {

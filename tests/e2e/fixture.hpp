@@ -55,6 +55,10 @@ public:
                    const std::string& token = {},
                    const std::string& content_type = "application/json");
   http_result get(const std::string& target, const std::string& token = {});
+  /// Any request with a JSON body (empty: none), as admin unless `token`.
+  http_result call(const std::string& method, const std::string& target,
+                   const nlohmann::json& body = nullptr,
+                   const std::string& token = {});
 
   /// Posts events (JSON) and returns the accepted ids; fails the test on error.
   std::vector<std::string> post_events(const nlohmann::json& body);

@@ -214,4 +214,38 @@ BOOST_AUTO_TEST_CASE(a_second_opener_is_refused_with_store_locked) {
   BOOST_TEST(second.error().code == "store_locked");
 }
 
+BOOST_AUTO_TEST_CASE(endpoint_definitions_are_logged_and_survive_reopening) {
+  test::temp_dir dir;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    write_set ws;
+    ws.put_endpoint("b", R"({"id":"b","v":1})", "endpoint.created");
+    ws.put_endpoint("a", R"({"id":"a","v":1})", "endpoint.created");
+    BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
+    write_set change;
+    change.put_endpoint("a", R"({"id":"a","v":2})", "endpoint.updated");
+    change.delete_endpoint("b");
+    BOOST_REQUIRE((*log)->commit(change, durability::synced).ok());
+  }
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto all = (*log)->list_endpoints();
+  BOOST_REQUIRE(all);
+  BOOST_REQUIRE(all->size() == 1u);
+  BOOST_TEST((*all)[0].first == "a");
+  BOOST_TEST((*all)[0].second == R"({"id":"a","v":2})");
+  auto b = (*log)->get_endpoint("b");
+  BOOST_REQUIRE(b);
+  BOOST_TEST(!*b);
+  // Every change is in the log, with the definition it stored.
+  auto recs = records(**log);
+  BOOST_REQUIRE(recs.size() == 4u);
+  BOOST_TEST(recs[2]["kind"] == "endpoint.updated");
+  BOOST_TEST(recs[2]["endpoint_id"] == "a");
+  BOOST_TEST(recs[2]["endpoint"]["v"] == 2);
+  BOOST_TEST(recs[3]["kind"] == "endpoint.deleted");
+  BOOST_TEST(recs[3]["endpoint_id"] == "b");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,0 +1,312 @@
+// Endpoint definitions: one test per validation rule, secrets, rotation, the
+// stored form and what an endpoint actor is given.
+#include "app/endpoint_definition.hpp"
+
+#include "common/encoding.hpp"
+#include "transports/signing.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace tocsin;
+using app::ordered_json;
+
+namespace {
+
+constexpr const char* secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+ordered_json base() {
+  return ordered_json{{"url", "https://hooks.example/in"}};
+}
+
+ordered_json with(std::string key, ordered_json value) {
+  auto b = base();
+  b[key] = std::move(value);
+  return b;
+}
+
+/// The error of creating `body`; fails the test if it was accepted.
+error refusal(const ordered_json& body) {
+  auto r = app::create_endpoint(body, app::endpoint_rules{}, 1000);
+  BOOST_REQUIRE_MESSAGE(!r, "accepted: " + body.dump());
+  return r.error();
+}
+
+void check_refused(const ordered_json& body, const std::string& code,
+                   const std::string& field) {
+  auto e = refusal(body);
+  BOOST_TEST(e.code == code, body.dump() << " -> " << e.code);
+  BOOST_TEST(e.field == field, body.dump() << " -> " << e.field);
+  BOOST_TEST(!e.message.empty());
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(endpoint_definition)
+
+BOOST_AUTO_TEST_CASE(a_minimal_endpoint_gets_defaults_an_id_and_a_secret) {
+  auto e = app::create_endpoint(base(), {}, 1000);
+  BOOST_REQUIRE(e);
+  BOOST_TEST(e->id.rfind("ep_", 0) == 0);
+  BOOST_TEST(e->transport == "webhook");
+  BOOST_TEST((e->event_types == std::vector<std::string>{"*"}));
+  BOOST_TEST(e->min_severity == "info");
+  BOOST_TEST(e->enabled);
+  BOOST_TEST(e->signature() == "hmac-sha256");
+  auto key = transports::decode_webhook_secret(e->secret);
+  BOOST_REQUIRE(key);
+  BOOST_TEST(key->size() == 32u);
+  BOOST_TEST(e->created_at == 1000);
+  BOOST_TEST(e->revision == 1);
+  auto other = app::create_endpoint(base(), {}, 1000);
+  BOOST_TEST(other->secret != e->secret); // from a CSPRNG, not a constant
+  BOOST_TEST(other->id != e->id);
+}
+
+BOOST_AUTO_TEST_CASE(every_field_is_taken) {
+  auto e = app::create_endpoint(
+      ordered_json{{"id", "ops-1"},
+                   {"url", "https://hooks.example/in?x=1"},
+                   {"transport", "webhook"},
+                   {"event_types", {"policy.denied", "anomaly.detected"}},
+                   {"min_severity", "high"},
+                   {"agents", {"agent-*", "ops-[0-9]"}},
+                   {"enabled", false},
+                   {"description", "ops channel"},
+                   {"secret", secret},
+                   {"max_in_flight", 4},
+                   {"timeout", 2.5},
+                   {"retry_schedule", {0.5, 1}},
+                   {"options", ordered_json::object()}},
+      {}, 5);
+  BOOST_REQUIRE(e);
+  BOOST_TEST(e->id == "ops-1");
+  BOOST_TEST(e->secret == secret);
+  BOOST_TEST(!e->enabled);
+  auto c = app::runtime_config(*e, app::endpoint_defaults{});
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->target.host == "hooks.example");
+  BOOST_TEST(c->filter.min_severity == 3);
+  BOOST_TEST(c->filter.agents.size() == 2u);
+  BOOST_TEST(c->max_in_flight == 4);
+  BOOST_TEST(c->timeout.count() == 2500);
+  BOOST_TEST((c->retry.schedule == std::vector<double>{0.5, 1}));
+  BOOST_TEST(!c->enabled);
+  BOOST_REQUIRE(c->signing_keys.size() == 1u);
+  BOOST_TEST(c->signing_keys[0].expires_at == 0);
+}
+
+BOOST_AUTO_TEST_CASE(overrides_fall_back_to_the_delivery_defaults) {
+  auto e = app::create_endpoint(base(), {}, 5);
+  app::endpoint_defaults d;
+  d.retry_schedule = {0.1};
+  d.timeout = 3;
+  d.max_in_flight = 7;
+  auto c = app::runtime_config(*e, d);
+  BOOST_REQUIRE(c);
+  BOOST_TEST((c->retry.schedule == std::vector<double>{0.1}));
+  BOOST_TEST(c->timeout.count() == 3000);
+  BOOST_TEST(c->max_in_flight == 7);
+}
+
+BOOST_AUTO_TEST_CASE(http_url_is_insecure_url) {
+  check_refused(with("url", "http://hooks.example/in"), "insecure_url", "url");
+}
+
+BOOST_AUTO_TEST_CASE(unparsable_url_is_invalid_url) {
+  check_refused(with("url", "not a url"), "invalid_url", "url");
+  check_refused(with("url", "https://"), "invalid_url", "url");
+  check_refused(with("url", "https://user:pw@hooks.example/"), "invalid_url",
+                "url");
+  check_refused(with("url", "ftp://hooks.example/"), "invalid_url", "url");
+}
+
+BOOST_AUTO_TEST_CASE(missing_url_is_missing_field) {
+  check_refused(ordered_json::object(), "missing_field", "url");
+}
+
+BOOST_AUTO_TEST_CASE(unknown_transport) {
+  check_refused(with("transport", "carrier-pigeon"), "unknown_transport",
+                "transport");
+  auto e = refusal(with("transport", "carrier-pigeon"));
+  BOOST_TEST(e.message.find("webhook") != std::string::npos); // says what is
+}
+
+BOOST_AUTO_TEST_CASE(unknown_event_type) {
+  check_refused(with("event_types", {"policy.approved"}), "unknown_event_type",
+                "event_types");
+  check_refused(with("event_types", ordered_json::array()), "invalid_field",
+                "event_types");
+}
+
+BOOST_AUTO_TEST_CASE(bad_severity) {
+  check_refused(with("min_severity", "urgent"), "invalid_severity",
+                "min_severity");
+}
+
+BOOST_AUTO_TEST_CASE(bad_glob) {
+  check_refused(with("agents", {"agent-[0-9"}), "invalid_glob", "agents");
+  check_refused(with("agents", {""}), "invalid_glob", "agents");
+  check_refused(with("agents", {"agent\\"}), "invalid_glob", "agents");
+  BOOST_TEST(app::is_valid_glob("agent-[]x]"));
+  BOOST_TEST(app::is_valid_glob("a\\[b"));
+  BOOST_TEST(app::is_valid_glob("*"));
+}
+
+BOOST_AUTO_TEST_CASE(unknown_top_level_field) {
+  check_refused(with("colour", "red"), "unknown_field", "colour");
+}
+
+BOOST_AUTO_TEST_CASE(wrong_types_name_the_field) {
+  check_refused(with("url", 42), "invalid_field", "url");
+  check_refused(with("event_types", "policy.denied"), "invalid_field",
+                "event_types");
+  check_refused(with("agents", {1, 2}), "invalid_field", "agents");
+  check_refused(with("enabled", "yes"), "invalid_field", "enabled");
+  check_refused(with("max_in_flight", 0), "invalid_field", "max_in_flight");
+  check_refused(with("max_in_flight", 1.5), "invalid_field", "max_in_flight");
+  check_refused(with("timeout", 0), "invalid_field", "timeout");
+  check_refused(with("retry_schedule", {-1}), "invalid_field",
+                "retry_schedule");
+  check_refused(with("options", "x"), "invalid_field", "options");
+  check_refused(with("options", {{"routing_key", "x"}}), "invalid_field",
+                "options"); // the webhook transport takes none
+  check_refused(with("id", "has space"), "invalid_field", "id");
+  check_refused(with("description", std::string(2000, 'd')), "invalid_field",
+                "description");
+  check_refused(ordered_json::array(), "invalid_field", "");
+}
+
+BOOST_AUTO_TEST_CASE(bad_secrets_are_refused) {
+  check_refused(with("secret", "nope"), "invalid_secret", "secret");
+  check_refused(with("secret", "whsec_c2hvcnQ="), "invalid_secret", "secret");
+  auto b = with("secret", secret);
+  b["signature"] = "ed25519";
+  check_refused(b, "invalid_field", "signature");
+  check_refused(with("signature", "rsa"), "invalid_field", "signature");
+}
+
+BOOST_AUTO_TEST_CASE(rate_limit_is_refused_until_supported) {
+  check_refused(with("rate_limit", 1), "unsupported_field", "rate_limit");
+}
+
+BOOST_AUTO_TEST_CASE(ed25519_endpoints_get_a_keypair) {
+  auto e = app::create_endpoint(with("signature", "ed25519"), {}, 5);
+  BOOST_REQUIRE(e);
+  BOOST_TEST(e->secret.rfind("whsk_", 0) == 0);
+  BOOST_TEST(e->signature() == "ed25519");
+  auto shown = app::to_api_json(*e, false);
+  BOOST_TEST(!shown.contains("secret"));
+  BOOST_REQUIRE(shown.contains("public_key"));
+  BOOST_TEST(shown["public_key"] == *transports::ed25519_public_key(e->secret));
+  auto c = app::runtime_config(*e, {});
+  BOOST_REQUIRE(c);
+  BOOST_TEST((c->signing_keys[0].key.kind ==
+              transports::signing_key::scheme::ed25519));
+}
+
+BOOST_AUTO_TEST_CASE(the_secret_is_shown_only_when_asked) {
+  auto e = app::create_endpoint(base(), {}, 5);
+  BOOST_TEST(!app::to_api_json(*e, false).contains("secret"));
+  BOOST_TEST(app::to_api_json(*e, true)["secret"] == e->secret);
+  BOOST_TEST(app::to_api_json(*e, false).dump().find(e->secret) ==
+             std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(patch_changes_only_what_it_names) {
+  auto e = app::create_endpoint(with("min_severity", "high"), {}, 5);
+  auto p = app::patch_endpoint(*e, ordered_json{{"enabled", false}}, {}, 9);
+  BOOST_REQUIRE(p);
+  BOOST_TEST(!p->enabled);
+  BOOST_TEST(p->min_severity == "high");
+  BOOST_TEST(p->secret == e->secret);
+  BOOST_TEST(p->revision == 2);
+  BOOST_TEST(p->updated_at == 9);
+  BOOST_TEST(p->created_at == 5);
+  auto reset = app::patch_endpoint(
+      *app::patch_endpoint(*e, ordered_json{{"timeout", 3}}, {}, 9),
+      ordered_json{{"timeout", nullptr}}, {}, 10);
+  BOOST_REQUIRE(reset);
+  BOOST_TEST(!reset->timeout);
+}
+
+BOOST_AUTO_TEST_CASE(patch_refuses_what_cannot_change) {
+  auto e = app::create_endpoint(base(), {}, 5);
+  for (auto key : {"id", "created_at", "revision", "source", "signature"}) {
+    auto p = app::patch_endpoint(*e, ordered_json{{key, "x"}}, {}, 9);
+    BOOST_REQUIRE(!p);
+    BOOST_TEST(p.error().code == "read_only_field");
+    BOOST_TEST(p.error().field == key);
+  }
+  auto s = app::patch_endpoint(*e, ordered_json{{"secret", secret}}, {}, 9);
+  BOOST_REQUIRE(!s);
+  BOOST_TEST(s.error().message.find("rotate-secret") != std::string::npos);
+  auto u = app::patch_endpoint(*e, ordered_json{{"url", "http://x.example/"}},
+                               {}, 9);
+  BOOST_REQUIRE(!u);
+  BOOST_TEST(u.error().code == "insecure_url");
+}
+
+BOOST_AUTO_TEST_CASE(rotation_keeps_the_old_secret_for_the_grace_period) {
+  auto e = app::create_endpoint(base(), {}, 5);
+  auto r = app::rotate_endpoint_secret(*e, std::nullopt, 1000, 100);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->secret != e->secret);
+  BOOST_TEST(r->secret.rfind("whsec_", 0) == 0);
+  BOOST_REQUIRE(r->retired.size() == 1u);
+  BOOST_TEST(r->retired[0].secret == e->secret);
+  BOOST_TEST(r->retired[0].expires_at == 1100);
+  BOOST_TEST(r->revision == 2);
+  auto c = app::runtime_config(*r, {});
+  BOOST_REQUIRE(c);
+  BOOST_REQUIRE(c->signing_keys.size() == 2u);
+  BOOST_TEST(c->signing_keys[0].expires_at == 0);
+  BOOST_TEST(c->signing_keys[1].expires_at == 1100);
+  BOOST_TEST(c->signing_keys[1].key.key ==
+             *transports::decode_webhook_secret(e->secret));
+
+  // Expired secrets are dropped at the next rotation; at most 4 are kept.
+  auto later = app::rotate_endpoint_secret(*r, std::nullopt, 1000, 5000);
+  BOOST_REQUIRE(later);
+  BOOST_TEST(later->retired.size() == 1u);
+  auto many = *later;
+  for (int i = 0; i < 10; ++i)
+    many = *app::rotate_endpoint_secret(many, std::nullopt, 100000, 6000 + i);
+  BOOST_TEST(many.retired.size() == 4u);
+
+  auto none = app::rotate_endpoint_secret(*e, std::nullopt, 0, 100);
+  BOOST_TEST(none->retired.empty()); // grace 0: the old one stops at once
+}
+
+BOOST_AUTO_TEST_CASE(rotation_to_a_given_secret_is_checked) {
+  auto e = app::create_endpoint(base(), {}, 5);
+  BOOST_TEST(!app::rotate_endpoint_secret(*e, "nope", 1000, 100));
+  BOOST_TEST(!app::rotate_endpoint_secret(*e, e->secret, 1000, 100));
+  auto r = app::rotate_endpoint_secret(*e, std::string{secret}, 1000, 100);
+  BOOST_REQUIRE(r);
+  BOOST_TEST(r->secret == secret);
+  // Switching scheme on rotation: the old HMAC secret signs during grace.
+  auto kp = transports::generate_ed25519_keypair();
+  auto ed = app::rotate_endpoint_secret(*e, kp.secret_key, 1000, 100);
+  BOOST_REQUIRE(ed);
+  BOOST_TEST(ed->signature() == "ed25519");
+}
+
+BOOST_AUTO_TEST_CASE(the_stored_form_round_trips) {
+  auto e =
+      app::create_endpoint(ordered_json{{"url", "https://hooks.example/in"},
+                                        {"agents", {"a*"}},
+                                        {"timeout", 1.5},
+                                        {"retry_schedule", {1, 2}},
+                                        {"description", "d\u00e9j\u00e0"}},
+                           {}, 5);
+  auto r = app::rotate_endpoint_secret(*e, std::nullopt, 1000, 100);
+  auto text = app::to_stored_json(*r);
+  auto back = app::from_stored_json(text);
+  BOOST_REQUIRE(back);
+  BOOST_TEST(app::same_settings(*back, *r));
+  BOOST_TEST(app::to_stored_json(*back) == text);
+  BOOST_TEST(!app::from_stored_json("{}"));
+  BOOST_TEST(!app::from_stored_json("nope"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
