@@ -27,11 +27,24 @@ std::string_view next_line(std::string_view& in) {
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
   static test::fake_engine engine;
-  static test::empty_log log;
+  static test::empty_log log = [] {
+    // One stored endpoint, "ops", so that PATCH and rotate-secret get past
+    // the lookup into validation.
+    test::empty_log l;
+    auto def = app::create_endpoint(
+        {{"id", "ops"}, {"url", "https://hooks.example/in"}}, {}, 1);
+    l.endpoint_id = "ops";
+    l.endpoint_definition = app::to_stored_json(*def);
+    return l;
+  }();
   static app::api handler{
       engine, log,
       app::authenticator{{{"admin", hex_encode(sha256("token")), "admin"}}},
-      app::api_options{"https://audit.example/receipts/{receipt_id}"}};
+      [] {
+        app::api_options o;
+        o.audit_url_template = "https://audit.example/receipts/{receipt_id}";
+        return o;
+      }()};
   std::string_view in{reinterpret_cast<const char*>(data), size};
   app::api_request req;
   req.method = next_line(in);

@@ -35,7 +35,8 @@ private:
   actors::recovery_report report_;
 };
 
-/// A store with nothing in it that accepts every write.
+/// A store with nothing in it (but the one endpoint a test may set) that
+/// accepts every write.
 class empty_log final : public storage::event_log {
 public:
   status commit(const storage::write_set&, storage::durability) override {
@@ -63,11 +64,21 @@ public:
   }
   result<std::vector<std::pair<std::string, std::string>>>
   list_endpoints() override {
-    return std::vector<std::pair<std::string, std::string>>{};
+    std::vector<std::pair<std::string, std::string>> all;
+    if (!endpoint_id.empty())
+      all.emplace_back(endpoint_id, endpoint_definition);
+    return all;
   }
-  result<std::optional<std::string>> get_endpoint(std::string_view) override {
+  result<std::optional<std::string>>
+  get_endpoint(std::string_view id) override {
+    if (!endpoint_id.empty() && id == endpoint_id)
+      return std::optional<std::string>{endpoint_definition};
     return std::optional<std::string>{};
   }
+
+  /// One stored endpoint, when set (its definition in the stored form).
+  std::string endpoint_id;
+  std::string endpoint_definition;
   status for_each_record(
       std::uint64_t,
       const std::function<bool(std::uint64_t, std::string_view)>&) override {
