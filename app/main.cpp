@@ -1,10 +1,13 @@
 // tocsin: delivers AI-safety events to webhooks, reliably.
 //   tocsin serve [--config FILE]
+//   tocsin endpoints|send|dead-letters ...  (API clients, see app/cli.hpp)
 #include "actors/engine.hpp"
 #include "app/api.hpp"
 #include "app/api_server.hpp"
 #include "app/auth.hpp"
+#include "app/cli.hpp"
 #include "app/config.hpp"
+#include "app/endpoint_store.hpp"
 #include "common/log.hpp"
 #include "storage/event_log.hpp"
 #include "transports/https_client.hpp"
@@ -78,17 +81,31 @@ int serve(const std::string& config_file) {
   if (!client)
     return refuse("delivery", client.error());
 
+  auto defaults = app::endpoint_defaults_of(cfg->delivery);
+  auto endpoints =
+      app::load_endpoints(**log, cfg->endpoints, defaults, now_ms());
+  if (!endpoints)
+    return refuse("endpoints", endpoints.error());
+  if (endpoints->created + endpoints->updated + endpoints->removed > 0)
+    log::info("endpoints from the config file applied",
+              {{"created", std::to_string(endpoints->created)},
+               {"updated", std::to_string(endpoints->updated)},
+               {"removed", std::to_string(endpoints->removed)}});
+  auto endpoint_count = endpoints->runtime.size();
+
   actors::engine_options engine_opts;
   engine_opts.scheduler_threads = cfg->server.actor_threads;
   engine_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
-  for (auto& e : cfg->endpoints)
-    engine_opts.endpoints.push_back(e.endpoint);
+  engine_opts.endpoints = std::move(endpoints->runtime);
   auto engine = actors::engine::start(engine_opts, **log, **client);
   if (!engine)
     return refuse("recovery", engine.error());
 
+  app::api_options api_opts;
+  api_opts.audit_url_template = cfg->server.audit_url_template;
+  api_opts.defaults = defaults;
   app::api handler{**engine, **log, app::authenticator{tokens},
-                   app::api_options{cfg->server.audit_url_template}};
+                   std::move(api_opts)};
   app::api_server_options server_opts;
   server_opts.listen = cfg->server.listen;
   server_opts.max_body_bytes = cfg->server.max_body_bytes;
@@ -101,7 +118,7 @@ int serve(const std::string& config_file) {
     return refuse("server", server.error());
   log::info("listening", {{"address", (*server)->address()},
                           {"version", version},
-                          {"endpoints", std::to_string(cfg->endpoints.size())},
+                          {"endpoints", std::to_string(endpoint_count)},
                           {"data_dir", cfg->server.data_dir}});
 
   int sig = 0;
@@ -132,8 +149,16 @@ int main(int argc, char** argv) {
   cli.add_subcommand("version", "print the version")->callback([] {
     std::cout << "tocsin " << version << "\n";
   });
-  CLI11_PARSE(cli, argc, argv);
+  app::operator_cli operator_commands{cli};
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help exits 0, usage errors 2.
+    return cli.exit(e) == 0 ? 0 : 2;
+  }
   if (serve_cmd->parsed())
     return serve(config_file);
+  if (auto code = operator_commands.run())
+    return *code;
   return 0;
 }

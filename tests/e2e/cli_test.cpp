@@ -1,0 +1,765 @@
+// The operator CLI (tocsin endpoints|send|dead-letters) as a user runs it: the
+// real binary as a child process against a real daemon, or against a plain
+// HTTP receiver that records exactly what the CLI sent.
+#include "tests/e2e/fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <cerrno>
+#include <csignal>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+extern char** environ;
+
+using namespace tocsin::test;
+using nlohmann::json;
+
+namespace {
+
+struct cli_result {
+  int code = -1; ///< exit code, 128+N for signal N
+  std::string out;
+  std::string err;
+};
+
+std::ostream& operator<<(std::ostream& os, const cli_result& r) {
+  return os << "exit " << r.code << "\nstdout:\n"
+            << r.out << "\nstderr:\n"
+            << r.err;
+}
+
+struct cli_call {
+  std::string input = {};            ///< written to stdin
+  std::vector<std::string> env = {}; ///< "NAME=value" added to the environment
+  std::filesystem::path cwd = {};
+};
+
+/// Runs `tocsin args...` with stdin, stdout and stderr on pipes. The test's
+/// own TOCSIN_SERVER / TOCSIN_TOKEN are not passed on.
+cli_result run_cli(const std::vector<std::string>& args, cli_call call = {}) {
+  std::signal(SIGPIPE, SIG_IGN); // a child that does not read its stdin
+  std::vector<std::string> argv_s{TOCSIN_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (auto& a : argv_s)
+    argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_s;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view var{*e};
+    if (var.rfind("TOCSIN_SERVER=", 0) != 0 && var.rfind("TOCSIN_TOKEN=", 0))
+      env_s.emplace_back(var);
+  }
+  env_s.insert(env_s.end(), call.env.begin(), call.env.end());
+  std::vector<char*> envp;
+  for (auto& e : env_s)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  int in[2], out[2], err[2];
+  BOOST_REQUIRE(::pipe2(in, O_CLOEXEC) == 0 && ::pipe2(out, O_CLOEXEC) == 0 &&
+                ::pipe2(err, O_CLOEXEC) == 0);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
+  if (!call.cwd.empty())
+    posix_spawn_file_actions_addchdir_np(&fa, call.cwd.c_str());
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  ::close(in[0]);
+  ::close(out[1]);
+  ::close(err[1]);
+  BOOST_REQUIRE_MESSAGE(rc == 0, "posix_spawn: " << std::strerror(rc));
+
+  cli_result r;
+  std::size_t written = 0;
+  int to_child = in[1];
+  if (call.input.empty()) {
+    ::close(to_child);
+    to_child = -1;
+  }
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  bool out_open = true, err_open = true;
+  while (out_open || err_open) {
+    std::vector<pollfd> fds;
+    if (out_open)
+      fds.push_back({out[0], POLLIN, 0});
+    if (err_open)
+      fds.push_back({err[0], POLLIN, 0});
+    if (to_child >= 0)
+      fds.push_back({to_child, POLLOUT, 0});
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 ||
+        ::poll(fds.data(), fds.size(), static_cast<int>(left.count())) == 0) {
+      ::kill(pid, SIGKILL);
+      BOOST_ERROR("tocsin did not finish within 30 s");
+      break;
+    }
+    for (auto& p : fds) {
+      if (p.revents == 0)
+        continue;
+      if (p.fd == to_child) {
+        auto n = ::write(to_child, call.input.data() + written,
+                         call.input.size() - written);
+        if (n > 0)
+          written += static_cast<std::size_t>(n);
+        if (n < 0 || written == call.input.size()) {
+          ::close(to_child);
+          to_child = -1;
+        }
+        continue;
+      }
+      char buf[4096];
+      auto n = ::read(p.fd, buf, sizeof(buf));
+      if (n > 0) {
+        (p.fd == out[0] ? r.out : r.err).append(buf, n);
+      } else if (n == 0 || errno != EINTR) {
+        (p.fd == out[0] ? out_open : err_open) = false;
+      }
+    }
+  }
+  if (to_child >= 0)
+    ::close(to_child);
+  ::close(out[0]);
+  ::close(err[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  return r;
+}
+
+std::string server_of(daemon_fixture& f) {
+  return "http://127.0.0.1:" + std::to_string(f.api_port());
+}
+
+/// --server and --config (for the token) of the fixture's daemon.
+std::vector<std::string> with_daemon(daemon_fixture& f,
+                                     std::vector<std::string> args) {
+  args.insert(args.end(), {"--server", server_of(f), "--config",
+                           (f.dir() / "tocsin.toml").string()});
+  return args;
+}
+
+bool contains(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start < text.size()) {
+    auto nl = text.find('\n', start);
+    out.push_back(text.substr(start, nl - start));
+    if (nl == std::string::npos)
+      break;
+    start = nl + 1;
+  }
+  return out;
+}
+
+/// A loopback port with nothing listening on it.
+std::uint16_t closed_port() {
+  int s = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(s, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+  socklen_t len = sizeof(addr);
+  ::getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(s);
+  return ntohs(addr.sin_port);
+}
+
+/// Answers one connection with `response` (raw bytes), then closes it.
+class one_shot_server {
+public:
+  explicit one_shot_server(std::string response) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    BOOST_REQUIRE(
+        ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0);
+    BOOST_REQUIRE(::listen(fd_, 1) == 0);
+    socklen_t len = sizeof(addr);
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread{[this, response = std::move(response)] {
+      int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0)
+        return;
+      std::string req;
+      char buf[4096];
+      // The request head and its body (the CLI sends Content-Length).
+      for (;;) {
+        auto end = req.find("\r\n\r\n");
+        if (end != std::string::npos) {
+          auto cl = req.find("Content-Length: ");
+          std::size_t body =
+              cl == std::string::npos ? 0 : std::stoul(req.substr(cl + 16));
+          if (req.size() >= end + 4 + body)
+            break;
+        }
+        auto n = ::read(c, buf, sizeof(buf));
+        if (n <= 0)
+          break;
+        req.append(buf, n);
+      }
+      request_ = req;
+      for (std::size_t sent = 0; sent < response.size();) {
+        auto n = ::write(c, response.data() + sent, response.size() - sent);
+        if (n <= 0)
+          break;
+        sent += n;
+      }
+      ::close(c);
+    }};
+  }
+  ~one_shot_server() {
+    ::shutdown(fd_, SHUT_RDWR); // wakes accept() if nobody came
+    if (thread_.joinable())
+      thread_.join();
+    ::close(fd_);
+  }
+  std::string server() const {
+    return "http://127.0.0.1:" + std::to_string(port_);
+  }
+  /// The request received; waits until it has been answered.
+  const std::string& request() {
+    if (thread_.joinable())
+      thread_.join();
+    return request_;
+  }
+
+private:
+  int fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread thread_;
+  std::string request_;
+};
+
+canned_response json_answer(int status, json body) {
+  canned_response r;
+  r.status = status;
+  r.body = status == 204 ? "" : body.dump();
+  r.headers = {{"content-type", "application/json"}};
+  return r;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(cli)
+
+BOOST_AUTO_TEST_CASE(send_with_flags_posts_an_event_that_is_delivered) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto r = run_cli(with_daemon(
+      f, {"send", "--type", "policy.denied", "--agent", "agent-7", "--summary",
+          "agent-7 tried file.delete on /etc", "--severity", "critical",
+          "--detail", "action=file.delete", "--detail", "rule=block-delete"}));
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r);
+  auto ids = lines(r.out);
+  BOOST_REQUIRE_EQUAL(ids.size(), 1u);
+  BOOST_TEST(ids[0].rfind("evt_", 0) == 0u, r.out);
+  BOOST_TEST(!contains(r.out + r.err, f.admin_token()));
+
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  auto req = receiver->requests().at(0);
+  BOOST_TEST(req.signature_valid);
+  BOOST_TEST(req.headers["webhook-id"] == ids[0]);
+  auto body = json::parse(req.body);
+  BOOST_TEST(body["type"] == "policy.denied");
+  BOOST_TEST(body["agent_id"] == "agent-7");
+  BOOST_TEST(body["severity"] == "critical");
+  BOOST_TEST(body["summary"] == "agent-7 tried file.delete on /etc");
+  BOOST_TEST(body["details"]["action"] == "file.delete");
+  BOOST_TEST(body["details"]["rule"] == "block-delete");
+}
+
+BOOST_AUTO_TEST_CASE(send_posts_json_from_stdin_or_a_file_as_is) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  // Server and token from the environment.
+  cli_call call{
+      json{{"events", {sample_event("a"), sample_event("b")}}}.dump(),
+      {"TOCSIN_SERVER=" + server_of(f), "TOCSIN_TOKEN=" + f.admin_token()}};
+  auto r = run_cli({"send", "-", "--idempotency-key", "batch-1"}, call);
+  BOOST_REQUIRE_MESSAGE(r.code == 0, r);
+  auto ids = lines(r.out);
+  BOOST_REQUIRE_EQUAL(ids.size(), 2u);
+  // The same key again: the first ids, nothing new delivered.
+  auto again = run_cli({"send", "-", "--idempotency-key", "batch-1"}, call);
+  BOOST_REQUIRE_MESSAGE(again.code == 0, again);
+  BOOST_TEST(lines(again.out) == ids);
+
+  // From a file, the raw answer; the token from ./data/admin.token.
+  auto file = f.dir() / "event.json";
+  std::ofstream{file} << sample_event("c").dump();
+  auto raw = run_cli({"send", "--file", file.string(), "--json"},
+                     cli_call{{}, {"TOCSIN_SERVER=" + server_of(f)}, f.dir()});
+  BOOST_REQUIRE_MESSAGE(raw.code == 0, raw);
+  auto answer = json::parse(raw.out);
+  BOOST_REQUIRE_EQUAL(answer["ids"].size(), 1u);
+  BOOST_REQUIRE(receiver->wait_for(3, std::chrono::seconds{10}));
+  std::this_thread::sleep_for(std::chrono::milliseconds{200});
+  BOOST_TEST(receiver->count() == 3u);
+}
+
+BOOST_AUTO_TEST_CASE(a_bad_event_exits_1_with_the_servers_message) {
+  daemon_fixture f;
+  f.start({});
+  auto r =
+      run_cli(with_daemon(f, {"send", "--type", "policy.denied", "--agent", "a",
+                              "--summary", "s", "--severity", "urgent"}));
+  BOOST_TEST(r.code == 1, r);
+  BOOST_TEST(r.out.empty(), r);
+  BOOST_TEST(r.err == "tocsin: severity must be one of critical, high, "
+                      "medium, low, info (invalid_field, field severity)\n",
+             r);
+  auto not_json = run_cli(with_daemon(f, {"send", "-"}), {"{not json"});
+  BOOST_TEST(not_json.code == 1, not_json);
+  BOOST_TEST(contains(not_json.err, "(invalid_json)"), not_json);
+  auto dead = json::parse(f.get("/v1/dead-letters", f.admin_token()).body);
+  BOOST_TEST(dead["dead_letters"].empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_wrong_token_exits_1_with_the_401_message) {
+  daemon_fixture f;
+  f.start({});
+  const std::string wrong = "tsn_0123456789abcdef";
+  for (auto args : {std::vector<std::string>{"send", "--type", "policy.denied",
+                                             "--agent", "a", "--summary", "s"},
+                    std::vector<std::string>{"dead-letters", "list"},
+                    std::vector<std::string>{"endpoints", "list"}}) {
+    args.insert(args.end(), {"--server", server_of(f), "--token", wrong});
+    auto r = run_cli(args);
+    BOOST_TEST(r.code == 1, r);
+    BOOST_TEST(
+        r.err == "tocsin: missing or invalid bearer token (unauthorized)\n", r);
+    BOOST_TEST(!contains(r.out + r.err, wrong));
+  }
+}
+
+BOOST_AUTO_TEST_CASE(no_daemon_running_exits_1_cannot_connect) {
+  auto server = "http://127.0.0.1:" + std::to_string(closed_port());
+  for (auto args : {std::vector<std::string>{"send", "--type", "policy.denied",
+                                             "--summary", "s"},
+                    std::vector<std::string>{"dead-letters", "list"},
+                    std::vector<std::string>{"endpoints", "get", "ep"}}) {
+    args.insert(args.end(), {"--server", server, "--token", "t"});
+    auto r = run_cli(args);
+    BOOST_TEST(r.code == 1, r);
+    BOOST_TEST(r.err == "tocsin: cannot connect to " + server +
+                            ": Connection refused\n",
+               r);
+  }
+  // No token anywhere: said before anything is sent.
+  temp_dir empty;
+  auto r = run_cli({"dead-letters", "list", "--server", server},
+                   cli_call{{}, {}, empty.path()});
+  BOOST_TEST(r.code == 1, r);
+  BOOST_TEST(contains(r.err, "no token"), r);
+  BOOST_TEST(contains(r.err, "admin.token"), r);
+}
+
+BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
+  auto server = "http://127.0.0.1:" + std::to_string(closed_port());
+  for (auto args : {
+           std::vector<std::string>{"endpoints"},
+           std::vector<std::string>{"endpoints", "add"},
+           std::vector<std::string>{"endpoints", "add", "--url"},
+           std::vector<std::string>{"endpoints", "update", "ep"},
+           std::vector<std::string>{"endpoints", "update", "ep", "--enable",
+                                    "--disable"},
+           std::vector<std::string>{"endpoints", "add", "--url", "https://x/",
+                                    "--signature", "md5"},
+           std::vector<std::string>{"endpoints", "add", "--url", "https://x/",
+                                    "--option", "novalue"},
+           std::vector<std::string>{"send"},
+           std::vector<std::string>{"send", "--type", "policy.denied"},
+           std::vector<std::string>{"send", "-", "--type", "policy.denied"},
+           std::vector<std::string>{"send", "--detail", "x"},
+           std::vector<std::string>{"dead-letters", "replay"},
+           std::vector<std::string>{"dead-letters", "replay", "dlv_1",
+                                    "--endpoint", "ep"},
+           std::vector<std::string>{"dead-letters", "replay", "--since",
+                                    "2020-01-01T00:00:00Z"},
+           std::vector<std::string>{"dead-letters", "list", "--limit", "x"},
+       }) {
+    args.insert(args.end(), {"--server", server, "--token", "t"});
+    auto r = run_cli(args);
+    BOOST_TEST(r.code == 2, args[0] << " " << args[1] << ": " << r);
+    BOOST_TEST(!contains(r.err, "cannot connect"), r);
+  }
+  auto help = run_cli({"endpoints", "add", "--help"});
+  BOOST_TEST(help.code == 0, help);
+  BOOST_TEST(contains(help.out, "--event-type"), help);
+}
+
+BOOST_AUTO_TEST_CASE(dead_letters_are_listed_and_replayed) {
+  daemon_fixture f;
+  std::atomic<bool> healthy{false};
+  auto receiver = f.make_receiver([&](const received_request&, std::size_t) {
+    canned_response r;
+    if (!healthy) {
+      r.status = 400;
+      r.body = "no";
+    }
+    return r;
+  });
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto ids =
+      f.post_events(json{{"events", {sample_event("a"), sample_event("b")}}});
+  std::vector<std::string> dead;
+  for (auto& id : ids) {
+    auto ev = f.wait_finished(id);
+    BOOST_REQUIRE(ev["deliveries"][0]["state"] == "dead_lettered");
+    dead.push_back(ev["deliveries"][0]["id"]);
+  }
+
+  auto list = run_cli(with_daemon(f, {"dead-letters", "list"}));
+  BOOST_REQUIRE_MESSAGE(list.code == 0, list);
+  auto rows = lines(list.out);
+  BOOST_REQUIRE_EQUAL(rows.size(), 3u);
+  BOOST_TEST(rows[0].rfind("ID", 0) == 0u);
+  for (auto col : {"ENDPOINT", "EVENT", "REASON", "ATTEMPTS", "FINISHED_AT"})
+    BOOST_TEST(contains(rows[0], col), rows[0]);
+  for (int i = 0; i < 2; ++i) {
+    auto& row = rows[i + 1];
+    BOOST_TEST(row.rfind(dead[i], 0) == 0u, row);
+    BOOST_TEST(contains(row, " ops "), row);
+    BOOST_TEST(contains(row, ids[i]), row);
+    BOOST_TEST(contains(row, "rejected_http_400"), row);
+    BOOST_TEST(contains(row, " 1 "), row);
+  }
+  auto raw = run_cli(with_daemon(f, {"dead-letters", "list", "--json"}));
+  BOOST_REQUIRE_MESSAGE(raw.code == 0, raw);
+  BOOST_TEST(json::parse(raw.out)["dead_letters"].size() == 2u);
+  // Paging.
+  auto page = run_cli(with_daemon(f, {"dead-letters", "list", "--limit", "1"}));
+  BOOST_REQUIRE_MESSAGE(page.code == 0, page);
+  BOOST_TEST(lines(page.out).size() == 2u, page);
+  BOOST_TEST(contains(page.err, "--after " + dead[0]), page);
+  auto next = run_cli(with_daemon(
+      f, {"dead-letters", "list", "--limit", "1", "--after", dead[0]}));
+  BOOST_REQUIRE_MESSAGE(next.code == 0, next);
+  BOOST_TEST(lines(next.out).size() == 2u, next);
+  BOOST_TEST(lines(next.out).back().rfind(dead[1], 0) == 0u, next);
+
+  healthy = true;
+  auto one = run_cli(with_daemon(f, {"dead-letters", "replay", dead[0]}));
+  BOOST_TEST(one.code == 0, one);
+  BOOST_TEST(one.out == "replayed 1\n", one);
+  BOOST_TEST(f.wait_finished(ids[0])["deliveries"][0]["state"] == "delivered");
+  // Not a dead letter any more: the API's 409, exit 1.
+  auto again = run_cli(with_daemon(f, {"dead-letters", "replay", dead[0]}));
+  BOOST_TEST(again.code == 1, again);
+  BOOST_TEST(again.err.rfind("tocsin: ", 0) == 0u, again);
+  BOOST_TEST(again.out.empty(), again);
+
+  // In bulk, with an offset in --since ('+' must be percent-encoded).
+  auto bad_since = run_cli(with_daemon(
+      f, {"dead-letters", "replay", "--endpoint", "ops", "--since", "today"}));
+  BOOST_TEST(bad_since.code == 1, bad_since);
+  BOOST_TEST(contains(bad_since.err, "(invalid_field, field since)"),
+             bad_since);
+  auto future =
+      run_cli(with_daemon(f, {"dead-letters", "replay", "--endpoint", "ops",
+                              "--since", "2999-01-01T00:00:00+01:00"}));
+  BOOST_TEST(future.out == "replayed 0\n", future);
+  auto bulk =
+      run_cli(with_daemon(f, {"dead-letters", "replay", "--endpoint", "ops",
+                              "--since", "2020-01-01T00:00:00+01:00"}));
+  BOOST_TEST(bulk.code == 0, bulk);
+  BOOST_TEST(bulk.out == "replayed 1\n", bulk);
+  BOOST_TEST(f.wait_finished(ids[1])["deliveries"][0]["state"] == "delivered");
+  auto none = run_cli(with_daemon(f, {"dead-letters", "list"}));
+  BOOST_TEST(none.code == 0, none);
+  BOOST_TEST(none.out.empty(), none);
+  BOOST_TEST(contains(none.err, "no dead letters"), none);
+  auto unknown =
+      run_cli(with_daemon(f, {"dead-letters", "replay", "--endpoint", "nope"}));
+  BOOST_TEST(unknown.code == 1, unknown);
+  BOOST_TEST(contains(unknown.err, "(not_found"), unknown);
+}
+
+BOOST_AUTO_TEST_CASE(the_config_file_gives_the_server_and_the_token) {
+  daemon_fixture f;
+  f.start({});
+  // Another config for the same daemon with its real port; a wildcard listen
+  // address is reached on loopback.
+  auto file = f.dir() / "cli.toml";
+  std::ofstream{file} << "[server]\nlisten = \"0.0.0.0:" << f.api_port()
+                      << "\"\ndata_dir = \"" << (f.dir() / "data").string()
+                      << "\"\n";
+  auto r = run_cli({"dead-letters", "list", "-c", file.string()});
+  BOOST_TEST(r.code == 0, r);
+  BOOST_TEST(contains(r.err, "no dead letters"), r);
+  // An explicit --server wins over the config.
+  auto server = "http://127.0.0.1:" + std::to_string(closed_port());
+  auto other = run_cli(
+      {"dead-letters", "list", "--config", file.string(), "--server", server});
+  BOOST_TEST(other.code == 1, other);
+  BOOST_TEST(contains(other.err, "cannot connect to " + server), other);
+  // An unusable config is said as such.
+  auto missing = run_cli(
+      {"dead-letters", "list", "--config", (f.dir() / "nope.toml").string()});
+  BOOST_TEST(missing.code == 1, missing);
+  BOOST_TEST(contains(missing.err, "nope.toml"), missing);
+}
+
+BOOST_AUTO_TEST_CASE(requests_carry_exactly_the_given_fields) {
+  // A plain HTTP receiver in place of the daemon: what the CLI sends.
+  https_receiver api{
+      receiver_options{}, [](const received_request& req, std::size_t) {
+        if (req.method == "DELETE")
+          return json_answer(204, {});
+        if (req.target == "/v1/events")
+          return json_answer(202, {{"ids", {"evt_1"}}, {"deliveries", 1}});
+        if (req.target.rfind("/v1/dead-letters?", 0) == 0)
+          return json_answer(200, {{"dead_letters", json::array()}});
+        if (req.target.find("/replay") != std::string::npos)
+          return json_answer(202, {{"replayed", 7}, {"limit_reached", true}});
+        if (req.target == "/v1/endpoints" && req.method == "GET")
+          return json_answer(
+              200, {{"endpoints",
+                     {{{"id", "ep1"},
+                       {"transport", "webhook"},
+                       {"enabled", true},
+                       {"url", "https://a.example/h"},
+                       {"event_types", {"policy.denied", "content.detected"}}},
+                      {{"id", "ep-two"},
+                       {"transport", "slack"},
+                       {"enabled", false},
+                       {"url", "https://hooks.slack.com/x"},
+                       {"event_types", {"*"}}}}}});
+        return json_answer(req.target == "/v1/endpoints" ? 201 : 200,
+                           {{"id", "ep1"}, {"secret", "whsec_new"}});
+      }};
+  auto server = "http://127.0.0.1:" + std::to_string(api.port());
+  auto cli = [&](std::vector<std::string> args) {
+    args.insert(args.end(), {"--server", server, "--token", "tok"});
+    auto r = run_cli(args);
+    BOOST_TEST(r.code == 0, r);
+    return r;
+  };
+  auto last = [&] { return api.requests().back(); };
+
+  auto add = cli({"endpoints", "add", "--url", "https://a.example/h", "--id",
+                  "ep1", "--event-type", "policy.denied,content.detected",
+                  "--event-type", "anomaly.detected", "--agent", "agent-*",
+                  "--signature", "hmac", "--option", "routing_key=abc=d",
+                  "--disabled", "--description", "ops"});
+  auto req = last();
+  BOOST_TEST(req.method == "POST");
+  BOOST_TEST(req.target == "/v1/endpoints");
+  BOOST_TEST(req.headers["authorization"] == "Bearer tok");
+  BOOST_TEST(req.headers["content-type"] == "application/json");
+  BOOST_TEST(
+      json::parse(req.body) ==
+          (json{{"id", "ep1"},
+                {"url", "https://a.example/h"},
+                {"event_types",
+                 {"policy.denied", "content.detected", "anomaly.detected"}},
+                {"agents", {"agent-*"}},
+                {"signature", "hmac-sha256"},
+                {"description", "ops"},
+                {"options", {{"routing_key", "abc=d"}}},
+                {"enabled", false}}),
+      req.body);
+  BOOST_TEST(json::parse(add.out)["secret"] == "whsec_new");
+  BOOST_TEST(contains(add.err, "only"), add);
+  cli({"endpoints", "add", "--url", "https://a.example/h"});
+  BOOST_TEST(json::parse(last().body) ==
+             (json{{"url", "https://a.example/h"}}));
+
+  cli({"endpoints", "update", "ep/1", "--disable", "--min-severity", "high",
+       "--signature", "ed25519", "--transport", "slack"});
+  req = last();
+  BOOST_TEST(req.method == "PATCH");
+  BOOST_TEST(req.target == "/v1/endpoints/ep%2F1");
+  BOOST_TEST(json::parse(req.body) == (json{{"transport", "slack"},
+                                            {"min_severity", "high"},
+                                            {"signature", "ed25519"},
+                                            {"enabled", false}}),
+             req.body);
+  cli({"endpoints", "update", "ep1", "--enable"});
+  BOOST_TEST(json::parse(last().body) == (json{{"enabled", true}}));
+
+  cli({"endpoints", "rotate", "ep1"});
+  BOOST_TEST(last().target == "/v1/endpoints/ep1/rotate-secret");
+  BOOST_TEST(json::parse(last().body) == json::object());
+  auto rotated = cli(
+      {"endpoints", "rotate", "ep1", "--secret", "whsec_x", "--grace", "60"});
+  BOOST_TEST(json::parse(last().body) ==
+             (json{{"secret", "whsec_x"}, {"grace", 60}}));
+  BOOST_TEST(contains(rotated.out, "whsec_new"), rotated);
+
+  auto get = cli({"endpoints", "get", "ep1"});
+  BOOST_TEST(last().method == "GET");
+  BOOST_TEST(last().target == "/v1/endpoints/ep1");
+  BOOST_TEST(json::parse(get.out)["id"] == "ep1");
+
+  auto rm = cli({"endpoints", "rm", "ep1"});
+  BOOST_TEST(last().method == "DELETE");
+  BOOST_TEST(rm.out == "deleted ep1\n");
+
+  auto list = cli({"endpoints", "list"});
+  BOOST_TEST(list.out ==
+                 "ID      TRANSPORT  ENABLED  URL                        "
+                 "EVENT_TYPES\n"
+                 "ep1     webhook    yes      https://a.example/h        "
+                 "policy.denied,content.detected\n"
+                 "ep-two  slack      no       https://hooks.slack.com/x  *\n",
+             list);
+  auto list_json = cli({"endpoints", "list", "--json"});
+  BOOST_TEST(json::parse(list_json.out)["endpoints"].size() == 2u);
+
+  auto sent = cli({"send", "--type", "system.health", "--summary", "all good",
+                   "--idempotency-key", "k-1"});
+  req = last();
+  BOOST_TEST(req.target == "/v1/events");
+  BOOST_TEST(req.headers["idempotency-key"] == "k-1");
+  BOOST_TEST(req.headers["content-type"] == "application/json");
+  BOOST_TEST(json::parse(req.body) ==
+             (json{{"type", "system.health"}, {"summary", "all good"}}));
+  BOOST_TEST(sent.out == "evt_1\n");
+  cli({"send", "--type", "policy.denied", "--summary", "s"});
+  BOOST_TEST(last().headers.count("idempotency-key") == 0u);
+
+  cli({"dead-letters", "list", "--limit", "5", "--after", "dlv_x"});
+  BOOST_TEST(last().target == "/v1/dead-letters?limit=5&after=dlv_x");
+  auto replay = cli({"dead-letters", "replay", "--endpoint", "ep1", "--since",
+                     "2020-01-01T00:00:00+01:00"});
+  BOOST_TEST(last().method == "POST");
+  BOOST_TEST(
+      last().target ==
+      "/v1/endpoints/ep1/replay?since=2020-01-01T00%3A00%3A00%2B01%3A00");
+  BOOST_TEST(replay.out == "replayed 7\n");
+  BOOST_TEST(contains(replay.err, "limit reached"), replay);
+  cli({"dead-letters", "replay", "dlv_1"});
+  BOOST_TEST(last().target == "/v1/dead-letters/dlv_1/replay");
+}
+
+BOOST_AUTO_TEST_CASE(responses_are_read_chunked_or_until_close) {
+  {
+    one_shot_server s{"HTTP/1.1 202 Accepted\r\nContent-Type: application/json"
+                      "\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      "5;ext=1\r\n{\"ids\r\n"
+                      "12\r\n\": [\"evt_a\", \"evt_\r\n"
+                      "4\r\nb\"]}\r\n"
+                      "0\r\nX-Trailer: 1\r\n\r\n"};
+    auto r = run_cli({"send", "--type", "policy.denied", "--summary", "s",
+                      "--server", s.server(), "--token", "t"});
+    BOOST_TEST(r.code == 0, r);
+    BOOST_TEST(r.out == "evt_a\nevt_b\n", r);
+  }
+  {
+    one_shot_server s{"HTTP/1.0 200 OK\r\n\r\n{\"dead_letters\": []}"};
+    auto r = run_cli(
+        {"dead-letters", "list", "--server", s.server(), "--token", "t"});
+    BOOST_TEST(r.code == 0, r);
+    BOOST_TEST(contains(r.err, "no dead letters"), r);
+    BOOST_TEST(contains(s.request(), "GET /v1/dead-letters HTTP/1.1\r\n"));
+    BOOST_TEST(contains(s.request(), "Authorization: Bearer t\r\n"));
+  }
+  {
+    one_shot_server s{"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 11\r\n\r\n"
+                      "bad gateway"};
+    auto r = run_cli(
+        {"dead-letters", "list", "--server", s.server(), "--token", "t"});
+    BOOST_TEST(r.code == 1, r);
+    BOOST_TEST(
+        r.err == "tocsin: HTTP 502 from " + s.server() + ": bad gateway\n", r);
+  }
+  {
+    one_shot_server s{"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"};
+    auto r = run_cli(
+        {"dead-letters", "list", "--server", s.server(), "--token", "t"});
+    BOOST_TEST(r.code == 1, r);
+    BOOST_TEST(contains(r.err, "bad response from " + s.server()), r);
+  }
+}
+
+// Needs the endpoints API (POST/GET/PATCH/DELETE /v1/endpoints, rotate-secret).
+BOOST_AUTO_TEST_CASE(endpoints_are_managed_through_the_api) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({});
+  auto url = daemon_fixture::url_of(*receiver);
+
+  auto add = run_cli(with_daemon(
+      f, {"endpoints", "add", "--url", url, "--id", "cli-ep", "--event-type",
+          "policy.denied", "--description", "first", "--secret", test_secret}));
+  BOOST_REQUIRE_MESSAGE(add.code == 0, add);
+  auto created = json::parse(add.out);
+  BOOST_TEST(created["id"] == "cli-ep");
+  BOOST_TEST(created["url"] == url);
+  BOOST_TEST(created["secret"] == test_secret);
+  BOOST_TEST(contains(add.err, "only"), add);
+
+  auto list = run_cli(with_daemon(f, {"endpoints", "list"}));
+  BOOST_REQUIRE_MESSAGE(list.code == 0, list);
+  auto rows = lines(list.out);
+  BOOST_REQUIRE_EQUAL(rows.size(), 2u);
+  BOOST_TEST(rows[1].rfind("cli-ep ", 0) == 0u, rows[1]);
+  BOOST_TEST(contains(rows[1], url), rows[1]);
+  BOOST_TEST(contains(rows[1], "policy.denied"), rows[1]);
+  BOOST_TEST(contains(rows[1], "webhook"), rows[1]);
+  BOOST_TEST(contains(rows[1], "yes"), rows[1]);
+
+  auto get = run_cli(with_daemon(f, {"endpoints", "get", "cli-ep"}));
+  BOOST_REQUIRE_MESSAGE(get.code == 0, get);
+  BOOST_TEST(json::parse(get.out)["description"] == "first");
+  BOOST_TEST(json::parse(get.out).count("secret") == 0u);
+
+  // The endpoint delivers what the CLI sends.
+  auto sent = run_cli(with_daemon(f, {"send", "--type", "policy.denied",
+                                      "--agent", "a", "--summary", "s"}));
+  BOOST_REQUIRE_MESSAGE(sent.code == 0, sent);
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  BOOST_TEST(receiver->requests()[0].signature_valid);
+
+  auto update =
+      run_cli(with_daemon(f, {"endpoints", "update", "cli-ep", "--description",
+                              "second", "--disable"}));
+  BOOST_REQUIRE_MESSAGE(update.code == 0, update);
+  BOOST_TEST(json::parse(update.out)["description"] == "second");
+  BOOST_TEST(json::parse(update.out)["enabled"] == false);
+  auto bad = run_cli(with_daemon(
+      f, {"endpoints", "update", "cli-ep", "--url", "http://insecure/"}));
+  BOOST_TEST(bad.code == 1, bad);
+  BOOST_TEST(contains(bad.err, "(insecure_url"), bad);
+
+  auto rotate = run_cli(with_daemon(f, {"endpoints", "rotate", "cli-ep"}));
+  BOOST_REQUIRE_MESSAGE(rotate.code == 0, rotate);
+  auto secret = json::parse(rotate.out)["secret"].get<std::string>();
+  BOOST_TEST(secret.rfind("whsec_", 0) == 0u, secret);
+  BOOST_TEST(secret != test_secret);
+
+  auto rm = run_cli(with_daemon(f, {"endpoints", "rm", "cli-ep"}));
+  BOOST_TEST(rm.code == 0, rm);
+  BOOST_TEST(rm.out == "deleted cli-ep\n", rm);
+  auto gone = run_cli(with_daemon(f, {"endpoints", "get", "cli-ep"}));
+  BOOST_TEST(gone.code == 1, gone);
+  BOOST_TEST(contains(gone.err, "(not_found"), gone);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
