@@ -29,24 +29,88 @@ void schedule(self_ptr self, delivery_job job) {
                      std::move(id));
 }
 
+/// The request the endpoint's transport builds for `job`, signed when the
+/// transport asks for it; an error when it cannot be built.
+result<transports::outbound_request>
+make_request(const endpoint_config& cfg, const delivery_job& job, unix_ms now) {
+  auto& ev = *job.event;
+  plugins::event_view view;
+  view.id = ev.id;
+  view.type = ev.type;
+  view.severity = ev.severity;
+  view.agent_id = ev.agent_id;
+  view.summary = ev.summary;
+  view.timestamp = ev.timestamp;
+  view.payload_json = ev.payload;
+  view.audit_url = ev.audit_url;
+  auto built = cfg.plugin->build_request(
+      view, plugins::endpoint_view{cfg.id, cfg.url, cfg.options_json});
+  if (!built)
+    return built.error();
+  transports::outbound_request req;
+  req.target = cfg.target;
+  if (built->url) {
+    auto u = parse_url(*built->url);
+    if (!u)
+      return error{"transport_error",
+                   "the transport's URL: " + u.error().message};
+    if (u->scheme != "https")
+      return error{"insecure_url", "the transport's URL is not https://"};
+    req.target = std::move(*u);
+  }
+  req.method = std::move(built->method);
+  req.headers = std::move(built->headers);
+  req.body = std::move(built->body);
+  req.timeout = cfg.timeout;
+  if (cfg.plugin->signs_requests()) {
+    // Rotated-out keys sign until their grace period ends.
+    std::vector<transports::signing_key> keys;
+    for (auto& k : cfg.signing_keys)
+      if (k.expires_at == 0 || k.expires_at > now)
+        keys.push_back(k.key);
+    auto sig = transports::signature_headers(
+        {job.state.event_id, now / 1000, req.body}, keys);
+    req.headers.insert(req.headers.end(), sig.begin(), sig.end());
+  }
+  return req;
+}
+
 void send_attempt(self_ptr self, delivery_job job, unix_ms now) {
   auto& st = self->state;
-  auto& d = job.state;
-  // Rotated-out keys sign until their grace period ends.
-  std::vector<transports::signing_key> keys;
-  for (auto& k : st.config.signing_keys)
-    if (k.expires_at == 0 || k.expires_at > now)
-      keys.push_back(k.key);
-  auto req = transports::make_webhook_request(
-      st.config.target, {d.event_id, now / 1000, *job.payload}, keys);
-  req.timeout = st.config.timeout;
-  auto id = d.id;
+  auto req = make_request(st.config, job, now);
+  auto id = job.state.id;
   st.in_flight.emplace(id, std::move(job));
   auto handle = caf::actor_cast<caf::actor>(self);
-  st.client->send(std::move(req),
+  if (!req) {
+    transports::inbound_response failed;
+    failed.unsendable = true;
+    failed.error = req.error().code + ": " + req.error().message;
+    self->send(self, done_atom_v, std::move(id), std::move(failed));
+    return;
+  }
+  st.client->send(std::move(*req),
                   [handle, id](transports::inbound_response resp) {
                     caf::anon_send(handle, done_atom_v, id, std::move(resp));
                   });
+}
+
+/// What the endpoint's transport makes of a response that arrived.
+classified classify_response(const endpoint_config& cfg,
+                             const transports::inbound_response& r) {
+  if (!r.error.empty() || r.status == 0)
+    return {response_class::retryable, {}};
+  auto c = cfg.plugin->classify(r.status, r.body_prefix, r.retry_after);
+  switch (c.what) {
+  case plugins::outcome::success:
+    return {response_class::success, std::move(c.reason)};
+  case plugins::outcome::retry:
+    return {response_class::retryable, std::move(c.reason)};
+  case plugins::outcome::disable_endpoint:
+    return {response_class::gone, std::move(c.reason)};
+  case plugins::outcome::permanent:
+    break;
+  }
+  return {response_class::permanent, std::move(c.reason)};
 }
 
 /// Starts as many due deliveries as the in-flight bound allows. Their
@@ -107,7 +171,8 @@ void finish_attempt(self_ptr self, const std::string& id,
   a.latency_ms = resp.latency_ms;
   a.response = resp.body_prefix;
   a.error = resp.error;
-  auto v = decide(st.config.retry, d, resp, now, st.rng);
+  auto v = decide(st.config.retry, d, resp, classify_response(st.config, resp),
+                  now, st.rng);
   if (st.removed && v.what == outcome::retry)
     v = verdict{outcome::dead_letter, 0, std::string{endpoint_deleted_reason},
                 false};
@@ -145,11 +210,11 @@ void finish_attempt(self_ptr self, const std::string& id,
                            json_writer{}
                                .begin_object()
                                .field("endpoint_id", st.config.id)
-                               .field("reason", "endpoint answered 410 Gone")
+                               .field("reason", d.reason)
                                .end_object()
                                .take());
-    log::warn("endpoint answered 410 Gone; flagged for review",
-              {{"endpoint", st.config.id}});
+    log::warn("the endpoint says it is gone; flagged for review",
+              {{"endpoint", st.config.id}, {"reason", d.reason}});
   }
   st.settled.push_back(std::move(job));
   if (!st.flush_scheduled) {

@@ -3,9 +3,11 @@
 
 #include "common/time.hpp"
 #include "common/url.hpp"
+#include "plugins/plugin_loader.hpp"
 #include "transports/signing.hpp"
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -36,8 +38,13 @@ struct endpoint_key {
 
 struct endpoint_config {
   std::string id;
+  std::string url; ///< as configured
   tocsin::url target;
   std::string transport = "webhook";
+  /// The transport that builds requests and classifies answers.
+  std::shared_ptr<const plugins::transport_plugin> plugin;
+  /// The endpoint's transport options (a JSON object), for the plugin.
+  std::string options_json = "{}";
   endpoint_filter filter;
   /// The current key first; rotated-out keys still sign until they expire.
   std::vector<endpoint_key> signing_keys;

@@ -4,7 +4,6 @@
 #include "actors/ingest_actor.hpp"
 #include "actors/retry_policy.hpp"
 #include "common/log.hpp"
-#include "transports/payload.hpp"
 
 #include <thread>
 #include <unordered_map>
@@ -54,8 +53,8 @@ public:
 
   status recover() {
     auto now = now_ms();
-    std::unordered_map<std::string, std::shared_ptr<const std::string>>
-        payloads;
+    std::unordered_map<std::string, std::shared_ptr<const event_content>>
+        contents;
     storage::write_set fixes;
     std::unordered_map<std::string, std::vector<delivery_job>> jobs;
     std::optional<error> failure;
@@ -80,8 +79,8 @@ public:
         ++report_.orphaned;
         return;
       }
-      auto& payload = payloads[d.event_id];
-      if (!payload) {
+      auto& content = contents[d.event_id];
+      if (!content) {
         auto ev = log_.get_event(d.event_id);
         if (!ev || !*ev) {
           failure = ev ? error{"store_corrupt", "delivery " + d.id +
@@ -90,11 +89,10 @@ public:
                        : ev.error();
           return;
         }
-        payload = std::make_shared<const std::string>(
-            transports::fit_payload((*ev)->body, max_payload_bytes_));
+        content = make_event_content((*ev)->body, max_payload_bytes_);
       }
       auto& list = jobs[d.endpoint_id];
-      list.push_back(delivery_job{std::move(d), payload});
+      list.push_back(delivery_job{std::move(d), content});
       ++report_.resumed;
     });
     if (!st)

@@ -4,7 +4,6 @@
 #include "actors/routing.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
-#include "transports/payload.hpp"
 
 namespace tocsin::actors {
 
@@ -56,8 +55,7 @@ void add(self_ptr self, ingest_request& req) {
     rec.id = ev.id;
     rec.accepted_at = now;
     // The event is stored whole; what endpoints receive may be cut down.
-    auto payload = std::make_shared<const std::string>(
-        transports::fit_payload(ev.body, st.max_payload_bytes));
+    auto content = make_event_content(ev.body, st.max_payload_bytes);
     event_facts facts{ev.type, ev.severity, ev.agent_id};
     st.handoff.resize(st.routes.size());
     for (std::size_t ri = 0; ri < st.routes.size(); ++ri) {
@@ -72,7 +70,7 @@ void add(self_ptr self, ingest_request& req) {
       d.next_attempt_at = now;
       rec.delivery_ids.push_back(d.id);
       st.created.add_delivery(d);
-      st.handoff[ri].push_back(delivery_job{std::move(d), payload});
+      st.handoff[ri].push_back(delivery_job{std::move(d), content});
       ++req.deliveries;
     }
     rec.body = std::move(ev.body);
@@ -173,9 +171,8 @@ void replay(self_ptr self, replay_request& req) {
     d.next_attempt_at = now;
     st.batch.put_delivery(d, "delivery.replayed",
                           storage::delivery_state::dead_lettered);
-    auto payload = std::make_shared<const std::string>(
-        transports::fit_payload((*ev)->body, st.max_payload_bytes));
-    st.handoff[ri].push_back(delivery_job{std::move(d), std::move(payload)});
+    st.handoff[ri].push_back(delivery_job{
+        std::move(d), make_event_content((*ev)->body, st.max_payload_bytes)});
     ++count;
   }
   st.waiting_replays.emplace_back(count, std::move(req.done));

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "actors/endpoint_change.hpp"
+#include "actors/event_content.hpp"
 #include "actors/new_event.hpp"
 #include "actors/replay.hpp"
 #include "storage/records.hpp"
@@ -32,10 +33,10 @@ CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
 
-/// A delivery and the payload it carries, as an endpoint actor works on it.
+/// A delivery and the event it carries, as an endpoint actor works on it.
 struct delivery_job {
   storage::delivery state;
-  std::shared_ptr<const std::string> payload;
+  std::shared_ptr<const event_content> event;
 };
 
 struct ingest_request {

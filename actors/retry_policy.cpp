@@ -54,16 +54,31 @@ int counted_attempts(const storage::delivery& d) {
 verdict decide(const retry_policy& p, const storage::delivery& d,
                const transports::inbound_response& r, unix_ms now,
                std::mt19937_64& rng) {
+  return decide(p, d, r, classified{classify(r), {}}, now, rng);
+}
+
+verdict decide(const retry_policy& p, const storage::delivery& d,
+               const transports::inbound_response& r, const classified& c,
+               unix_ms now, std::mt19937_64& rng) {
   if (r.forbidden) // the SSRF guard refused every address: permanent
     return verdict{outcome::dead_letter, 0, "forbidden_address", false};
-  switch (classify(r)) {
+  if (r.unsendable) // the transport cannot build it: it never will
+    return verdict{outcome::dead_letter, 0, "transport_error", false};
+  auto with_reason = [&](std::string code) {
+    return c.reason.empty() ? code : code + ": " + c.reason;
+  };
+  // No response at all is always retried, whatever the transport.
+  auto what =
+      !r.error.empty() || r.status == 0 ? response_class::retryable : c.what;
+  switch (what) {
   case response_class::success:
     return verdict{outcome::delivered, 0, {}, false};
   case response_class::gone:
-    return verdict{outcome::dead_letter, 0, "endpoint_gone", true};
+    return verdict{outcome::dead_letter, 0, with_reason("endpoint_gone"), true};
   case response_class::permanent:
     return verdict{outcome::dead_letter, 0,
-                   "rejected_http_" + std::to_string(r.status), false};
+                   with_reason("rejected_http_" + std::to_string(r.status)),
+                   false};
   case response_class::retryable:
     break;
   }

@@ -44,8 +44,20 @@ std::optional<std::int64_t> parse_retry_after(std::string_view value,
 /// interrupted ones, not those before a replay).
 int counted_attempts(const storage::delivery& d);
 
-/// Decides after an attempt of `d` finished with `r` at `now`. `d.attempts`
-/// already holds that attempt.
+/// What the endpoint's transport made of a response.
+struct classified {
+  response_class what = response_class::permanent;
+  std::string reason; ///< the transport's words, if any
+};
+
+/// Decides after an attempt of `d` finished with `r` at `now`, as the
+/// transport classified it (`c`; only consulted when a response arrived).
+/// `d.attempts` already holds that attempt.
+verdict decide(const retry_policy& p, const storage::delivery& d,
+               const transports::inbound_response& r, const classified& c,
+               unix_ms now, std::mt19937_64& rng);
+
+/// The same with the generic webhook classification (classify above).
 verdict decide(const retry_policy& p, const storage::delivery& d,
                const transports::inbound_response& r, unix_ms now,
                std::mt19937_64& rng);

@@ -408,7 +408,7 @@ void api::endpoints(api_request& req, std::string_view path,
 void api::change_endpoint(actors::endpoint_change change,
                           endpoint_definition def, int status, bool with_secret,
                           std::function<void(api_response)>& respond) {
-  auto config = runtime_config(def, opts_.defaults);
+  auto config = runtime_config(def, opts_.defaults, opts_.rules.transports);
   if (!config)
     return respond(error_response(400, config.error()));
   change.id = def.id;

@@ -63,18 +63,10 @@ status set_url(endpoint_definition& e, const ordered_json& v) {
   return {};
 }
 
-status set_transport(endpoint_definition& e, const ordered_json& v,
-                     const endpoint_rules& rules) {
+status set_transport(endpoint_definition& e, const ordered_json& v) {
   TOCSIN_TRY_ASSIGN(t, get_string(v, "transport", 64));
-  if (std::find(rules.transports.begin(), rules.transports.end(), t) ==
-      rules.transports.end()) {
-    std::string known;
-    for (auto& k : rules.transports)
-      known += (known.empty() ? "" : ", ") + k;
-    return invalid("transport",
-                   "unknown transport '" + t + "' (available: " + known + ")",
-                   "unknown_transport");
-  }
+  if (t.empty())
+    return invalid("transport", "transport must not be empty");
   e.transport = std::move(t);
   return {};
 }
@@ -135,7 +127,7 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
     if (key == "url") {
       TOCSIN_TRY(set_url(e, v));
     } else if (key == "transport") {
-      TOCSIN_TRY(set_transport(e, v, rules));
+      TOCSIN_TRY(set_transport(e, v));
     } else if (key == "event_types") {
       TOCSIN_TRY(set_event_types(e, v));
     } else if (key == "min_severity") {
@@ -221,8 +213,8 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
   }
   if (e.url.empty())
     return invalid("url", "url is required", "missing_field");
-  if (e.transport == "webhook" && !e.options.empty())
-    return invalid("options", "the webhook transport takes no options");
+  if (rules.transports)
+    TOCSIN_TRY(check_transport(e, *rules.transports));
   if (create) {
     if (e.secret.empty()) {
       e.secret = signature == "ed25519"
@@ -418,10 +410,40 @@ bool same_settings(const endpoint_definition& a, const endpoint_definition& b) {
   return settings_json(a) == settings_json(b) && a.secret == b.secret;
 }
 
-result<actors::endpoint_config> runtime_config(const endpoint_definition& e,
-                                               const endpoint_defaults& d) {
+status check_transport(const endpoint_definition& e,
+                       const plugins::loaded_plugins& transports) {
+  auto* plugin = transports.find(e.transport);
+  if (!plugin) {
+    std::string known;
+    for (auto& p : transports.plugins)
+      known += (known.empty() ? "" : ", ") + p.name();
+    return invalid("transport",
+                   "unknown transport '" + e.transport +
+                       "' (loaded: " + (known.empty() ? "none" : known) + ")",
+                   "unknown_transport");
+  }
+  auto options = e.options.dump();
+  if (auto st = plugin->validate_options(
+          plugins::endpoint_view{e.id, e.url, options});
+      !st)
+    return invalid("options", st.error().message, "invalid_options");
+  return {};
+}
+
+result<actors::endpoint_config>
+runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
+               const plugins::loaded_plugins* transports) {
   actors::endpoint_config c;
   c.id = e.id;
+  c.url = e.url;
+  c.options_json = e.options.dump();
+  if (transports) {
+    auto* plugin = transports->find(e.transport);
+    if (!plugin)
+      return invalid("transport", "unknown transport '" + e.transport + "'",
+                     "unknown_transport");
+    c.plugin = std::make_shared<const plugins::transport_plugin>(*plugin);
+  }
   auto u = parse_url(e.url);
   if (!u)
     return u.error();

@@ -7,6 +7,7 @@
 #include "actors/endpoint_config.hpp"
 #include "common/result.hpp"
 #include "common/time.hpp"
+#include "plugins/plugin_loader.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -62,9 +63,12 @@ struct endpoint_defaults {
   unix_ms secret_grace_ms = 24 * 3600 * 1000;
 };
 
-/// Transports an endpoint may name (the loaded plugins).
+/// What an endpoint is checked against.
 struct endpoint_rules {
-  std::vector<std::string> transports{"webhook"};
+  /// The loaded transports: an endpoint must name one, and its options must
+  /// satisfy it. Null: any name, options unchecked (the config file is read
+  /// before the plugins are loaded; they are checked after).
+  const plugins::loaded_plugins* transports = nullptr;
 };
 
 /// Validates a create request (API body or config table as JSON) and fills
@@ -103,9 +107,16 @@ ordered_json to_api_json(const endpoint_definition& e, bool with_secret);
 /// timestamps and revision).
 bool same_settings(const endpoint_definition& a, const endpoint_definition& b);
 
-/// What the endpoint's actor runs with.
-result<actors::endpoint_config> runtime_config(const endpoint_definition& e,
-                                               const endpoint_defaults& d);
+/// Whether `transports` has the endpoint's transport and it accepts the
+/// endpoint's options ("unknown_transport", "invalid_options").
+status check_transport(const endpoint_definition& e,
+                       const plugins::loaded_plugins& transports);
+
+/// What the endpoint's actor runs with; its transport plugin is taken from
+/// `transports` (none when null).
+result<actors::endpoint_config>
+runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
+               const plugins::loaded_plugins* transports = nullptr);
 
 /// A glob as `agents` accepts it: 1-256 chars, brackets closed, no trailing
 /// backslash.

@@ -9,7 +9,8 @@ namespace tocsin::app {
 result<loaded_endpoints>
 load_endpoints(storage::event_log& log,
                const std::vector<endpoint_entry>& declared,
-               const endpoint_defaults& defaults, unix_ms now) {
+               const endpoint_defaults& defaults,
+               const plugins::loaded_plugins& transports, unix_ms now) {
   auto stored_text = log.list_endpoints();
   if (!stored_text)
     return stored_text.error();
@@ -60,10 +61,16 @@ load_endpoints(storage::event_log& log,
     }
     final.emplace(id, def);
   }
+  for (auto& [id, def] : final)
+    if (auto st = check_transport(def, transports); !st)
+      return error{st.error().code,
+                   "endpoint " + id + " (" + def.source +
+                       "): " + st.error().message,
+                   st.error().field};
   if (auto st = log.commit(ws, storage::durability::synced); !st)
     return st.error();
   for (auto& [id, def] : final) {
-    auto cfg = runtime_config(def, defaults);
+    auto cfg = runtime_config(def, defaults, &transports);
     if (!cfg)
       return error{cfg.error().code,
                    "endpoint " + id + ": " + cfg.error().message};

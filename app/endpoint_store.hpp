@@ -22,9 +22,12 @@ struct loaded_endpoints {
 /// "config"): new ones are created, changed ones updated (an API-created
 /// endpoint of the same id is taken over), and those gone from the file
 /// deleted. API-created endpoints are kept as stored.
+/// Every endpoint must name a loaded transport that accepts its options;
+/// otherwise nothing is changed and the error names the endpoint.
 result<loaded_endpoints>
 load_endpoints(storage::event_log& log,
                const std::vector<endpoint_entry>& declared,
-               const endpoint_defaults& defaults, unix_ms now);
+               const endpoint_defaults& defaults,
+               const plugins::loaded_plugins& transports, unix_ms now);
 
 } // namespace tocsin::app

@@ -1,5 +1,6 @@
 // tocsin: delivers AI-safety events to webhooks, reliably.
 //   tocsin serve [--config FILE]
+//   tocsin plugins [--config FILE]
 //   tocsin endpoints|send|dead-letters ...  (API clients, see app/cli.hpp)
 #include "actors/engine.hpp"
 #include "app/api.hpp"
@@ -9,6 +10,7 @@
 #include "app/config.hpp"
 #include "app/endpoint_store.hpp"
 #include "common/log.hpp"
+#include "plugins/plugin_loader.hpp"
 #include "storage/event_log.hpp"
 #include "transports/https_client.hpp"
 
@@ -30,6 +32,55 @@ constexpr const char* version = "0.1.0";
 int refuse(const std::string& what, const error& e) {
   std::fprintf(stderr, "tocsin: %s: %s\n", what.c_str(), e.message.c_str());
   return 2;
+}
+
+/// server.plugins_dir, or where the build puts the shipped transports:
+/// <dir of this binary>/../plugins/transports.
+std::pair<std::filesystem::path, plugins::if_missing>
+plugins_dir_of(const app::config& cfg) {
+  if (!cfg.server.plugins_dir.empty())
+    return {cfg.server.plugins_dir, plugins::if_missing::fail};
+  std::error_code ec;
+  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return {exe.parent_path() / ".." / "plugins" / "transports",
+          plugins::if_missing::load_nothing};
+}
+
+/// Loads the transports; refused files are reported and skipped.
+result<plugins::loaded_plugins> load_transports(const app::config& cfg) {
+  auto [dir, missing] = plugins_dir_of(cfg);
+  auto loaded = plugins::load_plugins(dir, missing);
+  if (!loaded)
+    return loaded.error();
+  for (auto& p : loaded->plugins)
+    log::info("transport loaded", {{"name", p.name()},
+                                   {"version", p.version()},
+                                   {"path", p.path().string()}});
+  for (auto& r : loaded->refused)
+    log::error("plugin refused",
+               {{"path", r.path.string()}, {"reason", r.reason}});
+  return loaded;
+}
+
+/// `tocsin plugins`: what `serve` would load, and what it would refuse.
+int list_plugins(const std::string& config_file) {
+  auto cfg = config_file.empty() ? app::parse_config("", "defaults")
+                                 : app::load_config(config_file);
+  if (!cfg)
+    return refuse("config", cfg.error());
+  auto [dir, missing] = plugins_dir_of(*cfg);
+  auto loaded = plugins::load_plugins(dir, missing);
+  if (!loaded)
+    return refuse("plugins", loaded.error());
+  std::printf("%-16s %-10s %s\n", "NAME", "VERSION", "PATH");
+  for (auto& p : loaded->plugins)
+    std::printf("%-16s %-10s %s\n", p.name().c_str(), p.version().c_str(),
+                p.path().string().c_str());
+  for (auto& r : loaded->refused)
+    std::fprintf(stderr, "refused: %s\n", r.message().c_str());
+  if (loaded->plugins.empty())
+    std::fprintf(stderr, "no transports in %s\n", dir.string().c_str());
+  return loaded->refused.empty() ? 0 : 1;
 }
 
 int serve(const std::string& config_file) {
@@ -81,9 +132,12 @@ int serve(const std::string& config_file) {
   if (!client)
     return refuse("delivery", client.error());
 
+  auto transports = load_transports(*cfg);
+  if (!transports)
+    return refuse("plugins", transports.error());
   auto defaults = app::endpoint_defaults_of(cfg->delivery);
-  auto endpoints =
-      app::load_endpoints(**log, cfg->endpoints, defaults, now_ms());
+  auto endpoints = app::load_endpoints(**log, cfg->endpoints, defaults,
+                                       *transports, now_ms());
   if (!endpoints)
     return refuse("endpoints", endpoints.error());
   if (endpoints->created + endpoints->updated + endpoints->removed > 0)
@@ -104,6 +158,7 @@ int serve(const std::string& config_file) {
   app::api_options api_opts;
   api_opts.audit_url_template = cfg->server.audit_url_template;
   api_opts.defaults = defaults;
+  api_opts.rules.transports = &*transports;
   app::api handler{**engine, **log, app::authenticator{tokens},
                    std::move(api_opts)};
   app::api_server_options server_opts;
@@ -149,6 +204,9 @@ int main(int argc, char** argv) {
   cli.add_subcommand("version", "print the version")->callback([] {
     std::cout << "tocsin " << version << "\n";
   });
+  auto plugins_cmd = cli.add_subcommand(
+      "plugins", "list the transport plugins serve would load");
+  plugins_cmd->add_option("-c,--config", config_file, "TOML config file");
   app::operator_cli operator_commands{cli};
   try {
     cli.parse(argc, argv);
@@ -158,6 +216,8 @@ int main(int argc, char** argv) {
   }
   if (serve_cmd->parsed())
     return serve(config_file);
+  if (plugins_cmd->parsed())
+    return list_plugins(config_file);
   if (auto code = operator_commands.run())
     return *code;
   return 0;

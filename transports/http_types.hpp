@@ -23,7 +23,9 @@ struct inbound_response {
   int status = 0;    ///< 0 when no response arrived
   std::string error; ///< why no (complete) response arrived
   bool timed_out = false;
-  bool forbidden = false;  ///< refused by the address policy (SSRF guard)
+  bool forbidden = false; ///< refused by the address policy (SSRF guard)
+  /// Not sent and never will be: the transport could not build the request.
+  bool unsendable = false;
   std::string body_prefix; ///< first 1 KiB of the body
   std::string retry_after; ///< raw Retry-After header, if any
   double latency_ms = 0;   ///< from the start of the attempt to the response

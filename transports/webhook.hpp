@@ -18,6 +18,12 @@ struct webhook_message {
   std::string_view payload; ///< the JSON body
 };
 
+/// webhook-id, webhook-timestamp and webhook-signature for `msg` (whose
+/// payload is the exact body sent): one space-separated signature per key.
+std::vector<std::pair<std::string, std::string>>
+signature_headers(const webhook_message& msg,
+                  const std::vector<signing_key>& keys);
+
 /// Builds the signed request. Each key adds one signature to the
 /// space-separated webhook-signature header, in key order: "v1,..." for an
 /// HMAC-SHA256 key, "v1a,..." for an Ed25519 key (several during a rotation,

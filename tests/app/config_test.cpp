@@ -124,8 +124,6 @@ BOOST_AUTO_TEST_CASE(refuses_bad_endpoints) {
   BOOST_TEST(error_of("[[endpoints]]\nurl = \"not a url\"\nsecret = \"" +
                       std::string{secret} + "\"\n")
                  .find("endpoints[0].url") != std::string::npos);
-  BOOST_TEST(error_of(endpoint("transport = \"carrier-pigeon\"\n"))
-                 .find("transport") != std::string::npos);
   BOOST_TEST(error_of(endpoint("event_types = [\"policy.approved\"]\n"))
                  .find("policy.approved") != std::string::npos);
   BOOST_TEST(

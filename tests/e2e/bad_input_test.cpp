@@ -184,6 +184,27 @@ BOOST_AUTO_TEST_CASE(an_unusable_config_stops_the_daemon_with_a_reason) {
                       std::string{test_secret} + "\"\n");
   BOOST_TEST(c2 != 0);
   BOOST_TEST(l2.find("https://") != std::string::npos, l2);
+  // Transports are checked once the plugins are loaded: an unknown one, or
+  // options the transport refuses, stop the start with the endpoint named.
+  auto endpoint = "[[endpoints]]\nid = \"pd\"\nurl = \"https://x.example/\"\n"
+                  "secret = \"" +
+                  std::string{test_secret} + "\"\n";
+  auto [c5, l5] =
+      run("[server]\n" + data + endpoint + "transport = \"carrier-pigeon\"\n");
+  BOOST_TEST(c5 != 0);
+  BOOST_TEST(l5.find("unknown transport 'carrier-pigeon'") != std::string::npos,
+             l5);
+  BOOST_TEST(l5.find("pd") != std::string::npos, l5);
+  auto [c6, l6] = run("[server]\n" + data + endpoint +
+                      "transport = \"pagerduty\"\noptions = { routing_key = "
+                      "\"short\" }\n");
+  BOOST_TEST(c6 != 0);
+  BOOST_TEST(l6.find("routing_key") != std::string::npos, l6);
+  // A plugins_dir that does not exist is refused too.
+  auto [c7, l7] = run("[server]\n" + data + "plugins_dir = \"" +
+                      (dir.path() / "nope").string() + "\"\n");
+  BOOST_TEST(c7 != 0);
+  BOOST_TEST(l7.find("nope") != std::string::npos, l7);
   // Port in use: taken by a plain listener.
   https_receiver squatter{receiver_options{}};
   auto [c3, l3] = run("[server]\n" + data + "listen = \"127.0.0.1:" +

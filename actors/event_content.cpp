@@ -1,0 +1,34 @@
+#include "actors/event_content.hpp"
+
+#include "transports/payload.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::actors {
+
+std::shared_ptr<const event_content>
+make_event_content(std::string_view body, std::size_t max_payload_bytes) {
+  auto c = std::make_shared<event_content>();
+  c->payload = transports::fit_payload(body, max_payload_bytes);
+  // The body was validated and normalized at acceptance; a field that is
+  // missing here stays empty rather than failing the delivery.
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  auto text = [&](const nlohmann::json& obj, const char* key) {
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_string() ? it->get<std::string>()
+                                              : std::string{};
+  };
+  if (j.is_object()) {
+    c->id = text(j, "id");
+    c->type = text(j, "type");
+    c->severity = text(j, "severity");
+    c->agent_id = text(j, "agent_id");
+    c->summary = text(j, "summary");
+    c->timestamp = text(j, "timestamp");
+    if (auto links = j.find("links"); links != j.end() && links->is_object())
+      c->audit_url = text(*links, "audit");
+  }
+  return c;
+}
+
+} // namespace tocsin::actors

@@ -1,0 +1,427 @@
+#include "plugins/plugin_loader.hpp"
+
+#include "common/url.hpp"
+#include "plugins/tocsin_plugin.h"
+
+#include <algorithm>
+#include <system_error>
+
+#include <dlfcn.h>
+
+// The host's side of one call into a plugin: what the plugin wrote through
+// the tocsin_host_api callbacks, and the first thing it did wrong.
+struct tocsin_call {
+  enum class kind { validate, build, classify };
+
+  explicit tocsin_call(kind k) : what(k) {}
+
+  kind what;
+  tocsin::plugins::built_request request;
+  std::optional<tocsin::error> error;   ///< set through set_error
+  std::optional<std::string> violation; ///< host-detected misuse
+  std::string reason;                   ///< set through set_reason
+  std::size_t header_bytes = 0;
+};
+
+namespace tocsin::plugins {
+
+namespace {
+
+std::string_view view(tocsin_str s) {
+  return {s.ptr, s.len};
+}
+
+// Never NULL, even for an empty view: plugins may hand it to printf.
+tocsin_str str(std::string_view s) {
+  return s.empty() ? tocsin_str{"", 0} : tocsin_str{s.data(), s.size()};
+}
+
+bool is_tchar(char c) {
+  // RFC 9110 token characters.
+  if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+      (c >= '0' && c <= '9'))
+    return true;
+  return std::string_view{"!#$%&'*+-.^_`|~"}.find(c) != std::string_view::npos;
+}
+
+bool is_token(std::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), is_tchar);
+}
+
+bool is_plugin_name(std::string_view s) {
+  return !s.empty() && s.size() <= 64 &&
+         std::all_of(s.begin(), s.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+                  c == '_' || c == '-';
+         });
+}
+
+/// One printable line of at most `max` bytes: control characters become
+/// spaces, so that a plugin's text cannot forge log records.
+std::string printable(std::string_view s, std::size_t max) {
+  std::string out{s.substr(0, max)};
+  for (auto& c : out)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+      c = ' ';
+  return out;
+}
+
+std::string quoted(std::string_view s) {
+  return '"' + printable(s, 64) + '"';
+}
+
+/// Records the first misuse of the call; refuses the callback.
+int misuse(tocsin_call* call, std::string what) {
+  if (!call->violation)
+    call->violation = std::move(what);
+  return 1;
+}
+
+bool valid(tocsin_str s) {
+  return s.ptr != nullptr || s.len == 0;
+}
+
+// The callbacks are entered from C: nothing may throw out of them.
+extern "C" {
+
+static int host_set_method(tocsin_call* call, tocsin_str method) noexcept try {
+  if (call->what != tocsin_call::kind::build)
+    return misuse(call, "set_method outside build_request");
+  if (!valid(method) || !is_token(view(method)) || method.len > 16)
+    return misuse(call, "method " + quoted(view(method)) + " is not a token");
+  call->request.method.assign(view(method));
+  return 0;
+} catch (...) {
+  return misuse(call, "out of memory");
+}
+
+static int host_add_header(tocsin_call* call, tocsin_str name,
+                           tocsin_str value) noexcept try {
+  if (call->what != tocsin_call::kind::build)
+    return misuse(call, "add_header outside build_request");
+  if (!valid(name) || !is_token(view(name)))
+    return misuse(call,
+                  "header name " + quoted(view(name)) + " is not a token");
+  if (!valid(value) || view(value).find_first_of(std::string_view{
+                           "\r\n\0", 3}) != std::string_view::npos)
+    return misuse(call, "header " + printable(view(name), 64) +
+                            " has CR, LF or NUL in its value");
+  call->header_bytes += name.len + value.len;
+  if (call->request.headers.size() >= max_headers ||
+      call->header_bytes > max_header_bytes)
+    return misuse(call, "too many headers");
+  call->request.headers.emplace_back(view(name), view(value));
+  return 0;
+} catch (...) {
+  return misuse(call, "out of memory");
+}
+
+static int host_append_body(tocsin_call* call, tocsin_str bytes) noexcept try {
+  if (call->what != tocsin_call::kind::build)
+    return misuse(call, "append_body outside build_request");
+  if (!valid(bytes))
+    return misuse(call, "append_body with a null pointer");
+  if (call->request.body.size() + bytes.len > max_body_bytes)
+    return misuse(call,
+                  "body over " + std::to_string(max_body_bytes) + " bytes");
+  call->request.body.append(view(bytes));
+  return 0;
+} catch (...) {
+  return misuse(call, "out of memory");
+}
+
+static int host_set_url(tocsin_call* call, tocsin_str u) noexcept try {
+  if (call->what != tocsin_call::kind::build)
+    return misuse(call, "set_url outside build_request");
+  if (!valid(u) || u.len > max_url_bytes)
+    return misuse(call, "URL override too long");
+  if (auto parsed = parse_url(view(u)); !parsed)
+    return misuse(call, "URL override " + quoted(view(u)) +
+                            " is invalid: " + parsed.error().message);
+  call->request.url = std::string{view(u)};
+  return 0;
+} catch (...) {
+  return misuse(call, "out of memory");
+}
+
+static int host_set_error(tocsin_call* call, tocsin_str code,
+                          tocsin_str message) noexcept try {
+  if (!valid(code) || !valid(message))
+    return misuse(call, "set_error with a null pointer");
+  auto c = view(code);
+  call->error = tocsin::error{is_plugin_name(c) ? std::string{c}
+                                                : std::string{"plugin_error"},
+                              printable(view(message), 1024)};
+  return 0;
+} catch (...) {
+  return misuse(call, "out of memory");
+}
+
+static int host_set_reason(tocsin_call* call, tocsin_str reason) noexcept try {
+  if (call->what != tocsin_call::kind::classify)
+    return misuse(call, "set_reason outside classify");
+  if (!valid(reason))
+    return misuse(call, "set_reason with a null pointer");
+  call->reason = printable(view(reason), 256);
+  return 0;
+} catch (...) {
+  return misuse(call, "out of memory");
+}
+
+} // extern "C"
+
+constexpr tocsin_host_api host_api{
+    sizeof(tocsin_host_api), host_set_method, host_add_header,
+    host_append_body,        host_set_url,    host_set_error,
+    host_set_reason,
+};
+
+template <class T>
+T sized() {
+  T t{};
+  t.size = sizeof(T);
+  return t;
+}
+
+tocsin_endpoint_view to_c(const endpoint_view& e) {
+  auto v = sized<tocsin_endpoint_view>();
+  v.id = str(e.id);
+  v.url = str(e.url);
+  v.options_json = str(e.options_json.empty() ? "{}" : e.options_json);
+  return v;
+}
+
+} // namespace
+
+std::string_view to_string(outcome o) {
+  switch (o) {
+  case outcome::success:
+    return "success";
+  case outcome::retry:
+    return "retry";
+  case outcome::permanent:
+    return "permanent";
+  case outcome::disable_endpoint:
+    return "disable_endpoint";
+  }
+  return "permanent";
+}
+
+transport_plugin::transport_plugin(std::shared_ptr<void> library,
+                                   const tocsin_transport* table,
+                                   std::filesystem::path path)
+    : library_(std::move(library)), table_(table), path_(std::move(path)),
+      name_(table->name), version_(table->version) {
+  if (TOCSIN_HAS_FIELD(tocsin_transport, table, flags))
+    signed_ = (table->flags & TOCSIN_TRANSPORT_SIGNED) != 0;
+  if (TOCSIN_HAS_FIELD(tocsin_transport, table, default_burst) &&
+      table->default_rate_per_second > 0 &&
+      table->default_rate_per_second < 1e6) {
+    rate_ = table->default_rate_per_second;
+    burst_ = std::max<std::uint32_t>(1, table->default_burst);
+  }
+}
+
+status transport_plugin::validate_options(const endpoint_view& endpoint) const {
+  tocsin_call call{tocsin_call::kind::validate};
+  auto ep = to_c(endpoint);
+  int rc = 1;
+  try {
+    rc = table_->validate_options(&host_api, &call, &ep);
+  } catch (...) {
+    return error{"plugin_failed", name_ + ": validate_options threw"};
+  }
+  if (call.violation)
+    return error{"plugin_misbehaved", name_ + ": " + *call.violation};
+  if (rc == 0 && !call.error)
+    return {};
+  auto e = call.error.value_or(
+      error{"invalid_options", "refused the options (no reason given)"});
+  if (e.code == "plugin_error")
+    e.code = "invalid_options";
+  e.message = name_ + ": " + e.message;
+  e.field = "options";
+  return e;
+}
+
+status transport_plugin::validate_options(std::string_view options_json) const {
+  return validate_options(endpoint_view{{}, {}, options_json});
+}
+
+result<built_request>
+transport_plugin::build_request(const event_view& event,
+                                const endpoint_view& endpoint) const {
+  tocsin_call call{tocsin_call::kind::build};
+  auto ev = sized<tocsin_event_view>();
+  ev.flags = event.acknowledged ? TOCSIN_EVENT_ACKNOWLEDGED : 0u;
+  ev.id = str(event.id);
+  ev.type = str(event.type);
+  ev.severity = str(event.severity);
+  ev.agent_id = str(event.agent_id);
+  ev.summary = str(event.summary);
+  ev.timestamp = str(event.timestamp);
+  ev.payload_json = str(event.payload_json);
+  ev.audit_url = str(event.audit_url);
+  auto ep = to_c(endpoint);
+  int rc = 1;
+  try {
+    rc = table_->build_request(&host_api, &call, &ev, &ep);
+  } catch (...) {
+    return error{"plugin_failed", name_ + ": build_request threw"};
+  }
+  if (call.violation)
+    return error{"plugin_misbehaved", name_ + ": " + *call.violation};
+  if (rc != 0 || call.error) {
+    auto e = call.error.value_or(
+        error{"plugin_failed", "build_request failed (no reason given)"});
+    e.message = name_ + ": " + e.message;
+    return e;
+  }
+  return std::move(call.request);
+}
+
+classification transport_plugin::classify(int status,
+                                          std::string_view body_prefix,
+                                          std::string_view retry_after) const {
+  tocsin_call call{tocsin_call::kind::classify};
+  auto resp = sized<tocsin_response_view>();
+  resp.status = status;
+  resp.body_prefix = str(body_prefix);
+  resp.retry_after = str(retry_after);
+  int rc = TOCSIN_OUTCOME_PERMANENT;
+  try {
+    rc = table_->classify(&host_api, &call, &resp);
+  } catch (...) {
+    return {outcome::permanent, name_ + ": classify threw"};
+  }
+  if (call.violation)
+    return {outcome::permanent, name_ + ": " + *call.violation};
+  switch (rc) {
+  case TOCSIN_OUTCOME_SUCCESS:
+    return {outcome::success, std::move(call.reason)};
+  case TOCSIN_OUTCOME_RETRY:
+    return {outcome::retry, std::move(call.reason)};
+  case TOCSIN_OUTCOME_PERMANENT:
+    return {outcome::permanent, std::move(call.reason)};
+  case TOCSIN_OUTCOME_DISABLE_ENDPOINT:
+    return {outcome::disable_endpoint, std::move(call.reason)};
+  default:
+    return {outcome::permanent,
+            name_ + ": unknown outcome " + std::to_string(rc)};
+  }
+}
+
+std::string refusal::message() const {
+  return path.filename().string() + ": " + reason;
+}
+
+const transport_plugin* loaded_plugins::find(std::string_view name) const {
+  for (auto& p : plugins)
+    if (p.name() == name)
+      return &p;
+  return nullptr;
+}
+
+namespace {
+
+std::string dl_error() {
+  const char* e = ::dlerror();
+  return e != nullptr ? e : "unknown error";
+}
+
+/// Why `table` cannot be used by this host, or nothing.
+std::optional<std::string> check_table(const tocsin_transport* t) {
+  if (t == nullptr)
+    return "plugin declined ABI version " +
+           std::to_string(TOCSIN_PLUGIN_ABI_VERSION) +
+           " (its entry point returned no table)";
+  if (t->abi_version != TOCSIN_PLUGIN_ABI_VERSION)
+    return "plugin ABI version " + std::to_string(t->abi_version) +
+           ", this tocsin speaks " + std::to_string(TOCSIN_PLUGIN_ABI_VERSION);
+  // Up to `classify` is required; later members are read when present.
+  constexpr auto required =
+      offsetof(tocsin_transport, classify) + sizeof(t->classify);
+  if (t->size < required)
+    return "plugin table of " + std::to_string(t->size) +
+           " bytes, ABI version " + std::to_string(TOCSIN_PLUGIN_ABI_VERSION) +
+           " needs at least " + std::to_string(required);
+  if (t->name == nullptr || !is_plugin_name(t->name))
+    return t->name == nullptr ? std::string{"plugin has no name"}
+                              : "plugin name " + quoted(t->name) +
+                                    " is not 1..64 of [a-z0-9_-]";
+  if (t->version == nullptr)
+    return "plugin " + std::string{t->name} + " has no version";
+  if (t->validate_options == nullptr)
+    return "plugin " + std::string{t->name} + " has no validate_options";
+  if (t->build_request == nullptr)
+    return "plugin " + std::string{t->name} + " has no build_request";
+  if (t->classify == nullptr)
+    return "plugin " + std::string{t->name} + " has no classify";
+  return std::nullopt;
+}
+
+} // namespace
+
+result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
+                                    if_missing missing) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) {
+    if (missing == if_missing::load_nothing && !ec)
+      return loaded_plugins{};
+    return error{"plugins_dir",
+                 "plugins directory " + dir.string() + " does not exist"};
+  }
+  std::vector<fs::path> files;
+  for (fs::directory_iterator it{dir, ec}, end; !ec && it != end;
+       it.increment(ec))
+    if (std::error_code file_ec;
+        it->path().extension() == ".so" && it->is_regular_file(file_ec))
+      files.push_back(it->path());
+  if (ec)
+    return error{"plugins_dir", "cannot read plugins directory " +
+                                    dir.string() + ": " + ec.message()};
+  std::sort(files.begin(), files.end());
+
+  loaded_plugins out;
+  for (auto& file : files) {
+    ::dlerror(); // clear any stale error
+    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (handle == nullptr) {
+      out.refused.push_back({file, "cannot load: " + dl_error()});
+      continue;
+    }
+    std::shared_ptr<void> library{handle, [](void* h) { ::dlclose(h); }};
+    ::dlerror();
+    void* sym = ::dlsym(handle, TOCSIN_PLUGIN_ENTRY_SYMBOL);
+    if (sym == nullptr) {
+      out.refused.push_back({file, std::string{"no symbol "} +
+                                       TOCSIN_PLUGIN_ENTRY_SYMBOL + ": " +
+                                       dl_error()});
+      continue;
+    }
+    auto entry = reinterpret_cast<tocsin_plugin_entry_fn>(sym);
+    const tocsin_transport* table = nullptr;
+    try {
+      table = entry(TOCSIN_PLUGIN_ABI_VERSION);
+    } catch (...) {
+      out.refused.push_back({file, "entry point threw"});
+      continue;
+    }
+    if (auto why = check_table(table)) {
+      out.refused.push_back({file, std::move(*why)});
+      continue;
+    }
+    if (auto* other = out.find(table->name)) {
+      out.refused.push_back({file, "a plugin named " +
+                                       std::string{table->name} +
+                                       " is already loaded from " +
+                                       other->path().filename().string()});
+      continue;
+    }
+    out.plugins.emplace_back(std::move(library), table, file);
+  }
+  return out;
+}
+
+} // namespace tocsin::plugins

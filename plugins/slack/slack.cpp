@@ -1,0 +1,579 @@
+// The Slack transport (DESIGN.md, "Transports (plugins)"): a Block Kit
+// message for an incoming-webhook URL, within Slack's limits, and Slack's
+// plain-text answers ("ok", "invalid_payload", "channel_not_found", ...)
+// classified. Built as a plugin against tocsin_plugin.h only.
+//
+// The message:
+//   text    "[HIGH] policy.denied: <summary>"       (notification fallback)
+//   blocks  header   ":red_circle: policy.denied"    (plain_text)
+//           section  <summary>                       (mrkdwn; none if empty)
+//           section  fields *Agent* *Severity* *Time* [*Rule* *Action*
+//                    *Receipt* for policy.denied]
+//           context  "Event evt_… (truncated)"
+//           actions  Investigate (url = audit link), Acknowledge
+//                    (action_id tocsin.ack, value = event id, primary)
+//   channel, username, icon_emoji from the endpoint's options, if given.
+//
+// Every text is cut to Slack's limit counted in code points, on a code point
+// boundary (never inside an &amp; entity either), with "…" counted in.
+#include "tocsin_plugin.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace {
+
+using json = nlohmann::ordered_json;
+
+// Slack's limits, in characters (code points).
+constexpr std::size_t header_max = 150;
+constexpr std::size_t section_text_max = 3000;
+constexpr std::size_t fields_max = 10;
+constexpr std::size_t field_text_max = 2000;
+constexpr std::size_t context_text_max = 3000;
+constexpr std::size_t button_text_max = 75;
+constexpr std::size_t button_url_max = 3000;
+constexpr std::size_t button_value_max = 2000;
+constexpr std::size_t fallback_text_max = 3000;
+constexpr std::size_t blocks_max = 50;
+constexpr std::size_t username_max = 80;
+constexpr std::size_t channel_name_max = 80;
+constexpr std::size_t reason_max_bytes = 200;
+
+tocsin_str str(std::string_view s) {
+  return {s.data(), s.size()};
+}
+std::string_view view(tocsin_str s) {
+  return s.ptr ? std::string_view{s.ptr, s.len} : std::string_view{};
+}
+
+// ---- UTF-8 -----------------------------------------------------------------
+
+constexpr char32_t replacement = 0xFFFD;
+constexpr std::string_view ellipsis = "\xe2\x80\xa6"; // …, one code point
+
+/// The code point at `i` (advancing `i` past it); U+FFFD for a byte that does
+/// not start a well-formed sequence (overlong, surrogate, > U+10FFFF,
+/// truncated), which is then skipped alone.
+char32_t next_code_point(std::string_view s, std::size_t& i) {
+  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
+  unsigned char c = b(i);
+  if (c < 0x80) {
+    ++i;
+    return c;
+  }
+  std::size_t n;
+  char32_t cp;
+  char32_t min;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2, cp = c & 0x1F, min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3, cp = c & 0x0F, min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4, cp = c & 0x07, min = 0x10000;
+  } else {
+    ++i;
+    return replacement;
+  }
+  if (i + n > s.size()) {
+    ++i;
+    return replacement;
+  }
+  for (std::size_t k = 1; k < n; ++k) {
+    if ((b(i + k) & 0xC0) != 0x80) {
+      ++i;
+      return replacement;
+    }
+    cp = (cp << 6) | (b(i + k) & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
+    ++i;
+    return replacement;
+  }
+  i += n;
+  return cp;
+}
+
+void append_utf8(std::string& out, char32_t cp) {
+  if (cp < 0x80) {
+    out += static_cast<char>(cp);
+  } else if (cp < 0x800) {
+    out += static_cast<char>(0xC0 | (cp >> 6));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    out += static_cast<char>(0xE0 | (cp >> 12));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  } else {
+    out += static_cast<char>(0xF0 | (cp >> 18));
+    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (cp & 0x3F));
+  }
+}
+
+std::size_t code_points(std::string_view s) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < s.size(); ++n)
+    next_code_point(s, i);
+  return n;
+}
+
+/// A text being built for Slack: valid UTF-8 (ill-formed input becomes
+/// U+FFFD), made of units that are never split when it is cut: a code point,
+/// or a whole mrkdwn entity such as "&amp;".
+class slack_text {
+public:
+  /// Appends `s` as is (plain_text, or mrkdwn markup of our own).
+  slack_text& plain(std::string_view s) { return add(s, false); }
+  /// Appends `s` escaped for mrkdwn: & < > become entities, as Slack asks.
+  slack_text& escaped(std::string_view s) { return add(s, true); }
+
+  /// The text, or when it has more than `max` code points its longest
+  /// prefix of whole units that fits with "…" after it.
+  std::string cut(std::size_t max) const {
+    if (total_ <= max)
+      return bytes_;
+    if (max == 0)
+      return {};
+    std::size_t used = 0, end = 0;
+    for (auto& u : units_) {
+      if (used + u.code_points > max - 1)
+        break;
+      used += u.code_points;
+      end = u.end;
+    }
+    return bytes_.substr(0, end) + std::string{ellipsis};
+  }
+
+private:
+  struct unit {
+    std::size_t end; // byte offset in bytes_ just past the unit
+    std::size_t code_points;
+  };
+
+  slack_text& add(std::string_view s, bool escape) {
+    for (std::size_t i = 0; i < s.size();) {
+      char32_t cp = next_code_point(s, i);
+      std::string_view entity = !escape     ? std::string_view{}
+                                : cp == '&' ? "&amp;"
+                                : cp == '<' ? "&lt;"
+                                : cp == '>' ? "&gt;"
+                                            : std::string_view{};
+      if (!entity.empty())
+        bytes_ += entity;
+      else
+        append_utf8(bytes_, cp);
+      auto n = entity.empty() ? 1 : entity.size();
+      units_.push_back({bytes_.size(), n});
+      total_ += n;
+    }
+    return *this;
+  }
+
+  std::string bytes_;
+  std::vector<unit> units_;
+  std::size_t total_ = 0;
+};
+
+// ---- Options ---------------------------------------------------------------
+
+struct options {
+  std::optional<std::string> channel;
+  std::optional<std::string> username;
+  std::optional<std::string> icon_emoji;
+};
+
+bool is_upper_alnum(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/// "C0123456789": a channel (C), private channel (G) or DM (D) id.
+bool is_channel_id(std::string_view s) {
+  if (s.size() < 9 || s.size() > 21)
+    return false;
+  if (s[0] != 'C' && s[0] != 'G' && s[0] != 'D')
+    return false;
+  for (char c : s)
+    if (!is_upper_alnum(c))
+      return false;
+  return true;
+}
+
+/// Whether `s` is 1..max code points, none of them whitespace or control
+/// characters when `no_space`, no control characters in any case.
+bool is_clean(std::string_view s, std::size_t max, bool no_space) {
+  if (s.empty() || code_points(s) > max)
+    return false;
+  for (std::size_t i = 0; i < s.size();) {
+    char32_t cp = next_code_point(s, i);
+    if (cp == replacement || cp < 0x20 || cp == 0x7F ||
+        (cp >= 0x80 && cp < 0xA0) || (no_space && cp == ' '))
+      return false;
+  }
+  return true;
+}
+
+/// ":name:" with a Slack emoji name: lowercase letters, digits, _ + - '.
+bool is_emoji_code(std::string_view s) {
+  if (s.size() < 3 || s.size() > 102 || s.front() != ':' || s.back() != ':')
+    return false;
+  for (char c : s.substr(1, s.size() - 2))
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '+' || c == '-' || c == '\''))
+      return false;
+  return true;
+}
+
+/// The endpoint's options, or a message saying what is wrong with them.
+std::optional<std::string> parse_options(std::string_view text, options& out) {
+  auto j = json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return "the slack transport's options must be a JSON object";
+  for (auto& [key, value] : j.items()) {
+    std::optional<std::string>* slot = key == "channel"      ? &out.channel
+                                       : key == "username"   ? &out.username
+                                       : key == "icon_emoji" ? &out.icon_emoji
+                                                             : nullptr;
+    if (!slot)
+      return "unknown option '" + slack_text{}.plain(key).cut(64) +
+             "': the slack transport takes channel, username and icon_emoji";
+    if (!value.is_string())
+      return "options." + key + " must be a string";
+    const auto& s = value.get_ref<const std::string&>();
+    if (key == "channel") {
+      bool named =
+          !s.empty() && (s[0] == '#' || s[0] == '@') &&
+          is_clean(std::string_view{s}.substr(1), channel_name_max, true);
+      if (!named && !is_channel_id(s))
+        return "options.channel must be #channel-name or @user (1.." +
+               std::to_string(channel_name_max) +
+               " characters, no spaces) or a channel id such as C0123456789";
+    } else if (key == "username") {
+      if (!is_clean(s, username_max, false))
+        return "options.username must be 1.." + std::to_string(username_max) +
+               " characters without control characters";
+    } else if (!is_emoji_code(s)) {
+      return "options.icon_emoji must be an emoji code such as :robot_face:";
+    }
+    *slot = s;
+  }
+  return std::nullopt;
+}
+
+// ---- The message -----------------------------------------------------------
+
+std::string_view severity_emoji(std::string_view severity) {
+  if (severity == "critical")
+    return ":rotating_light:";
+  if (severity == "high")
+    return ":red_circle:";
+  if (severity == "medium")
+    return ":large_orange_circle:";
+  if (severity == "low")
+    return ":large_yellow_circle:";
+  if (severity == "info")
+    return ":information_source:";
+  return ":grey_question:";
+}
+
+std::string upper(std::string_view s) {
+  std::string out{s};
+  for (auto& c : out)
+    if (c >= 'a' && c <= 'z')
+      c = static_cast<char>(c - 'a' + 'A');
+  return out;
+}
+
+bool is_http_url(std::string_view u) {
+  auto starts = [&](std::string_view p) {
+    if (u.size() <= p.size())
+      return false;
+    for (std::size_t i = 0; i < p.size(); ++i)
+      if (static_cast<char>(u[i] | 0x20) != p[i])
+        return false;
+    return true;
+  };
+  if (!starts("http://") && !starts("https://"))
+    return false;
+  for (char c : u)
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7F)
+      return false;
+  return true;
+}
+
+json plain_text(std::string text) {
+  return json{
+      {"type", "plain_text"}, {"text", std::move(text)}, {"emoji", true}};
+}
+
+json mrkdwn(std::string text) {
+  return json{{"type", "mrkdwn"}, {"text", std::move(text)}};
+}
+
+/// "*Label*\nvalue", the value escaped, within a field's limit.
+json field(std::string_view label, std::string_view value) {
+  return mrkdwn(
+      slack_text{}.plain("*").plain(label).plain("*\n").escaped(value).cut(
+          field_text_max));
+}
+
+/// details.<key> when it is a non-empty string.
+std::string_view detail(const json& details, const char* key) {
+  if (auto it = details.find(key); it != details.end() && it->is_string())
+    return it->get_ref<const std::string&>();
+  return {};
+}
+
+json message(const tocsin_event_view& ev, const options& opts) {
+  auto id = view(ev.id), type = view(ev.type), severity = view(ev.severity),
+       agent = view(ev.agent_id), summary = view(ev.summary),
+       timestamp = view(ev.timestamp), audit = view(ev.audit_url),
+       payload = view(ev.payload_json);
+  bool acknowledged = (ev.flags & TOCSIN_EVENT_ACKNOWLEDGED) != 0;
+
+  // details and "truncated" come from the payload; an unreadable one (the
+  // host validated it) only loses them.
+  json details = json::object();
+  bool truncated = false;
+  if (auto p = json::parse(payload.begin(), payload.end(), nullptr, false);
+      p.is_object()) {
+    if (auto it = p.find("details"); it != p.end() && it->is_object())
+      details = *it;
+    if (auto it = p.find("truncated"); it != p.end())
+      truncated = *it == true;
+  }
+
+  json blocks = json::array();
+  blocks.push_back({{"type", "header"},
+                    {"text", plain_text(slack_text{}
+                                            .plain(severity_emoji(severity))
+                                            .plain(" ")
+                                            .plain(type)
+                                            .cut(header_max))}});
+
+  if (!summary.empty())
+    blocks.push_back({{"type", "section"},
+                      {"text", mrkdwn(slack_text{}.escaped(summary).cut(
+                                   section_text_max))}});
+
+  json fields = json::array();
+  auto add_field = [&](std::string_view label, std::string_view value) {
+    if (!value.empty() && fields.size() < fields_max)
+      fields.push_back(field(label, value));
+  };
+  add_field("Agent", agent);
+  add_field("Severity", severity);
+  add_field("Time", timestamp);
+  if (type == "policy.denied") {
+    add_field("Rule", detail(details, "rule"));
+    add_field("Action", detail(details, "action"));
+    add_field("Receipt", detail(details, "receipt_id"));
+  }
+  if (!fields.empty())
+    blocks.push_back({{"type", "section"}, {"fields", std::move(fields)}});
+
+  slack_text context;
+  context.plain("Event ").escaped(id);
+  if (truncated)
+    context.plain(" (truncated)");
+  if (acknowledged)
+    context.plain(" (acknowledged)");
+  blocks.push_back(
+      {{"type", "context"},
+       {"elements", json::array({mrkdwn(context.cut(context_text_max))})}});
+
+  json buttons = json::array();
+  if (is_http_url(audit) && code_points(audit) <= button_url_max)
+    buttons.push_back(
+        {{"type", "button"},
+         {"text",
+          plain_text(slack_text{}.plain("Investigate").cut(button_text_max))},
+         {"action_id", "tocsin.investigate"},
+         {"url", std::string{audit}}});
+  // A cut id would acknowledge nothing: no button rather than a wrong one.
+  if (!acknowledged && !id.empty() && code_points(id) <= button_value_max)
+    buttons.push_back(
+        {{"type", "button"},
+         {"text",
+          plain_text(slack_text{}.plain("Acknowledge").cut(button_text_max))},
+         {"action_id", "tocsin.ack"},
+         {"value", slack_text{}.plain(id).cut(button_value_max)},
+         {"style", "primary"}});
+  if (!buttons.empty())
+    blocks.push_back({{"type", "actions"}, {"elements", std::move(buttons)}});
+
+  while (blocks.size() > blocks_max) // cannot happen with the blocks above
+    blocks.erase(blocks.size() - 1);
+
+  slack_text fallback;
+  if (!severity.empty())
+    fallback.plain("[").escaped(upper(severity)).plain("] ");
+  fallback.escaped(type);
+  if (!summary.empty())
+    fallback.plain(": ").escaped(summary);
+
+  json msg;
+  msg["text"] = fallback.cut(fallback_text_max);
+  msg["blocks"] = std::move(blocks);
+  // The legacy incoming-webhook overrides.
+  if (opts.channel)
+    msg["channel"] = *opts.channel;
+  if (opts.username)
+    msg["username"] = *opts.username;
+  if (opts.icon_emoji)
+    msg["icon_emoji"] = *opts.icon_emoji;
+  return msg;
+}
+
+// ---- Responses
+// ---------------------------------------------------------------
+
+/// Slack's error string in a response body: an {"error": "..."} object's, or
+/// the body's first line, trimmed, printable, valid UTF-8, short.
+std::string error_string(std::string_view body) {
+  auto j = json::parse(body.begin(), body.end(), nullptr, false);
+  if (j.is_object())
+    if (auto it = j.find("error"); it != j.end() && it->is_string())
+      body = it->get_ref<const std::string&>(); // j outlives body's use
+  auto is_space = [](char c) {
+    return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+  };
+  while (!body.empty() && is_space(body.front()))
+    body.remove_prefix(1);
+  body = body.substr(0, body.find_first_of("\r\n"));
+  while (!body.empty() && is_space(body.back()))
+    body.remove_suffix(1);
+  std::string out;
+  for (std::size_t i = 0; i < body.size();) {
+    auto before = out.size();
+    char32_t cp = next_code_point(body, i);
+    if (cp < 0x20 || cp == 0x7F || (cp >= 0x80 && cp < 0xA0))
+      cp = ' ';
+    append_utf8(out, cp);
+    if (out.size() > reason_max_bytes) {
+      out.resize(before);
+      while (out.size() + ellipsis.size() > reason_max_bytes) {
+        // drop whole code points until "…" fits
+        std::size_t k = out.size();
+        while (k > 0 && (static_cast<unsigned char>(out[k - 1]) & 0xC0) == 0x80)
+          --k;
+        out.resize(k > 0 ? k - 1 : 0);
+      }
+      out += ellipsis;
+      break;
+    }
+  }
+  return out;
+}
+
+// ---- The C ABI -------------------------------------------------------------
+
+int fail(const tocsin_host_api* host, tocsin_call* call, std::string_view code,
+         std::string_view message) {
+  host->set_error(call, str(code), str(message));
+  return 1;
+}
+
+int validate_options(const tocsin_host_api* host, tocsin_call* call,
+                     const tocsin_endpoint_view* endpoint) {
+  try {
+    options opts;
+    if (auto bad = parse_options(view(endpoint->options_json), opts))
+      return fail(host, call, "invalid_options", *bad);
+    return 0;
+  } catch (...) {
+    return fail(host, call, "plugin_failed",
+                "the slack transport failed to read the options");
+  }
+}
+
+int build_request(const tocsin_host_api* host, tocsin_call* call,
+                  const tocsin_event_view* event,
+                  const tocsin_endpoint_view* endpoint) {
+  try {
+    options opts;
+    if (auto bad = parse_options(view(endpoint->options_json), opts))
+      return fail(host, call, "invalid_options", *bad);
+    auto body = message(*event, opts)
+                    .dump(-1, ' ', false, json::error_handler_t::replace);
+    if (host->set_method(call, str("POST")) ||
+        host->add_header(call, str("Content-Type"),
+                         str("application/json; charset=utf-8")) ||
+        host->append_body(call, str(body)))
+      return 1; // the host has recorded why
+    return 0;
+  } catch (...) {
+    return fail(host, call, "plugin_failed",
+                "the slack transport failed to build the message");
+  }
+}
+
+/// 200 "ok" delivered; 200 with anything else, 400, 403, 404 and any other
+/// status permanent, with Slack's error string as the reason; 410
+/// (channel_is_archived) disables the endpoint; 429 and 5xx retried (the
+/// host honours Retry-After).
+int classify(const tocsin_host_api* host, tocsin_call* call,
+             const tocsin_response_view* r) {
+  try {
+    auto s = r->status;
+    auto error = error_string(view(r->body_prefix));
+    auto reason = [&](std::string_view fallback) {
+      host->set_reason(call, str(error.empty() ? fallback : error));
+    };
+    auto http = "HTTP " + std::to_string(s);
+    if (s == 200) {
+      if (error == "ok")
+        return TOCSIN_OUTCOME_SUCCESS;
+      reason("HTTP 200 without \"ok\"");
+      return TOCSIN_OUTCOME_PERMANENT;
+    }
+    if (s == 410) {
+      reason(http + " Gone");
+      return TOCSIN_OUTCOME_DISABLE_ENDPOINT;
+    }
+    if (s == 429) {
+      reason("rate limited");
+      return TOCSIN_OUTCOME_RETRY;
+    }
+    if (s >= 500) {
+      reason(http);
+      return TOCSIN_OUTCOME_RETRY;
+    }
+    if (s >= 300 && s < 400) {
+      auto why = http + ": redirects are not followed; check the webhook URL";
+      host->set_reason(call, str(why));
+      return TOCSIN_OUTCOME_PERMANENT;
+    }
+    reason(http);
+    return TOCSIN_OUTCOME_PERMANENT;
+  } catch (...) {
+    host->set_reason(call, str("the slack transport failed to classify"));
+    return TOCSIN_OUTCOME_PERMANENT;
+  }
+}
+
+const tocsin_transport table = {
+    sizeof(tocsin_transport),
+    TOCSIN_PLUGIN_ABI_VERSION,
+    "slack",
+    "1.0.0",
+    validate_options,
+    build_request,
+    classify,
+    0,   // incoming webhooks are not signed
+    1.0, // Slack: about one message per second per webhook
+    3,
+};
+
+} // namespace
+
+extern "C" TOCSIN_PLUGIN_EXPORT const tocsin_transport*
+tocsin_plugin_entry(uint32_t host_abi_version) {
+  return host_abi_version == TOCSIN_PLUGIN_ABI_VERSION ? &table : nullptr;
+}

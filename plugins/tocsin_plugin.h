@@ -1,0 +1,196 @@
+/* tocsin_plugin.h: the C ABI between tocsin and its transport plugins.
+ *
+ * A transport plugin is a shared object that turns an event into an HTTP
+ * request for one kind of receiver (Discord, Slack, PagerDuty, ...) and
+ * classifies the receiver's answer. The host does all I/O: connections, TLS,
+ * timeouts, retries, signing. Plugins are pure functions of their inputs; no
+ * memory allocated on one side is ever freed on the other.
+ *
+ * Rules of the ABI:
+ * - Only the C standard library (<stddef.h>, <stdint.h>) is used here, so a
+ *   plugin can be written in C99 or anything that speaks the C ABI.
+ * - TOCSIN_PLUGIN_ABI_VERSION changes only on an incompatible change. The
+ *   host refuses a plugin that reports another version.
+ * - Structs only ever grow at the end. Each starts with `size` (its sizeof as
+ *   the side that filled it was compiled), so a reader checks `size` before
+ *   touching a field added later (see TOCSIN_HAS_FIELD).
+ * - OWNERSHIP is noted on every pointer. "Borrowed" means: owned by the
+ *   caller, valid only until the called function returns; copy what you keep.
+ * - Functions of a plugin must be safe to call from several threads at once
+ *   (they get everything they need as arguments) and must not block.
+ */
+#ifndef TOCSIN_PLUGIN_H
+#define TOCSIN_PLUGIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define TOCSIN_PLUGIN_ABI_VERSION 1u
+
+/* The one symbol a plugin exports (see tocsin_plugin_entry below). */
+#define TOCSIN_PLUGIN_ENTRY_SYMBOL "tocsin_plugin_entry"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define TOCSIN_PLUGIN_EXPORT __attribute__((visibility("default")))
+#else
+#define TOCSIN_PLUGIN_EXPORT
+#endif
+
+/* True when the struct at `p` (whose first member is `size`) was filled by a
+ * side that knows `field`. */
+#define TOCSIN_HAS_FIELD(type, p, field)                                       \
+  ((p)->size >= offsetof(type, field) + sizeof(((type*)0)->field))
+
+/* A byte string: not NUL-terminated, `ptr` may be NULL when `len` is 0.
+ * OWNERSHIP: always borrowed from whoever passes it. Text is UTF-8. */
+typedef struct tocsin_str {
+  const char* ptr;
+  size_t len;
+} tocsin_str;
+
+/* The per-call output of the host: an opaque object the host owns, created
+ * for one call of a plugin function and gone when it returns. A plugin fills
+ * it only through the tocsin_host_api callbacks and never keeps it. */
+typedef struct tocsin_call tocsin_call;
+
+/* Callbacks the host provides. The host copies every string it is given, so
+ * the plugin may pass pointers to its stack. Each returns 0 when accepted and
+ * nonzero when refused (a header name that is not a token, a value with CR or
+ * LF, a body over the host's limit, ...); a refusal fails the whole call with
+ * a message naming the plugin, so a plugin may stop early but need not check.
+ * Calling one outside the function it belongs to is refused the same way.
+ * OWNERSHIP: the table is owned by the host, valid during the call. */
+typedef struct tocsin_host_api {
+  uint32_t size; /* sizeof(tocsin_host_api) of the host */
+
+  /* build_request only. */
+  int (*set_method)(tocsin_call* call, tocsin_str method); /* default POST */
+  int (*add_header)(tocsin_call* call, tocsin_str name, tocsin_str value);
+  int (*append_body)(tocsin_call* call, tocsin_str bytes);
+  /* Sends to this absolute URL instead of the endpoint's (e.g. to add a
+   * query parameter). Subject to the same address policy as any endpoint. */
+  int (*set_url)(tocsin_call* call, tocsin_str url);
+
+  /* Any function: why it failed. `code` is a stable machine-readable word
+   * (e.g. "invalid_options"); `message` is for humans. The last one wins. */
+  int (*set_error)(tocsin_call* call, tocsin_str code, tocsin_str message);
+
+  /* classify only: a short human-readable reason for the outcome, recorded
+   * with the attempt (e.g. "webhook deleted"). */
+  int (*set_reason)(tocsin_call* call, tocsin_str reason);
+} tocsin_host_api;
+
+/* Flags of an event. */
+#define TOCSIN_EVENT_ACKNOWLEDGED 1u /* an operator acknowledged the event */
+
+/* The event being delivered, normalized and validated by the host.
+ * OWNERSHIP: borrowed, valid during the call, as are all its strings. */
+typedef struct tocsin_event_view {
+  uint32_t size;
+  uint32_t flags;          /* TOCSIN_EVENT_* */
+  tocsin_str id;           /* "evt_...", stable across retries */
+  tocsin_str type;         /* e.g. "policy.denied" */
+  tocsin_str severity;     /* info, low, medium, high or critical */
+  tocsin_str agent_id;     /* may be empty */
+  tocsin_str summary;      /* may be empty */
+  tocsin_str timestamp;    /* RFC 3339, UTC, e.g. "2026-11-27T05:10:00.123Z" */
+  tocsin_str payload_json; /* the whole normalized event as a JSON object */
+  tocsin_str audit_url;    /* link to the audit record; may be empty */
+} tocsin_event_view;
+
+/* The endpoint an event goes to.
+ * OWNERSHIP: borrowed, valid during the call, as are all its strings. */
+typedef struct tocsin_endpoint_view {
+  uint32_t size;
+  tocsin_str id;  /* the endpoint's id; empty while validating a new one */
+  tocsin_str url; /* absolute http(s) URL, as configured */
+  /* The endpoint's "options": a JSON object, "{}" if it has none. */
+  tocsin_str options_json;
+} tocsin_endpoint_view;
+
+/* The receiver's answer. Only called when an HTTP response arrived: no
+ * response at all (refused, reset, timed out) is always retried by the host.
+ * OWNERSHIP: borrowed, valid during the call, as are all its strings. */
+typedef struct tocsin_response_view {
+  uint32_t size;
+  int status;             /* HTTP status code, 100..599 */
+  tocsin_str body_prefix; /* the first 1 KiB of the body at most */
+  tocsin_str retry_after; /* the raw Retry-After header; empty if none */
+} tocsin_response_view;
+
+/* What classify returns. Any other value is taken as PERMANENT. */
+typedef enum tocsin_outcome {
+  TOCSIN_OUTCOME_SUCCESS = 0,   /* delivered */
+  TOCSIN_OUTCOME_RETRY = 1,     /* try again later (the host's schedule) */
+  TOCSIN_OUTCOME_PERMANENT = 2, /* will never succeed: dead-letter it */
+  /* The endpoint itself is gone (e.g. its webhook was deleted): dead-letter
+   * and flag the endpoint for the operator. */
+  TOCSIN_OUTCOME_DISABLE_ENDPOINT = 3
+} tocsin_outcome;
+
+/* A plugin's table of functions.
+ * OWNERSHIP: owned by the plugin, static: valid until the host unloads the
+ * plugin, never written by the host. */
+typedef struct tocsin_transport {
+  uint32_t size;        /* sizeof(tocsin_transport) of the plugin */
+  uint32_t abi_version; /* TOCSIN_PLUGIN_ABI_VERSION the plugin was built for */
+  /* Static, NUL-terminated. The transport name endpoints refer to: 1..64 of
+   * [a-z0-9_-], unique among the loaded plugins (e.g. "discord"). */
+  const char* name;
+  /* Static, NUL-terminated: the plugin's own version (e.g. "1.0.0"). */
+  const char* version;
+
+  /* Checks an endpoint when it is configured, before any event goes to it.
+   * `endpoint->id` is empty for an endpoint being created. Returns 0 if the
+   * endpoint is usable; otherwise nonzero after calling set_error. */
+  int (*validate_options)(const tocsin_host_api* host, tocsin_call* call,
+                          const tocsin_endpoint_view* endpoint);
+
+  /* Builds the request for `event` to `endpoint` through set_method,
+   * add_header, append_body and set_url. The host adds Host, Content-Length,
+   * User-Agent and any signature itself. Returns 0 on success; otherwise
+   * nonzero after calling set_error (the delivery is dead-lettered). */
+  int (*build_request)(const tocsin_host_api* host, tocsin_call* call,
+                       const tocsin_event_view* event,
+                       const tocsin_endpoint_view* endpoint);
+
+  /* Classifies the response to a request built above. Returns a
+   * tocsin_outcome, after calling set_reason when there is more to say
+   * than the status code. */
+  int (*classify)(const tocsin_host_api* host, tocsin_call* call,
+                  const tocsin_response_view* response);
+
+  /* TOCSIN_TRANSPORT_* flags. */
+  uint32_t flags;
+  /* The per-endpoint rate limit that suits the receiver (e.g. Slack: 1 per
+   * second, burst 3): requests per second and burst. 0: no limit. An
+   * endpoint's own rate_limit overrides it. */
+  double default_rate_per_second;
+  uint32_t default_burst;
+
+  /* New members are only ever added here, at the end. */
+} tocsin_transport;
+
+/* The host signs each request per Standard Webhooks (webhook-id,
+ * webhook-timestamp, webhook-signature over the body the plugin built). */
+#define TOCSIN_TRANSPORT_SIGNED 1u
+
+/* The entry point, exported under TOCSIN_PLUGIN_ENTRY_SYMBOL. The host calls
+ * it once after loading, with the ABI version it speaks. Returns the plugin's
+ * table, or NULL if the plugin cannot serve that version.
+ * OWNERSHIP: the result is static (see tocsin_transport). */
+typedef const tocsin_transport* (*tocsin_plugin_entry_fn)(
+    uint32_t host_abi_version);
+
+TOCSIN_PLUGIN_EXPORT const tocsin_transport*
+tocsin_plugin_entry(uint32_t host_abi_version);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* TOCSIN_PLUGIN_H */
