@@ -6,6 +6,8 @@
 
 #include "common/json_writer.hpp"
 
+#include <algorithm>
+
 namespace tocsin::actors {
 
 namespace {
@@ -15,9 +17,29 @@ using self_ptr = caf::stateful_actor<endpoint_state>*;
 // How long to wait before trying again when the store refuses a write.
 constexpr auto store_retry_delay = std::chrono::seconds{1};
 
-/// Puts a job where it belongs: ready now, or waiting for its timer.
-void schedule(self_ptr self, delivery_job job) {
+/// Makes sure pump runs again at `at` (a token, a probe or a head is due).
+void tick_at(self_ptr self, unix_ms at) {
   auto& st = self->state;
+  if (st.tick_at != 0 && st.tick_at <= at)
+    return; // an earlier tick is pending; that pump schedules the next
+  st.tick_at = at;
+  self->delayed_send(
+      self, std::chrono::milliseconds{std::max<unix_ms>(0, at - now_ms())},
+      tick_atom_v);
+}
+
+/// Puts a job where it belongs: ready now, or waiting for its timer. On an
+/// ordered endpoint every job joins the queue in order; `again` (a retry of
+/// one that was already at the head) puts it back at the front.
+void schedule(self_ptr self, delivery_job job, bool again = false) {
+  auto& st = self->state;
+  if (st.config.ordered) {
+    if (again)
+      st.ready.push_front(std::move(job));
+    else
+      st.ready.push_back(std::move(job));
+    return;
+  }
   auto delay = job.state.next_attempt_at - now_ms();
   if (delay <= 0) {
     st.ready.push_back(std::move(job));
@@ -119,13 +141,30 @@ void pump(self_ptr self) {
   auto& st = self->state;
   if (st.draining || st.removed)
     return;
-  auto slots = st.config.max_in_flight - static_cast<int>(st.in_flight.size());
-  if (slots <= 0 || st.ready.empty())
+  auto max_in_flight = st.config.ordered ? 1 : st.config.max_in_flight;
+  if (static_cast<int>(st.in_flight.size()) >= max_in_flight ||
+      st.ready.empty())
     return;
   auto now = now_ms();
   std::vector<delivery_job> starting;
   storage::write_set ws;
-  while (slots-- > 0 && !st.ready.empty()) {
+  for (;;) {
+    auto busy = static_cast<int>(st.in_flight.size() + starting.size());
+    if (busy >= max_in_flight || st.ready.empty())
+      break;
+    if (!st.breaker.allows(now, busy)) {
+      if (auto at = st.breaker.reopens_at())
+        tick_at(self, *at);
+      break; // half-open: wait for the probe's answer
+    }
+    if (auto due = st.ready.front().state.next_attempt_at; due > now) {
+      tick_at(self, due); // ordered: the head holds back the rest
+      break;
+    }
+    if (!st.bucket.try_take(now)) {
+      tick_at(self, st.bucket.next_token_at(now));
+      break;
+    }
     auto job = std::move(st.ready.front());
     st.ready.pop_front();
     auto& d = job.state;
@@ -146,12 +185,48 @@ void pump(self_ptr self) {
       job.state.attempts.pop_back();
       job.state.next_attempt_at =
           now + std::chrono::milliseconds{store_retry_delay}.count();
-      schedule(self, std::move(job));
+      schedule(self, std::move(job), true);
     }
     return;
   }
   for (auto& job : starting)
     send_attempt(self, std::move(job), now);
+}
+
+/// Feeds an attempt's result to the circuit breaker; logs when it opens or
+/// closes.
+void note_answer(self_ptr self, const transports::inbound_response& r,
+                 const classified& c, unix_ms now) {
+  auto& st = self->state;
+  if (r.forbidden || r.unsendable)
+    return; // not the endpoint's doing
+  auto change = circuit_breaker::change::none;
+  if (!r.error.empty() || r.status == 0 || c.what == response_class::retryable)
+    change = st.breaker.on_failure(now);
+  else if (c.what == response_class::success)
+    change = st.breaker.on_success();
+  else
+    change = st.breaker.on_answer();
+  if (change == circuit_breaker::change::none)
+    return;
+  bool opened = change == circuit_breaker::change::opened;
+  json_writer fields;
+  fields.begin_object().field("endpoint_id", st.config.id);
+  if (opened)
+    fields.field("failures", st.breaker.consecutive_failures())
+        .field("probe_at", *st.breaker.reopens_at());
+  st.outcomes.add_record(opened ? "endpoint.circuit_opened"
+                                : "endpoint.circuit_closed",
+                         fields.end_object().take());
+  if (opened)
+    log::warn(
+        "circuit opened: the endpoint keeps failing; deliveries wait",
+        {{"endpoint", st.config.id},
+         {"failures", std::to_string(st.breaker.consecutive_failures())},
+         {"probe_in_ms", std::to_string(*st.breaker.reopens_at() - now)}});
+  else
+    log::info("circuit closed: the endpoint answers again",
+              {{"endpoint", st.config.id}});
 }
 
 /// Records the outcome of an attempt; it takes effect at the next flush.
@@ -171,8 +246,9 @@ void finish_attempt(self_ptr self, const std::string& id,
   a.latency_ms = resp.latency_ms;
   a.response = resp.body_prefix;
   a.error = resp.error;
-  auto v = decide(st.config.retry, d, resp, classify_response(st.config, resp),
-                  now, st.rng);
+  auto c = classify_response(st.config, resp);
+  auto v = decide(st.config.retry, d, resp, c, now, st.rng);
+  note_answer(self, resp, c, now);
   if (st.removed && v.what == outcome::retry)
     v = verdict{outcome::dead_letter, 0, std::string{endpoint_deleted_reason},
                 false};
@@ -245,12 +321,12 @@ void flush(self_ptr self) {
       d.reason.clear();
       d.next_attempt_at =
           now + std::chrono::milliseconds{store_retry_delay}.count();
-      schedule(self, std::move(job));
+      schedule(self, std::move(job), true);
       continue;
     }
     switch (d.state) {
     case storage::delivery_state::pending:
-      schedule(self, std::move(job));
+      schedule(self, std::move(job), true);
       break;
     case storage::delivery_state::dead_lettered:
       if (st.removed && d.reason == endpoint_deleted_reason)
@@ -315,6 +391,8 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
   self->state.config = std::move(config);
   self->state.log = log;
   self->state.client = client;
+  self->state.bucket.reset(self->state.config.rate);
+  self->state.breaker.configure(self->state.config.breaker);
   return {
       [=](deliver_atom, std::vector<delivery_job>& jobs) {
         for (auto& job : jobs)
@@ -345,7 +423,36 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
       },
       [=](update_atom, endpoint_config& cfg) {
         // Attempts in flight finish with the settings they started with.
-        self->state.config = std::move(cfg);
+        auto& st = self->state;
+        auto& old = st.config;
+        if (cfg.rate.per_second != old.rate.per_second ||
+            cfg.rate.burst != old.rate.burst)
+          st.bucket.reset(cfg.rate);
+        st.breaker.configure(cfg.breaker);
+        if (cfg.ordered != old.ordered) {
+          // Ordered endpoints keep every job in `ready`; others keep only
+          // the due ones there.
+          std::vector<delivery_job> all;
+          for (auto& job : st.ready)
+            all.push_back(std::move(job));
+          for (auto& [id, job] : st.waiting)
+            all.push_back(std::move(job));
+          st.ready.clear();
+          st.waiting.clear();
+          std::sort(all.begin(), all.end(), [](auto& a, auto& b) {
+            return a.state.id < b.state.id; // ids are time-ordered
+          });
+          st.config = std::move(cfg);
+          for (auto& job : all)
+            schedule(self, std::move(job));
+        } else {
+          st.config = std::move(cfg);
+        }
+        pump(self);
+      },
+      [=](tick_atom) {
+        // pump() asks for the next tick if it still has to wait.
+        self->state.tick_at = 0;
         pump(self);
       },
       [=](remove_atom) { remove(self); },

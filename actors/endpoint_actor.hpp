@@ -21,7 +21,9 @@ struct endpoint_state {
   endpoint_config config;
   storage::event_log* log = nullptr;
   transports::https_client* client = nullptr;
-  std::deque<delivery_job> ready; ///< due, awaiting a slot
+  /// Due, awaiting a slot (ordered endpoints: every queued delivery, in
+  /// order, due or not).
+  std::deque<delivery_job> ready;
   std::unordered_map<std::string, delivery_job> waiting;   ///< backing off
   std::unordered_map<std::string, delivery_job> in_flight; ///< attempt running
   /// Outcomes decided but not yet in the log; they take effect after the
@@ -33,6 +35,9 @@ struct endpoint_state {
   bool flagged = false;  ///< answered 410 Gone
   bool draining = false; ///< shutting down: start no new attempts
   bool removed = false;  ///< endpoint deleted: quit once nothing is in flight
+  token_bucket bucket;
+  circuit_breaker breaker;
+  unix_ms tick_at = 0; ///< when a tick (pump again) is due; 0: none pending
 
   static inline const char* name = "tocsin.endpoint";
 };
@@ -40,7 +45,8 @@ struct endpoint_state {
 /// Messages: (deliver_atom, std::vector<delivery_job>), (retry_atom, id),
 /// (done_atom, id, inbound_response), (flush_atom), (drain_atom) -> in-flight
 /// count, (update_atom, endpoint_config): new settings for the next attempts,
-/// (remove_atom): the endpoint was deleted; every queued delivery is
+/// (tick_atom): a rate-limit token, a breaker probe or an ordered head is
+/// due, (remove_atom): the endpoint was deleted; every queued delivery is
 /// dead-lettered "endpoint_deleted", attempts in flight finish (a success
 /// counts), then the actor quits.
 caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,

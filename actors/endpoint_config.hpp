@@ -1,6 +1,7 @@
 // What an endpoint actor needs to know about its endpoint.
 #pragma once
 
+#include "actors/flow_control.hpp"
 #include "common/time.hpp"
 #include "common/url.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -55,6 +56,12 @@ struct endpoint_config {
   retry_policy retry;
   std::chrono::milliseconds timeout{10000};
   int max_in_flight = 16;
+  /// Requests per second (token bucket); per_second 0: unlimited.
+  actors::rate_limit rate;
+  breaker_settings breaker;
+  /// FIFO: one request at a time, in acceptance order; a delivery waiting
+  /// for its retry holds back the ones behind it.
+  bool ordered = false;
 };
 
 } // namespace tocsin::actors

@@ -29,6 +29,7 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, endpoint_atom, "endpoint")
 CAF_ADD_ATOM(tocsin, tocsin::actors, update_atom, "update")
 CAF_ADD_ATOM(tocsin, tocsin::actors, remove_atom, "remove")
 CAF_ADD_ATOM(tocsin, tocsin::actors, endpoints_atom, "endpoints")
+CAF_ADD_ATOM(tocsin, tocsin::actors, tick_atom, "tick")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {

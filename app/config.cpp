@@ -172,6 +172,8 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read_int("retention", d.retention, 60, 10LL * 365 * 86400));
   TOCSIN_TRY(r.read_int("max_in_flight", d.max_in_flight, 1, 1024));
   TOCSIN_TRY(r.read("secret_grace", d.secret_grace, 0, 30 * 86400));
+  TOCSIN_TRY(r.read_int("breaker_failures", d.breaker_failures, 0, 1000));
+  TOCSIN_TRY(r.read("breaker_cooldown", d.breaker_cooldown, 0.01, 86400));
   if (auto policy = transports::address_policy::from_cidrs(d.allow_networks);
       !policy)
     return r.bad("allow_networks", policy.error().message);
@@ -280,6 +282,9 @@ endpoint_defaults endpoint_defaults_of(const delivery_config& d) {
   e.timeout = d.timeout;
   e.max_in_flight = d.max_in_flight;
   e.secret_grace_ms = static_cast<unix_ms>(std::llround(d.secret_grace * 1000));
+  e.breaker.failures = d.breaker_failures;
+  e.breaker.cooldown =
+      static_cast<unix_ms>(std::llround(d.breaker_cooldown * 1000));
   return e;
 }
 

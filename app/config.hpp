@@ -43,6 +43,10 @@ struct delivery_config {
   int max_in_flight = 16;
   /// Seconds a rotated-out secret keeps signing next to the new one.
   double secret_grace = 86400;
+  /// Consecutive failures that open an endpoint's circuit (0: never), and
+  /// seconds it stays open before a probe.
+  int breaker_failures = 5;
+  double breaker_cooldown = 30;
 };
 
 struct token_config {

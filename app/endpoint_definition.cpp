@@ -117,6 +117,76 @@ status set_secret(endpoint_definition& e, const ordered_json& v) {
   return {};
 }
 
+/// {"per_second": >0, "burst": >=1 (default 1)}; null: the transport's.
+status set_rate_limit(endpoint_definition& e, const ordered_json& v) {
+  const std::string field = "rate_limit";
+  if (v.is_null()) {
+    e.rate_limit.reset();
+    return {};
+  }
+  if (!v.is_object())
+    return invalid(field, "rate_limit must be {\"per_second\": n, "
+                          "\"burst\": n} or null");
+  actors::rate_limit r;
+  for (auto& [k, x] : v.items()) {
+    if (k == "per_second" && x.is_number() && x.get<double>() > 0 &&
+        x.get<double>() <= 100000)
+      r.per_second = x.get<double>();
+    else if (k == "burst" && x.is_number_integer() &&
+             x.get<std::int64_t>() >= 1 && x.get<std::int64_t>() <= 10000)
+      r.burst = x.get<int>();
+    else if (k == "per_second" || k == "burst")
+      return invalid(field + "." + k,
+                     k == "per_second"
+                         ? "rate_limit.per_second must be a number from "
+                           "0 (exclusive) to 100000"
+                         : "rate_limit.burst must be an integer from 1 to "
+                           "10000");
+    else
+      return invalid(field + "." + k, "unknown field 'rate_limit." + k + "'",
+                     "unknown_field");
+  }
+  if (r.per_second <= 0)
+    return invalid(field + ".per_second", "rate_limit.per_second is required",
+                   "missing_field");
+  e.rate_limit = r;
+  return {};
+}
+
+/// {"failures": >=0 (0: never opens), "cooldown": seconds}; null: defaults.
+status set_circuit_breaker(endpoint_definition& e, const ordered_json& v) {
+  const std::string field = "circuit_breaker";
+  if (v.is_null()) {
+    e.circuit_breaker.reset();
+    return {};
+  }
+  if (!v.is_object())
+    return invalid(field, "circuit_breaker must be {\"failures\": n, "
+                          "\"cooldown\": seconds} or null");
+  actors::breaker_settings b;
+  for (auto& [k, x] : v.items()) {
+    if (k == "failures" && x.is_number_integer() &&
+        x.get<std::int64_t>() >= 0 && x.get<std::int64_t>() <= 1000)
+      b.failures = x.get<int>();
+    else if (k == "cooldown" && x.is_number() && x.get<double>() >= 0.01 &&
+             x.get<double>() <= 86400)
+      b.cooldown = static_cast<unix_ms>(std::llround(x.get<double>() * 1000));
+    else if (k == "failures" || k == "cooldown")
+      return invalid(field + "." + k,
+                     k == "failures"
+                         ? "circuit_breaker.failures must be an integer "
+                           "from 0 (never open) to 1000"
+                         : "circuit_breaker.cooldown must be a number of "
+                           "seconds from 0.01 to 86400");
+    else
+      return invalid(field + "." + k,
+                     "unknown field 'circuit_breaker." + k + "'",
+                     "unknown_field");
+  }
+  e.circuit_breaker = b;
+  return {};
+}
+
 /// The fields a client may set; `create` also allows id and secret.
 status apply_fields(endpoint_definition& e, const ordered_json& body,
                     const endpoint_rules& rules, bool create) {
@@ -182,10 +252,13 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
         return invalid(key, "options must be an object");
       e.options = v;
     } else if (key == "rate_limit") {
-      return invalid(key,
-                     "rate_limit is not supported by this version yet "
-                     "(it comes with per-endpoint flow control)",
-                     "unsupported_field");
+      TOCSIN_TRY(set_rate_limit(e, v));
+    } else if (key == "circuit_breaker") {
+      TOCSIN_TRY(set_circuit_breaker(e, v));
+    } else if (key == "ordered") {
+      if (!v.is_boolean())
+        return invalid(key, "ordered must be true or false");
+      e.ordered = v.get<bool>();
     } else if (create && key == "id") {
       TOCSIN_TRY_ASSIGN(id, get_string(v, key, 64));
       if (!is_valid_endpoint_id(id))
@@ -329,6 +402,16 @@ ordered_json settings_json(const endpoint_definition& e) {
   j["timeout"] = e.timeout ? ordered_json(*e.timeout) : ordered_json(nullptr);
   j["retry_schedule"] = e.retry_schedule ? ordered_json(*e.retry_schedule)
                                          : ordered_json(nullptr);
+  j["rate_limit"] = e.rate_limit
+                        ? ordered_json{{"per_second", e.rate_limit->per_second},
+                                       {"burst", e.rate_limit->burst}}
+                        : ordered_json(nullptr);
+  j["circuit_breaker"] =
+      e.circuit_breaker
+          ? ordered_json{{"failures", e.circuit_breaker->failures},
+                         {"cooldown", e.circuit_breaker->cooldown / 1000.0}}
+          : ordered_json(nullptr);
+  j["ordered"] = e.ordered;
   j["options"] = e.options;
   j["source"] = e.source;
   return j;
@@ -376,6 +459,15 @@ result<endpoint_definition> from_stored_json(std::string_view text) {
       e.timeout = v.get<double>();
     if (auto& v = j.at("retry_schedule"); !v.is_null())
       e.retry_schedule = v.get<std::vector<double>>();
+    if (auto it = j.find("rate_limit"); it != j.end() && !it->is_null())
+      e.rate_limit = actors::rate_limit{it->at("per_second").get<double>(),
+                                        it->at("burst").get<int>()};
+    if (auto it = j.find("circuit_breaker"); it != j.end() && !it->is_null())
+      e.circuit_breaker = actors::breaker_settings{
+          it->at("failures").get<int>(),
+          static_cast<unix_ms>(
+              std::llround(it->at("cooldown").get<double>() * 1000))};
+    e.ordered = j.value("ordered", false);
     e.options = j.at("options");
     e.source = j.at("source").get<std::string>();
     e.created_at = j.at("created_at").get<unix_ms>();
@@ -469,6 +561,13 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
   c.timeout = std::chrono::milliseconds{
       std::llround(e.timeout.value_or(d.timeout) * 1000)};
   c.max_in_flight = e.max_in_flight.value_or(d.max_in_flight);
+  if (e.rate_limit)
+    c.rate = *e.rate_limit;
+  else if (c.plugin && c.plugin->default_rate_per_second() > 0)
+    c.rate = actors::rate_limit{c.plugin->default_rate_per_second(),
+                                static_cast<int>(c.plugin->default_burst())};
+  c.breaker = e.circuit_breaker.value_or(d.breaker);
+  c.ordered = e.ordered;
   return c;
 }
 

@@ -42,6 +42,10 @@ struct endpoint_definition {
   std::optional<int> max_in_flight;
   std::optional<double> timeout;
   std::optional<std::vector<double>> retry_schedule;
+  /// Overrides the transport's suggested rate limit.
+  std::optional<actors::rate_limit> rate_limit;
+  std::optional<actors::breaker_settings> circuit_breaker;
+  bool ordered = false;
   ordered_json options = ordered_json::object();
   std::string source = "api"; ///< "api" or "config"
   unix_ms created_at = 0;
@@ -59,6 +63,7 @@ struct endpoint_defaults {
   double jitter = 0.1;
   double timeout = 10;
   int max_in_flight = 16;
+  actors::breaker_settings breaker;
   /// How long a rotated-out secret keeps signing (milliseconds).
   unix_ms secret_grace_ms = 24 * 3600 * 1000;
 };

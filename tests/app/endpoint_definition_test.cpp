@@ -214,8 +214,46 @@ BOOST_AUTO_TEST_CASE(bad_secrets_are_refused) {
   check_refused(with("signature", "rsa"), "invalid_field", "signature");
 }
 
-BOOST_AUTO_TEST_CASE(rate_limit_is_refused_until_supported) {
-  check_refused(with("rate_limit", 1), "unsupported_field", "rate_limit");
+BOOST_AUTO_TEST_CASE(flow_control_settings) {
+  auto slack = with("transport", "slack");
+  auto e = app::create_endpoint(slack, rules(), 1);
+  BOOST_TEST_REQUIRE(e.ok());
+  auto c = app::runtime_config(*e, {}, &shipped_transports());
+  BOOST_TEST_REQUIRE(c.ok());
+  BOOST_TEST(c->rate.per_second == 1.0); // Slack's own suggestion
+  BOOST_TEST(c->rate.burst == 3);
+  BOOST_TEST(c->breaker.failures == 5);
+  BOOST_TEST(!c->ordered);
+
+  slack["rate_limit"] = {{"per_second", 0.5}, {"burst", 1}};
+  slack["circuit_breaker"] = {{"failures", 2}, {"cooldown", 0.25}};
+  slack["ordered"] = true;
+  auto o = app::create_endpoint(slack, rules(), 1);
+  BOOST_TEST_REQUIRE(o.ok());
+  auto oc = app::runtime_config(*o, {}, &shipped_transports());
+  BOOST_TEST(oc->rate.per_second == 0.5);
+  BOOST_TEST(oc->rate.burst == 1);
+  BOOST_TEST(oc->breaker.failures == 2);
+  BOOST_TEST(oc->breaker.cooldown == 250);
+  BOOST_TEST(oc->ordered);
+  auto back = app::from_stored_json(app::to_stored_json(*o));
+  BOOST_TEST_REQUIRE(back.ok());
+  BOOST_TEST(app::same_settings(*back, *o));
+
+  check_refused(with("rate_limit", 1), "invalid_field", "rate_limit");
+  check_refused(with("rate_limit", {{"per_second", 0}}), "invalid_field",
+                "rate_limit.per_second");
+  check_refused(with("rate_limit", {{"burst", 2}}), "missing_field",
+                "rate_limit.per_second");
+  check_refused(with("rate_limit", {{"per_second", 1}, {"burst", 0}}),
+                "invalid_field", "rate_limit.burst");
+  check_refused(with("rate_limit", {{"per_second", 1}, {"rps", 1}}),
+                "unknown_field", "rate_limit.rps");
+  check_refused(with("circuit_breaker", {{"failures", -1}}), "invalid_field",
+                "circuit_breaker.failures");
+  check_refused(with("circuit_breaker", {{"cooldown", 0}}), "invalid_field",
+                "circuit_breaker.cooldown");
+  check_refused(with("ordered", "yes"), "invalid_field", "ordered");
 }
 
 BOOST_AUTO_TEST_CASE(ed25519_endpoints_get_a_keypair) {

@@ -48,6 +48,11 @@ std::string daemon_fixture::url_of(const https_receiver& r) {
   return "https://127.0.0.1:" + std::to_string(r.port()) + "/hook";
 }
 
+std::string
+daemon_fixture::plugins_dir_setting(const std::filesystem::path& dir) {
+  return "plugins_dir = \"" + dir.string() + "\"\n";
+}
+
 void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
                            const std::string& server_extra,
                            const std::string& extra) {
@@ -57,7 +62,9 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
       << server_extra << "\n"
       << "[delivery]\nca_file = \"" << ca_.ca_file() << "\"\njitter = 0\n"
       << "allow_networks = [" << allow_networks_ << "]\n"
-      << "timeout = 5\n\n";
+      << "timeout = 5\n"
+      // Retry schedules here are in milliseconds; so is the circuit's pause.
+      << "breaker_cooldown = 0.2\n\n";
   for (auto& ep : endpoints) {
     cfg << "[[endpoints]]\n";
     if (!ep.id.empty())

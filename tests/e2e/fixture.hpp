@@ -72,6 +72,10 @@ public:
                 std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
   const std::filesystem::path& dir() const { return dir_.path(); }
+  /// The config file start() writes (for `tocsin ... --config`).
+  const std::filesystem::path& config_file() const { return config_file_; }
+  /// A [server] line for start(): load transports from `dir` only.
+  static std::string plugins_dir_setting(const std::filesystem::path& dir);
   const std::string& admin_token() const { return admin_token_; }
   /// delivery.allow_networks as TOML array items (default: loopback).
   void set_allow_networks(std::string items) {

@@ -1,0 +1,162 @@
+// Per-endpoint flow control through the real daemon: the rate limit, the
+// circuit breaker and FIFO ordering. Nothing held back is ever dropped.
+#include "tests/e2e/fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+using namespace tocsin::test;
+using nlohmann::json;
+
+namespace {
+
+std::string create_endpoint(daemon_fixture& f, const json& body) {
+  auto r = f.call("POST", "/v1/endpoints", body);
+  BOOST_REQUIRE_MESSAGE(r.status == 201, r.status << " " << r.body);
+  return json::parse(r.body)["id"].get<std::string>();
+}
+
+std::vector<std::string> post_batch(daemon_fixture& f, int n) {
+  json batch = json::array();
+  for (int i = 0; i < n; ++i)
+    batch.push_back(sample_event("agent-" + std::to_string(i)));
+  return f.post_events(json{{"events", batch}});
+}
+
+long ms_between(const received_request& a, const received_request& b) {
+  return static_cast<long>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(b.at - a.at)
+          .count());
+}
+
+canned_response status_of(int status) {
+  canned_response r;
+  r.status = status;
+  r.body = status == 200 ? "ok" : "down";
+  return r;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(flow_control)
+
+BOOST_AUTO_TEST_CASE(a_slack_endpoint_sends_about_one_message_a_second) {
+  daemon_fixture f;
+  auto slack = f.make_receiver();
+  f.start({});
+  // Slack's default: 1 per second, burst 3.
+  create_endpoint(
+      f, {{"url", daemon_fixture::url_of(*slack)}, {"transport", "slack"}});
+  auto ids = post_batch(f, 20);
+  BOOST_REQUIRE(slack->wait_for(20, std::chrono::seconds{40}));
+  auto reqs = slack->requests();
+  BOOST_TEST(reqs.size() == 20u); // none dropped, none twice
+  // The burst goes at once, then one a second.
+  BOOST_TEST(ms_between(reqs[0], reqs[2]) < 300);
+  for (std::size_t i = 3; i < reqs.size(); ++i) {
+    auto gap = ms_between(reqs[i - 1], reqs[i]);
+    BOOST_TEST((gap >= 900 && gap <= 1300), "gap " << i << ": " << gap);
+  }
+  auto total = ms_between(reqs[0], reqs.back());
+  BOOST_TEST((total >= 16500 && total <= 19000), "total " << total);
+  for (auto& id : ids)
+    BOOST_TEST(f.wait_finished(id)["deliveries"][0]["state"] == "delivered");
+}
+
+BOOST_AUTO_TEST_CASE(the_circuit_opens_probes_and_closes) {
+  daemon_fixture f;
+  // Four failures, then the endpoint is back.
+  auto receiver = f.make_receiver([](const received_request&, std::size_t i) {
+    return status_of(i < 4 ? 503 : 200);
+  });
+  f.start({});
+  create_endpoint(f,
+                  {{"url", daemon_fixture::url_of(*receiver)},
+                   {"retry_schedule", {0.05, 0.05, 0.05, 0.05}},
+                   {"circuit_breaker", {{"failures", 3}, {"cooldown", 0.6}}}});
+  auto id = f.post_events(sample_event()).at(0);
+  auto ev = f.wait_finished(id);
+  auto& d = ev["deliveries"][0];
+  BOOST_TEST(d["state"] == "delivered");
+  BOOST_REQUIRE_EQUAL(d["attempts"].size(), 5u);
+  auto gaps = attempt_gaps_ms(d);
+  // Attempts 1-3 on the retry schedule; then the circuit is open: the 4th is
+  // a probe after the cooldown, it fails, and the 5th waits another one.
+  BOOST_TEST(gaps[0] < 400);
+  BOOST_TEST(gaps[1] < 400);
+  BOOST_TEST(gaps[2] >= 550, "gap " << gaps[2]);
+  BOOST_TEST(gaps[3] >= 550, "gap " << gaps[3]);
+  auto log = f.process().log();
+  BOOST_TEST(log.find("circuit opened") != std::string::npos);
+  BOOST_TEST(log.find("circuit closed") != std::string::npos);
+
+  // Closed again: the next event goes straight through.
+  auto next = f.post_events(sample_event()).at(0);
+  auto done = f.wait_finished(next);
+  BOOST_TEST(done["deliveries"][0]["attempts"].size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(an_open_circuit_holds_deliveries_without_dropping_any) {
+  daemon_fixture f;
+  std::atomic<bool> up{false};
+  auto receiver = f.make_receiver([&](const received_request&, std::size_t) {
+    return status_of(up ? 200 : 503);
+  });
+  f.start({});
+  create_endpoint(f,
+                  {{"url", daemon_fixture::url_of(*receiver)},
+                   {"retry_schedule", {0.05, 0.05, 0.05, 0.05}},
+                   {"circuit_breaker", {{"failures", 2}, {"cooldown", 0.4}}}});
+  auto ids = post_batch(f, 10);
+  // All ten first attempts go out at once and fail; the circuit opens, so
+  // their retries (due 50 ms later) wait for the cooldown instead.
+  BOOST_REQUIRE(receiver->wait_for(10, std::chrono::seconds{5}));
+  std::this_thread::sleep_for(std::chrono::milliseconds{250});
+  BOOST_TEST(receiver->count() == 10u);
+  // Then one probe at a time until the endpoint is back.
+  std::this_thread::sleep_for(std::chrono::milliseconds{400});
+  auto probes = receiver->count() - 10;
+  BOOST_TEST((probes >= 1u && probes <= 2u), "probes: " << probes);
+  up = true;
+  for (auto& id : ids) {
+    auto d = f.wait_finished(id)["deliveries"][0];
+    BOOST_TEST(d["state"] == "delivered", id);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(an_ordered_endpoint_keeps_fifo_under_retries) {
+  for (bool ordered : {true, false}) {
+    daemon_fixture f;
+    // The first request (the first event's first attempt) fails.
+    std::vector<std::string> ok_order;
+    std::mutex m;
+    auto receiver =
+        f.make_receiver([&](const received_request& req, std::size_t i) {
+          if (i == 0)
+            return status_of(503);
+          std::lock_guard lock{m};
+          ok_order.push_back(req.headers.at("webhook-id"));
+          return status_of(200);
+        });
+    f.start({});
+    create_endpoint(f, {{"url", daemon_fixture::url_of(*receiver)},
+                        {"retry_schedule", {0.3, 0.3, 0.3, 0.3}},
+                        {"ordered", ordered}});
+    auto ids = post_batch(f, 5);
+    for (auto& id : ids)
+      f.wait_finished(id);
+    std::lock_guard lock{m};
+    BOOST_REQUIRE_EQUAL(ok_order.size(), 5u);
+    if (ordered) {
+      BOOST_TEST(ok_order == ids); // the retry of the first held the rest
+    } else {
+      BOOST_TEST(ok_order != ids); // without it the others overtake
+      BOOST_TEST(ok_order.back() == ids.front());
+    }
+  }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
