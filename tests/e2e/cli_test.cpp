@@ -2,144 +2,32 @@
 // real binary as a child process against a real daemon, or against a plain
 // HTTP receiver that records exactly what the CLI sent.
 #include "tests/e2e/fixture.hpp"
+#include "tests/support/run_command.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
-#include <cerrno>
-#include <csignal>
-#include <cstring>
 #include <fstream>
 #include <thread>
 
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
-#include <spawn.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
-
-extern char** environ;
 
 using namespace tocsin::test;
 using nlohmann::json;
 
 namespace {
 
-struct cli_result {
-  int code = -1; ///< exit code, 128+N for signal N
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const cli_result& r) {
-  return os << "exit " << r.code << "\nstdout:\n"
-            << r.out << "\nstderr:\n"
-            << r.err;
-}
-
-struct cli_call {
-  std::string input = {};            ///< written to stdin
-  std::vector<std::string> env = {}; ///< "NAME=value" added to the environment
-  std::filesystem::path cwd = {};
-};
-
 /// Runs `tocsin args...` with stdin, stdout and stderr on pipes. The test's
 /// own TOCSIN_SERVER / TOCSIN_TOKEN are not passed on.
-cli_result run_cli(const std::vector<std::string>& args, cli_call call = {}) {
-  std::signal(SIGPIPE, SIG_IGN); // a child that does not read its stdin
-  std::vector<std::string> argv_s{TOCSIN_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_s;
-  for (char** e = environ; *e != nullptr; ++e) {
-    std::string_view var{*e};
-    if (var.rfind("TOCSIN_SERVER=", 0) != 0 && var.rfind("TOCSIN_TOKEN=", 0))
-      env_s.emplace_back(var);
-  }
-  env_s.insert(env_s.end(), call.env.begin(), call.env.end());
-  std::vector<char*> envp;
-  for (auto& e : env_s)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-
-  int in[2], out[2], err[2];
-  BOOST_REQUIRE(::pipe2(in, O_CLOEXEC) == 0 && ::pipe2(out, O_CLOEXEC) == 0 &&
-                ::pipe2(err, O_CLOEXEC) == 0);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in[0], 0);
-  posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err[1], 2);
-  if (!call.cwd.empty())
-    posix_spawn_file_actions_addchdir_np(&fa, call.cwd.c_str());
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  ::close(in[0]);
-  ::close(out[1]);
-  ::close(err[1]);
-  BOOST_REQUIRE_MESSAGE(rc == 0, "posix_spawn: " << std::strerror(rc));
-
-  cli_result r;
-  std::size_t written = 0;
-  int to_child = in[1];
-  if (call.input.empty()) {
-    ::close(to_child);
-    to_child = -1;
-  }
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
-  bool out_open = true, err_open = true;
-  while (out_open || err_open) {
-    std::vector<pollfd> fds;
-    if (out_open)
-      fds.push_back({out[0], POLLIN, 0});
-    if (err_open)
-      fds.push_back({err[0], POLLIN, 0});
-    if (to_child >= 0)
-      fds.push_back({to_child, POLLOUT, 0});
-    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 ||
-        ::poll(fds.data(), fds.size(), static_cast<int>(left.count())) == 0) {
-      ::kill(pid, SIGKILL);
-      BOOST_ERROR("tocsin did not finish within 30 s");
-      break;
-    }
-    for (auto& p : fds) {
-      if (p.revents == 0)
-        continue;
-      if (p.fd == to_child) {
-        auto n = ::write(to_child, call.input.data() + written,
-                         call.input.size() - written);
-        if (n > 0)
-          written += static_cast<std::size_t>(n);
-        if (n < 0 || written == call.input.size()) {
-          ::close(to_child);
-          to_child = -1;
-        }
-        continue;
-      }
-      char buf[4096];
-      auto n = ::read(p.fd, buf, sizeof(buf));
-      if (n > 0) {
-        (p.fd == out[0] ? r.out : r.err).append(buf, n);
-      } else if (n == 0 || errno != EINTR) {
-        (p.fd == out[0] ? out_open : err_open) = false;
-      }
-    }
-  }
-  if (to_child >= 0)
-    ::close(to_child);
-  ::close(out[0]);
-  ::close(err[0]);
-  int status = 0;
-  ::waitpid(pid, &status, 0);
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+command_result run_cli(const std::vector<std::string>& args,
+                       command_options call = {}) {
+  std::vector<std::string> argv{TOCSIN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  call.unset.insert(call.unset.end(), {"TOCSIN_SERVER", "TOCSIN_TOKEN"});
+  auto r = run_command(argv, call);
+  BOOST_TEST(!r.timed_out, "tocsin did not finish within 30 s");
   return r;
 }
 
@@ -297,9 +185,10 @@ BOOST_AUTO_TEST_CASE(send_posts_json_from_stdin_or_a_file_as_is) {
   auto receiver = f.make_receiver();
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   // Server and token from the environment.
-  cli_call call{
-      json{{"events", {sample_event("a"), sample_event("b")}}}.dump(),
-      {"TOCSIN_SERVER=" + server_of(f), "TOCSIN_TOKEN=" + f.admin_token()}};
+  command_options call{
+      .input = json{{"events", {sample_event("a"), sample_event("b")}}}.dump(),
+      .env = {"TOCSIN_SERVER=" + server_of(f),
+              "TOCSIN_TOKEN=" + f.admin_token()}};
   auto r = run_cli({"send", "-", "--idempotency-key", "batch-1"}, call);
   BOOST_REQUIRE_MESSAGE(r.code == 0, r);
   auto ids = lines(r.out);
@@ -312,8 +201,9 @@ BOOST_AUTO_TEST_CASE(send_posts_json_from_stdin_or_a_file_as_is) {
   // From a file, the raw answer; the token from ./data/admin.token.
   auto file = f.dir() / "event.json";
   std::ofstream{file} << sample_event("c").dump();
-  auto raw = run_cli({"send", "--file", file.string(), "--json"},
-                     cli_call{{}, {"TOCSIN_SERVER=" + server_of(f)}, f.dir()});
+  auto raw =
+      run_cli({"send", "--file", file.string(), "--json"},
+              {.env = {"TOCSIN_SERVER=" + server_of(f)}, .cwd = f.dir()});
   BOOST_REQUIRE_MESSAGE(raw.code == 0, raw);
   auto answer = json::parse(raw.out);
   BOOST_REQUIRE_EQUAL(answer["ids"].size(), 1u);
@@ -333,7 +223,8 @@ BOOST_AUTO_TEST_CASE(a_bad_event_exits_1_with_the_servers_message) {
   BOOST_TEST(r.err == "tocsin: severity must be one of critical, high, "
                       "medium, low, info (invalid_field, field severity)\n",
              r);
-  auto not_json = run_cli(with_daemon(f, {"send", "-"}), {"{not json"});
+  auto not_json =
+      run_cli(with_daemon(f, {"send", "-"}), {.input = "{not json"});
   BOOST_TEST(not_json.code == 1, not_json);
   BOOST_TEST(contains(not_json.err, "(invalid_json)"), not_json);
   auto dead = json::parse(f.get("/v1/dead-letters", f.admin_token()).body);
@@ -373,7 +264,7 @@ BOOST_AUTO_TEST_CASE(no_daemon_running_exits_1_cannot_connect) {
   // No token anywhere: said before anything is sent.
   temp_dir empty;
   auto r = run_cli({"dead-letters", "list", "--server", server},
-                   cli_call{{}, {}, empty.path()});
+                   {.cwd = empty.path()});
   BOOST_TEST(r.code == 1, r);
   BOOST_TEST(contains(r.err, "no token"), r);
   BOOST_TEST(contains(r.err, "admin.token"), r);

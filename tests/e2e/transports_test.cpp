@@ -3,21 +3,13 @@
 // slack and pagerduty transports against HTTPS receivers that answer as Slack
 // and PagerDuty do, each answer classified as it should be.
 #include "tests/e2e/fixture.hpp"
+#include "tests/support/run_command.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
-#include <csignal>
-#include <cstring>
-#include <fstream>
 #include <sstream>
 #include <thread>
-
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-
-extern char** environ;
 
 using namespace tocsin::test;
 using nlohmann::json;
@@ -104,63 +96,14 @@ json refusal_logged(const std::string& log, const std::string& name) {
   return nullptr;
 }
 
-struct run_result {
-  int code = -1; ///< exit code, 128+N for signal N
-  std::string out;
-  std::string err;
-};
-
-std::ostream& operator<<(std::ostream& os, const run_result& r) {
-  return os << "exit " << r.code << "\nstdout:\n"
-            << r.out << "\nstderr:\n"
-            << r.err;
-}
-
-std::string read_file(const std::filesystem::path& p) {
-  std::ifstream in{p};
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-/// Runs `tocsin args...` in `dir` with stdin from /dev/null and stdout and
-/// stderr captured in files there; waits at most 30 s.
-run_result run_tocsin(const std::vector<std::string>& args,
-                      const std::filesystem::path& dir) {
-  std::vector<std::string> argv_s{TOCSIN_BINARY};
-  argv_s.insert(argv_s.end(), args.begin(), args.end());
-  std::vector<char*> argv;
-  for (auto& a : argv_s)
-    argv.push_back(a.data());
-  argv.push_back(nullptr);
-  auto out_file = dir / "cli.out", err_file = dir / "cli.err";
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out_file.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(),
-                                   O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_addchdir_np(&fa, dir.c_str());
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  BOOST_REQUIRE_MESSAGE(rc == 0, "posix_spawn: " << std::strerror(rc));
-  int status = 0;
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
-  while (::waitpid(pid, &status, WNOHANG) == 0) {
-    if (std::chrono::steady_clock::now() > deadline) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, &status, 0);
-      BOOST_ERROR("tocsin did not finish within 30 s");
-      break;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds{10});
-  }
-  run_result r;
-  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-  r.out = read_file(out_file);
-  r.err = read_file(err_file);
+/// Runs `tocsin args...` in `dir`, stdout and stderr captured; waits at most
+/// 30 s.
+command_result run_tocsin(const std::vector<std::string>& args,
+                          const std::filesystem::path& dir) {
+  std::vector<std::string> argv{TOCSIN_BINARY};
+  argv.insert(argv.end(), args.begin(), args.end());
+  auto r = run_command(argv, {.cwd = dir});
+  BOOST_TEST(!r.timed_out, "tocsin did not finish within 30 s");
   return r;
 }
 

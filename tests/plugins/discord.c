@@ -403,14 +403,17 @@ static int classify(const tocsin_host_api* host, tocsin_call* call,
 
 /* ---- The table. ---------------------------------------------------------- */
 
+/* Designated initializers: members added to the ABI later are zero. */
 static const tocsin_transport discord = {
-    sizeof(tocsin_transport),
-    TOCSIN_PLUGIN_ABI_VERSION,
-    "discord",
-    "1.0.0",
-    validate_options,
-    build_request,
-    classify,
+    .size = sizeof(tocsin_transport),
+    .abi_version = TOCSIN_PLUGIN_ABI_VERSION,
+    .name = "discord",
+    .version = "1.0.0",
+    .validate_options = validate_options,
+    .build_request = build_request,
+    .classify = classify,
+    .default_rate_per_second = 0.5, /* Discord: 30 messages a minute */
+    .default_burst = 5,
 };
 
 TOCSIN_PLUGIN_EXPORT const tocsin_transport*

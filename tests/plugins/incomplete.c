@@ -1,32 +1,16 @@
 /* A plugin whose table lacks a required function (classify). */
 #include "tocsin_plugin.h"
 
-static int validate_options(const tocsin_host_api* host, tocsin_call* call,
-                            const tocsin_endpoint_view* endpoint) {
-  (void)host;
-  (void)call;
-  (void)endpoint;
-  return 0;
-}
-
-static int build_request(const tocsin_host_api* host, tocsin_call* call,
-                         const tocsin_event_view* event,
-                         const tocsin_endpoint_view* endpoint) {
-  (void)host;
-  (void)call;
-  (void)event;
-  (void)endpoint;
-  return 0;
-}
+#include "test_plugin_stubs.h"
 
 static const tocsin_transport table = {
-    sizeof(tocsin_transport),
-    TOCSIN_PLUGIN_ABI_VERSION,
-    "incomplete",
-    "0.1",
-    validate_options,
-    build_request,
-    NULL,
+    .size = sizeof(tocsin_transport),
+    .abi_version = TOCSIN_PLUGIN_ABI_VERSION,
+    .name = "incomplete",
+    .version = "0.1",
+    .validate_options = stub_validate_options,
+    .build_request = stub_build_request,
+    .classify = NULL,
 };
 
 TOCSIN_PLUGIN_EXPORT const tocsin_transport*

@@ -6,13 +6,9 @@
 // Golden files: tests/plugins/golden/pagerduty_<type>.json, compared as
 // parsed JSON. TOCSIN_UPDATE_GOLDEN=1 rewrites them from what the plugin
 // builds (review the diff).
-#include "plugins/plugin_loader.hpp"
+#include "tests/plugins/transport_test_support.hpp"
 
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -20,18 +16,13 @@
 #include <nlohmann/json.hpp>
 
 using namespace tocsin::plugins;
+using namespace tocsin::test;
 using json = nlohmann::json;
-using ordered_json = nlohmann::ordered_json;
 
 namespace {
 
 const transport_plugin& pagerduty() {
-  static auto set = load_plugins(TOCSIN_PLUGINS_OUTPUT_DIR);
-  BOOST_TEST_REQUIRE(set.ok());
-  BOOST_TEST_REQUIRE(set->refused.empty());
-  auto* p = set->find("pagerduty");
-  BOOST_TEST_REQUIRE(p != nullptr);
-  return *p;
+  return shipped_plugin("pagerduty");
 }
 
 constexpr std::string_view routing_key = "R0ut1ngKeyR0ut1ngKeyR0ut1ngKey12";
@@ -43,116 +34,53 @@ std::string options_with(const json& extra = json::object()) {
   return o.dump();
 }
 
-/// An event as the host hands it over: the view's fields and the normalized
-/// payload (app/event_validation.cpp) built from the same values.
-struct event {
-  std::string id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0W";
-  std::string type;
-  std::string severity;
-  std::string agent_id;
-  std::string summary;
-  std::string timestamp = "2026-11-27T05:10:00.123Z";
-  ordered_json details = ordered_json::object();
-  std::string audit_url;
-  bool truncated = false;
-  bool acknowledged = false;
-
-  std::string payload_json;
-
-  event_view view() {
-    ordered_json body;
-    body["id"] = id;
-    body["type"] = type;
-    body["timestamp"] = timestamp;
-    if (!agent_id.empty())
-      body["agent_id"] = agent_id;
-    body["severity"] = severity;
-    if (!summary.empty())
-      body["summary"] = summary;
-    body["details"] = details;
-    if (!audit_url.empty())
-      body["links"] = ordered_json{{"audit", audit_url}};
-    if (truncated)
-      body["truncated"] = true;
-    payload_json = body.dump();
-    event_view v;
-    v.id = id;
-    v.type = type;
-    v.severity = severity;
-    v.agent_id = agent_id;
-    v.summary = summary;
-    v.timestamp = timestamp;
-    v.payload_json = payload_json;
-    v.audit_url = audit_url;
-    v.acknowledged = acknowledged;
-    return v;
-  }
-};
+using event = sample_event;
 
 /// One event of each type, with its default severity.
 std::vector<event> one_of_each_type() {
-  std::vector<event> out;
-  {
-    event e;
-    e.type = "policy.denied";
-    e.severity = "high";
-    e.agent_id = "agent-7";
-    e.summary = "agent-7 tried to drop the production database";
-    e.details = {{"action", "db.drop"},
-                 {"rule", "no-destructive-prod"},
-                 {"receipt_id", "rcpt_123"}};
-    e.audit_url = "https://audit.example/receipts/rcpt_123";
-    out.push_back(e);
-  }
-  {
-    event e;
-    e.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0X";
-    e.type = "approval.required";
-    e.severity = "medium";
-    e.agent_id = "agent-3";
-    e.summary = "Transfer of 2,500 EUR needs a human approval";
-    e.details = {{"action", "payments.transfer"},
-                 {"rule", "human-approval-over-1000"},
-                 {"amount", 2500}};
-    out.push_back(e);
-  }
-  {
-    event e;
-    e.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0Y";
-    e.type = "content.detected";
-    e.severity = "high";
-    e.agent_id = "agent-9";
-    e.summary = "Output contained what looks like a social security number";
-    e.details = {{"rule", "pii.ssn"},
-                 {"receipt_id", "rcpt_9"},
-                 {"matches", 2},
-                 {"redacted", true}};
-    e.audit_url = "https://audit.example/receipts/rcpt_9";
-    out.push_back(e);
-  }
-  {
-    event e;
-    e.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0Z";
-    e.type = "anomaly.detected";
-    e.severity = "medium";
-    e.agent_id = "agent-1";
-    e.summary = "Tool calls per minute 17x above baseline";
-    e.details = {{"metric", "tool_calls_per_minute"},
-                 {"value", 340},
-                 {"baseline", 20},
-                 {"tools", {"shell", "http"}}};
-    out.push_back(e);
-  }
-  {
-    event e;
-    e.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V10";
-    e.type = "system.health";
-    e.severity = "info";
-    e.summary = "Policy engine reachable again after 42 s";
-    e.details = {{"component", "policy-engine"}, {"downtime_seconds", 42}};
-    out.push_back(e);
-  }
-  return out;
+  return {
+      {.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0W",
+       .type = "policy.denied",
+       .severity = "high",
+       .agent_id = "agent-7",
+       .summary = "agent-7 tried to drop the production database",
+       .details = {{"action", "db.drop"},
+                   {"rule", "no-destructive-prod"},
+                   {"receipt_id", "rcpt_123"}},
+       .audit_url = "https://audit.example/receipts/rcpt_123"},
+      {.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0X",
+       .type = "approval.required",
+       .severity = "medium",
+       .agent_id = "agent-3",
+       .summary = "Transfer of 2,500 EUR needs a human approval",
+       .details = {{"action", "payments.transfer"},
+                   {"rule", "human-approval-over-1000"},
+                   {"amount", 2500}}},
+      {.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0Y",
+       .type = "content.detected",
+       .severity = "high",
+       .agent_id = "agent-9",
+       .summary = "Output contained what looks like a social security number",
+       .details = {{"rule", "pii.ssn"},
+                   {"receipt_id", "rcpt_9"},
+                   {"matches", 2},
+                   {"redacted", true}},
+       .audit_url = "https://audit.example/receipts/rcpt_9"},
+      {.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0Z",
+       .type = "anomaly.detected",
+       .severity = "medium",
+       .agent_id = "agent-1",
+       .summary = "Tool calls per minute 17x above baseline",
+       .details = {{"metric", "tool_calls_per_minute"},
+                   {"value", 340},
+                   {"baseline", 20},
+                   {"tools", {"shell", "http"}}}},
+      {.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V10",
+       .type = "system.health",
+       .severity = "info",
+       .summary = "Policy engine reachable again after 42 s",
+       .details = {{"component", "policy-engine"}, {"downtime_seconds", 42}}},
+  };
 }
 
 json build(event e, const std::string& options = options_with()) {
@@ -162,55 +90,19 @@ json build(event e, const std::string& options = options_with()) {
                                          "enqueue",
                                          options});
   BOOST_TEST_REQUIRE(r.ok(), (r.ok() ? "" : r.error().message));
-  BOOST_TEST(r->method == "POST");
-  BOOST_TEST(!r->url);
-  BOOST_TEST_REQUIRE(r->headers.size() == 1u);
-  BOOST_TEST(r->headers[0].first == "Content-Type");
-  BOOST_TEST(r->headers[0].second == "application/json");
+  check_post(*r, "application/json");
   auto j = json::parse(r->body, nullptr, false);
   BOOST_TEST_REQUIRE(j.is_object(), r->body);
   return j;
 }
 
 std::filesystem::path golden_path(const std::string& type) {
-  auto name = type;
-  for (auto& c : name)
-    if (c == '.')
-      c = '_';
-  return std::filesystem::path{__FILE__}.parent_path() / "golden" /
-         ("pagerduty_" + name + ".json");
+  return tocsin::test::golden_path("pagerduty", type);
 }
 
-bool updating_golden() {
-  auto* v = std::getenv("TOCSIN_UPDATE_GOLDEN");
-  return v != nullptr && std::string_view{v} == "1";
-}
-
-/// With TOCSIN_UPDATE_GOLDEN=1, writes `built_body` (in the plugin's field
-/// order) as the golden body for `type`.
-void maybe_update_golden(const std::string& type,
-                         const std::string& built_body) {
-  if (!updating_golden())
-    return;
-  auto path = golden_path(type);
-  std::filesystem::create_directories(path.parent_path());
-  std::ofstream out{path};
-  out << ordered_json::parse(built_body).dump(2) << '\n';
-  BOOST_TEST_REQUIRE(out.good(), "cannot write " << path);
-}
-
-/// The golden body for `type`.
+/// The golden body for `type`, compared without regard to field order.
 json golden(const std::string& type) {
-  auto path = golden_path(type);
-  std::ifstream in{path};
-  BOOST_TEST_REQUIRE(in.good(), "no golden file " << path
-                                                  << " (TOCSIN_UPDATE_GOLDEN=1 "
-                                                     "writes it)");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  auto j = json::parse(ss.str(), nullptr, false);
-  BOOST_TEST_REQUIRE(j.is_object(), path << " is not a JSON object");
-  return j;
+  return read_golden<json>(golden_path(type));
 }
 
 const std::map<std::string, std::string> default_map{{"critical", "critical"},
@@ -218,31 +110,6 @@ const std::map<std::string, std::string> default_map{{"critical", "critical"},
                                                      {"medium", "warning"},
                                                      {"low", "info"},
                                                      {"info", "info"}};
-
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80           ? 1
-                    : (c >> 5) == 0x6  ? 2
-                    : (c >> 4) == 0xE  ? 3
-                    : (c >> 3) == 0x1E ? 4
-                                       : 0;
-    if (n == 0 || i + n > s.size())
-      return false;
-    for (std::size_t k = 1; k < n; ++k)
-      if ((static_cast<unsigned char>(s[i + k]) & 0xC0) != 0x80)
-        return false;
-    i += n;
-  }
-  return true;
-}
-
-std::size_t code_points(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    n += (c & 0xC0) != 0x80;
-  return n;
-}
 
 } // namespace
 
@@ -265,12 +132,7 @@ BOOST_AUTO_TEST_CASE(golden_bodies_for_each_type) {
           v,
           {"ep_pd", "https://events.pagerduty.com/v2/enqueue", options_with()});
       BOOST_TEST_REQUIRE(r.ok());
-      maybe_update_golden(e.type, r->body);
-      auto expected = golden(e.type);
-      BOOST_TEST(json::parse(r->body) == expected,
-                 "built:\n"
-                     << json::parse(r->body).dump(2) << "\nexpected:\n"
-                     << expected.dump(2));
+      check_golden<json>(golden_path(e.type), r->body);
     }
   }
 }
@@ -349,9 +211,9 @@ BOOST_AUTO_TEST_CASE(exact_body_of_a_policy_denial) {
 }
 
 BOOST_AUTO_TEST_CASE(system_health_without_agent_or_summary) {
-  event e;
-  e.type = "system.health";
-  e.severity = "info";
+  event e{.id = "evt_01JD5Z8W2Q3N4M5P6R7S8T9V0W",
+          .type = "system.health",
+          .severity = "info"};
   auto j = build(e);
   BOOST_TEST(j["payload"]["summary"] == "system.health");
   BOOST_TEST(j["payload"]["source"] == "tocsin");

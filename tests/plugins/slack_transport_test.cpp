@@ -3,73 +3,26 @@
 // golden/slack_<type>.json with the type's dots as underscores;
 // TOCSIN_UPDATE_GOLDEN=1 rewrites them), Slack's limits, its options and its
 // classification table.
-#include "plugins/plugin_loader.hpp"
+#include "tests/plugins/transport_test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
 #include <cctype>
-#include <cstdlib>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 #include <string>
 #include <vector>
 
 using namespace tocsin::plugins;
+using namespace tocsin::test;
 using json = nlohmann::ordered_json;
 
 namespace {
 
 const transport_plugin& slack() {
-  static auto set = load_plugins(TOCSIN_PLUGINS_OUTPUT_DIR);
-  BOOST_TEST_REQUIRE(set.ok());
-  auto* p = set->find("slack");
-  BOOST_TEST_REQUIRE(p != nullptr);
-  return *p;
-}
-
-/// Strict UTF-8 (no overlongs, surrogates or code points past U+10FFFF).
-bool valid_utf8(std::string_view s) {
-  for (std::size_t i = 0; i < s.size();) {
-    auto c = static_cast<unsigned char>(s[i]);
-    std::size_t n = c < 0x80           ? 1
-                    : (c >> 5) == 0x6  ? 2
-                    : (c >> 4) == 0xE  ? 3
-                    : (c >> 3) == 0x1E ? 4
-                                       : 0;
-    if (n == 0 || i + n > s.size())
-      return false;
-    char32_t cp = n == 1 ? c : n == 2 ? c & 0x1F : n == 3 ? c & 0x0F : c & 0x07;
-    for (std::size_t k = 1; k < n; ++k) {
-      auto b = static_cast<unsigned char>(s[i + k]);
-      if ((b >> 6) != 0x2)
-        return false;
-      cp = (cp << 6) | (b & 0x3F);
-    }
-    static constexpr char32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
-    if (cp < min[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      return false;
-    i += n;
-  }
-  return true;
-}
-
-/// Code points of valid UTF-8: the bytes that do not continue a sequence.
-std::size_t code_points(std::string_view s) {
-  std::size_t n = 0;
-  for (char c : s)
-    n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
-  return n;
-}
-
-std::string repeat(std::string_view s, std::size_t n) {
-  std::string out;
-  for (std::size_t i = 0; i < n; ++i)
-    out += s;
-  return out;
+  return shipped_plugin("slack");
 }
 
 /// A JSON string's value; anything else dumped (so a comparison fails).
@@ -84,106 +37,64 @@ bool ends_with(std::string_view s, std::string_view suffix) {
          s.substr(s.size() - suffix.size()) == suffix;
 }
 
-/// An event as the host hands it over: the view's strings and the
-/// normalized payload, kept alive together.
-struct sample {
-  std::string id = "evt_01JDQ8Z3V6X2K9M4T7B5N1C0PA";
-  std::string type;
-  std::string severity;
-  std::string agent_id;
-  std::string summary;
-  std::string timestamp = "2026-11-27T05:10:00.123Z";
-  json details = json::object();
-  std::string audit_url;
-  bool truncated = false;
-  bool acknowledged = false;
-  std::string payload;
-
-  event_view view() {
-    json p;
-    p["id"] = id;
-    p["type"] = type;
-    p["timestamp"] = timestamp;
-    if (!agent_id.empty())
-      p["agent_id"] = agent_id;
-    p["severity"] = severity;
-    p["summary"] = summary;
-    p["details"] = details;
-    if (!audit_url.empty())
-      p["links"] = {{"audit", audit_url}};
-    if (truncated)
-      p["truncated"] = true;
-    payload = p.dump(-1, ' ', false, json::error_handler_t::replace);
-    event_view ev;
-    ev.id = id;
-    ev.type = type;
-    ev.severity = severity;
-    ev.agent_id = agent_id;
-    ev.summary = summary;
-    ev.timestamp = timestamp;
-    ev.payload_json = payload;
-    ev.audit_url = audit_url;
-    ev.acknowledged = acknowledged;
-    return ev;
-  }
-};
+const std::array<std::string_view, 5> all_types{
+    "policy.denied", "approval.required", "content.detected",
+    "anomaly.detected", "system.health"};
 
 /// One sample event of each type, each with another severity.
-sample event_of(std::string_view type) {
-  sample s;
-  s.type = type;
-  if (type == "policy.denied") {
-    s.severity = "high";
-    s.agent_id = "agent-7";
-    s.summary = "Blocked `rm -rf /srv/data` <shell> & refused";
-    s.details = {{"action", "shell.exec"},
-                 {"rule", "no-destructive-shell"},
-                 {"receipt_id", "rcpt_42"}};
-    s.audit_url = "https://audit.example/receipts/rcpt_42";
-  } else if (type == "approval.required") {
-    s.severity = "medium";
-    s.agent_id = "agent-billing";
-    s.summary = "Wire transfer of 12,000 € to a new payee needs approval";
-    s.details = {{"action", "payments.transfer"}, {"receipt_id", "rcpt_43"}};
-    s.audit_url = "https://audit.example/receipts/rcpt_43";
-  } else if (type == "content.detected") {
-    s.severity = "critical";
-    s.agent_id = "agent-mail";
-    s.summary = "Outgoing e-mail contained an API key (sk-…)";
-    s.details = {{"detector", "secrets"}, {"excerpt", "sk-…[truncated]"}};
-    s.audit_url = "https://audit.example/receipts/rcpt_44";
-    s.truncated = true;
-  } else if (type == "anomaly.detected") {
-    s.severity = "low";
-    s.agent_id = "agent-crawler";
-    s.summary = "Request rate 14× the 7-day baseline";
-    s.details = {{"metric", "requests_per_minute"}, {"value", 840}};
-    s.audit_url = "http://audit.internal/anomalies/7";
-  } else { // system.health: no agent, no audit link
-    s.severity = "info";
-    s.summary = "Delivery backlog back under 100 events";
-    s.details = {{"backlog", 87}};
-  }
+sample_event event_of(std::string_view type) {
+  static const std::vector<sample_event> samples{
+      {.type = "policy.denied",
+       .severity = "high",
+       .agent_id = "agent-7",
+       .summary = "Blocked `rm -rf /srv/data` <shell> & refused",
+       .details = {{"action", "shell.exec"},
+                   {"rule", "no-destructive-shell"},
+                   {"receipt_id", "rcpt_42"}},
+       .audit_url = "https://audit.example/receipts/rcpt_42"},
+      {.type = "approval.required",
+       .severity = "medium",
+       .agent_id = "agent-billing",
+       .summary = "Wire transfer of 12,000 € to a new payee needs approval",
+       .details = {{"action", "payments.transfer"}, {"receipt_id", "rcpt_43"}},
+       .audit_url = "https://audit.example/receipts/rcpt_43"},
+      {.type = "content.detected",
+       .severity = "critical",
+       .agent_id = "agent-mail",
+       .summary = "Outgoing e-mail contained an API key (sk-…)",
+       .details = {{"detector", "secrets"}, {"excerpt", "sk-…[truncated]"}},
+       .audit_url = "https://audit.example/receipts/rcpt_44",
+       .truncated = true},
+      {.type = "anomaly.detected",
+       .severity = "low",
+       .agent_id = "agent-crawler",
+       .summary = "Request rate 14× the 7-day baseline",
+       .details = {{"metric", "requests_per_minute"}, {"value", 840}},
+       .audit_url = "http://audit.internal/anomalies/7"},
+      // system.health: no agent, no audit link
+      {.type = "system.health",
+       .severity = "info",
+       .summary = "Delivery backlog back under 100 events",
+       .details = {{"backlog", 87}}},
+  };
+  auto it = std::find_if(samples.begin(), samples.end(),
+                         [&](auto& s) { return s.type == type; });
+  BOOST_TEST_REQUIRE((it != samples.end()), "no sample " << type);
+  auto s = *it;
+  s.id = "evt_01JDQ8Z3V6X2K9M4T7B5N1C0PA";
   return s;
 }
 
 const endpoint_view endpoint{"ep_slack",
                              "https://hooks.slack.com/services/T0/B0/x", "{}"};
 
-json message_for(sample& s, const endpoint_view& ep = endpoint) {
+json message_for(sample_event& s, const endpoint_view& ep = endpoint) {
   auto r = slack().build_request(s.view(), ep);
   BOOST_TEST_REQUIRE(r.ok(), (r.ok() ? "" : r.error().message));
   BOOST_TEST(valid_utf8(r->body));
   auto j = json::parse(r->body, nullptr, false);
   BOOST_TEST_REQUIRE(j.is_object());
   return j;
-}
-
-std::filesystem::path golden_path(std::string_view type) {
-  std::string name{type}; // slack_policy_denied.json
-  std::replace(name.begin(), name.end(), '.', '_');
-  return std::filesystem::path{__FILE__}.parent_path() / "golden" /
-         ("slack_" + name + ".json");
 }
 
 /// Every block of a message within Slack's limits, in code points; all text
@@ -279,11 +190,7 @@ BOOST_AUTO_TEST_CASE(posts_json_to_the_webhook_url) {
   auto s = event_of("policy.denied");
   auto r = slack().build_request(s.view(), endpoint);
   BOOST_TEST_REQUIRE(r.ok());
-  BOOST_TEST(r->method == "POST");
-  BOOST_TEST(!r->url);
-  BOOST_TEST_REQUIRE(r->headers.size() == 1u);
-  BOOST_TEST(r->headers[0].first == "Content-Type");
-  BOOST_TEST(r->headers[0].second == "application/json; charset=utf-8");
+  check_post(*r, "application/json; charset=utf-8");
 }
 
 // The policy.denied message spelled out, independently of the golden file.
@@ -326,44 +233,18 @@ BOOST_AUTO_TEST_CASE(policy_denied_message) {
 }
 
 BOOST_AUTO_TEST_CASE(golden_messages) {
-  bool update = [] {
-    auto* v = std::getenv("TOCSIN_UPDATE_GOLDEN");
-    return v && std::string_view{v} == "1";
-  }();
-  for (std::string_view type :
-       {"policy.denied", "approval.required", "content.detected",
-        "anomaly.detected", "system.health"}) {
+  for (auto type : all_types) {
     BOOST_TEST_CONTEXT("type " << type) {
       auto s = event_of(type);
       auto m = message_for(s);
       check_limits(m);
-      auto path = golden_path(type);
-      if (update) {
-        std::filesystem::create_directories(path.parent_path());
-        std::ofstream{path} << m.dump(2) << '\n';
-        BOOST_TEST_MESSAGE("rewrote " << path);
-        continue;
-      }
-      std::ifstream in{path};
-      BOOST_TEST_REQUIRE(in.good(), "missing " << path
-                                               << " (TOCSIN_UPDATE_GOLDEN=1 "
-                                                  "writes it)");
-      std::stringstream text;
-      text << in.rdbuf();
-      auto golden = json::parse(text.str(), nullptr, false);
-      BOOST_TEST_REQUIRE(!golden.is_discarded());
-      BOOST_TEST((m == golden), "got\n"
-                                    << m.dump(2) << "\nexpected (" << path
-                                    << ")\n"
-                                    << golden.dump(2));
+      check_golden(golden_path("slack", type), m.dump());
     }
   }
 }
 
 BOOST_AUTO_TEST_CASE(every_type_has_its_blocks_in_order) {
-  for (std::string_view type :
-       {"policy.denied", "approval.required", "content.detected",
-        "anomaly.detected", "system.health"}) {
+  for (auto type : all_types) {
     BOOST_TEST_CONTEXT("type " << type) {
       auto s = event_of(type);
       auto m = message_for(s);

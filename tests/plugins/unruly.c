@@ -2,6 +2,8 @@
  * so that the tests can check that the host catches each misuse. */
 #include "tocsin_plugin.h"
 
+#include "test_plugin_stubs.h"
+
 #include <string.h>
 
 static tocsin_str lit(const char* s) {
@@ -13,14 +15,6 @@ static tocsin_str lit(const char* s) {
 
 static int is(tocsin_str s, const char* what) {
   return s.len == strlen(what) && memcmp(s.ptr, what, s.len) == 0;
-}
-
-static int validate_options(const tocsin_host_api* host, tocsin_call* call,
-                            const tocsin_endpoint_view* endpoint) {
-  (void)host;
-  (void)call;
-  (void)endpoint;
-  return 0;
 }
 
 static int build_request(const tocsin_host_api* host, tocsin_call* call,
@@ -73,13 +67,13 @@ static int classify(const tocsin_host_api* host, tocsin_call* call,
 }
 
 static const tocsin_transport table = {
-    sizeof(tocsin_transport),
-    TOCSIN_PLUGIN_ABI_VERSION,
-    "unruly",
-    "0.0.1",
-    validate_options,
-    build_request,
-    classify,
+    .size = sizeof(tocsin_transport),
+    .abi_version = TOCSIN_PLUGIN_ABI_VERSION,
+    .name = "unruly",
+    .version = "0.0.1",
+    .validate_options = stub_validate_options,
+    .build_request = build_request,
+    .classify = classify,
 };
 
 TOCSIN_PLUGIN_EXPORT const tocsin_transport*

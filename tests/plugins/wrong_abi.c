@@ -1,40 +1,16 @@
 /* A plugin built for a future ABI: the host must refuse it by its version. */
 #include "tocsin_plugin.h"
 
-static int validate_options(const tocsin_host_api* host, tocsin_call* call,
-                            const tocsin_endpoint_view* endpoint) {
-  (void)host;
-  (void)call;
-  (void)endpoint;
-  return 0;
-}
-
-static int build_request(const tocsin_host_api* host, tocsin_call* call,
-                         const tocsin_event_view* event,
-                         const tocsin_endpoint_view* endpoint) {
-  (void)host;
-  (void)call;
-  (void)event;
-  (void)endpoint;
-  return 0;
-}
-
-static int classify(const tocsin_host_api* host, tocsin_call* call,
-                    const tocsin_response_view* response) {
-  (void)host;
-  (void)call;
-  (void)response;
-  return TOCSIN_OUTCOME_SUCCESS;
-}
+#include "test_plugin_stubs.h"
 
 static const tocsin_transport table = {
-    sizeof(tocsin_transport),
-    2u,
-    "wrong_abi",
-    "2.0.0",
-    validate_options,
-    build_request,
-    classify,
+    .size = sizeof(tocsin_transport),
+    .abi_version = 2u,
+    .name = "wrong_abi",
+    .version = "2.0.0",
+    .validate_options = stub_validate_options,
+    .build_request = stub_build_request,
+    .classify = stub_classify,
 };
 
 /* Ignores the host's version, as a careless plugin would. */
