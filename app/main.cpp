@@ -42,9 +42,9 @@ plugins_dir_of(const app::config& cfg) {
     return {cfg.server.plugins_dir, plugins::if_missing::fail};
   std::error_code ec;
   auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return {(exe.parent_path() / ".." / "plugins" / "transports")
-              .lexically_normal(),
-          plugins::if_missing::load_nothing};
+  return {
+      (exe.parent_path() / ".." / "plugins" / "transports").lexically_normal(),
+      plugins::if_missing::load_nothing};
 }
 
 /// Loads the transports; refused files are reported and skipped.
