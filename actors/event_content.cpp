@@ -31,4 +31,18 @@ make_event_content(std::string_view body, std::size_t max_payload_bytes) {
   return c;
 }
 
+std::shared_ptr<const event_content>
+make_event_content(const new_event& e, std::size_t max_payload_bytes) {
+  auto c = std::make_shared<event_content>();
+  c->id = e.id;
+  c->type = e.type;
+  c->severity = e.severity_name;
+  c->agent_id = e.agent_id;
+  c->summary = e.summary;
+  c->timestamp = e.timestamp;
+  c->audit_url = e.audit_url;
+  c->payload = transports::fit_payload(e.body, max_payload_bytes);
+  return c;
+}
+
 } // namespace tocsin::actors

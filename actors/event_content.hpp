@@ -3,6 +3,8 @@
 // shared by all its deliveries. Free of CAF.
 #pragma once
 
+#include "actors/new_event.hpp"
+
 #include <cstddef>
 #include <memory>
 #include <string>
@@ -26,5 +28,9 @@ struct event_content {
 /// From an event's stored JSON body (as validated at acceptance).
 std::shared_ptr<const event_content>
 make_event_content(std::string_view body, std::size_t max_payload_bytes);
+
+/// From an event just validated: its fields are at hand, nothing is parsed.
+std::shared_ptr<const event_content>
+make_event_content(const new_event& e, std::size_t max_payload_bytes);
 
 } // namespace tocsin::actors

@@ -55,7 +55,7 @@ void add(self_ptr self, ingest_request& req) {
     rec.id = ev.id;
     rec.accepted_at = now;
     // The event is stored whole; what endpoints receive may be cut down.
-    auto content = make_event_content(ev.body, st.max_payload_bytes);
+    auto content = make_event_content(ev, st.max_payload_bytes);
     event_facts facts{ev.type, ev.severity, ev.agent_id};
     st.handoff.resize(st.routes.size());
     for (std::size_t ri = 0; ri < st.routes.size(); ++ri) {

@@ -17,6 +17,11 @@ struct new_event {
   int severity = 0;
   std::string agent_id;
   std::string body; ///< normalized JSON, the webhook payload
+  // As in `body`, so that transports need not parse it again.
+  std::string severity_name = {};
+  std::string summary = {};
+  std::string timestamp = {};
+  std::string audit_url = {};
   /// A repeat of this key within 24 h answers with the first event's id.
   std::string idempotency_key = {};
 };

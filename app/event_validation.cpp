@@ -139,9 +139,13 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
     out.idempotency_key = it->get<std::string>();
   // The payload of DESIGN.md, in its field order.
   ordered_json body;
+  out.severity_name = severity;
+  out.summary = ev["summary"].get<std::string>();
+  out.timestamp = format_rfc3339(timestamp);
+  out.audit_url = audit;
   body["id"] = out.id;
   body["type"] = type;
-  body["timestamp"] = format_rfc3339(timestamp);
+  body["timestamp"] = out.timestamp;
   if (!out.agent_id.empty())
     body["agent_id"] = out.agent_id;
   body["severity"] = severity;
