@@ -55,13 +55,16 @@ void add(self_ptr self, ingest_request& req) {
     rec.id = ev.id;
     rec.accepted_at = now;
     // The event is stored whole; what endpoints receive may be cut down.
-    auto content = make_event_content(ev, st.max_payload_bytes);
+    // Built for the first matching endpoint, shared by the others.
+    std::shared_ptr<const event_content> content;
     event_facts facts{ev.type, ev.severity, ev.agent_id};
     st.handoff.resize(st.routes.size());
     for (std::size_t ri = 0; ri < st.routes.size(); ++ri) {
       auto& r = st.routes[ri];
       if (!r.enabled || !matches(r.filter, facts))
         continue;
+      if (!content)
+        content = make_event_content(ev, st.max_payload_bytes);
       storage::delivery d;
       d.id = new_id("dlv");
       d.event_id = ev.id;

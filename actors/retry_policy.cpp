@@ -12,19 +12,6 @@ std::int64_t retry_policy::window_ms() const {
   return static_cast<std::int64_t>(std::llround(secs * 1000));
 }
 
-response_class classify(const transports::inbound_response& r) {
-  auto s = r.status;
-  if (!r.error.empty() || s == 0)
-    return response_class::retryable;
-  if (s >= 200 && s < 300)
-    return response_class::success;
-  if (s == 410)
-    return response_class::gone;
-  if (s == 408 || s == 425 || s == 429 || s >= 500 || (s >= 300 && s < 400))
-    return response_class::retryable;
-  return response_class::permanent;
-}
-
 std::optional<std::int64_t> parse_retry_after(std::string_view value,
                                               unix_ms now) {
   while (!value.empty() && value.front() == ' ')
@@ -49,12 +36,6 @@ int counted_attempts(const storage::delivery& d) {
   return static_cast<int>(std::count_if(
       d.attempts.begin() + static_cast<std::ptrdiff_t>(base), d.attempts.end(),
       [](auto& a) { return a.error != interrupted_error; }));
-}
-
-verdict decide(const retry_policy& p, const storage::delivery& d,
-               const transports::inbound_response& r, unix_ms now,
-               std::mt19937_64& rng) {
-  return decide(p, d, r, classified{classify(r), {}}, now, rng);
 }
 
 verdict decide(const retry_policy& p, const storage::delivery& d,

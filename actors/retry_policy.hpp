@@ -30,11 +30,8 @@ struct verdict {
   bool flag_endpoint = false;  ///< 410 Gone: the endpoint asked to be removed
 };
 
+/// What a response means, as the endpoint's transport plugin says.
 enum class response_class { success, retryable, gone, permanent };
-
-/// 2xx success; 408, 425, 429, 5xx, 3xx (redirects are not followed) and no
-/// response at all retryable; 410 gone; every other 4xx permanent.
-response_class classify(const transports::inbound_response& r);
 
 /// Retry-After in milliseconds from `now`: delta-seconds or an HTTP date.
 std::optional<std::int64_t> parse_retry_after(std::string_view value,
@@ -56,10 +53,5 @@ struct classified {
 verdict decide(const retry_policy& p, const storage::delivery& d,
                const transports::inbound_response& r, const classified& c,
                unix_ms now, std::mt19937_64& rng);
-
-/// The same with the generic webhook classification (classify above).
-verdict decide(const retry_policy& p, const storage::delivery& d,
-               const transports::inbound_response& r, unix_ms now,
-               std::mt19937_64& rng);
 
 } // namespace tocsin::actors

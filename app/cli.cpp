@@ -144,6 +144,19 @@ std::optional<http_response> call_raw(const connection& c, std::string method,
   return std::nullopt;
 }
 
+/// The answer's JSON when it holds an array `key`; otherwise says so and
+/// gives nothing.
+std::optional<json> answer_with_array(const connection& c,
+                                      const http_response& res,
+                                      const char* key) {
+  auto answer = json::parse(res.body, nullptr, false);
+  if (!answer.is_object() || !answer.contains(key) || !answer[key].is_array()) {
+    fail("unexpected answer from " + c.client.server());
+    return std::nullopt;
+  }
+  return answer;
+}
+
 std::optional<http_response> call(const connection& c, std::string method,
                                   std::string target,
                                   const std::optional<json>& body = {}) {
@@ -387,19 +400,16 @@ void add_endpoints(CLI::App& app, operator_cli::state& st) {
           std::cout << res->body << "\n";
           return 0;
         }
-        auto answer = json::parse(res->body, nullptr, false);
-        if (!answer.is_object() || !answer.contains("endpoints") ||
-            !answer["endpoints"].is_array()) {
-          fail("unexpected answer from " + c.client.server());
+        auto answer = answer_with_array(c, *res, "endpoints");
+        if (!answer)
           return 1;
-        }
-        if (answer["endpoints"].empty()) {
+        if ((*answer)["endpoints"].empty()) {
           std::fprintf(stderr, "no endpoints\n");
           return 0;
         }
         std::vector<std::vector<std::string>> rows{
             {"ID", "TRANSPORT", "ENABLED", "URL", "EVENT_TYPES"}};
-        for (auto& ep : answer["endpoints"])
+        for (auto& ep : (*answer)["endpoints"])
           rows.push_back({cell(ep, "id"), cell(ep, "transport"),
                           cell(ep, "enabled"), cell(ep, "url"),
                           cell(ep, "event_types")});
@@ -579,13 +589,10 @@ void add_send(CLI::App& app, operator_cli::state& st) {
         std::cout << res->body << "\n";
         return 0;
       }
-      auto answer = json::parse(res->body, nullptr, false);
-      if (!answer.is_object() || !answer.contains("ids") ||
-          !answer["ids"].is_array()) {
-        fail("unexpected answer from " + c.client.server());
+      auto answer = answer_with_array(c, *res, "ids");
+      if (!answer)
         return 1;
-      }
-      for (auto& id : answer["ids"])
+      for (auto& id : (*answer)["ids"])
         std::cout << (id.is_string() ? id.get<std::string>() : id.dump())
                   << "\n";
       return 0;
@@ -627,18 +634,15 @@ void add_dead_letters(CLI::App& app, operator_cli::state& st) {
           std::cout << res->body << "\n";
           return 0;
         }
-        auto answer = json::parse(res->body, nullptr, false);
-        if (!answer.is_object() || !answer.contains("dead_letters") ||
-            !answer["dead_letters"].is_array()) {
-          fail("unexpected answer from " + c.client.server());
+        auto answer = answer_with_array(c, *res, "dead_letters");
+        if (!answer)
           return 1;
-        }
-        if (answer["dead_letters"].empty()) {
+        if ((*answer)["dead_letters"].empty()) {
           std::fprintf(stderr, "no dead letters\n");
         } else {
           std::vector<std::vector<std::string>> rows{
               {"ID", "ENDPOINT", "EVENT", "REASON", "ATTEMPTS", "FINISHED_AT"}};
-          for (auto& d : answer["dead_letters"])
+          for (auto& d : (*answer)["dead_letters"])
             rows.push_back({cell(d, "id"), cell(d, "endpoint_id"),
                             cell(d, "event_id"), cell(d, "reason"),
                             std::to_string(d.contains("attempts") &&
@@ -648,9 +652,10 @@ void add_dead_letters(CLI::App& app, operator_cli::state& st) {
                             cell(d, "finished_at")});
           print_table(rows);
         }
-        if (answer.contains("next_after") && answer["next_after"].is_string())
+        if (answer->contains("next_after") &&
+            (*answer)["next_after"].is_string())
           std::fprintf(stderr, "more: tocsin dead-letters list --after %s\n",
-                       answer["next_after"].get<std::string>().c_str());
+                       (*answer)["next_after"].get<std::string>().c_str());
         return 0;
       });
     });

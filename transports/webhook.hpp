@@ -19,22 +19,12 @@ struct webhook_message {
 };
 
 /// webhook-id, webhook-timestamp and webhook-signature for `msg` (whose
-/// payload is the exact body sent): one space-separated signature per key.
-std::vector<std::pair<std::string, std::string>>
-signature_headers(const webhook_message& msg,
-                  const std::vector<signing_key>& keys);
-
-/// Builds the signed request. Each key adds one signature to the
+/// payload is the exact body sent). Each key adds one signature to the
 /// space-separated webhook-signature header, in key order: "v1,..." for an
 /// HMAC-SHA256 key, "v1a,..." for an Ed25519 key (several during a rotation,
 /// possibly of both schemes).
-outbound_request make_webhook_request(const tocsin::url& target,
-                                      const webhook_message& msg,
-                                      const std::vector<signing_key>& keys);
-
-/// As above, with raw HMAC keys only: one "v1," signature per key.
-outbound_request make_webhook_request(const tocsin::url& target,
-                                      const webhook_message& msg,
-                                      const std::vector<std::string>& keys);
+std::vector<std::pair<std::string, std::string>>
+signature_headers(const webhook_message& msg,
+                  const std::vector<signing_key>& keys);
 
 } // namespace tocsin::transports

@@ -30,19 +30,34 @@ storage::delivery with_attempts(int n) {
   return d;
 }
 
+const classified retryable{response_class::retryable, {}};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(retry_policy)
 
-BOOST_AUTO_TEST_CASE(classifies_statuses_per_the_contract) {
-  BOOST_TEST((classify(answer(200)) == response_class::success));
-  BOOST_TEST((classify(answer(204)) == response_class::success));
-  for (int s : {408, 425, 429, 500, 502, 503, 504, 301, 302, 307})
-    BOOST_TEST((classify(answer(s)) == response_class::retryable), s);
-  BOOST_TEST((classify(answer(410)) == response_class::gone));
-  for (int s : {400, 401, 403, 404, 405, 413, 422})
-    BOOST_TEST((classify(answer(s)) == response_class::permanent), s);
-  BOOST_TEST((classify(network_error()) == response_class::retryable));
+// Which statuses mean what is the transport's business (see each plugin's
+// classification table); a missing answer is always the host's: retried.
+BOOST_AUTO_TEST_CASE(no_answer_is_retried_whatever_the_transport_says) {
+  std::mt19937_64 rng{1};
+  actors::retry_policy p;
+  auto v = decide(p, with_attempts(1), network_error(),
+                  classified{response_class::success, {}}, 0, rng);
+  BOOST_TEST((v.what == outcome::retry));
+  inbound_response forbidden;
+  forbidden.forbidden = true;
+  auto f = decide(p, with_attempts(1), forbidden, retryable, 0, rng);
+  BOOST_TEST((f.what == outcome::dead_letter));
+  BOOST_TEST(f.reason == "forbidden_address");
+}
+
+BOOST_AUTO_TEST_CASE(the_transports_reason_follows_the_code) {
+  std::mt19937_64 rng{1};
+  actors::retry_policy p;
+  auto v =
+      decide(p, with_attempts(1), answer(400),
+             classified{response_class::permanent, "invalid_payload"}, 0, rng);
+  BOOST_TEST(v.reason == "rejected_http_400: invalid_payload");
 }
 
 BOOST_AUTO_TEST_CASE(default_schedule_is_five_attempts_over_fifteen_minutes) {
@@ -57,13 +72,13 @@ BOOST_AUTO_TEST_CASE(follows_the_schedule_without_jitter) {
   unix_ms now = 0;
   std::vector<unix_ms> times{0};
   for (int n = 1; n <= 4; ++n) {
-    auto v = decide(p, with_attempts(n), answer(503), now, rng);
+    auto v = decide(p, with_attempts(n), answer(503), retryable, now, rng);
     BOOST_REQUIRE((v.what == outcome::retry));
     now = v.next_attempt_at;
     times.push_back(now);
   }
   BOOST_TEST(times == (std::vector<unix_ms>{0, 60000, 180000, 420000, 900000}));
-  auto last = decide(p, with_attempts(5), answer(503), now, rng);
+  auto last = decide(p, with_attempts(5), answer(503), retryable, now, rng);
   BOOST_TEST((last.what == outcome::dead_letter));
   BOOST_TEST(last.reason == "attempts_exhausted");
 }
@@ -74,7 +89,8 @@ BOOST_AUTO_TEST_CASE(jitter_stays_within_ten_percent_and_inside_the_window) {
   for (int trial = 0; trial < 1000; ++trial) {
     unix_ms now = 0;
     for (int n = 1; n <= 4; ++n) {
-      auto v = decide(p, with_attempts(n), network_error(), now, rng);
+      auto v =
+          decide(p, with_attempts(n), network_error(), retryable, now, rng);
       BOOST_REQUIRE((v.what == outcome::retry));
       auto delay = v.next_attempt_at - now;
       auto nominal = static_cast<unix_ms>(p.schedule[n - 1] * 1000);
@@ -90,13 +106,13 @@ BOOST_AUTO_TEST_CASE(retry_after_is_honoured_when_it_fits_the_window) {
   actors::retry_policy p{{60, 120, 240, 480}, 0};
   std::mt19937_64 rng{1};
   // 1st attempt at 0 answered 429 Retry-After: 300 -> wait 300 s, not 60.
-  auto v = decide(p, with_attempts(1), answer(429, "300"), 0, rng);
+  auto v = decide(p, with_attempts(1), answer(429, "300"), retryable, 0, rng);
   BOOST_TEST(v.next_attempt_at == 300000);
   // Does not fit (window ends at 900 s): the schedule applies.
-  auto w = decide(p, with_attempts(1), answer(429, "3600"), 0, rng);
+  auto w = decide(p, with_attempts(1), answer(429, "3600"), retryable, 0, rng);
   BOOST_TEST(w.next_attempt_at == 60000);
   // Shorter than the schedule: the schedule's delay still applies.
-  auto x = decide(p, with_attempts(1), answer(503, "5"), 0, rng);
+  auto x = decide(p, with_attempts(1), answer(503, "5"), retryable, 0, rng);
   BOOST_TEST(x.next_attempt_at == 60000);
 }
 
@@ -114,11 +130,13 @@ BOOST_AUTO_TEST_CASE(retry_after_parses_seconds_and_http_dates) {
 BOOST_AUTO_TEST_CASE(permanent_failures_dead_letter_at_once) {
   actors::retry_policy p;
   std::mt19937_64 rng{1};
-  auto gone = decide(p, with_attempts(1), answer(410), 0, rng);
+  auto gone = decide(p, with_attempts(1), answer(410),
+                     classified{response_class::gone, {}}, 0, rng);
   BOOST_TEST((gone.what == outcome::dead_letter));
   BOOST_TEST(gone.reason == "endpoint_gone");
   BOOST_TEST(gone.flag_endpoint);
-  auto bad = decide(p, with_attempts(1), answer(400), 0, rng);
+  auto bad = decide(p, with_attempts(1), answer(400),
+                    classified{response_class::permanent, {}}, 0, rng);
   BOOST_TEST((bad.what == outcome::dead_letter));
   BOOST_TEST(bad.reason == "rejected_http_400");
   BOOST_TEST(!bad.flag_endpoint);
@@ -134,7 +152,7 @@ BOOST_AUTO_TEST_CASE(interrupted_attempts_do_not_count) {
   BOOST_TEST(counted_attempts(d) == 5);
   d.attempts.pop_back();
   BOOST_TEST(counted_attempts(d) == 4);
-  auto v = decide(p, d, network_error(), 0, rng);
+  auto v = decide(p, d, network_error(), retryable, 0, rng);
   BOOST_TEST((v.what == outcome::retry));
 }
 
