@@ -107,11 +107,9 @@ public:
     return {};
   }
 
-  void ingest(std::vector<new_event> events, ingest_callback done,
-              std::string idempotency_key) override {
+  void ingest(ingest_batch batch, ingest_callback done) override {
     caf::anon_send(ingest_, ingest_atom_v,
-                   ingest_request{std::move(events), std::move(done),
-                                  std::move(idempotency_key)});
+                   ingest_request{std::move(batch), std::move(done)});
   }
 
   void replay(replay_selection selection, replay_callback done) override {

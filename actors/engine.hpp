@@ -41,9 +41,7 @@ public:
 
   /// Accepts validated events; `done` runs once they are durable (or not).
   /// Thread-safe.
-  /// `idempotency_key` (the Idempotency-Key header) covers the whole request.
-  virtual void ingest(std::vector<new_event> events, ingest_callback done,
-                      std::string idempotency_key = {}) = 0;
+  virtual void ingest(ingest_batch batch, ingest_callback done) = 0;
 
   /// Puts dead letters back in their endpoints' queues. Thread-safe.
   virtual void replay(replay_selection selection, replay_callback done) = 0;

@@ -1,5 +1,6 @@
 #include "actors/event_content.hpp"
 
+#include "common/json_parse.hpp"
 #include "transports/payload.hpp"
 
 #include <nlohmann/json.hpp>
@@ -12,7 +13,9 @@ make_event_content(std::string_view body, std::size_t max_payload_bytes) {
   c->payload = transports::fit_payload(body, max_payload_bytes);
   // The body was validated and normalized at acceptance; a field that is
   // missing here stays empty rather than failing the delivery.
-  auto j = nlohmann::json::parse(body, nullptr, false);
+  nlohmann::json j;
+  if (!parse_json(body, j, nullptr, stored_json_limits))
+    j = nullptr;
   auto text = [&](const nlohmann::json& obj, const char* key) {
     auto it = obj.find(key);
     return it != obj.end() && it->is_string() ? it->get<std::string>()
@@ -41,7 +44,10 @@ make_event_content(const new_event& e, std::size_t max_payload_bytes) {
   c->summary = e.summary;
   c->timestamp = e.timestamp;
   c->audit_url = e.audit_url;
-  c->payload = transports::fit_payload(e.body, max_payload_bytes);
+  // Cut at validation when it was over the limit (see new_event::payload).
+  c->payload = !e.payload.empty()
+                   ? e.payload
+                   : transports::fit_payload(e.body, max_payload_bytes);
   return c;
 }
 

@@ -13,8 +13,14 @@ using self_ptr = caf::stateful_actor<ingest_state>*;
 
 constexpr unix_ms idempotency_window_ms = 24 * 3600 * 1000;
 
-/// The ids a key was first answered with, if that was within the window.
-std::optional<std::vector<std::string>>
+/// A key as stored: scoped to the token that sent it (keys never hold a
+/// space, so the scope cannot be forged by a key).
+std::string scoped_key(const ingest_batch& b, const std::string& key) {
+  return b.idempotency_scope + " " + key;
+}
+
+/// What a key was first used for, if that was within the window.
+std::optional<storage::idempotency_record>
 find_key(ingest_state& st, const std::string& key, unix_ms now) {
   if (auto it = st.pending_keys.find(key); it != st.pending_keys.end())
     return it->second;
@@ -25,32 +31,75 @@ find_key(ingest_state& st, const std::string& key, unix_ms now) {
     return std::nullopt;
   }
   if (*rec && (*rec)->at + idempotency_window_ms > now)
-    return std::move((*rec)->ids);
+    return std::move(**rec);
   return std::nullopt;
 }
 
 void remember_key(ingest_state& st, const std::string& key,
-                  std::vector<std::string> ids, unix_ms now) {
-  st.batch.put_idempotency_key(key, ids, now);
-  st.pending_keys.insert_or_assign(key, std::move(ids));
+                  storage::idempotency_record rec) {
+  st.batch.put_idempotency_key(key, rec);
+  st.pending_keys.insert_or_assign(key, std::move(rec));
+}
+
+error key_reused(std::string field) {
+  return error{"idempotency_key_reused",
+               "this idempotency key was used for a different request within "
+               "24 h; use a new key for new content",
+               std::move(field)};
+}
+
+/// How the request's keys are answered, decided before anything is stored
+/// (a batch is all or nothing): `repeat_of[i]` is the id event i repeats,
+/// or empty for a new event. An error when a key covers other content.
+result<std::vector<std::string>>
+resolve_keys(ingest_state& st, const ingest_batch& b, unix_ms now) {
+  std::vector<std::string> repeat_of(b.events.size());
+  // Keys seen earlier in this request: their digest and event index.
+  std::unordered_map<std::string, std::pair<std::string, std::size_t>> local;
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    auto& ev = b.events[i];
+    if (ev.idempotency_key.empty())
+      continue;
+    auto field = b.events.size() == 1 && b.idempotency_digest.empty()
+                     ? std::string{"idempotency_key"}
+                     : "events[" + std::to_string(i) + "].idempotency_key";
+    auto key = scoped_key(b, ev.idempotency_key);
+    if (auto prior = find_key(st, key, now)) {
+      if (prior->digest != ev.idempotency_digest || prior->ids.empty())
+        return key_reused(std::move(field));
+      repeat_of[i] = prior->ids.front();
+    } else if (auto it = local.find(key); it != local.end()) {
+      if (it->second.first != ev.idempotency_digest)
+        return key_reused(std::move(field));
+      repeat_of[i] = b.events[it->second.second].id;
+    } else {
+      local.emplace(std::move(key), std::make_pair(ev.idempotency_digest, i));
+    }
+  }
+  return repeat_of;
 }
 
 void add(self_ptr self, ingest_request& req) {
   auto& st = self->state;
   auto now = now_ms();
-  if (!req.idempotency_key.empty())
-    if (auto ids = find_key(st, req.idempotency_key, now)) {
-      req.answer = std::move(*ids);
+  auto& b = req.batch;
+  if (!b.idempotency_key.empty())
+    if (auto prior = find_key(st, scoped_key(b, b.idempotency_key), now)) {
+      if (prior->digest != b.idempotency_digest)
+        return req.done(key_reused("Idempotency-Key"));
+      req.answer = std::move(prior->ids);
       st.waiting.push_back(std::move(req));
       return;
     }
-  for (auto& ev : req.events) {
-    if (!ev.idempotency_key.empty())
-      if (auto prior = find_key(st, ev.idempotency_key, now);
-          prior && !prior->empty()) {
-        ev.id = prior->front(); // answered with the first id, nothing stored
-        continue;
-      }
+  auto repeats = resolve_keys(st, b, now);
+  if (!repeats)
+    return req.done(repeats.error());
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    auto& ev = b.events[i];
+    if (!(*repeats)[i].empty()) {
+      ev.id = std::move((*repeats)[i]); // answered with the first id
+      continue;
+    }
     storage::event_record rec;
     rec.id = ev.id;
     rec.accepted_at = now;
@@ -80,13 +129,15 @@ void add(self_ptr self, ingest_request& req) {
     st.batch.add_event(rec);
     st.batch.append(std::move(st.created));
     if (!ev.idempotency_key.empty())
-      remember_key(st, ev.idempotency_key, {ev.id}, now);
+      remember_key(st, scoped_key(b, ev.idempotency_key),
+                   {{ev.id}, now, ev.idempotency_digest});
   }
-  if (!req.idempotency_key.empty()) {
+  if (!b.idempotency_key.empty()) {
     std::vector<std::string> ids;
-    for (auto& ev : req.events)
+    for (auto& ev : b.events)
       ids.push_back(ev.id);
-    remember_key(st, req.idempotency_key, std::move(ids), now);
+    remember_key(st, scoped_key(b, b.idempotency_key),
+                 {std::move(ids), now, b.idempotency_digest});
   }
   st.waiting.push_back(std::move(req));
 }
@@ -206,8 +257,8 @@ void flush(self_ptr self) {
         continue;
       }
       ingest_answer answer;
-      answer.ids.reserve(req.events.size());
-      for (auto& ev : req.events)
+      answer.ids.reserve(req.batch.events.size());
+      for (auto& ev : req.batch.events)
         answer.ids.push_back(std::move(ev.id));
       answer.deliveries = req.deliveries;
       req.done(std::move(answer));

@@ -39,7 +39,7 @@ struct ingest_state {
   std::vector<std::pair<std::size_t, replay_callback>> waiting_replays;
   std::unordered_set<std::string> replaying; ///< replayed in this batch
   /// Idempotency keys recorded in the batch not yet flushed.
-  std::unordered_map<std::string, std::vector<std::string>> pending_keys;
+  std::unordered_map<std::string, storage::idempotency_record> pending_keys;
   /// New deliveries per route (index into routes), handed over after the flush.
   std::vector<std::vector<delivery_job>> handoff;
   bool flush_scheduled = false;

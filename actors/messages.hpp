@@ -41,11 +41,8 @@ struct delivery_job {
 };
 
 struct ingest_request {
-  std::vector<new_event> events;
+  ingest_batch batch;
   ingest_callback done;
-  /// Request-level key (Idempotency-Key header): a repeat within 24 h
-  /// answers with the ids of the first request and stores nothing.
-  std::string idempotency_key = {};
   /// Set when the answer is a repeat's: the first request's ids.
   std::optional<std::vector<std::string>> answer = {};
   /// Deliveries this request created.

@@ -1,6 +1,7 @@
 #include "app/api.hpp"
 
 #include "common/ids.hpp"
+#include "common/json_parse.hpp"
 #include "common/log.hpp"
 
 #include <algorithm>
@@ -97,164 +98,6 @@ json delivery_json(const storage::delivery& d) {
 
 const error store_failure{"store_error", "the event store could not be read"};
 
-} // namespace
-
-api_response error_response(int status, const error& e) {
-  json err{{"code", e.code}, {"message", e.message}};
-  if (!e.field.empty())
-    err["field"] = e.field;
-  return json_response(status, json{{"error", std::move(err)}});
-}
-
-api::api(actors::engine& engine, storage::event_log& log, authenticator auth,
-         api_options opts)
-    : engine_(engine), log_(log), auth_(std::move(auth)),
-      opts_(std::move(opts)) {}
-
-void api::handle(api_request req, std::function<void(api_response)> respond) {
-  std::string_view target = req.target;
-  auto qpos = target.find('?');
-  auto path = target.substr(0, qpos);
-  auto query = qpos == std::string_view::npos ? std::string_view{}
-                                              : target.substr(qpos + 1);
-  auto& method = req.method;
-
-  if (path == "/healthz" || path == "/readyz") {
-    if (method != "GET" && method != "HEAD")
-      return respond(error_response(
-          405, {"method_not_allowed", "use GET " + std::string{path}}));
-    return respond(json_response(200, json{{"status", "ok"}}));
-  }
-
-  enum class need { ingest, read, admin };
-  auto authorize = [&](need n) -> std::optional<api_response> {
-    auto r = auth_.authenticate(req.authorization);
-    if (!r)
-      return error_response(
-          401, {"unauthorized", "missing or invalid bearer token"});
-    bool ok = *r == role::admin || (n == need::ingest && *r == role::ingest) ||
-              (n == need::read && *r == role::read);
-    if (!ok)
-      return error_response(403,
-                            {"forbidden", "this token's role may not do that"});
-    return std::nullopt;
-  };
-
-  if (path == "/v1/events") {
-    if (method != "POST")
-      return respond(
-          error_response(405, {"method_not_allowed", "use POST /v1/events"}));
-    if (auto denied = authorize(need::ingest))
-      return respond(std::move(*denied));
-    return post_events(req, respond);
-  }
-  constexpr std::string_view events_prefix = "/v1/events/";
-  if (path.substr(0, events_prefix.size()) == events_prefix) {
-    if (method != "GET")
-      return respond(error_response(
-          405, {"method_not_allowed", "use GET /v1/events/{id}"}));
-    if (auto denied = authorize(need::read))
-      return respond(std::move(*denied));
-    return respond(get_event(path.substr(events_prefix.size())));
-  }
-  if (path == "/v1/dead-letters") {
-    if (method != "GET")
-      return respond(error_response(
-          405, {"method_not_allowed", "use GET /v1/dead-letters"}));
-    if (auto denied = authorize(need::read))
-      return respond(std::move(*denied));
-    return respond(list_dead_letters(query));
-  }
-  constexpr std::string_view endpoints_path = "/v1/endpoints";
-  if (path.substr(0, endpoints_path.size()) == endpoints_path &&
-      (path.size() == endpoints_path.size() ||
-       path[endpoints_path.size()] == '/') &&
-      !(path.size() > 7 && path.substr(path.size() - 7) == "/replay")) {
-    bool reading = method == "GET" || method == "HEAD";
-    if (auto denied = authorize(reading ? need::read : need::admin))
-      return respond(std::move(*denied));
-    return endpoints(req, path, respond);
-  }
-  // POST /v1/dead-letters/{id}/replay, POST /v1/endpoints/{id}/replay
-  constexpr std::string_view replay_suffix = "/replay";
-  for (std::string_view prefix : {"/v1/dead-letters/", "/v1/endpoints/"}) {
-    if (path.substr(0, prefix.size()) != prefix ||
-        path.size() <= prefix.size() ||
-        path.substr(path.size() - replay_suffix.size()) != replay_suffix)
-      continue;
-    auto id = path.substr(prefix.size(),
-                          path.size() - prefix.size() - replay_suffix.size());
-    if (id.empty() || id.find('/') != std::string_view::npos)
-      break;
-    if (method != "POST")
-      return respond(error_response(
-          405, {"method_not_allowed", "use POST " + std::string{path}}));
-    if (auto denied = authorize(need::admin))
-      return respond(std::move(*denied));
-    actors::replay_selection sel;
-    if (prefix == "/v1/dead-letters/") {
-      sel.delivery_ids.emplace_back(id);
-    } else {
-      sel.endpoint_id.assign(id);
-      auto since = query_param(query, "since");
-      if (!since.empty()) {
-        auto t = parse_rfc3339(since);
-        if (!t)
-          return respond(error_response(
-              400, {"invalid_field", "since must be RFC 3339", "since"}));
-        sel.since = *t;
-      }
-    }
-    auto limit = sel.limit;
-    return engine_.replay(std::move(sel), [respond = std::move(respond),
-                                           limit](result<std::size_t> n) {
-      if (!n) {
-        auto& code = n.error().code;
-        int status = code == "not_found"           ? 404
-                     : code == "store_unavailable" ? 503
-                                                   : 409;
-        return respond(error_response(status, n.error()));
-      }
-      respond(json_response(
-          202, json{{"replayed", *n}, {"limit_reached", *n >= limit}}));
-    });
-  }
-  respond(error_response(
-      404, {"not_found", "no such resource: " + std::string{path}}));
-}
-
-void api::post_events(api_request& req,
-                      std::function<void(api_response)>& respond) {
-  if (!is_json_content_type(req.content_type))
-    return respond(
-        error_response(415, {"unsupported_media_type",
-                             "Content-Type must be application/json"}));
-  auto& key = req.idempotency_key;
-  bool printable = std::all_of(key.begin(), key.end(), [](unsigned char c) {
-    return c > 0x20 && c < 0x7f;
-  });
-  if (key.size() > 256 || !printable)
-    return respond(error_response(
-        400, {"invalid_field",
-              "Idempotency-Key must be 1 to 256 printable ASCII characters",
-              "Idempotency-Key"}));
-  auto events = validate_events(
-      req.body, validation_options{opts_.audit_url_template, now_ms()});
-  if (!events)
-    return respond(error_response(400, events.error()));
-  engine_.ingest(
-      std::move(*events),
-      [respond = std::move(respond)](result<actors::ingest_answer> answer) {
-        if (!answer)
-          return respond(error_response(503, answer.error()));
-        respond(json_response(202, json{{"ids", std::move(answer->ids)},
-                                        {"deliveries", answer->deliveries}}));
-      },
-      req.idempotency_key);
-}
-
-namespace {
-
 int status_of(const error& e) {
   if (e.code == "not_found")
     return 404;
@@ -272,9 +115,10 @@ result<json> json_body(const api_request& req, bool empty_ok) {
   if (!is_json_content_type(req.content_type))
     return error{"unsupported_media_type",
                  "Content-Type must be application/json"};
-  auto body = json::parse(req.body, nullptr, false);
-  if (body.is_discarded())
-    return error{"invalid_json", "the body is not valid JSON (UTF-8)"};
+  json body;
+  std::string why;
+  if (!parse_json(req.body, body, &why))
+    return error{"invalid_json", "the body is not valid JSON: " + why};
   if (!body.is_object())
     return error{"invalid_field", "the body must be a JSON object"};
   return body;
@@ -284,190 +128,250 @@ api_response body_error(const error& e) {
   return error_response(e.code == "unsupported_media_type" ? 415 : 400, e);
 }
 
+/// The path's segments: "/v1/endpoints/ops" -> {"v1", "endpoints", "ops"}.
+/// One trailing slash is ignored; an empty segment never matches a route.
+std::vector<std::string_view> segments_of(std::string_view path) {
+  std::vector<std::string_view> out;
+  if (path.empty() || path.front() != '/')
+    return out;
+  path.remove_prefix(1);
+  if (!path.empty() && path.back() == '/')
+    path.remove_suffix(1);
+  while (!path.empty() || out.empty()) {
+    auto slash = path.find('/');
+    out.push_back(path.substr(0, slash));
+    if (slash == std::string_view::npos)
+      break;
+    path.remove_prefix(slash + 1);
+    if (path.empty())
+      out.emplace_back(); // "a//" and the like: an empty last segment
+  }
+  return out;
+}
+
+enum class need { nobody, ingest, read, admin };
+
 } // namespace
 
-// GET/POST /v1/endpoints, GET/PATCH/DELETE /v1/endpoints/{id},
-// POST /v1/endpoints/{id}/rotate-secret.
-void api::endpoints(api_request& req, std::string_view path,
-                    std::function<void(api_response)>& respond) {
-  constexpr std::string_view prefix = "/v1/endpoints";
-  auto rest = path.substr(prefix.size());
-  auto& method = req.method;
-  auto now = now_ms();
-  if (rest.empty() || rest == "/") {
-    if (method == "GET" || method == "HEAD") {
-      auto all = log_.list_endpoints();
-      if (!all) {
-        log::error("endpoint read failed", {{"error", all.error().message}});
-        return respond(error_response(500, store_failure));
-      }
-      json items = json::array();
-      for (auto& [id, text] : *all) {
-        auto def = from_stored_json(text);
-        if (!def)
-          return respond(error_response(500, def.error()));
-        items.push_back(to_api_json(*def, false));
-      }
-      return respond(json_response(200, json{{"endpoints", std::move(items)}}));
+api_response error_response(int status, const error& e) {
+  json err{{"code", e.code}, {"message", e.message}};
+  if (!e.field.empty())
+    err["field"] = e.field;
+  return json_response(status, json{{"error", std::move(err)}});
+}
+
+/// One route: a path pattern ("{id}" matches any one segment), a method
+/// (GET also serves HEAD), who may call it, and its handler.
+struct api::route {
+  std::vector<std::string_view> pattern;
+  std::string_view method;
+  need role;
+  void (api::*handler)(call&);
+
+  /// Whether `segs` fits the pattern; the {id} segment goes to `id`.
+  bool matches(const std::vector<std::string_view>& segs,
+               std::string_view& id) const {
+    if (segs.size() != pattern.size())
+      return false;
+    for (std::size_t i = 0; i < segs.size(); ++i) {
+      if (segs[i].empty())
+        return false;
+      if (pattern[i] == "{id}")
+        id = segs[i];
+      else if (pattern[i] != segs[i])
+        return false;
     }
-    if (method != "POST")
+    return true;
+  }
+};
+
+const std::vector<api::route>& api::routes() {
+  static const std::vector<route> all{
+      {{"healthz"}, "GET", need::nobody, &api::health},
+      {{"readyz"}, "GET", need::nobody, &api::health},
+      {{"v1", "events"}, "POST", need::ingest, &api::post_events},
+      {{"v1", "events", "{id}"}, "GET", need::read, &api::get_event},
+      {{"v1", "dead-letters"}, "GET", need::read, &api::list_dead_letters},
+      {{"v1", "dead-letters", "{id}", "replay"},
+       "POST",
+       need::admin,
+       &api::replay_dead_letter},
+      {{"v1", "endpoints"}, "GET", need::read, &api::list_endpoints},
+      {{"v1", "endpoints"}, "POST", need::admin, &api::create_endpoint},
+      {{"v1", "endpoints", "{id}"}, "GET", need::read, &api::get_endpoint},
+      {{"v1", "endpoints", "{id}"}, "PATCH", need::admin, &api::patch_endpoint},
+      {{"v1", "endpoints", "{id}"},
+       "DELETE",
+       need::admin,
+       &api::delete_endpoint},
+      {{"v1", "endpoints", "{id}", "rotate-secret"},
+       "POST",
+       need::admin,
+       &api::rotate_secret},
+      {{"v1", "endpoints", "{id}", "replay"},
+       "POST",
+       need::admin,
+       &api::replay_endpoint},
+  };
+  return all;
+}
+
+api::api(actors::engine& engine, storage::event_log& log, authenticator auth,
+         api_options opts)
+    : engine_(engine), log_(log), auth_(std::move(auth)),
+      opts_(std::move(opts)) {}
+
+void api::handle(api_request req, std::function<void(api_response)> respond) {
+  std::string_view target = req.target;
+  auto qpos = target.find('?');
+  auto path = target.substr(0, qpos);
+  auto query = qpos == std::string_view::npos ? std::string_view{}
+                                              : target.substr(qpos + 1);
+  auto segs = segments_of(path);
+  std::string allowed; // methods of the routes the path matches
+  for (auto& r : routes()) {
+    std::string_view id;
+    if (!r.matches(segs, id))
+      continue;
+    bool method_ok =
+        req.method == r.method || (r.method == "GET" && req.method == "HEAD");
+    if (!method_ok) {
+      allowed += (allowed.empty() ? "" : ", ") + std::string{r.method};
+      continue;
+    }
+    principal who;
+    if (r.role != need::nobody) {
+      auto p = auth_.authenticate(req.authorization);
+      if (!p)
+        return respond(error_response(
+            401, {"unauthorized", "missing or invalid bearer token"}));
+      bool ok = p->r == role::admin ||
+                (r.role == need::ingest && p->r == role::ingest) ||
+                (r.role == need::read && p->r == role::read);
+      if (!ok)
+        return respond(error_response(
+            403, {"forbidden", "this token's role may not do that"}));
+      who = std::move(*p);
+    }
+    call c{req, query, id, std::move(who), respond};
+    return (this->*r.handler)(c);
+  }
+  if (!allowed.empty())
+    return respond(
+        error_response(405, {"method_not_allowed",
+                             "use " + allowed + " " + std::string{path}}));
+  respond(error_response(
+      404, {"not_found", "no such resource: " + std::string{path}}));
+}
+
+void api::health(call& c) {
+  c.respond(json_response(200, json{{"status", "ok"}}));
+}
+
+void api::post_events(call& c) {
+  auto& req = c.req;
+  if (!is_json_content_type(req.content_type))
+    return c.respond(
+        error_response(415, {"unsupported_media_type",
+                             "Content-Type must be application/json"}));
+  auto& key = req.idempotency_key;
+  if (!key.empty() && !is_valid_idempotency_key(key))
+    return c.respond(error_response(
+        400, {"invalid_field",
+              "Idempotency-Key must be 1 to 256 printable ASCII characters "
+              "without spaces",
+              "Idempotency-Key"}));
+  // Back-pressure before any work: past the queue bounds the producer is
+  // told to come back, instead of every request waiting longer.
+  auto bytes = req.body.size();
+  auto requests_before = queued_requests_.fetch_add(1);
+  auto bytes_before = queued_bytes_.fetch_add(bytes);
+  auto release = [this, bytes] {
+    queued_requests_.fetch_sub(1);
+    queued_bytes_.fetch_sub(bytes);
+  };
+  if (requests_before >= opts_.max_queued_requests ||
+      bytes_before + bytes > opts_.max_queued_bytes) {
+    release();
+    auto resp = error_response(
+        503, {"overloaded", "too many requests are waiting to be stored; "
+                            "retry after the time in Retry-After"});
+    resp.headers.emplace_back("Retry-After", "1");
+    return c.respond(std::move(resp));
+  }
+  validation_options vopts{opts_.audit_url_template, now_ms(),
+                           opts_.max_payload_bytes, !key.empty()};
+  auto batch = validate_events(req.body, vopts);
+  if (!batch) {
+    release();
+    return c.respond(error_response(400, batch.error()));
+  }
+  batch->idempotency_key = key;
+  batch->idempotency_scope = c.who.scope;
+  engine_.ingest(std::move(*batch), [respond = std::move(c.respond), release](
+                                        result<actors::ingest_answer> answer) {
+    release();
+    if (!answer)
       return respond(error_response(
-          405, {"method_not_allowed", "use GET or POST /v1/endpoints"}));
-    auto body = json_body(req, false);
-    if (!body)
-      return respond(body_error(body.error()));
-    auto def = create_endpoint(*body, opts_.rules, now);
-    if (!def)
-      return respond(error_response(400, def.error()));
-    actors::endpoint_change change;
-    change.what = actors::endpoint_change::kind::create;
-    return change_endpoint(std::move(change), std::move(*def), 201, true,
-                           respond);
-  }
-  rest.remove_prefix(1);
-  auto slash = rest.find('/');
-  auto id = std::string{rest.substr(0, slash)};
-  auto action = slash == std::string_view::npos ? std::string_view{}
-                                                : rest.substr(slash + 1);
-  if (!action.empty() && action != "rotate-secret")
-    return respond(error_response(
-        404, {"not_found", "no such resource: " + std::string{path}}));
-  auto stored = log_.get_endpoint(id);
-  if (!stored) {
-    log::error("endpoint read failed", {{"error", stored.error().message}});
-    return respond(error_response(500, store_failure));
-  }
-  if (!*stored)
-    return respond(error_response(404, {"not_found", "no endpoint " + id}));
-  auto current = from_stored_json(**stored);
-  if (!current)
-    return respond(error_response(500, current.error()));
-  if (action.empty() && (method == "GET" || method == "HEAD"))
-    return respond(json_response(200, to_api_json(*current, false)));
-  if (action.empty() ? method != "PATCH" && method != "DELETE"
-                     : method != "POST")
-    return respond(error_response(
-        405, {"method_not_allowed",
-              action.empty() ? "use GET, PATCH or DELETE /v1/endpoints/{id}"
-                             : "use POST /v1/endpoints/{id}/rotate-secret"}));
-  if (current->source == "config")
-    return respond(error_response(
-        409, {"managed_by_config",
-              "endpoint " + id +
-                  " is declared in the config file; change it there"}));
-  actors::endpoint_change change;
-  change.id = id;
-  change.based_on = current->revision;
-  if (method == "DELETE") {
-    change.what = actors::endpoint_change::kind::remove;
-    return engine_.change_endpoint(
-        std::move(change), [respond = std::move(respond)](status st) {
-          if (!st)
-            return respond(error_response(status_of(st.error()), st.error()));
-          respond(api_response{204, {}, {}});
-        });
-  }
-  change.what = actors::endpoint_change::kind::update;
-  auto body = json_body(req, !action.empty());
-  if (!body)
-    return respond(body_error(body.error()));
-  result<endpoint_definition> next = error{};
-  if (action.empty()) {
-    next = patch_endpoint(std::move(*current), *body, opts_.rules, now);
-  } else {
-    std::optional<std::string> secret;
-    auto grace = opts_.defaults.secret_grace_ms;
-    for (auto& [key, v] : body->items()) {
-      if (key == "secret" && v.is_string()) {
-        secret = v.get<std::string>();
-      } else if (key == "grace" && v.is_number() && v.get<double>() >= 0 &&
-                 v.get<double>() <= 7 * 86400) {
-        grace = static_cast<unix_ms>(std::llround(v.get<double>() * 1000));
-      } else if (key == "secret" || key == "grace") {
-        return respond(error_response(
-            400, {"invalid_field",
-                  key == "secret"
-                      ? "secret must be a string (whsec_... or whsk_...)"
-                      : "grace must be a number of seconds from 0 to 604800",
-                  key}));
-      } else {
-        return respond(error_response(
-            400, {"unknown_field", "unknown field '" + key + "'", key}));
-      }
-    }
-    next = rotate_endpoint_secret(std::move(*current), std::move(secret), grace,
-                                  now);
-    change.record_kind = "endpoint.secret_rotated";
-  }
-  if (!next)
-    return respond(error_response(400, next.error()));
-  change_endpoint(std::move(change), std::move(*next), 200, !action.empty(),
-                  respond);
+          answer.error().code == "idempotency_key_reused" ? 422 : 503,
+          answer.error()));
+    respond(json_response(202, json{{"ids", std::move(answer->ids)},
+                                    {"deliveries", answer->deliveries}}));
+  });
 }
 
-void api::change_endpoint(actors::endpoint_change change,
-                          endpoint_definition def, int status, bool with_secret,
-                          std::function<void(api_response)>& respond) {
-  auto config = runtime_config(def, opts_.defaults, opts_.rules.transports);
-  if (!config)
-    return respond(error_response(400, config.error()));
-  change.id = def.id;
-  change.config = std::move(*config);
-  change.definition = to_stored_json(def);
-  auto shown = to_api_json(def, with_secret);
-  engine_.change_endpoint(
-      std::move(change), [respond = std::move(respond), status,
-                          shown = std::move(shown)](tocsin::status st) {
-        if (!st)
-          return respond(error_response(status_of(st.error()), st.error()));
-        respond(json_response(status, shown));
-      });
-}
-
-api_response api::get_event(std::string_view id) {
+void api::get_event(call& c) {
+  auto id = c.id;
   if (!is_valid_id(id, "evt"))
-    return error_response(404, {"not_found", "no event " + std::string{id}});
+    return c.respond(
+        error_response(404, {"not_found", "no event " + std::string{id}}));
   auto ev = log_.get_event(id);
   if (!ev) {
     log::error("event read failed", {{"error", ev.error().message}});
-    return error_response(500, store_failure);
+    return c.respond(error_response(500, store_failure));
   }
   if (!*ev)
-    return error_response(404, {"not_found", "no event " + std::string{id}});
+    return c.respond(
+        error_response(404, {"not_found", "no event " + std::string{id}}));
   auto& rec = **ev;
   json deliveries = json::array();
   for (auto& dlv_id : rec.delivery_ids) {
     auto d = log_.get_delivery(dlv_id);
     if (!d) {
       log::error("delivery read failed", {{"error", d.error().message}});
-      return error_response(500, store_failure);
+      return c.respond(error_response(500, store_failure));
     }
     if (*d)
       deliveries.push_back(delivery_json(**d));
   }
-  return json_response(200,
-                       json{{"event", json::parse(rec.body)},
-                            {"accepted_at", format_rfc3339(rec.accepted_at)},
-                            {"deliveries", std::move(deliveries)}});
+  json body;
+  if (!parse_json(rec.body, body, nullptr, stored_json_limits)) {
+    log::error("stored event unreadable", {{"event", std::string{id}}});
+    return c.respond(error_response(500, store_failure));
+  }
+  c.respond(
+      json_response(200, json{{"event", std::move(body)},
+                              {"accepted_at", format_rfc3339(rec.accepted_at)},
+                              {"deliveries", std::move(deliveries)}}));
 }
 
-api_response api::list_dead_letters(std::string_view query) {
+void api::list_dead_letters(call& c) {
   std::size_t limit = 100;
-  auto limit_text = query_param(query, "limit");
+  auto limit_text = query_param(c.query, "limit");
   if (!limit_text.empty()) {
     auto [p, ec] = std::from_chars(
         limit_text.data(), limit_text.data() + limit_text.size(), limit);
     if (ec != std::errc{} || p != limit_text.data() + limit_text.size() ||
         limit < 1 || limit > 1000)
-      return error_response(400, {"invalid_field",
-                                  "limit must be an integer from 1 to 1000",
-                                  "limit"});
+      return c.respond(error_response(
+          400, {"invalid_field", "limit must be an integer from 1 to 1000",
+                "limit"}));
   }
-  auto after = query_param(query, "after");
+  auto after = query_param(c.query, "after");
   auto dead = log_.list_dead_letters(after, limit);
   if (!dead) {
     log::error("dead-letter read failed", {{"error", dead.error().message}});
-    return error_response(500, store_failure);
+    return c.respond(error_response(500, store_failure));
   }
   json items = json::array();
   for (auto& d : *dead)
@@ -475,7 +379,196 @@ api_response api::list_dead_letters(std::string_view query) {
   json body{{"dead_letters", std::move(items)}};
   if (dead->size() == limit)
     body["next_after"] = dead->back().id;
-  return json_response(200, body);
+  c.respond(json_response(200, body));
+}
+
+void api::replay_dead_letter(call& c) {
+  actors::replay_selection sel;
+  sel.delivery_ids.emplace_back(c.id);
+  replay(std::move(sel), c);
+}
+
+void api::replay_endpoint(call& c) {
+  actors::replay_selection sel;
+  sel.endpoint_id.assign(c.id);
+  auto since = query_param(c.query, "since");
+  if (!since.empty()) {
+    auto t = parse_rfc3339(since);
+    if (!t)
+      return c.respond(error_response(
+          400, {"invalid_field", "since must be RFC 3339", "since"}));
+    sel.since = *t;
+  }
+  replay(std::move(sel), c);
+}
+
+void api::replay(actors::replay_selection sel, call& c) {
+  auto limit = sel.limit;
+  engine_.replay(std::move(sel), [respond = std::move(c.respond),
+                                  limit](result<std::size_t> n) {
+    if (!n) {
+      auto& code = n.error().code;
+      int status = code == "not_found"           ? 404
+                   : code == "store_unavailable" ? 503
+                                                 : 409;
+      return respond(error_response(status, n.error()));
+    }
+    respond(json_response(
+        202, json{{"replayed", *n}, {"limit_reached", *n >= limit}}));
+  });
+}
+
+void api::list_endpoints(call& c) {
+  auto all = log_.list_endpoints();
+  if (!all) {
+    log::error("endpoint read failed", {{"error", all.error().message}});
+    return c.respond(error_response(500, store_failure));
+  }
+  json items = json::array();
+  for (auto& [id, text] : *all) {
+    auto def = from_stored_json(text);
+    if (!def)
+      return c.respond(error_response(500, def.error()));
+    items.push_back(to_api_json(*def, false));
+  }
+  c.respond(json_response(200, json{{"endpoints", std::move(items)}}));
+}
+
+void api::create_endpoint(call& c) {
+  auto body = json_body(c.req, false);
+  if (!body)
+    return c.respond(body_error(body.error()));
+  auto def = app::create_endpoint(*body, opts_.rules, now_ms());
+  if (!def)
+    return c.respond(error_response(400, def.error()));
+  actors::endpoint_change change;
+  change.what = actors::endpoint_change::kind::create;
+  change_endpoint(std::move(change), std::move(*def), 201, true, c);
+}
+
+std::optional<endpoint_definition> api::stored_endpoint(call& c,
+                                                        bool changing) {
+  auto id = std::string{c.id};
+  auto stored = log_.get_endpoint(id);
+  if (!stored) {
+    log::error("endpoint read failed", {{"error", stored.error().message}});
+    c.respond(error_response(500, store_failure));
+    return std::nullopt;
+  }
+  if (!*stored) {
+    c.respond(error_response(404, {"not_found", "no endpoint " + id}));
+    return std::nullopt;
+  }
+  auto current = from_stored_json(**stored);
+  if (!current) {
+    c.respond(error_response(500, current.error()));
+    return std::nullopt;
+  }
+  if (changing && current->source == "config") {
+    c.respond(error_response(
+        409, {"managed_by_config",
+              "endpoint " + id +
+                  " is declared in the config file; change it there"}));
+    return std::nullopt;
+  }
+  return std::move(*current);
+}
+
+void api::get_endpoint(call& c) {
+  if (auto current = stored_endpoint(c, false))
+    c.respond(json_response(200, to_api_json(*current, false)));
+}
+
+void api::patch_endpoint(call& c) {
+  auto current = stored_endpoint(c, true);
+  if (!current)
+    return;
+  auto body = json_body(c.req, false);
+  if (!body)
+    return c.respond(body_error(body.error()));
+  actors::endpoint_change change;
+  change.what = actors::endpoint_change::kind::update;
+  change.id = current->id;
+  change.based_on = current->revision;
+  auto next =
+      app::patch_endpoint(std::move(*current), *body, opts_.rules, now_ms());
+  if (!next)
+    return c.respond(error_response(400, next.error()));
+  change_endpoint(std::move(change), std::move(*next), 200, false, c);
+}
+
+void api::delete_endpoint(call& c) {
+  auto current = stored_endpoint(c, true);
+  if (!current)
+    return;
+  actors::endpoint_change change;
+  change.what = actors::endpoint_change::kind::remove;
+  change.id = current->id;
+  change.based_on = current->revision;
+  engine_.change_endpoint(
+      std::move(change), [respond = std::move(c.respond)](status st) {
+        if (!st)
+          return respond(error_response(status_of(st.error()), st.error()));
+        respond(api_response{204, {}, {}});
+      });
+}
+
+void api::rotate_secret(call& c) {
+  auto current = stored_endpoint(c, true);
+  if (!current)
+    return;
+  auto body = json_body(c.req, true);
+  if (!body)
+    return c.respond(body_error(body.error()));
+  std::optional<std::string> secret;
+  auto grace = opts_.defaults.secret_grace_ms;
+  for (auto& [key, v] : body->items()) {
+    if (key == "secret" && v.is_string()) {
+      secret = v.get<std::string>();
+    } else if (key == "grace" && v.is_number() && v.get<double>() >= 0 &&
+               v.get<double>() <= 7 * 86400) {
+      grace = static_cast<unix_ms>(std::llround(v.get<double>() * 1000));
+    } else if (key == "secret" || key == "grace") {
+      return c.respond(error_response(
+          400, {"invalid_field",
+                key == "secret"
+                    ? "secret must be a string (whsec_... or whsk_...)"
+                    : "grace must be a number of seconds from 0 to 604800",
+                key}));
+    } else {
+      return c.respond(error_response(
+          400, {"unknown_field", "unknown field '" + key + "'", key}));
+    }
+  }
+  actors::endpoint_change change;
+  change.what = actors::endpoint_change::kind::update;
+  change.id = current->id;
+  change.based_on = current->revision;
+  change.record_kind = "endpoint.secret_rotated";
+  auto next = rotate_endpoint_secret(std::move(*current), std::move(secret),
+                                     grace, now_ms());
+  if (!next)
+    return c.respond(error_response(400, next.error()));
+  change_endpoint(std::move(change), std::move(*next), 200, true, c);
+}
+
+void api::change_endpoint(actors::endpoint_change change,
+                          endpoint_definition def, int status, bool with_secret,
+                          call& c) {
+  auto config = runtime_config(def, opts_.defaults, opts_.rules.transports);
+  if (!config)
+    return c.respond(error_response(400, config.error()));
+  change.id = def.id;
+  change.config = std::move(*config);
+  change.definition = to_stored_json(def);
+  auto shown = to_api_json(def, with_secret);
+  engine_.change_endpoint(
+      std::move(change), [respond = std::move(c.respond), status,
+                          shown = std::move(shown)](tocsin::status st) {
+        if (!st)
+          return respond(error_response(status_of(st.error()), st.error()));
+        respond(json_response(status, shown));
+      });
 }
 
 } // namespace tocsin::app

@@ -8,7 +8,9 @@
 #include "app/event_validation.hpp"
 #include "storage/event_log.hpp"
 
+#include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -35,8 +37,13 @@ api_response error_response(int status, const error& e);
 
 struct api_options {
   std::string audit_url_template;
+  std::size_t max_payload_bytes = 4096;
   endpoint_defaults defaults = {};
   endpoint_rules rules = {};
+  /// Back-pressure: requests (and their bytes) handed to the engine and not
+  /// yet answered; past either, POST /v1/events answers 503 + Retry-After.
+  std::size_t max_queued_requests = 4096;
+  std::size_t max_queued_bytes = 64 << 20;
 };
 
 class api {
@@ -48,21 +55,44 @@ public:
   /// another thread (POST /v1/events answers once the events are durable).
   void handle(api_request req, std::function<void(api_response)> respond);
 
+  /// One request as a route's handler sees it.
+  struct call {
+    api_request& req;
+    std::string_view query;
+    std::string_view id; ///< the path's {id} segment, if the route has one
+    principal who;
+    std::function<void(api_response)>& respond;
+  };
+
 private:
-  void post_events(api_request& req,
-                   std::function<void(api_response)>& respond);
-  void endpoints(api_request& req, std::string_view path,
-                 std::function<void(api_response)>& respond);
+  struct route;
+  static const std::vector<route>& routes();
+
+  void health(call& c);
+  void post_events(call& c);
+  void get_event(call& c);
+  void list_dead_letters(call& c);
+  void replay_dead_letter(call& c);
+  void list_endpoints(call& c);
+  void create_endpoint(call& c);
+  void get_endpoint(call& c);
+  void patch_endpoint(call& c);
+  void delete_endpoint(call& c);
+  void rotate_secret(call& c);
+  void replay_endpoint(call& c);
+
+  void replay(actors::replay_selection sel, call& c);
+  /// The stored endpoint of c.id, or the answer already given.
+  std::optional<endpoint_definition> stored_endpoint(call& c, bool changing);
   void change_endpoint(actors::endpoint_change change, endpoint_definition def,
-                       int status, bool with_secret,
-                       std::function<void(api_response)>& respond);
-  api_response get_event(std::string_view id);
-  api_response list_dead_letters(std::string_view query);
+                       int status, bool with_secret, call& c);
 
   actors::engine& engine_;
   storage::event_log& log_;
   authenticator auth_;
   api_options opts_;
+  std::atomic<std::size_t> queued_requests_{0};
+  std::atomic<std::size_t> queued_bytes_{0};
 };
 
 } // namespace tocsin::app

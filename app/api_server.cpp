@@ -3,18 +3,21 @@
 
 #include "app/api_server.hpp"
 
+#include "app/http_head.hpp"
 #include "common/log.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
 #include <array>
-#include <atomic>
+#include <list>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -26,64 +29,187 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 using tcp = asio::ip::tcp;
+using clock_type = std::chrono::steady_clock;
 
+class session;
+
+/// What the acceptor and every session share: the options, the handler, and
+/// the connection count with the list of idle connections (oldest first),
+/// which the acceptor closes when it is at the cap.
 struct server_shared {
   server_shared(const api_server_options& o, api& h) : opts(o), handler(h) {}
   const api_server_options& opts;
   api& handler;
-  std::atomic<std::size_t> connections{0};
+
+  std::mutex mtx;
+  std::size_t connections = 0;
+  std::list<std::weak_ptr<session>> idle;
 };
 
 class session : public std::enable_shared_from_this<session> {
 public:
   session(tcp::socket socket, std::shared_ptr<server_shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)) {
-    ++shared_->connections;
-  }
+      : stream_(std::move(socket)), shared_(std::move(shared)),
+        answer_timer_(stream_.get_executor()) {}
 
-  ~session() { --shared_->connections; }
+  ~session() {
+    std::lock_guard guard{shared_->mtx};
+    if (in_idle_list_)
+      shared_->idle.erase(idle_pos_);
+    --shared_->connections;
+  }
 
   void start() {
-    asio::dispatch(
-        stream_.get_executor(),
-        beast::bind_front_handler(&session::read_request, shared_from_this()));
+    asio::dispatch(stream_.get_executor(),
+                   beast::bind_front_handler(&session::wait_for_request,
+                                             shared_from_this()));
   }
 
+  auto get_executor() { return stream_.get_executor(); }
+
+  /// Closes the connection if it is still idle (on its own strand).
+  void evict() {
+    if (idle_)
+      close();
+  }
+
+  /// The shared list's entry of this session; guarded by shared_->mtx.
+  std::list<std::weak_ptr<session>>::iterator idle_pos_;
+  bool in_idle_list_ = false;
+
 private:
-  void read_request() {
+  static constexpr std::size_t read_chunk = 4096;
+
+  // -- idle: no request in progress ------------------------------------------
+
+  void wait_for_request() {
+    if (buffer_.size() > 0)
+      return begin_request(); // pipelined: the next request is here already
+    idle_ = true;
+    {
+      std::lock_guard guard{shared_->mtx};
+      shared_->idle.push_back(weak_from_this());
+      idle_pos_ = std::prev(shared_->idle.end());
+      in_idle_list_ = true;
+    }
+    stream_.expires_after(shared_->opts.idle_timeout);
+    stream_.async_read_some(
+        buffer_.prepare(read_chunk),
+        beast::bind_front_handler(&session::on_idle_read, shared_from_this()));
+  }
+
+  void on_idle_read(beast::error_code ec, std::size_t n) {
+    idle_ = false;
+    {
+      std::lock_guard guard{shared_->mtx};
+      if (in_idle_list_)
+        shared_->idle.erase(idle_pos_);
+      in_idle_list_ = false;
+    }
+    if (ec)
+      return close(); // idle too long, closed by the peer, or evicted
+    buffer_.commit(n);
+    begin_request();
+  }
+
+  // -- the head: request line and headers ------------------------------------
+
+  void begin_request() {
+    auto now = clock_type::now();
+    request_deadline_ = now + shared_->opts.request_timeout;
+    head_deadline_ =
+        std::min(now + shared_->opts.header_timeout, request_deadline_);
+    scanned_ = 0;
+    read_head();
+  }
+
+  std::string_view buffered() const {
+    auto data = buffer_.data();
+    return {static_cast<const char*>(data.data()), data.size()};
+  }
+
+  void read_head() {
+    auto data = buffered();
+    // Look again only where the end could have arrived since last time.
+    auto from = scanned_ > 3 ? scanned_ - 3 : 0;
+    if (auto end = find_head_end(data.substr(from)))
+      return on_head(from + *end);
+    scanned_ = data.size();
+    if (data.size() >= shared_->opts.max_header_bytes)
+      return reply(error_response(431, {"headers_too_large",
+                                        "the request headers are too large"}),
+                   false);
+    stream_.expires_at(head_deadline_);
+    stream_.async_read_some(
+        buffer_.prepare(read_chunk),
+        beast::bind_front_handler(&session::on_head_read, shared_from_this()));
+  }
+
+  void on_head_read(beast::error_code ec, std::size_t n) {
+    if (ec)
+      return close(); // too slow, or gone
+    buffer_.commit(n);
+    read_head();
+  }
+
+  void on_head(std::size_t end) {
+    auto head = buffered().substr(0, end);
+    if (head.size() > shared_->opts.max_header_bytes)
+      return reply(error_response(431, {"headers_too_large",
+                                        "the request headers are too large"}),
+                   false);
+    if (auto why = check_request_head(head))
+      return bad_request(*why);
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
     parser_->body_limit(shared_->opts.max_body_bytes);
-    // One deadline from the end of the last answer to the end of the next
-    // request: an idle keep-alive connection and a client trickling its
-    // request byte by byte are both cut off when it passes.
-    stream_.expires_after(shared_->opts.request_timeout);
+    beast::error_code ec;
+    auto used = parser_->put(asio::buffer(head.data(), head.size()), ec);
+    buffer_.consume(used);
+    if (ec == http::error::body_limit)
+      return too_large();
+    if (ec || !parser_->is_header_done())
+      return bad_request(ec ? ec.message() : "incomplete head");
+    if (parser_->is_done())
+      return on_request();
+    stream_.expires_at(request_deadline_);
     http::async_read(
         stream_, buffer_, *parser_,
-        beast::bind_front_handler(&session::on_read, shared_from_this()));
+        beast::bind_front_handler(&session::on_body, shared_from_this()));
   }
 
-  void on_read(beast::error_code ec, std::size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || ec == asio::error::eof)
-      return close();
+  void on_body(beast::error_code ec, std::size_t) {
     if (ec == http::error::body_limit)
-      return reply(error_response(
-                       413, {"payload_too_large",
+      return too_large();
+    if (ec == beast::error::timeout || ec == asio::error::connection_reset ||
+        ec == asio::error::eof || ec == http::error::end_of_stream ||
+        ec == http::error::partial_message)
+      return close();
+    if (ec)
+      return bad_request(ec.message());
+    on_request();
+  }
+
+  void too_large() {
+    reply(
+        error_response(413, {"payload_too_large",
                              "the body exceeds " +
                                  std::to_string(shared_->opts.max_body_bytes) +
                                  " bytes"}),
-                   false);
-    if (ec == http::error::header_limit)
-      return reply(error_response(431, {"headers_too_large",
-                                        "the request headers are too large"}),
-                   false);
-    if (ec)
-      return reply(
-          error_response(
-              400, {"bad_request", "malformed HTTP request: " + ec.message()}),
-          false);
+        false);
+  }
+
+  void bad_request(const std::string& why) {
+    reply(
+        error_response(400, {"bad_request", "malformed HTTP request: " + why}),
+        false);
+  }
+
+  // -- the answer
+  // --------------------------------------------------------------
+
+  void on_request() {
     auto& msg = parser_->get();
     keep_alive_ = msg.keep_alive();
     api_request req;
@@ -94,14 +220,39 @@ private:
     req.idempotency_key = std::string{msg["Idempotency-Key"]};
     req.body = std::move(msg.body());
     head_ = req.method == "HEAD";
-    stream_.expires_never(); // the answer may wait for a synced write
+    // The answer may wait for a synced write, but not forever.
+    stream_.expires_never();
+    awaiting_answer_ = true;
+    answer_timer_.expires_after(shared_->opts.request_timeout);
+    answer_timer_.async_wait(beast::bind_front_handler(
+        &session::on_answer_deadline, shared_from_this()));
     shared_->handler.handle(
         std::move(req), [self = shared_from_this()](api_response resp) {
           asio::post(self->stream_.get_executor(),
                      [self, resp = std::move(resp)]() mutable {
-                       self->reply(std::move(resp), self->keep_alive_);
+                       self->on_answer(std::move(resp));
                      });
         });
+  }
+
+  void on_answer(api_response resp) {
+    if (!awaiting_answer_)
+      return; // the deadline answered already
+    awaiting_answer_ = false;
+    answer_timer_.cancel();
+    reply(std::move(resp), keep_alive_);
+  }
+
+  void on_answer_deadline(beast::error_code ec) {
+    if (ec || !awaiting_answer_)
+      return;
+    awaiting_answer_ = false;
+    auto resp = error_response(
+        503, {"answer_timeout",
+              "no answer within server.request_timeout; the request may "
+              "still take effect: retry with the same Idempotency-Key"});
+    resp.headers.emplace_back("Retry-After", "1");
+    reply(std::move(resp), false);
   }
 
   void reply(api_response resp, bool keep_alive) {
@@ -112,9 +263,14 @@ private:
     response_->set(http::field::content_type, "application/json");
     for (auto& [k, v] : resp.headers)
       response_->set(k, v);
-    response_->body() = head_ ? std::string{} : std::move(resp.body);
     response_->keep_alive(keep_alive);
-    response_->prepare_payload();
+    if (head_) {
+      // The length the GET would have, and no body (RFC 9110, 9.3.2).
+      response_->content_length(resp.body.size());
+    } else {
+      response_->body() = std::move(resp.body);
+      response_->prepare_payload();
+    }
     stream_.expires_after(shared_->opts.request_timeout);
     http::async_write(
         stream_, *response_,
@@ -126,8 +282,12 @@ private:
       return close();
     if (!response_->keep_alive())
       return linger();
-    read_request();
+    head_ = false;
+    wait_for_request();
   }
+
+  // -- closing
+  // -----------------------------------------------------------------
 
   /// After an answer that ends the connection (413, 400, ...) the client may
   /// still be sending its body: closing now would reset the connection and
@@ -167,9 +327,15 @@ private:
 
   beast::tcp_stream stream_;
   std::shared_ptr<server_shared> shared_;
+  asio::steady_timer answer_timer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
+  clock_type::time_point head_deadline_;
+  clock_type::time_point request_deadline_;
+  std::size_t scanned_ = 0; ///< bytes of the head searched for its end
+  bool idle_ = false;
+  bool awaiting_answer_ = false;
   bool keep_alive_ = false;
   bool head_ = false;
 };
@@ -245,20 +411,42 @@ public:
 
 private:
   void accept() {
-    acceptor_.async_accept(asio::make_strand(ioc_), [this](beast::error_code ec,
-                                                           tcp::socket socket) {
-      if (ec == asio::error::operation_aborted)
-        return;
-      if (!ec) {
-        if (shared_->connections >= opts_.max_connections) {
+    acceptor_.async_accept(asio::make_strand(ioc_),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (ec == asio::error::operation_aborted)
+                               return;
+                             if (!ec)
+                               admit(std::move(socket));
+                             accept();
+                           });
+  }
+
+  /// Starts a session for a new connection. At the cap, the connection idle
+  /// the longest makes room; with none idle, the new one is refused.
+  void admit(tcp::socket socket) {
+    std::shared_ptr<session> victim;
+    {
+      std::lock_guard guard{shared_->mtx};
+      if (shared_->connections >= opts_.max_connections) {
+        while (!victim && !shared_->idle.empty()) {
+          victim = shared_->idle.front().lock();
+          if (victim)
+            victim->in_idle_list_ = false;
+          shared_->idle.pop_front();
+        }
+        if (!victim) {
           beast::error_code ignored;
-          socket.close(ignored); // over the cap: refuse
-        } else {
-          std::make_shared<session>(std::move(socket), shared_)->start();
+          socket.close(ignored); // everyone is busy: refuse
+          return;
         }
       }
-      accept();
-    });
+      ++shared_->connections;
+    }
+    if (victim) {
+      auto executor = victim->get_executor();
+      asio::post(executor, [victim = std::move(victim)] { victim->evict(); });
+    }
+    std::make_shared<session>(std::move(socket), shared_)->start();
   }
 
   api_server_options opts_;

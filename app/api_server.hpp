@@ -1,11 +1,14 @@
 // The HTTP/1.1 server of the API (Boost.Beast): keep-alive, a body limit
-// answered with 413 before the body is read, timeouts for slow clients, a cap
-// on connections. Each request goes to `api::handle`.
+// answered with 413 before the body is read, deadlines for every phase of a
+// request, a cap on connections that closes idle ones first, and strict
+// parsing of request heads (app/http_head). Each request goes to
+// `api::handle`.
 #pragma once
 
 #include "app/api.hpp"
 #include "common/result.hpp"
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -16,9 +19,19 @@ struct api_server_options {
   std::string listen = "127.0.0.1:8650"; ///< host:port, [v6]:port; port 0 = any
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 * 1024;
+  /// Open connections. At the cap a new connection closes the one idle the
+  /// longest (no request in progress); only when none is idle is the new one
+  /// refused.
   std::size_t max_connections = 1024;
-  /// A request must arrive whole within this time of the connection opening
-  /// or the last answer; idle and slow connections are closed after it.
+  /// A connection with no request in progress (new, or kept alive after an
+  /// answer) is closed after this.
+  std::chrono::milliseconds idle_timeout{60000};
+  /// A request's head (request line and headers) must be complete within
+  /// this of its first byte.
+  std::chrono::milliseconds header_timeout{10000};
+  /// The whole request (head and body) must arrive within this of its first
+  /// byte; the answer must be ready within this of the request's end (else
+  /// 503), and written within this.
   std::chrono::milliseconds request_timeout{30000};
   unsigned threads = 1;
 };

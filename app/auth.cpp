@@ -1,10 +1,12 @@
 #include "app/auth.hpp"
 
 #include "common/encoding.hpp"
+#include "common/file_safety.hpp"
+
+#include <cerrno>
+#include <cstring>
 
 #include <fcntl.h>
-#include <fstream>
-#include <sstream>
 #include <unistd.h>
 
 #include <openssl/rand.h>
@@ -53,7 +55,8 @@ authenticator::authenticator(const std::vector<token_config>& tokens) {
       entries_.push_back(entry{*d, *role_from(t.role)});
 }
 
-std::optional<role> authenticator::authenticate(std::string_view header) const {
+std::optional<principal>
+authenticator::authenticate(std::string_view header) const {
   constexpr std::string_view scheme = "Bearer ";
   if (header.size() <= scheme.size())
     return std::nullopt;
@@ -63,10 +66,10 @@ std::optional<role> authenticator::authenticate(std::string_view header) const {
       return std::nullopt;
   auto digest = sha256(header.substr(scheme.size()));
   // Compare against every entry so that timing does not reveal which matched.
-  std::optional<role> found;
+  std::optional<principal> found;
   for (auto& e : entries_)
     if (constant_time_equal(digest, e.digest) && !found)
-      found = e.r;
+      found = principal{e.r, "tok_" + hex_encode(digest.substr(0, 8))};
   return found;
 }
 
@@ -75,14 +78,32 @@ result<token_config> ensure_admin_token(const std::filesystem::path& data_dir,
   created = false;
   auto file = data_dir / "admin.token";
   std::string token;
-  if (std::ifstream in{file}) {
-    std::getline(in, token);
+  int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    if (auto why = private_file_problem(fd, file)) {
+      ::close(fd);
+      return error{"token_unsafe", *why};
+    }
+    char buf[256];
+    auto n = ::read(fd, buf, sizeof(buf));
+    ::close(fd);
+    if (n < 0)
+      return error{"token_read", "cannot read " + file.string()};
+    token.assign(buf, static_cast<std::size_t>(n));
+    token = token.substr(0, token.find('\n'));
+  } else if (errno == ELOOP) {
+    return error{"token_unsafe",
+                 file.string() + " is a symbolic link; refusing to use it"};
+  } else if (errno != ENOENT) {
+    return error{"token_read",
+                 "cannot read " + file.string() + ": " + std::strerror(errno)};
   } else {
     unsigned char raw[32];
     if (RAND_bytes(raw, sizeof(raw)) != 1)
       return error{"token_generation", "no random bytes for the admin token"};
     token = "tsn_" + hex_encode({reinterpret_cast<char*>(raw), sizeof(raw)});
-    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    fd = ::open(file.c_str(),
+                O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
       return error{"token_write", "cannot create " + file.string()};
     auto line = token + "\n";

@@ -17,13 +17,20 @@ enum class role { admin, ingest, read };
 
 std::optional<role> role_from(std::string_view name);
 
+/// Who made a request: the role of its token, and a stable name for the
+/// token that reveals nothing of it (idempotency keys are scoped by it).
+struct principal {
+  role r = role::read;
+  std::string scope; ///< "tok_" + 16 hex digits of the token's SHA-256
+};
+
 class authenticator {
 public:
   explicit authenticator(const std::vector<token_config>& tokens);
 
-  /// The role of the token in an "Authorization: Bearer <token>" header, or
-  /// nullopt when it is missing, malformed or unknown.
-  std::optional<role> authenticate(std::string_view authorization) const;
+  /// Whose token is in an "Authorization: Bearer <token>" header, or nullopt
+  /// when it is missing, malformed or unknown.
+  std::optional<principal> authenticate(std::string_view authorization) const;
 
 private:
   struct entry {
@@ -35,7 +42,8 @@ private:
 
 /// With no tokens configured: reads `<data_dir>/admin.token`, creating it (mode
 /// 0600, a fresh random token) on first start. Returns the token's config
-/// entry.
+/// entry. An existing file that is not a regular file owned by this user and
+/// private to it (a symlink, mode 0644, ...) is refused, as ssh refuses keys.
 result<token_config> ensure_admin_token(const std::filesystem::path& data_dir,
                                         bool& created);
 

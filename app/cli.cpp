@@ -2,6 +2,7 @@
 
 #include "app/api_client.hpp"
 #include "app/config.hpp"
+#include "common/json_parse.hpp"
 
 #include <cmath>
 #include <cstdio>
@@ -22,6 +23,15 @@ namespace tocsin::app {
 namespace {
 
 using json = nlohmann::ordered_json;
+
+/// An answer of the daemon as JSON (strictly and bounded, as the daemon reads
+/// what it is sent); discarded when it is not.
+json parse_answer(std::string_view body) {
+  json j;
+  if (!parse_json(body, j, nullptr, stored_json_limits))
+    return json(json::value_t::discarded);
+  return j;
+}
 
 constexpr const char* default_server = "http://127.0.0.1:8650";
 
@@ -123,7 +133,7 @@ std::optional<http_response> call_raw(const connection& c, std::string method,
   }
   if (res->status >= 200 && res->status < 300)
     return std::move(*res);
-  auto answer = json::parse(res->body, nullptr, false);
+  auto answer = parse_answer(res->body);
   if (answer.is_object() && answer.contains("error") &&
       answer["error"].is_object()) {
     auto& err = answer["error"];
@@ -149,7 +159,7 @@ std::optional<http_response> call_raw(const connection& c, std::string method,
 std::optional<json> answer_with_array(const connection& c,
                                       const http_response& res,
                                       const char* key) {
-  auto answer = json::parse(res.body, nullptr, false);
+  auto answer = parse_answer(res.body);
   if (!answer.is_object() || !answer.contains(key) || !answer[key].is_array()) {
     fail("unexpected answer from " + c.client.server());
     return std::nullopt;
@@ -167,7 +177,7 @@ std::optional<http_response> call(const connection& c, std::string method,
 
 /// Prints a JSON answer indented; anything else as it came.
 void print_json(const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
+  auto j = parse_answer(body);
   if (j.is_discarded())
     std::cout << body << "\n";
   else
@@ -213,7 +223,7 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
 }
 
 void note_secret(const std::string& body) {
-  auto j = json::parse(body, nullptr, false);
+  auto j = parse_answer(body);
   if (j.is_object() && j.contains("secret"))
     std::fprintf(stderr, "note: the secret is shown only this once; "
                          "store it now\n");
@@ -690,7 +700,7 @@ void add_dead_letters(CLI::App& app, operator_cli::state& st) {
         auto res = call(c, "POST", target);
         if (!res)
           return 1;
-        auto answer = json::parse(res->body, nullptr, false);
+        auto answer = parse_answer(res->body);
         if (!answer.is_object() || !answer.contains("replayed")) {
           fail("unexpected answer from " + c.client.server());
           return 1;

@@ -150,7 +150,13 @@ status read_server(table_reader& r, server_config& s) {
   TOCSIN_TRY(r.read("data_dir", s.data_dir));
   TOCSIN_TRY(r.read_int("max_body_bytes", s.max_body_bytes, 1024, 1 << 30));
   TOCSIN_TRY(r.read("request_timeout", s.request_timeout, 0.1, 3600));
+  TOCSIN_TRY(r.read("header_timeout", s.header_timeout, 0.1, 3600));
+  TOCSIN_TRY(r.read("idle_timeout", s.idle_timeout, 0.1, 86400));
   TOCSIN_TRY(r.read_int("max_connections", s.max_connections, 1, 100000));
+  TOCSIN_TRY(
+      r.read_int("max_queued_requests", s.max_queued_requests, 1, 1000000));
+  TOCSIN_TRY(
+      r.read_int("max_queued_bytes", s.max_queued_bytes, 1 << 20, 1LL << 40));
   TOCSIN_TRY(r.read("plugins_dir", s.plugins_dir));
   TOCSIN_TRY(r.read("audit_url_template", s.audit_url_template));
   TOCSIN_TRY(r.read("public_metrics", s.public_metrics));

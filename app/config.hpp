@@ -19,10 +19,22 @@ struct server_config {
   std::string listen = "127.0.0.1:8650";
   std::string data_dir = "./data";
   std::size_t max_body_bytes = 1 << 20;
-  /// Seconds a client has to send a whole request (and an idle keep-alive
-  /// connection is kept).
+  /// Seconds a client has to send a whole request from its first byte (and
+  /// tocsin to answer it).
   double request_timeout = 30;
+  /// Seconds a request's head (request line and headers) may take from its
+  /// first byte.
+  double header_timeout = 10;
+  /// Seconds a connection with no request in progress is kept open.
+  double idle_timeout = 60;
+  /// At this many connections, a new one closes the one idle the longest;
+  /// with none idle it is refused.
   std::size_t max_connections = 1024;
+  /// Requests validated and waiting to be made durable, and the bytes of
+  /// their bodies: past either, POST /v1/events answers 503 with
+  /// Retry-After instead of queueing without bound.
+  std::size_t max_queued_requests = 4096;
+  std::size_t max_queued_bytes = 64 << 20;
   std::string plugins_dir;
   std::string audit_url_template;
   bool public_metrics = false;

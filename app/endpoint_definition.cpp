@@ -2,6 +2,7 @@
 
 #include "common/event_types.hpp"
 #include "common/ids.hpp"
+#include "common/json_parse.hpp"
 #include "common/url.hpp"
 #include "transports/signing.hpp"
 
@@ -21,6 +22,12 @@ bool is_valid_endpoint_id(std::string_view id) {
   return !id.empty() && id.size() <= 64 &&
          id.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUV"
                               "WXYZ0123456789-_.") == std::string_view::npos;
+}
+
+/// Ids a URL could not name unambiguously: the names of an endpoint's
+/// sub-resources, and the dot segments clients remove from paths.
+bool is_reserved_endpoint_id(std::string_view id) {
+  return id == "replay" || id == "rotate-secret" || id == "." || id == "..";
 }
 
 result<std::string> get_string(const ordered_json& v, const std::string& field,
@@ -250,6 +257,13 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
     } else if (key == "options") {
       if (!v.is_object())
         return invalid(key, "options must be an object");
+      // API bodies are held to this while parsed; the config file's tables
+      // are checked here.
+      if (!json_depth_within(v, input_json_limits.max_depth - 1))
+        return invalid(key,
+                       "options nest deeper than " +
+                           std::to_string(input_json_limits.max_depth - 1) +
+                           " levels");
       e.options = v;
     } else if (key == "rate_limit") {
       TOCSIN_TRY(set_rate_limit(e, v));
@@ -263,6 +277,10 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
       TOCSIN_TRY_ASSIGN(id, get_string(v, key, 64));
       if (!is_valid_endpoint_id(id))
         return invalid(key, "id must be 1 to 64 characters of [A-Za-z0-9._-]");
+      if (is_reserved_endpoint_id(id))
+        return invalid(key, "id '" + id +
+                                "' is reserved (it names a "
+                                "sub-resource or a path segment)");
       e.id = std::move(id);
     } else if (create && key == "secret") {
       TOCSIN_TRY(set_secret(e, v));
@@ -433,7 +451,9 @@ std::string to_stored_json(const endpoint_definition& e) {
 }
 
 result<endpoint_definition> from_stored_json(std::string_view text) {
-  auto j = ordered_json::parse(text, nullptr, false);
+  ordered_json j;
+  if (!parse_json(text, j, nullptr, stored_json_limits))
+    j = nullptr;
   auto corrupt = [&](std::string what) {
     return error{"store_corrupt", "unreadable endpoint record: " + what};
   };

@@ -3,7 +3,9 @@
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
 #include "common/ids.hpp"
+#include "common/json_parse.hpp"
 #include "common/url.hpp"
+#include "transports/payload.hpp"
 
 #include <algorithm>
 
@@ -79,8 +81,12 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
   TOCSIN_TRY(check_string(ev, "summary", field("summary"), true, 1024));
   TOCSIN_TRY(check_string(ev, "severity", field("severity"), false, 16));
   TOCSIN_TRY(check_string(ev, "timestamp", field("timestamp"), false, 64));
-  TOCSIN_TRY(check_string(ev, "idempotency_key", field("idempotency_key"),
-                          false, 256));
+  if (auto it = ev.find("idempotency_key"); it != ev.end() && !it->is_null())
+    if (!it->is_string() ||
+        !is_valid_idempotency_key(it->get_ref<const std::string&>()))
+      return invalid(field("idempotency_key"),
+                     "idempotency_key must be 1 to 256 printable ASCII "
+                     "characters without spaces");
 
   std::string severity{default_severity(type)};
   if (auto it = ev.find("severity"); it != ev.end() && !it->is_null()) {
@@ -135,8 +141,11 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
   out.severity = *severity_rank(severity);
   if (auto it = ev.find("agent_id"); it != ev.end() && it->is_string())
     out.agent_id = it->get<std::string>();
-  if (auto it = ev.find("idempotency_key"); it != ev.end() && it->is_string())
+  if (auto it = ev.find("idempotency_key"); it != ev.end() && it->is_string()) {
     out.idempotency_key = it->get<std::string>();
+    // What the key covers: the event as sent, keys sorted (json is a map).
+    out.idempotency_digest = hex_encode(sha256(ev.dump()));
+  }
   // The payload of DESIGN.md, in its field order.
   ordered_json body;
   out.severity_name = severity;
@@ -154,22 +163,34 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
   if (!audit.empty())
     body["links"] = ordered_json{{"audit", audit}};
   out.body = body.dump();
+  if (out.body.size() > opts.max_payload_bytes)
+    out.payload = transports::fit_payload(out.body, opts.max_payload_bytes);
   return out;
 }
 
 } // namespace
 
-result<std::vector<actors::new_event>>
-validate_events(std::string_view body, const validation_options& opts) {
+bool is_valid_idempotency_key(std::string_view key) {
+  return !key.empty() && key.size() <= 256 &&
+         std::all_of(key.begin(), key.end(),
+                     [](unsigned char c) { return c > 0x20 && c < 0x7f; });
+}
+
+result<actors::ingest_batch> validate_events(std::string_view body,
+                                             const validation_options& opts) {
   if (!is_valid_utf8(body))
     return error{"invalid_utf8", "the request body is not valid UTF-8", ""};
-  auto doc = json::parse(body, nullptr, false);
-  if (doc.is_discarded())
-    return error{"invalid_json", "the request body is not valid JSON", ""};
+  json doc;
+  std::string why;
+  if (!parse_json(body, doc, &why))
+    return error{"invalid_json", "the request body is not valid JSON: " + why,
+                 ""};
   if (!doc.is_object())
     return error{"invalid_json",
                  "the body must be an event object or {\"events\": [...]}", ""};
-  std::vector<actors::new_event> out;
+  actors::ingest_batch out;
+  if (opts.digest_request)
+    out.idempotency_digest = hex_encode(sha256(doc.dump()));
   if (auto it = doc.find("events"); it != doc.end()) {
     if (doc.size() != 1)
       for (auto& [k, v] : doc.items())
@@ -185,20 +206,20 @@ validate_events(std::string_view body, const validation_options& opts) {
                      "a batch holds at most " +
                          std::to_string(max_batch_events) + " events",
                      "batch_too_large");
-    out.reserve(it->size());
+    out.events.reserve(it->size());
     for (std::size_t i = 0; i < it->size(); ++i) {
       auto ev =
           validate_one((*it)[i], "events[" + std::to_string(i) + "]", opts);
       if (!ev)
         return ev.error();
-      out.push_back(std::move(*ev));
+      out.events.push_back(std::move(*ev));
     }
     return out;
   }
   auto ev = validate_one(doc, "", opts);
   if (!ev)
     return ev.error();
-  out.push_back(std::move(*ev));
+  out.events.push_back(std::move(*ev));
   return out;
 }
 

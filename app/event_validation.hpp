@@ -20,12 +20,22 @@ struct validation_options {
   std::string audit_url_template;
   /// The time of acceptance, for events without a timestamp.
   unix_ms now = 0;
+  /// Payloads over this are cut here (new_event::payload), on the caller's
+  /// thread, rather than on the ingest actor's.
+  std::size_t max_payload_bytes = 4096;
+  /// Digest the whole request for its Idempotency-Key header.
+  bool digest_request = false;
 };
 
-/// Parses and validates a request body. On success every event has a new
-/// time-ordered id and its normalized JSON body; on failure the error names
-/// the offending field ("events[3].summary").
-result<std::vector<actors::new_event>>
-validate_events(std::string_view body, const validation_options& opts);
+/// Whether `key` may be an idempotency key: 1 to 256 printable ASCII
+/// characters, no space (the Idempotency-Key header and the field alike).
+bool is_valid_idempotency_key(std::string_view key);
+
+/// Parses and validates a request body (strictly, see common/json_parse).
+/// On success every event has a new time-ordered id and its normalized JSON
+/// body; on failure the error names the offending field
+/// ("events[3].summary").
+result<actors::ingest_batch> validate_events(std::string_view body,
+                                             const validation_options& opts);
 
 } // namespace tocsin::app

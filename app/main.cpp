@@ -9,6 +9,7 @@
 #include "app/cli.hpp"
 #include "app/config.hpp"
 #include "app/endpoint_store.hpp"
+#include "common/file_safety.hpp"
 #include "common/log.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "storage/event_log.hpp"
@@ -19,6 +20,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 
@@ -99,12 +102,17 @@ int serve(const std::string& config_file) {
   if (!cfg)
     return refuse("config", cfg.error());
 
+  // Everything tocsin creates is private to its user: the store holds the
+  // endpoints' signing secrets in clear.
+  ::umask(077);
   std::error_code ec;
   std::filesystem::create_directories(cfg->server.data_dir, ec);
   if (ec)
     return refuse("data_dir",
                   {"data_dir", "cannot create " + cfg->server.data_dir + ": " +
                                    ec.message()});
+  if (auto why = private_dir_problem(cfg->server.data_dir))
+    return refuse("data_dir", {"data_dir_unsafe", *why});
   auto log = storage::open_event_log({cfg->server.data_dir});
   if (!log)
     return refuse("store", log.error());
@@ -158,6 +166,9 @@ int serve(const std::string& config_file) {
 
   app::api_options api_opts;
   api_opts.audit_url_template = cfg->server.audit_url_template;
+  api_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
+  api_opts.max_queued_requests = cfg->server.max_queued_requests;
+  api_opts.max_queued_bytes = cfg->server.max_queued_bytes;
   api_opts.defaults = defaults;
   api_opts.rules.transports = &*transports;
   app::api handler{**engine, **log, app::authenticator{tokens},
@@ -166,8 +177,12 @@ int serve(const std::string& config_file) {
   server_opts.listen = cfg->server.listen;
   server_opts.max_body_bytes = cfg->server.max_body_bytes;
   server_opts.max_connections = cfg->server.max_connections;
-  server_opts.request_timeout = std::chrono::milliseconds{
-      std::llround(cfg->server.request_timeout * 1000)};
+  auto ms = [](double seconds) {
+    return std::chrono::milliseconds{std::llround(seconds * 1000)};
+  };
+  server_opts.request_timeout = ms(cfg->server.request_timeout);
+  server_opts.header_timeout = ms(cfg->server.header_timeout);
+  server_opts.idle_timeout = ms(cfg->server.idle_timeout);
   server_opts.threads = cfg->server.io_threads;
   auto server = app::start_api_server(server_opts, handler);
   if (!server)

@@ -1,12 +1,19 @@
 #include "plugins/plugin_loader.hpp"
 
+#include "common/file_safety.hpp"
 #include "common/url.hpp"
+#include "plugins/elf_symbols.hpp"
 #include "plugins/tocsin_plugin.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <system_error>
 
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 // The host's side of one call into a plugin: what the plugin wrote through
 // the tocsin_host_api callbacks, and the first thing it did wrong.
@@ -360,6 +367,57 @@ std::optional<std::string> check_table(const tocsin_transport* t) {
   return std::nullopt;
 }
 
+/// The candidate plugin at `file` if it may be loaded: not a symlink, owned
+/// by root or this user, not writable by others, an ELF shared object that
+/// exports the entry point (read from the file, so that a file that is not
+/// a plugin never gets its constructors run). Otherwise why not.
+std::optional<std::string> vet_plugin_file(const std::filesystem::path& file) {
+  constexpr std::size_t max_plugin_bytes = 256 << 20;
+  int fd = ::open(file.c_str(), O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0)
+    return errno == ELOOP ? std::string{"a symbolic link: plugins are loaded "
+                                        "only from regular files"}
+                          : std::string{"cannot open: "} + std::strerror(errno);
+  struct stat st {};
+  std::string image;
+  std::optional<std::string> problem;
+  if (::fstat(fd, &st) != 0) {
+    problem = std::string{"cannot stat: "} + std::strerror(errno);
+  } else if (!S_ISREG(st.st_mode)) {
+    problem = "not a regular file";
+  } else if (auto why = trusted_code_problem(st, file)) {
+    problem = std::move(why);
+  } else if (static_cast<std::size_t>(st.st_size) > max_plugin_bytes) {
+    problem = "larger than " + std::to_string(max_plugin_bytes >> 20) + " MiB";
+  } else {
+    image.resize(static_cast<std::size_t>(st.st_size));
+    std::size_t got = 0;
+    while (got < image.size()) {
+      auto n = ::read(fd, image.data() + got, image.size() - got);
+      if (n <= 0)
+        break;
+      got += static_cast<std::size_t>(n);
+    }
+    if (got != image.size())
+      problem = "cannot read the whole file";
+  }
+  ::close(fd);
+  if (problem)
+    return problem;
+  auto check = elf_exports_function(image, TOCSIN_PLUGIN_ENTRY_SYMBOL);
+  switch (check.what) {
+  case elf_symbol_check::verdict::defined:
+  case elf_symbol_check::verdict::unreadable: // dlopen will tell
+    return std::nullopt;
+  case elf_symbol_check::verdict::absent:
+    return std::string{"no symbol "} + TOCSIN_PLUGIN_ENTRY_SYMBOL +
+           " (not a tocsin plugin; not loaded)";
+  case elf_symbol_check::verdict::refused:
+    break;
+  }
+  return "not loadable: " + check.why;
+}
+
 } // namespace
 
 result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
@@ -372,11 +430,19 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
     return error{"plugins_dir",
                  "plugins directory " + dir.string() + " does not exist"};
   }
+  // Whoever can write the directory can put code into tocsin.
+  struct stat dir_st {};
+  if (::stat(dir.c_str(), &dir_st) != 0)
+    return error{"plugins_dir", "cannot stat plugins directory " +
+                                    dir.string() + ": " + std::strerror(errno)};
+  if (auto why = trusted_code_problem(dir_st, dir))
+    return error{"plugins_dir_unsafe", "refusing plugins directory: " + *why};
   std::vector<fs::path> files;
   for (fs::directory_iterator it{dir, ec}, end; !ec && it != end;
        it.increment(ec))
     if (std::error_code file_ec;
-        it->path().extension() == ".so" && it->is_regular_file(file_ec))
+        it->path().extension() == ".so" &&
+        (it->is_symlink(file_ec) || it->is_regular_file(file_ec)))
       files.push_back(it->path());
   if (ec)
     return error{"plugins_dir", "cannot read plugins directory " +
@@ -385,6 +451,10 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
 
   loaded_plugins out;
   for (auto& file : files) {
+    if (auto why = vet_plugin_file(file)) {
+      out.refused.push_back({file, std::move(*why)});
+      continue;
+    }
     ::dlerror(); // clear any stale error
     void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (handle == nullptr) {

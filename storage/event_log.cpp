@@ -1,5 +1,7 @@
 #include "storage/event_log.hpp"
 
+#include "common/json_parse.hpp"
+
 #include <algorithm>
 #include <atomic>
 
@@ -48,11 +50,10 @@ void write_set::put_delivery(const delivery& d, std::string_view kind,
 }
 
 void write_set::put_idempotency_key(std::string_view key,
-                                    const std::vector<std::string>& ids,
-                                    unix_ms at) {
+                                    const idempotency_record& rec) {
   auto write = [&](json_writer& w) {
-    w.field("at", at).key("ids").begin_array();
-    for (auto& id : ids)
+    w.field("at", rec.at).field("digest", rec.digest).key("ids").begin_array();
+    for (auto& id : rec.ids)
       w.value(id);
     w.end_array().end_object();
   };
@@ -236,11 +237,18 @@ public:
       return std::optional<idempotency_record>{};
     if (!st.ok())
       return store_error(st);
-    auto j = nlohmann::json::parse(value, nullptr, false);
-    if (!j.is_object() || !j.contains("at") || !j.contains("ids"))
+    nlohmann::json j;
+    idempotency_record rec;
+    if (!parse_json(value, j, nullptr, stored_json_limits) || !j.is_object())
       return error{"store_corrupt", "unreadable idempotency record"};
-    return std::optional<idempotency_record>{idempotency_record{
-        j["ids"].get<std::vector<std::string>>(), j["at"].get<unix_ms>()}};
+    try {
+      rec.ids = j.at("ids").get<std::vector<std::string>>();
+      rec.at = j.at("at").get<unix_ms>();
+      rec.digest = j.value("digest", "");
+    } catch (const nlohmann::json::exception&) {
+      return error{"store_corrupt", "unreadable idempotency record"};
+    }
+    return std::optional<idempotency_record>{std::move(rec)};
   }
 
   result<std::optional<delivery>> get_delivery(std::string_view id) override {

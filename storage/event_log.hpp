@@ -17,6 +17,14 @@
 
 namespace tocsin::storage {
 
+/// The ids an idempotency key was first answered with, when, and a digest of
+/// what it covered (a reuse for other content is refused).
+struct idempotency_record {
+  std::vector<std::string> ids;
+  unix_ms at = 0;
+  std::string digest; ///< hex SHA-256; empty in records of older versions
+};
+
 /// Changes that become durable together (all or none). Each change appends one
 /// record to the log and updates the state it describes.
 class write_set {
@@ -35,8 +43,7 @@ public:
                     std::optional<delivery_state> was = std::nullopt);
 
   /// Remembers which event ids an idempotency key was answered with.
-  void put_idempotency_key(std::string_view key,
-                           const std::vector<std::string>& ids, unix_ms at);
+  void put_idempotency_key(std::string_view key, const idempotency_record& rec);
 
   /// Stores an endpoint's definition (JSON, opaque to the store) and logs
   /// `kind` ("endpoint.created", "endpoint.updated", ...) with it.
@@ -77,12 +84,6 @@ public:
 
 private:
   std::vector<op> ops_;
-};
-
-/// The ids an idempotency key was first answered with, and when.
-struct idempotency_record {
-  std::vector<std::string> ids;
-  unix_ms at = 0;
 };
 
 /// Durability of a commit. `synced`: the write-ahead log is fsync'ed before the

@@ -1,5 +1,7 @@
 #include "storage/records.hpp"
 
+#include "common/json_parse.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace tocsin::storage {
@@ -62,8 +64,8 @@ std::string encode(const delivery& d) {
 }
 
 std::optional<delivery> delivery_from_json(std::string_view text) {
-  auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
+  json j;
+  if (!parse_json(text, j, nullptr, stored_json_limits) || !j.is_object())
     return std::nullopt;
   try {
     delivery d;
@@ -112,8 +114,8 @@ std::string encode(const event_record& e) {
 
 std::optional<event_record> event_from_json(std::string_view text) {
   // Ordered, so that the body dumps back exactly as it was written.
-  auto j = nlohmann::ordered_json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
+  nlohmann::ordered_json j;
+  if (!parse_json(text, j, nullptr, stored_json_limits) || !j.is_object())
     return std::nullopt;
   try {
     event_record e;

@@ -163,7 +163,7 @@ std::string_view non_global_reason(const ip_address& a) {
   if (auto inner = embedded_v4(a)) {
     auto why = non_global_reason(*inner);
     return why.empty() ? std::string_view{}
-                       : "embeds a non-global IPv4 address";
+                       : "an address embedding a non-global IPv4 address";
   }
   for (auto& r : v6_ranges())
     if (r.net.contains(a))

@@ -3,6 +3,8 @@
 
 #include "transports/https_client.hpp"
 
+#include "transports/response_reader.hpp"
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,6 +19,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include <array>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -33,8 +36,6 @@ namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
-
-constexpr std::size_t response_prefix_bytes = 1024;
 
 using session_ptr = std::shared_ptr<SSL_SESSION>;
 
@@ -59,17 +60,16 @@ struct connection {
       http::async_write(*plain_stream, req, std::forward<F>(f));
   }
 
-  template <class Parser, class F>
-  void async_read(Parser& p, F&& f) {
+  template <class F>
+  void async_read_some(asio::mutable_buffer into, F&& f) {
     if (tls)
-      http::async_read(*tls_stream, buffer, p, std::forward<F>(f));
+      tls_stream->async_read_some(into, std::forward<F>(f));
     else
-      http::async_read(*plain_stream, buffer, p, std::forward<F>(f));
+      plain_stream->async_read_some(into, std::forward<F>(f));
   }
 
   std::optional<beast::tcp_stream> plain_stream;
   std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
-  beast::flat_buffer buffer;
   bool tls;
 };
 
@@ -97,7 +97,9 @@ private:
   void on_handshake(beast::error_code ec);
   void write_request();
   void on_write(beast::error_code ec, std::size_t);
-  void on_read(beast::error_code ec, std::size_t);
+  void read_some();
+  void on_read(beast::error_code ec, std::size_t n);
+  void on_response();
   void fail(beast::error_code ec, std::string_view what);
   void finish(inbound_response resp);
   void arm_deadline() { conn_->lowest().expires_at(deadline_); }
@@ -112,7 +114,8 @@ private:
   bool reused_ = false;
   tcp::resolver resolver_;
   http::request<http::string_body> http_req_;
-  std::optional<http::response_parser<http::string_body>> parser_;
+  std::optional<response_reader> reader_;
+  std::array<char, 16 * 1024> read_buffer_;
 };
 
 class client_impl final : public https_client {
@@ -310,23 +313,39 @@ void exchange::write_request() {
 void exchange::on_write(beast::error_code ec, std::size_t) {
   if (ec)
     return fail(ec, "write");
-  parser_.emplace();
-  parser_->body_limit(client_.opts().max_response_bytes);
-  arm_deadline();
-  conn_->async_read(*parser_, beast::bind_front_handler(&exchange::on_read,
-                                                        shared_from_this()));
+  reader_.emplace(client_.opts().response);
+  read_some();
 }
 
-void exchange::on_read(beast::error_code ec, std::size_t) {
-  if (ec)
-    return fail(ec, "read");
-  auto& res = parser_->get();
+void exchange::read_some() {
+  arm_deadline();
+  conn_->async_read_some(
+      asio::buffer(read_buffer_),
+      beast::bind_front_handler(&exchange::on_read, shared_from_this()));
+}
+
+void exchange::on_read(beast::error_code ec, std::size_t n) {
+  using state = response_reader::state;
+  auto st = reader_->feed({read_buffer_.data(), n});
+  if (ec && st == state::reading) {
+    bool closed = ec == asio::error::eof || ec == ssl::error::stream_truncated;
+    if (!closed || !reader_->got_some())
+      return fail(ec, "read");
+    st = reader_->finish();
+  }
+  if (st == state::reading)
+    return read_some();
+  if (st == state::failed)
+    return fail({}, "read");
+  on_response();
+}
+
+void exchange::on_response() {
+  // The status line decides, whatever came (or did not come) after it.
   inbound_response resp;
-  resp.status = static_cast<int>(res.result_int());
-  auto& body = res.body();
-  resp.body_prefix = body.substr(0, response_prefix_bytes);
-  if (auto it = res.find(http::field::retry_after); it != res.end())
-    resp.retry_after = std::string{it->value()};
+  resp.status = reader_->status();
+  resp.body_prefix = reader_->body_prefix();
+  resp.retry_after = reader_->retry_after();
   if (conn_->tls) {
     std::lock_guard guard{pool_->mtx};
     if (!pool_->session)
@@ -334,12 +353,13 @@ void exchange::on_read(beast::error_code ec, std::size_t) {
           session_ptr{SSL_get1_session(conn_->tls_stream->native_handle()),
                       SSL_SESSION_free};
   }
-  if (res.keep_alive()) {
+  if (reader_->reusable()) {
     conn_->lowest().expires_never();
     std::lock_guard guard{pool_->mtx};
     if (pool_->idle.size() < client_.opts().max_idle_per_origin)
       pool_->idle.push_back(std::move(conn_));
   }
+  conn_.reset(); // not reusable: closed
   finish(std::move(resp));
 }
 
@@ -347,17 +367,24 @@ void exchange::fail(beast::error_code ec, std::string_view what) {
   // A kept-alive connection the server has closed meanwhile: try once more on
   // a fresh one (nothing of the request was processed).
   if (reused_ && (what == "write" ||
-                  (what == "read" && parser_ && !parser_->got_some()))) {
+                  (what == "read" && reader_ && !reader_->got_some()))) {
     conn_.reset();
-    parser_.reset();
+    reader_.reset();
     return open_new_connection();
   }
+  // Once the status line is in, the answer stands (a body cut short by the
+  // deadline or the peer does not undo it).
+  if (what == "read" && reader_ && reader_->status() != 0)
+    return on_response();
   inbound_response resp;
   resp.timed_out = ec == beast::error::timeout;
-  if (parser_ && parser_->is_header_done())
-    resp.status = static_cast<int>(parser_->get().result_int());
-  resp.error = resp.timed_out ? std::string{what} + ": timed out"
-                              : std::string{what} + ": " + ec.message();
+  if (resp.timed_out)
+    resp.error = std::string{what} + ": timed out";
+  else if (ec)
+    resp.error = std::string{what} + ": " + ec.message();
+  else
+    resp.error = std::string{what} + ": " +
+                 (reader_ ? reader_->error() : std::string{"failed"});
   conn_.reset();
   finish(std::move(resp));
 }

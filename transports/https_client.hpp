@@ -6,6 +6,7 @@
 #include "common/result.hpp"
 #include "transports/address_policy.hpp"
 #include "transports/http_types.hpp"
+#include "transports/response_reader.hpp"
 
 #include <cstddef>
 #include <functional>
@@ -21,8 +22,9 @@ struct https_client_options {
   unsigned io_threads = 1;
   /// Idle keep-alive connections kept per origin.
   std::size_t max_idle_per_origin = 64;
-  /// Larger response bodies fail the attempt (the status is still reported).
-  std::size_t max_response_bytes = 1 << 20;
+  /// What is read of a response (status and headers, the body's first KiB,
+  /// bytes drained to keep the connection).
+  response_limits response;
   /// Which resolved addresses may be connected to (default: global unicast).
   address_policy addresses;
   /// Only for tests of this client: allow plain http:// targets.

@@ -11,7 +11,9 @@ namespace tocsin::transports {
 
 /// `event_json` itself if it fits in `max_bytes`, else a cut-down copy that
 /// does (valid JSON, same fields, "truncated": true). Cuts the largest
-/// `details` values first, then, only if that is not enough, the summary.
+/// `details` values first; if their keys alone are too many, drops details
+/// members from the last; only if that is not enough, cuts the summary.
+/// Linear in the size of the event.
 std::string fit_payload(std::string_view event_json, std::size_t max_bytes);
 
 } // namespace tocsin::transports

@@ -29,6 +29,8 @@
 // boundary: every exported function catches everything.
 #include "tocsin_plugin.h"
 
+#include "common/json_parse.hpp" // header-only: the host's JSON rules
+
 #include <algorithm>
 #include <array>
 #include <cstddef>
@@ -132,8 +134,8 @@ struct options {
 /// The endpoint's options, or nullopt after putting the reason in `why`.
 /// Messages name the offending key but never repeat the routing key.
 std::optional<options> parse_options(std::string_view text, std::string& why) {
-  auto j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
+  json j;
+  if (!tocsin::parse_json(text, j) || !j.is_object()) {
     why = "options must be a JSON object";
     return std::nullopt;
   }
@@ -238,8 +240,10 @@ json body_for(const tocsin_event_view& ev, const options& o) {
     return body;
 
   // The host's normalized event: its details and the truncation mark.
-  auto event = json::parse(view(ev.payload_json), nullptr, false);
-  if (!event.is_object())
+  json event;
+  if (!tocsin::parse_json(view(ev.payload_json), event, nullptr,
+                          tocsin::stored_json_limits) ||
+      !event.is_object())
     event = json::object();
   json details = json::object();
   if (auto it = event.find("details"); it != event.end() && it->is_object())
@@ -302,8 +306,8 @@ int build_request(const tocsin_host_api* host, tocsin_call* call,
 ///   "errors": ["Length of 'routing_key' is incorrect"]}): "<status>:
 /// <errors joined by '; '>", else the message, else the body's first bytes.
 std::string bad_request_reason(std::string_view body) {
-  auto j = json::parse(body, nullptr, false);
-  if (j.is_object()) {
+  json j;
+  if (tocsin::parse_json(body, j) && j.is_object()) {
     auto text = [&](const char* key) {
       auto it = j.find(key);
       return it != j.end() && it->is_string() ? it->get<std::string>()

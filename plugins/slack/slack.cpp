@@ -18,6 +18,8 @@
 // boundary (never inside an &amp; entity either), with "…" counted in.
 #include "tocsin_plugin.h"
 
+#include "common/json_parse.hpp" // header-only: the host's JSON rules
+
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
@@ -232,8 +234,8 @@ bool is_emoji_code(std::string_view s) {
 
 /// The endpoint's options, or a message saying what is wrong with them.
 std::optional<std::string> parse_options(std::string_view text, options& out) {
-  auto j = json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object())
+  json j;
+  if (!tocsin::parse_json(text, j) || !j.is_object())
     return "the slack transport's options must be a JSON object";
   for (auto& [key, value] : j.items()) {
     std::optional<std::string>* slot = key == "channel"      ? &out.channel
@@ -341,7 +343,8 @@ json message(const tocsin_event_view& ev, const options& opts) {
   // host validated it) only loses them.
   json details = json::object();
   bool truncated = false;
-  if (auto p = json::parse(payload.begin(), payload.end(), nullptr, false);
+  if (json p;
+      tocsin::parse_json(payload, p, nullptr, tocsin::stored_json_limits) &&
       p.is_object()) {
     if (auto it = p.find("details"); it != p.end() && it->is_object())
       details = *it;
@@ -437,8 +440,8 @@ json message(const tocsin_event_view& ev, const options& opts) {
 /// Slack's error string in a response body: an {"error": "..."} object's, or
 /// the body's first line, trimmed, printable, valid UTF-8, short.
 std::string error_string(std::string_view body) {
-  auto j = json::parse(body.begin(), body.end(), nullptr, false);
-  if (j.is_object())
+  json j;
+  if (tocsin::parse_json(body, j) && j.is_object())
     if (auto it = j.find("error"); it != j.end() && it->is_string())
       body = it->get_ref<const std::string&>(); // j outlives body's use
   auto is_space = [](char c) {

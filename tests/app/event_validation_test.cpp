@@ -31,8 +31,8 @@ BOOST_AUTO_TEST_CASE(normalizes_a_policy_denial_into_the_payload) {
     "details":{"action":"file.delete","rule":"block-delete","receipt_id":"rcpt_123"}})",
                            opts);
   BOOST_REQUIRE(r);
-  BOOST_REQUIRE(r->size() == 1u);
-  auto& ev = (*r)[0];
+  BOOST_REQUIRE(r->events.size() == 1u);
+  auto& ev = r->events[0];
   BOOST_TEST(is_valid_id(ev.id, "evt"));
   BOOST_TEST(ev.severity == 3); // policy.denied defaults to high
   // Field order and content of the DESIGN.md payload.
@@ -52,7 +52,7 @@ BOOST_AUTO_TEST_CASE(keeps_given_timestamp_severity_and_links) {
     "links":{"audit":"https://elsewhere.example/x"}})",
                            opts);
   BOOST_REQUIRE(r);
-  auto body = json::parse((*r)[0].body);
+  auto body = json::parse(r->events[0].body);
   BOOST_TEST(body["timestamp"] == "2026-01-02T02:04:05.000Z");
   BOOST_TEST(body["severity"] == "low");
   BOOST_TEST(body["links"]["audit"] == "https://elsewhere.example/x");
@@ -62,7 +62,7 @@ BOOST_AUTO_TEST_CASE(system_health_needs_no_agent) {
   auto r = validate_events(R"({"type":"system.health","summary":"scanner up"})",
                            opts);
   BOOST_REQUIRE(r);
-  BOOST_TEST(json::parse((*r)[0].body).count("agent_id") == 0u);
+  BOOST_TEST(json::parse(r->events[0].body).count("agent_id") == 0u);
 }
 
 BOOST_AUTO_TEST_CASE(accepts_batches_with_distinct_ordered_ids) {
@@ -73,9 +73,9 @@ BOOST_AUTO_TEST_CASE(accepts_batches_with_distinct_ordered_ids) {
   body += "]}";
   auto r = validate_events(body, opts);
   BOOST_REQUIRE(r);
-  BOOST_REQUIRE(r->size() == 1000u);
-  for (std::size_t i = 1; i < r->size(); ++i)
-    BOOST_REQUIRE((*r)[i - 1].id < (*r)[i].id);
+  BOOST_REQUIRE(r->events.size() == 1000u);
+  for (std::size_t i = 1; i < r->events.size(); ++i)
+    BOOST_REQUIRE(r->events[i - 1].id < r->events[i].id);
 }
 
 BOOST_AUTO_TEST_CASE(refuses_every_kind_of_bad_input_naming_the_field) {
@@ -138,6 +138,114 @@ BOOST_AUTO_TEST_CASE(refuses_every_kind_of_bad_input_naming_the_field) {
     BOOST_TEST(e.field == c.field, c.body);
     BOOST_TEST(!e.message.empty());
   }
+}
+
+BOOST_AUTO_TEST_CASE(refuses_json_that_nlohmann_alone_would_take) {
+  const std::string good =
+      R"({"type":"policy.denied","agent_id":"a","summary":"s"})";
+  BOOST_REQUIRE(validate_events(good, opts));
+  // Anything after a NUL byte used to be ignored.
+  auto nul = good + std::string{"\0garbage", 8};
+  auto e = error_of(nul);
+  BOOST_TEST(e.code == "invalid_json");
+  BOOST_TEST(e.message.find("NUL") != std::string::npos, e.message);
+  // Duplicate keys used to mean "the last wins": a bogus type hidden first.
+  e = error_of(R"({"type":"bogus","agent_id":"a","summary":"s",)"
+               R"("type":"policy.denied"})");
+  BOOST_TEST(e.code == "invalid_json");
+  BOOST_TEST(e.message.find("duplicate key \"type\"") != std::string::npos,
+             e.message);
+  // ... also deep inside details, and in objects past the linear search.
+  std::string many = R"({"type":"system.health","summary":"s","details":{)";
+  for (int i = 0; i < 40; ++i)
+    many += "\"k" + std::to_string(i) + "\":" + std::to_string(i) + ",";
+  BOOST_TEST(error_of(many + R"("k7":1}})").code == "invalid_json");
+  BOOST_TEST(validate_events(many + R"("k40":1}})", opts).ok());
+  // Nesting: 32 levels in all are fine, 33 are refused (as are 100,000).
+  auto nested = [](int levels) {
+    // The event object and details are 2 levels; the rest are arrays.
+    return R"({"type":"system.health","summary":"s","details":{"x":)" +
+           std::string(static_cast<std::size_t>(levels - 2), '[') +
+           std::string(static_cast<std::size_t>(levels - 2), ']') + "}}";
+  };
+  BOOST_TEST(validate_events(nested(32), opts).ok());
+  e = error_of(nested(33));
+  BOOST_TEST(e.code == "invalid_json");
+  BOOST_TEST(e.message.find("deeper than 32") != std::string::npos, e.message);
+  BOOST_TEST(error_of(nested(100000)).code == "invalid_json");
+  // Members per object: 1000 are fine, 1001 are refused.
+  auto members = [](int n) {
+    std::string body = R"({"type":"system.health","summary":"s","details":{)";
+    for (int i = 0; i < n; ++i)
+      body +=
+          (i ? "," : "") + std::string{"\"k"} + std::to_string(i) + "\":\"v\"";
+    return body + "}}";
+  };
+  BOOST_TEST(validate_events(members(1000), opts).ok());
+  e = error_of(members(1001));
+  BOOST_TEST(e.code == "invalid_json");
+  BOOST_TEST(e.message.find("more than 1000 members") != std::string::npos,
+             e.message);
+}
+
+BOOST_AUTO_TEST_CASE(idempotency_keys_are_checked_and_digest_what_they_cover) {
+  auto one = [](const std::string& body) {
+    auto r = validate_events(body, opts);
+    BOOST_REQUIRE_MESSAGE(r, body);
+    return r->events.at(0);
+  };
+  auto a =
+      one(R"({"type":"system.health","summary":"s","idempotency_key":"k1"})");
+  auto same = one(R"( { "summary" : "s", "idempotency_key":"k1",
+                        "type":"system.health" } )");
+  auto other =
+      one(R"({"type":"system.health","summary":"t","idempotency_key":"k1"})");
+  BOOST_TEST(a.idempotency_key == "k1");
+  BOOST_TEST(a.idempotency_digest.size() == 64u);
+  // Key order and spacing do not change what the key covers; content does.
+  BOOST_TEST(a.idempotency_digest == same.idempotency_digest);
+  BOOST_TEST(a.idempotency_digest != other.idempotency_digest);
+  // The field takes what the header takes: printable ASCII, no spaces.
+  for (auto bad :
+       {R"("")", R"("a b")", R"("caf\u00e9")", R"("tab\there")", "7"}) {
+    auto e = error_of(std::string{R"({"type":"system.health","summary":"s",)"
+                                  R"("idempotency_key":)"} +
+                      bad + "}");
+    BOOST_TEST(e.field == "idempotency_key", bad);
+  }
+  BOOST_TEST(is_valid_idempotency_key(std::string(256, 'k')));
+  BOOST_TEST(!is_valid_idempotency_key(std::string(257, 'k')));
+  // The whole request is digested for the header only when asked.
+  auto with_header = opts;
+  with_header.digest_request = true;
+  auto batch = validate_events(
+      R"({"events":[{"type":"system.health","summary":"s"}]})", with_header);
+  BOOST_REQUIRE(batch);
+  BOOST_TEST(batch->idempotency_digest.size() == 64u);
+  BOOST_TEST(validate_events(R"({"type":"system.health","summary":"s"})", opts)
+                 ->idempotency_digest.empty());
+}
+
+BOOST_AUTO_TEST_CASE(oversized_payloads_are_cut_at_validation) {
+  std::string details = "{";
+  for (int i = 0; i < 1000; ++i)
+    details += (i ? "," : "") + std::string{"\"k"} + std::to_string(i) +
+               "\":\"" + std::string(400, 'v') + "\"";
+  details += "}";
+  auto r = validate_events(
+      R"({"type":"policy.denied","agent_id":"a","summary":"s","details":)" +
+          details + "}",
+      opts);
+  BOOST_REQUIRE(r);
+  auto& ev = r->events[0];
+  BOOST_TEST(ev.body.size() > 400000u); // stored whole
+  BOOST_TEST(!ev.payload.empty());
+  BOOST_TEST(ev.payload.size() <= opts.max_payload_bytes);
+  BOOST_TEST(json::parse(ev.payload)["truncated"] == true);
+  // Small events are not copied: the body is the payload.
+  BOOST_TEST(validate_events(R"({"type":"system.health","summary":"s"})", opts)
+                 ->events[0]
+                 .payload.empty());
 }
 
 BOOST_AUTO_TEST_CASE(refuses_batches_over_1000) {

@@ -1,8 +1,10 @@
-// libFuzzer target for the request path a client controls: the API router
-// (auth, routing, query parsing) and event validation, with an engine and a
-// store that accept everything. Input: "METHOD\nTARGET\nCONTENT-TYPE\n
-// AUTHORIZATION\nIDEMPOTENCY-KEY\nBODY".
+// libFuzzer target for the request path a client controls: the checks of a
+// raw request head (the whole input), then the API router (auth, routing,
+// query parsing), event validation and endpoint definitions, with an engine
+// and a store that accept everything. Input: "METHOD\nTARGET\n
+// CONTENT-TYPE\nAUTHORIZATION\nIDEMPOTENCY-KEY\nBODY".
 #include "app/api.hpp"
+#include "app/http_head.hpp"
 
 #include "common/encoding.hpp"
 #include "tests/support/fakes.hpp"
@@ -46,6 +48,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
         return o;
       }()};
   std::string_view in{reinterpret_cast<const char*>(data), size};
+  if (auto end = app::find_head_end(in); end && *end > in.size())
+    __builtin_trap();
+  (void)app::check_request_head(in);
   app::api_request req;
   req.method = next_line(in);
   req.target = next_line(in);

@@ -7,7 +7,11 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <fstream>
+
+#include <sys/stat.h>
+#include <unistd.h>
 
 using namespace tocsin::plugins;
 using nlohmann::json;
@@ -92,7 +96,8 @@ BOOST_AUTO_TEST_CASE(bad_plugins_are_refused_with_file_and_reason) {
   BOOST_REQUIRE_EQUAL(set.refused.size(), 4u);
   BOOST_TEST(has_message(
       set, "wrong_abi.so: plugin ABI version 2, this tocsin speaks 1"));
-  BOOST_TEST(has_message(set, "no_entry.so: no symbol tocsin_plugin_entry: "));
+  BOOST_TEST(has_message(set, "no_entry.so: no symbol tocsin_plugin_entry "
+                              "(not a tocsin plugin; not loaded)"));
   BOOST_TEST(has_message(set, "declines.so: plugin declined ABI version 1"));
   BOOST_TEST(
       has_message(set, "incomplete.so: plugin incomplete has no classify"));
@@ -107,8 +112,61 @@ BOOST_AUTO_TEST_CASE(a_file_that_is_no_shared_object_is_refused) {
   BOOST_TEST(set.plugins.size() == 1u);
   BOOST_REQUIRE_EQUAL(set.refused.size(), 1u);
   BOOST_TEST(set.refused[0].path.filename() == "bad.so");
-  BOOST_TEST(set.refused[0].message().rfind("bad.so: cannot load: ", 0) == 0,
+  BOOST_TEST(set.refused[0].message() ==
+                 "bad.so: not loadable: not an ELF file",
              set.refused[0].message());
+}
+
+BOOST_AUTO_TEST_CASE(a_shared_object_that_is_no_plugin_never_runs) {
+  // Its entry point is looked for in the file: its constructor never runs,
+  // neither for `serve` nor for `tocsin plugins`.
+  plugin_copies dir;
+  dir.add("no_entry");
+  auto mark = dir.dir.path() / "constructor-ran";
+  ::setenv("TOCSIN_TEST_CONSTRUCTOR_MARK", mark.c_str(), 1);
+  auto set = load(dir.dir.path());
+  ::unsetenv("TOCSIN_TEST_CONSTRUCTOR_MARK");
+  BOOST_TEST(set.plugins.empty());
+  BOOST_TEST(has_message(set, "no symbol tocsin_plugin_entry"));
+  BOOST_TEST(!fs::exists(mark));
+}
+
+BOOST_AUTO_TEST_CASE(code_others_can_write_is_refused) {
+  plugin_copies dir;
+  dir.add("discord");
+  dir.add("unruly");
+  auto path = dir.dir.path();
+  // A directory anyone may write: nothing in it is loaded at all.
+  BOOST_REQUIRE(::chmod(path.c_str(), 0777) == 0);
+  auto open_dir = load_plugins(path);
+  BOOST_REQUIRE(!open_dir);
+  BOOST_TEST(open_dir.error().code == "plugins_dir_unsafe");
+  BOOST_TEST(open_dir.error().message.find("writable by others") !=
+                 std::string::npos,
+             open_dir.error().message);
+  BOOST_REQUIRE(::chmod(path.c_str(), 0775) == 0);
+  BOOST_TEST(load_plugins(path).error().message.find("its group") !=
+             std::string::npos);
+  BOOST_REQUIRE(::chmod(path.c_str(), 0755) == 0);
+  // One plugin file anyone may write: that one is refused.
+  BOOST_REQUIRE(::chmod((path / "unruly.so").c_str(), 0666) == 0);
+  auto set = load(path);
+  BOOST_TEST(set.plugins.size() == 1u);
+  BOOST_TEST(has_message(set, "unruly.so: "));
+  BOOST_TEST(has_message(set, "writable by others"));
+  // A symlink, even to a good plugin, is not followed.
+  fs::create_symlink(plugins_dir / "discord.so", path / "linked.so");
+  set = load(path);
+  BOOST_TEST(has_message(set, "linked.so: a symbolic link"));
+  // Owned by someone else (only root can give a file away to test this).
+  if (::geteuid() == 0) {
+    BOOST_REQUIRE(::chmod((path / "unruly.so").c_str(), 0755) == 0);
+    BOOST_REQUIRE(::chown((path / "unruly.so").c_str(), 65534, 65534) == 0);
+    set = load(path);
+    BOOST_TEST(has_message(set, "owned by uid 65534"));
+    BOOST_REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+    BOOST_TEST(!load_plugins(path).ok());
+  }
 }
 
 BOOST_AUTO_TEST_CASE(a_second_plugin_of_the_same_name_is_refused) {

@@ -13,10 +13,10 @@ namespace tocsin::test {
 /// Accepts every event at once and answers with its id; replays "succeed".
 class fake_engine final : public actors::engine {
 public:
-  void ingest(std::vector<actors::new_event> events,
-              actors::ingest_callback done, std::string) override {
+  void ingest(actors::ingest_batch batch,
+              actors::ingest_callback done) override {
     actors::ingest_answer answer;
-    for (auto& e : events)
+    for (auto& e : batch.events)
       answer.ids.push_back(e.id);
     done(std::move(answer));
   }

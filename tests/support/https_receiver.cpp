@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cctype>
 #include <condition_variable>
+#include <cstdio>
 #include <mutex>
 #include <optional>
 #include <stdexcept>
@@ -18,6 +19,7 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
@@ -195,6 +197,15 @@ private:
         answer.body = std::string("responder threw: ") + e.what();
       }
     }
+    if (!answer.raw.empty()) {
+      raw_ = std::move(answer.raw);
+      stream_left_ = answer.stream_bytes;
+      stream_chunked_ = answer.stream_chunked;
+      return net::async_write(
+          stream_, net::buffer(raw_),
+          beast::bind_front_handler(&session::on_stream,
+                                    this->shared_from_this()));
+    }
     if (answer.drop_connection) {
       beast::error_code ignored;
       beast::get_lowest_layer(stream_).socket().shutdown(
@@ -227,6 +238,36 @@ private:
     } else {
       do_write();
     }
+  }
+
+  /// Writes the next piece of filler after a raw answer, then closes.
+  void on_stream(beast::error_code ec, std::size_t) {
+    if (ec || core_.stopped)
+      return; // the client stopped reading and closed: expected
+    if (stream_left_ == 0) {
+      if (stream_chunked_ && !stream_done_) {
+        stream_done_ = true;
+        raw_ = "0\r\n\r\n";
+        return net::async_write(
+            stream_, net::buffer(raw_),
+            beast::bind_front_handler(&session::on_stream,
+                                      this->shared_from_this()));
+      }
+      return do_close();
+    }
+    static const std::string filler(64 * 1024, 'x');
+    auto n = std::min(stream_left_, filler.size());
+    stream_left_ -= n;
+    if (stream_chunked_) {
+      char size[32];
+      std::snprintf(size, sizeof(size), "%zx\r\n", n);
+      raw_ = size + filler.substr(0, n) + "\r\n";
+    } else {
+      raw_ = filler.substr(0, n);
+    }
+    net::async_write(stream_, net::buffer(raw_),
+                     beast::bind_front_handler(&session::on_stream,
+                                               this->shared_from_this()));
   }
 
   void do_write() {
@@ -262,6 +303,10 @@ private:
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   http::response<http::string_body> res_;
+  std::string raw_;
+  std::size_t stream_left_ = 0;
+  bool stream_chunked_ = false;
+  bool stream_done_ = false;
 };
 
 template <class Stream>

@@ -33,6 +33,14 @@ struct canned_response {
   std::chrono::milliseconds delay{0};
   bool close_connection = false; // answer with "Connection: close", then close
   bool drop_connection = false;  // close without answering at all
+  // Malformed or oversized answers: when `raw` is set it is written as is
+  // instead of a response built from the fields above, followed by
+  // `stream_bytes` filler bytes written 64 KiB at a time (a huge body that
+  // the receiver never holds in memory), as chunks if `stream_chunked`. The
+  // connection is closed after it.
+  std::string raw{};
+  std::size_t stream_bytes = 0;
+  bool stream_chunked = false;
 };
 
 // index = 0-based count of requests received so far (across connections).

@@ -53,12 +53,13 @@ BOOST_AUTO_TEST_CASE(every_non_global_class_is_refused) {
            {"fd12:3456::1", "unique local"},
            {"ff02::1", "multicast"},
            {"2001:db8::1", "documentation"},
-           {"::ffff:127.0.0.1", "loopback"}, // IPv4-mapped
-           {"::ffff:10.0.0.1", "private"},   // IPv4-mapped
-           {"64:ff9b::a00:1", "embeds"},     // NAT64 of 10.0.0.1
-           {"64:ff9b::7f00:1", "embeds"},    // NAT64 of 127.0.0.1
-           {"2002:7f00:1::1", "embeds"},     // 6to4 of 127.0.0.1
-           {"2002:c0a8:101::1", "embeds"},   // 6to4 of 192.168.1.1
+           {"::ffff:127.0.0.1", "loopback"},               // IPv4-mapped
+           {"::ffff:10.0.0.1", "private"},                 // IPv4-mapped
+           {"64:ff9b::a00:1", "is an address embedding"},  // NAT64 of 10.0.0.1
+           {"64:ff9b::7f00:1", "is an address embedding"}, // NAT64 of 127.0.0.1
+           {"2002:7f00:1::1", "is an address embedding"},  // 6to4 of 127.0.0.1
+           {"2002:c0a8:101::1",
+            "is an address embedding"}, // 6to4 of 192.168.1.1
        }) {
     auto r = refusal(p, ip);
     BOOST_TEST(r.find(why) != std::string::npos, ip << ": '" << r << "'");

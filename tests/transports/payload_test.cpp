@@ -69,4 +69,27 @@ BOOST_AUTO_TEST_CASE(the_summary_is_cut_only_as_a_last_resort) {
   BOOST_TEST(j["summary"].get<std::string>().size() < long_summary.size());
 }
 
+BOOST_AUTO_TEST_CASE(many_members_fit_too) {
+  // 1000 members (the most an object may have): every value is cut, then
+  // members are dropped from the last until the keys fit; the result is
+  // under the limit and keeps the first members.
+  ordered_json details = ordered_json::object();
+  for (int i = 0; i < 1000; ++i)
+    details["k" + std::to_string(1000 + i)] = std::string(1000, 'v');
+  auto fitted = fit_payload(event_with(details), 4096);
+  BOOST_TEST(fitted.size() <= 4096u);
+  auto j = ordered_json::parse(fitted);
+  BOOST_TEST(j["truncated"] == true);
+  BOOST_TEST(j["summary"] == "s"); // the summary was not needed
+  BOOST_TEST(!j["details"].empty());
+  BOOST_TEST(j["details"].begin().key() == "k1000");
+  // Nested values count as one value each and become a marker.
+  ordered_json nested = ordered_json::object();
+  for (int i = 0; i < 50; ++i)
+    nested["n" + std::to_string(i)] = {{"a", {{"b", std::string(200, 'x')}}}};
+  fitted = fit_payload(event_with(nested), 4096);
+  BOOST_TEST(fitted.size() <= 4096u);
+  BOOST_TEST(ordered_json::parse(fitted)["details"]["n0"] == "[truncated]");
+}
+
 BOOST_AUTO_TEST_SUITE_END()
