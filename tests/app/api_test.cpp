@@ -96,4 +96,116 @@ BOOST_AUTO_TEST_CASE(endpoint_bodies_are_checked_before_anything_changes) {
   BOOST_TEST(status("GET", "/v1/endpoints/ops/nope", "admin-t") == 404);
 }
 
+BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
+  // An engine that holds every request (a store that stopped answering).
+  struct holding_engine final : actors::engine {
+    void ingest(actors::ingest_batch b, actors::ingest_callback done) override {
+      held.emplace_back(std::move(b), std::move(done));
+    }
+    void change_endpoint(actors::endpoint_change,
+                         actors::endpoint_change_callback) override {}
+    void replay(actors::replay_selection, actors::replay_callback) override {}
+    void drain(std::chrono::milliseconds) override {}
+    const actors::recovery_report& recovered() const override { return r; }
+    std::vector<std::pair<actors::ingest_batch, actors::ingest_callback>> held;
+    actors::recovery_report r;
+  } slow;
+  app::api_options opts;
+  opts.max_queued_requests = 3;
+  opts.max_queued_bytes = 64 << 20;
+  app::api handler{
+      slow, log,
+      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      opts};
+  // Answers may come after post() returned: they go where it left them.
+  auto post = [&](const std::string& body) {
+    app::api_request req{"POST", "/v1/events", "application/json",
+                         "Bearer admin-t", "", body};
+    auto got = std::make_shared<app::api_response>(app::api_response{0, {}, {}});
+    handler.handle(std::move(req), [got](app::api_response r) { *got = r; });
+    return *got;
+  };
+  for (int i = 0; i < 3; ++i)
+    BOOST_TEST(post(event).status == 0); // waiting, not answered
+  auto refused = post(event);
+  BOOST_TEST(refused.status == 503);
+  BOOST_TEST(refused.body.find("overloaded") != std::string::npos);
+  BOOST_TEST((refused.headers.at(0) ==
+              std::pair<std::string, std::string>{"Retry-After", "1"}));
+  // A refused or invalid request holds no place in the queue.
+  BOOST_TEST(post("{").status == 503); // still full: refused before parsing
+  // Once the store answers, there is room again.
+  for (auto& [batch, done] : slow.held)
+    done(actors::ingest_answer{{batch.events.at(0).id}, 0});
+  slow.held.clear();
+  BOOST_TEST(post(event).status == 0);
+  BOOST_TEST(post("{").status == 400);
+  BOOST_TEST(post(event).status == 0);
+  BOOST_TEST(post(event).status == 0);
+  BOOST_TEST(post(event).status == 503);
+  // Bytes count too: one request over max_queued_bytes is refused alone.
+  slow.held.clear();
+  app::api_options small;
+  small.max_queued_bytes = event.size() * 2;
+  app::api bytes_bound{
+      slow, log,
+      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      small};
+  auto post_to = [&](app::api& h) {
+    app::api_request req{"POST", "/v1/events", "application/json",
+                         "Bearer admin-t", "", event};
+    auto got = std::make_shared<int>(0);
+    h.handle(std::move(req), [got](app::api_response r) { *got = r.status; });
+    return *got;
+  };
+  BOOST_TEST(post_to(bytes_bound) == 0);
+  BOOST_TEST(post_to(bytes_bound) == 0);
+  BOOST_TEST(post_to(bytes_bound) == 503);
+  for (auto& [batch, done] : slow.held)
+    done(actors::ingest_answer{{batch.events.at(0).id}, 0});
+}
+
+BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
+  struct refusing_engine final : actors::engine {
+    void ingest(actors::ingest_batch, actors::ingest_callback done) override {
+      done(error{"idempotency_key_reused", "used for other content",
+                 "Idempotency-Key"});
+    }
+    void change_endpoint(actors::endpoint_change,
+                         actors::endpoint_change_callback) override {}
+    void replay(actors::replay_selection, actors::replay_callback) override {}
+    void drain(std::chrono::milliseconds) override {}
+    const actors::recovery_report& recovered() const override { return r; }
+    actors::recovery_report r;
+  } refusing;
+  app::api handler{
+      refusing, log,
+      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      app::api_options{}};
+  app::api_request req{"POST",         "/v1/events", "application/json",
+                       "Bearer admin-t", "key-1",    event};
+  app::api_response got{0, {}, {}};
+  handler.handle(std::move(req), [&](app::api_response r) { got = r; });
+  BOOST_TEST(got.status == 422);
+  BOOST_TEST(got.body.find("idempotency_key_reused") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(paths_are_routed_by_segment) {
+  // Ids with the names of sub-resources, trailing slashes, empty segments.
+  BOOST_TEST(status("GET", "/v1/endpoints/", "read-t") == 200);
+  BOOST_TEST(status("GET", "/v1/endpoints//", "read-t") == 404);
+  BOOST_TEST(status("POST", "/v1/endpoints/replay", "admin-t") == 405);
+  BOOST_TEST(status("POST", "/v1/endpoints/replay/replay", "admin-t") == 202);
+  BOOST_TEST(status("GET", "/v1/endpoints/replay", "read-t") == 404);
+  BOOST_TEST(status("POST", "/v1/endpoints/a/b/replay", "admin-t") == 404);
+  BOOST_TEST(status("HEAD", "/v1/dead-letters", "read-t") == 200);
+  BOOST_TEST(status("HEAD", "/healthz", "") == 200);
+  BOOST_TEST(status("GET", "", "admin-t") == 404);
+  BOOST_TEST(status("GET", "healthz", "") == 404);
+  BOOST_TEST(status("POST", "/v1/endpoints", "admin-t",
+                    R"({"id":"replay","url":"https://h.example/"})") == 400);
+  BOOST_TEST(status("POST", "/v1/endpoints", "admin-t",
+                    R"({"id":"..","url":"https://h.example/"})") == 400);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

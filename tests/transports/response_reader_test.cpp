@@ -79,6 +79,11 @@ BOOST_AUTO_TEST_CASE(oversized_or_broken_headers_keep_the_status_line) {
   st = feed_all(broken, "HTTP/1.1 503 Busy\r\nBad Header\r\n\r\n");
   BOOST_TEST((st == state::stopped));
   BOOST_TEST(broken.status() == 503);
+  // A status that is no HTTP status (found by fuzzing): failed.
+  response_reader low;
+  st = feed_all(low, "HTTP/1.0 011 x\r\n::\r\n\r\n");
+  BOOST_TEST((st == state::failed));
+  BOOST_TEST(low.status() == 0);
   // No status line at all: failed.
   response_reader garbage;
   st = feed_all(garbage, "SMTP ready\r\n\r\n");
