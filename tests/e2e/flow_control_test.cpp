@@ -50,10 +50,12 @@ BOOST_AUTO_TEST_CASE(a_slack_endpoint_sends_about_one_message_a_second) {
   // Slack's default: 1 per second, burst 3.
   create_endpoint(
       f, {{"url", daemon_fixture::url_of(*slack)}, {"transport", "slack"}});
-  auto ids = post_batch(f, 20);
-  BOOST_REQUIRE(slack->wait_for(20, std::chrono::seconds{40}));
+  // Eight events: the burst of three at once, then five at one a second
+  // (the token bucket's arithmetic is unit-tested in flow_control_test).
+  auto ids = post_batch(f, 8);
+  BOOST_REQUIRE(slack->wait_for(8, std::chrono::seconds{20}));
   auto reqs = slack->requests();
-  BOOST_TEST(reqs.size() == 20u); // none dropped, none twice
+  BOOST_TEST(reqs.size() == 8u); // none dropped, none twice
   // The burst goes at once, then one a second.
   BOOST_TEST(ms_between(reqs[0], reqs[2]) < 300);
   for (std::size_t i = 3; i < reqs.size(); ++i) {
@@ -61,7 +63,7 @@ BOOST_AUTO_TEST_CASE(a_slack_endpoint_sends_about_one_message_a_second) {
     BOOST_TEST((gap >= 900 && gap <= 1300), "gap " << i << ": " << gap);
   }
   auto total = ms_between(reqs[0], reqs.back());
-  BOOST_TEST((total >= 16500 && total <= 19000), "total " << total);
+  BOOST_TEST((total >= 4500 && total <= 6500), "total " << total);
   for (auto& id : ids)
     BOOST_TEST(f.wait_finished(id)["deliveries"][0]["state"] == "delivered");
 }

@@ -295,12 +295,11 @@ BOOST_AUTO_TEST_CASE(severity_emojis) {
     auto m = message_for(s);
     BOOST_TEST(str(m.at("blocks")[0].at("text").at("text")) ==
                emoji + " anomaly.detected");
-    BOOST_TEST(m.at("text").get<std::string>().starts_with("[" + [&] {
-      auto u = severity;
-      for (auto& c : u)
-        c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      return u;
-    }() + "] anomaly.detected: "));
+    auto upper = severity; // (clang 14 cannot capture a structured binding)
+    for (auto& c : upper)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    BOOST_TEST(m.at("text").get<std::string>().starts_with(
+        "[" + upper + "] anomaly.detected: "));
   }
 }
 
