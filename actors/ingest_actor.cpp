@@ -60,9 +60,9 @@ resolve_keys(ingest_state& st, const ingest_batch& b, unix_ms now) {
     auto& ev = b.events[i];
     if (ev.idempotency_key.empty())
       continue;
-    auto field = b.events.size() == 1 && b.idempotency_digest.empty()
-                     ? std::string{"idempotency_key"}
-                     : "events[" + std::to_string(i) + "].idempotency_key";
+    auto field = b.is_batch
+                     ? "events[" + std::to_string(i) + "].idempotency_key"
+                     : std::string{"idempotency_key"};
     auto key = scoped_key(b, ev.idempotency_key);
     if (auto prior = find_key(st, key, now)) {
       if (prior->digest != ev.idempotency_digest || prior->ids.empty())

@@ -35,6 +35,8 @@ struct new_event {
 /// One POST /v1/events: its events, all or none.
 struct ingest_batch {
   std::vector<new_event> events;
+  /// Sent as {"events": [...]} (errors then name "events[i]....").
+  bool is_batch = false;
   /// The Idempotency-Key header: covers the whole request.
   std::string idempotency_key = {};
   /// SHA-256 of the whole request (canonical JSON).

@@ -206,6 +206,7 @@ result<actors::ingest_batch> validate_events(std::string_view body,
                      "a batch holds at most " +
                          std::to_string(max_batch_events) + " events",
                      "batch_too_large");
+    out.is_batch = true;
     out.events.reserve(it->size());
     for (std::size_t i = 0; i < it->size(); ++i) {
       auto ev =

@@ -124,7 +124,10 @@ private:
     stack_.push_back(level{v});
     if (seen_.size() < stack_.size())
       seen_.resize(stack_.size());
-    seen_[stack_.size() - 1].clear();
+    // Only a level that held a large object has anything to drop (and
+    // clear() costs the bucket count, so small objects must not pay it).
+    if (auto& seen = seen_[stack_.size() - 1]; !seen.empty())
+      seen = {};
     return true;
   }
 

@@ -25,8 +25,7 @@ struct response_reader::parser final : http::basic_parser<false> {
   void on_request_impl(http::verb, string_view, string_view, int,
                        error_code&) override {}
 
-  void on_response_impl(int code, string_view, int,
-                        error_code& ec) override {
+  void on_response_impl(int code, string_view, int, error_code& ec) override {
     if (code < 100) { // Beast takes any three digits, "011" too
       ec = http::error::bad_status;
       return;

@@ -119,9 +119,10 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
       opts};
   // Answers may come after post() returned: they go where it left them.
   auto post = [&](const std::string& body) {
-    app::api_request req{"POST", "/v1/events", "application/json",
-                         "Bearer admin-t", "", body};
-    auto got = std::make_shared<app::api_response>(app::api_response{0, {}, {}});
+    app::api_request req{"POST",           "/v1/events", "application/json",
+                         "Bearer admin-t", "",           body};
+    auto got =
+        std::make_shared<app::api_response>(app::api_response{0, {}, {}});
     handler.handle(std::move(req), [got](app::api_response r) { *got = r; });
     return *got;
   };
@@ -152,8 +153,8 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
       app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
       small};
   auto post_to = [&](app::api& h) {
-    app::api_request req{"POST", "/v1/events", "application/json",
-                         "Bearer admin-t", "", event};
+    app::api_request req{"POST",           "/v1/events", "application/json",
+                         "Bearer admin-t", "",           event};
     auto got = std::make_shared<int>(0);
     h.handle(std::move(req), [got](app::api_response r) { *got = r.status; });
     return *got;
@@ -182,8 +183,8 @@ BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
       refusing, log,
       app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
       app::api_options{}};
-  app::api_request req{"POST",         "/v1/events", "application/json",
-                       "Bearer admin-t", "key-1",    event};
+  app::api_request req{"POST",           "/v1/events", "application/json",
+                       "Bearer admin-t", "key-1",      event};
   app::api_response got{0, {}, {}};
   handler.handle(std::move(req), [&](app::api_response r) { got = r; });
   BOOST_TEST(got.status == 422);
