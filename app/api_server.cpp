@@ -226,12 +226,16 @@ private:
     answer_timer_.expires_after(shared_->opts.request_timeout);
     answer_timer_.async_wait(beast::bind_front_handler(
         &session::on_answer_deadline, shared_from_this()));
+    // The engine holds the answer callback until the request is durable;
+    // it must not keep the connection (and its timers, which belong to the
+    // server's io_context) alive: a connection already gone takes no answer.
     shared_->handler.handle(
-        std::move(req), [self = shared_from_this()](api_response resp) {
-          asio::post(self->stream_.get_executor(),
-                     [self, resp = std::move(resp)]() mutable {
-                       self->on_answer(std::move(resp));
-                     });
+        std::move(req), [weak = weak_from_this()](api_response resp) {
+          if (auto self = weak.lock())
+            asio::post(self->stream_.get_executor(),
+                       [self, resp = std::move(resp)]() mutable {
+                         self->on_answer(std::move(resp));
+                       });
         });
   }
 

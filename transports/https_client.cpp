@@ -328,15 +328,17 @@ void exchange::on_read(beast::error_code ec, std::size_t n) {
   using state = response_reader::state;
   auto st = reader_->feed({read_buffer_.data(), n});
   if (ec && st == state::reading) {
+    if (!reader_->got_some())
+      return fail(ec, "read"); // nothing came: retried on a fresh connection
     bool closed = ec == asio::error::eof || ec == ssl::error::stream_truncated;
-    if (!closed || !reader_->got_some())
-      return fail(ec, "read");
-    st = reader_->finish();
+    st = closed ? reader_->finish()
+                : reader_->cut_short(
+                      ec == beast::error::timeout ? "timed out" : ec.message());
   }
   if (st == state::reading)
     return read_some();
   if (st == state::failed)
-    return fail({}, "read");
+    return fail(ec, "read");
   on_response();
 }
 

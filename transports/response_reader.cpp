@@ -125,6 +125,10 @@ void response_reader::start_parser() {
 }
 
 response_reader::state response_reader::on_parse_error(std::string what) {
+  // Beast reads nothing of a head before all of it is in: a head cut short
+  // or over the limit is read as far as its status line by hand.
+  if (status_ == 0 && !parser_->is_header_done())
+    status_ = status_line_code(pending_);
   error_ = std::move(what);
   // After the status line, the status decides: what follows it cannot
   // undo an answer the receiver gave.
@@ -160,8 +164,6 @@ response_reader::state response_reader::feed(std::string_view bytes) {
       // Only a line Beast cannot finish (a chunk header with endless
       // extensions, a head over the limit) waits here; bound it.
       if (pending_.size() > limits_.max_head_bytes) {
-        if (status_ == 0)
-          status_ = status_line_code(pending_);
         return on_parse_error("a line longer than " +
                               std::to_string(limits_.max_head_bytes) +
                               " bytes");
@@ -174,8 +176,6 @@ response_reader::state response_reader::feed(std::string_view bytes) {
                               std::to_string(limits_.max_drain_bytes) +
                               " bytes: not read");
       if (ec == http::error::header_limit) {
-        if (status_ == 0)
-          status_ = status_line_code(pending_);
         return on_parse_error("response headers over " +
                               std::to_string(limits_.max_head_bytes) +
                               " bytes");
@@ -206,6 +206,12 @@ response_reader::state response_reader::finish() {
   if (ec)
     return on_parse_error("connection closed before the response ended");
   return settle_header();
+}
+
+response_reader::state response_reader::cut_short(std::string why) {
+  if (state_ != state::reading)
+    return state_;
+  return on_parse_error(std::move(why));
 }
 
 bool response_reader::reusable() const {

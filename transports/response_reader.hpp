@@ -41,6 +41,9 @@ public:
   state feed(std::string_view bytes);
   /// The connection ended (EOF from the peer).
   state finish();
+  /// The connection failed or timed out (`why`): stopped if the status line
+  /// came, failed otherwise.
+  state cut_short(std::string why);
 
   state current() const { return state_; }
   /// Whether any byte of a response arrived.

@@ -36,12 +36,6 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
   daemon_fixture f;
   auto receiver = f.make_receiver();
   std::string reader = "reader-token", producer = "producer-token";
-  auto token_toml = [](const std::string& name, const std::string& token,
-                       const std::string& role) {
-    return "[[auth.tokens]]\nname = \"" + name + "\"\nsha256 = \"" +
-           tocsin::hex_encode(tocsin::sha256(token)) + "\"\nrole = \"" + role +
-           "\"\n";
-  };
   f.use_admin_token("admin-token");
   f.start({{"ops", daemon_fixture::url_of(*receiver)}}, "",
           token_toml("admin", "admin-token", "admin") +

@@ -1,5 +1,6 @@
 #include "tests/e2e/fixture.hpp"
 
+#include "common/encoding.hpp"
 #include "common/time.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -167,6 +168,12 @@ daemon_fixture::wait_finished(const std::string& id,
       return ev;
     std::this_thread::sleep_for(std::chrono::milliseconds{20});
   }
+}
+
+std::string token_toml(const std::string& name, const std::string& token,
+                       const std::string& role) {
+  return "[[auth.tokens]]\nname = \"" + name + "\"\nsha256 = \"" +
+         hex_encode(sha256(token)) + "\"\nrole = \"" + role + "\"\n";
 }
 
 nlohmann::json sample_event(const std::string& agent) {

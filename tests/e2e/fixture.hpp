@@ -99,6 +99,10 @@ private:
   std::string allow_networks_ = "\"127.0.0.0/8\", \"::1/128\"";
 };
 
+/// An [[auth.tokens]] table for start()'s `extra`: `token` with `role`.
+std::string token_toml(const std::string& name, const std::string& token,
+                       const std::string& role);
+
 /// A minimal valid event.
 nlohmann::json sample_event(const std::string& agent = "agent-7");
 

@@ -73,13 +73,6 @@ std::string event_with_details(const std::string& details_json) {
          details_json + "}";
 }
 
-std::string token_toml(const std::string& name, const std::string& token,
-                       const std::string& role) {
-  return "[[auth.tokens]]\nname = \"" + name + "\"\nsha256 = \"" +
-         tocsin::hex_encode(tocsin::sha256(token)) + "\"\nrole = \"" + role +
-         "\"\n";
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(hardening)

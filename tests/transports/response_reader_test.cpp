@@ -92,6 +92,27 @@ BOOST_AUTO_TEST_CASE(oversized_or_broken_headers_keep_the_status_line) {
   BOOST_TEST(!garbage.error().empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_head_cut_short_keeps_its_status_line) {
+  // A receiver that answers "200" and then stalls in its headers (until the
+  // attempt's deadline) did answer: the status line counts.
+  response_reader stalled;
+  BOOST_TEST(
+      (feed_all(stalled, "HTTP/1.1 200 OK\r\nX-Slow: aaa") == state::reading));
+  BOOST_TEST((stalled.cut_short("timed out") == state::stopped));
+  BOOST_TEST(stalled.status() == 200);
+  BOOST_TEST(stalled.error() == "timed out");
+  // Without a whole status line there is nothing to go by.
+  response_reader early;
+  feed_all(early, "HTTP/1.1 20");
+  BOOST_TEST((early.cut_short("timed out") == state::failed));
+  BOOST_TEST(early.status() == 0);
+  // Closed by the peer in the middle of the head: the same.
+  response_reader closed;
+  feed_all(closed, "HTTP/1.1 503 Busy\r\nRetry");
+  BOOST_TEST((closed.finish() == state::stopped));
+  BOOST_TEST(closed.status() == 503);
+}
+
 BOOST_AUTO_TEST_CASE(endless_lines_are_bounded) {
   // A chunk header whose extension never ends must not grow memory.
   response_reader r;
