@@ -86,6 +86,9 @@ namespace {
 /// receiver.
 constexpr int max_interim_responses = 8;
 
+/// "0\r\n\r\n": the least a chunked body still has to come.
+constexpr std::size_t min_chunked_bytes = 5;
+
 /// The status code of the status line at the start of `head` ("HTTP/1.1 200
 /// OK\r\n..."), or 0. Beast parses nothing before the whole head is in, so
 /// a head over the limit is read this far by hand.
@@ -156,6 +159,12 @@ response_reader::state response_reader::feed(std::string_view bytes) {
     got_some_ = true;
   pending_.append(bytes);
   while (!pending_.empty() && state_ == state::reading) {
+    // Beast 1.74 asserts (debug builds) that a chunk header it has begun is
+    // presented again with at least 5 bytes (found by fuzzing with 1-byte
+    // reads); a chunked message cannot end in fewer, so wait for them.
+    if (parser_->is_header_done() && parser_->chunked() &&
+        pending_.size() < min_chunked_bytes)
+      break;
     error_code ec;
     auto used = parser_->put(
         boost::asio::const_buffer{pending_.data(), pending_.size()}, ec);
