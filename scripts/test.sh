@@ -11,6 +11,7 @@
 #                              ASan + UBSan (a superset of the plain run, and
 #                              clang -O0 builds it faster than gcc -O2 builds
 #                              the plain one); the four fuzz targets, 60 s each
+#                              (at once: they share the two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -76,7 +77,7 @@ fi
 
 if [ "$fuzz" = 1 ]; then
   seconds=${FUZZ_SECONDS:-60}
-  echo "== fuzz: api, response, config, elf (libFuzzer + ASan/UBSan, ${seconds} s each, two at a time)"
+  echo "== fuzz: api, response, config, elf (libFuzzer + ASan/UBSan, ${seconds} s each, all four at once)"
   work=$(mktemp -d)
   # Seeds for the ELF reader: a tiny plugin-shaped object and a non-ELF file.
   mkdir -p "$work/corpus-elf"
@@ -95,18 +96,18 @@ if [ "$fuzz" = 1 ]; then
       "$corpus" >"$work/$target.log" 2>&1
   }
   status=0
+  pids=()
   run_fuzzer api json.dict 262144 &
-  a=$!
+  pids+=($!)
   run_fuzzer response http.dict 65536 &
-  b=$!
-  wait $a || status=1
-  wait $b || status=1
+  pids+=($!)
   run_fuzzer config toml.dict 65536 &
-  a=$!
+  pids+=($!)
   run_fuzzer elf "" 65536 &
-  b=$!
-  wait $a || status=1
-  wait $b || status=1
+  pids+=($!)
+  for pid in "${pids[@]}"; do
+    wait "$pid" || status=1
+  done
   for target in api response config elf; do
     runs=$(awk '/^stat::number_of_executed_units/ {print $2}' "$work/$target.log")
     echo "fuzz $target: ${runs:-?} executions in ${seconds} s"
