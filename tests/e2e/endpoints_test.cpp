@@ -106,6 +106,9 @@ BOOST_AUTO_TEST_CASE(filters_and_enabled_decide_which_events_are_delivered) {
   // Two endpoints match: one delivery each.
   auto second = create(f, fast_endpoint(*receiver))["id"].get<std::string>();
   BOOST_TEST(post_event(f, sample_event())["deliveries"] == 2);
+  // Delivered before the second endpoint goes (deleting it dead-letters what
+  // it still has queued).
+  BOOST_REQUIRE(receiver->wait_for(2, wait_time));
   BOOST_REQUIRE(f.call("DELETE", "/v1/endpoints/" + second).status == 204);
 
   patch(f, id, {{"event_types", {"anomaly.detected"}}});
