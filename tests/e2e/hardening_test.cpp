@@ -90,7 +90,13 @@ BOOST_AUTO_TEST_CASE(deep_nesting_is_refused_and_the_daemon_lives) {
   BOOST_TEST(error_of(r)["code"] == "invalid_json");
   BOOST_TEST(error_of(r)["message"].get<std::string>().find("deeper than 32") !=
              std::string::npos);
-  // The same through an endpoint's options.
+  // The same through an endpoint's options, on create and on change.
+  r = f.post("/v1/endpoints",
+             R"({"url":"https://hooks.example/x","options":{"x":)" + deep +
+                 "}}",
+             f.admin_token());
+  BOOST_TEST(r.status == 400, r.body);
+  BOOST_TEST(error_of(r)["code"] == "invalid_json");
   r = f.call("POST", "/v1/endpoints",
              json::parse(R"({"url":"https://hooks.example/x",)"
                          R"("enabled":false})"));
