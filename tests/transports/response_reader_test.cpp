@@ -61,8 +61,9 @@ BOOST_AUTO_TEST_CASE(a_huge_body_is_not_read_and_the_status_stands) {
   // Byte by byte, a final chunk with a trailer (Beast asserts when it is
   // given fewer than 5 bytes of it again: found by fuzzing).
   response_reader bytes;
-  st = feed_all(bytes, "HTTP/1.1 415 No\r\nTransfer-Encoding: chunked\r\n\r\n"
-                       "3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n",
+  st = feed_all(bytes,
+                "HTTP/1.1 415 No\r\nTransfer-Encoding: chunked\r\n\r\n"
+                "3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n",
                 1);
   BOOST_TEST((st == state::complete));
   BOOST_TEST(bytes.status() == 415);
