@@ -1,14 +1,16 @@
 #include "actors/endpoint_actor.hpp"
 
-#include "actors/retry_policy.hpp"
 #include "common/log.hpp"
-#include "transports/webhook.hpp"
+#include "delivery/retry_policy.hpp"
+#include "delivery/signature_headers.hpp"
 
 #include "common/json_writer.hpp"
 
 #include <algorithm>
 
 namespace tocsin::actors {
+
+using namespace tocsin::delivery;
 
 namespace {
 
@@ -53,7 +55,7 @@ void schedule(self_ptr self, delivery_job job, bool again = false) {
 
 /// The request the endpoint's transport builds for `job`, signed when the
 /// transport asks for it; an error when it cannot be built.
-result<transports::outbound_request>
+result<net::outbound_request>
 make_request(const endpoint_config& cfg, const delivery_job& job, unix_ms now) {
   auto& ev = *job.event;
   plugins::event_view view;
@@ -69,7 +71,7 @@ make_request(const endpoint_config& cfg, const delivery_job& job, unix_ms now) {
       view, plugins::endpoint_view{cfg.id, cfg.url, cfg.options_json});
   if (!built)
     return built.error();
-  transports::outbound_request req;
+  net::outbound_request req;
   req.target = cfg.target;
   if (built->url) {
     auto u = parse_url(*built->url);
@@ -86,11 +88,11 @@ make_request(const endpoint_config& cfg, const delivery_job& job, unix_ms now) {
   req.timeout = cfg.timeout;
   if (cfg.plugin->signs_requests()) {
     // Rotated-out keys sign until their grace period ends.
-    std::vector<transports::signing_key> keys;
+    std::vector<delivery::signing_key> keys;
     for (auto& k : cfg.signing_keys)
       if (k.expires_at == 0 || k.expires_at > now)
         keys.push_back(k.key);
-    auto sig = transports::signature_headers(
+    auto sig = delivery::signature_headers(
         {job.state.event_id, now / 1000, req.body}, keys);
     req.headers.insert(req.headers.end(), sig.begin(), sig.end());
   }
@@ -104,21 +106,20 @@ void send_attempt(self_ptr self, delivery_job job, unix_ms now) {
   st.in_flight.emplace(id, std::move(job));
   auto handle = caf::actor_cast<caf::actor>(self);
   if (!req) {
-    transports::inbound_response failed;
+    net::inbound_response failed;
     failed.unsendable = true;
     failed.error = req.error().code + ": " + req.error().message;
     self->send(self, done_atom_v, std::move(id), std::move(failed));
     return;
   }
-  st.client->send(std::move(*req),
-                  [handle, id](transports::inbound_response resp) {
-                    caf::anon_send(handle, done_atom_v, id, std::move(resp));
-                  });
+  st.client->send(std::move(*req), [handle, id](net::inbound_response resp) {
+    caf::anon_send(handle, done_atom_v, id, std::move(resp));
+  });
 }
 
 /// What the endpoint's transport makes of a response that arrived.
 classified classify_response(const endpoint_config& cfg,
-                             const transports::inbound_response& r) {
+                             const net::inbound_response& r) {
   if (!r.error.empty() || r.status == 0)
     return {response_class::retryable, {}};
   auto c = cfg.plugin->classify(r.status, r.body_prefix, r.retry_after);
@@ -195,7 +196,7 @@ void pump(self_ptr self) {
 
 /// Feeds an attempt's result to the circuit breaker; logs when it opens or
 /// closes.
-void note_answer(self_ptr self, const transports::inbound_response& r,
+void note_answer(self_ptr self, const net::inbound_response& r,
                  const classified& c, unix_ms now) {
   auto& st = self->state;
   if (r.forbidden || r.unsendable)
@@ -231,7 +232,7 @@ void note_answer(self_ptr self, const transports::inbound_response& r,
 
 /// Records the outcome of an attempt; it takes effect at the next flush.
 void finish_attempt(self_ptr self, const std::string& id,
-                    transports::inbound_response resp) {
+                    net::inbound_response resp) {
   auto& st = self->state;
   auto it = st.in_flight.find(id);
   if (it == st.in_flight.end())
@@ -387,7 +388,7 @@ void remove(self_ptr self) {
 
 caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
                              endpoint_config config, storage::event_log* log,
-                             transports::https_client* client) {
+                             net::https_client* client) {
   self->state.config = std::move(config);
   self->state.log = log;
   self->state.client = client;
@@ -410,8 +411,7 @@ caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
         }
         pump(self);
       },
-      [=](done_atom, const std::string& id,
-          transports::inbound_response& resp) {
+      [=](done_atom, const std::string& id, net::inbound_response& resp) {
         finish_attempt(self, id, std::move(resp));
       },
       [=](flush_atom) {

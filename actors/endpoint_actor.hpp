@@ -3,10 +3,10 @@
 // attempt before it starts and each outcome before it takes effect.
 #pragma once
 
-#include "actors/endpoint_config.hpp"
 #include "actors/messages.hpp"
+#include "delivery/endpoint_config.hpp"
+#include "net/https_client.hpp"
 #include "storage/event_log.hpp"
-#include "transports/https_client.hpp"
 
 #include <deque>
 #include <random>
@@ -18,9 +18,9 @@
 namespace tocsin::actors {
 
 struct endpoint_state {
-  endpoint_config config;
+  delivery::endpoint_config config;
   storage::event_log* log = nullptr;
-  transports::https_client* client = nullptr;
+  net::https_client* client = nullptr;
   /// Due, awaiting a slot (ordered endpoints: every queued delivery, in
   /// order, due or not).
   std::deque<delivery_job> ready;
@@ -35,8 +35,8 @@ struct endpoint_state {
   bool flagged = false;  ///< answered 410 Gone
   bool draining = false; ///< shutting down: start no new attempts
   bool removed = false;  ///< endpoint deleted: quit once nothing is in flight
-  token_bucket bucket;
-  circuit_breaker breaker;
+  delivery::token_bucket bucket;
+  delivery::circuit_breaker breaker;
   unix_ms tick_at = 0; ///< when a tick (pump again) is due; 0: none pending
 
   static inline const char* name = "tocsin.endpoint";
@@ -50,7 +50,8 @@ struct endpoint_state {
 /// dead-lettered "endpoint_deleted", attempts in flight finish (a success
 /// counts), then the actor quits.
 caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
-                             endpoint_config config, storage::event_log* log,
-                             transports::https_client* client);
+                             delivery::endpoint_config config,
+                             storage::event_log* log,
+                             net::https_client* client);
 
 } // namespace tocsin::actors

@@ -2,8 +2,8 @@
 // changed or deleted. Free of CAF so that the HTTP side need not include it.
 #pragma once
 
-#include "actors/endpoint_config.hpp"
 #include "common/result.hpp"
+#include "delivery/endpoint_config.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -16,7 +16,7 @@ struct endpoint_change {
   enum class kind { create, update, remove } what = kind::create;
   std::string id = {};
   /// The runtime settings (create and update).
-  std::optional<endpoint_config> config = {};
+  std::optional<delivery::endpoint_config> config = {};
   /// The definition as the store keeps it (create and update).
   std::string definition = {};
   /// Log record kind for updates, e.g. "endpoint.updated",

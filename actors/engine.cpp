@@ -2,13 +2,15 @@
 
 #include "actors/endpoint_actor.hpp"
 #include "actors/ingest_actor.hpp"
-#include "actors/retry_policy.hpp"
 #include "common/log.hpp"
+#include "delivery/retry_policy.hpp"
 
 #include <thread>
 #include <unordered_map>
 
 namespace tocsin::actors {
+
+using namespace tocsin::delivery;
 
 namespace {
 
@@ -25,7 +27,7 @@ caf::actor_system_config make_config(std::size_t threads) {
 class engine_impl final : public engine {
 public:
   engine_impl(const engine_options& opts, storage::event_log& log,
-              transports::https_client& client)
+              net::https_client& client)
       : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log),
         max_payload_bytes_(opts.max_payload_bytes) {
     std::vector<route> routes;
@@ -155,9 +157,9 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<engine>>
-engine::start(engine_options opts, storage::event_log& log,
-              transports::https_client& client) {
+result<std::unique_ptr<engine>> engine::start(engine_options opts,
+                                              storage::event_log& log,
+                                              net::https_client& client) {
   auto e = std::make_unique<engine_impl>(opts, log, client);
   if (auto st = e->recover(); !st)
     return st.error();

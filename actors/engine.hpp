@@ -4,11 +4,11 @@
 #pragma once
 
 #include "actors/endpoint_change.hpp"
-#include "actors/endpoint_config.hpp"
-#include "actors/new_event.hpp"
 #include "actors/replay.hpp"
+#include "delivery/endpoint_config.hpp"
+#include "delivery/new_event.hpp"
+#include "net/https_client.hpp"
 #include "storage/event_log.hpp"
-#include "transports/https_client.hpp"
 
 #include <chrono>
 #include <memory>
@@ -17,7 +17,7 @@
 namespace tocsin::actors {
 
 struct engine_options {
-  std::vector<endpoint_config> endpoints;
+  std::vector<delivery::endpoint_config> endpoints;
   /// Worker threads of the actor scheduler (the ingest actor has its own).
   std::size_t scheduler_threads = 1;
   /// Payloads over this are delivered cut down (transports/payload.hpp).
@@ -33,15 +33,16 @@ struct recovery_report {
 class engine {
 public:
   /// `log` and `client` must outlive the engine.
-  static result<std::unique_ptr<engine>>
-  start(engine_options opts, storage::event_log& log,
-        transports::https_client& client);
+  static result<std::unique_ptr<engine>> start(engine_options opts,
+                                               storage::event_log& log,
+                                               net::https_client& client);
 
   virtual ~engine() = default;
 
   /// Accepts validated events; `done` runs once they are durable (or not).
   /// Thread-safe.
-  virtual void ingest(ingest_batch batch, ingest_callback done) = 0;
+  virtual void ingest(delivery::ingest_batch batch,
+                      delivery::ingest_callback done) = 0;
 
   /// Puts dead letters back in their endpoints' queues. Thread-safe.
   virtual void replay(replay_selection selection, replay_callback done) = 0;

@@ -1,11 +1,13 @@
 #include "actors/ingest_actor.hpp"
 
 #include "actors/endpoint_actor.hpp"
-#include "actors/routing.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "delivery/routing.hpp"
 
 namespace tocsin::actors {
+
+using namespace tocsin::delivery;
 
 namespace {
 
@@ -353,8 +355,7 @@ void change_endpoint(self_ptr self, endpoint_change_request& req) {
 } // namespace
 
 caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
-                           storage::event_log* log,
-                           transports::https_client* client,
+                           storage::event_log* log, net::https_client* client,
                            std::vector<route> routes,
                            std::size_t max_payload_bytes) {
   self->state.log = log;

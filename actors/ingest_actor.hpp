@@ -4,10 +4,10 @@
 // Runs detached: its fsyncs block only its own thread.
 #pragma once
 
-#include "actors/endpoint_config.hpp"
 #include "actors/messages.hpp"
+#include "delivery/endpoint_config.hpp"
+#include "net/https_client.hpp"
 #include "storage/event_log.hpp"
-#include "transports/https_client.hpp"
 
 #include <unordered_map>
 #include <unordered_set>
@@ -19,7 +19,7 @@ namespace tocsin::actors {
 
 struct route {
   std::string endpoint_id;
-  endpoint_filter filter;
+  delivery::endpoint_filter filter;
   caf::actor endpoint;
   bool enabled = true;
   std::int64_t revision = 1;
@@ -27,7 +27,7 @@ struct route {
 
 struct ingest_state {
   storage::event_log* log = nullptr;
-  transports::https_client* client = nullptr; ///< for endpoints it spawns
+  net::https_client* client = nullptr; ///< for endpoints it spawns
   std::vector<route> routes;
   /// Actors of deleted endpoints, finishing their attempts in flight.
   std::vector<caf::actor> retired;
@@ -53,8 +53,7 @@ struct ingest_state {
 /// are logged with a synced write before they take effect, and the routing
 /// table has one owner.
 caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
-                           storage::event_log* log,
-                           transports::https_client* client,
+                           storage::event_log* log, net::https_client* client,
                            std::vector<route> routes,
                            std::size_t max_payload_bytes);
 

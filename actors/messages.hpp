@@ -3,11 +3,11 @@
 #pragma once
 
 #include "actors/endpoint_change.hpp"
-#include "actors/event_content.hpp"
-#include "actors/new_event.hpp"
 #include "actors/replay.hpp"
+#include "delivery/event_content.hpp"
+#include "delivery/new_event.hpp"
+#include "net/http_types.hpp"
 #include "storage/records.hpp"
-#include "transports/http_types.hpp"
 
 #include <functional>
 #include <memory>
@@ -37,12 +37,12 @@ namespace tocsin::actors {
 /// A delivery and the event it carries, as an endpoint actor works on it.
 struct delivery_job {
   storage::delivery state;
-  std::shared_ptr<const event_content> event;
+  std::shared_ptr<const delivery::event_content> event;
 };
 
 struct ingest_request {
-  ingest_batch batch;
-  ingest_callback done;
+  delivery::ingest_batch batch;
+  delivery::ingest_callback done;
   /// Set when the answer is a repeat's: the first request's ids.
   std::optional<std::vector<std::string>> answer = {};
   /// Deliveries this request created.
@@ -63,9 +63,9 @@ struct endpoint_change_request {
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::endpoint_change_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::endpoint_config)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_config)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<caf::actor>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::delivery_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::delivery_job>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::transports::inbound_response)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::net::inbound_response)

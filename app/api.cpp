@@ -308,16 +308,17 @@ void api::post_events(call& c) {
   }
   batch->idempotency_key = key;
   batch->idempotency_scope = c.who.scope;
-  engine_.ingest(std::move(*batch), [respond = std::move(c.respond), release](
-                                        result<actors::ingest_answer> answer) {
-    release();
-    if (!answer)
-      return respond(error_response(
-          answer.error().code == "idempotency_key_reused" ? 422 : 503,
-          answer.error()));
-    respond(json_response(202, json{{"ids", std::move(answer->ids)},
-                                    {"deliveries", answer->deliveries}}));
-  });
+  engine_.ingest(
+      std::move(*batch), [respond = std::move(c.respond),
+                          release](result<delivery::ingest_answer> answer) {
+        release();
+        if (!answer)
+          return respond(error_response(
+              answer.error().code == "idempotency_key_reused" ? 422 : 503,
+              answer.error()));
+        respond(json_response(202, json{{"ids", std::move(answer->ids)},
+                                        {"deliveries", answer->deliveries}}));
+      });
 }
 
 void api::get_event(call& c) {

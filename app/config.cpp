@@ -4,8 +4,8 @@
 
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
-#include "transports/address_policy.hpp"
-#include "transports/signing.hpp"
+#include "delivery/signing.hpp"
+#include "net/address_policy.hpp"
 
 #include <cmath>
 #include <fstream>
@@ -180,8 +180,7 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read("secret_grace", d.secret_grace, 0, 30 * 86400));
   TOCSIN_TRY(r.read_int("breaker_failures", d.breaker_failures, 0, 1000));
   TOCSIN_TRY(r.read("breaker_cooldown", d.breaker_cooldown, 0.01, 86400));
-  if (auto policy = transports::address_policy::from_cidrs(d.allow_networks);
-      !policy)
+  if (auto policy = net::address_policy::from_cidrs(d.allow_networks); !policy)
     return r.bad("allow_networks", policy.error().message);
   if (!d.ca_file.empty() && !std::ifstream{d.ca_file})
     return r.bad("ca_file", "cannot be read: " + d.ca_file);

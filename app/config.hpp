@@ -3,9 +3,9 @@
 // reason.
 #pragma once
 
-#include "actors/endpoint_config.hpp"
 #include "app/endpoint_definition.hpp"
 #include "common/result.hpp"
+#include "delivery/endpoint_config.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -70,7 +70,7 @@ struct token_config {
 /// An endpoint declared in the config file.
 struct endpoint_entry {
   endpoint_definition definition;
-  actors::endpoint_config endpoint; ///< what its actor runs with
+  delivery::endpoint_config endpoint; ///< what its actor runs with
 };
 
 struct config {

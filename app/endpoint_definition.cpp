@@ -4,7 +4,7 @@
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
 #include "common/url.hpp"
-#include "transports/signing.hpp"
+#include "delivery/signing.hpp"
 
 #include <algorithm>
 #include <cmath>
@@ -118,7 +118,7 @@ status set_agents(endpoint_definition& e, const ordered_json& v) {
 
 status set_secret(endpoint_definition& e, const ordered_json& v) {
   TOCSIN_TRY_ASSIGN(s, get_string(v, "secret", 256));
-  if (auto k = transports::decode_signing_secret(s); !k)
+  if (auto k = delivery::decode_signing_secret(s); !k)
     return invalid("secret", k.error().message, "invalid_secret");
   e.secret = std::move(s);
   return {};
@@ -134,7 +134,7 @@ status set_rate_limit(endpoint_definition& e, const ordered_json& v) {
   if (!v.is_object())
     return invalid(field, "rate_limit must be {\"per_second\": n, "
                           "\"burst\": n} or null");
-  actors::rate_limit r;
+  delivery::rate_limit r;
   for (auto& [k, x] : v.items()) {
     if (k == "per_second" && x.is_number() && x.get<double>() > 0 &&
         x.get<double>() <= 100000)
@@ -170,7 +170,7 @@ status set_circuit_breaker(endpoint_definition& e, const ordered_json& v) {
   if (!v.is_object())
     return invalid(field, "circuit_breaker must be {\"failures\": n, "
                           "\"cooldown\": seconds} or null");
-  actors::breaker_settings b;
+  delivery::breaker_settings b;
   for (auto& [k, x] : v.items()) {
     if (k == "failures" && x.is_number_integer() &&
         x.get<std::int64_t>() >= 0 && x.get<std::int64_t>() <= 1000)
@@ -309,8 +309,8 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
   if (create) {
     if (e.secret.empty()) {
       e.secret = signature == "ed25519"
-                     ? transports::generate_ed25519_keypair().secret_key
-                     : transports::generate_webhook_secret();
+                     ? delivery::generate_ed25519_keypair().secret_key
+                     : delivery::generate_webhook_secret();
     } else if (signature && *signature != e.signature()) {
       return invalid("signature", "signature " + *signature +
                                       " does not match the secret's kind (" +
@@ -377,7 +377,7 @@ rotate_endpoint_secret(endpoint_definition current,
                        unix_ms now) {
   std::string next;
   if (new_secret) {
-    if (auto k = transports::decode_signing_secret(*new_secret); !k)
+    if (auto k = delivery::decode_signing_secret(*new_secret); !k)
       return invalid("secret", k.error().message, "invalid_secret");
     if (*new_secret == current.secret)
       return invalid("secret", "the new secret must differ from the current",
@@ -385,8 +385,8 @@ rotate_endpoint_secret(endpoint_definition current,
     next = std::move(*new_secret);
   } else {
     next = current.signature() == "ed25519"
-               ? transports::generate_ed25519_keypair().secret_key
-               : transports::generate_webhook_secret();
+               ? delivery::generate_ed25519_keypair().secret_key
+               : delivery::generate_webhook_secret();
   }
   // Secrets whose grace has ended are forgotten; the replaced one joins the
   // rest. At most 4 are kept: rotating in a loop cannot grow the headers.
@@ -480,10 +480,10 @@ result<endpoint_definition> from_stored_json(std::string_view text) {
     if (auto& v = j.at("retry_schedule"); !v.is_null())
       e.retry_schedule = v.get<std::vector<double>>();
     if (auto it = j.find("rate_limit"); it != j.end() && !it->is_null())
-      e.rate_limit = actors::rate_limit{it->at("per_second").get<double>(),
-                                        it->at("burst").get<int>()};
+      e.rate_limit = delivery::rate_limit{it->at("per_second").get<double>(),
+                                          it->at("burst").get<int>()};
     if (auto it = j.find("circuit_breaker"); it != j.end() && !it->is_null())
-      e.circuit_breaker = actors::breaker_settings{
+      e.circuit_breaker = delivery::breaker_settings{
           it->at("failures").get<int>(),
           static_cast<unix_ms>(
               std::llround(it->at("cooldown").get<double>() * 1000))};
@@ -502,7 +502,7 @@ result<endpoint_definition> from_stored_json(std::string_view text) {
 ordered_json to_api_json(const endpoint_definition& e, bool with_secret) {
   auto j = settings_json(e);
   if (e.signature() == "ed25519")
-    if (auto pk = transports::ed25519_public_key(e.secret))
+    if (auto pk = delivery::ed25519_public_key(e.secret))
       j["public_key"] = *pk;
   if (with_secret)
     j["secret"] = e.secret;
@@ -542,10 +542,10 @@ status check_transport(const endpoint_definition& e,
   return {};
 }
 
-result<actors::endpoint_config>
+result<delivery::endpoint_config>
 runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
                const plugins::loaded_plugins* transports) {
-  actors::endpoint_config c;
+  delivery::endpoint_config c;
   c.id = e.id;
   c.url = e.url;
   c.options_json = e.options.dump();
@@ -566,15 +566,16 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
   c.filter.agents = e.agents;
   c.enabled = e.enabled;
   c.revision = e.revision;
-  auto current = transports::decode_signing_secret(e.secret);
+  auto current = delivery::decode_signing_secret(e.secret);
   if (!current)
     return current.error();
-  c.signing_keys.push_back(actors::endpoint_key{std::move(*current), 0});
+  c.signing_keys.push_back(delivery::endpoint_key{std::move(*current), 0});
   for (auto& r : e.retired) {
-    auto k = transports::decode_signing_secret(r.secret);
+    auto k = delivery::decode_signing_secret(r.secret);
     if (!k)
       return k.error();
-    c.signing_keys.push_back(actors::endpoint_key{std::move(*k), r.expires_at});
+    c.signing_keys.push_back(
+        delivery::endpoint_key{std::move(*k), r.expires_at});
   }
   c.retry.schedule = e.retry_schedule.value_or(d.retry_schedule);
   c.retry.jitter = d.jitter;
@@ -584,8 +585,8 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
   if (e.rate_limit)
     c.rate = *e.rate_limit;
   else if (c.plugin && c.plugin->default_rate_per_second() > 0)
-    c.rate = actors::rate_limit{c.plugin->default_rate_per_second(),
-                                static_cast<int>(c.plugin->default_burst())};
+    c.rate = delivery::rate_limit{c.plugin->default_rate_per_second(),
+                                  static_cast<int>(c.plugin->default_burst())};
   c.breaker = e.circuit_breaker.value_or(d.breaker);
   c.ordered = e.ordered;
   return c;

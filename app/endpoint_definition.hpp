@@ -4,9 +4,9 @@
 // API (POST/PATCH /v1/endpoints) and the config file ([[endpoints]]).
 #pragma once
 
-#include "actors/endpoint_config.hpp"
 #include "common/result.hpp"
 #include "common/time.hpp"
+#include "delivery/endpoint_config.hpp"
 #include "plugins/plugin_loader.hpp"
 
 #include <cstdint>
@@ -43,8 +43,8 @@ struct endpoint_definition {
   std::optional<double> timeout;
   std::optional<std::vector<double>> retry_schedule;
   /// Overrides the transport's suggested rate limit.
-  std::optional<actors::rate_limit> rate_limit;
-  std::optional<actors::breaker_settings> circuit_breaker;
+  std::optional<delivery::rate_limit> rate_limit;
+  std::optional<delivery::breaker_settings> circuit_breaker;
   bool ordered = false;
   ordered_json options = ordered_json::object();
   std::string source = "api"; ///< "api" or "config"
@@ -63,7 +63,7 @@ struct endpoint_defaults {
   double jitter = 0.1;
   double timeout = 10;
   int max_in_flight = 16;
-  actors::breaker_settings breaker;
+  delivery::breaker_settings breaker;
   /// How long a rotated-out secret keeps signing (milliseconds).
   unix_ms secret_grace_ms = 24 * 3600 * 1000;
 };
@@ -119,7 +119,7 @@ status check_transport(const endpoint_definition& e,
 
 /// What the endpoint's actor runs with; its transport plugin is taken from
 /// `transports` (none when null).
-result<actors::endpoint_config>
+result<delivery::endpoint_config>
 runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
                const plugins::loaded_plugins* transports = nullptr);
 

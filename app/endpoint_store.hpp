@@ -12,7 +12,7 @@
 namespace tocsin::app {
 
 struct loaded_endpoints {
-  std::vector<actors::endpoint_config> runtime;
+  std::vector<delivery::endpoint_config> runtime;
   std::size_t created = 0; ///< config entries new to the store
   std::size_t updated = 0; ///< config entries that changed
   std::size_t removed = 0; ///< config entries no longer in the config

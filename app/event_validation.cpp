@@ -5,7 +5,7 @@
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
 #include "common/url.hpp"
-#include "transports/payload.hpp"
+#include "delivery/payload.hpp"
 
 #include <algorithm>
 
@@ -56,8 +56,9 @@ std::string fill_template(const std::string& tmpl, const std::string& receipt) {
   return out;
 }
 
-result<actors::new_event> validate_one(const json& ev, const std::string& where,
-                                       const validation_options& opts) {
+result<delivery::new_event> validate_one(const json& ev,
+                                         const std::string& where,
+                                         const validation_options& opts) {
   auto field = [&](std::string_view name) {
     return where.empty() ? std::string{name} : where + "." + std::string{name};
   };
@@ -135,7 +136,7 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
     if (auto r = details.find("receipt_id"); r != details.end())
       audit = fill_template(opts.audit_url_template, r->get<std::string>());
 
-  actors::new_event out;
+  delivery::new_event out;
   out.id = new_id("evt");
   out.type = type;
   out.severity = *severity_rank(severity);
@@ -164,7 +165,7 @@ result<actors::new_event> validate_one(const json& ev, const std::string& where,
     body["links"] = ordered_json{{"audit", audit}};
   out.body = body.dump();
   if (out.body.size() > opts.max_payload_bytes)
-    out.payload = transports::fit_payload(out.body, opts.max_payload_bytes);
+    out.payload = delivery::fit_payload(out.body, opts.max_payload_bytes);
   return out;
 }
 
@@ -176,8 +177,8 @@ bool is_valid_idempotency_key(std::string_view key) {
                      [](unsigned char c) { return c > 0x20 && c < 0x7f; });
 }
 
-result<actors::ingest_batch> validate_events(std::string_view body,
-                                             const validation_options& opts) {
+result<delivery::ingest_batch> validate_events(std::string_view body,
+                                               const validation_options& opts) {
   if (!is_valid_utf8(body))
     return error{"invalid_utf8", "the request body is not valid UTF-8", ""};
   json doc;
@@ -188,7 +189,7 @@ result<actors::ingest_batch> validate_events(std::string_view body,
   if (!doc.is_object())
     return error{"invalid_json",
                  "the body must be an event object or {\"events\": [...]}", ""};
-  actors::ingest_batch out;
+  delivery::ingest_batch out;
   if (opts.digest_request)
     out.idempotency_digest = hex_encode(sha256(doc.dump()));
   if (auto it = doc.find("events"); it != doc.end()) {

@@ -2,9 +2,9 @@
 // {"events": [...]} of at most 1000, all-or-nothing, into normalized payloads.
 #pragma once
 
-#include "actors/new_event.hpp"
 #include "common/result.hpp"
 #include "common/time.hpp"
+#include "delivery/new_event.hpp"
 
 #include <string>
 #include <string_view>
@@ -35,7 +35,7 @@ bool is_valid_idempotency_key(std::string_view key);
 /// On success every event has a new time-ordered id and its normalized JSON
 /// body; on failure the error names the offending field
 /// ("events[3].summary").
-result<actors::ingest_batch> validate_events(std::string_view body,
-                                             const validation_options& opts);
+result<delivery::ingest_batch> validate_events(std::string_view body,
+                                               const validation_options& opts);
 
 } // namespace tocsin::app

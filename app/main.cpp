@@ -11,9 +11,9 @@
 #include "app/endpoint_store.hpp"
 #include "common/file_safety.hpp"
 #include "common/log.hpp"
+#include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "storage/event_log.hpp"
-#include "transports/https_client.hpp"
 
 #include <cmath>
 #include <csignal>
@@ -131,13 +131,13 @@ int serve(const std::string& config_file) {
               {{"path", path}});
   }
 
-  transports::https_client_options client_opts;
+  net::https_client_options client_opts;
   client_opts.ca_file = cfg->delivery.ca_file;
   client_opts.io_threads = cfg->server.io_threads;
   // Validated with the config; cannot fail here.
   client_opts.addresses =
-      *transports::address_policy::from_cidrs(cfg->delivery.allow_networks);
-  auto client = transports::make_https_client(client_opts);
+      *net::address_policy::from_cidrs(cfg->delivery.allow_networks);
+  auto client = net::make_https_client(client_opts);
   if (!client)
     return refuse("delivery", client.error());
 

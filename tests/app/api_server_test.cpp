@@ -14,7 +14,7 @@ namespace {
 
 /// Takes every request and never answers (a store that hangs).
 struct silent_engine final : actors::engine {
-  void ingest(actors::ingest_batch, actors::ingest_callback done) override {
+  void ingest(delivery::ingest_batch, delivery::ingest_callback done) override {
     held.push_back(std::move(done));
   }
   void change_endpoint(actors::endpoint_change,
@@ -22,7 +22,7 @@ struct silent_engine final : actors::engine {
   void replay(actors::replay_selection, actors::replay_callback) override {}
   void drain(std::chrono::milliseconds) override {}
   const actors::recovery_report& recovered() const override { return r; }
-  std::vector<actors::ingest_callback> held;
+  std::vector<delivery::ingest_callback> held;
   actors::recovery_report r;
 };
 
@@ -60,7 +60,7 @@ BOOST_AUTO_TEST_CASE(an_answer_that_never_comes_is_a_503_in_time) {
   BOOST_TEST((took < std::chrono::seconds{5}));
   // The late answer finds the connection answered already: ignored.
   BOOST_REQUIRE(engine.held.size() == 1u);
-  engine.held[0](actors::ingest_answer{{"evt_x"}, 0});
+  engine.held[0](delivery::ingest_answer{{"evt_x"}, 0});
   // The server serves on.
   test::http_client again{"127.0.0.1", port};
   BOOST_TEST(again.request("GET", "/healthz").status == 200);

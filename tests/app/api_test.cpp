@@ -99,7 +99,8 @@ BOOST_AUTO_TEST_CASE(endpoint_bodies_are_checked_before_anything_changes) {
 BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
   // An engine that holds every request (a store that stopped answering).
   struct holding_engine final : actors::engine {
-    void ingest(actors::ingest_batch b, actors::ingest_callback done) override {
+    void ingest(delivery::ingest_batch b,
+                delivery::ingest_callback done) override {
       held.emplace_back(std::move(b), std::move(done));
     }
     void change_endpoint(actors::endpoint_change,
@@ -107,7 +108,8 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
     void replay(actors::replay_selection, actors::replay_callback) override {}
     void drain(std::chrono::milliseconds) override {}
     const actors::recovery_report& recovered() const override { return r; }
-    std::vector<std::pair<actors::ingest_batch, actors::ingest_callback>> held;
+    std::vector<std::pair<delivery::ingest_batch, delivery::ingest_callback>>
+        held;
     actors::recovery_report r;
   } slow;
   app::api_options opts;
@@ -137,7 +139,7 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
   BOOST_TEST(post("{").status == 503); // still full: refused before parsing
   // Once the store answers, there is room again.
   for (auto& [batch, done] : slow.held)
-    done(actors::ingest_answer{{batch.events.at(0).id}, 0});
+    done(delivery::ingest_answer{{batch.events.at(0).id}, 0});
   slow.held.clear();
   BOOST_TEST(post(event).status == 0);
   BOOST_TEST(post("{").status == 400);
@@ -163,12 +165,13 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
   BOOST_TEST(post_to(bytes_bound) == 0);
   BOOST_TEST(post_to(bytes_bound) == 503);
   for (auto& [batch, done] : slow.held)
-    done(actors::ingest_answer{{batch.events.at(0).id}, 0});
+    done(delivery::ingest_answer{{batch.events.at(0).id}, 0});
 }
 
 BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
   struct refusing_engine final : actors::engine {
-    void ingest(actors::ingest_batch, actors::ingest_callback done) override {
+    void ingest(delivery::ingest_batch,
+                delivery::ingest_callback done) override {
       done(error{"idempotency_key_reused", "used for other content",
                  "Idempotency-Key"});
     }

@@ -3,7 +3,7 @@
 #include "app/endpoint_definition.hpp"
 
 #include "common/encoding.hpp"
-#include "transports/signing.hpp"
+#include "delivery/signing.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -63,7 +63,7 @@ BOOST_AUTO_TEST_CASE(a_minimal_endpoint_gets_defaults_an_id_and_a_secret) {
   BOOST_TEST(e->min_severity == "info");
   BOOST_TEST(e->enabled);
   BOOST_TEST(e->signature() == "hmac-sha256");
-  auto key = transports::decode_webhook_secret(e->secret);
+  auto key = delivery::decode_webhook_secret(e->secret);
   BOOST_REQUIRE(key);
   BOOST_TEST(key->size() == 32u);
   BOOST_TEST(e->created_at == 1000);
@@ -264,11 +264,11 @@ BOOST_AUTO_TEST_CASE(ed25519_endpoints_get_a_keypair) {
   auto shown = app::to_api_json(*e, false);
   BOOST_TEST(!shown.contains("secret"));
   BOOST_REQUIRE(shown.contains("public_key"));
-  BOOST_TEST(shown["public_key"] == *transports::ed25519_public_key(e->secret));
+  BOOST_TEST(shown["public_key"] == *delivery::ed25519_public_key(e->secret));
   auto c = app::runtime_config(*e, {});
   BOOST_REQUIRE(c);
-  BOOST_TEST((c->signing_keys[0].key.kind ==
-              transports::signing_key::scheme::ed25519));
+  BOOST_TEST(
+      (c->signing_keys[0].key.kind == delivery::signing_key::scheme::ed25519));
 }
 
 BOOST_AUTO_TEST_CASE(the_secret_is_shown_only_when_asked) {
@@ -329,7 +329,7 @@ BOOST_AUTO_TEST_CASE(rotation_keeps_the_old_secret_for_the_grace_period) {
   BOOST_TEST(c->signing_keys[0].expires_at == 0);
   BOOST_TEST(c->signing_keys[1].expires_at == 1100);
   BOOST_TEST(c->signing_keys[1].key.key ==
-             *transports::decode_webhook_secret(e->secret));
+             *delivery::decode_webhook_secret(e->secret));
 
   // Expired secrets are dropped at the next rotation; at most 4 are kept.
   auto later = app::rotate_endpoint_secret(*r, std::nullopt, 1000, 5000);
@@ -352,7 +352,7 @@ BOOST_AUTO_TEST_CASE(rotation_to_a_given_secret_is_checked) {
   BOOST_REQUIRE(r);
   BOOST_TEST(r->secret == secret);
   // Switching scheme on rotation: the old HMAC secret signs during grace.
-  auto kp = transports::generate_ed25519_keypair();
+  auto kp = delivery::generate_ed25519_keypair();
   auto ed = app::rotate_endpoint_secret(*e, kp.secret_key, 1000, 100);
   BOOST_REQUIRE(ed);
   BOOST_TEST(ed->signature() == "ed25519");

@@ -2,12 +2,12 @@
 // as a receiver's answer, delivered in chunks of arbitrary sizes. Whatever
 // comes, the reader keeps its memory bounded, never reports more of the body
 // than it keeps, and ends in a consistent state.
-#include "transports/response_reader.hpp"
+#include "net/response_reader.hpp"
 
 #include <cstdint>
 #include <string_view>
 
-using namespace tocsin::transports;
+using namespace tocsin::net;
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {

@@ -13,9 +13,9 @@ namespace tocsin::test {
 /// Accepts every event at once and answers with its id; replays "succeed".
 class fake_engine final : public actors::engine {
 public:
-  void ingest(actors::ingest_batch batch,
-              actors::ingest_callback done) override {
-    actors::ingest_answer answer;
+  void ingest(delivery::ingest_batch batch,
+              delivery::ingest_callback done) override {
+    delivery::ingest_answer answer;
     for (auto& e : batch.events)
       answer.ids.push_back(e.id);
     done(std::move(answer));

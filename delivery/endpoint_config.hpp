@@ -1,0 +1,67 @@
+// What an endpoint actor needs to know about its endpoint.
+#pragma once
+
+#include "common/time.hpp"
+#include "common/url.hpp"
+#include "delivery/flow_control.hpp"
+#include "delivery/signing.hpp"
+#include "plugins/plugin_loader.hpp"
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace tocsin::delivery {
+
+struct retry_policy {
+  /// Seconds between attempts; size() + 1 attempts in all.
+  std::vector<double> schedule{60, 120, 240, 480};
+  /// Relative jitter on each delay (0.1 = ±10 %), never past the window.
+  double jitter = 0.1;
+
+  /// The whole window, first attempt to last, in milliseconds.
+  std::int64_t window_ms() const;
+  int max_attempts() const { return static_cast<int>(schedule.size()) + 1; }
+};
+
+struct endpoint_filter {
+  std::vector<std::string> event_types{"*"}; ///< or ["*"]
+  int min_severity = 0;                      ///< severity_rank
+  std::vector<std::string> agents;           ///< globs; empty: every agent
+};
+
+/// A key that signs deliveries, until `expires_at` (0: the current key).
+struct endpoint_key {
+  delivery::signing_key key;
+  unix_ms expires_at = 0;
+};
+
+struct endpoint_config {
+  std::string id;
+  std::string url; ///< as configured
+  tocsin::url target;
+  std::string transport = "webhook";
+  /// The transport that builds requests and classifies answers.
+  std::shared_ptr<const plugins::transport_plugin> plugin;
+  /// The endpoint's transport options (a JSON object), for the plugin.
+  std::string options_json = "{}";
+  endpoint_filter filter;
+  /// The current key first; rotated-out keys still sign until they expire.
+  std::vector<endpoint_key> signing_keys;
+  /// A disabled endpoint gets no new deliveries; queued ones still go out.
+  bool enabled = true;
+  /// Of the definition this was made from: changes name the one they replace.
+  std::int64_t revision = 1;
+  retry_policy retry;
+  std::chrono::milliseconds timeout{10000};
+  int max_in_flight = 16;
+  /// Requests per second (token bucket); per_second 0: unlimited.
+  delivery::rate_limit rate;
+  breaker_settings breaker;
+  /// FIFO: one request at a time, in acceptance order; a delivery waiting
+  /// for its retry holds back the ones behind it.
+  bool ordered = false;
+};
+
+} // namespace tocsin::delivery

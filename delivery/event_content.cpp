@@ -1,0 +1,54 @@
+#include "delivery/event_content.hpp"
+
+#include "common/json_parse.hpp"
+#include "delivery/payload.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::delivery {
+
+std::shared_ptr<const event_content>
+make_event_content(std::string_view body, std::size_t max_payload_bytes) {
+  auto c = std::make_shared<event_content>();
+  c->payload = delivery::fit_payload(body, max_payload_bytes);
+  // The body was validated and normalized at acceptance; a field that is
+  // missing here stays empty rather than failing the delivery.
+  nlohmann::json j;
+  if (!parse_json(body, j, nullptr, stored_json_limits))
+    j = nullptr;
+  auto text = [&](const nlohmann::json& obj, const char* key) {
+    auto it = obj.find(key);
+    return it != obj.end() && it->is_string() ? it->get<std::string>()
+                                              : std::string{};
+  };
+  if (j.is_object()) {
+    c->id = text(j, "id");
+    c->type = text(j, "type");
+    c->severity = text(j, "severity");
+    c->agent_id = text(j, "agent_id");
+    c->summary = text(j, "summary");
+    c->timestamp = text(j, "timestamp");
+    if (auto links = j.find("links"); links != j.end() && links->is_object())
+      c->audit_url = text(*links, "audit");
+  }
+  return c;
+}
+
+std::shared_ptr<const event_content>
+make_event_content(const new_event& e, std::size_t max_payload_bytes) {
+  auto c = std::make_shared<event_content>();
+  c->id = e.id;
+  c->type = e.type;
+  c->severity = e.severity_name;
+  c->agent_id = e.agent_id;
+  c->summary = e.summary;
+  c->timestamp = e.timestamp;
+  c->audit_url = e.audit_url;
+  // Cut at validation when it was over the limit (see new_event::payload).
+  c->payload = !e.payload.empty()
+                   ? e.payload
+                   : delivery::fit_payload(e.body, max_payload_bytes);
+  return c;
+}
+
+} // namespace tocsin::delivery

@@ -1,0 +1,52 @@
+// The HTTPS client every transport sends through: keep-alive connection pools
+// per origin, TLS with chain and host-name (or IP) verification, TLS session
+// resumption, a deadline per attempt, no redirects followed.
+#pragma once
+
+#include "common/result.hpp"
+#include "net/address_policy.hpp"
+#include "net/http_types.hpp"
+#include "net/response_reader.hpp"
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <string>
+
+namespace tocsin::net {
+
+struct https_client_options {
+  /// Extra trust anchors (PEM) on top of the system's; empty: none.
+  std::string ca_file;
+  /// Threads running the client's I/O.
+  unsigned io_threads = 1;
+  /// Idle keep-alive connections kept per origin.
+  std::size_t max_idle_per_origin = 64;
+  /// What is read of a response (status and headers, the body's first KiB,
+  /// bytes drained to keep the connection).
+  response_limits response;
+  /// Which resolved addresses may be connected to (default: global unicast).
+  address_policy addresses;
+  /// Only for tests of this client: allow plain http:// targets.
+  bool allow_plain_http = false;
+};
+
+class https_client {
+public:
+  using completion = std::function<void(inbound_response)>;
+
+  virtual ~https_client() = default;
+
+  /// Starts one exchange; `done` runs exactly once, on an I/O thread, with the
+  /// response or the reason there is none. Thread-safe.
+  virtual void send(outbound_request req, completion done) = 0;
+
+  /// Stops the I/O threads. Exchanges still running are abandoned: their
+  /// completions never run.
+  virtual void stop() = 0;
+};
+
+result<std::unique_ptr<https_client>>
+make_https_client(const https_client_options& opts);
+
+} // namespace tocsin::net
