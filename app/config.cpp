@@ -16,6 +16,8 @@
 
 namespace tocsin::app {
 
+using namespace tocsin::endpoints;
+
 namespace {
 
 /// Reads the keys of one TOML table, remembering which it understood so that
@@ -187,7 +189,7 @@ status read_delivery(table_reader& r, delivery_config& d) {
   return r.finish();
 }
 
-status read_token(table_reader& r, token_config& t) {
+status read_token(table_reader& r, api::token_config& t) {
   TOCSIN_TRY(r.read("name", t.name));
   TOCSIN_TRY(r.read("sha256", t.sha256));
   TOCSIN_TRY(r.read("role", t.role));
@@ -323,7 +325,7 @@ result<config> parse_config(std::string_view toml_text,
   }));
   TOCSIN_TRY(section("auth", [&](table_reader& r) -> status {
     TOCSIN_TRY(for_each_table(r, "tokens", [&](table_reader& tr) -> status {
-      token_config t;
+      api::token_config t;
       TOCSIN_TRY(read_token(tr, t));
       cfg.tokens.push_back(std::move(t));
       return {};

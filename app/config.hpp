@@ -3,9 +3,10 @@
 // reason.
 #pragma once
 
-#include "app/endpoint_definition.hpp"
+#include "api/auth.hpp"
 #include "common/result.hpp"
 #include "delivery/endpoint_config.hpp"
+#include "endpoints/definition.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -61,28 +62,16 @@ struct delivery_config {
   double breaker_cooldown = 30;
 };
 
-struct token_config {
-  std::string name;
-  std::string sha256; ///< lower-case hex of the token's SHA-256
-  std::string role;   ///< admin | ingest | read
-};
-
-/// An endpoint declared in the config file.
-struct endpoint_entry {
-  endpoint_definition definition;
-  delivery::endpoint_config endpoint; ///< what its actor runs with
-};
-
 struct config {
   server_config server;
   delivery_config delivery;
-  std::vector<token_config> tokens;
+  std::vector<api::token_config> tokens;
   std::string slack_signing_secret;
-  std::vector<endpoint_entry> endpoints;
+  std::vector<endpoints::endpoint_entry> endpoints;
 };
 
 /// What endpoints inherit from [delivery].
-endpoint_defaults endpoint_defaults_of(const delivery_config& d);
+endpoints::endpoint_defaults endpoint_defaults_of(const delivery_config& d);
 
 /// Parses TOML text; `source` names it in error messages.
 result<config> parse_config(std::string_view toml_text,

@@ -3,14 +3,14 @@
 //   tocsin plugins [--config FILE]
 //   tocsin endpoints|send|dead-letters ...  (API clients, see app/cli.hpp)
 #include "actors/engine.hpp"
-#include "app/api.hpp"
-#include "app/api_server.hpp"
-#include "app/auth.hpp"
-#include "app/cli.hpp"
+#include "api/auth.hpp"
+#include "api/handler.hpp"
+#include "api/server.hpp"
 #include "app/config.hpp"
-#include "app/endpoint_store.hpp"
+#include "cli/commands.hpp"
 #include "common/file_safety.hpp"
 #include "common/log.hpp"
+#include "endpoints/reconcile.hpp"
 #include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "storage/event_log.hpp"
@@ -120,7 +120,7 @@ int serve(const std::string& config_file) {
   auto tokens = cfg->tokens;
   if (tokens.empty()) {
     bool created = false;
-    auto admin = app::ensure_admin_token(cfg->server.data_dir, created);
+    auto admin = api::ensure_admin_token(cfg->server.data_dir, created);
     if (!admin)
       return refuse("auth", admin.error());
     tokens.push_back(*admin);
@@ -145,8 +145,8 @@ int serve(const std::string& config_file) {
   if (!transports)
     return refuse("plugins", transports.error());
   auto defaults = app::endpoint_defaults_of(cfg->delivery);
-  auto endpoints = app::load_endpoints(**log, cfg->endpoints, defaults,
-                                       *transports, now_ms());
+  auto endpoints = endpoints::load_endpoints(**log, cfg->endpoints, defaults,
+                                             *transports, now_ms());
   if (!endpoints)
     return refuse("endpoints", endpoints.error());
   if (endpoints->created + endpoints->updated + endpoints->removed > 0)
@@ -164,16 +164,16 @@ int serve(const std::string& config_file) {
   if (!engine)
     return refuse("recovery", engine.error());
 
-  app::api_options api_opts;
+  api::handler_options api_opts;
   api_opts.audit_url_template = cfg->server.audit_url_template;
   api_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
   api_opts.max_queued_requests = cfg->server.max_queued_requests;
   api_opts.max_queued_bytes = cfg->server.max_queued_bytes;
   api_opts.defaults = defaults;
   api_opts.rules.transports = &*transports;
-  app::api handler{**engine, **log, app::authenticator{tokens},
-                   std::move(api_opts)};
-  app::api_server_options server_opts;
+  api::request_handler handler{**engine, **log, api::authenticator{tokens},
+                               std::move(api_opts)};
+  api::server_options server_opts;
   server_opts.listen = cfg->server.listen;
   server_opts.max_body_bytes = cfg->server.max_body_bytes;
   server_opts.max_connections = cfg->server.max_connections;
@@ -184,7 +184,7 @@ int serve(const std::string& config_file) {
   server_opts.header_timeout = ms(cfg->server.header_timeout);
   server_opts.idle_timeout = ms(cfg->server.idle_timeout);
   server_opts.threads = cfg->server.io_threads;
-  auto server = app::start_api_server(server_opts, handler);
+  auto server = api::start_server(server_opts, handler);
   if (!server)
     return refuse("server", server.error());
   log::info("listening", {{"address", (*server)->address()},
@@ -223,7 +223,7 @@ int main(int argc, char** argv) {
   auto plugins_cmd = cli.add_subcommand(
       "plugins", "list the transport plugins serve would load");
   plugins_cmd->add_option("-c,--config", config_file, "TOML config file");
-  app::operator_cli operator_commands{cli};
+  cli::operator_cli operator_commands{cli};
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -3,8 +3,8 @@
 // query parsing), event validation and endpoint definitions, with an engine
 // and a store that accept everything. Input: "METHOD\nTARGET\n
 // CONTENT-TYPE\nAUTHORIZATION\nIDEMPOTENCY-KEY\nBODY".
-#include "app/api.hpp"
-#include "app/http_head.hpp"
+#include "api/handler.hpp"
+#include "api/http_head.hpp"
 
 #include "common/encoding.hpp"
 #include "tests/support/fakes.hpp"
@@ -33,25 +33,25 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     // One stored endpoint, "ops", so that PATCH and rotate-secret get past
     // the lookup into validation.
     test::empty_log l;
-    auto def = app::create_endpoint(
+    auto def = endpoints::create_endpoint(
         {{"id", "ops"}, {"url", "https://hooks.example/in"}}, {}, 1);
     l.endpoint_id = "ops";
-    l.endpoint_definition = app::to_stored_json(*def);
+    l.endpoint_definition = endpoints::to_stored_json(*def);
     return l;
   }();
-  static app::api handler{
+  static api::request_handler handler{
       engine, log,
-      app::authenticator{{{"admin", hex_encode(sha256("token")), "admin"}}},
+      api::authenticator{{{"admin", hex_encode(sha256("token")), "admin"}}},
       [] {
-        app::api_options o;
+        api::handler_options o;
         o.audit_url_template = "https://audit.example/receipts/{receipt_id}";
         return o;
       }()};
   std::string_view in{reinterpret_cast<const char*>(data), size};
-  if (auto end = app::find_head_end(in); end && *end > in.size())
+  if (auto end = api::find_head_end(in); end && *end > in.size())
     __builtin_trap();
-  (void)app::check_request_head(in);
-  app::api_request req;
+  (void)api::check_request_head(in);
+  api::request req;
   req.method = next_line(in);
   req.target = next_line(in);
   req.content_type = next_line(in);
@@ -59,7 +59,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   req.idempotency_key = next_line(in);
   req.body = in;
   bool answered = false;
-  handler.handle(std::move(req), [&](app::api_response resp) {
+  handler.handle(std::move(req), [&](api::response resp) {
     answered = true;
     if (resp.status < 200 || resp.status > 599)
       __builtin_trap();

@@ -10,7 +10,7 @@
 #include <string_view>
 #include <vector>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
 inline constexpr std::size_t max_batch_events = 1000;
 
@@ -38,4 +38,4 @@ bool is_valid_idempotency_key(std::string_view key);
 result<delivery::ingest_batch> validate_events(std::string_view body,
                                                const validation_options& opts);
 
-} // namespace tocsin::app
+} // namespace tocsin::api

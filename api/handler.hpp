@@ -1,11 +1,11 @@
 // The HTTP API as plain functions of a request: routing, auth, validation and
-// the JSON answers of DESIGN.md. No sockets here (see api_server).
+// the JSON answers of DESIGN.md. No sockets here (see server).
 #pragma once
 
 #include "actors/engine.hpp"
-#include "app/auth.hpp"
-#include "app/endpoint_definition.hpp"
-#include "app/event_validation.hpp"
+#include "api/auth.hpp"
+#include "api/event_validation.hpp"
+#include "endpoints/definition.hpp"
 #include "storage/event_log.hpp"
 
 #include <atomic>
@@ -15,9 +15,9 @@
 #include <utility>
 #include <vector>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
-struct api_request {
+struct request {
   std::string method;
   std::string target; ///< path and query
   std::string content_type;
@@ -26,42 +26,42 @@ struct api_request {
   std::string body;
 };
 
-struct api_response {
+struct response {
   int status = 200;
   std::string body; ///< JSON
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
 /// {"error": {"code", "message", "field"}} with `status`.
-api_response error_response(int status, const error& e);
+response error_response(int status, const error& e);
 
-struct api_options {
+struct handler_options {
   std::string audit_url_template;
   std::size_t max_payload_bytes = 4096;
-  endpoint_defaults defaults = {};
-  endpoint_rules rules = {};
+  endpoints::endpoint_defaults defaults = {};
+  endpoints::endpoint_rules rules = {};
   /// Back-pressure: requests (and their bytes) handed to the engine and not
   /// yet answered; past either, POST /v1/events answers 503 + Retry-After.
   std::size_t max_queued_requests = 4096;
   std::size_t max_queued_bytes = 64 << 20;
 };
 
-class api {
+class request_handler {
 public:
-  api(actors::engine& engine, storage::event_log& log, authenticator auth,
-      api_options opts);
+  request_handler(actors::engine& engine, storage::event_log& log,
+                  authenticator auth, handler_options opts);
 
   /// Handles one request; `respond` runs exactly once, possibly later and on
   /// another thread (POST /v1/events answers once the events are durable).
-  void handle(api_request req, std::function<void(api_response)> respond);
+  void handle(request req, std::function<void(response)> respond);
 
   /// One request as a route's handler sees it.
   struct call {
-    api_request& req;
+    request& req;
     std::string_view query;
     std::string_view id; ///< the path's {id} segment, if the route has one
     principal who;
-    std::function<void(api_response)>& respond;
+    std::function<void(response)>& respond;
   };
 
 private:
@@ -83,16 +83,18 @@ private:
 
   void replay(actors::replay_selection sel, call& c);
   /// The stored endpoint of c.id, or the answer already given.
-  std::optional<endpoint_definition> stored_endpoint(call& c, bool changing);
-  void change_endpoint(actors::endpoint_change change, endpoint_definition def,
-                       int status, bool with_secret, call& c);
+  std::optional<endpoints::endpoint_definition> stored_endpoint(call& c,
+                                                                bool changing);
+  void change_endpoint(actors::endpoint_change change,
+                       endpoints::endpoint_definition def, int status,
+                       bool with_secret, call& c);
 
   actors::engine& engine_;
   storage::event_log& log_;
   authenticator auth_;
-  api_options opts_;
+  handler_options opts_;
   std::atomic<std::size_t> queued_requests_{0};
   std::atomic<std::size_t> queued_bytes_{0};
 };
 
-} // namespace tocsin::app
+} // namespace tocsin::api

@@ -1,4 +1,4 @@
-#include "app/auth.hpp"
+#include "api/auth.hpp"
 
 #include "common/encoding.hpp"
 #include "common/file_safety.hpp"
@@ -11,7 +11,7 @@
 
 #include <openssl/rand.h>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
 std::optional<role> role_from(std::string_view name) {
   if (name == "admin")
@@ -120,4 +120,4 @@ result<token_config> ensure_admin_token(const std::filesystem::path& data_dir,
   return token_config{"admin.token", hex_encode(sha256(token)), "admin"};
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::api

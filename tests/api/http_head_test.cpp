@@ -1,8 +1,8 @@
-#include "app/http_head.hpp"
+#include "api/http_head.hpp"
 
 #include <boost/test/unit_test.hpp>
 
-using namespace tocsin::app;
+using namespace tocsin::api;
 
 BOOST_AUTO_TEST_SUITE(http_head)
 

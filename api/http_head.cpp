@@ -1,9 +1,9 @@
-#include "app/http_head.hpp"
+#include "api/http_head.hpp"
 
 #include <algorithm>
 #include <cctype>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
 namespace {
 
@@ -85,4 +85,4 @@ std::optional<std::string> check_request_head(std::string_view head) {
   return std::nullopt;
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::api

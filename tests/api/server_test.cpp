@@ -1,6 +1,6 @@
 // The HTTP server with an engine that never answers: requests still get an
 // answer, within server.request_timeout.
-#include "app/api_server.hpp"
+#include "api/server.hpp"
 
 #include "common/encoding.hpp"
 #include "tests/support/fakes.hpp"
@@ -28,19 +28,19 @@ struct silent_engine final : actors::engine {
 
 } // namespace
 
-BOOST_AUTO_TEST_SUITE(api_server)
+BOOST_AUTO_TEST_SUITE(server)
 
 BOOST_AUTO_TEST_CASE(an_answer_that_never_comes_is_a_503_in_time) {
   silent_engine engine;
   test::empty_log log;
-  app::api handler{
+  api::request_handler handler{
       engine, log,
-      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
-      app::api_options{}};
-  app::api_server_options opts;
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      api::handler_options{}};
+  api::server_options opts;
   opts.listen = "127.0.0.1:0";
   opts.request_timeout = std::chrono::milliseconds{300};
-  auto server = app::start_api_server(opts, handler);
+  auto server = api::start_server(opts, handler);
   BOOST_REQUIRE(server);
   auto address = (*server)->address();
   auto port = static_cast<std::uint16_t>(

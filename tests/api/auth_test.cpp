@@ -1,4 +1,4 @@
-#include "app/auth.hpp"
+#include "api/auth.hpp"
 
 #include "common/encoding.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -8,7 +8,7 @@
 #include <sys/stat.h>
 
 using namespace tocsin;
-using namespace tocsin::app;
+using namespace tocsin::api;
 
 BOOST_AUTO_TEST_SUITE(auth)
 

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
 /// Where the head in `buffered` ends (the offset just past the empty line
 /// that closes it), or nothing while it is incomplete.
@@ -22,4 +22,4 @@ std::optional<std::size_t> find_head_end(std::string_view buffered);
 /// request without exactly one Host, more than one Authorization.
 std::optional<std::string> check_request_head(std::string_view head);
 
-} // namespace tocsin::app
+} // namespace tocsin::api

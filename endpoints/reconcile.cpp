@@ -1,10 +1,10 @@
-#include "app/endpoint_store.hpp"
+#include "endpoints/reconcile.hpp"
 
 #include "common/log.hpp"
 
 #include <map>
 
-namespace tocsin::app {
+namespace tocsin::endpoints {
 
 result<loaded_endpoints>
 load_endpoints(storage::event_log& log,
@@ -79,4 +79,4 @@ load_endpoints(storage::event_log& log,
   return out;
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::endpoints

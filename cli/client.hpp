@@ -13,7 +13,7 @@
 #include <utility>
 #include <vector>
 
-namespace tocsin::app {
+namespace tocsin::cli {
 
 using http_headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -69,4 +69,4 @@ private:
 /// path segment or a query value.
 std::string percent_encode(std::string_view s);
 
-} // namespace tocsin::app
+} // namespace tocsin::cli

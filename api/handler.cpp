@@ -1,4 +1,4 @@
-#include "app/api.hpp"
+#include "api/handler.hpp"
 
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
@@ -10,14 +10,16 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tocsin::app {
+namespace tocsin::api {
+
+using namespace tocsin::endpoints;
 
 namespace {
 
 using json = nlohmann::ordered_json;
 
-api_response json_response(int status, const json& body) {
-  return api_response{
+response json_response(int status, const json& body) {
+  return response{
       status, body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
@@ -109,7 +111,7 @@ int status_of(const error& e) {
 }
 
 /// The JSON body of a POST or PATCH; an empty body is `{}` when allowed.
-result<json> json_body(const api_request& req, bool empty_ok) {
+result<json> json_body(const request& req, bool empty_ok) {
   if (req.body.empty() && empty_ok)
     return json::object();
   if (!is_json_content_type(req.content_type))
@@ -124,7 +126,7 @@ result<json> json_body(const api_request& req, bool empty_ok) {
   return body;
 }
 
-api_response body_error(const error& e) {
+response body_error(const error& e) {
   return error_response(e.code == "unsupported_media_type" ? 415 : 400, e);
 }
 
@@ -153,7 +155,7 @@ enum class need { nobody, ingest, read, admin };
 
 } // namespace
 
-api_response error_response(int status, const error& e) {
+response error_response(int status, const error& e) {
   json err{{"code", e.code}, {"message", e.message}};
   if (!e.field.empty())
     err["field"] = e.field;
@@ -162,11 +164,11 @@ api_response error_response(int status, const error& e) {
 
 /// One route: a path pattern ("{id}" matches any one segment), a method
 /// (GET also serves HEAD), who may call it, and its handler.
-struct api::route {
+struct request_handler::route {
   std::vector<std::string_view> pattern;
   std::string_view method;
   need role;
-  void (api::*handler)(call&);
+  void (request_handler::*handler)(call&);
 
   /// Whether `segs` fits the pattern; the {id} segment goes to `id`.
   bool matches(const std::vector<std::string_view>& segs,
@@ -185,43 +187,63 @@ struct api::route {
   }
 };
 
-const std::vector<api::route>& api::routes() {
+const std::vector<request_handler::route>& request_handler::routes() {
   static const std::vector<route> all{
-      {{"healthz"}, "GET", need::nobody, &api::health},
-      {{"readyz"}, "GET", need::nobody, &api::health},
-      {{"v1", "events"}, "POST", need::ingest, &api::post_events},
-      {{"v1", "events", "{id}"}, "GET", need::read, &api::get_event},
-      {{"v1", "dead-letters"}, "GET", need::read, &api::list_dead_letters},
+      {{"healthz"}, "GET", need::nobody, &request_handler::health},
+      {{"readyz"}, "GET", need::nobody, &request_handler::health},
+      {{"v1", "events"}, "POST", need::ingest, &request_handler::post_events},
+      {{"v1", "events", "{id}"},
+       "GET",
+       need::read,
+       &request_handler::get_event},
+      {{"v1", "dead-letters"},
+       "GET",
+       need::read,
+       &request_handler::list_dead_letters},
       {{"v1", "dead-letters", "{id}", "replay"},
        "POST",
        need::admin,
-       &api::replay_dead_letter},
-      {{"v1", "endpoints"}, "GET", need::read, &api::list_endpoints},
-      {{"v1", "endpoints"}, "POST", need::admin, &api::create_endpoint},
-      {{"v1", "endpoints", "{id}"}, "GET", need::read, &api::get_endpoint},
-      {{"v1", "endpoints", "{id}"}, "PATCH", need::admin, &api::patch_endpoint},
+       &request_handler::replay_dead_letter},
+      {{"v1", "endpoints"},
+       "GET",
+       need::read,
+       &request_handler::list_endpoints},
+      {{"v1", "endpoints"},
+       "POST",
+       need::admin,
+       &request_handler::create_endpoint},
+      {{"v1", "endpoints", "{id}"},
+       "GET",
+       need::read,
+       &request_handler::get_endpoint},
+      {{"v1", "endpoints", "{id}"},
+       "PATCH",
+       need::admin,
+       &request_handler::patch_endpoint},
       {{"v1", "endpoints", "{id}"},
        "DELETE",
        need::admin,
-       &api::delete_endpoint},
+       &request_handler::delete_endpoint},
       {{"v1", "endpoints", "{id}", "rotate-secret"},
        "POST",
        need::admin,
-       &api::rotate_secret},
+       &request_handler::rotate_secret},
       {{"v1", "endpoints", "{id}", "replay"},
        "POST",
        need::admin,
-       &api::replay_endpoint},
+       &request_handler::replay_endpoint},
   };
   return all;
 }
 
-api::api(actors::engine& engine, storage::event_log& log, authenticator auth,
-         api_options opts)
+request_handler::request_handler(actors::engine& engine,
+                                 storage::event_log& log, authenticator auth,
+                                 handler_options opts)
     : engine_(engine), log_(log), auth_(std::move(auth)),
       opts_(std::move(opts)) {}
 
-void api::handle(api_request req, std::function<void(api_response)> respond) {
+void request_handler::handle(request req,
+                             std::function<void(response)> respond) {
   std::string_view target = req.target;
   auto qpos = target.find('?');
   auto path = target.substr(0, qpos);
@@ -264,11 +286,11 @@ void api::handle(api_request req, std::function<void(api_response)> respond) {
       404, {"not_found", "no such resource: " + std::string{path}}));
 }
 
-void api::health(call& c) {
+void request_handler::health(call& c) {
   c.respond(json_response(200, json{{"status", "ok"}}));
 }
 
-void api::post_events(call& c) {
+void request_handler::post_events(call& c) {
   auto& req = c.req;
   if (!is_json_content_type(req.content_type))
     return c.respond(
@@ -321,7 +343,7 @@ void api::post_events(call& c) {
       });
 }
 
-void api::get_event(call& c) {
+void request_handler::get_event(call& c) {
   auto id = c.id;
   if (!is_valid_id(id, "evt"))
     return c.respond(
@@ -356,7 +378,7 @@ void api::get_event(call& c) {
                               {"deliveries", std::move(deliveries)}}));
 }
 
-void api::list_dead_letters(call& c) {
+void request_handler::list_dead_letters(call& c) {
   std::size_t limit = 100;
   auto limit_text = query_param(c.query, "limit");
   if (!limit_text.empty()) {
@@ -383,13 +405,13 @@ void api::list_dead_letters(call& c) {
   c.respond(json_response(200, body));
 }
 
-void api::replay_dead_letter(call& c) {
+void request_handler::replay_dead_letter(call& c) {
   actors::replay_selection sel;
   sel.delivery_ids.emplace_back(c.id);
   replay(std::move(sel), c);
 }
 
-void api::replay_endpoint(call& c) {
+void request_handler::replay_endpoint(call& c) {
   actors::replay_selection sel;
   sel.endpoint_id.assign(c.id);
   auto since = query_param(c.query, "since");
@@ -403,7 +425,7 @@ void api::replay_endpoint(call& c) {
   replay(std::move(sel), c);
 }
 
-void api::replay(actors::replay_selection sel, call& c) {
+void request_handler::replay(actors::replay_selection sel, call& c) {
   auto limit = sel.limit;
   engine_.replay(std::move(sel), [respond = std::move(c.respond),
                                   limit](result<std::size_t> n) {
@@ -419,7 +441,7 @@ void api::replay(actors::replay_selection sel, call& c) {
   });
 }
 
-void api::list_endpoints(call& c) {
+void request_handler::list_endpoints(call& c) {
   auto all = log_.list_endpoints();
   if (!all) {
     log::error("endpoint read failed", {{"error", all.error().message}});
@@ -435,11 +457,11 @@ void api::list_endpoints(call& c) {
   c.respond(json_response(200, json{{"endpoints", std::move(items)}}));
 }
 
-void api::create_endpoint(call& c) {
+void request_handler::create_endpoint(call& c) {
   auto body = json_body(c.req, false);
   if (!body)
     return c.respond(body_error(body.error()));
-  auto def = app::create_endpoint(*body, opts_.rules, now_ms());
+  auto def = endpoints::create_endpoint(*body, opts_.rules, now_ms());
   if (!def)
     return c.respond(error_response(400, def.error()));
   actors::endpoint_change change;
@@ -447,8 +469,8 @@ void api::create_endpoint(call& c) {
   change_endpoint(std::move(change), std::move(*def), 201, true, c);
 }
 
-std::optional<endpoint_definition> api::stored_endpoint(call& c,
-                                                        bool changing) {
+std::optional<endpoint_definition>
+request_handler::stored_endpoint(call& c, bool changing) {
   auto id = std::string{c.id};
   auto stored = log_.get_endpoint(id);
   if (!stored) {
@@ -475,12 +497,12 @@ std::optional<endpoint_definition> api::stored_endpoint(call& c,
   return std::move(*current);
 }
 
-void api::get_endpoint(call& c) {
+void request_handler::get_endpoint(call& c) {
   if (auto current = stored_endpoint(c, false))
     c.respond(json_response(200, to_api_json(*current, false)));
 }
 
-void api::patch_endpoint(call& c) {
+void request_handler::patch_endpoint(call& c) {
   auto current = stored_endpoint(c, true);
   if (!current)
     return;
@@ -491,14 +513,14 @@ void api::patch_endpoint(call& c) {
   change.what = actors::endpoint_change::kind::update;
   change.id = current->id;
   change.based_on = current->revision;
-  auto next =
-      app::patch_endpoint(std::move(*current), *body, opts_.rules, now_ms());
+  auto next = endpoints::patch_endpoint(std::move(*current), *body, opts_.rules,
+                                        now_ms());
   if (!next)
     return c.respond(error_response(400, next.error()));
   change_endpoint(std::move(change), std::move(*next), 200, false, c);
 }
 
-void api::delete_endpoint(call& c) {
+void request_handler::delete_endpoint(call& c) {
   auto current = stored_endpoint(c, true);
   if (!current)
     return;
@@ -510,11 +532,11 @@ void api::delete_endpoint(call& c) {
       std::move(change), [respond = std::move(c.respond)](status st) {
         if (!st)
           return respond(error_response(status_of(st.error()), st.error()));
-        respond(api_response{204, {}, {}});
+        respond(response{204, {}, {}});
       });
 }
 
-void api::rotate_secret(call& c) {
+void request_handler::rotate_secret(call& c) {
   auto current = stored_endpoint(c, true);
   if (!current)
     return;
@@ -553,9 +575,9 @@ void api::rotate_secret(call& c) {
   change_endpoint(std::move(change), std::move(*next), 200, true, c);
 }
 
-void api::change_endpoint(actors::endpoint_change change,
-                          endpoint_definition def, int status, bool with_secret,
-                          call& c) {
+void request_handler::change_endpoint(actors::endpoint_change change,
+                                      endpoint_definition def, int status,
+                                      bool with_secret, call& c) {
   auto config = runtime_config(def, opts_.defaults, opts_.rules.transports);
   if (!config)
     return c.respond(error_response(400, config.error()));
@@ -572,4 +594,4 @@ void api::change_endpoint(actors::endpoint_change change,
       });
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::api

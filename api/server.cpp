@@ -1,9 +1,9 @@
 // The only translation unit of app/ that includes Asio and Beast.
 #include <utility> // Asio 1.74 needs it before its own headers
 
-#include "app/api_server.hpp"
+#include "api/server.hpp"
 
-#include "app/http_head.hpp"
+#include "api/http_head.hpp"
 #include "common/log.hpp"
 
 #include <boost/asio/dispatch.hpp>
@@ -21,7 +21,7 @@
 #include <thread>
 #include <vector>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
 namespace {
 
@@ -37,9 +37,10 @@ class session;
 /// the connection count with the list of idle connections (oldest first),
 /// which the acceptor closes when it is at the cap.
 struct server_shared {
-  server_shared(const api_server_options& o, api& h) : opts(o), handler(h) {}
-  const api_server_options& opts;
-  api& handler;
+  server_shared(const server_options& o, request_handler& h)
+      : opts(o), handler(h) {}
+  const server_options& opts;
+  request_handler& handler;
 
   std::mutex mtx;
   std::size_t connections = 0;
@@ -212,7 +213,7 @@ private:
   void on_request() {
     auto& msg = parser_->get();
     keep_alive_ = msg.keep_alive();
-    api_request req;
+    request req;
     req.method = std::string{msg.method_string()};
     req.target = std::string{msg.target()};
     req.content_type = std::string{msg[http::field::content_type]};
@@ -230,7 +231,7 @@ private:
     // it must not keep the connection (and its timers, which belong to the
     // server's io_context) alive: a connection already gone takes no answer.
     shared_->handler.handle(
-        std::move(req), [weak = weak_from_this()](api_response resp) {
+        std::move(req), [weak = weak_from_this()](response resp) {
           if (auto self = weak.lock())
             asio::post(self->stream_.get_executor(),
                        [self, resp = std::move(resp)]() mutable {
@@ -239,7 +240,7 @@ private:
         });
   }
 
-  void on_answer(api_response resp) {
+  void on_answer(response resp) {
     if (!awaiting_answer_)
       return; // the deadline answered already
     awaiting_answer_ = false;
@@ -259,7 +260,7 @@ private:
     reply(std::move(resp), false);
   }
 
-  void reply(api_response resp, bool keep_alive) {
+  void reply(response resp, bool keep_alive) {
     response_.emplace();
     response_->version(11);
     response_->result(static_cast<unsigned>(resp.status));
@@ -344,9 +345,9 @@ private:
   bool head_ = false;
 };
 
-class server_impl final : public api_server {
+class server_impl final : public server {
 public:
-  server_impl(const api_server_options& opts, api& handler)
+  server_impl(const server_options& opts, request_handler& handler)
       : opts_(opts), shared_(std::make_shared<server_shared>(opts_, handler)),
         acceptor_(ioc_) {}
 
@@ -453,7 +454,7 @@ private:
     std::make_shared<session>(std::move(socket), shared_)->start();
   }
 
-  api_server_options opts_;
+  server_options opts_;
   std::shared_ptr<server_shared> shared_;
   asio::io_context ioc_;
   tcp::acceptor acceptor_;
@@ -464,12 +465,12 @@ private:
 
 } // namespace
 
-result<std::unique_ptr<api_server>>
-start_api_server(const api_server_options& opts, api& handler) {
+result<std::unique_ptr<server>> start_server(const server_options& opts,
+                                             request_handler& handler) {
   auto s = std::make_unique<server_impl>(opts, handler);
   if (auto st = s->listen(); !st)
     return st.error();
-  return std::unique_ptr<api_server>{std::move(s)};
+  return std::unique_ptr<server>{std::move(s)};
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::api

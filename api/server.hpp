@@ -5,7 +5,7 @@
 // `api::handle`.
 #pragma once
 
-#include "app/api.hpp"
+#include "api/handler.hpp"
 #include "common/result.hpp"
 
 #include <chrono>
@@ -13,9 +13,9 @@
 #include <memory>
 #include <string>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
-struct api_server_options {
+struct server_options {
   std::string listen = "127.0.0.1:8650"; ///< host:port, [v6]:port; port 0 = any
   std::size_t max_body_bytes = 1 << 20;
   std::size_t max_header_bytes = 16 * 1024;
@@ -36,9 +36,9 @@ struct api_server_options {
   unsigned threads = 1;
 };
 
-class api_server {
+class server {
 public:
-  virtual ~api_server() = default;
+  virtual ~server() = default;
   /// "127.0.0.1:8650" with the port actually bound.
   virtual std::string address() const = 0;
   /// Stops accepting and closes connections; returns when I/O has stopped.
@@ -47,7 +47,7 @@ public:
 
 /// Binds and starts serving; error "listen_failed" names the address and why
 /// (e.g. the port is in use).
-result<std::unique_ptr<api_server>>
-start_api_server(const api_server_options& opts, api& handler);
+result<std::unique_ptr<server>> start_server(const server_options& opts,
+                                             request_handler& handler);
 
-} // namespace tocsin::app
+} // namespace tocsin::api

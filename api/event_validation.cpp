@@ -1,4 +1,4 @@
-#include "app/event_validation.hpp"
+#include "api/event_validation.hpp"
 
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
 namespace {
 
@@ -225,4 +225,4 @@ result<delivery::ingest_batch> validate_events(std::string_view body,
   return out;
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::api

@@ -1,7 +1,7 @@
-#include "app/cli.hpp"
+#include "cli/commands.hpp"
 
-#include "app/api_client.hpp"
 #include "app/config.hpp"
+#include "cli/client.hpp"
 #include "common/json_parse.hpp"
 
 #include <cmath>
@@ -18,7 +18,7 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
-namespace tocsin::app {
+namespace tocsin::cli {
 
 namespace {
 
@@ -75,9 +75,9 @@ std::string server_of_listen(const std::string& listen) {
 }
 
 result<connection> connect(const connection_options& opts) {
-  std::optional<config> cfg;
+  std::optional<app::config> cfg;
   if (!opts.config_file.empty()) {
-    auto loaded = load_config(opts.config_file);
+    auto loaded = app::load_config(opts.config_file);
     if (!loaded)
       return error{"config", loaded.error().message};
     cfg = std::move(*loaded);
@@ -738,4 +738,4 @@ std::optional<int> operator_cli::run() {
   }
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::cli

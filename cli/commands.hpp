@@ -10,7 +10,7 @@ namespace CLI {
 class App;
 } // namespace CLI
 
-namespace tocsin::app {
+namespace tocsin::cli {
 
 class operator_cli {
 public:
@@ -33,4 +33,4 @@ private:
   std::unique_ptr<state> state_;
 };
 
-} // namespace tocsin::app
+} // namespace tocsin::cli

@@ -17,7 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
-namespace tocsin::app {
+namespace tocsin::endpoints {
 
 using ordered_json = nlohmann::ordered_json;
 
@@ -76,6 +76,12 @@ struct endpoint_rules {
   const plugins::loaded_plugins* transports = nullptr;
 };
 
+/// An endpoint declared in the config file.
+struct endpoint_entry {
+  endpoint_definition definition;
+  delivery::endpoint_config endpoint; ///< what its actor runs with
+};
+
 /// Validates a create request (API body or config table as JSON) and fills
 /// in defaults: an id ("ep_" + ULID) and a secret when absent. Errors name
 /// the field with codes such as "insecure_url", "invalid_url",
@@ -127,4 +133,4 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
 /// backslash.
 bool is_valid_glob(std::string_view glob);
 
-} // namespace tocsin::app
+} // namespace tocsin::endpoints

@@ -2,7 +2,6 @@
 // in constant time; each has a role.
 #pragma once
 
-#include "app/config.hpp"
 #include "common/result.hpp"
 
 #include <filesystem>
@@ -11,11 +10,18 @@
 #include <string_view>
 #include <vector>
 
-namespace tocsin::app {
+namespace tocsin::api {
 
 enum class role { admin, ingest, read };
 
 std::optional<role> role_from(std::string_view name);
+
+/// A token as the config file declares it (known only by its SHA-256).
+struct token_config {
+  std::string name;
+  std::string sha256; ///< lower-case hex of the token's SHA-256
+  std::string role;   ///< admin | ingest | read
+};
 
 /// Who made a request: the role of its token, and a stable name for the
 /// token that reveals nothing of it (idempotency keys are scoped by it).
@@ -47,4 +53,4 @@ private:
 result<token_config> ensure_admin_token(const std::filesystem::path& data_dir,
                                         bool& created);
 
-} // namespace tocsin::app
+} // namespace tocsin::api

@@ -1,6 +1,6 @@
 // Endpoint definitions: one test per validation rule, secrets, rotation, the
 // stored form and what an endpoint actor is given.
-#include "app/endpoint_definition.hpp"
+#include "endpoints/definition.hpp"
 
 #include "common/encoding.hpp"
 #include "delivery/signing.hpp"
@@ -8,7 +8,7 @@
 #include <boost/test/unit_test.hpp>
 
 using namespace tocsin;
-using app::ordered_json;
+using endpoints::ordered_json;
 
 namespace {
 
@@ -31,13 +31,13 @@ const plugins::loaded_plugins& shipped_transports() {
   return *set;
 }
 
-app::endpoint_rules rules() {
-  return app::endpoint_rules{&shipped_transports()};
+endpoints::endpoint_rules rules() {
+  return endpoints::endpoint_rules{&shipped_transports()};
 }
 
 /// The error of creating `body`; fails the test if it was accepted.
 error refusal(const ordered_json& body) {
-  auto r = app::create_endpoint(body, rules(), 1000);
+  auto r = endpoints::create_endpoint(body, rules(), 1000);
   BOOST_REQUIRE_MESSAGE(!r, "accepted: " + body.dump());
   return r.error();
 }
@@ -55,7 +55,7 @@ void check_refused(const ordered_json& body, const std::string& code,
 BOOST_AUTO_TEST_SUITE(endpoint_definition)
 
 BOOST_AUTO_TEST_CASE(a_minimal_endpoint_gets_defaults_an_id_and_a_secret) {
-  auto e = app::create_endpoint(base(), {}, 1000);
+  auto e = endpoints::create_endpoint(base(), {}, 1000);
   BOOST_REQUIRE(e);
   BOOST_TEST(e->id.rfind("ep_", 0) == 0);
   BOOST_TEST(e->transport == "webhook");
@@ -68,13 +68,13 @@ BOOST_AUTO_TEST_CASE(a_minimal_endpoint_gets_defaults_an_id_and_a_secret) {
   BOOST_TEST(key->size() == 32u);
   BOOST_TEST(e->created_at == 1000);
   BOOST_TEST(e->revision == 1);
-  auto other = app::create_endpoint(base(), {}, 1000);
+  auto other = endpoints::create_endpoint(base(), {}, 1000);
   BOOST_TEST(other->secret != e->secret); // from a CSPRNG, not a constant
   BOOST_TEST(other->id != e->id);
 }
 
 BOOST_AUTO_TEST_CASE(every_field_is_taken) {
-  auto e = app::create_endpoint(
+  auto e = endpoints::create_endpoint(
       ordered_json{{"id", "ops-1"},
                    {"url", "https://hooks.example/in?x=1"},
                    {"transport", "webhook"},
@@ -93,7 +93,7 @@ BOOST_AUTO_TEST_CASE(every_field_is_taken) {
   BOOST_TEST(e->id == "ops-1");
   BOOST_TEST(e->secret == secret);
   BOOST_TEST(!e->enabled);
-  auto c = app::runtime_config(*e, app::endpoint_defaults{});
+  auto c = endpoints::runtime_config(*e, endpoints::endpoint_defaults{});
   BOOST_REQUIRE(c);
   BOOST_TEST(c->target.host == "hooks.example");
   BOOST_TEST(c->filter.min_severity == 3);
@@ -107,12 +107,12 @@ BOOST_AUTO_TEST_CASE(every_field_is_taken) {
 }
 
 BOOST_AUTO_TEST_CASE(overrides_fall_back_to_the_delivery_defaults) {
-  auto e = app::create_endpoint(base(), {}, 5);
-  app::endpoint_defaults d;
+  auto e = endpoints::create_endpoint(base(), {}, 5);
+  endpoints::endpoint_defaults d;
   d.retry_schedule = {0.1};
   d.timeout = 3;
   d.max_in_flight = 7;
-  auto c = app::runtime_config(*e, d);
+  auto c = endpoints::runtime_config(*e, d);
   BOOST_REQUIRE(c);
   BOOST_TEST((c->retry.schedule == std::vector<double>{0.1}));
   BOOST_TEST(c->timeout.count() == 3000);
@@ -143,7 +143,8 @@ BOOST_AUTO_TEST_CASE(unknown_transport) {
   // Without the plugins (reading the config file) any name passes; it is
   // checked once they are loaded.
   BOOST_TEST(
-      app::create_endpoint(with("transport", "carrier-pigeon"), {}, 1).ok());
+      endpoints::create_endpoint(with("transport", "carrier-pigeon"), {}, 1)
+          .ok());
 }
 
 BOOST_AUTO_TEST_CASE(options_are_checked_by_the_transport) {
@@ -153,9 +154,9 @@ BOOST_AUTO_TEST_CASE(options_are_checked_by_the_transport) {
   pd["options"] = {{"routing_key", "too-short"}};
   check_refused(pd, "invalid_options", "options");
   pd["options"] = {{"routing_key", std::string(32, 'a')}};
-  BOOST_TEST(app::create_endpoint(pd, rules(), 1).ok());
-  auto c = app::runtime_config(*app::create_endpoint(pd, rules(), 1), {},
-                               &shipped_transports());
+  BOOST_TEST(endpoints::create_endpoint(pd, rules(), 1).ok());
+  auto c = endpoints::runtime_config(
+      *endpoints::create_endpoint(pd, rules(), 1), {}, &shipped_transports());
   BOOST_REQUIRE(c);
   BOOST_REQUIRE(c->plugin);
   BOOST_TEST(c->plugin->name() == "pagerduty");
@@ -178,9 +179,9 @@ BOOST_AUTO_TEST_CASE(bad_glob) {
   check_refused(with("agents", {"agent-[0-9"}), "invalid_glob", "agents");
   check_refused(with("agents", {""}), "invalid_glob", "agents");
   check_refused(with("agents", {"agent\\"}), "invalid_glob", "agents");
-  BOOST_TEST(app::is_valid_glob("agent-[]x]"));
-  BOOST_TEST(app::is_valid_glob("a\\[b"));
-  BOOST_TEST(app::is_valid_glob("*"));
+  BOOST_TEST(endpoints::is_valid_glob("agent-[]x]"));
+  BOOST_TEST(endpoints::is_valid_glob("a\\[b"));
+  BOOST_TEST(endpoints::is_valid_glob("*"));
 }
 
 BOOST_AUTO_TEST_CASE(unknown_top_level_field) {
@@ -216,9 +217,9 @@ BOOST_AUTO_TEST_CASE(bad_secrets_are_refused) {
 
 BOOST_AUTO_TEST_CASE(flow_control_settings) {
   auto slack = with("transport", "slack");
-  auto e = app::create_endpoint(slack, rules(), 1);
+  auto e = endpoints::create_endpoint(slack, rules(), 1);
   BOOST_TEST_REQUIRE(e.ok());
-  auto c = app::runtime_config(*e, {}, &shipped_transports());
+  auto c = endpoints::runtime_config(*e, {}, &shipped_transports());
   BOOST_TEST_REQUIRE(c.ok());
   BOOST_TEST(c->rate.per_second == 1.0); // Slack's own suggestion
   BOOST_TEST(c->rate.burst == 3);
@@ -228,17 +229,17 @@ BOOST_AUTO_TEST_CASE(flow_control_settings) {
   slack["rate_limit"] = {{"per_second", 0.5}, {"burst", 1}};
   slack["circuit_breaker"] = {{"failures", 2}, {"cooldown", 0.25}};
   slack["ordered"] = true;
-  auto o = app::create_endpoint(slack, rules(), 1);
+  auto o = endpoints::create_endpoint(slack, rules(), 1);
   BOOST_TEST_REQUIRE(o.ok());
-  auto oc = app::runtime_config(*o, {}, &shipped_transports());
+  auto oc = endpoints::runtime_config(*o, {}, &shipped_transports());
   BOOST_TEST(oc->rate.per_second == 0.5);
   BOOST_TEST(oc->rate.burst == 1);
   BOOST_TEST(oc->breaker.failures == 2);
   BOOST_TEST(oc->breaker.cooldown == 250);
   BOOST_TEST(oc->ordered);
-  auto back = app::from_stored_json(app::to_stored_json(*o));
+  auto back = endpoints::from_stored_json(endpoints::to_stored_json(*o));
   BOOST_TEST_REQUIRE(back.ok());
-  BOOST_TEST(app::same_settings(*back, *o));
+  BOOST_TEST(endpoints::same_settings(*back, *o));
 
   check_refused(with("rate_limit", 1), "invalid_field", "rate_limit");
   check_refused(with("rate_limit", {{"per_second", 0}}), "invalid_field",
@@ -257,31 +258,32 @@ BOOST_AUTO_TEST_CASE(flow_control_settings) {
 }
 
 BOOST_AUTO_TEST_CASE(ed25519_endpoints_get_a_keypair) {
-  auto e = app::create_endpoint(with("signature", "ed25519"), {}, 5);
+  auto e = endpoints::create_endpoint(with("signature", "ed25519"), {}, 5);
   BOOST_REQUIRE(e);
   BOOST_TEST(e->secret.rfind("whsk_", 0) == 0);
   BOOST_TEST(e->signature() == "ed25519");
-  auto shown = app::to_api_json(*e, false);
+  auto shown = endpoints::to_api_json(*e, false);
   BOOST_TEST(!shown.contains("secret"));
   BOOST_REQUIRE(shown.contains("public_key"));
   BOOST_TEST(shown["public_key"] == *delivery::ed25519_public_key(e->secret));
-  auto c = app::runtime_config(*e, {});
+  auto c = endpoints::runtime_config(*e, {});
   BOOST_REQUIRE(c);
   BOOST_TEST(
       (c->signing_keys[0].key.kind == delivery::signing_key::scheme::ed25519));
 }
 
 BOOST_AUTO_TEST_CASE(the_secret_is_shown_only_when_asked) {
-  auto e = app::create_endpoint(base(), {}, 5);
-  BOOST_TEST(!app::to_api_json(*e, false).contains("secret"));
-  BOOST_TEST(app::to_api_json(*e, true)["secret"] == e->secret);
-  BOOST_TEST(app::to_api_json(*e, false).dump().find(e->secret) ==
+  auto e = endpoints::create_endpoint(base(), {}, 5);
+  BOOST_TEST(!endpoints::to_api_json(*e, false).contains("secret"));
+  BOOST_TEST(endpoints::to_api_json(*e, true)["secret"] == e->secret);
+  BOOST_TEST(endpoints::to_api_json(*e, false).dump().find(e->secret) ==
              std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(patch_changes_only_what_it_names) {
-  auto e = app::create_endpoint(with("min_severity", "high"), {}, 5);
-  auto p = app::patch_endpoint(*e, ordered_json{{"enabled", false}}, {}, 9);
+  auto e = endpoints::create_endpoint(with("min_severity", "high"), {}, 5);
+  auto p =
+      endpoints::patch_endpoint(*e, ordered_json{{"enabled", false}}, {}, 9);
   BOOST_REQUIRE(p);
   BOOST_TEST(!p->enabled);
   BOOST_TEST(p->min_severity == "high");
@@ -289,33 +291,34 @@ BOOST_AUTO_TEST_CASE(patch_changes_only_what_it_names) {
   BOOST_TEST(p->revision == 2);
   BOOST_TEST(p->updated_at == 9);
   BOOST_TEST(p->created_at == 5);
-  auto reset = app::patch_endpoint(
-      *app::patch_endpoint(*e, ordered_json{{"timeout", 3}}, {}, 9),
+  auto reset = endpoints::patch_endpoint(
+      *endpoints::patch_endpoint(*e, ordered_json{{"timeout", 3}}, {}, 9),
       ordered_json{{"timeout", nullptr}}, {}, 10);
   BOOST_REQUIRE(reset);
   BOOST_TEST(!reset->timeout);
 }
 
 BOOST_AUTO_TEST_CASE(patch_refuses_what_cannot_change) {
-  auto e = app::create_endpoint(base(), {}, 5);
+  auto e = endpoints::create_endpoint(base(), {}, 5);
   for (auto key : {"id", "created_at", "revision", "source", "signature"}) {
-    auto p = app::patch_endpoint(*e, ordered_json{{key, "x"}}, {}, 9);
+    auto p = endpoints::patch_endpoint(*e, ordered_json{{key, "x"}}, {}, 9);
     BOOST_REQUIRE(!p);
     BOOST_TEST(p.error().code == "read_only_field");
     BOOST_TEST(p.error().field == key);
   }
-  auto s = app::patch_endpoint(*e, ordered_json{{"secret", secret}}, {}, 9);
+  auto s =
+      endpoints::patch_endpoint(*e, ordered_json{{"secret", secret}}, {}, 9);
   BOOST_REQUIRE(!s);
   BOOST_TEST(s.error().message.find("rotate-secret") != std::string::npos);
-  auto u = app::patch_endpoint(*e, ordered_json{{"url", "http://x.example/"}},
-                               {}, 9);
+  auto u = endpoints::patch_endpoint(
+      *e, ordered_json{{"url", "http://x.example/"}}, {}, 9);
   BOOST_REQUIRE(!u);
   BOOST_TEST(u.error().code == "insecure_url");
 }
 
 BOOST_AUTO_TEST_CASE(rotation_keeps_the_old_secret_for_the_grace_period) {
-  auto e = app::create_endpoint(base(), {}, 5);
-  auto r = app::rotate_endpoint_secret(*e, std::nullopt, 1000, 100);
+  auto e = endpoints::create_endpoint(base(), {}, 5);
+  auto r = endpoints::rotate_endpoint_secret(*e, std::nullopt, 1000, 100);
   BOOST_REQUIRE(r);
   BOOST_TEST(r->secret != e->secret);
   BOOST_TEST(r->secret.rfind("whsec_", 0) == 0);
@@ -323,7 +326,7 @@ BOOST_AUTO_TEST_CASE(rotation_keeps_the_old_secret_for_the_grace_period) {
   BOOST_TEST(r->retired[0].secret == e->secret);
   BOOST_TEST(r->retired[0].expires_at == 1100);
   BOOST_TEST(r->revision == 2);
-  auto c = app::runtime_config(*r, {});
+  auto c = endpoints::runtime_config(*r, {});
   BOOST_REQUIRE(c);
   BOOST_REQUIRE(c->signing_keys.size() == 2u);
   BOOST_TEST(c->signing_keys[0].expires_at == 0);
@@ -332,48 +335,50 @@ BOOST_AUTO_TEST_CASE(rotation_keeps_the_old_secret_for_the_grace_period) {
              *delivery::decode_webhook_secret(e->secret));
 
   // Expired secrets are dropped at the next rotation; at most 4 are kept.
-  auto later = app::rotate_endpoint_secret(*r, std::nullopt, 1000, 5000);
+  auto later = endpoints::rotate_endpoint_secret(*r, std::nullopt, 1000, 5000);
   BOOST_REQUIRE(later);
   BOOST_TEST(later->retired.size() == 1u);
   auto many = *later;
   for (int i = 0; i < 10; ++i)
-    many = *app::rotate_endpoint_secret(many, std::nullopt, 100000, 6000 + i);
+    many = *endpoints::rotate_endpoint_secret(many, std::nullopt, 100000,
+                                              6000 + i);
   BOOST_TEST(many.retired.size() == 4u);
 
-  auto none = app::rotate_endpoint_secret(*e, std::nullopt, 0, 100);
+  auto none = endpoints::rotate_endpoint_secret(*e, std::nullopt, 0, 100);
   BOOST_TEST(none->retired.empty()); // grace 0: the old one stops at once
 }
 
 BOOST_AUTO_TEST_CASE(rotation_to_a_given_secret_is_checked) {
-  auto e = app::create_endpoint(base(), {}, 5);
-  BOOST_TEST(!app::rotate_endpoint_secret(*e, "nope", 1000, 100));
-  BOOST_TEST(!app::rotate_endpoint_secret(*e, e->secret, 1000, 100));
-  auto r = app::rotate_endpoint_secret(*e, std::string{secret}, 1000, 100);
+  auto e = endpoints::create_endpoint(base(), {}, 5);
+  BOOST_TEST(!endpoints::rotate_endpoint_secret(*e, "nope", 1000, 100));
+  BOOST_TEST(!endpoints::rotate_endpoint_secret(*e, e->secret, 1000, 100));
+  auto r =
+      endpoints::rotate_endpoint_secret(*e, std::string{secret}, 1000, 100);
   BOOST_REQUIRE(r);
   BOOST_TEST(r->secret == secret);
   // Switching scheme on rotation: the old HMAC secret signs during grace.
   auto kp = delivery::generate_ed25519_keypair();
-  auto ed = app::rotate_endpoint_secret(*e, kp.secret_key, 1000, 100);
+  auto ed = endpoints::rotate_endpoint_secret(*e, kp.secret_key, 1000, 100);
   BOOST_REQUIRE(ed);
   BOOST_TEST(ed->signature() == "ed25519");
 }
 
 BOOST_AUTO_TEST_CASE(the_stored_form_round_trips) {
-  auto e =
-      app::create_endpoint(ordered_json{{"url", "https://hooks.example/in"},
-                                        {"agents", {"a*"}},
-                                        {"timeout", 1.5},
-                                        {"retry_schedule", {1, 2}},
-                                        {"description", "d\u00e9j\u00e0"}},
-                           {}, 5);
-  auto r = app::rotate_endpoint_secret(*e, std::nullopt, 1000, 100);
-  auto text = app::to_stored_json(*r);
-  auto back = app::from_stored_json(text);
+  auto e = endpoints::create_endpoint(
+      ordered_json{{"url", "https://hooks.example/in"},
+                   {"agents", {"a*"}},
+                   {"timeout", 1.5},
+                   {"retry_schedule", {1, 2}},
+                   {"description", "d\u00e9j\u00e0"}},
+      {}, 5);
+  auto r = endpoints::rotate_endpoint_secret(*e, std::nullopt, 1000, 100);
+  auto text = endpoints::to_stored_json(*r);
+  auto back = endpoints::from_stored_json(text);
   BOOST_REQUIRE(back);
-  BOOST_TEST(app::same_settings(*back, *r));
-  BOOST_TEST(app::to_stored_json(*back) == text);
-  BOOST_TEST(!app::from_stored_json("{}"));
-  BOOST_TEST(!app::from_stored_json("nope"));
+  BOOST_TEST(endpoints::same_settings(*back, *r));
+  BOOST_TEST(endpoints::to_stored_json(*back) == text);
+  BOOST_TEST(!endpoints::from_stored_json("{}"));
+  BOOST_TEST(!endpoints::from_stored_json("nope"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -1,5 +1,5 @@
 // The API layer without sockets: one check per role boundary of every route.
-#include "app/api.hpp"
+#include "api/handler.hpp"
 
 #include "common/encoding.hpp"
 #include "tests/support/fakes.hpp"
@@ -13,16 +13,16 @@ namespace {
 struct api_fixture {
   test::fake_engine engine;
   test::empty_log log;
-  app::api handler{
+  api::request_handler handler{
       engine, log,
-      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"},
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"},
                           {"i", hex_encode(sha256("ingest-t")), "ingest"},
                           {"r", hex_encode(sha256("read-t")), "read"}}},
-      app::api_options{}};
+      api::handler_options{}};
 
   int status(const std::string& method, const std::string& target,
              const std::string& token, const std::string& body = {}) {
-    app::api_request req;
+    api::request req;
     req.method = method;
     req.target = target;
     req.content_type = "application/json";
@@ -30,8 +30,7 @@ struct api_fixture {
       req.authorization = "Bearer " + token;
     req.body = body;
     int got = 0;
-    handler.handle(std::move(req),
-                   [&](app::api_response r) { got = r.status; });
+    handler.handle(std::move(req), [&](api::response r) { got = r.status; });
     return got;
   }
 };
@@ -40,7 +39,7 @@ const std::string event = R"({"type":"system.health","summary":"ok"})";
 
 } // namespace
 
-BOOST_FIXTURE_TEST_SUITE(api, api_fixture)
+BOOST_FIXTURE_TEST_SUITE(handler, api_fixture)
 
 BOOST_AUTO_TEST_CASE(every_route_checks_its_role) {
   struct route {
@@ -112,20 +111,19 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
         held;
     actors::recovery_report r;
   } slow;
-  app::api_options opts;
+  api::handler_options opts;
   opts.max_queued_requests = 3;
   opts.max_queued_bytes = 64 << 20;
-  app::api handler{
+  api::request_handler handler{
       slow, log,
-      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
       opts};
   // Answers may come after post() returned: they go where it left them.
   auto post = [&](const std::string& body) {
-    app::api_request req{"POST",           "/v1/events", "application/json",
-                         "Bearer admin-t", "",           body};
-    auto got =
-        std::make_shared<app::api_response>(app::api_response{0, {}, {}});
-    handler.handle(std::move(req), [got](app::api_response r) { *got = r; });
+    api::request req{"POST",           "/v1/events", "application/json",
+                     "Bearer admin-t", "",           body};
+    auto got = std::make_shared<api::response>(api::response{0, {}, {}});
+    handler.handle(std::move(req), [got](api::response r) { *got = r; });
     return *got;
   };
   for (int i = 0; i < 3; ++i)
@@ -148,17 +146,17 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
   BOOST_TEST(post(event).status == 503);
   // Bytes count too: one request over max_queued_bytes is refused alone.
   slow.held.clear();
-  app::api_options small;
+  api::handler_options small;
   small.max_queued_bytes = event.size() * 2;
-  app::api bytes_bound{
+  api::request_handler bytes_bound{
       slow, log,
-      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
       small};
-  auto post_to = [&](app::api& h) {
-    app::api_request req{"POST",           "/v1/events", "application/json",
-                         "Bearer admin-t", "",           event};
+  auto post_to = [&](api::request_handler& h) {
+    api::request req{"POST",           "/v1/events", "application/json",
+                     "Bearer admin-t", "",           event};
     auto got = std::make_shared<int>(0);
-    h.handle(std::move(req), [got](app::api_response r) { *got = r.status; });
+    h.handle(std::move(req), [got](api::response r) { *got = r.status; });
     return *got;
   };
   BOOST_TEST(post_to(bytes_bound) == 0);
@@ -182,14 +180,14 @@ BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
     const actors::recovery_report& recovered() const override { return r; }
     actors::recovery_report r;
   } refusing;
-  app::api handler{
+  api::request_handler handler{
       refusing, log,
-      app::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
-      app::api_options{}};
-  app::api_request req{"POST",           "/v1/events", "application/json",
-                       "Bearer admin-t", "key-1",      event};
-  app::api_response got{0, {}, {}};
-  handler.handle(std::move(req), [&](app::api_response r) { got = r; });
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      api::handler_options{}};
+  api::request req{"POST",           "/v1/events", "application/json",
+                   "Bearer admin-t", "key-1",      event};
+  api::response got{0, {}, {}};
+  handler.handle(std::move(req), [&](api::response r) { got = r; });
   BOOST_TEST(got.status == 422);
   BOOST_TEST(got.body.find("idempotency_key_reused") != std::string::npos);
 }

@@ -1,4 +1,4 @@
-#include "app/event_validation.hpp"
+#include "api/event_validation.hpp"
 
 #include "common/ids.hpp"
 
@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 
 using namespace tocsin;
-using namespace tocsin::app;
+using namespace tocsin::api;
 using nlohmann::json;
 
 namespace {

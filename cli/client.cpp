@@ -1,4 +1,4 @@
-#include "app/api_client.hpp"
+#include "cli/client.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -12,7 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-namespace tocsin::app {
+namespace tocsin::cli {
 
 namespace {
 
@@ -396,4 +396,4 @@ result<http_response> api_client::request(const http_request& req) const {
   return res;
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::cli

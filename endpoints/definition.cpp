@@ -1,4 +1,4 @@
-#include "app/endpoint_definition.hpp"
+#include "endpoints/definition.hpp"
 
 #include "common/event_types.hpp"
 #include "common/ids.hpp"
@@ -9,7 +9,7 @@
 #include <algorithm>
 #include <cmath>
 
-namespace tocsin::app {
+namespace tocsin::endpoints {
 
 namespace {
 
@@ -592,4 +592,4 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
   return c;
 }
 
-} // namespace tocsin::app
+} // namespace tocsin::endpoints

@@ -3,13 +3,12 @@
 // engine starts.
 #pragma once
 
-#include "app/config.hpp"
-#include "app/endpoint_definition.hpp"
+#include "endpoints/definition.hpp"
 #include "storage/event_log.hpp"
 
 #include <vector>
 
-namespace tocsin::app {
+namespace tocsin::endpoints {
 
 struct loaded_endpoints {
   std::vector<delivery::endpoint_config> runtime;
@@ -30,4 +29,4 @@ load_endpoints(storage::event_log& log,
                const endpoint_defaults& defaults,
                const plugins::loaded_plugins& transports, unix_ms now);
 
-} // namespace tocsin::app
+} // namespace tocsin::endpoints
