@@ -175,7 +175,8 @@ void pump(self_ptr self) {
     a.number = static_cast<int>(d.attempts.size()) + 1;
     a.started_at = now;
     d.attempts.push_back(a);
-    ws.put_delivery(d, "attempt.started", storage::delivery_state::pending);
+    ws.put_delivery(d, storage::record_kind::attempt_started,
+                    storage::delivery_state::pending);
     starting.push_back(std::move(job));
   }
   if (auto s = st.log->commit(ws, storage::durability::buffered); !s) {
@@ -216,8 +217,8 @@ void note_answer(self_ptr self, const net::inbound_response& r,
   if (opened)
     fields.field("failures", st.breaker.consecutive_failures())
         .field("probe_at", *st.breaker.reopens_at());
-  st.outcomes.add_record(opened ? "endpoint.circuit_opened"
-                                : "endpoint.circuit_closed",
+  st.outcomes.add_record(opened ? storage::record_kind::endpoint_circuit_opened
+                                : storage::record_kind::endpoint_circuit_closed,
                          fields.end_object().take());
   if (opened)
     log::warn(
@@ -253,12 +254,12 @@ void finish_attempt(self_ptr self, const std::string& id,
   if (st.removed && v.what == outcome::retry)
     v = verdict{outcome::dead_letter, 0, std::string{endpoint_deleted_reason},
                 false};
-  const char* outcome_kind = "delivery.retry_scheduled";
+  auto outcome_kind = storage::record_kind::delivery_retry_scheduled;
   switch (v.what) {
   case outcome::delivered:
     d.state = storage::delivery_state::delivered;
     d.finished_at = now;
-    outcome_kind = "delivery.delivered";
+    outcome_kind = storage::record_kind::delivery_delivered;
     break;
   case outcome::retry:
     d.next_attempt_at = v.next_attempt_at;
@@ -267,11 +268,11 @@ void finish_attempt(self_ptr self, const std::string& id,
     d.state = storage::delivery_state::dead_lettered;
     d.finished_at = now;
     d.reason = v.reason;
-    outcome_kind = "delivery.dead_lettered";
+    outcome_kind = storage::record_kind::delivery_dead_lettered;
     break;
   }
   // The new state once, then the outcome as its own record.
-  st.outcomes.put_delivery(d, "attempt.finished",
+  st.outcomes.put_delivery(d, storage::record_kind::attempt_finished,
                            storage::delivery_state::pending);
   json_writer fields;
   fields.begin_object()
@@ -283,7 +284,7 @@ void finish_attempt(self_ptr self, const std::string& id,
   st.outcomes.add_record(outcome_kind, fields.end_object().take());
   if (v.flag_endpoint && !st.flagged) {
     st.flagged = true;
-    st.outcomes.add_record("endpoint.flagged",
+    st.outcomes.add_record(storage::record_kind::endpoint_flagged,
                            json_writer{}
                                .begin_object()
                                .field("endpoint_id", st.config.id)
@@ -351,7 +352,7 @@ void dead_letter(self_ptr self, delivery_job job, std::string reason,
   d.state = storage::delivery_state::dead_lettered;
   d.finished_at = now;
   d.reason = std::move(reason);
-  st.outcomes.put_delivery(d, "delivery.dead_lettered",
+  st.outcomes.put_delivery(d, storage::record_kind::delivery_dead_lettered,
                            storage::delivery_state::pending);
   st.settled.push_back(std::move(job));
 }

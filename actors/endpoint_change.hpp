@@ -4,6 +4,7 @@
 
 #include "common/result.hpp"
 #include "delivery/endpoint_config.hpp"
+#include "storage/record_kind.hpp"
 
 #include <cstdint>
 #include <functional>
@@ -19,9 +20,9 @@ struct endpoint_change {
   std::optional<delivery::endpoint_config> config = {};
   /// The definition as the store keeps it (create and update).
   std::string definition = {};
-  /// Log record kind for updates, e.g. "endpoint.updated",
-  /// "endpoint.secret_rotated".
-  std::string record_kind = {};
+  /// Log record kind for updates: endpoint_updated (when empty) or
+  /// endpoint_secret_rotated.
+  std::optional<storage::record_kind> record_kind = {};
   /// update and remove: the revision the change was made from. Another
   /// change in between fails this one with "conflict" (nothing is lost).
   std::int64_t based_on = 0;

@@ -68,7 +68,7 @@ public:
         a.finished_at = now;
         a.error = interrupted_error;
         d.next_attempt_at = now;
-        fixes.put_delivery(d, "attempt.interrupted",
+        fixes.put_delivery(d, storage::record_kind::attempt_interrupted,
                            storage::delivery_state::pending);
         ++report_.interrupted;
       }
@@ -77,7 +77,7 @@ public:
         d.state = storage::delivery_state::dead_lettered;
         d.finished_at = now;
         d.reason = endpoint_deleted_reason;
-        fixes.put_delivery(d, "delivery.dead_lettered");
+        fixes.put_delivery(d, storage::record_kind::delivery_dead_lettered);
         ++report_.orphaned;
         return;
       }

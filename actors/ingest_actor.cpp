@@ -174,20 +174,12 @@ result<std::vector<storage::delivery>> select(ingest_state& st,
   }
   if (route_of(st, sel.endpoint_id) == st.routes.size())
     return error{"not_found", "no endpoint " + sel.endpoint_id};
-  std::string after;
-  while (out.size() < sel.limit) {
-    auto page = st.log->list_dead_letters(after, 1000);
-    if (!page)
-      return error{"store_unavailable", page.error().message};
-    if (page->empty())
-      break;
-    after = page->back().id;
-    for (auto& d : *page)
-      if (d.endpoint_id == sel.endpoint_id && d.finished_at >= sel.since &&
-          out.size() < sel.limit)
-        out.push_back(std::move(d));
-  }
-  return out;
+  // The endpoint's own dead letters, from `since`: the others are not read.
+  auto chosen =
+      st.log->list_dead_letters_of(sel.endpoint_id, sel.since, sel.limit);
+  if (!chosen)
+    return error{"store_unavailable", chosen.error().message};
+  return std::move(*chosen);
 }
 
 void replay(self_ptr self, replay_request& req) {
@@ -225,7 +217,7 @@ void replay(self_ptr self, replay_request& req) {
     d.window_start = 0;
     d.attempt_base = static_cast<int>(d.attempts.size());
     d.next_attempt_at = now;
-    st.batch.put_delivery(d, "delivery.replayed",
+    st.batch.put_delivery(d, storage::record_kind::delivery_replayed,
                           storage::delivery_state::dead_lettered);
     st.handoff[ri].push_back(delivery_job{
         std::move(d), make_event_content((*ev)->body, st.max_payload_bytes)});
@@ -302,11 +294,12 @@ void change_endpoint(self_ptr self, endpoint_change_request& req) {
   storage::write_set ws;
   switch (c.what) {
   case endpoint_change::kind::create:
-    ws.put_endpoint(c.id, c.definition, "endpoint.created");
+    ws.put_endpoint(c.id, c.definition, storage::record_kind::endpoint_created);
     break;
   case endpoint_change::kind::update:
-    ws.put_endpoint(c.id, c.definition,
-                    c.record_kind.empty() ? "endpoint.updated" : c.record_kind);
+    ws.put_endpoint(
+        c.id, c.definition,
+        c.record_kind.value_or(storage::record_kind::endpoint_updated));
     break;
   case endpoint_change::kind::remove:
     ws.delete_endpoint(c.id);

@@ -169,6 +169,8 @@ struct request_handler::route {
   std::string_view method;
   need role;
   void (request_handler::*handler)(call&);
+  /// Reads the store: runs on the `offload` threads.
+  bool reads_store = false;
 
   /// Whether `segs` fits the pattern; the {id} segment goes to `id`.
   bool matches(const std::vector<std::string_view>& segs,
@@ -195,11 +197,13 @@ const std::vector<request_handler::route>& request_handler::routes() {
       {{"v1", "events", "{id}"},
        "GET",
        need::read,
-       &request_handler::get_event},
+       &request_handler::get_event,
+       true},
       {{"v1", "dead-letters"},
        "GET",
        need::read,
-       &request_handler::list_dead_letters},
+       &request_handler::list_dead_letters,
+       true},
       {{"v1", "dead-letters", "{id}", "replay"},
        "POST",
        need::admin,
@@ -207,7 +211,8 @@ const std::vector<request_handler::route>& request_handler::routes() {
       {{"v1", "endpoints"},
        "GET",
        need::read,
-       &request_handler::list_endpoints},
+       &request_handler::list_endpoints,
+       true},
       {{"v1", "endpoints"},
        "POST",
        need::admin,
@@ -215,19 +220,23 @@ const std::vector<request_handler::route>& request_handler::routes() {
       {{"v1", "endpoints", "{id}"},
        "GET",
        need::read,
-       &request_handler::get_endpoint},
+       &request_handler::get_endpoint,
+       true},
       {{"v1", "endpoints", "{id}"},
        "PATCH",
        need::admin,
-       &request_handler::patch_endpoint},
+       &request_handler::patch_endpoint,
+       true},
       {{"v1", "endpoints", "{id}"},
        "DELETE",
        need::admin,
-       &request_handler::delete_endpoint},
+       &request_handler::delete_endpoint,
+       true},
       {{"v1", "endpoints", "{id}", "rotate-secret"},
        "POST",
        need::admin,
-       &request_handler::rotate_secret},
+       &request_handler::rotate_secret,
+       true},
       {{"v1", "endpoints", "{id}", "replay"},
        "POST",
        need::admin,
@@ -242,9 +251,17 @@ request_handler::request_handler(actors::engine& engine,
     : engine_(engine), log_(log), auth_(std::move(auth)),
       opts_(std::move(opts)) {}
 
+/// A request and its answer, kept alive while a handler runs elsewhere.
+struct request_handler::context {
+  request req;
+  std::function<void(response)> respond;
+};
+
 void request_handler::handle(request req,
                              std::function<void(response)> respond) {
-  std::string_view target = req.target;
+  auto ctx =
+      std::make_shared<context>(context{std::move(req), std::move(respond)});
+  std::string_view target = ctx->req.target;
   auto qpos = target.find('?');
   auto path = target.substr(0, qpos);
   auto query = qpos == std::string_view::npos ? std::string_view{}
@@ -255,34 +272,40 @@ void request_handler::handle(request req,
     std::string_view id;
     if (!r.matches(segs, id))
       continue;
+    auto& method = ctx->req.method;
     bool method_ok =
-        req.method == r.method || (r.method == "GET" && req.method == "HEAD");
+        method == r.method || (r.method == "GET" && method == "HEAD");
     if (!method_ok) {
       allowed += (allowed.empty() ? "" : ", ") + std::string{r.method};
       continue;
     }
     principal who;
     if (r.role != need::nobody) {
-      auto p = auth_.authenticate(req.authorization);
+      auto p = auth_.authenticate(ctx->req.authorization);
       if (!p)
-        return respond(error_response(
+        return ctx->respond(error_response(
             401, {"unauthorized", "missing or invalid bearer token"}));
       bool ok = p->r == role::admin ||
                 (r.role == need::ingest && p->r == role::ingest) ||
                 (r.role == need::read && p->r == role::read);
       if (!ok)
-        return respond(error_response(
+        return ctx->respond(error_response(
             403, {"forbidden", "this token's role may not do that"}));
       who = std::move(*p);
     }
-    call c{req, query, id, std::move(who), respond};
-    return (this->*r.handler)(c);
+    auto run = [this, ctx, query, id, who = std::move(who), &r]() mutable {
+      call c{ctx->req, query, id, std::move(who), ctx->respond};
+      (this->*r.handler)(c);
+    };
+    if (r.reads_store && opts_.offload)
+      return opts_.offload(std::move(run));
+    return run();
   }
   if (!allowed.empty())
-    return respond(
+    return ctx->respond(
         error_response(405, {"method_not_allowed",
                              "use " + allowed + " " + std::string{path}}));
-  respond(error_response(
+  ctx->respond(error_response(
       404, {"not_found", "no such resource: " + std::string{path}}));
 }
 
@@ -567,7 +590,7 @@ void request_handler::rotate_secret(call& c) {
   change.what = actors::endpoint_change::kind::update;
   change.id = current->id;
   change.based_on = current->revision;
-  change.record_kind = "endpoint.secret_rotated";
+  change.record_kind = storage::record_kind::endpoint_secret_rotated;
   auto next = rotate_endpoint_secret(std::move(*current), std::move(secret),
                                      grace, now_ms());
   if (!next)

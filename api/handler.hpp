@@ -44,6 +44,9 @@ struct handler_options {
   /// yet answered; past either, POST /v1/events answers 503 + Retry-After.
   std::size_t max_queued_requests = 4096;
   std::size_t max_queued_bytes = 64 << 20;
+  /// Where routes that read the store run, so that a slow disk never holds
+  /// up the HTTP I/O threads. Unset: on the caller's thread (tests).
+  std::function<void(std::function<void()>)> offload = {};
 };
 
 class request_handler {
@@ -66,6 +69,7 @@ public:
 
 private:
   struct route;
+  struct context;
   static const std::vector<route>& routes();
 
   void health(call& c);

@@ -164,6 +164,7 @@ status read_server(table_reader& r, server_config& s) {
   TOCSIN_TRY(r.read("public_metrics", s.public_metrics));
   TOCSIN_TRY(r.read_int("io_threads", s.io_threads, 1, 64));
   TOCSIN_TRY(r.read_int("actor_threads", s.actor_threads, 1, 64));
+  TOCSIN_TRY(r.read_int("read_threads", s.read_threads, 1, 64));
   if (s.data_dir.empty())
     return r.bad("data_dir", "must not be empty");
   return r.finish();

@@ -43,6 +43,8 @@ struct server_config {
   unsigned io_threads = 1;
   /// Worker threads of the actor scheduler.
   unsigned actor_threads = 1;
+  /// Threads that read the store for the API (off the HTTP I/O threads).
+  unsigned read_threads = 2;
 };
 
 struct delivery_config {

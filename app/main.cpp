@@ -10,6 +10,7 @@
 #include "cli/commands.hpp"
 #include "common/file_safety.hpp"
 #include "common/log.hpp"
+#include "common/thread_pool.hpp"
 #include "endpoints/reconcile.hpp"
 #include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -20,6 +21,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <optional>
 
 #include <sys/stat.h>
 
@@ -171,6 +173,11 @@ int serve(const std::string& config_file) {
   api_opts.max_queued_bytes = cfg->server.max_queued_bytes;
   api_opts.defaults = defaults;
   api_opts.rules.transports = &*transports;
+  // Store reads for the API run here, never on the HTTP I/O threads.
+  std::optional<thread_pool> readers{std::in_place, cfg->server.read_threads};
+  api_opts.offload = [&readers](std::function<void()> work) {
+    readers->post(std::move(work));
+  };
   api::request_handler handler{**engine, **log, api::authenticator{tokens},
                                std::move(api_opts)};
   api::server_options server_opts;
@@ -199,6 +206,7 @@ int serve(const std::string& config_file) {
   // Order matters: no new requests, then let attempts in flight finish
   // (bounded), then stop the I/O the actors use, then the actors, then the log.
   (*server)->stop();
+  readers.reset(); // runs what was posted (it reads the log), then joins
   (*engine)->drain(std::chrono::seconds{10});
   (*client)->stop();
   engine->reset();

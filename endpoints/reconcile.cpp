@@ -32,7 +32,8 @@ load_endpoints(storage::event_log& log,
     if (it == stored.end()) {
       def.created_at = def.updated_at = now;
       def.revision = 1;
-      ws.put_endpoint(def.id, to_stored_json(def), "endpoint.created");
+      ws.put_endpoint(def.id, to_stored_json(def),
+                      storage::record_kind::endpoint_created);
       ++out.created;
     } else if (it->second.source != "config" ||
                !same_settings(it->second, def)) {
@@ -43,7 +44,8 @@ load_endpoints(storage::event_log& log,
       def.created_at = it->second.created_at;
       def.updated_at = now;
       def.revision = it->second.revision + 1;
-      ws.put_endpoint(def.id, to_stored_json(def), "endpoint.updated");
+      ws.put_endpoint(def.id, to_stored_json(def),
+                      storage::record_kind::endpoint_updated);
       ++out.updated;
     } else {
       def = it->second;

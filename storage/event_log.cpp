@@ -4,6 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
@@ -20,16 +23,16 @@ void write_set::add_event(const event_record& e) {
   for (auto& id : e.delivery_ids)
     fields.value(id);
   fields.end_array().end_object();
-  ops_.push_back(op{op::type::event, "event.accepted", e.id, encode(e),
-                    delivery_state::pending, fields.take()});
+  ops_.push_back(op{op::type::event, record_kind::event_accepted, e.id,
+                    encode(e), delivery_state::pending, fields.take()});
 }
 
 void write_set::add_delivery(const delivery& d) {
-  put_delivery(d, "delivery.created");
+  put_delivery(d, record_kind::delivery_created);
   ops_.back().index_update = op::indexes::created;
 }
 
-void write_set::put_delivery(const delivery& d, std::string_view kind,
+void write_set::put_delivery(const delivery& d, record_kind kind,
                              std::optional<delivery_state> was) {
   json_writer fields;
   fields.begin_object()
@@ -37,16 +40,17 @@ void write_set::put_delivery(const delivery& d, std::string_view kind,
       .field("event_id", d.event_id)
       .field("endpoint_id", d.endpoint_id)
       .field("state", to_string(d.state));
-  if (kind.rfind("attempt.", 0) == 0 && !d.attempts.empty())
+  if (carries_attempt(kind) && !d.attempts.empty())
     write_json(fields.key("attempt"), d.attempts.back());
   if (d.state == delivery_state::pending)
     fields.field("next_attempt_at", d.next_attempt_at);
   if (!d.reason.empty())
     fields.field("reason", d.reason);
   fields.end_object();
-  ops_.push_back(op{op::type::delivery, std::string{kind}, d.id, encode(d),
-                    d.state, fields.take(),
-                    was == d.state ? op::indexes::none : op::indexes::all});
+  ops_.push_back(op{op::type::delivery, kind, d.id, encode(d), d.state,
+                    fields.take(),
+                    was == d.state ? op::indexes::none : op::indexes::all,
+                    d.endpoint_id, d.finished_at});
 }
 
 void write_set::put_idempotency_key(std::string_view key,
@@ -62,13 +66,13 @@ void write_set::put_idempotency_key(std::string_view key,
   write(value);
   fields.begin_object().field("idempotency_key", key);
   write(fields);
-  ops_.push_back(op{op::type::idempotency, "idempotency.recorded",
+  ops_.push_back(op{op::type::idempotency, record_kind::idempotency_recorded,
                     std::string{key}, value.take(), delivery_state::pending,
                     fields.take()});
 }
 
 void write_set::put_endpoint(std::string_view id, std::string definition,
-                             std::string_view kind) {
+                             record_kind kind) {
   auto fields = json_writer{}
                     .begin_object()
                     .field("endpoint_id", id)
@@ -76,14 +80,14 @@ void write_set::put_endpoint(std::string_view id, std::string definition,
                     .raw(definition) // already JSON
                     .end_object()
                     .take();
-  ops_.push_back(op{op::type::endpoint_put, std::string{kind}, std::string{id},
+  ops_.push_back(op{op::type::endpoint_put, kind, std::string{id},
                     std::move(definition), delivery_state::pending,
                     std::move(fields)});
 }
 
 void write_set::delete_endpoint(std::string_view id) {
   ops_.push_back(op{op::type::endpoint_delete,
-                    "endpoint.deleted",
+                    record_kind::endpoint_deleted,
                     std::string{id},
                     {},
                     delivery_state::pending,
@@ -94,9 +98,9 @@ void write_set::delete_endpoint(std::string_view id) {
                         .take()});
 }
 
-void write_set::add_record(std::string_view kind, std::string json_fields) {
+void write_set::add_record(record_kind kind, std::string json_fields) {
   ops_.push_back(op{op::type::record,
-                    std::string{kind},
+                    kind,
                     {},
                     {},
                     delivery_state::pending,
@@ -127,26 +131,38 @@ enum cf : std::size_t {
   cf_dead,
   cf_idempotency,
   cf_endpoints,
+  cf_dead_by_endpoint,
   cf_count
 };
 const char* const cf_names[cf_count] = {
-    "default", "log",          "events",      "deliveries",
-    "pending", "dead_letters", "idempotency", "endpoints"};
+    "default",      "log",         "events",    "deliveries",      "pending",
+    "dead_letters", "idempotency", "endpoints", "dead_by_endpoint"};
 
-std::string seq_key(std::uint64_t seq) {
+std::string be64(std::uint64_t v) {
   std::string k(8, '\0');
   for (int i = 7; i >= 0; --i) {
-    k[static_cast<std::size_t>(i)] = static_cast<char>(seq & 0xff);
-    seq >>= 8;
+    k[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+    v >>= 8;
   }
   return k;
 }
 
-std::uint64_t seq_from_key(const rocksdb::Slice& k) {
+std::uint64_t from_be64(const rocksdb::Slice& k) {
   std::uint64_t v = 0;
   for (std::size_t i = 0; i < k.size() && i < 8; ++i)
     v = (v << 8) | static_cast<unsigned char>(k[i]);
   return v;
+}
+
+/// The per-endpoint dead-letter index: endpoint id, NUL (ids never hold
+/// one), when it died (big-endian, so keys sort by time), delivery id.
+std::string dead_index_key(std::string_view endpoint_id, unix_ms finished_at,
+                           std::string_view delivery_id) {
+  std::string k{endpoint_id};
+  k += '\0';
+  k += be64(static_cast<std::uint64_t>(std::max<unix_ms>(0, finished_at)));
+  k += delivery_id;
+  return k;
 }
 
 error store_error(const rocksdb::Status& st) {
@@ -161,7 +177,7 @@ public:
     std::unique_ptr<rocksdb::Iterator> it{
         db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
     it->SeekToLast();
-    next_seq_ = it->Valid() ? seq_from_key(it->key()) + 1 : 1;
+    last_seq_ = it->Valid() ? from_be64(it->key()) : 0;
   }
 
   ~rocksdb_event_log() override {
@@ -172,46 +188,84 @@ public:
     [[maybe_unused]] auto st = db_->Close();
   }
 
+  /// Builds the per-endpoint dead-letter index for a store written before it
+  /// existed (once, at open).
+  status backfill_dead_index() {
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_dead])};
+    rocksdb::WriteBatch batch;
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto d = get_delivery(it->key().ToStringView());
+      if (!d)
+        return d.error();
+      if (!*d)
+        continue;
+      auto key = dead_index_key((*d)->endpoint_id, (*d)->finished_at, (*d)->id);
+      if (auto st = batch.Put(cfs_[cf_dead], (*d)->id, key); !st.ok())
+        return store_error(st);
+      if (auto st = batch.Put(cfs_[cf_dead_by_endpoint], key, {}); !st.ok())
+        return store_error(st);
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (auto st = db_->Write(wo, &batch); !st.ok())
+      return store_error(st);
+    return {};
+  }
+
+  // Writers queue up; the one at the front writes the whole queue as one
+  // batch (sequence numbers assigned there, in queue order) while the next
+  // ones gather behind it — RocksDB's own group commit, one level up, so that
+  // sequence numbers follow commit order and a failed write takes none.
   status commit(const write_set& changes, durability d) override {
     if (changes.empty())
       return {};
+    writer w{&changes, d == durability::synced};
+    std::unique_lock lock{mtx_};
+    queue_.push_back(&w);
+    w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
+    if (w.done)
+      return w.result;
+    // Leader: take everyone queued so far.
+    std::vector<writer*> group{queue_.begin(), queue_.end()};
+    auto first_seq = last_seq_ + 1;
+    lock.unlock();
+    auto seq = first_seq;
+    bool sync = false;
     rocksdb::WriteBatch batch;
-    auto seq = next_seq_.fetch_add(changes.size());
-    auto at = now_ms();
-    for (auto& op : changes.ops()) {
-      rocksdb::Status st;
-      switch (op.what) {
-      case write_set::op::type::event:
-        st = batch.Put(cfs_[cf_events], op.key, op.value);
-        break;
-      case write_set::op::type::delivery:
-        st = put_delivery(batch, op);
-        break;
-      case write_set::op::type::idempotency:
-        st = batch.Put(cfs_[cf_idempotency], op.key, op.value);
-        break;
-      case write_set::op::type::endpoint_put:
-        st = batch.Put(cfs_[cf_endpoints], op.key, op.value);
-        break;
-      case write_set::op::type::endpoint_delete:
-        st = batch.Delete(cfs_[cf_endpoints], op.key);
-        break;
-      case write_set::op::type::record:
-        break;
-      }
-      if (!st.ok())
-        return store_error(st);
-      st = batch.Put(cfs_[cf_log], seq_key(seq), log_record(seq, at, op));
-      ++seq;
-      if (!st.ok())
-        return store_error(st);
+    status result;
+    for (auto* member : group) {
+      sync = sync || member->sync;
+      if (result.ok())
+        if (auto st = add_to_batch(batch, *member->changes, seq); !st)
+          result = st;
     }
-    rocksdb::WriteOptions wo;
-    wo.sync = d == durability::synced;
-    auto st = db_->Write(wo, &batch);
-    if (!st.ok())
-      return store_error(st);
-    return {};
+    if (result.ok()) {
+      rocksdb::WriteOptions wo;
+      wo.sync = sync;
+      if (auto st = db_->Write(wo, &batch); !st.ok())
+        result = store_error(st);
+    }
+    lock.lock();
+    if (result.ok())
+      last_seq_ = seq - 1;
+    for (auto* member : group) {
+      queue_.pop_front();
+      member->result = result;
+      member->done = true;
+      if (member != &w)
+        member->cv.notify_one();
+    }
+    if (!queue_.empty())
+      queue_.front()->cv.notify_one(); // the next leader
+    return result;
+  }
+
+  std::uint64_t last_sequence() const override {
+    std::lock_guard guard{mtx_};
+    return last_seq_;
   }
 
   result<std::optional<event_record>> get_event(std::string_view id) override {
@@ -303,6 +357,29 @@ public:
     return out;
   }
 
+  result<std::vector<delivery>>
+  list_dead_letters_of(std::string_view endpoint_id, unix_ms since,
+                       std::size_t limit) override {
+    std::vector<delivery> out;
+    std::string prefix{endpoint_id};
+    prefix += '\0';
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_dead_by_endpoint])};
+    for (it->Seek(dead_index_key(endpoint_id, since, {}));
+         it->Valid() && out.size() < limit && it->key().starts_with(prefix);
+         it->Next()) {
+      auto id = it->key().ToStringView().substr(prefix.size() + 8);
+      auto d = get_delivery(id);
+      if (!d)
+        return d.error();
+      if (*d && (*d)->state == delivery_state::dead_lettered)
+        out.push_back(std::move(**d));
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    return out;
+  }
+
   result<std::vector<std::pair<std::string, std::string>>>
   list_endpoints() override {
     std::vector<std::pair<std::string, std::string>> out;
@@ -331,8 +408,8 @@ public:
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override {
     std::unique_ptr<rocksdb::Iterator> it{
         db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
-    for (it->Seek(seq_key(from)); it->Valid(); it->Next())
-      if (!fn(seq_from_key(it->key()), it->value().ToStringView()))
+    for (it->Seek(be64(from)); it->Valid(); it->Next())
+      if (!fn(from_be64(it->key()), it->value().ToStringView()))
         break;
     if (!it->status().ok())
       return store_error(it->status());
@@ -340,6 +417,50 @@ public:
   }
 
 private:
+  struct writer {
+    const write_set* changes;
+    bool sync;
+    status result = {};
+    bool done = false;
+    std::condition_variable cv = {};
+  };
+
+  /// Adds the changes to `batch`, their log records numbered from `seq`
+  /// (advanced past them).
+  status add_to_batch(rocksdb::WriteBatch& batch, const write_set& changes,
+                      std::uint64_t& seq) {
+    auto at = now_ms();
+    for (auto& op : changes.ops()) {
+      rocksdb::Status st;
+      switch (op.what) {
+      case write_set::op::type::event:
+        st = batch.Put(cfs_[cf_events], op.key, op.value);
+        break;
+      case write_set::op::type::delivery:
+        st = put_delivery(batch, op);
+        break;
+      case write_set::op::type::idempotency:
+        st = batch.Put(cfs_[cf_idempotency], op.key, op.value);
+        break;
+      case write_set::op::type::endpoint_put:
+        st = batch.Put(cfs_[cf_endpoints], op.key, op.value);
+        break;
+      case write_set::op::type::endpoint_delete:
+        st = batch.Delete(cfs_[cf_endpoints], op.key);
+        break;
+      case write_set::op::type::record:
+        break;
+      }
+      if (!st.ok())
+        return store_error(st);
+      st = batch.Put(cfs_[cf_log], be64(seq), log_record(seq, at, op));
+      ++seq;
+      if (!st.ok())
+        return store_error(st);
+    }
+    return {};
+  }
+
   rocksdb::Status put_delivery(rocksdb::WriteBatch& batch,
                                const write_set::op& op) {
     auto st = batch.Put(cfs_[cf_deliveries], op.key, op.value);
@@ -351,16 +472,37 @@ private:
     case delivery_state::pending:
       st = batch.Put(cfs_[cf_pending], op.key, {});
       if (st.ok())
-        st = batch.Delete(cfs_[cf_dead], op.key);
+        st = forget_dead_letter(batch, op.key);
       return st;
     case delivery_state::delivered:
       return batch.Delete(cfs_[cf_pending], op.key);
-    case delivery_state::dead_lettered:
+    case delivery_state::dead_lettered: {
       st = batch.Delete(cfs_[cf_pending], op.key);
+      auto key = dead_index_key(op.endpoint_id, op.finished_at, op.key);
+      // The dead-letter entry remembers its per-endpoint key, so that a
+      // replay can take it out again.
       if (st.ok())
-        st = batch.Put(cfs_[cf_dead], op.key, {});
+        st = batch.Put(cfs_[cf_dead], op.key, key);
+      if (st.ok())
+        st = batch.Put(cfs_[cf_dead_by_endpoint], key, {});
       return st;
     }
+    }
+    return st;
+  }
+
+  /// Takes a delivery out of both dead-letter indexes (a replay).
+  rocksdb::Status forget_dead_letter(rocksdb::WriteBatch& batch,
+                                     std::string_view id) {
+    std::string key;
+    auto st = db_->Get(rocksdb::ReadOptions{}, cfs_[cf_dead], id, &key);
+    if (st.IsNotFound())
+      return rocksdb::Status::OK();
+    if (!st.ok())
+      return st;
+    st = batch.Delete(cfs_[cf_dead], id);
+    if (st.ok() && !key.empty())
+      st = batch.Delete(cfs_[cf_dead_by_endpoint], key);
     return st;
   }
 
@@ -369,8 +511,9 @@ private:
     // {"seq":..,"at":..,"kind":..., <fields>}: built as text so that the
     // fields, already JSON, are not parsed again.
     std::string r = "{\"seq\":" + std::to_string(seq) +
-                    ",\"at\":" + std::to_string(at) + ",\"kind\":\"" + op.kind +
-                    "\"";
+                    ",\"at\":" + std::to_string(at) + ",\"kind\":\"";
+    r += to_string(op.kind);
+    r += '"';
     if (op.log_fields.size() > 2) {
       r += ',';
       r.append(op.log_fields, 1, std::string::npos);
@@ -382,7 +525,9 @@ private:
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
-  std::atomic<std::uint64_t> next_seq_{1};
+  mutable std::mutex mtx_;
+  std::deque<writer*> queue_;  ///< guarded by mtx_
+  std::uint64_t last_seq_ = 0; ///< guarded by mtx_
 };
 
 } // namespace
@@ -402,11 +547,15 @@ open_event_log(const event_log_options& opts) {
   // Column families this version does not know (a newer tocsin wrote them)
   // must still be listed to open the database.
   std::vector<std::string> existing;
-  if (rocksdb::DB::ListColumnFamilies(db_opts, opts.dir, &existing).ok())
-    for (auto& name : existing)
-      if (std::find(std::begin(cf_names), std::end(cf_names), name) ==
-          std::end(cf_names))
-        descriptors.emplace_back(name, cf_opts);
+  bool fresh =
+      !rocksdb::DB::ListColumnFamilies(db_opts, opts.dir, &existing).ok();
+  for (auto& name : existing)
+    if (std::find(std::begin(cf_names), std::end(cf_names), name) ==
+        std::end(cf_names))
+      descriptors.emplace_back(name, cf_opts);
+  bool needs_dead_index =
+      !fresh && std::find(existing.begin(), existing.end(),
+                          cf_names[cf_dead_by_endpoint]) == existing.end();
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(db_opts, opts.dir, descriptors, &handles, &raw);
@@ -419,8 +568,12 @@ open_event_log(const event_log_options& opts) {
                  "cannot open the store in " + opts.dir + ": " + st.ToString()};
   }
   std::unique_ptr<rocksdb::DB> db{raw};
-  return std::unique_ptr<event_log>{
-      std::make_unique<rocksdb_event_log>(std::move(db), std::move(handles))};
+  auto log =
+      std::make_unique<rocksdb_event_log>(std::move(db), std::move(handles));
+  if (needs_dead_index)
+    if (auto s = log->backfill_dead_index(); !s)
+      return s.error();
+  return std::unique_ptr<event_log>{std::move(log)};
 }
 
 } // namespace tocsin::storage

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/result.hpp"
+#include "storage/record_kind.hpp"
 #include "storage/records.hpp"
 
 #include <cstdint>
@@ -36,25 +37,25 @@ public:
   void add_delivery(const delivery& d);
 
   /// Stores the new state of a delivery and logs `kind` (e.g.
-  /// "attempt.started", "attempt.finished"). Keeps the pending and
-  /// dead-letter indexes in step. `was` is the state the store holds now,
-  /// when the caller knows it: an unchanged state leaves the indexes alone.
-  void put_delivery(const delivery& d, std::string_view kind,
+  /// attempt_started, attempt_finished). Keeps the pending and dead-letter
+  /// indexes in step. `was` is the state the store holds now, when the caller
+  /// knows it: an unchanged state leaves the indexes alone.
+  void put_delivery(const delivery& d, record_kind kind,
                     std::optional<delivery_state> was = std::nullopt);
 
   /// Remembers which event ids an idempotency key was answered with.
   void put_idempotency_key(std::string_view key, const idempotency_record& rec);
 
   /// Stores an endpoint's definition (JSON, opaque to the store) and logs
-  /// `kind` ("endpoint.created", "endpoint.updated", ...) with it.
+  /// `kind` (endpoint_created, endpoint_updated, ...) with it.
   void put_endpoint(std::string_view id, std::string definition,
-                    std::string_view kind);
+                    record_kind kind);
 
   /// Removes an endpoint's definition ("endpoint.deleted").
   void delete_endpoint(std::string_view id);
 
-  /// Logs a record that changes no delivery (e.g. "endpoint.flagged").
-  void add_record(std::string_view kind, std::string json_fields);
+  /// Logs a record that changes no delivery (e.g. endpoint_flagged).
+  void add_record(record_kind kind, std::string json_fields);
 
   std::size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
@@ -72,13 +73,15 @@ public:
       endpoint_delete,
       record
     } what;
-    std::string kind;
+    record_kind kind;
     std::string key;
     std::string value;
     delivery_state state = delivery_state::pending;
     std::string log_fields; // JSON object text for the log record
     /// Which index entries to write for a delivery.
     enum class indexes { all, created, none } index_update = indexes::all;
+    std::string endpoint_id = {}; ///< deliveries: for the per-endpoint index
+    unix_ms finished_at = 0;      ///< deliveries: when dead-lettered
   };
   const std::vector<op>& ops() const { return ops_; }
 
@@ -95,8 +98,14 @@ class event_log {
 public:
   virtual ~event_log() = default;
 
-  /// Commits all changes atomically. Thread-safe.
+  /// Commits all changes atomically. Thread-safe. The log records of one
+  /// commit get consecutive sequence numbers, and sequence numbers follow
+  /// commit order with no gaps (a failed commit takes none): a reader that
+  /// has seen every record up to last_sequence() has missed nothing.
   virtual status commit(const write_set& changes, durability d) = 0;
+
+  /// The sequence number of the newest committed record (0: none yet).
+  virtual std::uint64_t last_sequence() const = 0;
 
   virtual result<std::optional<event_record>>
   get_event(std::string_view id) = 0;
@@ -111,6 +120,12 @@ public:
   /// Dead-lettered deliveries in id order, starting after `after` (exclusive).
   virtual result<std::vector<delivery>>
   list_dead_letters(std::string_view after, std::size_t limit) = 0;
+
+  /// One endpoint's dead letters that were dead-lettered at or after
+  /// `since`, oldest first (a per-endpoint index: the others are not read).
+  virtual result<std::vector<delivery>>
+  list_dead_letters_of(std::string_view endpoint_id, unix_ms since,
+                       std::size_t limit) = 0;
 
   /// Every stored endpoint definition as (id, JSON), in id order.
   virtual result<std::vector<std::pair<std::string, std::string>>>

@@ -210,4 +210,43 @@ BOOST_AUTO_TEST_CASE(paths_are_routed_by_segment) {
                     R"({"id":"..","url":"https://h.example/"})") == 400);
 }
 
+BOOST_AUTO_TEST_CASE(store_reads_run_where_offload_says) {
+  // Routes that read the store run on the offload threads (never on the
+  // HTTP I/O thread); ingest and health stay where they are.
+  std::vector<std::function<void()>> parked;
+  api::handler_options opts;
+  opts.offload = [&](std::function<void()> work) {
+    parked.push_back(std::move(work));
+  };
+  api::request_handler h{
+      engine, log,
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      opts};
+  auto status_of = [&](std::string method, std::string target,
+                       std::string body = {}) {
+    api::request req{std::move(method),
+                     std::move(target),
+                     "application/json",
+                     "Bearer admin-t",
+                     "",
+                     std::move(body)};
+    auto got = std::make_shared<int>(0);
+    h.handle(std::move(req), [got](api::response r) { *got = r.status; });
+    return got;
+  };
+  BOOST_TEST(*status_of("GET", "/healthz") == 200);
+  BOOST_TEST(*status_of("POST", "/v1/events", event) == 202);
+  BOOST_TEST(parked.empty());
+  auto dead = status_of("GET", "/v1/dead-letters");
+  auto ev = status_of("GET", "/v1/events/evt_01JD0000000000000000000000");
+  auto eps = status_of("GET", "/v1/endpoints");
+  BOOST_TEST(parked.size() == 3u);
+  BOOST_TEST(*dead == 0); // not answered until the work runs
+  for (auto& work : parked)
+    work();
+  BOOST_TEST(*dead == 200);
+  BOOST_TEST(*ev == 404);
+  BOOST_TEST(*eps == 200);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

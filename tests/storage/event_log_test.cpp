@@ -6,6 +6,10 @@
 #include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
+#include <rocksdb/db.h>
+
+#include <atomic>
+#include <thread>
 
 using namespace tocsin;
 using namespace tocsin::storage;
@@ -43,8 +47,10 @@ BOOST_AUTO_TEST_CASE(commits_events_and_deliveries_and_reads_them_back) {
   event_record e{"evt_1", R"({"id":"evt_1"})", 1000, {"dlv_1", "dlv_2"}};
   write_set ws;
   ws.add_event(e);
-  ws.put_delivery(make_delivery("dlv_1", "evt_1"), "delivery.created");
-  ws.put_delivery(make_delivery("dlv_2", "evt_1"), "delivery.created");
+  ws.put_delivery(make_delivery("dlv_1", "evt_1"),
+                  record_kind::delivery_created);
+  ws.put_delivery(make_delivery("dlv_2", "evt_1"),
+                  record_kind::delivery_created);
   BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
 
   auto got = (*log)->get_event("evt_1");
@@ -78,8 +84,8 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   auto a = make_delivery("dlv_a", "evt_1");
   auto b = make_delivery("dlv_b", "evt_1");
   write_set ws;
-  ws.put_delivery(a, "delivery.created");
-  ws.put_delivery(b, "delivery.created");
+  ws.put_delivery(a, record_kind::delivery_created);
+  ws.put_delivery(b, record_kind::delivery_created);
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
 
   a.state = delivery_state::delivered;
@@ -87,8 +93,8 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   b.reason = "attempts_exhausted";
   b.attempts.push_back(attempt{1, 1000, 1100, 503, 12.5, "busy", ""});
   ws.clear();
-  ws.put_delivery(a, "delivery.delivered");
-  ws.put_delivery(b, "delivery.dead_lettered");
+  ws.put_delivery(a, record_kind::delivery_delivered);
+  ws.put_delivery(b, record_kind::delivery_dead_lettered);
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
 
   int pending = 0;
@@ -106,7 +112,7 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   // Back to pending (a replay): out of the dead letters again.
   b.state = delivery_state::pending;
   ws.clear();
-  ws.put_delivery(b, "delivery.replayed");
+  ws.put_delivery(b, record_kind::delivery_replayed);
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
   BOOST_TEST((*log)->list_dead_letters("", 10)->empty());
 }
@@ -119,7 +125,7 @@ BOOST_AUTO_TEST_CASE(dead_letters_page_in_id_order) {
   for (auto id : {"dlv_3", "dlv_1", "dlv_2"}) {
     auto d = make_delivery(id, "evt");
     d.state = delivery_state::dead_lettered;
-    ws.put_delivery(d, "delivery.dead_lettered");
+    ws.put_delivery(d, record_kind::delivery_dead_lettered);
   }
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
   auto first = (*log)->list_dead_letters("", 2);
@@ -138,14 +144,15 @@ BOOST_AUTO_TEST_CASE(survives_reopen_and_continues_the_sequence) {
     auto log = open_event_log({dir.path().string()});
     BOOST_REQUIRE(log);
     write_set ws;
-    ws.put_delivery(make_delivery("dlv_1", "evt_1"), "delivery.created");
-    ws.add_record("endpoint.flagged", R"({"endpoint_id":"ep"})");
+    ws.put_delivery(make_delivery("dlv_1", "evt_1"),
+                    record_kind::delivery_created);
+    ws.add_record(record_kind::endpoint_flagged, R"({"endpoint_id":"ep"})");
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   }
   auto log = open_event_log({dir.path().string()});
   BOOST_REQUIRE(log);
   write_set ws;
-  ws.add_record("endpoint.flagged", R"({"endpoint_id":"ep2"})");
+  ws.add_record(record_kind::endpoint_flagged, R"({"endpoint_id":"ep2"})");
   BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   auto recs = records(**log);
   BOOST_REQUIRE(recs.size() == 3u);
@@ -174,21 +181,22 @@ BOOST_AUTO_TEST_CASE(folding_the_log_gives_the_stored_state) {
   for (int n = 1; n <= 2; ++n) {
     a.attempts.push_back(attempt{n, 1000, 0, 0, 0, "", ""});
     commit([&](write_set& ws) {
-      ws.put_delivery(a, "attempt.started", delivery_state::pending);
+      ws.put_delivery(a, record_kind::attempt_started, delivery_state::pending);
     });
     a.attempts.back().finished_at = 1100;
     a.attempts.back().status = n == 1 ? 503 : 200;
     if (n == 2)
       a.state = delivery_state::delivered;
     commit([&](write_set& ws) {
-      ws.put_delivery(a, "attempt.finished", delivery_state::pending);
+      ws.put_delivery(a, record_kind::attempt_finished,
+                      delivery_state::pending);
     });
   }
   b.attempts.push_back(attempt{1, 1000, 1100, 400, 1, "no", ""});
   b.state = delivery_state::dead_lettered;
   b.reason = "rejected_http_400";
   commit([&](write_set& ws) {
-    ws.put_delivery(b, "attempt.finished", delivery_state::pending);
+    ws.put_delivery(b, record_kind::attempt_finished, delivery_state::pending);
   });
 
   auto folded = fold_log(**log);
@@ -220,11 +228,12 @@ BOOST_AUTO_TEST_CASE(endpoint_definitions_are_logged_and_survive_reopening) {
     auto log = open_event_log({dir.path().string()});
     BOOST_REQUIRE(log);
     write_set ws;
-    ws.put_endpoint("b", R"({"id":"b","v":1})", "endpoint.created");
-    ws.put_endpoint("a", R"({"id":"a","v":1})", "endpoint.created");
+    ws.put_endpoint("b", R"({"id":"b","v":1})", record_kind::endpoint_created);
+    ws.put_endpoint("a", R"({"id":"a","v":1})", record_kind::endpoint_created);
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
     write_set change;
-    change.put_endpoint("a", R"({"id":"a","v":2})", "endpoint.updated");
+    change.put_endpoint("a", R"({"id":"a","v":2})",
+                        record_kind::endpoint_updated);
     change.delete_endpoint("b");
     BOOST_REQUIRE((*log)->commit(change, durability::synced).ok());
   }
@@ -246,6 +255,189 @@ BOOST_AUTO_TEST_CASE(endpoint_definitions_are_logged_and_survive_reopening) {
   BOOST_TEST(recs[2]["endpoint"]["v"] == 2);
   BOOST_TEST(recs[3]["kind"] == "endpoint.deleted");
   BOOST_TEST(recs[3]["endpoint_id"] == "b");
+}
+
+BOOST_AUTO_TEST_CASE(record_kinds_have_their_stored_names) {
+  BOOST_TEST(to_string(record_kind::attempt_started) == "attempt.started");
+  BOOST_TEST(to_string(record_kind::endpoint_circuit_closed) ==
+             "endpoint.circuit_closed");
+  for (int k = 0; k <= static_cast<int>(record_kind::endpoint_circuit_closed);
+       ++k) {
+    auto kind = static_cast<record_kind>(k);
+    BOOST_TEST((record_kind_from(to_string(kind)) == kind));
+  }
+  BOOST_TEST(!record_kind_from("attempt.bogus"));
+  BOOST_TEST(carries_attempt(record_kind::attempt_finished));
+  BOOST_TEST(!carries_attempt(record_kind::delivery_delivered));
+}
+
+BOOST_AUTO_TEST_CASE(sequence_numbers_follow_commit_order_without_gaps) {
+  // Four writers commit at once while a reader tails the log by sequence:
+  // whenever it asks how far the log goes, every record up to there is
+  // already readable, in order, each once.
+  test::temp_dir dir;
+  auto opened = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(opened);
+  auto& log = **opened;
+  constexpr int writers = 4, commits = 300;
+  std::atomic<int> running{writers};
+  std::atomic<bool> broken{false};
+  std::string why;
+  std::thread reader([&] {
+    std::uint64_t seen = 0;
+    for (;;) {
+      bool last_round = running == 0;
+      auto upto = log.last_sequence();
+      auto st = log.for_each_record(seen + 1,
+                                    [&](std::uint64_t seq, std::string_view) {
+                                      if (seq > upto)
+                                        return false;
+                                      if (seq != seen + 1) {
+                                        broken = true;
+                                        why = "after " + std::to_string(seen) +
+                                              " came " + std::to_string(seq);
+                                        return false;
+                                      }
+                                      seen = seq;
+                                      return true;
+                                    });
+      if (!st.ok() || broken)
+        return;
+      if (seen != upto) {
+        broken = true;
+        why = "last_sequence " + std::to_string(upto) + " but read up to " +
+              std::to_string(seen);
+        return;
+      }
+      if (last_round)
+        return;
+    }
+  });
+  std::vector<std::thread> threads;
+  for (int w = 0; w < writers; ++w)
+    threads.emplace_back([&, w] {
+      for (int i = 0; i < commits; ++i) {
+        write_set ws;
+        auto id = "dlv_" + std::to_string(w) + "_" + std::to_string(i);
+        ws.add_delivery(make_delivery(id, "evt"));
+        if (i % 3 == 0)
+          ws.add_record(record_kind::endpoint_flagged,
+                        R"({"endpoint_id":"ep"})");
+        BOOST_REQUIRE(log.commit(ws, i % 10 == 0 ? durability::synced
+                                                 : durability::buffered)
+                          .ok());
+      }
+      --running;
+    });
+  for (auto& t : threads)
+    t.join();
+  reader.join();
+  BOOST_TEST(!broken, why);
+  auto expected = writers * (commits + (commits + 2) / 3);
+  BOOST_TEST(log.last_sequence() == static_cast<std::uint64_t>(expected));
+  BOOST_TEST(records(log).size() == static_cast<std::size_t>(expected));
+}
+
+BOOST_AUTO_TEST_CASE(dead_letters_are_indexed_per_endpoint_by_time) {
+  test::temp_dir dir;
+  auto opened = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(opened);
+  auto& log = **opened;
+  auto dead = [](std::string id, std::string ep, unix_ms at) {
+    auto d = make_delivery(std::move(id), "evt");
+    d.endpoint_id = std::move(ep);
+    d.state = delivery_state::dead_lettered;
+    d.finished_at = at;
+    return d;
+  };
+  write_set ws;
+  ws.put_delivery(dead("dlv_1", "a", 3000),
+                  record_kind::delivery_dead_lettered);
+  ws.put_delivery(dead("dlv_2", "b", 1000),
+                  record_kind::delivery_dead_lettered);
+  ws.put_delivery(dead("dlv_3", "a", 1000),
+                  record_kind::delivery_dead_lettered);
+  ws.put_delivery(dead("dlv_4", "a", 2000),
+                  record_kind::delivery_dead_lettered);
+  ws.put_delivery(dead("dlv_5", "ab", 500),
+                  record_kind::delivery_dead_lettered);
+  BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
+  auto ids = [](const std::vector<delivery>& ds) {
+    std::vector<std::string> out;
+    for (auto& d : ds)
+      out.push_back(d.id);
+    return out;
+  };
+  using v = std::vector<std::string>;
+  BOOST_TEST(ids(*log.list_dead_letters_of("a", 0, 10)) ==
+             (v{"dlv_3", "dlv_4", "dlv_1"}));
+  BOOST_TEST(ids(*log.list_dead_letters_of("a", 2000, 10)) ==
+             (v{"dlv_4", "dlv_1"}));
+  BOOST_TEST(ids(*log.list_dead_letters_of("a", 0, 2)) ==
+             (v{"dlv_3", "dlv_4"}));
+  BOOST_TEST(ids(*log.list_dead_letters_of("b", 0, 10)) == (v{"dlv_2"}));
+  BOOST_TEST(log.list_dead_letters_of("nobody", 0, 10)->empty());
+  // A replay takes it out of both indexes.
+  auto back = dead("dlv_4", "a", 2000);
+  back.state = delivery_state::pending;
+  back.finished_at = 0;
+  ws.clear();
+  ws.put_delivery(back, record_kind::delivery_replayed,
+                  delivery_state::dead_lettered);
+  BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
+  BOOST_TEST(ids(*log.list_dead_letters_of("a", 0, 10)) ==
+             (v{"dlv_3", "dlv_1"}));
+  BOOST_TEST(log.list_dead_letters("", 10)->size() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_from_before_the_endpoint_index_gets_one) {
+  test::temp_dir dir;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    write_set ws;
+    for (auto [id, ep, at] :
+         {std::tuple{"dlv_1", "a", 3000}, std::tuple{"dlv_2", "a", 1000},
+          std::tuple{"dlv_3", "b", 2000}}) {
+      auto d = make_delivery(id, "evt");
+      d.endpoint_id = ep;
+      d.state = delivery_state::dead_lettered;
+      d.finished_at = at;
+      ws.put_delivery(d, record_kind::delivery_dead_lettered);
+    }
+    BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
+  }
+  {
+    // Take the index away, as a store of an older version never had it.
+    rocksdb::DBOptions opts;
+    std::vector<std::string> names;
+    BOOST_REQUIRE(
+        rocksdb::DB::ListColumnFamilies(opts, dir.path().string(), &names)
+            .ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (auto& n : names)
+      descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    BOOST_REQUIRE(rocksdb::DB::Open(opts, dir.path().string(), descriptors,
+                                    &handles, &raw)
+                      .ok());
+    for (auto* h : handles) {
+      if (h->GetName() == "dead_by_endpoint")
+        BOOST_REQUIRE(raw->DropColumnFamily(h).ok());
+      BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
+    }
+    BOOST_REQUIRE(raw->Close().ok());
+    delete raw;
+  }
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto a = (*log)->list_dead_letters_of("a", 0, 10);
+  BOOST_REQUIRE(a);
+  BOOST_REQUIRE(a->size() == 2u);
+  BOOST_TEST((*a)[0].id == "dlv_2");
+  BOOST_TEST((*a)[1].id == "dlv_1");
+  BOOST_TEST((*log)->list_dead_letters_of("b", 0, 10)->size() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

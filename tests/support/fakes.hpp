@@ -58,8 +58,13 @@ public:
   for_each_pending(const std::function<void(storage::delivery&&)>&) override {
     return {};
   }
+  std::uint64_t last_sequence() const override { return 0; }
   result<std::vector<storage::delivery>>
   list_dead_letters(std::string_view, std::size_t) override {
+    return std::vector<storage::delivery>{};
+  }
+  result<std::vector<storage::delivery>>
+  list_dead_letters_of(std::string_view, unix_ms, std::size_t) override {
     return std::vector<storage::delivery>{};
   }
   result<std::vector<std::pair<std::string, std::string>>>
