@@ -1,57 +1,43 @@
-// One actor per endpoint: its mailbox holds deliveries for that endpoint; it
-// keeps their backoff timers, bounds the requests in flight, logs each
-// attempt before it starts and each outcome before it takes effect.
+// The endpoint actor: a shell around delivery::endpoint_queue that gives it
+// a mailbox, a timer, the store and the HTTPS client. It logs each attempt
+// before it starts and each outcome before it takes effect (one write for
+// all outcomes of a mailbox burst).
 #pragma once
 
 #include "actors/messages.hpp"
-#include "delivery/endpoint_config.hpp"
+#include "common/time.hpp"
+#include "delivery/endpoint_queue.hpp"
 #include "net/https_client.hpp"
 #include "storage/event_log.hpp"
 
-#include <deque>
-#include <random>
-#include <unordered_map>
+#include <functional>
+#include <optional>
 #include <vector>
-
-#include <caf/all.hpp>
 
 namespace tocsin::actors {
 
-struct endpoint_state {
-  delivery::endpoint_config config;
+/// What the actors run against: the store, the network, and the time
+/// (Unix ms; tests give a clock that follows CAF's test scheduler).
+struct actor_deps {
   storage::event_log* log = nullptr;
   net::https_client* client = nullptr;
-  /// Due, awaiting a slot (ordered endpoints: every queued delivery, in
-  /// order, due or not).
-  std::deque<delivery_job> ready;
-  std::unordered_map<std::string, delivery_job> waiting;   ///< backing off
-  std::unordered_map<std::string, delivery_job> in_flight; ///< attempt running
-  /// Outcomes decided but not yet in the log; they take effect after the
-  /// flush that writes them (one write for all outcomes of a mailbox burst).
-  storage::write_set outcomes;
-  std::vector<delivery_job> settled;
+  std::function<unix_ms()> clock = now_ms;
+  std::size_t max_payload_bytes = 4096;
+};
+
+struct endpoint_state {
+  std::optional<delivery::endpoint_queue> queue;
+  actor_deps deps;
+  storage::write_set outcomes; ///< recorded, written at the next flush
   bool flush_scheduled = false;
-  std::mt19937_64 rng{std::random_device{}()};
-  bool flagged = false;  ///< answered 410 Gone
-  bool draining = false; ///< shutting down: start no new attempts
-  bool removed = false;  ///< endpoint deleted: quit once nothing is in flight
-  delivery::token_bucket bucket;
-  delivery::circuit_breaker breaker;
-  unix_ms tick_at = 0; ///< when a tick (pump again) is due; 0: none pending
+  unix_ms tick_at = 0; ///< the pending tick's time; 0: none
+  std::vector<caf::typed_response_promise<bool>> drained;
 
   static inline const char* name = "tocsin.endpoint";
 };
 
-/// Messages: (deliver_atom, std::vector<delivery_job>), (retry_atom, id),
-/// (done_atom, id, inbound_response), (flush_atom), (drain_atom) -> in-flight
-/// count, (update_atom, endpoint_config): new settings for the next attempts,
-/// (tick_atom): a rate-limit token, a breaker probe or an ordered head is
-/// due, (remove_atom): the endpoint was deleted; every queued delivery is
-/// dead-lettered "endpoint_deleted", attempts in flight finish (a success
-/// counts), then the actor quits.
-caf::behavior endpoint_actor(caf::stateful_actor<endpoint_state>* self,
-                             delivery::endpoint_config config,
-                             storage::event_log* log,
-                             net::https_client* client);
+endpoint_actor::behavior_type
+endpoint_actor_fn(endpoint_actor::stateful_pointer<endpoint_state> self,
+                  delivery::endpoint_config config, actor_deps deps);
 
 } // namespace tocsin::actors

@@ -1,16 +1,16 @@
 #include "actors/engine.hpp"
 
-#include "actors/endpoint_actor.hpp"
 #include "actors/ingest_actor.hpp"
 #include "common/log.hpp"
-#include "delivery/retry_policy.hpp"
 
-#include <thread>
-#include <unordered_map>
+#include <set>
+
+// The engine's callers hand their callbacks to the bridge actor (in-process).
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::ingest_callback)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::replay_callback)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_change_callback)
 
 namespace tocsin::actors {
-
-using namespace tocsin::delivery;
 
 namespace {
 
@@ -24,122 +24,118 @@ caf::actor_system_config make_config(std::size_t threads) {
   return cfg;
 }
 
+/// Where the engine's callers (HTTP threads, not actors) meet the actors: a
+/// request to the ingest actor per call, its reply handed to the callback.
+/// The callbacks stay here, at the edge; the actors' own protocol is typed
+/// requests and responses.
+struct bridge {
+  static caf::behavior make(caf::event_based_actor* self, ingest_actor ingest) {
+    auto unreachable = [](const caf::error& e, caf::actor_system& sys) {
+      return error{"store_unavailable",
+                   "the engine did not answer: " + sys.render(e)};
+    };
+    return {
+        [=](ingest_atom, delivery::ingest_batch& batch,
+            delivery::ingest_callback& done) {
+          self->request(ingest, caf::infinite, ingest_atom_v, std::move(batch))
+              .then(
+                  [done](ingest_reply& r) { done(std::move(r)); },
+                  [=](caf::error& e) { done(unreachable(e, self->system())); });
+        },
+        [=](replay_atom, delivery::replay_selection& sel,
+            delivery::replay_callback& done) {
+          self->request(ingest, caf::infinite, replay_atom_v, std::move(sel))
+              .then(
+                  [done](replay_reply& r) { done(std::move(r)); },
+                  [=](caf::error& e) { done(unreachable(e, self->system())); });
+        },
+        [=](endpoint_atom, delivery::endpoint_change& change,
+            delivery::endpoint_change_callback& done) {
+          self->request(ingest, caf::infinite, endpoint_atom_v,
+                        std::move(change))
+              .then(
+                  [done](status& s) { done(std::move(s)); },
+                  [=](caf::error& e) { done(unreachable(e, self->system())); });
+        },
+    };
+  }
+};
+
 class engine_impl final : public engine {
 public:
   engine_impl(const engine_options& opts, storage::event_log& log,
               net::https_client& client)
       : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log),
-        max_payload_bytes_(opts.max_payload_bytes) {
-    std::vector<route> routes;
-    for (auto& ep : opts.endpoints) {
-      auto a = sys_.spawn(endpoint_actor, ep, &log, &client);
-      endpoints_.emplace(ep.id, a);
-      routes.push_back(route{ep.id, ep.filter, a, ep.enabled, ep.revision});
-    }
-    // From here on the ingest actor owns the routing table; endpoints_ only
-    // serves recovery, before any request arrives.
-    ingest_ = sys_.spawn<caf::detached>(
-        ingest_actor, &log, &client, std::move(routes), opts.max_payload_bytes);
-  }
+        opts_(opts), client_(client) {}
 
   ~engine_impl() override {
     caf::scoped_actor self{sys_};
-    std::vector<caf::actor> actors;
+    std::vector<endpoint_actor> actors;
     self->request(ingest_, std::chrono::seconds{5}, endpoints_atom_v)
-        .receive([&](std::vector<caf::actor>& all) { actors = std::move(all); },
-                 [](caf::error&) {});
+        .receive(
+            [&](std::vector<endpoint_actor>& all) { actors = std::move(all); },
+            [](caf::error&) {});
+    caf::anon_send_exit(bridge_, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(ingest_, caf::exit_reason::user_shutdown);
     for (auto& a : actors)
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
-  status recover() {
-    auto now = now_ms();
-    std::unordered_map<std::string, std::shared_ptr<const event_content>>
-        contents;
-    storage::write_set fixes;
-    std::unordered_map<std::string, std::vector<delivery_job>> jobs;
-    std::optional<error> failure;
-    auto st = log_.for_each_pending([&](storage::delivery&& d) {
-      if (failure)
-        return;
-      if (!d.attempts.empty() && !d.attempts.back().finished()) {
-        auto& a = d.attempts.back();
-        a.finished_at = now;
-        a.error = interrupted_error;
-        d.next_attempt_at = now;
-        fixes.put_delivery(d, storage::record_kind::attempt_interrupted,
-                           storage::delivery_state::pending);
-        ++report_.interrupted;
-      }
-      auto ep = endpoints_.find(d.endpoint_id);
-      if (ep == endpoints_.end()) {
-        d.state = storage::delivery_state::dead_lettered;
-        d.finished_at = now;
-        d.reason = endpoint_deleted_reason;
-        fixes.put_delivery(d, storage::record_kind::delivery_dead_lettered);
-        ++report_.orphaned;
-        return;
-      }
-      auto& content = contents[d.event_id];
-      if (!content) {
-        auto ev = log_.get_event(d.event_id);
-        if (!ev || !*ev) {
-          failure = ev ? error{"store_corrupt", "delivery " + d.id +
-                                                    " names missing event " +
-                                                    d.event_id}
-                       : ev.error();
-          return;
-        }
-        content = make_event_content((*ev)->body, max_payload_bytes_);
-      }
-      auto& list = jobs[d.endpoint_id];
-      list.push_back(delivery_job{std::move(d), content});
-      ++report_.resumed;
-    });
-    if (!st)
-      return st;
-    if (failure)
-      return *failure;
-    if (auto s = log_.commit(fixes, storage::durability::synced); !s)
-      return s;
-    for (auto& [endpoint_id, list] : jobs)
-      caf::anon_send(endpoints_.at(endpoint_id), deliver_atom_v,
-                     std::move(list));
+  status start() {
+    std::set<std::string> ids;
+    for (auto& ep : opts_.endpoints)
+      ids.insert(ep.id);
+    auto recovered = delivery::recover_pending(
+        log_, [&](const std::string& id) { return ids.count(id) > 0; },
+        [](const std::string&) { return true; }, opts_.max_payload_bytes,
+        now_ms());
+    if (!recovered)
+      return recovered.error();
+    report_ = recovered->report;
+    actor_deps deps{&log_, &client_, now_ms, opts_.max_payload_bytes};
+    ingest_ = sys_.spawn<caf::detached>(ingest_actor_fn, opts_.endpoints,
+                                        std::move(recovered->jobs), deps);
+    bridge_ = sys_.spawn(bridge::make, ingest_);
     return {};
   }
 
-  void ingest(ingest_batch batch, ingest_callback done) override {
-    caf::anon_send(ingest_, ingest_atom_v,
-                   ingest_request{std::move(batch), std::move(done)});
+  void ingest(delivery::ingest_batch batch,
+              delivery::ingest_callback done) override {
+    caf::anon_send(bridge_, ingest_atom_v, std::move(batch), std::move(done));
   }
 
-  void replay(replay_selection selection, replay_callback done) override {
-    caf::anon_send(ingest_, replay_atom_v,
-                   replay_request{std::move(selection), std::move(done)});
+  void replay(delivery::replay_selection selection,
+              delivery::replay_callback done) override {
+    caf::anon_send(bridge_, replay_atom_v, std::move(selection),
+                   std::move(done));
   }
 
-  void change_endpoint(endpoint_change change,
-                       endpoint_change_callback done) override {
-    caf::anon_send(ingest_, endpoint_atom_v,
-                   endpoint_change_request{std::move(change), std::move(done)});
+  void change_endpoint(delivery::endpoint_change change,
+                       delivery::endpoint_change_callback done) override {
+    caf::anon_send(bridge_, endpoint_atom_v, std::move(change),
+                   std::move(done));
   }
 
   void drain(std::chrono::milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     caf::scoped_actor self{sys_};
-    std::vector<caf::actor> actors;
+    std::vector<endpoint_actor> actors;
     self->request(ingest_, timeout, endpoints_atom_v)
-        .receive([&](std::vector<caf::actor>& all) { actors = std::move(all); },
-                 [](caf::error&) {});
-    for (;;) {
-      int in_flight = 0;
-      for (auto& a : actors)
-        self->request(a, timeout, drain_atom_v)
-            .receive([&](int n) { in_flight += n; }, [](caf::error&) {});
-      if (in_flight == 0 || std::chrono::steady_clock::now() >= deadline)
+        .receive(
+            [&](std::vector<endpoint_actor>& all) { actors = std::move(all); },
+            [](caf::error&) {});
+    // All are asked at once (none starts anything new from here on); each
+    // answers once nothing of it is in flight: the wait is for the slowest,
+    // within the deadline.
+    using handle =
+        decltype(self->request(actors.front(), timeout, drain_atom_v));
+    std::vector<handle> answers;
+    for (auto& a : actors)
+      answers.push_back(self->request(a, timeout, drain_atom_v));
+    for (auto& answer : answers) {
+      if (std::chrono::steady_clock::now() >= deadline)
         return;
-      std::this_thread::sleep_for(std::chrono::milliseconds{20});
+      answer.receive([](bool) {}, [](caf::error&) {});
     }
   }
 
@@ -149,9 +145,10 @@ private:
   caf::actor_system_config cfg_;
   caf::actor_system sys_;
   storage::event_log& log_;
-  std::size_t max_payload_bytes_;
-  std::unordered_map<std::string, caf::actor> endpoints_;
-  caf::actor ingest_;
+  engine_options opts_;
+  net::https_client& client_;
+  ingest_actor ingest_;
+  caf::actor bridge_;
   recovery_report report_;
 };
 
@@ -161,7 +158,7 @@ result<std::unique_ptr<engine>> engine::start(engine_options opts,
                                               storage::event_log& log,
                                               net::https_client& client) {
   auto e = std::make_unique<engine_impl>(opts, log, client);
-  if (auto st = e->recover(); !st)
+  if (auto st = e->start(); !st)
     return st.error();
   auto& r = e->recovered();
   if (r.resumed + r.orphaned > 0)

@@ -1,60 +1,49 @@
-// The ingest actor: routes accepted events to endpoints, logs events and their
-// new deliveries with one synced write for everything that arrived meanwhile
-// (group commit), answers the producers, then hands the deliveries over.
-// Runs detached: its fsyncs block only its own thread.
+// The ingest actor: a shell around delivery::intake that answers producers
+// and operators once their changes are durable (group commit), hands new
+// deliveries to the endpoint actors, and supervises them: it spawns one per
+// endpoint, and one that dies is started again with its pending deliveries
+// read back from the store. Run detached in the daemon: its fsyncs block
+// only its own thread.
 #pragma once
 
+#include "actors/endpoint_actor.hpp"
 #include "actors/messages.hpp"
-#include "delivery/endpoint_config.hpp"
-#include "net/https_client.hpp"
-#include "storage/event_log.hpp"
+#include "delivery/intake.hpp"
 
-#include <unordered_map>
-#include <unordered_set>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
 #include <vector>
-
-#include <caf/all.hpp>
 
 namespace tocsin::actors {
 
-struct route {
-  std::string endpoint_id;
-  delivery::endpoint_filter filter;
-  caf::actor endpoint;
-  bool enabled = true;
-  std::int64_t revision = 1;
-};
-
 struct ingest_state {
-  storage::event_log* log = nullptr;
-  net::https_client* client = nullptr; ///< for endpoints it spawns
-  std::vector<route> routes;
+  std::optional<delivery::intake> intake;
+  actor_deps deps;
+  /// The endpoint actors, by endpoint id, with the settings they run with
+  /// (to start one again the same way).
+  std::map<std::string, std::pair<endpoint_actor, delivery::endpoint_config>>
+      endpoints;
   /// Actors of deleted endpoints, finishing their attempts in flight.
-  std::vector<caf::actor> retired;
-  std::size_t max_payload_bytes = 4096;
-  // Accumulated since the last flush.
-  storage::write_set batch;
-  storage::write_set created; ///< scratch: deliveries of the event at hand
-  std::vector<ingest_request> waiting; ///< answered after the flush
-  std::vector<std::pair<std::size_t, replay_callback>> waiting_replays;
-  std::unordered_set<std::string> replaying; ///< replayed in this batch
-  /// Idempotency keys recorded in the batch not yet flushed.
-  std::unordered_map<std::string, storage::idempotency_record> pending_keys;
-  /// New deliveries per route (index into routes), handed over after the flush.
-  std::vector<std::vector<delivery_job>> handoff;
+  std::vector<endpoint_actor> retired;
+  /// Answered after the next commit.
+  std::vector<std::pair<caf::typed_response_promise<ingest_reply>,
+                        delivery::ingest_answer>>
+      waiting;
+  std::vector<std::pair<caf::typed_response_promise<replay_reply>, std::size_t>>
+      waiting_replays;
   bool flush_scheduled = false;
 
   static inline const char* name = "tocsin.ingest";
 };
 
-/// Messages: (ingest_atom, ingest_request), (replay_atom, replay_request),
-/// (endpoint_atom, endpoint_change_request), (endpoints_atom) -> every
-/// endpoint actor. Replays and endpoint changes go through here too: they
-/// are logged with a synced write before they take effect, and the routing
-/// table has one owner.
-caf::behavior ingest_actor(caf::stateful_actor<ingest_state>* self,
-                           storage::event_log* log, net::https_client* client,
-                           std::vector<route> routes,
-                           std::size_t max_payload_bytes);
+/// Spawns an actor for each of `endpoints` and hands it the deliveries
+/// `recovered` holds for it.
+ingest_actor::behavior_type
+ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
+                std::vector<delivery::endpoint_config> endpoints,
+                std::map<std::string, std::vector<delivery::job>> recovered,
+                actor_deps deps);
 
 } // namespace tocsin::actors

@@ -1,17 +1,16 @@
-// Atoms and message types exchanged between tocsin's actors. All local to one
-// node for now (allowed as unsafe types); the cluster will add inspectors.
+// The protocols of tocsin's actors, as typed actor interfaces: the compiler
+// checks every message sent to them and every reply. Payloads are local to
+// one process by design (a cluster shares the store, not actor messages),
+// so they are allowed without serializers.
 #pragma once
 
-#include "actors/endpoint_change.hpp"
-#include "actors/replay.hpp"
-#include "delivery/event_content.hpp"
+#include "delivery/endpoint_change.hpp"
+#include "delivery/endpoint_config.hpp"
+#include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
+#include "delivery/replay.hpp"
 #include "net/http_types.hpp"
-#include "storage/records.hpp"
 
-#include <functional>
-#include <memory>
-#include <optional>
 #include <string>
 #include <vector>
 
@@ -19,7 +18,6 @@
 
 CAF_BEGIN_TYPE_ID_BLOCK(tocsin, caf::first_custom_type_id)
 CAF_ADD_ATOM(tocsin, tocsin::actors, deliver_atom, "deliver")
-CAF_ADD_ATOM(tocsin, tocsin::actors, retry_atom, "retry")
 CAF_ADD_ATOM(tocsin, tocsin::actors, done_atom, "done")
 CAF_ADD_ATOM(tocsin, tocsin::actors, ingest_atom, "ingest")
 CAF_ADD_ATOM(tocsin, tocsin::actors, flush_atom, "flush")
@@ -34,38 +32,46 @@ CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
 
-/// A delivery and the event it carries, as an endpoint actor works on it.
-struct delivery_job {
-  storage::delivery state;
-  std::shared_ptr<const delivery::event_content> event;
-};
+/// One endpoint: its queue, timers and requests in flight.
+///  - deliver: deliveries to attempt (new, recovered, replayed);
+///  - done: an attempt of the delivery with that id ended with that answer;
+///  - update: new settings for the next attempts;
+///  - remove: the endpoint was deleted: dead-letter what is queued, let the
+///    attempts in flight finish, then quit;
+///  - tick: something waited for time (a retry, a token, a probe);
+///  - flush: write the outcomes recorded since the last flush;
+///  - drain: start nothing new; answered (true) once nothing is in flight.
+using endpoint_actor = caf::typed_actor<
+    caf::reacts_to<deliver_atom, std::vector<delivery::job>>,
+    caf::reacts_to<done_atom, std::string, net::inbound_response>,
+    caf::reacts_to<update_atom, delivery::endpoint_config>,
+    caf::reacts_to<remove_atom>, caf::reacts_to<tick_atom>,
+    caf::reacts_to<flush_atom>, caf::replies_to<drain_atom>::with<bool>>;
 
-struct ingest_request {
-  delivery::ingest_batch batch;
-  delivery::ingest_callback done;
-  /// Set when the answer is a repeat's: the first request's ids.
-  std::optional<std::vector<std::string>> answer = {};
-  /// Deliveries this request created.
-  std::size_t deliveries = 0;
-};
+using ingest_reply = result<delivery::ingest_answer>;
+using replay_reply = result<std::size_t>;
 
-struct replay_request {
-  replay_selection selection;
-  replay_callback done;
-};
-
-struct endpoint_change_request {
-  endpoint_change change;
-  endpoint_change_callback done;
-};
+/// Accepts events and control-plane changes, and supervises the endpoint
+/// actors. Every reply comes once the change is durable (group commit for
+/// events and replays, a synced write per endpoint change).
+using ingest_actor = caf::typed_actor<
+    caf::replies_to<ingest_atom, delivery::ingest_batch>::with<ingest_reply>,
+    caf::replies_to<replay_atom,
+                    delivery::replay_selection>::with<replay_reply>,
+    caf::replies_to<endpoint_atom, delivery::endpoint_change>::with<status>,
+    caf::reacts_to<flush_atom>,
+    caf::replies_to<endpoints_atom>::with<std::vector<endpoint_actor>>>;
 
 } // namespace tocsin::actors
 
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::endpoint_change_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::delivery::job>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_config)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<caf::actor>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::delivery_job)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::delivery_job>)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::ingest_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::replay_selection)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_change)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::net::inbound_response)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::endpoint_actor>)

@@ -429,13 +429,13 @@ void request_handler::list_dead_letters(call& c) {
 }
 
 void request_handler::replay_dead_letter(call& c) {
-  actors::replay_selection sel;
+  delivery::replay_selection sel;
   sel.delivery_ids.emplace_back(c.id);
   replay(std::move(sel), c);
 }
 
 void request_handler::replay_endpoint(call& c) {
-  actors::replay_selection sel;
+  delivery::replay_selection sel;
   sel.endpoint_id.assign(c.id);
   auto since = query_param(c.query, "since");
   if (!since.empty()) {
@@ -448,7 +448,7 @@ void request_handler::replay_endpoint(call& c) {
   replay(std::move(sel), c);
 }
 
-void request_handler::replay(actors::replay_selection sel, call& c) {
+void request_handler::replay(delivery::replay_selection sel, call& c) {
   auto limit = sel.limit;
   engine_.replay(std::move(sel), [respond = std::move(c.respond),
                                   limit](result<std::size_t> n) {
@@ -487,8 +487,8 @@ void request_handler::create_endpoint(call& c) {
   auto def = endpoints::create_endpoint(*body, opts_.rules, now_ms());
   if (!def)
     return c.respond(error_response(400, def.error()));
-  actors::endpoint_change change;
-  change.what = actors::endpoint_change::kind::create;
+  delivery::endpoint_change change;
+  change.what = delivery::endpoint_change::kind::create;
   change_endpoint(std::move(change), std::move(*def), 201, true, c);
 }
 
@@ -532,8 +532,8 @@ void request_handler::patch_endpoint(call& c) {
   auto body = json_body(c.req, false);
   if (!body)
     return c.respond(body_error(body.error()));
-  actors::endpoint_change change;
-  change.what = actors::endpoint_change::kind::update;
+  delivery::endpoint_change change;
+  change.what = delivery::endpoint_change::kind::update;
   change.id = current->id;
   change.based_on = current->revision;
   auto next = endpoints::patch_endpoint(std::move(*current), *body, opts_.rules,
@@ -547,8 +547,8 @@ void request_handler::delete_endpoint(call& c) {
   auto current = stored_endpoint(c, true);
   if (!current)
     return;
-  actors::endpoint_change change;
-  change.what = actors::endpoint_change::kind::remove;
+  delivery::endpoint_change change;
+  change.what = delivery::endpoint_change::kind::remove;
   change.id = current->id;
   change.based_on = current->revision;
   engine_.change_endpoint(
@@ -586,8 +586,8 @@ void request_handler::rotate_secret(call& c) {
           400, {"unknown_field", "unknown field '" + key + "'", key}));
     }
   }
-  actors::endpoint_change change;
-  change.what = actors::endpoint_change::kind::update;
+  delivery::endpoint_change change;
+  change.what = delivery::endpoint_change::kind::update;
   change.id = current->id;
   change.based_on = current->revision;
   change.record_kind = storage::record_kind::endpoint_secret_rotated;
@@ -598,7 +598,7 @@ void request_handler::rotate_secret(call& c) {
   change_endpoint(std::move(change), std::move(*next), 200, true, c);
 }
 
-void request_handler::change_endpoint(actors::endpoint_change change,
+void request_handler::change_endpoint(delivery::endpoint_change change,
                                       endpoint_definition def, int status,
                                       bool with_secret, call& c) {
   auto config = runtime_config(def, opts_.defaults, opts_.rules.transports);

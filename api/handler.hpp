@@ -85,11 +85,11 @@ private:
   void rotate_secret(call& c);
   void replay_endpoint(call& c);
 
-  void replay(actors::replay_selection sel, call& c);
+  void replay(delivery::replay_selection sel, call& c);
   /// The stored endpoint of c.id, or the answer already given.
   std::optional<endpoints::endpoint_definition> stored_endpoint(call& c,
                                                                 bool changing);
-  void change_endpoint(actors::endpoint_change change,
+  void change_endpoint(delivery::endpoint_change change,
                        endpoints::endpoint_definition def, int status,
                        bool with_secret, call& c);
 

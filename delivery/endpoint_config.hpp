@@ -1,9 +1,11 @@
-// What an endpoint actor needs to know about its endpoint.
+// What an endpoint's queue needs to know about its endpoint: where, how,
+// how often, signed with what.
 #pragma once
 
 #include "common/time.hpp"
 #include "common/url.hpp"
 #include "delivery/flow_control.hpp"
+#include "delivery/retry_policy.hpp"
 #include "delivery/signing.hpp"
 #include "plugins/plugin_loader.hpp"
 
@@ -13,17 +15,6 @@
 #include <vector>
 
 namespace tocsin::delivery {
-
-struct retry_policy {
-  /// Seconds between attempts; size() + 1 attempts in all.
-  std::vector<double> schedule{60, 120, 240, 480};
-  /// Relative jitter on each delay (0.1 = ±10 %), never past the window.
-  double jitter = 0.1;
-
-  /// The whole window, first attempt to last, in milliseconds.
-  std::int64_t window_ms() const;
-  int max_attempts() const { return static_cast<int>(schedule.size()) + 1; }
-};
 
 struct endpoint_filter {
   std::vector<std::string> event_types{"*"}; ///< or ["*"]

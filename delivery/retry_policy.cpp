@@ -12,6 +12,34 @@ std::int64_t retry_policy::window_ms() const {
   return static_cast<std::int64_t>(std::llround(secs * 1000));
 }
 
+classification classify(const net::inbound_response& r,
+                        const answer_classifier& transport) {
+  using source = classification::source;
+  if (r.forbidden) // the SSRF guard refused every address: it always will
+    return {outcome::permanent, "forbidden_address", source::local};
+  if (r.unsendable) // the transport cannot build it: it never will
+    return {outcome::permanent, "transport_error", source::local};
+  if (!r.error.empty() || r.status == 0)
+    return {outcome::retry, {}, source::no_answer};
+  auto said = transport ? transport(r.status, r.body_prefix, r.retry_after)
+                        : plugins::classification{outcome::permanent, {}};
+  auto with_reason = [&](std::string code) {
+    return said.reason.empty() ? code : code + ": " + said.reason;
+  };
+  switch (said.what) {
+  case outcome::success:
+  case outcome::retry:
+    return {said.what, std::move(said.reason), source::answer};
+  case outcome::disable_endpoint:
+    return {said.what, with_reason("endpoint_gone"), source::answer};
+  case outcome::permanent:
+    break;
+  }
+  return {outcome::permanent,
+          with_reason("rejected_http_" + std::to_string(r.status)),
+          source::answer};
+}
+
 std::optional<std::int64_t> parse_retry_after(std::string_view value,
                                               unix_ms now) {
   while (!value.empty() && value.front() == ' ')
@@ -39,33 +67,14 @@ int counted_attempts(const storage::delivery& d) {
 }
 
 verdict decide(const retry_policy& p, const storage::delivery& d,
-               const net::inbound_response& r, const classified& c, unix_ms now,
-               std::mt19937_64& rng) {
-  if (r.forbidden) // the SSRF guard refused every address: permanent
-    return verdict{outcome::dead_letter, 0, "forbidden_address", false};
-  if (r.unsendable) // the transport cannot build it: it never will
-    return verdict{outcome::dead_letter, 0, "transport_error", false};
-  auto with_reason = [&](std::string code) {
-    return c.reason.empty() ? code : code + ": " + c.reason;
-  };
-  // No response at all is always retried, whatever the transport.
-  auto what =
-      !r.error.empty() || r.status == 0 ? response_class::retryable : c.what;
-  switch (what) {
-  case response_class::success:
-    return verdict{outcome::delivered, 0, {}, false};
-  case response_class::gone:
-    return verdict{outcome::dead_letter, 0, with_reason("endpoint_gone"), true};
-  case response_class::permanent:
-    return verdict{outcome::dead_letter, 0,
-                   with_reason("rejected_http_" + std::to_string(r.status)),
-                   false};
-  case response_class::retryable:
-    break;
-  }
+               const classification& c, std::string_view retry_after,
+               unix_ms now, std::mt19937_64& rng) {
+  if (c.what != outcome::retry)
+    return verdict{c.what, 0,
+                   c.what == outcome::success ? std::string{} : c.reason};
   auto n = counted_attempts(d);
   if (n >= p.max_attempts())
-    return verdict{outcome::dead_letter, 0, "attempts_exhausted", false};
+    return verdict{outcome::permanent, 0, "attempts_exhausted"};
   auto idx = static_cast<std::size_t>(std::max(n, 1) - 1);
   double delay_ms = p.schedule[idx] * 1000.0;
   if (p.jitter > 0) {
@@ -74,11 +83,11 @@ verdict decide(const retry_policy& p, const storage::delivery& d,
   }
   auto window_end = d.window_start + p.window_ms();
   auto next = std::min<unix_ms>(now + std::llround(delay_ms), window_end);
-  if (!r.retry_after.empty())
-    if (auto ra = parse_retry_after(r.retry_after, now);
+  if (!retry_after.empty())
+    if (auto ra = parse_retry_after(retry_after, now);
         ra && now + *ra <= window_end)
       next = std::max<unix_ms>(next, now + *ra);
-  return verdict{outcome::retry, std::max(next, now), {}, false};
+  return verdict{outcome::retry, std::max(next, now), {}};
 }
 
 } // namespace tocsin::delivery

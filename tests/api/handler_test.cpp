@@ -102,9 +102,10 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
                 delivery::ingest_callback done) override {
       held.emplace_back(std::move(b), std::move(done));
     }
-    void change_endpoint(actors::endpoint_change,
-                         actors::endpoint_change_callback) override {}
-    void replay(actors::replay_selection, actors::replay_callback) override {}
+    void change_endpoint(delivery::endpoint_change,
+                         delivery::endpoint_change_callback) override {}
+    void replay(delivery::replay_selection,
+                delivery::replay_callback) override {}
     void drain(std::chrono::milliseconds) override {}
     const actors::recovery_report& recovered() const override { return r; }
     std::vector<std::pair<delivery::ingest_batch, delivery::ingest_callback>>
@@ -173,9 +174,10 @@ BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
       done(error{"idempotency_key_reused", "used for other content",
                  "Idempotency-Key"});
     }
-    void change_endpoint(actors::endpoint_change,
-                         actors::endpoint_change_callback) override {}
-    void replay(actors::replay_selection, actors::replay_callback) override {}
+    void change_endpoint(delivery::endpoint_change,
+                         delivery::endpoint_change_callback) override {}
+    void replay(delivery::replay_selection,
+                delivery::replay_callback) override {}
     void drain(std::chrono::milliseconds) override {}
     const actors::recovery_report& recovered() const override { return r; }
     actors::recovery_report r;

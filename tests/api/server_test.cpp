@@ -17,9 +17,9 @@ struct silent_engine final : actors::engine {
   void ingest(delivery::ingest_batch, delivery::ingest_callback done) override {
     held.push_back(std::move(done));
   }
-  void change_endpoint(actors::endpoint_change,
-                       actors::endpoint_change_callback) override {}
-  void replay(actors::replay_selection, actors::replay_callback) override {}
+  void change_endpoint(delivery::endpoint_change,
+                       delivery::endpoint_change_callback) override {}
+  void replay(delivery::replay_selection, delivery::replay_callback) override {}
   void drain(std::chrono::milliseconds) override {}
   const actors::recovery_report& recovered() const override { return r; }
   std::vector<delivery::ingest_callback> held;

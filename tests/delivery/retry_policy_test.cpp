@@ -30,7 +30,17 @@ storage::delivery with_attempts(int n) {
   return d;
 }
 
-const classified retryable{response_class::retryable, {}};
+const plugins::classification retryable{outcome::retry, {}};
+
+/// The verdict after an attempt that ended with `r`, which the transport
+/// would read as `says`.
+verdict after(const delivery::retry_policy& p, const storage::delivery& d,
+              const inbound_response& r, const plugins::classification& says,
+              unix_ms now, std::mt19937_64& rng) {
+  auto c = classify(
+      r, [&](int, std::string_view, std::string_view) { return says; });
+  return decide(p, d, c, r.retry_after, now, rng);
+}
 
 } // namespace
 
@@ -41,22 +51,22 @@ BOOST_AUTO_TEST_SUITE(retry_policy)
 BOOST_AUTO_TEST_CASE(no_answer_is_retried_whatever_the_transport_says) {
   std::mt19937_64 rng{1};
   delivery::retry_policy p;
-  auto v = decide(p, with_attempts(1), network_error(),
-                  classified{response_class::success, {}}, 0, rng);
+  auto v = after(p, with_attempts(1), network_error(),
+                 plugins::classification{outcome::success, {}}, 0, rng);
   BOOST_TEST((v.what == outcome::retry));
   inbound_response forbidden;
   forbidden.forbidden = true;
-  auto f = decide(p, with_attempts(1), forbidden, retryable, 0, rng);
-  BOOST_TEST((f.what == outcome::dead_letter));
+  auto f = after(p, with_attempts(1), forbidden, retryable, 0, rng);
+  BOOST_TEST((f.dead_lettered()));
   BOOST_TEST(f.reason == "forbidden_address");
 }
 
 BOOST_AUTO_TEST_CASE(the_transports_reason_follows_the_code) {
   std::mt19937_64 rng{1};
   delivery::retry_policy p;
-  auto v =
-      decide(p, with_attempts(1), answer(400),
-             classified{response_class::permanent, "invalid_payload"}, 0, rng);
+  auto v = after(p, with_attempts(1), answer(400),
+                 plugins::classification{outcome::permanent, "invalid_payload"},
+                 0, rng);
   BOOST_TEST(v.reason == "rejected_http_400: invalid_payload");
 }
 
@@ -72,14 +82,14 @@ BOOST_AUTO_TEST_CASE(follows_the_schedule_without_jitter) {
   unix_ms now = 0;
   std::vector<unix_ms> times{0};
   for (int n = 1; n <= 4; ++n) {
-    auto v = decide(p, with_attempts(n), answer(503), retryable, now, rng);
+    auto v = after(p, with_attempts(n), answer(503), retryable, now, rng);
     BOOST_REQUIRE((v.what == outcome::retry));
     now = v.next_attempt_at;
     times.push_back(now);
   }
   BOOST_TEST(times == (std::vector<unix_ms>{0, 60000, 180000, 420000, 900000}));
-  auto last = decide(p, with_attempts(5), answer(503), retryable, now, rng);
-  BOOST_TEST((last.what == outcome::dead_letter));
+  auto last = after(p, with_attempts(5), answer(503), retryable, now, rng);
+  BOOST_TEST((last.dead_lettered()));
   BOOST_TEST(last.reason == "attempts_exhausted");
 }
 
@@ -89,8 +99,7 @@ BOOST_AUTO_TEST_CASE(jitter_stays_within_ten_percent_and_inside_the_window) {
   for (int trial = 0; trial < 1000; ++trial) {
     unix_ms now = 0;
     for (int n = 1; n <= 4; ++n) {
-      auto v =
-          decide(p, with_attempts(n), network_error(), retryable, now, rng);
+      auto v = after(p, with_attempts(n), network_error(), retryable, now, rng);
       BOOST_REQUIRE((v.what == outcome::retry));
       auto delay = v.next_attempt_at - now;
       auto nominal = static_cast<unix_ms>(p.schedule[n - 1] * 1000);
@@ -106,13 +115,13 @@ BOOST_AUTO_TEST_CASE(retry_after_is_honoured_when_it_fits_the_window) {
   delivery::retry_policy p{{60, 120, 240, 480}, 0};
   std::mt19937_64 rng{1};
   // 1st attempt at 0 answered 429 Retry-After: 300 -> wait 300 s, not 60.
-  auto v = decide(p, with_attempts(1), answer(429, "300"), retryable, 0, rng);
+  auto v = after(p, with_attempts(1), answer(429, "300"), retryable, 0, rng);
   BOOST_TEST(v.next_attempt_at == 300000);
   // Does not fit (window ends at 900 s): the schedule applies.
-  auto w = decide(p, with_attempts(1), answer(429, "3600"), retryable, 0, rng);
+  auto w = after(p, with_attempts(1), answer(429, "3600"), retryable, 0, rng);
   BOOST_TEST(w.next_attempt_at == 60000);
   // Shorter than the schedule: the schedule's delay still applies.
-  auto x = decide(p, with_attempts(1), answer(503, "5"), retryable, 0, rng);
+  auto x = after(p, with_attempts(1), answer(503, "5"), retryable, 0, rng);
   BOOST_TEST(x.next_attempt_at == 60000);
 }
 
@@ -130,16 +139,17 @@ BOOST_AUTO_TEST_CASE(retry_after_parses_seconds_and_http_dates) {
 BOOST_AUTO_TEST_CASE(permanent_failures_dead_letter_at_once) {
   delivery::retry_policy p;
   std::mt19937_64 rng{1};
-  auto gone = decide(p, with_attempts(1), answer(410),
-                     classified{response_class::gone, {}}, 0, rng);
-  BOOST_TEST((gone.what == outcome::dead_letter));
+  auto gone =
+      after(p, with_attempts(1), answer(410),
+            plugins::classification{outcome::disable_endpoint, {}}, 0, rng);
+  BOOST_TEST((gone.dead_lettered()));
   BOOST_TEST(gone.reason == "endpoint_gone");
-  BOOST_TEST(gone.flag_endpoint);
-  auto bad = decide(p, with_attempts(1), answer(400),
-                    classified{response_class::permanent, {}}, 0, rng);
-  BOOST_TEST((bad.what == outcome::dead_letter));
+  BOOST_TEST(gone.flags_endpoint());
+  auto bad = after(p, with_attempts(1), answer(400),
+                   plugins::classification{outcome::permanent, {}}, 0, rng);
+  BOOST_TEST((bad.dead_lettered()));
   BOOST_TEST(bad.reason == "rejected_http_400");
-  BOOST_TEST(!bad.flag_endpoint);
+  BOOST_TEST(!bad.flags_endpoint());
 }
 
 BOOST_AUTO_TEST_CASE(interrupted_attempts_do_not_count) {
@@ -152,7 +162,7 @@ BOOST_AUTO_TEST_CASE(interrupted_attempts_do_not_count) {
   BOOST_TEST(counted_attempts(d) == 5);
   d.attempts.pop_back();
   BOOST_TEST(counted_attempts(d) == 4);
-  auto v = decide(p, d, network_error(), retryable, 0, rng);
+  auto v = after(p, d, network_error(), retryable, 0, rng);
   BOOST_TEST((v.what == outcome::retry));
 }
 

@@ -20,12 +20,12 @@ public:
       answer.ids.push_back(e.id);
     done(std::move(answer));
   }
-  void change_endpoint(actors::endpoint_change,
-                       actors::endpoint_change_callback done) override {
+  void change_endpoint(delivery::endpoint_change,
+                       delivery::endpoint_change_callback done) override {
     done({});
   }
-  void replay(actors::replay_selection sel,
-              actors::replay_callback done) override {
+  void replay(delivery::replay_selection sel,
+              delivery::replay_callback done) override {
     done(sel.delivery_ids.size());
   }
   void drain(std::chrono::milliseconds) override {}

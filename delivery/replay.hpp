@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-namespace tocsin::actors {
+namespace tocsin::delivery {
 
 /// Which dead letters to put back in their endpoints' queues: the listed
 /// deliveries, or the dead letters of one endpoint that were dead-lettered at
@@ -26,4 +26,4 @@ struct replay_selection {
 /// "endpoint_deleted", "store_unavailable".
 using replay_callback = std::function<void(result<std::size_t>)>;
 
-} // namespace tocsin::actors
+} // namespace tocsin::delivery

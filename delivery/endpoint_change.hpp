@@ -11,7 +11,7 @@
 #include <optional>
 #include <string>
 
-namespace tocsin::actors {
+namespace tocsin::delivery {
 
 struct endpoint_change {
   enum class kind { create, update, remove } what = kind::create;
@@ -33,4 +33,4 @@ struct endpoint_change {
 /// "store_unavailable".
 using endpoint_change_callback = std::function<void(status)>;
 
-} // namespace tocsin::actors
+} // namespace tocsin::delivery

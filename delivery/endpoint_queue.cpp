@@ -1,0 +1,277 @@
+#include "delivery/endpoint_queue.hpp"
+
+#include "common/json_writer.hpp"
+
+#include <algorithm>
+
+namespace tocsin::delivery {
+
+using storage::delivery_state;
+using storage::record_kind;
+
+endpoint_queue::endpoint_queue(endpoint_config config, std::uint64_t seed)
+    : config_(std::move(config)), rng_(seed) {
+  bucket_.reset(config_.rate);
+  breaker_.configure(config_.breaker);
+}
+
+int endpoint_queue::max_in_flight() const {
+  return config_.ordered ? 1 : std::max(1, config_.max_in_flight);
+}
+
+void endpoint_queue::reconfigure(endpoint_config cfg) {
+  if (cfg.rate.per_second != config_.rate.per_second ||
+      cfg.rate.burst != config_.rate.burst)
+    bucket_.reset(cfg.rate);
+  breaker_.configure(cfg.breaker);
+  if (cfg.ordered == config_.ordered) {
+    config_ = std::move(cfg);
+    return;
+  }
+  // FIFO endpoints keep every job in `ready_`; others only the due ones.
+  std::vector<job> all;
+  for (auto& j : ready_)
+    all.push_back(std::move(j));
+  for (auto& [key, j] : waiting_)
+    all.push_back(std::move(j));
+  ready_.clear();
+  waiting_.clear();
+  std::sort(all.begin(), all.end(), [](auto& a, auto& b) {
+    return a.state.id < b.state.id; // ids are time-ordered
+  });
+  config_ = std::move(cfg);
+  for (auto& j : all)
+    schedule(std::move(j));
+}
+
+void endpoint_queue::schedule(job j, bool again) {
+  if (config_.ordered) {
+    if (again)
+      ready_.push_front(std::move(j));
+    else
+      ready_.push_back(std::move(j));
+    return;
+  }
+  auto key = std::make_pair(j.state.next_attempt_at, j.state.id);
+  waiting_.insert_or_assign(std::move(key), std::move(j));
+}
+
+void endpoint_queue::add(std::vector<job> jobs) {
+  for (auto& j : jobs)
+    schedule(std::move(j));
+}
+
+void endpoint_queue::promote_due(unix_ms now) {
+  while (!waiting_.empty() && waiting_.begin()->first.first <= now) {
+    ready_.push_back(std::move(waiting_.begin()->second));
+    waiting_.erase(waiting_.begin());
+  }
+}
+
+std::vector<job> endpoint_queue::start_due(unix_ms now,
+                                           storage::write_set& ws) {
+  std::vector<job> starting;
+  if (draining_ || removed_)
+    return starting;
+  promote_due(now);
+  for (;;) {
+    auto busy = static_cast<int>(in_flight_.size() + starting.size());
+    if (busy >= max_in_flight() || ready_.empty())
+      break;
+    if (!breaker_.allows(now, busy))
+      break; // open, or half-open with its probe out
+    if (ready_.front().state.next_attempt_at > now)
+      break; // FIFO: the head holds back the rest
+    if (!bucket_.try_take(now))
+      break;
+    auto j = std::move(ready_.front());
+    ready_.pop_front();
+    auto& d = j.state;
+    if (counted_attempts(d) == 0)
+      d.window_start = now;
+    storage::attempt a;
+    a.number = static_cast<int>(d.attempts.size()) + 1;
+    a.started_at = now;
+    d.attempts.push_back(a);
+    ws.put_delivery(d, record_kind::attempt_started, delivery_state::pending);
+    starting.push_back(std::move(j));
+  }
+  return starting;
+}
+
+void endpoint_queue::launched(std::vector<job> jobs) {
+  for (auto& j : jobs) {
+    auto id = j.state.id;
+    in_flight_.emplace(std::move(id), std::move(j));
+  }
+}
+
+void endpoint_queue::unlaunched(std::vector<job> jobs, unix_ms now) {
+  // Back in front, in their order, without the unrecorded attempt.
+  for (auto it = jobs.rbegin(); it != jobs.rend(); ++it) {
+    it->state.attempts.pop_back();
+    it->state.next_attempt_at = now + store_retry_delay_ms;
+    schedule(std::move(*it), true);
+  }
+}
+
+std::optional<attempt_report>
+endpoint_queue::finish(const std::string& delivery_id,
+                       const net::inbound_response& r, unix_ms now,
+                       storage::write_set& ws) {
+  auto it = in_flight_.find(delivery_id);
+  if (it == in_flight_.end())
+    return std::nullopt;
+  auto j = std::move(it->second);
+  in_flight_.erase(it);
+  auto& d = j.state;
+  auto& a = d.attempts.back();
+  a.finished_at = now;
+  a.status = r.status;
+  a.latency_ms = r.latency_ms;
+  a.response = r.body_prefix;
+  a.error = r.error;
+
+  attempt_report report;
+  report.delivery_id = d.id;
+  auto* plugin = config_.plugin.get();
+  auto c = classify(r, [plugin](int status, std::string_view body,
+                                std::string_view retry_after) {
+    return plugin ? plugin->classify(status, body, retry_after)
+                  : plugins::classification{outcome::permanent, {}};
+  });
+  // The breaker hears what the endpoint said or did not say; a refusal
+  // before sending is not the endpoint's doing.
+  using source = classification::source;
+  if (c.from == source::no_answer || c.what == outcome::retry)
+    report.circuit = breaker_.on_failure(now);
+  else if (c.from == source::answer)
+    report.circuit = c.what == outcome::success ? breaker_.on_success()
+                                                : breaker_.on_answer();
+  auto v = decide(config_.retry, d, c, r.retry_after, now, rng_);
+  if (removed_ && v.what == outcome::retry)
+    v = verdict{outcome::permanent, 0, std::string{endpoint_deleted_reason}};
+
+  auto kind = record_kind::delivery_retry_scheduled;
+  if (v.delivered()) {
+    d.state = delivery_state::delivered;
+    d.finished_at = now;
+    kind = record_kind::delivery_delivered;
+  } else if (v.dead_lettered()) {
+    d.state = delivery_state::dead_lettered;
+    d.finished_at = now;
+    d.reason = v.reason;
+    kind = record_kind::delivery_dead_lettered;
+  } else {
+    d.next_attempt_at = v.next_attempt_at;
+  }
+  // The new state once, then the outcome as its own record.
+  ws.put_delivery(d, record_kind::attempt_finished, delivery_state::pending);
+  json_writer fields;
+  fields.begin_object()
+      .field("delivery_id", d.id)
+      .field("event_id", d.event_id)
+      .field("endpoint_id", d.endpoint_id);
+  if (!d.reason.empty())
+    fields.field("reason", d.reason);
+  ws.add_record(kind, fields.end_object().take());
+  if (report.circuit != circuit_breaker::change::none) {
+    bool opened = report.circuit == circuit_breaker::change::opened;
+    json_writer f;
+    f.begin_object().field("endpoint_id", config_.id);
+    if (opened)
+      f.field("failures", breaker_.consecutive_failures())
+          .field("probe_at", *breaker_.reopens_at());
+    ws.add_record(opened ? record_kind::endpoint_circuit_opened
+                         : record_kind::endpoint_circuit_closed,
+                  f.end_object().take());
+  }
+  if (v.flags_endpoint() && !flagged_) {
+    flagged_ = report.flagged = true;
+    ws.add_record(record_kind::endpoint_flagged,
+                  json_writer{}
+                      .begin_object()
+                      .field("endpoint_id", config_.id)
+                      .field("reason", d.reason)
+                      .end_object()
+                      .take());
+  }
+  report.result = std::move(v);
+  settling_.push_back(std::move(j));
+  return report;
+}
+
+std::vector<settled> endpoint_queue::settle(bool written, unix_ms now) {
+  std::vector<settled> out;
+  auto jobs = std::move(settling_);
+  settling_.clear();
+  for (auto& j : jobs) {
+    auto& d = j.state;
+    if (!written) {
+      // The attempt stays "started" in the log (a restart retries it);
+      // here, try again after a pause without the unrecorded outcome.
+      d.state = delivery_state::pending;
+      d.reason.clear();
+      d.finished_at = 0;
+      d.next_attempt_at = now + store_retry_delay_ms;
+      out.push_back({d, false});
+      schedule(std::move(j), true);
+      continue;
+    }
+    out.push_back({d, true});
+    if (d.state == delivery_state::pending)
+      schedule(std::move(j), true);
+  }
+  return out;
+}
+
+void endpoint_queue::dead_letter(job j, std::string reason, unix_ms now,
+                                 storage::write_set& ws) {
+  auto& d = j.state;
+  d.state = delivery_state::dead_lettered;
+  d.finished_at = now;
+  d.reason = std::move(reason);
+  ws.put_delivery(d, record_kind::delivery_dead_lettered,
+                  delivery_state::pending);
+  settling_.push_back(std::move(j));
+}
+
+std::size_t endpoint_queue::remove(unix_ms now, storage::write_set& ws) {
+  removed_ = true;
+  std::string reason{endpoint_deleted_reason};
+  auto queued = ready_.size() + waiting_.size();
+  for (auto& j : ready_)
+    dead_letter(std::move(j), reason, now, ws);
+  ready_.clear();
+  for (auto& [key, j] : waiting_)
+    dead_letter(std::move(j), reason, now, ws);
+  waiting_.clear();
+  return queued;
+}
+
+std::optional<unix_ms> endpoint_queue::next_wake(unix_ms now) {
+  if (draining_ || removed_)
+    return std::nullopt;
+  std::optional<unix_ms> wake;
+  auto consider = [&](unix_ms t) {
+    if (!wake || t < *wake)
+      wake = t;
+  };
+  if (!waiting_.empty())
+    consider(waiting_.begin()->first.first);
+  if (!ready_.empty() &&
+      static_cast<int>(in_flight_.size()) < max_in_flight()) {
+    // Something is due and there is room: what holds it back?
+    if (auto reopen = breaker_.reopens_at())
+      consider(*reopen);
+    else if (breaker_.current() == circuit_breaker::state::half_open)
+      ; // waiting for the probe's answer, not for time
+    else if (auto due = ready_.front().state.next_attempt_at; due > now)
+      consider(due);
+    else
+      consider(bucket_.next_token_at(now));
+  }
+  return wake;
+}
+
+} // namespace tocsin::delivery

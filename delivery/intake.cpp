@@ -1,0 +1,284 @@
+#include "delivery/intake.hpp"
+
+#include "common/ids.hpp"
+#include "common/log.hpp"
+#include "delivery/retry_policy.hpp"
+#include "delivery/routing.hpp"
+
+namespace tocsin::delivery {
+
+namespace {
+
+constexpr unix_ms idempotency_window_ms = 24 * 3600 * 1000;
+
+/// A key as stored: scoped to the token that sent it (keys never hold a
+/// space, so the scope cannot be forged by a key).
+std::string scoped_key(const ingest_batch& b, const std::string& key) {
+  return b.idempotency_scope + " " + key;
+}
+
+error key_reused(std::string field) {
+  return error{"idempotency_key_reused",
+               "this idempotency key was used for a different request within "
+               "24 h; use a new key for new content",
+               std::move(field)};
+}
+
+} // namespace
+
+intake::intake(storage::event_log& log, std::vector<route> routes,
+               std::size_t max_payload_bytes)
+    : log_(log), routes_(std::move(routes)),
+      max_payload_bytes_(max_payload_bytes) {}
+
+std::size_t intake::route_of(std::string_view endpoint_id) const {
+  for (std::size_t i = 0; i < routes_.size(); ++i)
+    if (routes_[i].endpoint_id == endpoint_id)
+      return i;
+  return routes_.size();
+}
+
+bool intake::routes_to(std::string_view endpoint_id) const {
+  return route_of(endpoint_id) < routes_.size();
+}
+
+std::optional<storage::idempotency_record>
+intake::find_key(const std::string& key, unix_ms now) {
+  if (auto it = pending_keys_.find(key); it != pending_keys_.end())
+    return it->second;
+  auto rec = log_.get_idempotency_key(key);
+  if (!rec) {
+    // Accepting again is the safe side: at worst a duplicate delivery.
+    log::error("idempotency lookup failed", {{"error", rec.error().message}});
+    return std::nullopt;
+  }
+  if (*rec && (*rec)->at + idempotency_window_ms > now)
+    return std::move(**rec);
+  return std::nullopt;
+}
+
+void intake::remember_key(const std::string& key,
+                          storage::idempotency_record rec) {
+  batch_.put_idempotency_key(key, rec);
+  pending_keys_.insert_or_assign(key, std::move(rec));
+}
+
+result<std::vector<std::string>> intake::resolve_keys(const ingest_batch& b,
+                                                      unix_ms now) {
+  std::vector<std::string> repeat_of(b.events.size());
+  // Keys seen earlier in this request: their digest and event index.
+  std::unordered_map<std::string, std::pair<std::string, std::size_t>> local;
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    auto& ev = b.events[i];
+    if (ev.idempotency_key.empty())
+      continue;
+    auto field = b.is_batch
+                     ? "events[" + std::to_string(i) + "].idempotency_key"
+                     : std::string{"idempotency_key"};
+    auto key = scoped_key(b, ev.idempotency_key);
+    if (auto prior = find_key(key, now)) {
+      if (prior->digest != ev.idempotency_digest || prior->ids.empty())
+        return key_reused(std::move(field));
+      repeat_of[i] = prior->ids.front();
+    } else if (auto it = local.find(key); it != local.end()) {
+      if (it->second.first != ev.idempotency_digest)
+        return key_reused(std::move(field));
+      repeat_of[i] = b.events[it->second.second].id;
+    } else {
+      local.emplace(std::move(key), std::make_pair(ev.idempotency_digest, i));
+    }
+  }
+  return repeat_of;
+}
+
+result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
+  if (!b.idempotency_key.empty())
+    if (auto prior = find_key(scoped_key(b, b.idempotency_key), now)) {
+      if (prior->digest != b.idempotency_digest)
+        return key_reused("Idempotency-Key");
+      return ingest_answer{std::move(prior->ids), 0};
+    }
+  // Decided before anything is added: a batch is all or nothing.
+  auto repeats = resolve_keys(b, now);
+  if (!repeats)
+    return repeats.error();
+  ingest_answer answer;
+  for (std::size_t i = 0; i < b.events.size(); ++i) {
+    auto& ev = b.events[i];
+    if (!(*repeats)[i].empty()) {
+      answer.ids.push_back(std::move((*repeats)[i])); // the first id
+      continue;
+    }
+    storage::event_record rec;
+    rec.id = ev.id;
+    rec.accepted_at = now;
+    // The event is stored whole; what endpoints receive may be cut down.
+    // Built for the first matching endpoint, shared by the others.
+    std::shared_ptr<const event_content> content;
+    event_facts facts{ev.type, ev.severity, ev.agent_id};
+    storage::write_set created;
+    for (auto& r : routes_) {
+      if (!r.enabled || !matches(r.filter, facts))
+        continue;
+      if (!content)
+        content = make_event_content(ev, max_payload_bytes_);
+      storage::delivery d;
+      d.id = new_id("dlv");
+      d.event_id = ev.id;
+      d.endpoint_id = r.endpoint_id;
+      d.created_at = now;
+      d.next_attempt_at = now;
+      rec.delivery_ids.push_back(d.id);
+      created.add_delivery(d);
+      handoff_[r.endpoint_id].push_back(job{std::move(d), content});
+      ++answer.deliveries;
+    }
+    rec.body = std::move(ev.body);
+    batch_.add_event(rec);
+    batch_.append(std::move(created));
+    if (!ev.idempotency_key.empty())
+      remember_key(scoped_key(b, ev.idempotency_key),
+                   {{ev.id}, now, ev.idempotency_digest});
+    answer.ids.push_back(ev.id);
+  }
+  if (!b.idempotency_key.empty())
+    remember_key(scoped_key(b, b.idempotency_key),
+                 {answer.ids, now, b.idempotency_digest});
+  return answer;
+}
+
+result<std::vector<storage::delivery>>
+intake::select(const replay_selection& sel) {
+  std::vector<storage::delivery> out;
+  if (!sel.delivery_ids.empty()) {
+    for (auto& id : sel.delivery_ids) {
+      auto d = log_.get_delivery(id);
+      if (!d)
+        return error{"store_unavailable", d.error().message};
+      if (!*d)
+        return error{"not_found", "no delivery " + id};
+      if ((*d)->state != storage::delivery_state::dead_lettered)
+        return error{"not_dead_lettered",
+                     "delivery " + id + " is " +
+                         std::string{storage::to_string((*d)->state)}};
+      out.push_back(std::move(**d));
+    }
+    return out;
+  }
+  if (!routes_to(sel.endpoint_id))
+    return error{"not_found", "no endpoint " + sel.endpoint_id};
+  // The endpoint's own dead letters, from `since`: the others are not read.
+  auto chosen =
+      log_.list_dead_letters_of(sel.endpoint_id, sel.since, sel.limit);
+  if (!chosen)
+    return error{"store_unavailable", chosen.error().message};
+  return std::move(*chosen);
+}
+
+result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
+  auto chosen = select(sel);
+  if (!chosen)
+    return chosen.error();
+  bool named = !sel.delivery_ids.empty();
+  std::size_t count = 0;
+  for (auto& d : *chosen) {
+    // Replayed earlier in this batch: the store does not show it yet.
+    if (!replaying_.emplace(d.id, true).second) {
+      if (named)
+        return error{"not_dead_lettered",
+                     "delivery " + d.id + " is being replayed"};
+      continue;
+    }
+    if (!routes_to(d.endpoint_id)) {
+      if (named)
+        return error{"endpoint_deleted",
+                     "the endpoint of " + d.id + " no longer exists"};
+      continue;
+    }
+    auto ev = log_.get_event(d.event_id);
+    if (!ev || !*ev)
+      return error{"store_unavailable", "cannot read event " + d.event_id};
+    // A fresh window: the attempts so far stay in the record but no longer
+    // count against the budget.
+    d.state = storage::delivery_state::pending;
+    d.reason.clear();
+    d.finished_at = 0;
+    d.window_start = 0;
+    d.attempt_base = static_cast<int>(d.attempts.size());
+    d.next_attempt_at = now;
+    batch_.put_delivery(d, storage::record_kind::delivery_replayed,
+                        storage::delivery_state::dead_lettered);
+    auto endpoint = d.endpoint_id;
+    handoff_[endpoint].push_back(
+        job{std::move(d), make_event_content((*ev)->body, max_payload_bytes_)});
+    ++count;
+  }
+  return count;
+}
+
+status intake::commit() {
+  auto st = log_.commit(batch_, storage::durability::synced);
+  batch_.clear();
+  pending_keys_.clear();
+  replaying_.clear();
+  if (st)
+    committed_ = std::move(handoff_);
+  handoff_.clear();
+  return st;
+}
+
+std::map<std::string, std::vector<job>> intake::take_handoff() {
+  auto out = std::move(committed_);
+  committed_.clear();
+  return out;
+}
+
+status intake::change_endpoint(const endpoint_change& c) {
+  using kind = endpoint_change::kind;
+  auto ri = route_of(c.id);
+  bool exists = ri < routes_.size();
+  if (c.what == kind::create && exists)
+    return error{"conflict", "an endpoint with id " + c.id + " already exists"};
+  if (c.what != kind::create) {
+    if (!exists)
+      return error{"not_found", "no endpoint " + c.id};
+    if (routes_[ri].revision != c.based_on)
+      return error{"conflict", "endpoint " + c.id +
+                                   " changed meanwhile; read it again and "
+                                   "retry"};
+  }
+  storage::write_set ws;
+  switch (c.what) {
+  case kind::create:
+    ws.put_endpoint(c.id, c.definition, storage::record_kind::endpoint_created);
+    break;
+  case kind::update:
+    ws.put_endpoint(
+        c.id, c.definition,
+        c.record_kind.value_or(storage::record_kind::endpoint_updated));
+    break;
+  case kind::remove:
+    ws.delete_endpoint(c.id);
+    break;
+  }
+  if (auto st = log_.commit(ws, storage::durability::synced); !st) {
+    log::error("event log commit failed; endpoint change refused",
+               {{"endpoint", c.id}, {"error", st.error().message}});
+    return error{"store_unavailable",
+                 "the event store refused the write; nothing changed"};
+  }
+  switch (c.what) {
+  case kind::create:
+    routes_.push_back(route::of(*c.config));
+    break;
+  case kind::update:
+    routes_[ri] = route::of(*c.config);
+    break;
+  case kind::remove:
+    routes_.erase(routes_.begin() + static_cast<std::ptrdiff_t>(ri));
+    break;
+  }
+  return {};
+}
+
+} // namespace tocsin::delivery

@@ -1,0 +1,90 @@
+// What the ingest actor does, without the actor: routes accepted events to
+// endpoints, answers idempotency keys, collects everything that arrives
+// between two commits into one synced write (group commit), and only then
+// hands the new deliveries over; replays dead letters; applies endpoint
+// changes to the routing table after logging them. It owns the routing
+// table: one owner, so an event accepted after a change's answer sees it.
+#pragma once
+
+#include "delivery/endpoint_change.hpp"
+#include "delivery/job.hpp"
+#include "delivery/new_event.hpp"
+#include "delivery/replay.hpp"
+#include "storage/event_log.hpp"
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace tocsin::delivery {
+
+/// Where events go: one entry per endpoint.
+struct route {
+  std::string endpoint_id;
+  endpoint_filter filter;
+  bool enabled = true;
+  std::int64_t revision = 1;
+
+  static route of(const endpoint_config& c) {
+    return route{c.id, c.filter, c.enabled, c.revision};
+  }
+};
+
+class intake {
+public:
+  intake(storage::event_log& log, std::vector<route> routes,
+         std::size_t max_payload_bytes);
+
+  const std::vector<route>& routes() const { return routes_; }
+  bool routes_to(std::string_view endpoint_id) const;
+
+  /// Adds a request's events (and their deliveries) to the next commit; the
+  /// answer holds their ids (the first ones for repeated keys). Error
+  /// "idempotency_key_reused": nothing of the request is added.
+  result<ingest_answer> add(ingest_batch& batch, unix_ms now);
+
+  /// Puts the selected dead letters back in their queues with a fresh
+  /// window (in the next commit); how many. Errors: "not_found",
+  /// "not_dead_lettered", "endpoint_deleted", "store_unavailable".
+  result<std::size_t> replay(const replay_selection& sel, unix_ms now);
+
+  /// Whether anything waits to be committed.
+  bool dirty() const { return !batch_.empty(); }
+
+  /// Commits everything added since the last commit with one synced write.
+  /// On success the new deliveries are in handoff(); on failure nothing was
+  /// stored and they are dropped.
+  status commit();
+
+  /// The deliveries of the last successful commit, per endpoint.
+  std::map<std::string, std::vector<job>> take_handoff();
+
+  /// Checks `change` against the routing table (a taken id, an unknown one,
+  /// a stale revision: "conflict", "not_found"), logs it with a synced
+  /// write and applies it to the routing table. Commit what is pending
+  /// first: hand-offs are made against the table they were routed with.
+  status change_endpoint(const endpoint_change& change);
+
+private:
+  std::optional<storage::idempotency_record> find_key(const std::string& key,
+                                                      unix_ms now);
+  void remember_key(const std::string& key, storage::idempotency_record rec);
+  result<std::vector<std::string>> resolve_keys(const ingest_batch& b,
+                                                unix_ms now);
+  result<std::vector<storage::delivery>> select(const replay_selection& sel);
+  std::size_t route_of(std::string_view endpoint_id) const;
+
+  storage::event_log& log_;
+  std::vector<route> routes_;
+  std::size_t max_payload_bytes_;
+  storage::write_set batch_;
+  /// Idempotency keys recorded in the batch not yet committed.
+  std::unordered_map<std::string, storage::idempotency_record> pending_keys_;
+  std::unordered_map<std::string, bool> replaying_; ///< in this batch
+  std::map<std::string, std::vector<job>> handoff_;
+  std::map<std::string, std::vector<job>> committed_;
+};
+
+} // namespace tocsin::delivery

@@ -1,0 +1,53 @@
+#include "delivery/request.hpp"
+
+#include "delivery/signature_headers.hpp"
+
+namespace tocsin::delivery {
+
+result<net::outbound_request> build_request(const endpoint_config& cfg,
+                                            const job& job, unix_ms now) {
+  auto& ev = *job.event;
+  plugins::event_view view;
+  view.id = ev.id;
+  view.type = ev.type;
+  view.severity = ev.severity;
+  view.agent_id = ev.agent_id;
+  view.summary = ev.summary;
+  view.timestamp = ev.timestamp;
+  view.payload_json = ev.payload;
+  view.audit_url = ev.audit_url;
+  if (!cfg.plugin)
+    return error{"transport_error", "no transport plugin for " + cfg.transport};
+  auto built = cfg.plugin->build_request(
+      view, plugins::endpoint_view{cfg.id, cfg.url, cfg.options_json});
+  if (!built)
+    return built.error();
+  net::outbound_request req;
+  req.target = cfg.target;
+  if (built->url) {
+    auto u = parse_url(*built->url);
+    if (!u)
+      return error{"transport_error",
+                   "the transport's URL: " + u.error().message};
+    if (u->scheme != "https")
+      return error{"insecure_url", "the transport's URL is not https://"};
+    req.target = std::move(*u);
+  }
+  req.method = std::move(built->method);
+  req.headers = std::move(built->headers);
+  req.body = std::move(built->body);
+  req.timeout = cfg.timeout;
+  if (cfg.plugin->signs_requests()) {
+    // Rotated-out keys sign until their grace period ends.
+    std::vector<signing_key> keys;
+    for (auto& k : cfg.signing_keys)
+      if (k.expires_at == 0 || k.expires_at > now)
+        keys.push_back(k.key);
+    auto sig =
+        signature_headers({job.state.event_id, now / 1000, req.body}, keys);
+    req.headers.insert(req.headers.end(), sig.begin(), sig.end());
+  }
+  return req;
+}
+
+} // namespace tocsin::delivery

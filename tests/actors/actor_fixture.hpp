@@ -1,0 +1,218 @@
+// Drives tocsin's actors with CAF's deterministic scheduler: messages run
+// when the test says so, time moves when the test advances it (no sleeps).
+// The store is RocksDB in a temp dir behind a switch that can make it refuse
+// writes; the network is a client that holds every request until the test
+// answers it; the time the actors read follows the scheduler's clock.
+#pragma once
+
+#include "actors/endpoint_actor.hpp"
+#include "actors/ingest_actor.hpp"
+#include "delivery/signing.hpp"
+#include "plugins/plugin_loader.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <caf/scheduler/test_coordinator.hpp>
+
+#include <chrono>
+#include <deque>
+#include <memory>
+#include <string>
+
+namespace tocsin::test {
+
+inline constexpr const char* test_secret =
+    "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+
+/// The store, with a switch that makes every commit fail (a full disk, an
+/// I/O error) while it is on.
+class switchable_log final : public storage::event_log {
+public:
+  explicit switchable_log(storage::event_log& real) : real_(real) {}
+  bool refuse = false;
+  int commits = 0;        ///< accepted commits
+  int synced_commits = 0; ///< of which synced (the ingest actor's)
+
+  status commit(const storage::write_set& ws, storage::durability d) override {
+    if (refuse && !ws.empty())
+      return error{"store_error", "refused by the test"};
+    if (!ws.empty()) {
+      ++commits;
+      synced_commits += d == storage::durability::synced;
+    }
+    return real_.commit(ws, d);
+  }
+  std::uint64_t last_sequence() const override { return real_.last_sequence(); }
+  result<std::optional<storage::event_record>>
+  get_event(std::string_view id) override {
+    return real_.get_event(id);
+  }
+  result<std::optional<storage::delivery>>
+  get_delivery(std::string_view id) override {
+    return real_.get_delivery(id);
+  }
+  result<std::optional<storage::idempotency_record>>
+  get_idempotency_key(std::string_view k) override {
+    return real_.get_idempotency_key(k);
+  }
+  status for_each_pending(
+      const std::function<void(storage::delivery&&)>& fn) override {
+    return real_.for_each_pending(fn);
+  }
+  result<std::vector<storage::delivery>>
+  list_dead_letters(std::string_view after, std::size_t limit) override {
+    return real_.list_dead_letters(after, limit);
+  }
+  result<std::vector<storage::delivery>>
+  list_dead_letters_of(std::string_view ep, unix_ms since,
+                       std::size_t limit) override {
+    return real_.list_dead_letters_of(ep, since, limit);
+  }
+  result<std::vector<std::pair<std::string, std::string>>>
+  list_endpoints() override {
+    return real_.list_endpoints();
+  }
+  result<std::optional<std::string>>
+  get_endpoint(std::string_view id) override {
+    return real_.get_endpoint(id);
+  }
+  status for_each_record(
+      std::uint64_t from,
+      const std::function<bool(std::uint64_t, std::string_view)>& fn) override {
+    return real_.for_each_record(from, fn);
+  }
+
+private:
+  storage::event_log& real_;
+};
+
+/// Holds every request until the test answers it.
+class held_client final : public net::https_client {
+public:
+  struct held {
+    net::outbound_request request;
+    completion done;
+  };
+  std::deque<held> requests;
+
+  void send(net::outbound_request req, completion done) override {
+    requests.push_back({std::move(req), std::move(done)});
+  }
+  void stop() override {}
+
+  /// Answers the oldest request held.
+  void answer(int status, std::string retry_after = {}) {
+    BOOST_REQUIRE(!requests.empty());
+    auto h = std::move(requests.front());
+    requests.pop_front();
+    net::inbound_response r;
+    r.status = status;
+    r.retry_after = std::move(retry_after);
+    r.latency_ms = 1;
+    h.done(std::move(r));
+  }
+  /// Fails the oldest request held: no answer came.
+  void fail() {
+    BOOST_REQUIRE(!requests.empty());
+    auto h = std::move(requests.front());
+    requests.pop_front();
+    net::inbound_response r;
+    r.error = "connect: Connection refused";
+    h.done(std::move(r));
+  }
+};
+
+struct actor_fixture {
+  static caf::actor_system_config& testing(caf::actor_system_config& cfg) {
+    cfg.set("scheduler.policy", caf::atom("testing"));
+    return cfg;
+  }
+
+  caf::actor_system_config cfg;
+  caf::actor_system sys{testing(cfg)};
+  caf::scheduler::test_coordinator& sched{
+      dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())};
+  temp_dir dir;
+  std::unique_ptr<storage::event_log> real_log = [this] {
+    auto l = storage::open_event_log({(dir.path() / "store").string()});
+    BOOST_REQUIRE(l);
+    return std::move(*l);
+  }();
+  switchable_log log{*real_log};
+  held_client client;
+  caf::actor_clock::time_point start = sched.clock().current_time;
+  static constexpr unix_ms epoch = 1800000000000; ///< what "now" starts at
+
+  /// Unix ms as the actors see it: the scheduler's clock.
+  unix_ms now() const {
+    return epoch + std::chrono::duration_cast<std::chrono::milliseconds>(
+                       sched.clock().current_time - start)
+                       .count();
+  }
+
+  actors::actor_deps deps() {
+    return actors::actor_deps{&log, &client, [this] { return now(); }, 4096};
+  }
+
+  /// Runs every message there is (no time passes).
+  void run() { sched.run(); }
+  /// Lets `ms` milliseconds pass, then runs what fell due.
+  void advance(long ms) {
+    sched.advance_time(std::chrono::milliseconds{ms});
+    sched.run();
+  }
+
+  static const plugins::loaded_plugins& transports() {
+    static auto set = plugins::load_plugins(TOCSIN_PLUGINS_OUTPUT_DIR);
+    BOOST_REQUIRE(set);
+    return *set;
+  }
+
+  /// A webhook endpoint with a schedule in seconds, no jitter.
+  static delivery::endpoint_config endpoint(std::string id,
+                                            std::vector<double> schedule) {
+    delivery::endpoint_config c;
+    c.id = std::move(id);
+    c.url = "https://hooks.example/in";
+    c.target = *parse_url(c.url);
+    c.plugin = std::make_shared<plugins::transport_plugin>(
+        *transports().find("webhook"));
+    c.signing_keys.push_back(
+        {*delivery::decode_signing_secret(test_secret), 0});
+    c.retry = delivery::retry_policy{std::move(schedule), 0};
+    c.max_in_flight = 16;
+    c.breaker.failures = 0; // never opens unless a test says so
+    return c;
+  }
+
+  /// A pending delivery of a small event, due now.
+  delivery::job job(std::string id, const std::string& endpoint_id) {
+    auto content = std::make_shared<delivery::event_content>();
+    content->id = "evt_" + id;
+    content->type = "policy.denied";
+    content->severity = "high";
+    content->agent_id = "agent-7";
+    content->summary = "s";
+    content->payload = R"({"id":"evt_)" + id + R"("})";
+    storage::delivery d;
+    d.id = "dlv_" + id;
+    d.event_id = content->id;
+    d.endpoint_id = endpoint_id;
+    d.created_at = d.next_attempt_at = now();
+    // Stored as the ingest actor would have stored it.
+    storage::write_set ws;
+    ws.add_delivery(d);
+    BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
+    return delivery::job{std::move(d), std::move(content)};
+  }
+
+  storage::delivery stored(const std::string& id) {
+    auto d = real_log->get_delivery(id);
+    BOOST_REQUIRE(d);
+    BOOST_REQUIRE(*d);
+    return std::move(**d);
+  }
+};
+
+} // namespace tocsin::test
