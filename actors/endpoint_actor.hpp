@@ -5,6 +5,7 @@
 #pragma once
 
 #include "actors/messages.hpp"
+#include "common/defaults.hpp"
 #include "common/time.hpp"
 #include "delivery/endpoint_queue.hpp"
 #include "net/https_client.hpp"
@@ -22,7 +23,7 @@ struct actor_deps {
   storage::event_log* log = nullptr;
   net::https_client* client = nullptr;
   std::function<unix_ms()> clock = now_ms;
-  std::size_t max_payload_bytes = 4096;
+  std::size_t max_payload_bytes = defaults::max_payload_bytes;
 };
 
 struct endpoint_state {

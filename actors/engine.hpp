@@ -4,6 +4,7 @@
 // the HTTP side need not include it.
 #pragma once
 
+#include "common/defaults.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/endpoint_config.hpp"
 #include "delivery/new_event.hpp"
@@ -23,7 +24,7 @@ struct engine_options {
   /// Worker threads of the actor scheduler (the ingest actor has its own).
   std::size_t scheduler_threads = 1;
   /// Payloads over this are delivered cut down (delivery/payload.hpp).
-  std::size_t max_payload_bytes = 4096;
+  std::size_t max_payload_bytes = defaults::max_payload_bytes;
 };
 
 using delivery::recovery_report;

@@ -2,6 +2,7 @@
 // {"events": [...]} of at most 1000, all-or-nothing, into normalized payloads.
 #pragma once
 
+#include "common/defaults.hpp"
 #include "common/result.hpp"
 #include "common/time.hpp"
 #include "delivery/new_event.hpp"
@@ -22,7 +23,7 @@ struct validation_options {
   unix_ms now = 0;
   /// Payloads over this are cut here (new_event::payload), on the caller's
   /// thread, rather than on the ingest actor's.
-  std::size_t max_payload_bytes = 4096;
+  std::size_t max_payload_bytes = defaults::max_payload_bytes;
   /// Digest the whole request for its Idempotency-Key header.
   bool digest_request = false;
 };

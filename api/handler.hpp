@@ -5,6 +5,7 @@
 #include "actors/engine.hpp"
 #include "api/auth.hpp"
 #include "api/event_validation.hpp"
+#include "common/defaults.hpp"
 #include "endpoints/definition.hpp"
 #include "storage/event_log.hpp"
 
@@ -37,7 +38,7 @@ response error_response(int status, const error& e);
 
 struct handler_options {
   std::string audit_url_template;
-  std::size_t max_payload_bytes = 4096;
+  std::size_t max_payload_bytes = defaults::max_payload_bytes;
   endpoints::endpoint_defaults defaults = {};
   endpoints::endpoint_rules rules = {};
   /// Back-pressure: requests (and their bytes) handed to the engine and not

@@ -6,6 +6,7 @@
 #pragma once
 
 #include "api/handler.hpp"
+#include "common/defaults.hpp"
 #include "common/result.hpp"
 
 #include <chrono>
@@ -17,7 +18,7 @@ namespace tocsin::api {
 
 struct server_options {
   std::string listen = "127.0.0.1:8650"; ///< host:port, [v6]:port; port 0 = any
-  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_body_bytes = defaults::max_body_bytes;
   std::size_t max_header_bytes = 16 * 1024;
   /// Open connections. At the cap a new connection closes the one idle the
   /// longest (no request in progress); only when none is idle is the new one

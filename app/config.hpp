@@ -4,6 +4,7 @@
 #pragma once
 
 #include "api/auth.hpp"
+#include "common/defaults.hpp"
 #include "common/result.hpp"
 #include "delivery/endpoint_config.hpp"
 #include "endpoints/definition.hpp"
@@ -19,7 +20,7 @@ namespace tocsin::app {
 struct server_config {
   std::string listen = "127.0.0.1:8650";
   std::string data_dir = "./data";
-  std::size_t max_body_bytes = 1 << 20;
+  std::size_t max_body_bytes = defaults::max_body_bytes;
   /// Seconds a client has to send a whole request from its first byte (and
   /// tocsin to answer it).
   double request_timeout = 30;
@@ -38,7 +39,6 @@ struct server_config {
   std::size_t max_queued_bytes = 64 << 20;
   std::string plugins_dir;
   std::string audit_url_template;
-  bool public_metrics = false;
   /// Threads for HTTP I/O (API and deliveries each get this many).
   unsigned io_threads = 1;
   /// Worker threads of the actor scheduler.
@@ -48,27 +48,26 @@ struct server_config {
 };
 
 struct delivery_config {
-  std::vector<double> retry_schedule{60, 120, 240, 480};
-  double jitter = 0.1;
-  double timeout = 10; ///< seconds per attempt
-  std::size_t max_payload_bytes = 4096;
+  std::vector<double> retry_schedule = defaults::retry_schedule();
+  double jitter = defaults::jitter;
+  double timeout = defaults::attempt_timeout; ///< seconds per attempt
+  std::size_t max_payload_bytes = defaults::max_payload_bytes;
   std::string ca_file;
   std::vector<std::string> allow_networks;
-  std::int64_t retention = 604800;
-  int max_in_flight = 16;
+  int max_in_flight = defaults::max_in_flight;
   /// Seconds a rotated-out secret keeps signing next to the new one.
-  double secret_grace = 86400;
+  double secret_grace = defaults::secret_grace;
   /// Consecutive failures that open an endpoint's circuit (0: never), and
   /// seconds it stays open before a probe.
-  int breaker_failures = 5;
-  double breaker_cooldown = 30;
+  int breaker_failures = defaults::breaker_failures;
+  double breaker_cooldown = defaults::breaker_cooldown;
 };
 
 struct config {
   server_config server;
   delivery_config delivery;
   std::vector<api::token_config> tokens;
-  std::string slack_signing_secret;
+  std::string log_level = "info"; ///< [log] level
   std::vector<endpoints::endpoint_entry> endpoints;
 };
 

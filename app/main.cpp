@@ -11,6 +11,7 @@
 #include "common/file_safety.hpp"
 #include "common/log.hpp"
 #include "common/thread_pool.hpp"
+#include "common/version.hpp"
 #include "endpoints/reconcile.hpp"
 #include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -30,8 +31,6 @@
 namespace {
 
 using namespace tocsin;
-
-constexpr const char* version = "0.1.0";
 
 /// Exit with a one-line reason; nothing has been started half-way.
 int refuse(const std::string& what, const error& e) {
@@ -103,6 +102,7 @@ int serve(const std::string& config_file) {
                                  : app::load_config(config_file);
   if (!cfg)
     return refuse("config", cfg.error());
+  log::set_min_level(*log::level_from(cfg->log_level)); // checked with it
 
   // Everything tocsin creates is private to its user: the store holds the
   // endpoints' signing secrets in clear.

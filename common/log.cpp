@@ -17,6 +17,13 @@ constexpr const char* names[] = {"debug", "info", "warn", "error"};
 
 } // namespace
 
+std::optional<level> level_from(std::string_view name) {
+  for (int i = 0; i < 4; ++i)
+    if (name == names[i])
+      return static_cast<level>(i);
+  return std::nullopt;
+}
+
 void set_min_level(level lvl) {
   min_level = lvl;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -11,6 +12,10 @@ namespace tocsin::log {
 
 enum class level { debug, info, warn, error };
 
+/// "debug", "info", "warn", "error".
+std::optional<level> level_from(std::string_view name);
+
+/// Records below `lvl` are not written (default: info).
 void set_min_level(level lvl);
 bool enabled(level lvl);
 

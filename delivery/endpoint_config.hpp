@@ -46,7 +46,7 @@ struct endpoint_config {
   std::int64_t revision = 1;
   retry_policy retry;
   std::chrono::milliseconds timeout{10000};
-  int max_in_flight = 16;
+  int max_in_flight = defaults::max_in_flight;
   /// Requests per second (token bucket); per_second 0: unlimited.
   delivery::rate_limit rate;
   breaker_settings breaker;

@@ -5,6 +5,7 @@
 // endpoint's queue; nothing is dropped.
 #pragma once
 
+#include "common/defaults.hpp"
 #include "common/time.hpp"
 
 #include <cstdint>
@@ -41,8 +42,10 @@ private:
 };
 
 struct breaker_settings {
-  int failures = 5;         ///< consecutive failures that open it; 0: never
-  unix_ms cooldown = 30000; ///< open this long before a probe
+  /// Consecutive failures that open it; 0: never.
+  int failures = defaults::breaker_failures;
+  /// Open this long before a probe.
+  unix_ms cooldown = static_cast<unix_ms>(defaults::breaker_cooldown * 1000);
 };
 
 /// closed: attempts flow. open: none start until the cooldown ends. half_open:

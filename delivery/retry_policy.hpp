@@ -3,6 +3,7 @@
 // (decide). Pure functions of the delivery, the result and the clock.
 #pragma once
 
+#include "common/defaults.hpp"
 #include "net/http_types.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "storage/records.hpp"
@@ -24,9 +25,9 @@ using plugins::outcome;
 
 struct retry_policy {
   /// Seconds between attempts; size() + 1 attempts in all.
-  std::vector<double> schedule{60, 120, 240, 480};
+  std::vector<double> schedule = defaults::retry_schedule();
   /// Relative jitter on each delay (0.1 = ±10 %), never past the window.
-  double jitter = 0.1;
+  double jitter = defaults::jitter;
 
   /// The whole window, first attempt to last, in milliseconds.
   std::int64_t window_ms() const;

@@ -304,10 +304,14 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
   }
   if (e.url.empty())
     return invalid("url", "url is required", "missing_field");
-  if (rules.transports)
-    TOCSIN_TRY(check_transport(e, *rules.transports));
   if (create) {
-    if (e.secret.empty()) {
+    auto* plugin =
+        rules.transports ? rules.transports->find(e.transport) : nullptr;
+    bool signs = plugin ? plugin->signs_requests() : true;
+    if (e.secret.empty() && (!rules.generate_secret || !signs)) {
+      if (signature)
+        return invalid("signature", "a signature needs a secret");
+    } else if (e.secret.empty()) {
       e.secret = signature == "ed25519"
                      ? delivery::generate_ed25519_keypair().secret_key
                      : delivery::generate_webhook_secret();
@@ -317,12 +321,16 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
                                       std::string{e.signature()} + ")");
     }
   }
+  if (rules.transports)
+    TOCSIN_TRY(check_transport(e, *rules.transports));
   return {};
 }
 
 } // namespace
 
 std::string_view endpoint_definition::signature() const {
+  if (secret.empty())
+    return {};
   return secret.rfind("whsk_", 0) == 0 ? "ed25519" : "hmac-sha256";
 }
 
@@ -414,7 +422,9 @@ ordered_json settings_json(const endpoint_definition& e) {
                  {"agents", e.agents},
                  {"enabled", e.enabled},
                  {"description", e.description},
-                 {"signature", e.signature()}};
+                 {"signature", e.signature().empty()
+                                   ? ordered_json(nullptr)
+                                   : ordered_json(e.signature())}};
   j["max_in_flight"] =
       e.max_in_flight ? ordered_json(*e.max_in_flight) : ordered_json(nullptr);
   j["timeout"] = e.timeout ? ordered_json(*e.timeout) : ordered_json(nullptr);
@@ -534,6 +544,12 @@ status check_transport(const endpoint_definition& e,
                        "' (loaded: " + (known.empty() ? "none" : known) + ")",
                    "unknown_transport");
   }
+  if (plugin->signs_requests() && e.secret.empty())
+    return invalid("secret",
+                   "a secret is required: the " + e.transport +
+                       " transport signs its requests (whsec_... or "
+                       "whsk_...)",
+                   "missing_field");
   auto options = e.options.dump();
   if (auto st = plugin->validate_options(
           plugins::endpoint_view{e.id, e.url, options});
@@ -566,10 +582,12 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
   c.filter.agents = e.agents;
   c.enabled = e.enabled;
   c.revision = e.revision;
-  auto current = delivery::decode_signing_secret(e.secret);
-  if (!current)
-    return current.error();
-  c.signing_keys.push_back(delivery::endpoint_key{std::move(*current), 0});
+  if (!e.secret.empty()) { // none for a transport that does not sign
+    auto current = delivery::decode_signing_secret(e.secret);
+    if (!current)
+      return current.error();
+    c.signing_keys.push_back(delivery::endpoint_key{std::move(*current), 0});
+  }
   for (auto& r : e.retired) {
     auto k = delivery::decode_signing_secret(r.secret);
     if (!k)

@@ -4,6 +4,7 @@
 // API (POST/PATCH /v1/endpoints) and the config file ([[endpoints]]).
 #pragma once
 
+#include "common/defaults.hpp"
 #include "common/result.hpp"
 #include "common/time.hpp"
 #include "delivery/endpoint_config.hpp"
@@ -53,19 +54,20 @@ struct endpoint_definition {
   /// Starts at 1, +1 per change: concurrent changes are detected, not lost.
   std::int64_t revision = 1;
 
-  /// "hmac-sha256" or "ed25519", from the secret's prefix.
+  /// "hmac-sha256" or "ed25519", from the secret's prefix; "" without one
+  /// (a transport that does not sign).
   std::string_view signature() const;
 };
 
 /// Delivery settings an endpoint inherits unless it overrides them.
 struct endpoint_defaults {
-  std::vector<double> retry_schedule{60, 120, 240, 480};
-  double jitter = 0.1;
-  double timeout = 10;
-  int max_in_flight = 16;
+  std::vector<double> retry_schedule = defaults::retry_schedule();
+  double jitter = defaults::jitter;
+  double timeout = defaults::attempt_timeout;
+  int max_in_flight = defaults::max_in_flight;
   delivery::breaker_settings breaker;
   /// How long a rotated-out secret keeps signing (milliseconds).
-  unix_ms secret_grace_ms = 24 * 3600 * 1000;
+  unix_ms secret_grace_ms = static_cast<unix_ms>(defaults::secret_grace * 1000);
 };
 
 /// What an endpoint is checked against.
@@ -74,6 +76,10 @@ struct endpoint_rules {
   /// satisfy it. Null: any name, options unchecked (the config file is read
   /// before the plugins are loaded; they are checked after).
   const plugins::loaded_plugins* transports = nullptr;
+  /// Give an endpoint without a secret a new one, if its transport signs
+  /// (the API). The config file does not: a secret generated at every start
+  /// would change at every start; one that signs must be given.
+  bool generate_secret = true;
 };
 
 /// An endpoint declared in the config file.

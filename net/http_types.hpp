@@ -21,8 +21,7 @@ struct outbound_request {
 
 struct inbound_response {
   int status = 0;    ///< 0 when no response arrived
-  std::string error; ///< why no (complete) response arrived
-  bool timed_out = false;
+  std::string error; ///< why no (complete) response arrived ("...: timed out")
   bool forbidden = false; ///< refused by the address policy (SSRF guard)
   /// Not sent and never will be: the transport could not build the request.
   bool unsendable = false;

@@ -3,6 +3,7 @@
 
 #include "net/https_client.hpp"
 
+#include "common/version.hpp"
 #include "net/response_reader.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -39,38 +40,14 @@ using clock_type = std::chrono::steady_clock;
 
 using session_ptr = std::shared_ptr<SSL_SESSION>;
 
-/// One keep-alive connection to an origin; TLS or (tests only) plain TCP.
+/// One keep-alive TLS connection to an origin.
 struct connection {
-  connection(asio::io_context& ioc, ssl::context& ctx, bool tls) : tls(tls) {
-    if (tls)
-      tls_stream.emplace(asio::make_strand(ioc), ctx);
-    else
-      plain_stream.emplace(asio::make_strand(ioc));
-  }
+  connection(asio::io_context& ioc, ssl::context& ctx)
+      : stream(asio::make_strand(ioc), ctx) {}
 
-  beast::tcp_stream& lowest() {
-    return tls ? tls_stream->next_layer() : *plain_stream;
-  }
+  beast::tcp_stream& lowest() { return stream.next_layer(); }
 
-  template <class F>
-  void async_write(http::request<http::string_body>& req, F&& f) {
-    if (tls)
-      http::async_write(*tls_stream, req, std::forward<F>(f));
-    else
-      http::async_write(*plain_stream, req, std::forward<F>(f));
-  }
-
-  template <class F>
-  void async_read_some(asio::mutable_buffer into, F&& f) {
-    if (tls)
-      tls_stream->async_read_some(into, std::forward<F>(f));
-    else
-      plain_stream->async_read_some(into, std::forward<F>(f));
-  }
-
-  std::optional<beast::tcp_stream> plain_stream;
-  std::optional<beast::ssl_stream<beast::tcp_stream>> tls_stream;
-  bool tls;
+  beast::ssl_stream<beast::tcp_stream> stream;
 };
 
 /// Idle connections and the last TLS session of one origin.
@@ -151,7 +128,7 @@ public:
   ~client_impl() override { stop(); }
 
   void send(outbound_request req, completion done) override {
-    if (req.target.scheme != "https" && !opts_.allow_plain_http) {
+    if (req.target.scheme != "https") {
       inbound_response resp;
       resp.error = "refusing non-https URL";
       done(std::move(resp));
@@ -208,7 +185,7 @@ void exchange::start() {
   http_req_.target(req_.target.target);
   http_req_.version(11);
   http_req_.set(http::field::host, req_.target.authority());
-  http_req_.set(http::field::user_agent, "tocsin/0.1");
+  http_req_.set(http::field::user_agent, std::string{"tocsin/"} + version);
   for (auto& [name, value] : req_.headers)
     http_req_.set(name, value);
   http_req_.body() = req_.body;
@@ -233,8 +210,7 @@ void exchange::start() {
 
 void exchange::open_new_connection() {
   reused_ = false;
-  conn_ = std::make_unique<connection>(client_.ioc(), client_.ssl_ctx(),
-                                       req_.target.scheme == "https");
+  conn_ = std::make_unique<connection>(client_.ioc(), client_.ssl_ctx());
   resolver_.async_resolve(
       req_.target.host, std::to_string(req_.target.port),
       beast::bind_front_handler(&exchange::on_resolve, shared_from_this()));
@@ -276,9 +252,7 @@ void exchange::on_resolve(beast::error_code ec,
 void exchange::on_connect(beast::error_code ec) {
   if (ec)
     return fail(ec, "connect");
-  if (!conn_->tls)
-    return write_request();
-  SSL* ssl = conn_->tls_stream->native_handle();
+  SSL* ssl = conn_->stream.native_handle();
   auto& host = req_.target.host;
   if (req_.target.host_is_ip) {
     // RFC 6066: no SNI for IP literals; match the certificate's IP SAN.
@@ -293,7 +267,7 @@ void exchange::on_connect(beast::error_code ec) {
       SSL_set_session(ssl, pool_->session.get());
   }
   arm_deadline();
-  conn_->tls_stream->async_handshake(
+  conn_->stream.async_handshake(
       ssl::stream_base::client,
       beast::bind_front_handler(&exchange::on_handshake, shared_from_this()));
 }
@@ -306,8 +280,9 @@ void exchange::on_handshake(beast::error_code ec) {
 
 void exchange::write_request() {
   arm_deadline();
-  conn_->async_write(http_req_, beast::bind_front_handler(&exchange::on_write,
-                                                          shared_from_this()));
+  http::async_write(
+      conn_->stream, http_req_,
+      beast::bind_front_handler(&exchange::on_write, shared_from_this()));
 }
 
 void exchange::on_write(beast::error_code ec, std::size_t) {
@@ -319,7 +294,7 @@ void exchange::on_write(beast::error_code ec, std::size_t) {
 
 void exchange::read_some() {
   arm_deadline();
-  conn_->async_read_some(
+  conn_->stream.async_read_some(
       asio::buffer(read_buffer_),
       beast::bind_front_handler(&exchange::on_read, shared_from_this()));
 }
@@ -348,12 +323,11 @@ void exchange::on_response() {
   resp.status = reader_->status();
   resp.body_prefix = reader_->body_prefix();
   resp.retry_after = reader_->retry_after();
-  if (conn_->tls) {
+  {
     std::lock_guard guard{pool_->mtx};
     if (!pool_->session)
-      pool_->session =
-          session_ptr{SSL_get1_session(conn_->tls_stream->native_handle()),
-                      SSL_SESSION_free};
+      pool_->session = session_ptr{
+          SSL_get1_session(conn_->stream.native_handle()), SSL_SESSION_free};
   }
   if (reader_->reusable()) {
     conn_->lowest().expires_never();
@@ -379,8 +353,7 @@ void exchange::fail(beast::error_code ec, std::string_view what) {
   if (what == "read" && reader_ && reader_->status() != 0)
     return on_response();
   inbound_response resp;
-  resp.timed_out = ec == beast::error::timeout;
-  if (resp.timed_out)
+  if (ec == beast::error::timeout)
     resp.error = std::string{what} + ": timed out";
   else if (ec)
     resp.error = std::string{what} + ": " + ec.message();

@@ -27,8 +27,6 @@ struct https_client_options {
   response_limits response;
   /// Which resolved addresses may be connected to (default: global unicast).
   address_policy addresses;
-  /// Only for tests of this client: allow plain http:// targets.
-  bool allow_plain_http = false;
 };
 
 class https_client {

@@ -194,6 +194,14 @@ BOOST_AUTO_TEST_CASE(an_unusable_config_stops_the_daemon_with_a_reason) {
                       "\"short\" }\n");
   BOOST_TEST(c6 != 0);
   BOOST_TEST(l6.find("routing_key") != std::string::npos, l6);
+  // A webhook endpoint without a secret (the webhook signs): refused with
+  // the field named; a Slack one needs none.
+  auto [c8, l8] = run("[server]\n" + data +
+                      "[[endpoints]]\nid = \"hook\"\n"
+                      "url = \"https://x.example/\"\n");
+  BOOST_TEST(c8 != 0);
+  BOOST_TEST(l8.find("hook") != std::string::npos, l8);
+  BOOST_TEST(l8.find("secret is required") != std::string::npos, l8);
   // A plugins_dir that does not exist is refused too.
   auto [c7, l7] = run("[server]\n" + data + "plugins_dir = \"" +
                       (dir.path() / "nope").string() + "\"\n");

@@ -70,9 +70,10 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
     cfg << "[[endpoints]]\n";
     if (!ep.id.empty())
       cfg << "id = \"" << ep.id << "\"\n";
-    cfg << "url = \"" << ep.url << "\"\nsecret = \"" << test_secret << "\"\n"
-        << "retry_schedule = " << ep.retry_schedule << "\n"
-        << ep.extra << "\n";
+    cfg << "url = \"" << ep.url << "\"\n";
+    if (ep.with_secret)
+      cfg << "secret = \"" << test_secret << "\"\n";
+    cfg << "retry_schedule = " << ep.retry_schedule << "\n" << ep.extra << "\n";
   }
   cfg << extra;
   cfg.close();

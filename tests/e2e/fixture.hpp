@@ -25,7 +25,9 @@ struct endpoint_spec {
   std::string id = {};
   std::string url = {};
   std::string retry_schedule = "[0.05, 0.05, 0.05, 0.05]";
-  std::string extra = {}; ///< more TOML lines for the [[endpoints]] table
+  std::string extra = {};  ///< more TOML lines for the [[endpoints]] table
+  bool with_secret = true; ///< test_secret (transports that do not sign
+                           ///< need none)
 };
 
 class daemon_fixture {

@@ -247,6 +247,24 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(!contains(defaults.err, "refused"), defaults);
 }
 
+BOOST_AUTO_TEST_CASE(a_slack_endpoint_in_the_config_file_needs_no_secret) {
+  // What a newcomer writes first: no secret (Slack requests are not signed).
+  daemon_fixture f;
+  auto slack = f.make_receiver(always(answer(200, "ok")));
+  endpoint_spec ep{"alerts", daemon_fixture::url_of(*slack),
+                   "[0.05, 0.05, 0.05, 0.05]", "transport = \"slack\"\n"};
+  ep.with_secret = false;
+  f.start({ep});
+  auto listed =
+      json::parse(f.get("/v1/endpoints/alerts", f.admin_token()).body);
+  BOOST_TEST(listed["transport"] == "slack");
+  BOOST_TEST(listed["signature"].is_null());
+  auto id = f.post_events(sample_event()).at(0);
+  BOOST_TEST(f.wait_finished(id)["deliveries"][0]["state"] == "delivered");
+  BOOST_REQUIRE(slack->wait_for(1, wait_time));
+  BOOST_TEST(slack->requests()[0].headers.count("webhook-signature") == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(slack_answers_are_classified) {
   daemon_fixture f;
   // One receiver and endpoint per answer; one event goes to all four.

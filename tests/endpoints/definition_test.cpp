@@ -54,6 +54,38 @@ void check_refused(const ordered_json& body, const std::string& code,
 
 BOOST_AUTO_TEST_SUITE(endpoint_definition)
 
+BOOST_AUTO_TEST_CASE(a_secret_belongs_only_to_transports_that_sign) {
+  // Through the API: a webhook gets one, a Slack endpoint none.
+  auto hook = endpoints::create_endpoint(base(), rules(), 1000);
+  BOOST_REQUIRE(hook);
+  BOOST_TEST(hook->secret.rfind("whsec_", 0) == 0);
+  auto slack =
+      endpoints::create_endpoint(with("transport", "slack"), rules(), 1000);
+  BOOST_REQUIRE(slack);
+  BOOST_TEST(slack->secret.empty());
+  BOOST_TEST(endpoints::to_api_json(*slack, true)["signature"].is_null());
+  auto runtime = endpoints::runtime_config(*slack, {}, &shipped_transports());
+  BOOST_REQUIRE(runtime);
+  BOOST_TEST(runtime->signing_keys.empty());
+  // From the config file (no secret generated): a webhook without one is
+  // refused once the transports are known, naming the field.
+  endpoints::endpoint_rules config_rules;
+  config_rules.generate_secret = false;
+  auto declared = endpoints::create_endpoint(base(), config_rules, 0);
+  BOOST_REQUIRE(declared);
+  BOOST_TEST(declared->secret.empty());
+  auto st = endpoints::check_transport(*declared, shipped_transports());
+  BOOST_REQUIRE(!st);
+  BOOST_TEST(st.error().field == "secret");
+  BOOST_TEST(st.error().message.find("signs its requests") !=
+             std::string::npos);
+  auto slack_declared =
+      endpoints::create_endpoint(with("transport", "slack"), config_rules, 0);
+  BOOST_REQUIRE(slack_declared);
+  BOOST_TEST(
+      endpoints::check_transport(*slack_declared, shipped_transports()).ok());
+}
+
 BOOST_AUTO_TEST_CASE(a_minimal_endpoint_gets_defaults_an_id_and_a_secret) {
   auto e = endpoints::create_endpoint(base(), {}, 1000);
   BOOST_REQUIRE(e);

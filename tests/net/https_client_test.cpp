@@ -113,7 +113,6 @@ BOOST_AUTO_TEST_CASE(times_out_a_slow_server) {
   auto r =
       send_sync(*client, url_of(*receiver), std::chrono::milliseconds{300});
   auto took = std::chrono::steady_clock::now() - start;
-  BOOST_TEST(r.timed_out);
   BOOST_TEST(r.status == 0);
   BOOST_TEST(r.error.find("timed out") != std::string::npos, r.error);
   BOOST_TEST(took < std::chrono::milliseconds{2000});

@@ -1,0 +1,32 @@
+// The documented defaults (DESIGN.md, "Config file"), each stated once: the
+// config, the endpoint definitions and the delivery core all start from
+// these.
+#pragma once
+
+#include <cstddef>
+#include <vector>
+
+namespace tocsin::defaults {
+
+/// Seconds between attempts: 5 attempts over 15 minutes.
+inline std::vector<double> retry_schedule() {
+  return {60, 120, 240, 480};
+}
+/// Relative jitter on each retry delay.
+inline constexpr double jitter = 0.1;
+/// Seconds per attempt.
+inline constexpr double attempt_timeout = 10;
+/// Requests in flight per endpoint.
+inline constexpr int max_in_flight = 16;
+/// Largest webhook payload; larger events are cut down (and the minimum).
+inline constexpr std::size_t max_payload_bytes = 4096;
+/// Largest request body the API takes.
+inline constexpr std::size_t max_body_bytes = 1 << 20;
+/// Consecutive failures that open an endpoint's circuit, and seconds it
+/// stays open before a probe.
+inline constexpr int breaker_failures = 5;
+inline constexpr double breaker_cooldown = 30;
+/// Seconds a rotated-out secret keeps signing next to the new one.
+inline constexpr double secret_grace = 86400;
+
+} // namespace tocsin::defaults
