@@ -15,6 +15,7 @@
 #include "endpoints/reconcile.hpp"
 #include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
+#include "plugins/tocsin_plugin.h"
 #include "storage/event_log.hpp"
 
 #include <cmath>
@@ -77,6 +78,9 @@ int list_plugins(const std::string& config_file) {
   auto loaded = plugins::load_plugins(dir, missing);
   if (!loaded)
     return refuse("plugins", loaded.error());
+  std::printf("tocsin %s, plugin ABI version %u, plugins in %s\n",
+              std::string{tocsin::version}.c_str(), TOCSIN_PLUGIN_ABI_VERSION,
+              dir.string().c_str());
   std::printf("%-16s %-10s %s\n", "NAME", "VERSION", "PATH");
   for (auto& p : loaded->plugins)
     std::printf("%-16s %-10s %s\n", p.name().c_str(), p.version().c_str(),

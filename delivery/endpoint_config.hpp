@@ -33,8 +33,9 @@ struct endpoint_config {
   std::string url; ///< as configured
   tocsin::url target;
   std::string transport = "webhook";
-  /// The transport that builds requests and classifies answers.
-  std::shared_ptr<const plugins::transport_plugin> plugin;
+  /// The transport plugin, opened for this endpoint: builds its requests and
+  /// classifies the answers. Closed when the last copy of the config goes.
+  std::shared_ptr<const plugins::transport_instance> plugin;
   /// The endpoint's transport options (a JSON object), for the plugin.
   std::string options_json = "{}";
   endpoint_filter filter;

@@ -18,8 +18,7 @@ result<net::outbound_request> build_request(const endpoint_config& cfg,
   view.audit_url = ev.audit_url;
   if (!cfg.plugin)
     return error{"transport_error", "no transport plugin for " + cfg.transport};
-  auto built = cfg.plugin->build_request(
-      view, plugins::endpoint_view{cfg.id, cfg.url, cfg.options_json});
+  auto built = cfg.plugin->build_request(view);
   if (!built)
     return built.error();
   net::outbound_request req;

@@ -570,7 +570,11 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
     if (!plugin)
       return invalid("transport", "unknown transport '" + e.transport + "'",
                      "unknown_transport");
-    c.plugin = std::make_shared<const plugins::transport_plugin>(*plugin);
+    auto opened = plugin->open(
+        plugins::endpoint_view{e.id, e.url, std::string_view{c.options_json}});
+    if (!opened)
+      return invalid("options", opened.error().message, "invalid_options");
+    c.plugin = std::move(*opened);
   }
   auto u = parse_url(e.url);
   if (!u)
@@ -602,9 +606,10 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
   c.max_in_flight = e.max_in_flight.value_or(d.max_in_flight);
   if (e.rate_limit)
     c.rate = *e.rate_limit;
-  else if (c.plugin && c.plugin->default_rate_per_second() > 0)
-    c.rate = delivery::rate_limit{c.plugin->default_rate_per_second(),
-                                  static_cast<int>(c.plugin->default_burst())};
+  else if (c.plugin && c.plugin->plugin().default_rate_per_second() > 0)
+    c.rate = delivery::rate_limit{
+        c.plugin->plugin().default_rate_per_second(),
+        static_cast<int>(c.plugin->plugin().default_burst())};
   c.breaker = e.circuit_breaker.value_or(d.breaker);
   c.ordered = e.ordered;
   return c;

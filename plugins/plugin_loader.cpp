@@ -1,7 +1,9 @@
 #include "plugins/plugin_loader.hpp"
 
 #include "common/file_safety.hpp"
+#include "common/log.hpp"
 #include "common/url.hpp"
+#include "common/version.hpp"
 #include "plugins/elf_symbols.hpp"
 #include "plugins/tocsin_plugin.h"
 
@@ -9,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <system_error>
+#include <type_traits>
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -18,7 +21,7 @@
 // The host's side of one call into a plugin: what the plugin wrote through
 // the tocsin_host_api callbacks, and the first thing it did wrong.
 struct tocsin_call {
-  enum class kind { validate, build, classify };
+  enum class kind { open, build, classify };
 
   explicit tocsin_call(kind k) : what(k) {}
 
@@ -214,53 +217,171 @@ std::string_view to_string(outcome o) {
   return "permanent";
 }
 
-transport_plugin::transport_plugin(std::shared_ptr<void> library,
-                                   const tocsin_transport* table,
-                                   std::filesystem::path path)
-    : library_(std::move(library)), table_(table), path_(std::move(path)),
-      name_(table->name), version_(table->version) {
-  if (TOCSIN_HAS_FIELD(tocsin_transport, table, flags))
-    signed_ = (table->flags & TOCSIN_TRANSPORT_SIGNED) != 0;
-  if (TOCSIN_HAS_FIELD(tocsin_transport, table, default_burst) &&
-      table->default_rate_per_second > 0 &&
-      table->default_rate_per_second < 1e6) {
-    rate_ = table->default_rate_per_second;
-    burst_ = std::max<std::uint32_t>(1, table->default_burst);
-  }
+namespace detail {
+
+/// A loaded plugin: its shared object, its table and the host it was given.
+/// Destroyed when the last transport_plugin and transport_instance of it are
+/// gone: calls unload, then dlclose.
+struct library {
+  /// What the plugin is given as its tocsin_host: `c` first, so that the
+  /// pointer the plugin hands back to log() leads to the label.
+  struct host {
+    tocsin_host c;
+    char label[96]; ///< the plugin's file name, for the log
+  };
+  static_assert(std::is_standard_layout_v<host>);
+
+  explicit library(const std::filesystem::path& file);
+  ~library();
+  library(const library&) = delete;
+  library& operator=(const library&) = delete;
+
+  void* handle = nullptr;
+  const tocsin_transport* table = nullptr; ///< once the entry point returned
+  host self{};
+  std::filesystem::path path;
+  std::string name;
+  std::string version;
+  bool signs = false;
+  double rate = 0;
+  std::uint32_t burst = 0;
+};
+
+} // namespace detail
+
+namespace {
+
+extern "C" {
+
+static void host_log(const tocsin_host* h, std::uint32_t level,
+                     tocsin_str message) noexcept try {
+  if (h == nullptr || !valid(message))
+    return;
+  auto* self = reinterpret_cast<const detail::library::host*>(h);
+  auto lvl = level <= TOCSIN_LOG_DEBUG  ? log::level::debug
+             : level == TOCSIN_LOG_INFO ? log::level::info
+             : level == TOCSIN_LOG_WARN ? log::level::warn
+                                        : log::level::error;
+  if (log::enabled(lvl))
+    log::write(lvl, printable(view(message), 1024),
+               {{"plugin", std::string{self->label}}});
+} catch (...) {
+  // Nothing may leave a callback; a lost log line is the lesser harm.
 }
 
-status transport_plugin::validate_options(const endpoint_view& endpoint) const {
-  tocsin_call call{tocsin_call::kind::validate};
+} // extern "C"
+
+} // namespace
+
+detail::library::library(const std::filesystem::path& file) : path(file) {
+  self.c.size = sizeof(tocsin_host);
+  self.c.abi_version = TOCSIN_PLUGIN_ABI_VERSION;
+  self.c.version = tocsin::version;
+  self.c.log = host_log;
+  auto label = file.filename().string().substr(0, sizeof self.label - 1);
+  std::memcpy(self.label, label.data(), label.size());
+}
+
+detail::library::~library() {
+  if (table != nullptr && TOCSIN_HAS_FIELD(tocsin_transport, table, unload) &&
+      table->unload != nullptr) {
+    try {
+      table->unload();
+    } catch (...) {
+    }
+  }
+  if (handle != nullptr)
+    ::dlclose(handle);
+}
+
+transport_plugin::transport_plugin(
+    std::shared_ptr<const detail::library> library)
+    : library_(std::move(library)) {}
+
+const std::string& transport_plugin::name() const {
+  return library_->name;
+}
+const std::string& transport_plugin::version() const {
+  return library_->version;
+}
+const std::filesystem::path& transport_plugin::path() const {
+  return library_->path;
+}
+bool transport_plugin::signs_requests() const {
+  return library_->signs;
+}
+double transport_plugin::default_rate_per_second() const {
+  return library_->rate;
+}
+std::uint32_t transport_plugin::default_burst() const {
+  return library_->burst;
+}
+
+result<std::shared_ptr<const transport_instance>>
+transport_plugin::open(const endpoint_view& endpoint) const {
+  auto& name = library_->name;
+  tocsin_call call{tocsin_call::kind::open};
   auto ep = to_c(endpoint);
+  tocsin_instance* opened = nullptr;
   int rc = 1;
   try {
-    rc = table_->validate_options(&host_api, &call, &ep);
+    rc = library_->table->open_endpoint(&host_api, &call, &ep, &opened);
   } catch (...) {
-    return error{"plugin_failed", name_ + ": validate_options threw"};
+    return error{"plugin_failed", name + ": open_endpoint threw"};
   }
+  auto instance = std::make_shared<const transport_instance>(
+      *this, endpoint, rc == 0 ? opened : nullptr);
   if (call.violation)
-    return error{"plugin_misbehaved", name_ + ": " + *call.violation};
+    return error{"plugin_misbehaved", name + ": " + *call.violation};
   if (rc == 0 && !call.error)
-    return {};
+    return instance;
   auto e = call.error.value_or(
       error{"invalid_options", "refused the options (no reason given)"});
   if (e.code == "plugin_error")
     e.code = "invalid_options";
-  e.message = name_ + ": " + e.message;
+  e.message = name + ": " + e.message;
   e.field = "options";
   return e;
+}
+
+status transport_plugin::validate_options(const endpoint_view& endpoint) const {
+  auto opened = open(endpoint);
+  if (!opened)
+    return opened.error();
+  return {};
 }
 
 status transport_plugin::validate_options(std::string_view options_json) const {
   return validate_options(endpoint_view{{}, {}, options_json});
 }
 
+transport_instance::transport_instance(transport_plugin plugin,
+                                       const endpoint_view& endpoint,
+                                       tocsin_instance* opened)
+    : plugin_(std::move(plugin)), instance_(opened), id_(endpoint.id),
+      url_(endpoint.url),
+      options_json_(endpoint.options_json.empty() ? "{}"
+                                                  : endpoint.options_json) {}
+
+transport_instance::~transport_instance() {
+  auto* table = plugin_.library_->table;
+  if (instance_ != nullptr && table->close_endpoint != nullptr) {
+    try {
+      table->close_endpoint(instance_);
+    } catch (...) {
+    }
+  }
+}
+
 result<built_request>
-transport_plugin::build_request(const event_view& event,
-                                const endpoint_view& endpoint) const {
+transport_instance::build_request(const event_view& event) const {
+  auto& name = plugin_.name();
   tocsin_call call{tocsin_call::kind::build};
   auto ev = sized<tocsin_event_view>();
-  ev.flags = event.acknowledged ? TOCSIN_EVENT_ACKNOWLEDGED : 0u;
+  ev.state = event.state == event_state::acknowledged
+                 ? TOCSIN_EVENT_ACKNOWLEDGED
+             : event.state == event_state::resolved ? TOCSIN_EVENT_RESOLVED
+                                                    : TOCSIN_EVENT_OPEN;
   ev.id = str(event.id);
   ev.type = str(event.type);
   ev.severity = str(event.severity);
@@ -269,27 +390,31 @@ transport_plugin::build_request(const event_view& event,
   ev.timestamp = str(event.timestamp);
   ev.payload_json = str(event.payload_json);
   ev.audit_url = str(event.audit_url);
-  auto ep = to_c(endpoint);
+  ev.state_by = str(event.state_by);
+  ev.state_at = str(event.state_at);
+  auto ep = to_c(endpoint_view{id_, url_, options_json_});
   int rc = 1;
   try {
-    rc = table_->build_request(&host_api, &call, &ev, &ep);
+    rc = plugin_.library_->table->build_request(&host_api, &call, instance_,
+                                                &ev, &ep);
   } catch (...) {
-    return error{"plugin_failed", name_ + ": build_request threw"};
+    return error{"plugin_failed", name + ": build_request threw"};
   }
   if (call.violation)
-    return error{"plugin_misbehaved", name_ + ": " + *call.violation};
+    return error{"plugin_misbehaved", name + ": " + *call.violation};
   if (rc != 0 || call.error) {
     auto e = call.error.value_or(
         error{"plugin_failed", "build_request failed (no reason given)"});
-    e.message = name_ + ": " + e.message;
+    e.message = name + ": " + e.message;
     return e;
   }
   return std::move(call.request);
 }
 
-classification transport_plugin::classify(int status,
-                                          std::string_view body_prefix,
-                                          std::string_view retry_after) const {
+classification
+transport_instance::classify(int status, std::string_view body_prefix,
+                             std::string_view retry_after) const {
+  auto& name = plugin_.name();
   tocsin_call call{tocsin_call::kind::classify};
   auto resp = sized<tocsin_response_view>();
   resp.status = status;
@@ -297,12 +422,12 @@ classification transport_plugin::classify(int status,
   resp.retry_after = str(retry_after);
   int rc = TOCSIN_OUTCOME_PERMANENT;
   try {
-    rc = table_->classify(&host_api, &call, &resp);
+    rc = plugin_.library_->table->classify(&host_api, &call, instance_, &resp);
   } catch (...) {
-    return {outcome::permanent, name_ + ": classify threw"};
+    return {outcome::permanent, name + ": classify threw"};
   }
   if (call.violation)
-    return {outcome::permanent, name_ + ": " + *call.violation};
+    return {outcome::permanent, name + ": " + *call.violation};
   switch (rc) {
   case TOCSIN_OUTCOME_SUCCESS:
     return {outcome::success, std::move(call.reason)};
@@ -314,7 +439,7 @@ classification transport_plugin::classify(int status,
     return {outcome::disable_endpoint, std::move(call.reason)};
   default:
     return {outcome::permanent,
-            name_ + ": unknown outcome " + std::to_string(rc)};
+            name + ": unknown outcome " + std::to_string(rc)};
   }
 }
 
@@ -337,11 +462,13 @@ std::string dl_error() {
 }
 
 /// Why `table` cannot be used by this host, or nothing.
-std::optional<std::string> check_table(const tocsin_transport* t) {
+std::optional<std::string> check_table(const tocsin_transport* t,
+                                       const char* reason) {
   if (t == nullptr)
-    return "plugin declined ABI version " +
-           std::to_string(TOCSIN_PLUGIN_ABI_VERSION) +
-           " (its entry point returned no table)";
+    return reason != nullptr && *reason != '\0'
+               ? "plugin declined to load: " +
+                     printable(std::string_view{reason}.substr(0, 256), 256)
+               : std::string{"plugin declined to load (no reason given)"};
   if (t->abi_version != TOCSIN_PLUGIN_ABI_VERSION)
     return "plugin ABI version " + std::to_string(t->abi_version) +
            ", this tocsin speaks " + std::to_string(TOCSIN_PLUGIN_ABI_VERSION);
@@ -358,8 +485,8 @@ std::optional<std::string> check_table(const tocsin_transport* t) {
                                     " is not 1..64 of [a-z0-9_-]";
   if (t->version == nullptr)
     return "plugin " + std::string{t->name} + " has no version";
-  if (t->validate_options == nullptr)
-    return "plugin " + std::string{t->name} + " has no validate_options";
+  if (t->open_endpoint == nullptr)
+    return "plugin " + std::string{t->name} + " has no open_endpoint";
   if (t->build_request == nullptr)
     return "plugin " + std::string{t->name} + " has no build_request";
   if (t->classify == nullptr)
@@ -410,6 +537,13 @@ std::optional<std::string> vet_plugin_file(const std::filesystem::path& file) {
   case elf_symbol_check::verdict::unreadable: // dlopen will tell
     return std::nullopt;
   case elf_symbol_check::verdict::absent:
+    if (elf_exports_function(image, TOCSIN_PLUGIN_ENTRY_SYMBOL_V1).what ==
+        elf_symbol_check::verdict::defined)
+      return "built for plugin ABI version 1 "
+             "(exports " TOCSIN_PLUGIN_ENTRY_SYMBOL_V1
+             "): rebuild it against this tocsin's tocsin_plugin.h (ABI "
+             "version " +
+             std::to_string(TOCSIN_PLUGIN_ABI_VERSION) + "); not loaded";
     return std::string{"no symbol "} + TOCSIN_PLUGIN_ENTRY_SYMBOL +
            " (not a tocsin plugin; not loaded)";
   case elf_symbol_check::verdict::refused:
@@ -455,15 +589,15 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
       out.refused.push_back({file, std::move(*why)});
       continue;
     }
+    auto lib = std::make_shared<detail::library>(file);
     ::dlerror(); // clear any stale error
-    void* handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
-    if (handle == nullptr) {
+    lib->handle = ::dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (lib->handle == nullptr) {
       out.refused.push_back({file, "cannot load: " + dl_error()});
       continue;
     }
-    std::shared_ptr<void> library{handle, [](void* h) { ::dlclose(h); }};
     ::dlerror();
-    void* sym = ::dlsym(handle, TOCSIN_PLUGIN_ENTRY_SYMBOL);
+    void* sym = ::dlsym(lib->handle, TOCSIN_PLUGIN_ENTRY_SYMBOL);
     if (sym == nullptr) {
       out.refused.push_back({file, std::string{"no symbol "} +
                                        TOCSIN_PLUGIN_ENTRY_SYMBOL + ": " +
@@ -472,13 +606,14 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
     }
     auto entry = reinterpret_cast<tocsin_plugin_entry_fn>(sym);
     const tocsin_transport* table = nullptr;
+    const char* reason = nullptr;
     try {
-      table = entry(TOCSIN_PLUGIN_ABI_VERSION);
+      table = entry(&lib->self.c, &reason);
     } catch (...) {
       out.refused.push_back({file, "entry point threw"});
       continue;
     }
-    if (auto why = check_table(table)) {
+    if (auto why = check_table(table, reason)) {
       out.refused.push_back({file, std::move(*why)});
       continue;
     }
@@ -489,7 +624,18 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
                                        other->path().filename().string()});
       continue;
     }
-    out.plugins.emplace_back(std::move(library), table, file);
+    lib->table = table;
+    lib->name = table->name;
+    lib->version = table->version;
+    if (TOCSIN_HAS_FIELD(tocsin_transport, table, flags))
+      lib->signs = (table->flags & TOCSIN_TRANSPORT_SIGNED) != 0;
+    if (TOCSIN_HAS_FIELD(tocsin_transport, table, default_burst) &&
+        table->default_rate_per_second > 0 &&
+        table->default_rate_per_second < 1e6) {
+      lib->rate = table->default_rate_per_second;
+      lib->burst = std::max<std::uint32_t>(1, table->default_burst);
+    }
+    out.plugins.emplace_back(std::move(lib));
   }
   return out;
 }

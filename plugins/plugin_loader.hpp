@@ -15,7 +15,7 @@
 #include <utility>
 #include <vector>
 
-struct tocsin_transport;
+struct tocsin_instance;
 
 namespace tocsin::plugins {
 
@@ -24,6 +24,9 @@ inline constexpr std::size_t max_body_bytes = 1024 * 1024;
 inline constexpr std::size_t max_headers = 64;
 inline constexpr std::size_t max_header_bytes = 16 * 1024; // names + values
 inline constexpr std::size_t max_url_bytes = 8 * 1024;
+
+/// Where an event stands (see tocsin_event_state).
+enum class event_state { open, acknowledged, resolved };
 
 /// The event as a plugin sees it (see tocsin_event_view).
 struct event_view {
@@ -35,7 +38,9 @@ struct event_view {
   std::string_view timestamp;
   std::string_view payload_json;
   std::string_view audit_url;
-  bool acknowledged = false;
+  event_state state = event_state::open;
+  std::string_view state_by; ///< who acknowledged or resolved it
+  std::string_view state_at; ///< when (RFC 3339)
 };
 
 /// The endpoint as a plugin sees it (see tocsin_endpoint_view).
@@ -64,30 +69,60 @@ struct classification {
   std::string reason; ///< one line, printable; may be empty
 };
 
+namespace detail {
+struct library; // a loaded plugin's shared object, table and host
+} // namespace detail
+
+class transport_instance;
+
 /// One loaded plugin. Copies share the loaded library, which stays loaded as
-/// long as any copy lives.
+/// long as any copy (or any endpoint it opened) lives.
 class transport_plugin {
 public:
-  transport_plugin(std::shared_ptr<void> library, const tocsin_transport* table,
-                   std::filesystem::path path);
+  explicit transport_plugin(std::shared_ptr<const detail::library> library);
 
-  const std::string& name() const { return name_; }
-  const std::string& version() const { return version_; }
-  const std::filesystem::path& path() const { return path_; }
+  const std::string& name() const;
+  const std::string& version() const;
+  const std::filesystem::path& path() const;
   /// The host signs its requests (Standard Webhooks).
-  bool signs_requests() const { return signed_; }
+  bool signs_requests() const;
   /// The rate limit the plugin suggests per endpoint; 0: none.
-  double default_rate_per_second() const { return rate_; }
-  std::uint32_t default_burst() const { return burst_; }
+  double default_rate_per_second() const;
+  std::uint32_t default_burst() const;
 
-  /// Whether the plugin accepts the endpoint's configuration.
+  /// Opens `endpoint`: the plugin checks its options and keeps what it needs
+  /// for it (closed when the last copy of the pointer goes). An error
+  /// (field "options") when the plugin refuses the endpoint.
+  result<std::shared_ptr<const transport_instance>>
+  open(const endpoint_view& endpoint) const;
+
+  /// Whether the plugin accepts the endpoint's configuration: opens it and
+  /// closes it again.
   status validate_options(const endpoint_view& endpoint) const;
   status validate_options(std::string_view options_json) const;
 
-  /// The request for `event` to `endpoint`; an error if the plugin failed or
-  /// produced something the host will not send.
-  result<built_request> build_request(const event_view& event,
-                                      const endpoint_view& endpoint) const;
+private:
+  friend class transport_instance;
+  std::shared_ptr<const detail::library> library_;
+};
+
+/// A plugin opened for one endpoint: builds the endpoint's requests and
+/// classifies their answers. Calls must not overlap (one endpoint actor owns
+/// it); different instances may be used from different threads.
+class transport_instance {
+public:
+  transport_instance(transport_plugin plugin, const endpoint_view& endpoint,
+                     tocsin_instance* opened);
+  ~transport_instance();
+  transport_instance(const transport_instance&) = delete;
+  transport_instance& operator=(const transport_instance&) = delete;
+
+  const transport_plugin& plugin() const { return plugin_; }
+  bool signs_requests() const { return plugin_.signs_requests(); }
+
+  /// The request for `event` to the endpoint; an error if the plugin failed
+  /// or produced something the host will not send.
+  result<built_request> build_request(const event_view& event) const;
 
   /// What a response means. An unknown outcome from the plugin is taken as
   /// permanent.
@@ -95,14 +130,12 @@ public:
                           std::string_view retry_after) const;
 
 private:
-  std::shared_ptr<void> library_;
-  const tocsin_transport* table_;
-  std::filesystem::path path_;
-  std::string name_;
-  std::string version_;
-  bool signed_ = false;
-  double rate_ = 0;
-  std::uint32_t burst_ = 0;
+  transport_plugin plugin_;
+  tocsin_instance* instance_;
+  // The endpoint it was opened for, handed to every build_request.
+  std::string id_;
+  std::string url_;
+  std::string options_json_;
 };
 
 /// A file in the plugins directory that was not loaded, and why.
@@ -128,10 +161,12 @@ enum class if_missing {
 };
 
 /// Loads every `*.so` in `dir` (not recursively) in file-name order with
-/// RTLD_NOW | RTLD_LOCAL. A file that cannot be loaded, lacks the entry point,
-/// speaks another ABI version, has an incomplete table or a name already
-/// taken is refused, and loading goes on. An error only when `dir` cannot be
-/// read (or is missing, unless `missing` says otherwise).
+/// RTLD_NOW | RTLD_LOCAL. A file that cannot be loaded, lacks the entry point
+/// (or has the entry point of ABI version 1), speaks another ABI version,
+/// declines to load, has an incomplete table or a name already taken is
+/// refused, and loading goes on. Whatever a plugin writes to the host's log
+/// goes to tocsin's log, naming the plugin's file. An error only when `dir`
+/// cannot be read (or is missing, unless `missing` says otherwise).
 result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
                                     if_missing missing = if_missing::fail);
 

@@ -1,23 +1,34 @@
-/* tocsin_plugin.h: the C ABI between tocsin and its transport plugins.
+/* tocsin_plugin.h: the C ABI between tocsin and its transport plugins,
+ * version 2.
  *
  * A transport plugin is a shared object that turns an event into an HTTP
  * request for one kind of receiver (Discord, Slack, PagerDuty, ...) and
  * classifies the receiver's answer. The host does all I/O: connections, TLS,
- * timeouts, retries, signing. Plugins are pure functions of their inputs; no
- * memory allocated on one side is ever freed on the other.
+ * timeouts, retries, signing. No memory allocated on one side is ever freed
+ * on the other.
  *
  * Rules of the ABI:
  * - Only the C standard library (<stddef.h>, <stdint.h>) is used here, so a
  *   plugin can be written in C99 or anything that speaks the C ABI.
- * - TOCSIN_PLUGIN_ABI_VERSION changes only on an incompatible change. The
- *   host refuses a plugin that reports another version.
+ * - TOCSIN_PLUGIN_ABI_VERSION changes only on an incompatible change, and
+ *   the entry point's symbol name changes with it: the host reads which
+ *   entry point a file exports before loading it, and refuses a plugin of
+ *   another version with a message that says so (version 1 plugins export
+ *   "tocsin_plugin_entry"; they must be rebuilt against this header).
  * - Structs only ever grow at the end. Each starts with `size` (its sizeof as
  *   the side that filled it was compiled), so a reader checks `size` before
  *   touching a field added later (see TOCSIN_HAS_FIELD).
  * - OWNERSHIP is noted on every pointer. "Borrowed" means: owned by the
  *   caller, valid only until the called function returns; copy what you keep.
- * - Functions of a plugin must be safe to call from several threads at once
- *   (they get everything they need as arguments) and must not block.
+ * - Threads: functions may be called from several threads at once, but calls
+ *   for one endpoint instance never overlap. Nothing may block.
+ * - Errors, not crashes: nothing may be thrown or longjmp'ed across the
+ *   boundary.
+ *
+ * The life of a plugin: dlopen; tocsin_plugin_entry_v2 (once); for each
+ * endpoint, open_endpoint (when it is configured and whenever its settings
+ * change), then build_request and classify for its deliveries, then
+ * close_endpoint; unload (once, after every instance is closed); dlclose.
  */
 #ifndef TOCSIN_PLUGIN_H
 #define TOCSIN_PLUGIN_H
@@ -29,10 +40,12 @@
 extern "C" {
 #endif
 
-#define TOCSIN_PLUGIN_ABI_VERSION 1u
+#define TOCSIN_PLUGIN_ABI_VERSION 2u
 
-/* The one symbol a plugin exports (see tocsin_plugin_entry below). */
-#define TOCSIN_PLUGIN_ENTRY_SYMBOL "tocsin_plugin_entry"
+/* The one symbol a plugin exports (see tocsin_plugin_entry_v2 below). */
+#define TOCSIN_PLUGIN_ENTRY_SYMBOL "tocsin_plugin_entry_v2"
+/* The entry point of ABI version 1, which this host refuses. */
+#define TOCSIN_PLUGIN_ENTRY_SYMBOL_V1 "tocsin_plugin_entry"
 
 #if defined(__GNUC__) || defined(__clang__)
 #define TOCSIN_PLUGIN_EXPORT __attribute__((visibility("default")))
@@ -52,17 +65,39 @@ typedef struct tocsin_str {
   size_t len;
 } tocsin_str;
 
+/* Levels of the host's log. */
+#define TOCSIN_LOG_DEBUG 0u
+#define TOCSIN_LOG_INFO 1u
+#define TOCSIN_LOG_WARN 2u
+#define TOCSIN_LOG_ERROR 3u
+
+/* The host, as the entry point is given it.
+ * OWNERSHIP: owned by the host, valid until the plugin is unloaded: a plugin
+ * may keep the pointer (to log from anywhere). */
+typedef struct tocsin_host {
+  uint32_t size;        /* sizeof(tocsin_host) of the host */
+  uint32_t abi_version; /* TOCSIN_PLUGIN_ABI_VERSION of the host */
+  /* Static, NUL-terminated: tocsin's version, e.g. "0.1.0". */
+  const char* version;
+  /* Writes one line to tocsin's log, naming the plugin (a line of at most
+   * 1 KiB; control characters become spaces). `host` is the pointer the
+   * entry point was given. Any thread, any time until unload. */
+  void (*log)(const struct tocsin_host* host, uint32_t level,
+              tocsin_str message);
+} tocsin_host;
+
 /* The per-call output of the host: an opaque object the host owns, created
  * for one call of a plugin function and gone when it returns. A plugin fills
  * it only through the tocsin_host_api callbacks and never keeps it. */
 typedef struct tocsin_call tocsin_call;
 
-/* Callbacks the host provides. The host copies every string it is given, so
- * the plugin may pass pointers to its stack. Each returns 0 when accepted and
- * nonzero when refused (a header name that is not a token, a value with CR or
- * LF, a body over the host's limit, ...); a refusal fails the whole call with
- * a message naming the plugin, so a plugin may stop early but need not check.
- * Calling one outside the function it belongs to is refused the same way.
+/* Callbacks the host provides for one call. The host copies every string it
+ * is given, so the plugin may pass pointers to its stack. Each returns 0 when
+ * accepted and nonzero when refused (a header name that is not a token, a
+ * value with CR or LF, a body over the host's limit, ...); a refusal fails
+ * the whole call with a message naming the plugin, so a plugin may stop early
+ * but need not check. Calling one outside the function it belongs to is
+ * refused the same way.
  * OWNERSHIP: the table is owned by the host, valid during the call. */
 typedef struct tocsin_host_api {
   uint32_t size; /* sizeof(tocsin_host_api) of the host */
@@ -84,14 +119,20 @@ typedef struct tocsin_host_api {
   int (*set_reason)(tocsin_call* call, tocsin_str reason);
 } tocsin_host_api;
 
-/* Flags of an event. */
-#define TOCSIN_EVENT_ACKNOWLEDGED 1u /* an operator acknowledged the event */
+/* Where an event stands: a notification of a new event, or of an operator's
+ * answer to it (a Slack message is replaced, a PagerDuty incident is
+ * acknowledged or resolved with the same dedup_key). */
+typedef enum tocsin_event_state {
+  TOCSIN_EVENT_OPEN = 0,
+  TOCSIN_EVENT_ACKNOWLEDGED = 1,
+  TOCSIN_EVENT_RESOLVED = 2
+} tocsin_event_state;
 
 /* The event being delivered, normalized and validated by the host.
  * OWNERSHIP: borrowed, valid during the call, as are all its strings. */
 typedef struct tocsin_event_view {
   uint32_t size;
-  uint32_t flags;          /* TOCSIN_EVENT_* */
+  uint32_t state;          /* tocsin_event_state */
   tocsin_str id;           /* "evt_...", stable across retries */
   tocsin_str type;         /* e.g. "policy.denied" */
   tocsin_str severity;     /* info, low, medium, high or critical */
@@ -100,6 +141,8 @@ typedef struct tocsin_event_view {
   tocsin_str timestamp;    /* RFC 3339, UTC, e.g. "2026-11-27T05:10:00.123Z" */
   tocsin_str payload_json; /* the whole normalized event as a JSON object */
   tocsin_str audit_url;    /* link to the audit record; may be empty */
+  tocsin_str state_by;     /* who acknowledged or resolved it; empty if open */
+  tocsin_str state_at;     /* when (RFC 3339); empty if open */
 } tocsin_event_view;
 
 /* The endpoint an event goes to.
@@ -107,8 +150,10 @@ typedef struct tocsin_event_view {
 typedef struct tocsin_endpoint_view {
   uint32_t size;
   tocsin_str id;  /* the endpoint's id; empty while validating a new one */
-  tocsin_str url; /* absolute http(s) URL, as configured */
-  /* The endpoint's "options": a JSON object, "{}" if it has none. */
+  tocsin_str url; /* absolute https URL, as configured */
+  /* The endpoint's "options": a JSON object, "{}" if it has none. The host
+   * parsed it under its own rules (at most 32 levels, 1000 members per
+   * object, no duplicate keys). */
   tocsin_str options_json;
 } tocsin_endpoint_view;
 
@@ -117,7 +162,7 @@ typedef struct tocsin_endpoint_view {
  * OWNERSHIP: borrowed, valid during the call, as are all its strings. */
 typedef struct tocsin_response_view {
   uint32_t size;
-  int status;             /* HTTP status code, 100..599 */
+  int status;             /* HTTP status code, 100..999 */
   tocsin_str body_prefix; /* the first 1 KiB of the body at most */
   tocsin_str retry_after; /* the raw Retry-After header; empty if none */
 } tocsin_response_view;
@@ -132,6 +177,10 @@ typedef enum tocsin_outcome {
   TOCSIN_OUTCOME_DISABLE_ENDPOINT = 3
 } tocsin_outcome;
 
+/* What a plugin keeps for one endpoint: its options, parsed once (defined by
+ * the plugin; the host only passes the pointer back). */
+typedef struct tocsin_instance tocsin_instance;
+
 /* A plugin's table of functions.
  * OWNERSHIP: owned by the plugin, static: valid until the host unloads the
  * plugin, never written by the host. */
@@ -144,24 +193,37 @@ typedef struct tocsin_transport {
   /* Static, NUL-terminated: the plugin's own version (e.g. "1.0.0"). */
   const char* version;
 
-  /* Checks an endpoint when it is configured, before any event goes to it.
-   * `endpoint->id` is empty for an endpoint being created. Returns 0 if the
-   * endpoint is usable; otherwise nonzero after calling set_error. */
-  int (*validate_options)(const tocsin_host_api* host, tocsin_call* call,
-                          const tocsin_endpoint_view* endpoint);
+  /* Opens an endpoint: checks its options and sets *instance to what the
+   * plugin keeps for it (or NULL if it needs nothing). Called when an
+   * endpoint is configured (to check it: closed again at once), when it
+   * starts, and whenever its settings change (the old instance is closed
+   * once nothing uses it any more). `endpoint->id` is empty for an endpoint
+   * being created. Returns 0 if the endpoint is usable; otherwise nonzero
+   * after calling set_error (and *instance is ignored).
+   * OWNERSHIP: the instance belongs to the plugin; the host hands it back to
+   * close_endpoint exactly once. */
+  int (*open_endpoint)(const tocsin_host_api* host, tocsin_call* call,
+                       const tocsin_endpoint_view* endpoint,
+                       tocsin_instance** instance);
 
-  /* Builds the request for `event` to `endpoint` through set_method,
-   * add_header, append_body and set_url. The host adds Host, Content-Length,
-   * User-Agent and any signature itself. Returns 0 on success; otherwise
-   * nonzero after calling set_error (the delivery is dead-lettered). */
+  /* Frees what open_endpoint set. NULL if the plugin keeps nothing. */
+  void (*close_endpoint)(tocsin_instance* instance);
+
+  /* Builds the request for `event` to `endpoint` (opened as `instance`)
+   * through set_method, add_header, append_body and set_url. The host adds
+   * Host, Content-Length, User-Agent and any signature itself. Returns 0 on
+   * success; otherwise nonzero after calling set_error (the delivery is
+   * dead-lettered). */
   int (*build_request)(const tocsin_host_api* host, tocsin_call* call,
+                       tocsin_instance* instance,
                        const tocsin_event_view* event,
                        const tocsin_endpoint_view* endpoint);
 
-  /* Classifies the response to a request built above. Returns a
-   * tocsin_outcome, after calling set_reason when there is more to say
-   * than the status code. */
+  /* Classifies the response to a request built above for the endpoint
+   * opened as `instance`. Returns a tocsin_outcome, after calling set_reason
+   * when there is more to say than the status code. */
   int (*classify)(const tocsin_host_api* host, tocsin_call* call,
+                  tocsin_instance* instance,
                   const tocsin_response_view* response);
 
   /* TOCSIN_TRANSPORT_* flags. */
@@ -172,6 +234,10 @@ typedef struct tocsin_transport {
   double default_rate_per_second;
   uint32_t default_burst;
 
+  /* Called once before the host unloads the plugin, after every instance
+   * was closed. NULL if there is nothing to do. */
+  void (*unload)(void);
+
   /* New members are only ever added here, at the end. */
 } tocsin_transport;
 
@@ -180,14 +246,16 @@ typedef struct tocsin_transport {
 #define TOCSIN_TRANSPORT_SIGNED 1u
 
 /* The entry point, exported under TOCSIN_PLUGIN_ENTRY_SYMBOL. The host calls
- * it once after loading, with the ABI version it speaks. Returns the plugin's
- * table, or NULL if the plugin cannot serve that version.
- * OWNERSHIP: the result is static (see tocsin_transport). */
+ * it once after loading. Returns the plugin's table; or NULL if the plugin
+ * cannot serve this host (a host version it does not support, a library it
+ * misses), after pointing *reason at a NUL-terminated line saying why.
+ * OWNERSHIP: the table and *reason are static (see tocsin_transport);
+ * `host` is borrowed until unload (see tocsin_host). */
 typedef const tocsin_transport* (*tocsin_plugin_entry_fn)(
-    uint32_t host_abi_version);
+    const tocsin_host* host, const char** reason);
 
 TOCSIN_PLUGIN_EXPORT const tocsin_transport*
-tocsin_plugin_entry(uint32_t host_abi_version);
+tocsin_plugin_entry_v2(const tocsin_host* host, const char** reason);
 
 #ifdef __cplusplus
 }

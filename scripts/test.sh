@@ -81,7 +81,7 @@ if [ "$fuzz" = 1 ]; then
   work=$(mktemp -d)
   # Seeds for the ELF reader: a tiny plugin-shaped object and a non-ELF file.
   mkdir -p "$work/corpus-elf"
-  printf 'int tocsin_plugin_entry(void) { return 0; }\n' |
+  printf 'int tocsin_plugin_entry_v2(void) { return 0; }\n' |
     clang-14 -x c -shared -fPIC -o "$work/corpus-elf/plugin.so" -
   printf 'not an ELF file' >"$work/corpus-elf/text"
   run_fuzzer() { # target, dictionary ("" for none), max_len

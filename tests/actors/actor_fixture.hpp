@@ -176,8 +176,7 @@ struct actor_fixture {
     c.id = std::move(id);
     c.url = "https://hooks.example/in";
     c.target = *parse_url(c.url);
-    c.plugin = std::make_shared<plugins::transport_plugin>(
-        *transports().find("webhook"));
+    c.plugin = *transports().find("webhook")->open({c.id, c.url, "{}"});
     c.signing_keys.push_back(
         {*delivery::decode_signing_secret(test_secret), 0});
     c.retry = delivery::retry_policy{std::move(schedule), 0};

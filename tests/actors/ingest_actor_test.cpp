@@ -42,8 +42,8 @@ struct ingest_fixture : actor_fixture {
   std::shared_ptr<std::optional<actors::ingest_reply>>
   post(delivery::ingest_batch b) {
     auto slot = std::make_shared<std::optional<actors::ingest_reply>>();
-    sys.spawn([=](caf::event_based_actor* self) {
-      self->request(ingest, caf::infinite, actors::ingest_atom_v, b)
+    sys.spawn([target = ingest, slot, b](caf::event_based_actor* self) {
+      self->request(target, caf::infinite, actors::ingest_atom_v, b)
           .then([=](actors::ingest_reply& r) { *slot = std::move(r); });
     });
     return slot;

@@ -364,7 +364,7 @@ BOOST_AUTO_TEST_CASE(plugins_others_can_write_are_not_loaded) {
   listed = run_command(
       {TOCSIN_BINARY, "plugins", "--config", f.config_file().string()}, opts);
   BOOST_TEST(listed.out.find("webhook") != std::string::npos, listed);
-  BOOST_TEST(listed.err.find("no_entry.so: no symbol tocsin_plugin_entry") !=
+  BOOST_TEST(listed.err.find("no_entry.so: no symbol tocsin_plugin_entry_v2") !=
                  std::string::npos,
              listed);
   BOOST_TEST(!fs::exists(mark));

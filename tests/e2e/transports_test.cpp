@@ -112,6 +112,9 @@ std::vector<std::string> listed_names(const std::string& out) {
   std::vector<std::string> names;
   std::istringstream lines{out};
   std::string line;
+  std::getline(lines, line); // tocsin <version>, plugin ABI version 2, ...
+  BOOST_TEST(starts_with(line, "tocsin "), line);
+  BOOST_TEST(contains(line, "plugin ABI version 2"), line);
   std::getline(lines, line); // NAME VERSION PATH
   BOOST_TEST(starts_with(line, "NAME"), line);
   while (std::getline(lines, line)) {
@@ -156,7 +159,7 @@ BOOST_AUTO_TEST_CASE(
   daemon_fixture f;
   auto plugins = f.dir() / "plugins";
   std::filesystem::create_directories(plugins);
-  for (auto* name : {"discord.so", "wrong_abi.so", "no_entry.so"})
+  for (auto* name : {"discord.so", "wrong_abi.so", "no_entry.so", "abi_v1.so"})
     std::filesystem::copy_file(
         std::filesystem::path{TOCSIN_TEST_PLUGINS_DIR} / name, plugins / name);
   auto receiver = f.make_receiver(always(answer(204, "")));
@@ -167,12 +170,18 @@ BOOST_AUTO_TEST_CASE(
   auto log = f.process().log();
   auto wrong_abi = refusal_logged(log, "wrong_abi.so");
   BOOST_REQUIRE_MESSAGE(!wrong_abi.is_null(), log);
-  BOOST_TEST(contains(wrong_abi.value("reason", ""), "ABI version 2"),
+  BOOST_TEST(contains(wrong_abi.value("reason", ""),
+                      "ABI version 3, this tocsin speaks 2"),
              wrong_abi.dump());
   auto no_entry = refusal_logged(log, "no_entry.so");
   BOOST_REQUIRE_MESSAGE(!no_entry.is_null(), log);
-  BOOST_TEST(contains(no_entry.value("reason", ""), "tocsin_plugin_entry"),
+  BOOST_TEST(contains(no_entry.value("reason", ""), "tocsin_plugin_entry_v2"),
              no_entry.dump());
+  auto v1 = refusal_logged(log, "abi_v1.so");
+  BOOST_REQUIRE_MESSAGE(!v1.is_null(), log);
+  BOOST_TEST(contains(v1.value("reason", ""), "built for plugin ABI version 1"),
+             v1.dump());
+  BOOST_TEST(contains(v1.value("reason", ""), "rebuild it"), v1.dump());
   BOOST_TEST(refusal_logged(log, "discord.so").is_null(), log);
 
   // An endpoint of the third party's transport gets the Discord message.
@@ -220,7 +229,7 @@ BOOST_AUTO_TEST_CASE(
   auto list = json::parse(f.get("/v1/endpoints", f.admin_token()).body);
   BOOST_TEST(list["endpoints"].size() == 1u);
 
-  // tocsin plugins with that config: discord listed, both refusals, exit 1.
+  // tocsin plugins with that config: discord listed, the refusals, exit 1.
   auto with_config =
       run_tocsin({"plugins", "--config", f.config_file().string()}, f.dir());
   BOOST_TEST(with_config.code == 1, with_config);
@@ -232,7 +241,9 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(contains(discord_line, (plugins / "discord.so").string()),
              with_config);
   auto wrong_abi_line = line_starting(with_config.err, "refused: wrong_abi.so");
-  BOOST_TEST(contains(wrong_abi_line, "ABI version 2"), with_config);
+  BOOST_TEST(contains(wrong_abi_line, "ABI version 3"), with_config);
+  auto v1_line = line_starting(with_config.err, "refused: abi_v1.so");
+  BOOST_TEST(contains(v1_line, "rebuild it"), with_config);
   auto no_entry_line = line_starting(with_config.err, "refused: no_entry.so");
   BOOST_TEST(contains(no_entry_line, "tocsin_plugin_entry"), with_config);
 

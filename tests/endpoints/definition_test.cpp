@@ -191,7 +191,7 @@ BOOST_AUTO_TEST_CASE(options_are_checked_by_the_transport) {
       *endpoints::create_endpoint(pd, rules(), 1), {}, &shipped_transports());
   BOOST_REQUIRE(c);
   BOOST_REQUIRE(c->plugin);
-  BOOST_TEST(c->plugin->name() == "pagerduty");
+  BOOST_TEST(c->plugin->plugin().name() == "pagerduty");
   BOOST_TEST(c->options_json.find("routing_key") != std::string::npos);
 }
 

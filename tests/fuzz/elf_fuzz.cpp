@@ -9,7 +9,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
   std::string_view file{reinterpret_cast<const char*>(data), size};
   auto check =
-      tocsin::plugins::elf_exports_function(file, "tocsin_plugin_entry");
+      tocsin::plugins::elf_exports_function(file, "tocsin_plugin_entry_v2");
   using verdict = tocsin::plugins::elf_symbol_check::verdict;
   if ((check.what == verdict::refused || check.what == verdict::unreadable) &&
       check.why.empty())

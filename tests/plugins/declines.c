@@ -1,8 +1,12 @@
-/* A plugin that serves no ABI version this host speaks: returns NULL. */
+/* A plugin that cannot serve this host (say, a library it needs is missing):
+ * its entry point returns NULL and says why. */
 #include "tocsin_plugin.h"
 
+#include <stddef.h>
+
 TOCSIN_PLUGIN_EXPORT const tocsin_transport*
-tocsin_plugin_entry(uint32_t host_abi_version) {
-  (void)host_abi_version;
+tocsin_plugin_entry_v2(const tocsin_host* host, const char** reason) {
+  (void)host;
+  *reason = "needs libfoo 2\nand a newline to strip";
   return NULL;
 }

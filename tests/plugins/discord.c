@@ -1,14 +1,16 @@
 /* A Discord webhook transport, written as a third party would: C99, only
- * tocsin_plugin.h and the C standard library. Also the example of
- * docs/plugins.md.
+ * tocsin_plugin.h (with its helpers, tocsin_plugin_util.h) and the C
+ * standard library. Also the example of docs/plugins.md.
  *
  * Options (all optional): {"username": "<name shown in Discord, 1..80 bytes>",
  *                          "thread_id": "<digits: post into that thread>"}
  * Build: cc -std=c99 -shared -fPIC -I<tocsin>/plugins discord.c -o discord.so
  */
 #include "tocsin_plugin.h"
+#include "tocsin_plugin_util.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Discord's limits, in characters; bytes are a safe bound for them. */
@@ -18,18 +20,8 @@
 #define FIELD_MAX 1024
 #define USERNAME_MAX 80
 
-static tocsin_str lit(const char* s) {
-  tocsin_str r;
-  r.ptr = s;
-  r.len = strlen(s);
-  return r;
-}
-
-static int fail(const tocsin_host_api* host, tocsin_call* call,
-                const char* code, const char* message) {
-  host->set_error(call, lit(code), lit(message));
-  return 1;
-}
+/* The host, kept from the entry point to log with. */
+static const tocsin_host* the_host;
 
 /* ---- Options: a flat JSON object of string values. ---------------------- */
 
@@ -80,10 +72,6 @@ static int scan_string(const char** pp, const char* end, tocsin_str* out) {
   return 1;
 }
 
-static int equals(tocsin_str s, const char* lit_) {
-  return s.len == strlen(lit_) && memcmp(s.ptr, lit_, s.len) == 0;
-}
-
 /* Parses `json` into `opt`; on error writes a message to `why`. */
 static int parse_options(tocsin_str json, options* opt, char* why,
                          size_t why_size) {
@@ -111,9 +99,9 @@ static int parse_options(tocsin_str json, options* opt, char* why,
       return 0;
     }
     p = skip_ws(p + 1, end);
-    if (equals(key, "username")) {
+    if (tocsin_str_eq(key, "username")) {
       slot = &opt->username;
-    } else if (equals(key, "thread_id")) {
+    } else if (tocsin_str_eq(key, "thread_id")) {
       slot = &opt->thread_id;
     } else {
       snprintf(why, why_size,
@@ -165,13 +153,37 @@ done:
   return 1;
 }
 
-static int validate_options(const tocsin_host_api* host, tocsin_call* call,
-                            const tocsin_endpoint_view* endpoint) {
+/* What an endpoint keeps: its options, copied out of the host's string. */
+struct tocsin_instance {
+  char username[USERNAME_MAX]; /* JSON string content, still escaped */
+  size_t username_len;         /* 0: none */
+  char thread_id[20];          /* digits */
+  size_t thread_id_len;        /* 0: none */
+};
+
+static int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
+                         const tocsin_endpoint_view* endpoint,
+                         tocsin_instance** instance) {
   options opt;
   char why[160];
+  tocsin_instance* in;
   if (!parse_options(endpoint->options_json, &opt, why, sizeof why))
-    return fail(host, call, "invalid_options", why);
+    return tocsin_fail(host, call, "invalid_options", why);
+  in = calloc(1, sizeof *in);
+  if (in == NULL)
+    return tocsin_fail(host, call, "out_of_memory", "out of memory");
+  /* parse_options checked both lengths. */
+  if (opt.username.ptr != NULL)
+    memcpy(in->username, opt.username.ptr, in->username_len = opt.username.len);
+  if (opt.thread_id.ptr != NULL)
+    memcpy(in->thread_id, opt.thread_id.ptr,
+           in->thread_id_len = opt.thread_id.len);
+  *instance = in;
   return 0;
+}
+
+static void close_endpoint(tocsin_instance* instance) {
+  free(instance);
 }
 
 /* ---- The request. -------------------------------------------------------- */
@@ -210,22 +222,10 @@ static void puts_(writer* w, const char* s) {
   put(w, s, strlen(s));
 }
 
-/* The length of the longest prefix of `s` of at most `max` bytes that ends on
- * a UTF-8 character boundary. */
-static size_t utf8_cut(tocsin_str s, size_t max) {
-  size_t n;
-  if (s.len <= max)
-    return s.len;
-  n = max;
-  while (n > 0 && ((unsigned char)s.ptr[n] & 0xC0) == 0x80)
-    --n;
-  return n;
-}
-
 /* Writes `s` (cut to `max` bytes) as a JSON string, with quotes. */
 static void put_json_string(writer* w, tocsin_str s, size_t max) {
   static const char hex[] = "0123456789abcdef";
-  size_t i, n = utf8_cut(s, max);
+  size_t i, n = tocsin_utf8_cut(s, max);
   put(w, "\"", 1);
   for (i = 0; i < n; ++i) {
     unsigned char c = (unsigned char)s.ptr[i];
@@ -257,11 +257,11 @@ static void put_json_string(writer* w, tocsin_str s, size_t max) {
 
 /* Discord embed colours by severity. */
 static const char* colour(tocsin_str severity) {
-  if (equals(severity, "critical"))
+  if (tocsin_str_eq(severity, "critical"))
     return "15158332"; /* red */
-  if (equals(severity, "high"))
+  if (tocsin_str_eq(severity, "high"))
     return "15105570"; /* orange */
-  if (equals(severity, "medium"))
+  if (tocsin_str_eq(severity, "medium"))
     return "15844367"; /* yellow */
   return "3447003";    /* blue */
 }
@@ -279,32 +279,29 @@ static void put_field(writer* w, const char* name, tocsin_str value,
 }
 
 static int build_request(const tocsin_host_api* host, tocsin_call* call,
-                         const tocsin_event_view* event,
+                         tocsin_instance* opt, const tocsin_event_view* event,
                          const tocsin_endpoint_view* endpoint) {
-  options opt;
-  char why[160];
   char title[TITLE_MAX];
   writer w;
   int first = 1;
-  int acked = (event->flags & TOCSIN_EVENT_ACKNOWLEDGED) != 0;
+  const char* state = event->state == TOCSIN_EVENT_ACKNOWLEDGED ? "Acknowledged: "
+                      : event->state == TOCSIN_EVENT_RESOLVED   ? "Resolved: "
+                                                                : "";
   tocsin_str s;
 
-  if (!parse_options(endpoint->options_json, &opt, why, sizeof why))
-    return fail(host, call, "invalid_options", why);
-
-  host->set_method(call, lit("POST"));
-  host->add_header(call, lit("content-type"), lit("application/json"));
-  if (opt.thread_id.ptr != NULL) {
+  host->set_method(call, tocsin_lit("POST"));
+  host->add_header(call, tocsin_lit("content-type"), tocsin_lit("application/json"));
+  if (opt->thread_id_len > 0) {
     char url[2048];
     if (endpoint->url.len == 0)
-      return fail(host, call, "invalid_options", "thread_id needs a URL");
+      return tocsin_fail(host, call, "invalid_options", "thread_id needs a URL");
     const char* sep =
         memchr(endpoint->url.ptr, '?', endpoint->url.len) != NULL ? "&" : "?";
     int n = snprintf(url, sizeof url, "%.*s%sthread_id=%.*s",
                      (int)endpoint->url.len, endpoint->url.ptr, sep,
-                     (int)opt.thread_id.len, opt.thread_id.ptr);
+                     (int)opt->thread_id_len, opt->thread_id);
     if (n < 0 || (size_t)n >= sizeof url)
-      return fail(host, call, "url_too_long", "endpoint URL too long");
+      return tocsin_fail(host, call, "url_too_long", "endpoint URL too long");
     s.ptr = url;
     s.len = (size_t)n;
     host->set_url(call, s);
@@ -314,17 +311,17 @@ static int build_request(const tocsin_host_api* host, tocsin_call* call,
   w.call = call;
   w.len = 0;
   puts_(&w, "{");
-  if (opt.username.ptr != NULL) {
+  if (opt->username_len > 0) {
     /* Already valid JSON string content: copied as written. */
     puts_(&w, "\"username\":\"");
-    put(&w, opt.username.ptr, opt.username.len);
+    put(&w, opt->username, opt->username_len);
     puts_(&w, "\",");
   }
   /* content: a one-line headline; the summary goes into the embed. */
   {
     char headline[200];
     int n = snprintf(headline, sizeof headline, "%s**%.*s** (%.*s)",
-                     acked ? "Acknowledged: " : "", (int)event->type.len,
+                     state, (int)event->type.len,
                      event->type.ptr, (int)event->severity.len,
                      event->severity.ptr);
     s.ptr = headline;
@@ -368,22 +365,26 @@ static int build_request(const tocsin_host_api* host, tocsin_call* call,
 /* ---- The response. ------------------------------------------------------- */
 
 static int classify(const tocsin_host_api* host, tocsin_call* call,
+                    tocsin_instance* instance,
                     const tocsin_response_view* response) {
   char reason[200];
   int status = response->status;
+  (void)instance; /* the answer means the same for every endpoint */
   if (status >= 200 && status < 300)
     return TOCSIN_OUTCOME_SUCCESS;
   if (status == 429) {
-    host->set_reason(call, lit("rate limited by Discord"));
+    host->set_reason(call, tocsin_lit("rate limited by Discord"));
     return TOCSIN_OUTCOME_RETRY;
   }
   if (status >= 500) {
     snprintf(reason, sizeof reason, "Discord unavailable: HTTP %d", status);
-    host->set_reason(call, lit(reason));
+    host->set_reason(call, tocsin_lit(reason));
     return TOCSIN_OUTCOME_RETRY;
   }
   if (status == 404) {
-    host->set_reason(call, lit("webhook deleted"));
+    tocsin_log_line(the_host, TOCSIN_LOG_WARN,
+                    "Discord answered 404: the webhook was deleted");
+    host->set_reason(call, tocsin_lit("webhook deleted"));
     return TOCSIN_OUTCOME_DISABLE_ENDPOINT;
   }
   if (status >= 400) {
@@ -393,11 +394,11 @@ static int classify(const tocsin_host_api* host, tocsin_call* call,
     snprintf(reason, sizeof reason, "rejected by Discord: HTTP %d%s%.*s",
              status, n > 0 ? " " : "", (int)n,
              n > 0 ? response->body_prefix.ptr : "");
-    host->set_reason(call, lit(reason));
+    host->set_reason(call, tocsin_lit(reason));
     return TOCSIN_OUTCOME_PERMANENT;
   }
   snprintf(reason, sizeof reason, "unexpected HTTP %d", status);
-  host->set_reason(call, lit(reason));
+  host->set_reason(call, tocsin_lit(reason));
   return TOCSIN_OUTCOME_RETRY;
 }
 
@@ -409,7 +410,8 @@ static const tocsin_transport discord = {
     .abi_version = TOCSIN_PLUGIN_ABI_VERSION,
     .name = "discord",
     .version = "1.0.0",
-    .validate_options = validate_options,
+    .open_endpoint = open_endpoint,
+    .close_endpoint = close_endpoint,
     .build_request = build_request,
     .classify = classify,
     .default_rate_per_second = 0.5, /* Discord: 30 messages a minute */
@@ -417,6 +419,9 @@ static const tocsin_transport discord = {
 };
 
 TOCSIN_PLUGIN_EXPORT const tocsin_transport*
-tocsin_plugin_entry(uint32_t host_abi_version) {
-  return host_abi_version == TOCSIN_PLUGIN_ABI_VERSION ? &discord : NULL;
+tocsin_plugin_entry_v2(const tocsin_host* host, const char** reason) {
+  (void)reason; /* it serves any host that has this entry point */
+  the_host = host;
+  tocsin_log_line(host, TOCSIN_LOG_DEBUG, "discord transport ready");
+  return &discord;
 }

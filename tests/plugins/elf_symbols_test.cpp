@@ -21,7 +21,7 @@ std::string read_file(const std::string& path) {
 }
 
 const std::string dir = TOCSIN_TEST_PLUGINS_DIR;
-constexpr const char* entry = "tocsin_plugin_entry";
+constexpr const char* entry = "tocsin_plugin_entry_v2";
 
 } // namespace
 
@@ -33,6 +33,13 @@ BOOST_AUTO_TEST_CASE(finds_the_entry_point_of_real_plugins) {
   BOOST_TEST((elf_exports_function(discord, entry).what == verdict::defined));
   BOOST_TEST((elf_exports_function(discord, "tocsin_plugin_entr").what ==
               verdict::absent));
+  // Names match whole: ABI 1's entry point is a prefix of ABI 2's.
+  BOOST_TEST((elf_exports_function(discord, "tocsin_plugin_entry").what ==
+              verdict::absent));
+  auto v1 = read_file(dir + "/abi_v1.so");
+  BOOST_TEST((elf_exports_function(v1, "tocsin_plugin_entry").what ==
+              verdict::defined));
+  BOOST_TEST((elf_exports_function(v1, entry).what == verdict::absent));
   auto no_entry = read_file(dir + "/no_entry.so");
   BOOST_TEST((elf_exports_function(no_entry, entry).what == verdict::absent));
   // An undefined reference is not an export: discord.so imports libc's

@@ -8,12 +8,14 @@ static const tocsin_transport table = {
     .abi_version = TOCSIN_PLUGIN_ABI_VERSION,
     .name = "incomplete",
     .version = "0.1",
-    .validate_options = stub_validate_options,
+    .open_endpoint = stub_open_endpoint,
     .build_request = stub_build_request,
     .classify = NULL,
 };
 
 TOCSIN_PLUGIN_EXPORT const tocsin_transport*
-tocsin_plugin_entry(uint32_t host_abi_version) {
-  return host_abi_version == TOCSIN_PLUGIN_ABI_VERSION ? &table : NULL;
+tocsin_plugin_entry_v2(const tocsin_host* host, const char** reason) {
+  (void)host;
+  (void)reason;
+  return &table;
 }

@@ -1,5 +1,8 @@
 #include "plugins/plugin_loader.hpp"
 
+#include "common/log.hpp"
+
+#include "tests/support/plugin_calls.hpp"
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -7,14 +10,19 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 
+#include <dlfcn.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 using namespace tocsin::plugins;
 using nlohmann::json;
+using tocsin::test::build_with;
+using tocsin::test::classify_with;
 namespace fs = std::filesystem;
 
 namespace {
@@ -66,6 +74,9 @@ const event_view sample_event{
     "2026-11-27T05:10:00.123Z",
     R"({"id":"evt_01JD0000000000000000000000"})",
     "https://audit.example/receipts/r1",
+    event_state::open,
+    "",
+    "",
 };
 
 const endpoint_view discord_endpoint{
@@ -93,14 +104,19 @@ BOOST_AUTO_TEST_CASE(bad_plugins_are_refused_with_file_and_reason) {
   BOOST_TEST_MESSAGE("refused: " << set.refused.size());
   for (auto& m : messages(set))
     BOOST_TEST_MESSAGE("  " << m);
-  BOOST_REQUIRE_EQUAL(set.refused.size(), 4u);
+  BOOST_REQUIRE_EQUAL(set.refused.size(), 5u);
   BOOST_TEST(has_message(
-      set, "wrong_abi.so: plugin ABI version 2, this tocsin speaks 1"));
-  BOOST_TEST(has_message(set, "no_entry.so: no symbol tocsin_plugin_entry "
+      set, "wrong_abi.so: plugin ABI version 3, this tocsin speaks 2"));
+  BOOST_TEST(has_message(set, "no_entry.so: no symbol tocsin_plugin_entry_v2 "
                               "(not a tocsin plugin; not loaded)"));
-  BOOST_TEST(has_message(set, "declines.so: plugin declined ABI version 1"));
+  BOOST_TEST(has_message(set, "declines.so: plugin declined to load: needs "
+                              "libfoo 2 and a newline to strip"));
   BOOST_TEST(
       has_message(set, "incomplete.so: plugin incomplete has no classify"));
+  BOOST_TEST(
+      has_message(set, "abi_v1.so: built for plugin ABI version 1 (exports "
+                       "tocsin_plugin_entry): rebuild it against this tocsin's "
+                       "tocsin_plugin.h (ABI version 2); not loaded"));
 }
 
 BOOST_AUTO_TEST_CASE(a_file_that_is_no_shared_object_is_refused) {
@@ -119,16 +135,21 @@ BOOST_AUTO_TEST_CASE(a_file_that_is_no_shared_object_is_refused) {
 
 BOOST_AUTO_TEST_CASE(a_shared_object_that_is_no_plugin_never_runs) {
   // Its entry point is looked for in the file: its constructor never runs,
-  // neither for `serve` nor for `tocsin plugins`.
-  plugin_copies dir;
-  dir.add("no_entry");
-  auto mark = dir.dir.path() / "constructor-ran";
-  ::setenv("TOCSIN_TEST_CONSTRUCTOR_MARK", mark.c_str(), 1);
-  auto set = load(dir.dir.path());
-  ::unsetenv("TOCSIN_TEST_CONSTRUCTOR_MARK");
-  BOOST_TEST(set.plugins.empty());
-  BOOST_TEST(has_message(set, "no symbol tocsin_plugin_entry"));
-  BOOST_TEST(!fs::exists(mark));
+  // neither for `serve` nor for `tocsin plugins`. Nor does a plugin of ABI
+  // version 1's, whose table this host would misread.
+  for (auto* name : {"no_entry", "abi_v1"}) {
+    BOOST_TEST_CONTEXT(name) {
+      plugin_copies dir;
+      dir.add(name);
+      auto mark = dir.dir.path() / "constructor-ran";
+      ::setenv("TOCSIN_TEST_CONSTRUCTOR_MARK", mark.c_str(), 1);
+      auto set = load(dir.dir.path());
+      ::unsetenv("TOCSIN_TEST_CONSTRUCTOR_MARK");
+      BOOST_TEST(set.plugins.empty());
+      BOOST_TEST(set.refused.size() == 1u);
+      BOOST_TEST(!fs::exists(mark));
+    }
+  }
 }
 
 BOOST_AUTO_TEST_CASE(code_others_can_write_is_refused) {
@@ -194,18 +215,130 @@ BOOST_AUTO_TEST_CASE(a_missing_directory_is_an_error_unless_default) {
   BOOST_TEST(d->refused.empty());
 }
 
+BOOST_AUTO_TEST_CASE(endpoints_are_opened_once_and_closed_once) {
+  plugin_copies dir;
+  dir.add("unruly");
+  auto unload_mark = dir.dir.path() / "unloaded";
+  ::setenv("TOCSIN_TEST_UNLOAD_MARK", unload_mark.c_str(), 1);
+  std::shared_ptr<const transport_instance> kept;
+  {
+    auto set = load(dir.dir.path());
+    auto* u = set.find("unruly");
+    BOOST_REQUIRE(u != nullptr);
+    // The plugin's own count of open instances, read from the loaded copy.
+    void* self = ::dlopen((dir.dir.path() / "unruly.so").c_str(),
+                          RTLD_NOW | RTLD_NOLOAD);
+    BOOST_REQUIRE(self != nullptr);
+    auto live =
+        reinterpret_cast<int (*)()>(::dlsym(self, "unruly_live_instances"));
+    BOOST_REQUIRE(live != nullptr);
+    BOOST_TEST(live() == 0);
+    // Checking options opens and closes at once.
+    BOOST_TEST(u->validate_options(R"("anything")").ok());
+    BOOST_TEST(live() == 0);
+    auto a = u->open({"ep_a", "https://h.example/", R"("bad_method")"});
+    auto b = u->open({"ep_b", "https://h.example/", "{}"});
+    BOOST_REQUIRE(a.ok());
+    BOOST_REQUIRE(b.ok());
+    BOOST_TEST(live() == 2);
+    // Each call gets the instance its endpoint was opened as.
+    auto ra = (*a)->build_request(sample_event);
+    BOOST_REQUIRE(!ra.ok());
+    BOOST_TEST(ra.error().message == R"(unruly: method "GE T" is not a token)");
+    BOOST_TEST((*b)->build_request(sample_event).ok());
+    a->reset();
+    BOOST_TEST(live() == 1);
+    kept = std::move(*b);
+    ::dlclose(self);
+  }
+  // The set is gone, the endpoint is not: the plugin stays loaded.
+  BOOST_TEST(!fs::exists(unload_mark));
+  BOOST_TEST(kept->build_request(sample_event).ok());
+  kept.reset();
+  // unload ran after the last instance was closed.
+  std::ifstream in{unload_mark};
+  std::string line;
+  std::getline(in, line);
+  BOOST_TEST(line == "unloaded with 0 open");
+  ::unsetenv("TOCSIN_TEST_UNLOAD_MARK");
+}
+
+BOOST_AUTO_TEST_CASE(an_endpoint_the_plugin_refuses_is_not_opened) {
+  auto set = load(plugins_dir);
+  auto* u = set.find("unruly");
+  BOOST_REQUIRE(u != nullptr);
+  auto refused = u->open({"ep_1", "https://h.example/", R"("refuse")"});
+  BOOST_REQUIRE(!refused.ok());
+  BOOST_TEST(refused.error().code == "bad_options");
+  BOOST_TEST(refused.error().field == "options");
+  BOOST_TEST(refused.error().message == "unruly: no thanks");
+  auto silent = u->validate_options(R"("refuse_silently")");
+  BOOST_REQUIRE(!silent.ok());
+  BOOST_TEST(silent.error().code == "invalid_options");
+  BOOST_TEST(silent.error().message ==
+             "unruly: refused the options (no reason given)");
+  auto misuse = u->validate_options(R"("misuse_open")");
+  BOOST_REQUIRE(!misuse.ok());
+  BOOST_TEST(misuse.error().code == "plugin_misbehaved");
+  BOOST_TEST(misuse.error().message ==
+             "unruly: add_header outside build_request");
+}
+
+BOOST_AUTO_TEST_CASE(what_a_plugin_logs_goes_to_the_log_as_one_line) {
+  // The host's log writes JSON lines to stderr: catch them in a file.
+  tocsin::test::temp_dir tmp;
+  auto file = tmp.path() / "stderr";
+  std::fflush(stderr);
+  int saved = ::dup(2);
+  int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  BOOST_REQUIRE(saved >= 0 && fd >= 0);
+  ::dup2(fd, 2);
+  ::close(fd);
+  tocsin::log::set_min_level(tocsin::log::level::debug);
+  auto set = load_plugins(plugins_dir);
+  tocsin::log::set_min_level(tocsin::log::level::info);
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  BOOST_REQUIRE(set.ok());
+
+  std::ifstream in{file};
+  std::vector<json> lines;
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(json::parse(line)); // every line one JSON record
+  auto from = [&](std::string_view plugin) {
+    std::vector<json> out;
+    for (auto& l : lines)
+      if (l.value("plugin", "") == plugin)
+        out.push_back(l);
+    return out;
+  };
+  auto discord_lines = from("discord.so");
+  BOOST_REQUIRE_EQUAL(discord_lines.size(), 1u);
+  BOOST_TEST(discord_lines[0]["level"] == "debug");
+  BOOST_TEST(discord_lines[0]["msg"] == "discord transport ready");
+  // A newline cannot start a forged record.
+  auto unruly_lines = from("unruly.so");
+  BOOST_REQUIRE_EQUAL(unruly_lines.size(), 1u);
+  BOOST_TEST(unruly_lines[0]["level"] == "debug");
+  BOOST_TEST(unruly_lines[0]["msg"] ==
+             R"(unruly loaded {"level":"error","msg":"forged"})");
+  for (auto& l : lines)
+    BOOST_TEST(l.value("msg", "") != "forged");
+}
+
 BOOST_AUTO_TEST_CASE(a_plugin_outlives_the_set_it_came_from) {
   std::optional<transport_plugin> kept;
   {
     auto set = load(plugins_dir);
     kept = discord(set);
   }
-  BOOST_TEST((kept->classify(204, "", "").what == outcome::success));
+  BOOST_TEST((classify_with(*kept, 204, "", "").what == outcome::success));
 }
 
 BOOST_AUTO_TEST_CASE(discord_builds_a_webhook_message) {
   auto set = load(plugins_dir);
-  auto r = discord(set).build_request(sample_event, discord_endpoint);
+  auto r = build_with(discord(set), sample_event, discord_endpoint);
   BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
   BOOST_TEST(r->method == "POST");
   BOOST_TEST(!r->url.has_value());
@@ -239,8 +372,8 @@ BOOST_AUTO_TEST_CASE(discord_cuts_long_text_on_character_boundaries) {
   ev.summary = summary;
   ev.agent_id = "";
   ev.audit_url = "";
-  ev.acknowledged = true;
-  auto r = discord(set).build_request(ev, discord_endpoint);
+  ev.state = event_state::acknowledged;
+  auto r = build_with(discord(set), ev, discord_endpoint);
   BOOST_REQUIRE(r.ok());
   auto j = json::parse(r->body);
   auto description = j["embeds"][0]["description"].get<std::string>();
@@ -256,7 +389,7 @@ BOOST_AUTO_TEST_CASE(discord_options_name_the_sender_and_thread) {
   ep.options_json =
       R"( { "username" : "Tocsin \"bot\" \u00e9", "thread_id": "123" } )";
   BOOST_TEST(discord(set).validate_options(ep).ok());
-  auto r = discord(set).build_request(sample_event, ep);
+  auto r = build_with(discord(set), sample_event, ep);
   BOOST_REQUIRE_MESSAGE(r.ok(), (r.ok() ? "" : r.error().message));
   auto j = json::parse(r->body);
   BOOST_TEST(j["username"] == "Tocsin \"bot\" \xc3\xa9");
@@ -290,7 +423,7 @@ BOOST_AUTO_TEST_CASE(discord_validates_its_options) {
   // build_request refuses what validate_options refuses.
   auto ep = discord_endpoint;
   ep.options_json = R"({"colour": 1})";
-  BOOST_TEST(!d.build_request(sample_event, ep).ok());
+  BOOST_TEST(!build_with(d, sample_event, ep).ok());
 }
 
 BOOST_AUTO_TEST_CASE(discord_classifies_responses) {
@@ -311,13 +444,13 @@ BOOST_AUTO_TEST_CASE(discord_classifies_responses) {
            row{401, outcome::permanent, "rejected by Discord: HTTP 401"},
            row{302, outcome::retry, "unexpected HTTP 302"},
        }) {
-    auto c = d.classify(status, "", "");
+    auto c = classify_with(d, status, "", "");
     BOOST_TEST((c.what == what), status << ": " << to_string(c.what));
     BOOST_TEST(c.reason == std::string{reason}, status);
   }
-  auto c = d.classify(400, R"({"message": "Invalid Form Body",
+  auto c = classify_with(d, 400, R"({"message": "Invalid Form Body",
 "code": 50035})",
-                      "");
+                         "");
   BOOST_TEST((c.what == outcome::permanent));
   // The body's newline does not reach the reason.
   BOOST_TEST(
@@ -330,7 +463,7 @@ BOOST_AUTO_TEST_CASE(what_a_plugin_writes_is_checked) {
   auto* u = set.find("unruly");
   BOOST_REQUIRE(u != nullptr);
   auto with = [&](std::string_view how) {
-    return u->build_request(sample_event, {"ep_1", "https://h.example/", how});
+    return build_with(*u, sample_event, {"ep_1", "https://h.example/", how});
   };
   auto nothing = with("{}");
   BOOST_REQUIRE(nothing.ok());
@@ -362,13 +495,13 @@ BOOST_AUTO_TEST_CASE(what_a_plugin_writes_is_checked) {
   BOOST_TEST(fails.error().code == "quota");
   BOOST_TEST(fails.error().message == "unruly: no more requests");
 
-  auto unknown = u->classify(299, "", "");
+  auto unknown = classify_with(*u, 299, "", "");
   BOOST_TEST((unknown.what == outcome::permanent));
   BOOST_TEST(unknown.reason == "unruly: unknown outcome 42");
-  auto multiline = u->classify(500, "", "");
+  auto multiline = classify_with(*u, 500, "", "");
   BOOST_TEST((multiline.what == outcome::retry));
   BOOST_TEST(multiline.reason == "line one line two");
-  auto misuse = u->classify(200, "", "");
+  auto misuse = classify_with(*u, 200, "", "");
   BOOST_TEST((misuse.what == outcome::permanent));
   BOOST_TEST(misuse.reason == "unruly: add_header outside build_request");
 }

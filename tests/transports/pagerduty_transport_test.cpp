@@ -6,6 +6,7 @@
 // Golden files: tests/plugins/golden/pagerduty_<type>.json, compared as
 // parsed JSON. TOCSIN_UPDATE_GOLDEN=1 rewrites them from what the plugin
 // builds (review the diff).
+#include "tests/support/plugin_calls.hpp"
 #include "tests/transports/transport_test_support.hpp"
 
 #include <map>
@@ -85,10 +86,11 @@ std::vector<event> one_of_each_type() {
 
 json build(event e, const std::string& options = options_with()) {
   auto v = e.view();
-  auto r = pagerduty().build_request(v, {"ep_pd",
-                                         "https://events.pagerduty.com/v2/"
-                                         "enqueue",
-                                         options});
+  auto r = build_with(pagerduty(), v,
+                      {"ep_pd",
+                       "https://events.pagerduty.com/v2/"
+                       "enqueue",
+                       options});
   BOOST_TEST_REQUIRE(r.ok(), (r.ok() ? "" : r.error().message));
   check_post(*r, "application/json");
   auto j = json::parse(r->body, nullptr, false);
@@ -128,8 +130,8 @@ BOOST_AUTO_TEST_CASE(golden_bodies_for_each_type) {
   for (auto& e : one_of_each_type()) {
     BOOST_TEST_CONTEXT(e.type) {
       auto v = e.view();
-      auto r = pagerduty().build_request(
-          v,
+      auto r = build_with(
+          pagerduty(), v,
           {"ep_pd", "https://events.pagerduty.com/v2/enqueue", options_with()});
       BOOST_TEST_REQUIRE(r.ok());
       check_golden<json>(golden_path(e.type), r->body);
@@ -259,16 +261,22 @@ BOOST_AUTO_TEST_CASE(component_and_group_options) {
   BOOST_TEST(j["payload"]["group"] == "prod-eu");
 }
 
-BOOST_AUTO_TEST_CASE(acknowledge_sends_only_the_key_and_the_dedup_key) {
+BOOST_AUTO_TEST_CASE(acknowledge_and_resolve_send_only_the_keys) {
   for (auto e : one_of_each_type()) {
     BOOST_TEST_CONTEXT(e.type) {
       auto trigger = build(e);
-      e.acknowledged = true;
+      e.state = event_state::acknowledged;
+      e.state_by = "U024BE7LH";
       auto ack = build(e);
       BOOST_TEST(ack == json({{"routing_key", routing_key},
                               {"event_action", "acknowledge"},
                               {"dedup_key", "tocsin-" + e.id}}));
       BOOST_TEST(ack["dedup_key"] == trigger["dedup_key"]);
+      e.state = event_state::resolved;
+      auto resolve = build(e);
+      BOOST_TEST(resolve == json({{"routing_key", routing_key},
+                                  {"event_action", "resolve"},
+                                  {"dedup_key", "tocsin-" + e.id}}));
     }
   }
 }
@@ -387,7 +395,7 @@ BOOST_AUTO_TEST_CASE(options_refused) {
 BOOST_AUTO_TEST_CASE(build_refuses_bad_options) {
   auto e = one_of_each_type().front();
   auto v = e.view();
-  auto r = pagerduty().build_request(v, {"ep_pd", "https://x.example/", "{}"});
+  auto r = build_with(pagerduty(), v, {"ep_pd", "https://x.example/", "{}"});
   BOOST_TEST_REQUIRE(!r.ok());
   BOOST_TEST(r.error().message.find("routing_key is required") !=
              std::string::npos);
@@ -438,7 +446,7 @@ BOOST_AUTO_TEST_CASE(classification_table) {
            {302, "", outcome::permanent, "unexpected status (HTTP 302)"},
        }) {
     BOOST_TEST_CONTEXT("status " << status << " body " << body) {
-      auto c = pagerduty().classify(status, body, "");
+      auto c = classify_with(pagerduty(), status, body, "", options_with());
       BOOST_TEST((c.what == expected), to_string(c.what));
       if (!reason.empty() && reason[0] == '*')
         BOOST_TEST(c.reason.find(reason.substr(1)) != std::string::npos,
@@ -457,13 +465,14 @@ BOOST_AUTO_TEST_CASE(long_error_bodies_make_one_short_line) {
   auto body = many.dump();
   body = body.substr(0, 1024); // the host passes the first 1 KiB
   for (auto b : {many.dump(), body, std::string(5000, 'x')}) {
-    auto c = pagerduty().classify(400, b.substr(0, 1024), "");
+    auto c =
+        classify_with(pagerduty(), 400, b.substr(0, 1024), "", options_with());
     BOOST_TEST((c.what == outcome::permanent));
     BOOST_TEST(c.reason.size() <= 300u);
     BOOST_TEST(c.reason.find('\n') == std::string::npos);
     BOOST_TEST(valid_utf8(c.reason), c.reason);
   }
-  auto full = pagerduty().classify(400, many.dump(), "");
+  auto full = classify_with(pagerduty(), 400, many.dump(), "", options_with());
   BOOST_TEST(full.reason.starts_with("invalid event: error number 0 with a"));
 }
 

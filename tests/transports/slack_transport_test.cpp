@@ -3,6 +3,7 @@
 // golden/slack_<type>.json with the type's dots as underscores;
 // TOCSIN_UPDATE_GOLDEN=1 rewrites them), Slack's limits, its options and its
 // classification table.
+#include "tests/support/plugin_calls.hpp"
 #include "tests/transports/transport_test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -89,7 +90,7 @@ const endpoint_view endpoint{"ep_slack",
                              "https://hooks.slack.com/services/T0/B0/x", "{}"};
 
 json message_for(sample_event& s, const endpoint_view& ep = endpoint) {
-  auto r = slack().build_request(s.view(), ep);
+  auto r = build_with(slack(), s.view(), ep);
   BOOST_TEST_REQUIRE(r.ok(), (r.ok() ? "" : r.error().message));
   BOOST_TEST(valid_utf8(r->body));
   auto j = json::parse(r->body, nullptr, false);
@@ -188,7 +189,7 @@ BOOST_AUTO_TEST_CASE(table) {
 
 BOOST_AUTO_TEST_CASE(posts_json_to_the_webhook_url) {
   auto s = event_of("policy.denied");
-  auto r = slack().build_request(s.view(), endpoint);
+  auto r = build_with(slack(), s.view(), endpoint);
   BOOST_TEST_REQUIRE(r.ok());
   check_post(*r, "application/json; charset=utf-8");
 }
@@ -357,7 +358,7 @@ BOOST_AUTO_TEST_CASE(ill_formed_utf8_becomes_replacement_characters) {
   s.summary = "bad \xff\xfe bytes \xe2\x82 and \xed\xa0\x80 end";
   s.agent_id = "agent-\xc0\xaf";
   event_view ev = s.view();
-  auto r = slack().build_request(ev, endpoint);
+  auto r = build_with(slack(), ev, endpoint);
   BOOST_TEST_REQUIRE(r.ok());
   BOOST_TEST(valid_utf8(r->body));
   auto m = json::parse(r->body);
@@ -406,14 +407,22 @@ BOOST_AUTO_TEST_CASE(acknowledge_button) {
   BOOST_TEST(!block(m, "actions"));
   BOOST_TEST(m.at("blocks").size() == 4u);
 
-  // An acknowledged event offers no Acknowledge button and says so.
+  // An acknowledged or resolved event offers no Acknowledge button and says
+  // so, naming who (escaped like any text).
   auto a = event_of("policy.denied");
-  a.acknowledged = true;
+  a.state = event_state::acknowledged;
   auto am = message_for(a);
   BOOST_TEST(action_ids(am) == std::vector<std::string>{"tocsin.investigate"},
              boost::test_tools::per_element());
   BOOST_TEST(str(block(am, "context")->at("elements")[0].at("text")) ==
              "Event " + a.id + " (acknowledged)");
+  a.state = event_state::resolved;
+  a.state_by = "<@U024BE7LH> & co";
+  auto rm = message_for(a);
+  BOOST_TEST(action_ids(rm) == std::vector<std::string>{"tocsin.investigate"},
+             boost::test_tools::per_element());
+  BOOST_TEST(str(block(rm, "context")->at("elements")[0].at("text")) ==
+             "Event " + a.id + " (resolved by &lt;@U024BE7LH&gt; &amp; co)");
 }
 
 BOOST_AUTO_TEST_CASE(options_accepted) {
@@ -476,8 +485,8 @@ BOOST_AUTO_TEST_CASE(options_go_into_the_message) {
   BOOST_TEST(str(m.at("username")) == "tocsin");
   BOOST_TEST(str(m.at("icon_emoji")) == ":robot_face:");
 
-  auto bad = slack().build_request(s.view(),
-                                   {"ep", endpoint.url, R"({"colour":"red"})"});
+  auto bad = build_with(slack(), s.view(),
+                        {"ep", endpoint.url, R"({"colour":"red"})"});
   BOOST_TEST_REQUIRE(!bad.ok());
   BOOST_TEST(bad.error().message.find("'colour'") != std::string::npos);
 }
@@ -514,7 +523,7 @@ BOOST_AUTO_TEST_CASE(classification_table) {
             "HTTP 302: redirects are not followed; check the webhook URL"},
            {401, "invalid_auth", outcome::permanent, "invalid_auth"},
        }) {
-    auto c = slack().classify(status, body, status == 429 ? "30" : "");
+    auto c = classify_with(slack(), status, body, status == 429 ? "30" : "");
     BOOST_TEST((c.what == expected),
                status << " " << body << ": " << to_string(c.what));
     BOOST_TEST(c.reason == reason, status << " " << body);
@@ -522,13 +531,13 @@ BOOST_AUTO_TEST_CASE(classification_table) {
 }
 
 BOOST_AUTO_TEST_CASE(reasons_are_short_valid_utf8) {
-  auto c = slack().classify(400, repeat("é", 512), "");
+  auto c = classify_with(slack(), 400, repeat("é", 512), "");
   BOOST_TEST((c.what == outcome::permanent));
   BOOST_TEST(valid_utf8(c.reason));
   BOOST_TEST(c.reason.size() <= 200u);
   BOOST_TEST(ends_with(c.reason, ellipsis));
   // A body prefix cut inside a sequence, with control characters.
-  auto d = slack().classify(404, "no\x01serv\xc3", "");
+  auto d = classify_with(slack(), 404, "no\x01serv\xc3", "");
   BOOST_TEST(valid_utf8(d.reason));
   BOOST_TEST(d.reason == "no serv\xef\xbf\xbd");
 }

@@ -159,7 +159,9 @@ struct sample_event {
   nlohmann::ordered_json details = nlohmann::ordered_json::object();
   std::string audit_url = {};
   bool truncated = false;
-  bool acknowledged = false;
+  plugins::event_state state = plugins::event_state::open;
+  std::string state_by = {};
+  std::string state_at = {};
 
   std::string payload_json = {};
 
@@ -191,7 +193,9 @@ struct sample_event {
     v.timestamp = timestamp;
     v.payload_json = payload_json;
     v.audit_url = audit_url;
-    v.acknowledged = acknowledged;
+    v.state = state;
+    v.state_by = state_by;
+    v.state_at = state_at;
     return v;
   }
 };

@@ -1,5 +1,6 @@
 // The shipped webhook transport, loaded from the build's plugin directory like
 // any plugin: its request and its classification table.
+#include "tests/support/plugin_calls.hpp"
 #include "tests/transports/transport_test_support.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -25,7 +26,7 @@ BOOST_AUTO_TEST_CASE(posts_the_payload_as_is_and_asks_to_be_signed) {
   event_view ev{};
   ev.id = "evt_1";
   ev.payload_json = payload;
-  auto r = p.build_request(ev, {"ep", "https://hooks.example/in", "{}"});
+  auto r = build_with(p, ev, {"ep", "https://hooks.example/in", "{}"});
   BOOST_TEST_REQUIRE(r.ok());
   check_post(*r, "application/json");
   BOOST_TEST(r->body == payload);
@@ -56,7 +57,7 @@ BOOST_AUTO_TEST_CASE(classification_table) {
            {500, outcome::retry},     {502, outcome::retry},
            {503, outcome::retry},     {599, outcome::retry},
        })
-    BOOST_TEST((webhook().classify(status, "", "").what == expected),
+    BOOST_TEST((classify_with(webhook(), status, "", "").what == expected),
                "status " << status);
 }
 

@@ -12,7 +12,8 @@
 //
 // An acknowledged event sends {"routing_key", "event_action": "acknowledge",
 // "dedup_key"} with the same dedup_key, which resolves nothing but stops the
-// escalation of the incident the trigger opened.
+// escalation of the incident the trigger opened; a resolved one sends
+// "event_action": "resolve", which closes it.
 //
 // Options (checked when the endpoint is configured):
 //   routing_key   required, 32 characters of [A-Za-z0-9] (an integration key)
@@ -212,12 +213,24 @@ std::optional<options> parse_options(std::string_view text, std::string& why) {
   return o;
 }
 
-int validate_options(const tocsin_host_api* host, tocsin_call* call,
-                     const tocsin_endpoint_view* endpoint) {
+} // namespace
+
+/// An endpoint's options, read once when it is opened.
+struct tocsin_instance {
+  options opts;
+};
+
+namespace {
+
+int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
+                  const tocsin_endpoint_view* endpoint,
+                  tocsin_instance** instance) {
   try {
     std::string why;
-    if (parse_options(view(endpoint->options_json), why))
+    if (auto o = parse_options(view(endpoint->options_json), why)) {
+      *instance = new tocsin_instance{std::move(*o)};
       return 0;
+    }
     host->set_error(call, str("invalid_options"), str(why));
   } catch (...) {
     host->set_error(call, str("internal_error"),
@@ -226,17 +239,22 @@ int validate_options(const tocsin_host_api* host, tocsin_call* call,
   return 1;
 }
 
+void close_endpoint(tocsin_instance* instance) {
+  delete instance;
+}
+
 json body_for(const tocsin_event_view& ev, const options& o) {
   auto id = view(ev.id);
   auto type = view(ev.type);
   json body;
   body["routing_key"] = o.routing_key;
-  body["event_action"] =
-      (ev.flags & TOCSIN_EVENT_ACKNOWLEDGED) != 0 ? "acknowledge" : "trigger";
+  body["event_action"] = ev.state == TOCSIN_EVENT_ACKNOWLEDGED ? "acknowledge"
+                         : ev.state == TOCSIN_EVENT_RESOLVED   ? "resolve"
+                                                               : "trigger";
   // Stable across retries and shared by the trigger and the acknowledge.
   body["dedup_key"] =
       std::string{cut_bytes("tocsin-" + std::string{id}, max_dedup_key)};
-  if ((ev.flags & TOCSIN_EVENT_ACKNOWLEDGED) != 0)
+  if (ev.state != TOCSIN_EVENT_OPEN)
     return body;
 
   // The host's normalized event: its details and the truncation mark.
@@ -280,16 +298,10 @@ json body_for(const tocsin_event_view& ev, const options& o) {
 }
 
 int build_request(const tocsin_host_api* host, tocsin_call* call,
-                  const tocsin_event_view* event,
-                  const tocsin_endpoint_view* endpoint) {
+                  tocsin_instance* instance, const tocsin_event_view* event,
+                  const tocsin_endpoint_view*) {
   try {
-    std::string why;
-    auto o = parse_options(view(endpoint->options_json), why);
-    if (!o) {
-      host->set_error(call, str("invalid_options"), str(why));
-      return 1;
-    }
-    auto body = body_for(*event, *o)
+    auto body = body_for(*event, instance->opts)
                     .dump(-1, ' ', false, json::error_handler_t::replace);
     if (host->add_header(call, str("Content-Type"), str("application/json")))
       return 1;
@@ -347,7 +359,7 @@ void set_reason(const tocsin_host_api* host, tocsin_call* call,
 /// any other 4xx but 408 are permanent; 408, 429 and 5xx are retried. 1xx/3xx
 /// are unexpected (the Events API does not redirect): permanent, so that a
 /// wrong URL shows up instead of being retried.
-int classify(const tocsin_host_api* host, tocsin_call* call,
+int classify(const tocsin_host_api* host, tocsin_call* call, tocsin_instance*,
              const tocsin_response_view* r) {
   try {
     auto s = r->status;
@@ -392,7 +404,8 @@ const tocsin_transport table = {
     TOCSIN_PLUGIN_ABI_VERSION,
     "pagerduty",
     "1.0.0",
-    validate_options,
+    open_endpoint,
+    close_endpoint,
     build_request,
     classify,
     0, // no Standard Webhooks signature: the routing key authenticates
@@ -402,11 +415,12 @@ const tocsin_transport table = {
     // alerts through at once.
     2.0,
     10,
+    nullptr,
 };
 
 } // namespace
 
 extern "C" TOCSIN_PLUGIN_EXPORT const tocsin_transport*
-tocsin_plugin_entry(uint32_t host_abi_version) {
-  return host_abi_version == TOCSIN_PLUGIN_ABI_VERSION ? &table : nullptr;
+tocsin_plugin_entry_v2(const tocsin_host*, const char**) {
+  return &table;
 }

@@ -337,7 +337,8 @@ json message(const tocsin_event_view& ev, const options& opts) {
        agent = view(ev.agent_id), summary = view(ev.summary),
        timestamp = view(ev.timestamp), audit = view(ev.audit_url),
        payload = view(ev.payload_json);
-  bool acknowledged = (ev.flags & TOCSIN_EVENT_ACKNOWLEDGED) != 0;
+  auto state = ev.state;
+  auto state_by = view(ev.state_by);
 
   // details and "truncated" come from the payload; an unreadable one (the
   // host validated it) only loses them.
@@ -385,8 +386,13 @@ json message(const tocsin_event_view& ev, const options& opts) {
   context.plain("Event ").escaped(id);
   if (truncated)
     context.plain(" (truncated)");
-  if (acknowledged)
-    context.plain(" (acknowledged)");
+  if (state == TOCSIN_EVENT_ACKNOWLEDGED || state == TOCSIN_EVENT_RESOLVED) {
+    context.plain(state == TOCSIN_EVENT_RESOLVED ? " (resolved"
+                                                 : " (acknowledged");
+    if (!state_by.empty())
+      context.plain(" by ").escaped(state_by);
+    context.plain(")");
+  }
   blocks.push_back(
       {{"type", "context"},
        {"elements", json::array({mrkdwn(context.cut(context_text_max))})}});
@@ -400,7 +406,8 @@ json message(const tocsin_event_view& ev, const options& opts) {
          {"action_id", "tocsin.investigate"},
          {"url", std::string{audit}}});
   // A cut id would acknowledge nothing: no button rather than a wrong one.
-  if (!acknowledged && !id.empty() && code_points(id) <= button_value_max)
+  if (state == TOCSIN_EVENT_OPEN && !id.empty() &&
+      code_points(id) <= button_value_max)
     buttons.push_back(
         {{"type", "button"},
          {"text",
@@ -483,12 +490,23 @@ int fail(const tocsin_host_api* host, tocsin_call* call, std::string_view code,
   return 1;
 }
 
-int validate_options(const tocsin_host_api* host, tocsin_call* call,
-                     const tocsin_endpoint_view* endpoint) {
+} // namespace
+
+/// An endpoint's options, read once when it is opened.
+struct tocsin_instance {
+  options opts;
+};
+
+namespace {
+
+int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
+                  const tocsin_endpoint_view* endpoint,
+                  tocsin_instance** instance) {
   try {
     options opts;
     if (auto bad = parse_options(view(endpoint->options_json), opts))
       return fail(host, call, "invalid_options", *bad);
+    *instance = new tocsin_instance{std::move(opts)};
     return 0;
   } catch (...) {
     return fail(host, call, "plugin_failed",
@@ -496,14 +514,15 @@ int validate_options(const tocsin_host_api* host, tocsin_call* call,
   }
 }
 
+void close_endpoint(tocsin_instance* instance) {
+  delete instance;
+}
+
 int build_request(const tocsin_host_api* host, tocsin_call* call,
-                  const tocsin_event_view* event,
-                  const tocsin_endpoint_view* endpoint) {
+                  tocsin_instance* instance, const tocsin_event_view* event,
+                  const tocsin_endpoint_view*) {
   try {
-    options opts;
-    if (auto bad = parse_options(view(endpoint->options_json), opts))
-      return fail(host, call, "invalid_options", *bad);
-    auto body = message(*event, opts)
+    auto body = message(*event, instance->opts)
                     .dump(-1, ' ', false, json::error_handler_t::replace);
     if (host->set_method(call, str("POST")) ||
         host->add_header(call, str("Content-Type"),
@@ -521,7 +540,7 @@ int build_request(const tocsin_host_api* host, tocsin_call* call,
 /// status permanent, with Slack's error string as the reason; 410
 /// (channel_is_archived) disables the endpoint; 429 and 5xx retried (the
 /// host honours Retry-After).
-int classify(const tocsin_host_api* host, tocsin_call* call,
+int classify(const tocsin_host_api* host, tocsin_call* call, tocsin_instance*,
              const tocsin_response_view* r) {
   try {
     auto s = r->status;
@@ -566,17 +585,19 @@ const tocsin_transport table = {
     TOCSIN_PLUGIN_ABI_VERSION,
     "slack",
     "1.0.0",
-    validate_options,
+    open_endpoint,
+    close_endpoint,
     build_request,
     classify,
     0,   // incoming webhooks are not signed
     1.0, // Slack: about one message per second per webhook
     3,
+    nullptr,
 };
 
 } // namespace
 
 extern "C" TOCSIN_PLUGIN_EXPORT const tocsin_transport*
-tocsin_plugin_entry(uint32_t host_abi_version) {
-  return host_abi_version == TOCSIN_PLUGIN_ABI_VERSION ? &table : nullptr;
+tocsin_plugin_entry_v2(const tocsin_host*, const char**) {
+  return &table;
 }

@@ -11,8 +11,9 @@ tocsin_str str(std::string_view s) {
   return {s.data(), s.size()};
 }
 
-int validate_options(const tocsin_host_api* host, tocsin_call* call,
-                     const tocsin_endpoint_view* endpoint) {
+/// Checks that there are no options; keeps nothing.
+int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
+                  const tocsin_endpoint_view* endpoint, tocsin_instance**) {
   // The options are a JSON object from the host: "{}" or "{ }" when empty.
   std::string_view o{endpoint->options_json.ptr, endpoint->options_json.len};
   for (char c : o)
@@ -26,14 +27,15 @@ int validate_options(const tocsin_host_api* host, tocsin_call* call,
 }
 
 int build_request(const tocsin_host_api* host, tocsin_call* call,
-                  const tocsin_event_view* event, const tocsin_endpoint_view*) {
+                  tocsin_instance*, const tocsin_event_view* event,
+                  const tocsin_endpoint_view*) {
   host->add_header(call, str("Content-Type"), str("application/json"));
   return host->append_body(call, event->payload_json);
 }
 
 /// 2xx delivered; 408, 425, 429, 5xx and 3xx (redirects are not followed)
 /// retried; 410 Gone flags the endpoint; any other 4xx is permanent.
-int classify(const tocsin_host_api*, tocsin_call*,
+int classify(const tocsin_host_api*, tocsin_call*, tocsin_instance*,
              const tocsin_response_view* r) {
   auto s = r->status;
   if (s >= 200 && s < 300)
@@ -50,17 +52,19 @@ const tocsin_transport table = {
     TOCSIN_PLUGIN_ABI_VERSION,
     "webhook",
     "1.0.0",
-    validate_options,
+    open_endpoint,
+    nullptr, // keeps nothing per endpoint
     build_request,
     classify,
     TOCSIN_TRANSPORT_SIGNED,
     0, // no rate limit: the receiver is the operator's own
     0,
+    nullptr,
 };
 
 } // namespace
 
 extern "C" TOCSIN_PLUGIN_EXPORT const tocsin_transport*
-tocsin_plugin_entry(uint32_t host_abi_version) {
-  return host_abi_version == TOCSIN_PLUGIN_ABI_VERSION ? &table : nullptr;
+tocsin_plugin_entry_v2(const tocsin_host*, const char**) {
+  return &table;
 }
