@@ -29,6 +29,7 @@
 // Built as a plugin against tocsin_plugin.h only. Nothing throws across the C
 // boundary: every exported function catches everything.
 #include "tocsin_plugin.h"
+#include "tocsin_plugin_util.h"
 
 #include "common/json_parse.hpp" // header-only: the host's JSON rules
 
@@ -44,13 +45,7 @@
 namespace {
 
 using json = nlohmann::ordered_json;
-
-tocsin_str str(std::string_view s) {
-  return {s.data(), s.size()};
-}
-std::string_view view(tocsin_str s) {
-  return s.ptr ? std::string_view{s.ptr, s.len} : std::string_view{};
-}
+using namespace tocsin::plugin_util;
 
 // PagerDuty's limits (Events API v2).
 constexpr std::size_t routing_key_length = 32;
@@ -81,48 +76,6 @@ bool is_pagerduty_severity(std::string_view s) {
     if (p == s)
       return true;
   return false;
-}
-
-bool is_continuation(unsigned char c) {
-  return (c & 0xC0) == 0x80;
-}
-
-std::size_t code_points(std::string_view s) {
-  std::size_t n = 0;
-  for (unsigned char c : s)
-    n += !is_continuation(c);
-  return n;
-}
-
-/// The longest prefix of `s` of at most `max_bytes` bytes that does not end
-/// inside a UTF-8 sequence.
-std::string_view cut_bytes(std::string_view s, std::size_t max_bytes) {
-  if (s.size() <= max_bytes)
-    return s;
-  std::size_t end = max_bytes;
-  while (end > 0 && is_continuation(static_cast<unsigned char>(s[end])))
-    --end;
-  return s.substr(0, end);
-}
-
-/// `s` cut to at most `max` code points, the last one an ellipsis when cut.
-std::string cut_code_points(std::string_view s, std::size_t max) {
-  if (code_points(s) <= max)
-    return std::string{s};
-  std::size_t keep = max - 1, seen = 0, end = 0;
-  for (; end < s.size(); ++end)
-    if (!is_continuation(static_cast<unsigned char>(s[end])) && seen++ == keep)
-      break;
-  return std::string{s.substr(0, end)} + "\xe2\x80\xa6"; // …
-}
-
-/// One line: control characters (CR, LF, tab, ...) become spaces.
-std::string one_line(std::string_view s) {
-  std::string out{s};
-  for (auto& c : out)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
-      c = ' ';
-  return out;
 }
 
 struct options {
@@ -348,7 +301,6 @@ void set_reason(const tocsin_host_api* host, tocsin_call* call,
                 std::string_view reason) {
   auto line = one_line(reason);
   if (line.size() > max_reason_bytes) {
-    constexpr std::string_view ellipsis = "\xe2\x80\xa6";
     line = std::string{cut_bytes(line, max_reason_bytes - ellipsis.size())} +
            std::string{ellipsis};
   }

@@ -17,6 +17,7 @@
 // Every text is cut to Slack's limit counted in code points, on a code point
 // boundary (never inside an &amp; entity either), with "…" counted in.
 #include "tocsin_plugin.h"
+#include "tocsin_plugin_util.h"
 
 #include "common/json_parse.hpp" // header-only: the host's JSON rules
 
@@ -31,6 +32,7 @@
 namespace {
 
 using json = nlohmann::ordered_json;
+using namespace tocsin::plugin_util;
 
 // Slack's limits, in characters (code points).
 constexpr std::size_t header_max = 150;
@@ -47,84 +49,7 @@ constexpr std::size_t username_max = 80;
 constexpr std::size_t channel_name_max = 80;
 constexpr std::size_t reason_max_bytes = 200;
 
-tocsin_str str(std::string_view s) {
-  return {s.data(), s.size()};
-}
-std::string_view view(tocsin_str s) {
-  return s.ptr ? std::string_view{s.ptr, s.len} : std::string_view{};
-}
-
 // ---- UTF-8 -----------------------------------------------------------------
-
-constexpr char32_t replacement = 0xFFFD;
-constexpr std::string_view ellipsis = "\xe2\x80\xa6"; // …, one code point
-
-/// The code point at `i` (advancing `i` past it); U+FFFD for a byte that does
-/// not start a well-formed sequence (overlong, surrogate, > U+10FFFF,
-/// truncated), which is then skipped alone.
-char32_t next_code_point(std::string_view s, std::size_t& i) {
-  auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[k]); };
-  unsigned char c = b(i);
-  if (c < 0x80) {
-    ++i;
-    return c;
-  }
-  std::size_t n;
-  char32_t cp;
-  char32_t min;
-  if ((c & 0xE0) == 0xC0) {
-    n = 2, cp = c & 0x1F, min = 0x80;
-  } else if ((c & 0xF0) == 0xE0) {
-    n = 3, cp = c & 0x0F, min = 0x800;
-  } else if ((c & 0xF8) == 0xF0) {
-    n = 4, cp = c & 0x07, min = 0x10000;
-  } else {
-    ++i;
-    return replacement;
-  }
-  if (i + n > s.size()) {
-    ++i;
-    return replacement;
-  }
-  for (std::size_t k = 1; k < n; ++k) {
-    if ((b(i + k) & 0xC0) != 0x80) {
-      ++i;
-      return replacement;
-    }
-    cp = (cp << 6) | (b(i + k) & 0x3F);
-  }
-  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) {
-    ++i;
-    return replacement;
-  }
-  i += n;
-  return cp;
-}
-
-void append_utf8(std::string& out, char32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
-std::size_t code_points(std::string_view s) {
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < s.size(); ++n)
-    next_code_point(s, i);
-  return n;
-}
 
 /// A text being built for Slack: valid UTF-8 (ill-formed input becomes
 /// U+FFFD), made of units that are never split when it is cut: a code point,
@@ -214,7 +139,7 @@ bool is_clean(std::string_view s, std::size_t max, bool no_space) {
     return false;
   for (std::size_t i = 0; i < s.size();) {
     char32_t cp = next_code_point(s, i);
-    if (cp == replacement || cp < 0x20 || cp == 0x7F ||
+    if (cp == replacement_character || cp < 0x20 || cp == 0x7F ||
         (cp >= 0x80 && cp < 0xA0) || (no_space && cp == ' '))
       return false;
   }
@@ -468,14 +393,8 @@ std::string error_string(std::string_view body) {
     append_utf8(out, cp);
     if (out.size() > reason_max_bytes) {
       out.resize(before);
-      while (out.size() + ellipsis.size() > reason_max_bytes) {
-        // drop whole code points until "…" fits
-        std::size_t k = out.size();
-        while (k > 0 && (static_cast<unsigned char>(out[k - 1]) & 0xC0) == 0x80)
-          --k;
-        out.resize(k > 0 ? k - 1 : 0);
-      }
-      out += ellipsis;
+      out = std::string{cut_bytes(out, reason_max_bytes - ellipsis.size())} +
+            std::string{ellipsis};
       break;
     }
   }
@@ -483,12 +402,6 @@ std::string error_string(std::string_view body) {
 }
 
 // ---- The C ABI -------------------------------------------------------------
-
-int fail(const tocsin_host_api* host, tocsin_call* call, std::string_view code,
-         std::string_view message) {
-  host->set_error(call, str(code), str(message));
-  return 1;
-}
 
 } // namespace
 

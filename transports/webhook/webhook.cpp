@@ -2,14 +2,14 @@
 // event's normalized JSON, POSTed as is; the host signs it (Standard
 // Webhooks). Built as a plugin against tocsin_plugin.h only.
 #include "tocsin_plugin.h"
+#include "tocsin_plugin_util.h"
 
 #include <string_view>
 
 namespace {
 
-tocsin_str str(std::string_view s) {
-  return {s.data(), s.size()};
-}
+using tocsin::plugin_util::fail;
+using tocsin::plugin_util::str;
 
 /// Checks that there are no options; keeps nothing.
 int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
@@ -19,9 +19,8 @@ int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
   for (char c : o)
     if (c != '{' && c != '}' && c != ' ' && c != '\n' && c != '\t' &&
         c != '\r') {
-      host->set_error(call, str("invalid_options"),
-                      str("the webhook transport takes no options"));
-      return 1;
+      return fail(host, call, "invalid_options",
+                  "the webhook transport takes no options");
     }
   return 0;
 }
