@@ -43,10 +43,6 @@ std::vector<std::string> with_daemon(daemon_fixture& f,
   return args;
 }
 
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
-}
-
 std::vector<std::string> lines(const std::string& text) {
   std::vector<std::string> out;
   std::size_t start = 0;

@@ -13,16 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-canned_response
-with_status(int status, std::string body = "ok",
-            std::vector<std::pair<std::string, std::string>> h = {}) {
-  canned_response r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(h);
-  return r;
-}
-
 const json& only_delivery(const json& ev) {
   BOOST_REQUIRE_EQUAL(ev["deliveries"].size(), 1u);
   return ev["deliveries"][0];
@@ -91,7 +81,7 @@ BOOST_AUTO_TEST_CASE(oversized_payloads_are_cut_but_the_event_stays_whole) {
 BOOST_AUTO_TEST_CASE(fails_three_times_with_503_then_delivers_on_schedule) {
   daemon_fixture f;
   auto receiver = f.make_receiver([](const received_request&, std::size_t i) {
-    return i < 3 ? with_status(503, "busy") : with_status(200);
+    return i < 3 ? answer(503, "busy") : answer(200);
   });
   f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.2, 0.4, 0.8, 1.6]"}});
   auto ids = f.post_events(sample_event());
@@ -123,8 +113,8 @@ BOOST_AUTO_TEST_CASE(fails_three_times_with_503_then_delivers_on_schedule) {
 BOOST_AUTO_TEST_CASE(honours_retry_after_of_a_429) {
   daemon_fixture f;
   auto receiver = f.make_receiver([](const received_request&, std::size_t i) {
-    return i == 0 ? with_status(429, "slow down", {{"Retry-After", "1"}})
-                  : with_status(200);
+    return i == 0 ? answer(429, "slow down", {{"Retry-After", "1"}})
+                  : answer(200);
   });
   // Window 3.3 s: a 1 s Retry-After fits and beats the 0.1 s schedule.
   f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.1, 0.1, 0.1, 3]"}});
@@ -142,7 +132,7 @@ BOOST_AUTO_TEST_CASE(honours_retry_after_of_a_429) {
 BOOST_AUTO_TEST_CASE(a_400_is_dead_lettered_after_one_attempt) {
   daemon_fixture f;
   auto receiver = f.make_receiver([](const received_request&, std::size_t) {
-    return with_status(400, "{\"error\":\"bad payload\"}");
+    return answer(400, "{\"error\":\"bad payload\"}");
   });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(sample_event());
@@ -163,9 +153,8 @@ BOOST_AUTO_TEST_CASE(a_400_is_dead_lettered_after_one_attempt) {
 
 BOOST_AUTO_TEST_CASE(a_410_dead_letters_at_once_and_flags_the_endpoint) {
   daemon_fixture f;
-  auto receiver = f.make_receiver([](const received_request&, std::size_t) {
-    return with_status(410, "gone");
-  });
+  auto receiver = f.make_receiver(
+      [](const received_request&, std::size_t) { return answer(410, "gone"); });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(sample_event());
   auto ev = f.wait_finished(ids[0]);
@@ -178,9 +167,8 @@ BOOST_AUTO_TEST_CASE(a_410_dead_letters_at_once_and_flags_the_endpoint) {
 
 BOOST_AUTO_TEST_CASE(an_always_failing_endpoint_gets_exactly_five_attempts) {
   daemon_fixture f;
-  auto receiver = f.make_receiver([](const received_request&, std::size_t) {
-    return with_status(500, "boom");
-  });
+  auto receiver = f.make_receiver(
+      [](const received_request&, std::size_t) { return answer(500, "boom"); });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(sample_event());
   auto ev = f.wait_finished(ids[0]);
@@ -202,7 +190,7 @@ BOOST_AUTO_TEST_CASE(redirects_are_not_followed) {
   auto elsewhere = f.make_receiver();
   auto location = daemon_fixture::url_of(*elsewhere);
   auto receiver = f.make_receiver([&](const received_request&, std::size_t) {
-    return with_status(307, "", {{"Location", location}});
+    return answer(307, "", {{"Location", location}});
   });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(sample_event());
@@ -308,7 +296,7 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_replayed_one_by_one_and_in_bulk) {
   daemon_fixture f;
   std::atomic<bool> healthy{false};
   auto receiver = f.make_receiver([&](const received_request&, std::size_t) {
-    return healthy ? with_status(200) : with_status(500, "down");
+    return healthy ? answer(200) : answer(500, "down");
   });
   f.start({{"ops", daemon_fixture::url_of(*receiver)}});
   auto ids = f.post_events(json{

@@ -18,14 +18,6 @@ json fast_endpoint(const https_receiver& r) {
           {"retry_schedule", {0.05, 0.05, 0.05, 0.05}}};
 }
 
-/// Creates an endpoint and returns the answer (with its secret).
-json create(daemon_fixture& f, const json& body) {
-  auto r = f.call("POST", "/v1/endpoints", body);
-  BOOST_REQUIRE_MESSAGE(r.status == 201,
-                        "POST /v1/endpoints: " << r.status << " " << r.body);
-  return json::parse(r.body);
-}
-
 /// POST /v1/events; returns the answer ({"ids", "deliveries"}).
 json post_event(daemon_fixture& f, const json& ev) {
   auto r = f.post("/v1/events", ev.dump(), f.admin_token());
@@ -40,19 +32,6 @@ json patch(daemon_fixture& f, const std::string& id, const json& body) {
   return json::parse(r.body);
 }
 
-json error_of(const http_result& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  BOOST_REQUIRE_MESSAGE(j.is_object() && j.contains("error"), r.body);
-  return j["error"];
-}
-
-canned_response unavailable(const received_request&, std::size_t) {
-  canned_response r;
-  r.status = 503;
-  r.body = "down";
-  return r;
-}
-
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(endpoints)
@@ -62,7 +41,7 @@ BOOST_AUTO_TEST_CASE(
   daemon_fixture f;
   auto receiver = f.make_receiver();
   f.start({});
-  auto ep = create(f, fast_endpoint(*receiver));
+  auto ep = create_endpoint(f, fast_endpoint(*receiver));
   auto id = ep["id"].get<std::string>();
   auto secret = ep["secret"].get<std::string>();
   BOOST_TEST(id.rfind("ep_", 0) == 0);
@@ -102,9 +81,11 @@ BOOST_AUTO_TEST_CASE(filters_and_enabled_decide_which_events_are_delivered) {
   daemon_fixture f;
   auto receiver = f.make_receiver();
   f.start({});
-  auto id = create(f, fast_endpoint(*receiver))["id"].get<std::string>();
+  auto id =
+      create_endpoint(f, fast_endpoint(*receiver))["id"].get<std::string>();
   // Two endpoints match: one delivery each.
-  auto second = create(f, fast_endpoint(*receiver))["id"].get<std::string>();
+  auto second =
+      create_endpoint(f, fast_endpoint(*receiver))["id"].get<std::string>();
   BOOST_TEST(post_event(f, sample_event())["deliveries"] == 2);
   // Delivered before the second endpoint goes (deleting it dead-letters what
   // it still has queued).
@@ -133,11 +114,11 @@ BOOST_AUTO_TEST_CASE(filters_and_enabled_decide_which_events_are_delivered) {
 
 BOOST_AUTO_TEST_CASE(deleting_an_endpoint_dead_letters_what_it_had_queued) {
   daemon_fixture f;
-  auto receiver = f.make_receiver(unavailable);
+  auto receiver = f.make_receiver(always(answer(503, "down")));
   f.start({});
   auto body = fast_endpoint(*receiver);
   body["retry_schedule"] = {30, 30, 30, 30}; // waiting after the first 503
-  auto id = create(f, body)["id"].get<std::string>();
+  auto id = create_endpoint(f, body)["id"].get<std::string>();
   std::vector<std::string> ids;
   for (int i = 0; i < 3; ++i)
     ids.push_back(post_event(f, sample_event())["ids"][0]);
@@ -173,7 +154,7 @@ BOOST_AUTO_TEST_CASE(deleting_an_endpoint_dead_letters_what_it_had_queued) {
 BOOST_AUTO_TEST_CASE(
     an_endpoint_dropped_from_the_config_dead_letters_its_queue) {
   daemon_fixture f;
-  auto receiver = f.make_receiver(unavailable);
+  auto receiver = f.make_receiver(always(answer(503, "down")));
   f.start({{"ops", daemon_fixture::url_of(*receiver), "[30, 30]"}});
   auto id = f.post_events(sample_event()).at(0);
   BOOST_REQUIRE(receiver->wait_for(1, wait_time));
@@ -212,7 +193,7 @@ BOOST_AUTO_TEST_CASE(rotation_signs_with_both_secrets_during_the_grace_period) {
   daemon_fixture f;
   auto receiver = f.make_receiver();
   f.start({});
-  auto ep = create(f, fast_endpoint(*receiver));
+  auto ep = create_endpoint(f, fast_endpoint(*receiver));
   auto id = ep["id"].get<std::string>();
   auto old_secret = ep["secret"].get<std::string>();
   auto rotated =
@@ -265,7 +246,7 @@ BOOST_AUTO_TEST_CASE(ed25519_endpoints_sign_v1a) {
   f.start({});
   auto body = fast_endpoint(*receiver);
   body["signature"] = "ed25519";
-  auto ep = create(f, body);
+  auto ep = create_endpoint(f, body);
   BOOST_TEST(ep["signature"] == "ed25519");
   BOOST_TEST(ep["secret"].get<std::string>().rfind("whsk_", 0) == 0);
   auto public_key = ep["public_key"].get<std::string>();
@@ -323,7 +304,8 @@ BOOST_AUTO_TEST_CASE(bad_endpoint_requests_are_refused_and_change_nothing) {
   auto list = json::parse(f.get("/v1/endpoints", f.admin_token()).body);
   BOOST_TEST(list["endpoints"].empty());
 
-  auto id = create(f, fast_endpoint(*receiver))["id"].get<std::string>();
+  auto id =
+      create_endpoint(f, fast_endpoint(*receiver))["id"].get<std::string>();
   auto bad_patch =
       f.call("PATCH", "/v1/endpoints/" + id, {{"url", "http://x.example/"}});
   BOOST_TEST(bad_patch.status == 400);

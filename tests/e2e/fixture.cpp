@@ -198,4 +198,38 @@ std::vector<long> attempt_gaps_ms(const nlohmann::json& delivery) {
   return gaps;
 }
 
+canned_response
+answer(int status, std::string body,
+       std::vector<std::pair<std::string, std::string>> headers) {
+  canned_response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.headers = std::move(headers);
+  return r;
+}
+
+responder always(canned_response r) {
+  return [r](const received_request&, std::size_t) { return r; };
+}
+
+responder first_then(canned_response first, canned_response then) {
+  return [first, then](const received_request&, std::size_t i) {
+    return i == 0 ? first : then;
+  };
+}
+
+nlohmann::json create_endpoint(daemon_fixture& f, const nlohmann::json& body) {
+  auto r = f.call("POST", "/v1/endpoints", body);
+  BOOST_REQUIRE_MESSAGE(r.status == 201,
+                        "POST /v1/endpoints: " << r.status << " " << r.body);
+  return nlohmann::json::parse(r.body);
+}
+
+nlohmann::json error_of(const http_result& r) {
+  auto j = nlohmann::json::parse(r.body, nullptr, false);
+  BOOST_REQUIRE_MESSAGE(j.is_object() && j.contains("error"),
+                        r.status << " " << r.body << r.error);
+  return j["error"];
+}
+
 } // namespace tocsin::test

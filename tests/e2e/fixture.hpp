@@ -12,6 +12,8 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -110,5 +112,32 @@ nlohmann::json sample_event(const std::string& agent = "agent-7");
 
 /// Milliseconds between the started_at of consecutive attempts.
 std::vector<long> attempt_gaps_ms(const nlohmann::json& delivery);
+
+// ---- Receivers' answers ----------------------------------------------------
+
+/// An answer with `status`, `body` and extra headers.
+canned_response
+answer(int status, std::string body = "ok",
+       std::vector<std::pair<std::string, std::string>> headers = {});
+
+/// A receiver that always gives the same answer.
+responder always(canned_response r);
+
+/// A receiver that gives `first`, then `then` to every later request.
+responder first_then(canned_response first, canned_response then);
+
+// ---- The API ---------------------------------------------------------------
+
+/// POST /v1/endpoints as admin; fails the test unless 201. The answer (with
+/// the endpoint's id and secret).
+nlohmann::json create_endpoint(daemon_fixture& f, const nlohmann::json& body);
+
+/// The "error" object of an API answer; fails the test if there is none.
+nlohmann::json error_of(const http_result& r);
+
+/// Whether `text` contains `part`.
+inline bool contains(std::string_view text, std::string_view part) {
+  return text.find(part) != std::string_view::npos;
+}
 
 } // namespace tocsin::test

@@ -13,12 +13,6 @@ using nlohmann::json;
 
 namespace {
 
-std::string create_endpoint(daemon_fixture& f, const json& body) {
-  auto r = f.call("POST", "/v1/endpoints", body);
-  BOOST_REQUIRE_MESSAGE(r.status == 201, r.status << " " << r.body);
-  return json::parse(r.body)["id"].get<std::string>();
-}
-
 std::vector<std::string> post_batch(daemon_fixture& f, int n) {
   json batch = json::array();
   for (int i = 0; i < n; ++i)
@@ -30,13 +24,6 @@ long ms_between(const received_request& a, const received_request& b) {
   return static_cast<long>(
       std::chrono::duration_cast<std::chrono::milliseconds>(b.at - a.at)
           .count());
-}
-
-canned_response status_of(int status) {
-  canned_response r;
-  r.status = status;
-  r.body = status == 200 ? "ok" : "down";
-  return r;
 }
 
 } // namespace
@@ -72,7 +59,7 @@ BOOST_AUTO_TEST_CASE(the_circuit_opens_probes_and_closes) {
   daemon_fixture f;
   // Four failures, then the endpoint is back.
   auto receiver = f.make_receiver([](const received_request&, std::size_t i) {
-    return status_of(i < 4 ? 503 : 200);
+    return answer(i < 4 ? 503 : 200);
   });
   f.start({});
   create_endpoint(f,
@@ -105,7 +92,7 @@ BOOST_AUTO_TEST_CASE(an_open_circuit_holds_deliveries_without_dropping_any) {
   daemon_fixture f;
   std::atomic<bool> up{false};
   auto receiver = f.make_receiver([&](const received_request&, std::size_t) {
-    return status_of(up ? 200 : 503);
+    return answer(up ? 200 : 503);
   });
   f.start({});
   create_endpoint(f,
@@ -142,10 +129,10 @@ BOOST_AUTO_TEST_CASE(an_ordered_endpoint_keeps_fifo_under_retries) {
       std::lock_guard lock{m};
       if (!failed_once && req.body.find("\"agent-0\"") != std::string::npos) {
         failed_once = true;
-        return status_of(503);
+        return answer(503);
       }
       ok_order.push_back(req.headers.at("webhook-id"));
-      return status_of(200);
+      return answer(200);
     });
     f.start({});
     create_endpoint(f, {{"url", daemon_fixture::url_of(*receiver)},

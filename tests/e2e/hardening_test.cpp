@@ -30,13 +30,6 @@ using std::chrono::steady_clock;
 
 namespace {
 
-json error_of(const http_result& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  BOOST_REQUIRE_MESSAGE(j.is_object() && j.contains("error"),
-                        r.status << " " << r.body << r.error);
-  return j["error"];
-}
-
 /// The daemon's resident memory, current or peak, in KiB (/proc).
 long memory_kib(pid_t pid, const std::string& field) {
   std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};

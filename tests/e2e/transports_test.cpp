@@ -24,41 +24,6 @@ const json fast_schedule = {0.05, 0.05, 0.05, 0.05};
 /// which the host only honours when it fits into the window.
 const json retry_after_schedule = {0.2, 0.2, 0.2, 3};
 
-canned_response
-answer(int status, std::string body,
-       std::vector<std::pair<std::string, std::string>> headers = {}) {
-  canned_response r;
-  r.status = status;
-  r.body = std::move(body);
-  r.headers = std::move(headers);
-  return r;
-}
-
-/// A receiver that always gives the same answer.
-responder always(canned_response r) {
-  return [r](const received_request&, std::size_t) { return r; };
-}
-
-/// A receiver that gives `first`, then `then` to every later request.
-responder first_then(canned_response first, canned_response then) {
-  return [first, then](const received_request&, std::size_t i) {
-    return i == 0 ? first : then;
-  };
-}
-
-json create_endpoint(daemon_fixture& f, const json& body) {
-  auto r = f.call("POST", "/v1/endpoints", body);
-  BOOST_REQUIRE_MESSAGE(r.status == 201,
-                        "POST /v1/endpoints: " << r.status << " " << r.body);
-  return json::parse(r.body);
-}
-
-json error_of(const http_result& r) {
-  auto j = json::parse(r.body, nullptr, false);
-  BOOST_REQUIRE_MESSAGE(j.is_object() && j.contains("error"), r.body);
-  return j["error"];
-}
-
 /// The delivery of `ev` (GET /v1/events/{id}) to endpoint `endpoint_id`.
 json delivery_to(const json& ev, const std::string& endpoint_id) {
   for (auto& d : ev["deliveries"])
@@ -66,10 +31,6 @@ json delivery_to(const json& ev, const std::string& endpoint_id) {
       return d;
   BOOST_FAIL("no delivery to " << endpoint_id << " in " << ev.dump());
   return {};
-}
-
-bool contains(const std::string& text, const std::string& part) {
-  return text.find(part) != std::string::npos;
 }
 
 bool starts_with(const std::string& text, const std::string& prefix) {
