@@ -162,7 +162,7 @@ BOOST_AUTO_TEST_CASE(removal_dead_letters_the_queue_and_ends_the_actor) {
   run();
   BOOST_REQUIRE(client.requests.size() == 1u); // dlv_2 in flight
   bool down = false;
-  auto watcher = sys.spawn([&](caf::event_based_actor* self) {
+  auto watcher = spawn_fn([&](caf::event_based_actor* self) {
     self->monitor(a);
     self->set_down_handler([&](caf::down_msg&) { down = true; });
     return caf::behavior{[](int) {}}; // stays until told to go
@@ -213,7 +213,7 @@ BOOST_AUTO_TEST_CASE(drain_answers_once_nothing_is_in_flight) {
   deliver(a, {job("1", "ep")});
   BOOST_REQUIRE(client.requests.size() == 1u);
   std::optional<bool> drained;
-  sys.spawn([&](caf::event_based_actor* self) {
+  spawn_fn([&](caf::event_based_actor* self) {
     self->request(a, caf::infinite, actors::drain_atom_v).then([&](bool b) {
       drained = b;
     });

@@ -42,7 +42,7 @@ struct ingest_fixture : actor_fixture {
   std::shared_ptr<std::optional<actors::ingest_reply>>
   post(delivery::ingest_batch b) {
     auto slot = std::make_shared<std::optional<actors::ingest_reply>>();
-    sys.spawn([target = ingest, slot, b](caf::event_based_actor* self) {
+    spawn_fn([target = ingest, slot, b](caf::event_based_actor* self) {
       self->request(target, caf::infinite, actors::ingest_atom_v, b)
           .then([=](actors::ingest_reply& r) { *slot = std::move(r); });
     });
@@ -51,7 +51,7 @@ struct ingest_fixture : actor_fixture {
 
   std::optional<status> change(delivery::endpoint_change c) {
     std::optional<status> got;
-    sys.spawn([&](caf::event_based_actor* self) {
+    spawn_fn([&](caf::event_based_actor* self) {
       self->request(ingest, caf::infinite, actors::endpoint_atom_v, c)
           .then([&](status& s) { got = std::move(s); });
     });
@@ -61,7 +61,7 @@ struct ingest_fixture : actor_fixture {
 
   std::vector<actors::endpoint_actor> endpoint_actors() {
     std::vector<actors::endpoint_actor> all;
-    sys.spawn([&](caf::event_based_actor* self) {
+    spawn_fn([&](caf::event_based_actor* self) {
       self->request(ingest, caf::infinite, actors::endpoints_atom_v)
           .then([&](std::vector<actors::endpoint_actor>& a) { all = a; });
     });
