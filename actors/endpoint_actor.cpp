@@ -4,6 +4,7 @@
 #include "delivery/request.hpp"
 
 #include <random>
+#include <unordered_map>
 
 namespace tocsin::actors {
 
@@ -42,12 +43,74 @@ void check_idle(self_ptr self) {
     self->quit();
 }
 
+/// Reads the next page of the endpoint's pending deliveries from the store,
+/// if the queue wants one: the events are read once per page and event.
+/// What it records (interrupted attempts, dead letters of a deleted
+/// endpoint) is written at the next flush.
+void page_in(self_ptr self, unix_ms now) {
+  auto& st = self->state;
+  auto& q = *st.queue;
+  auto want = q.page_wanted();
+  if (!want)
+    return;
+  auto& id = q.config().id;
+  auto page = st.deps.log->pending_of(
+      id, want->order, want->from, want->limit,
+      [&q](std::string_view delivery_id) { return q.holds(delivery_id); });
+  std::vector<delivery::job> jobs;
+  std::unordered_map<std::string,
+                     std::shared_ptr<const delivery::event_content>>
+      contents;
+  std::optional<error> failed;
+  if (!page)
+    failed = page.error();
+  for (auto& d : page ? page->deliveries : std::vector<storage::delivery>{}) {
+    auto& content = contents[d.event_id];
+    if (!content) {
+      auto ev = st.deps.log->get_event(d.event_id);
+      if (!ev) {
+        failed = ev.error();
+        break;
+      }
+      // A missing event cannot be sent: the job goes without one and is
+      // dead-lettered when its request cannot be built.
+      if (*ev)
+        content = delivery::make_event_content((*ev)->body,
+                                               st.deps.max_payload_bytes);
+    }
+    jobs.push_back(delivery::job_of(std::move(d), content));
+  }
+  if (failed) {
+    log::error("cannot read the endpoint's pending deliveries; trying "
+               "again in a second",
+               {{"endpoint", id}, {"error", failed->message}});
+    wake_at(self, now + delivery::store_retry_delay_ms);
+    return;
+  }
+  bool first = !st.paged_once;
+  st.paged_once = true;
+  auto r = q.paged(std::move(jobs), std::move(page->next), page->as_of, now,
+                   st.outcomes);
+  if (first && r.loaded + r.interrupted > 0)
+    log::info("pending deliveries resume from the store",
+              {{"endpoint", id},
+               {"first_page", std::to_string(r.loaded + r.interrupted)},
+               {"more_in_store", q.spilled() ? "yes" : "no"}});
+  if (r.interrupted > 0)
+    log::warn(
+        "attempts cut short by a restart are made again",
+        {{"endpoint", id}, {"deliveries", std::to_string(r.interrupted)}});
+  if (r.interrupted + r.dead_lettered > 0)
+    schedule_flush(self);
+}
+
 /// Starts what is due (its attempts logged first), sends it, and asks for a
 /// tick when the next thing falls due.
 void pump(self_ptr self) {
   auto& st = self->state;
   auto& q = *st.queue;
   auto now = st.deps.clock();
+  page_in(self, now);
   storage::write_set ws;
   auto starting = q.start_due(now, ws);
   if (!starting.empty()) {
@@ -127,10 +190,13 @@ endpoint_actor_fn(endpoint_actor::stateful_pointer<endpoint_state> self,
                   delivery::endpoint_config config, actor_deps deps) {
   auto& st = self->state;
   st.deps = std::move(deps);
-  st.queue.emplace(std::move(config), std::random_device{}());
+  st.queue.emplace(std::move(config), std::random_device{}(),
+                   st.deps.queue_window);
+  // Whatever the store holds for the endpoint comes in a page at a time.
+  self->send(self, tick_atom_v);
   return {
-      [=](deliver_atom, std::vector<delivery::job>& jobs) {
-        self->state.queue->add(std::move(jobs));
+      [=](deliver_atom, std::vector<delivery::job>& jobs, std::uint64_t as_of) {
+        self->state.queue->add(std::move(jobs), as_of);
         pump(self);
       },
       [=](done_atom, const std::string& id, net::inbound_response& resp) {

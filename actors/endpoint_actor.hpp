@@ -1,7 +1,9 @@
 // The endpoint actor: a shell around delivery::endpoint_queue that gives it
 // a mailbox, a timer, the store and the HTTPS client. It logs each attempt
 // before it starts and each outcome before it takes effect (one write for
-// all outcomes of a mailbox burst).
+// all outcomes of a mailbox burst), and reads its pending deliveries from
+// the store a page at a time when the queue asks (at start, and whenever a
+// backlog runs low in memory).
 #pragma once
 
 #include "actors/messages.hpp"
@@ -24,6 +26,8 @@ struct actor_deps {
   net::https_client* client = nullptr;
   std::function<unix_ms()> clock = now_ms;
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
+  /// Deliveries an endpoint actor holds in memory (endpoint_queue).
+  std::size_t queue_window = defaults::queue_window;
 };
 
 struct endpoint_state {
@@ -31,6 +35,7 @@ struct endpoint_state {
   actor_deps deps;
   storage::write_set outcomes; ///< recorded, written at the next flush
   bool flush_scheduled = false;
+  bool paged_once = false;
   unix_ms tick_at = 0; ///< the pending tick's time; 0: none
   std::vector<caf::typed_response_promise<bool>> drained;
 

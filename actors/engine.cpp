@@ -3,8 +3,6 @@
 #include "actors/ingest_actor.hpp"
 #include "common/log.hpp"
 
-#include <set>
-
 // The engine's callers hand their callbacks to the bridge actor (in-process).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::ingest_callback)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::replay_callback)
@@ -81,22 +79,11 @@ public:
       caf::anon_send_exit(a, caf::exit_reason::user_shutdown);
   }
 
-  status start() {
-    std::set<std::string> ids;
-    for (auto& ep : opts_.endpoints)
-      ids.insert(ep.id);
-    auto recovered = delivery::recover_pending(
-        log_, [&](const std::string& id) { return ids.count(id) > 0; },
-        [](const std::string&) { return true; }, opts_.max_payload_bytes,
-        now_ms());
-    if (!recovered)
-      return recovered.error();
-    report_ = recovered->report;
-    actor_deps deps{&log_, &client_, now_ms, opts_.max_payload_bytes};
-    ingest_ = sys_.spawn<caf::detached>(ingest_actor_fn, opts_.endpoints,
-                                        std::move(recovered->jobs), deps);
+  void start() {
+    actor_deps deps{&log_, &client_, now_ms, opts_.max_payload_bytes,
+                    opts_.queue_window};
+    ingest_ = sys_.spawn<caf::detached>(ingest_actor_fn, opts_.endpoints, deps);
     bridge_ = sys_.spawn(bridge::make, ingest_);
-    return {};
   }
 
   void ingest(delivery::ingest_batch batch,
@@ -139,8 +126,6 @@ public:
     }
   }
 
-  const recovery_report& recovered() const override { return report_; }
-
 private:
   caf::actor_system_config cfg_;
   caf::actor_system sys_;
@@ -149,7 +134,6 @@ private:
   net::https_client& client_;
   ingest_actor ingest_;
   caf::actor bridge_;
-  recovery_report report_;
 };
 
 } // namespace
@@ -158,14 +142,7 @@ result<std::unique_ptr<engine>> engine::start(engine_options opts,
                                               storage::event_log& log,
                                               net::https_client& client) {
   auto e = std::make_unique<engine_impl>(opts, log, client);
-  if (auto st = e->start(); !st)
-    return st.error();
-  auto& r = e->recovered();
-  if (r.resumed + r.orphaned > 0)
-    log::info("recovered pending deliveries",
-              {{"resumed", std::to_string(r.resumed)},
-               {"interrupted", std::to_string(r.interrupted)},
-               {"orphaned", std::to_string(r.orphaned)}});
+  e->start();
   return std::unique_ptr<engine>{std::move(e)};
 }
 

@@ -1,14 +1,14 @@
 // The engine: the actor system with the ingest actor (which supervises one
-// actor per endpoint), wired to the event log and the HTTPS client. On start
-// it resumes every pending delivery found in the log. Free of CAF, so that
-// the HTTP side need not include it.
+// actor per endpoint), wired to the event log and the HTTPS client. Starts
+// at once, whatever the backlog: each endpoint actor pages its pending
+// deliveries in from the store. Free of CAF, so that the HTTP side need not
+// include it.
 #pragma once
 
 #include "common/defaults.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/endpoint_config.hpp"
 #include "delivery/new_event.hpp"
-#include "delivery/recovery.hpp"
 #include "delivery/replay.hpp"
 #include "net/https_client.hpp"
 #include "storage/event_log.hpp"
@@ -25,9 +25,9 @@ struct engine_options {
   std::size_t scheduler_threads = 1;
   /// Payloads over this are delivered cut down (delivery/payload.hpp).
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
+  /// Deliveries each endpoint holds in memory (delivery.queue_window).
+  std::size_t queue_window = defaults::queue_window;
 };
-
-using delivery::recovery_report;
 
 class engine {
 public:
@@ -55,8 +55,6 @@ public:
   /// Starts no new attempts and waits up to `timeout` for those in flight
   /// (each endpoint answers when it has none left).
   virtual void drain(std::chrono::milliseconds timeout) = 0;
-
-  virtual const recovery_report& recovered() const = 0;
 };
 
 } // namespace tocsin::actors

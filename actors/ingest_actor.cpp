@@ -1,7 +1,6 @@
 #include "actors/ingest_actor.hpp"
 
 #include "common/log.hpp"
-#include "delivery/recovery.hpp"
 
 namespace tocsin::actors {
 
@@ -52,14 +51,16 @@ void flush(self_ptr self) {
                 "the event store refused the write; nothing was replayed"}});
   st.waiting.clear();
   st.waiting_replays.clear();
-  for (auto& [endpoint_id, jobs] : st.intake->take_handoff())
+  auto handoff = st.intake->take_handoff();
+  for (auto& [endpoint_id, jobs] : handoff.jobs)
     if (auto it = st.endpoints.find(endpoint_id); it != st.endpoints.end())
-      self->send(it->second.first, deliver_atom_v, std::move(jobs));
+      self->send(it->second.first, deliver_atom_v, std::move(jobs),
+                 handoff.as_of);
 }
 
-/// An endpoint actor that died (not one that finished): start it again and
-/// give it back its pending deliveries from the store, an attempt that was
-/// in flight counting as interrupted.
+/// An endpoint actor that died (not one that finished): start it again. It
+/// reads its pending deliveries back from the store like any endpoint actor
+/// that starts (an attempt that was in flight counts as interrupted).
 void restart(self_ptr self, const std::string& endpoint_id,
              const caf::error& reason) {
   auto& st = self->state;
@@ -67,27 +68,37 @@ void restart(self_ptr self, const std::string& endpoint_id,
   log::error(
       "endpoint actor died; starting it again",
       {{"endpoint", endpoint_id}, {"reason", self->system().render(reason)}});
-  // What was handed to the dead actor is in the store: hand over the
-  // pending commit first, so that the read below sees it.
+  // What was on its way to the dead actor must be in the store before the
+  // new one reads it.
   if (st.intake->dirty())
     flush(self);
-  auto fresh = spawn_endpoint(self, it->second.second);
-  it->second.first = fresh;
-  auto recovered = delivery::recover_pending(
-      *st.deps.log,
-      [&](const std::string& id) { return st.intake->routes_to(id); },
-      [&](const std::string& id) { return id == endpoint_id; },
-      st.deps.max_payload_bytes, st.deps.clock());
-  if (!recovered) {
-    log::error(
-        "cannot read the endpoint's pending deliveries back; they "
-        "resume at the next start",
-        {{"endpoint", endpoint_id}, {"error", recovered.error().message}});
+  it->second.first = spawn_endpoint(self, it->second.second);
+}
+
+/// Deliveries left pending for endpoints that no longer exist (deleted
+/// while the daemon was down, or removed from the config file): an actor
+/// per such endpoint dead-letters them ("endpoint_deleted") a page at a
+/// time, then ends.
+void retire_orphans(self_ptr self) {
+  auto& st = self->state;
+  auto with_pending = st.deps.log->endpoints_with_pending();
+  if (!with_pending) {
+    log::error("cannot list the endpoints with pending deliveries; those "
+               "of deleted endpoints stay pending until the next start",
+               {{"error", with_pending.error().message}});
     return;
   }
-  if (auto jobs = recovered->jobs.find(endpoint_id);
-      jobs != recovered->jobs.end())
-    self->send(fresh, deliver_atom_v, std::move(jobs->second));
+  for (auto& id : *with_pending) {
+    if (st.endpoints.count(id) > 0)
+      continue;
+    log::warn("deliveries of a deleted endpoint are dead-lettered",
+              {{"endpoint", id}});
+    delivery::endpoint_config cfg;
+    cfg.id = id;
+    auto a = spawn_endpoint(self, cfg);
+    self->send(a, remove_atom_v);
+    st.retired.push_back(a);
+  }
 }
 
 status change_endpoint(self_ptr self, const delivery::endpoint_change& c) {
@@ -114,8 +125,8 @@ status change_endpoint(self_ptr self, const delivery::endpoint_change& c) {
   }
   case kind::remove: {
     // Its queued deliveries are dead-lettered ("endpoint_deleted") by the
-    // actor; a crash before that leaves them to recovery, which does the
-    // same.
+    // actor, the store's a page at a time; a crash before that leaves them
+    // to the next start, which does the same.
     auto it = st.endpoints.find(c.id);
     self->send(it->second.first, remove_atom_v);
     st.retired.push_back(it->second.first);
@@ -132,19 +143,17 @@ status change_endpoint(self_ptr self, const delivery::endpoint_change& c) {
 ingest_actor::behavior_type
 ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
                 std::vector<delivery::endpoint_config> endpoints,
-                std::map<std::string, std::vector<delivery::job>> recovered,
                 actor_deps deps) {
   auto& st = self->state;
   st.deps = std::move(deps);
   std::vector<delivery::route> routes;
   for (auto& cfg : endpoints) {
     routes.push_back(delivery::route::of(cfg));
-    auto a = spawn_endpoint(self, cfg);
-    st.endpoints.emplace(cfg.id, std::make_pair(a, cfg));
-    if (auto it = recovered.find(cfg.id); it != recovered.end())
-      self->send(a, deliver_atom_v, std::move(it->second));
+    st.endpoints.emplace(cfg.id,
+                         std::make_pair(spawn_endpoint(self, cfg), cfg));
   }
   st.intake.emplace(*st.deps.log, std::move(routes), st.deps.max_payload_bytes);
+  retire_orphans(self);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;
     if (std::erase_if(st.retired, [&](const endpoint_actor& a) {

@@ -1,9 +1,10 @@
 // The ingest actor: a shell around delivery::intake that answers producers
 // and operators once their changes are durable (group commit), hands new
 // deliveries to the endpoint actors, and supervises them: it spawns one per
-// endpoint, and one that dies is started again with its pending deliveries
-// read back from the store. Run detached in the daemon: its fsyncs block
-// only its own thread.
+// endpoint (each reads its pending deliveries from the store a page at a
+// time), one that dies is started again, and the deliveries of endpoints
+// that no longer exist are dead-lettered. Run detached in the daemon: its
+// fsyncs block only its own thread.
 #pragma once
 
 #include "actors/endpoint_actor.hpp"
@@ -38,12 +39,12 @@ struct ingest_state {
   static inline const char* name = "tocsin.ingest";
 };
 
-/// Spawns an actor for each of `endpoints` and hands it the deliveries
-/// `recovered` holds for it.
+/// Spawns an actor for each of `endpoints`, and one to dead-letter the
+/// pending deliveries of each endpoint the store knows and `endpoints` does
+/// not.
 ingest_actor::behavior_type
 ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
                 std::vector<delivery::endpoint_config> endpoints,
-                std::map<std::string, std::vector<delivery::job>> recovered,
                 actor_deps deps);
 
 } // namespace tocsin::actors

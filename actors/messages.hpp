@@ -33,7 +33,8 @@ CAF_END_TYPE_ID_BLOCK(tocsin)
 namespace tocsin::actors {
 
 /// One endpoint: its queue, timers and requests in flight.
-///  - deliver: deliveries to attempt (new, recovered, replayed);
+///  - deliver: deliveries to attempt (new or replayed), handed over by the
+///    commit at that log position;
 ///  - done: an attempt of the delivery with that id ended with that answer;
 ///  - update: new settings for the next attempts;
 ///  - remove: the endpoint was deleted: dead-letter what is queued, let the
@@ -42,7 +43,7 @@ namespace tocsin::actors {
 ///  - flush: write the outcomes recorded since the last flush;
 ///  - drain: start nothing new; answered (true) once nothing is in flight.
 using endpoint_actor = caf::typed_actor<
-    caf::reacts_to<deliver_atom, std::vector<delivery::job>>,
+    caf::reacts_to<deliver_atom, std::vector<delivery::job>, std::uint64_t>,
     caf::reacts_to<done_atom, std::string, net::inbound_response>,
     caf::reacts_to<update_atom, delivery::endpoint_config>,
     caf::reacts_to<remove_atom>, caf::reacts_to<tick_atom>,

@@ -6,6 +6,7 @@
 //
 //   e2e_bench [--events N] [--connections C] [--batch B] [--in-flight M]
 //             [--io-threads T]
+#include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/https_receiver.hpp"
@@ -28,6 +29,7 @@
 #include <unistd.h>
 
 using namespace tocsin::test;
+using namespace tocsin::bench;
 using clock_type = std::chrono::steady_clock;
 
 namespace {
@@ -61,44 +63,6 @@ options parse(int argc, char** argv) {
     }
   }
   return o;
-}
-
-std::string cpu_model() {
-  std::ifstream in{"/proc/cpuinfo"};
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0)
-      return line.substr(line.find(':') + 2);
-  return "unknown";
-}
-
-long peak_rss_kib(pid_t pid) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("VmHWM:", 0) == 0)
-      return std::stol(line.substr(6));
-  return -1;
-}
-
-/// User + system CPU seconds the process has used so far.
-double cpu_seconds(pid_t pid) {
-  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  // Fields after the command name (which may hold spaces) start after ')'.
-  std::istringstream rest{text.substr(text.rfind(')') + 2)};
-  std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i)
-    if (i == 14 || i == 15) // utime, stime
-      ticks += std::stod(field);
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty())
-    return 0;
-  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(idx), v.end());
-  return v[idx];
 }
 
 } // namespace
@@ -205,15 +169,12 @@ int main(int argc, char** argv) {
   }
   daemon.terminate();
   auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
-  struct utsname u {};
-  uname(&u);
   std::ostringstream cmd;
   cmd << "build-release/bench/e2e_bench --events " << opt.events
       << " --connections " << opt.connections << " --batch " << opt.batch
       << " --in-flight " << opt.in_flight << " --io-threads " << opt.io_threads;
   std::printf("tocsin end-to-end benchmark\n");
-  std::printf("  machine:        %s, %u cores, %s %s\n", cpu_model().c_str(),
-              std::thread::hardware_concurrency(), u.sysname, u.release);
+  std::printf("  machine:        %s\n", machine().c_str());
   std::printf("  command:        %s\n", cmd.str().c_str());
   std::printf("  accepted:       %zu events (%d failed requests)\n", accepted,
               failures);

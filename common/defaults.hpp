@@ -26,6 +26,9 @@ inline constexpr std::size_t max_body_bytes = 1 << 20;
 /// stays open before a probe.
 inline constexpr int breaker_failures = 5;
 inline constexpr double breaker_cooldown = 30;
+/// Deliveries an endpoint holds in memory at most (besides those in flight):
+/// the next ones due. The rest of a backlog stays in the store.
+inline constexpr std::size_t queue_window = 512;
 /// Seconds a rotated-out secret keeps signing next to the new one.
 inline constexpr double secret_grace = 86400;
 

@@ -9,10 +9,26 @@ namespace tocsin::delivery {
 using storage::delivery_state;
 using storage::record_kind;
 
-endpoint_queue::endpoint_queue(endpoint_config config, std::uint64_t seed)
-    : config_(std::move(config)), rng_(seed) {
+endpoint_queue::endpoint_queue(endpoint_config config, std::uint64_t seed,
+                               std::size_t window)
+    : config_(std::move(config)), window_(std::max<std::size_t>(1, window)),
+      rng_(seed) {
   bucket_.reset(config_.rate);
   breaker_.configure(config_.breaker);
+}
+
+storage::pending_order endpoint_queue::order() const {
+  return config_.ordered ? storage::pending_order::accepted
+                         : storage::pending_order::due;
+}
+
+storage::pending_key endpoint_queue::store_key(const job& j) const {
+  return config_.ordered ? storage::pending_key{0, j.state.id}
+                         : storage::pending_key{j.indexed_due, j.state.id};
+}
+
+bool endpoint_queue::holds(std::string_view delivery_id) const {
+  return known_.count(std::string{delivery_id}) > 0;
 }
 
 int endpoint_queue::max_in_flight() const {
@@ -24,41 +40,130 @@ void endpoint_queue::reconfigure(endpoint_config cfg) {
       cfg.rate.burst != config_.rate.burst)
     bucket_.reset(cfg.rate);
   breaker_.configure(cfg.breaker);
-  if (cfg.ordered == config_.ordered) {
-    config_ = std::move(cfg);
+  bool reorder = cfg.ordered != config_.ordered;
+  config_ = std::move(cfg);
+  if (!reorder)
     return;
-  }
-  // FIFO endpoints keep every job in `ready_`; others only the due ones.
-  std::vector<job> all;
+  // The store's order for this endpoint changed (due time <-> acceptance):
+  // let go of what waits and page it in again from the start, in the new
+  // order. What is in flight or settling stays.
   for (auto& j : ready_)
-    all.push_back(std::move(j));
+    forget(j.state.id);
   for (auto& [key, j] : waiting_)
-    all.push_back(std::move(j));
+    forget(j.state.id);
   ready_.clear();
   waiting_.clear();
-  std::sort(all.begin(), all.end(), [](auto& a, auto& b) {
-    return a.state.id < b.state.id; // ids are time-ordered
-  });
-  config_ = std::move(cfg);
-  for (auto& j : all)
-    schedule(std::move(j));
+  frontier_ = storage::pending_key{};
+}
+
+void endpoint_queue::evict_one() {
+  job j;
+  if (!waiting_.empty()) {
+    auto last = std::prev(waiting_.end());
+    j = std::move(last->second);
+    waiting_.erase(last);
+  } else {
+    j = std::move(ready_.back());
+    ready_.pop_back();
+  }
+  forget(j.state.id);
+  auto key = store_key(j);
+  if (!frontier_ || key < *frontier_)
+    frontier_ = std::move(key);
 }
 
 void endpoint_queue::schedule(job j, bool again) {
+  if (frontier_ && !(store_key(j) < *frontier_)) {
+    forget(j.state.id); // the store has it; a page brings it back in turn
+    return;
+  }
+  known_.insert(j.state.id);
   if (config_.ordered) {
     if (again)
       ready_.push_front(std::move(j));
     else
       ready_.push_back(std::move(j));
-    return;
+  } else {
+    auto key = std::make_pair(j.state.next_attempt_at, j.state.id);
+    waiting_.insert_or_assign(std::move(key), std::move(j));
   }
-  auto key = std::make_pair(j.state.next_attempt_at, j.state.id);
-  waiting_.insert_or_assign(std::move(key), std::move(j));
+  while (queued() > window_)
+    evict_one();
 }
 
-void endpoint_queue::add(std::vector<job> jobs) {
-  for (auto& j : jobs)
+void endpoint_queue::add(std::vector<job> jobs, std::uint64_t as_of) {
+  // A page at or after this commit saw these deliveries: it brought them in,
+  // or left them in the store, or they were finished since. Either way they
+  // are not new.
+  if (as_of <= paged_as_of_)
+    return;
+  for (auto& j : jobs) {
+    if (holds(j.state.id))
+      continue;
+    if (removed_) {
+      // Dead-lettered with the rest: make sure the removal pages reach it.
+      auto key = store_key(j);
+      if (!frontier_ || key < *frontier_)
+        frontier_ = std::move(key);
+      continue;
+    }
     schedule(std::move(j));
+  }
+}
+
+std::optional<page_request> endpoint_queue::page_wanted() const {
+  if (!frontier_ || draining_)
+    return std::nullopt;
+  if (removed_) {
+    // One page at a time, each dead-lettered and written before the next.
+    if (!settling_.empty())
+      return std::nullopt;
+    return page_request{order(), *frontier_, window_};
+  }
+  if (queued() > window_ / 2)
+    return std::nullopt;
+  return page_request{order(), *frontier_, window_ - queued()};
+}
+
+page_report endpoint_queue::paged(std::vector<job> jobs,
+                                  std::optional<storage::pending_key> next,
+                                  std::uint64_t as_of, unix_ms now,
+                                  storage::write_set& ws) {
+  page_report report;
+  paged_as_of_ = std::max(paged_as_of_, as_of);
+  frontier_ = std::move(next);
+  std::string reason{endpoint_deleted_reason};
+  for (auto& j : jobs) {
+    if (holds(j.state.id))
+      continue;
+    auto& d = j.state;
+    if (!d.attempts.empty() && !d.attempts.back().finished()) {
+      // Started and never finished: the process that sent it is gone. It
+      // does not count against the budget, and goes again now.
+      auto& a = d.attempts.back();
+      a.finished_at = now;
+      a.error = interrupted_error;
+      ++report.interrupted;
+      if (!removed_) {
+        d.next_attempt_at = now;
+        ws.put_delivery(
+            d, record_kind::attempt_interrupted,
+            storage::delivery_position{delivery_state::pending, j.indexed_due});
+        known_.insert(d.id);
+        settling_.push_back(std::move(j));
+        continue;
+      }
+    }
+    if (removed_) {
+      known_.insert(d.id);
+      dead_letter(std::move(j), reason, now, ws);
+      ++report.dead_lettered;
+      continue;
+    }
+    ++report.loaded;
+    schedule(std::move(j));
+  }
+  return report;
 }
 
 void endpoint_queue::promote_due(unix_ms now) {
@@ -93,7 +198,9 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
     a.number = static_cast<int>(d.attempts.size()) + 1;
     a.started_at = now;
     d.attempts.push_back(a);
-    ws.put_delivery(d, record_kind::attempt_started, delivery_state::pending);
+    ws.put_delivery(
+        d, record_kind::attempt_started,
+        storage::delivery_position{delivery_state::pending, j.indexed_due});
     starting.push_back(std::move(j));
   }
   return starting;
@@ -101,6 +208,7 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
 
 void endpoint_queue::launched(std::vector<job> jobs) {
   for (auto& j : jobs) {
+    j.indexed_due = j.state.next_attempt_at; // as the attempt was written
     auto id = j.state.id;
     in_flight_.emplace(std::move(id), std::move(j));
   }
@@ -166,7 +274,9 @@ endpoint_queue::finish(const std::string& delivery_id,
     d.next_attempt_at = v.next_attempt_at;
   }
   // The new state once, then the outcome as its own record.
-  ws.put_delivery(d, record_kind::attempt_finished, delivery_state::pending);
+  ws.put_delivery(
+      d, record_kind::attempt_finished,
+      storage::delivery_position{delivery_state::pending, j.indexed_due});
   json_writer fields;
   fields.begin_object()
       .field("delivery_id", d.id)
@@ -215,12 +325,24 @@ std::vector<settled> endpoint_queue::settle(bool written, unix_ms now) {
       d.finished_at = 0;
       d.next_attempt_at = now + store_retry_delay_ms;
       out.push_back({d, false});
+      if (removed_) {
+        // Still pending in the store: the removal pages come back for it.
+        forget(d.id);
+        auto key = store_key(j);
+        if (!frontier_ || key < *frontier_)
+          frontier_ = std::move(key);
+        continue;
+      }
       schedule(std::move(j), true);
       continue;
     }
     out.push_back({d, true});
-    if (d.state == delivery_state::pending)
+    if (d.state == delivery_state::pending) {
+      j.indexed_due = d.next_attempt_at;
       schedule(std::move(j), true);
+    } else {
+      forget(d.id);
+    }
   }
   return out;
 }
@@ -231,8 +353,9 @@ void endpoint_queue::dead_letter(job j, std::string reason, unix_ms now,
   d.state = delivery_state::dead_lettered;
   d.finished_at = now;
   d.reason = std::move(reason);
-  ws.put_delivery(d, record_kind::delivery_dead_lettered,
-                  delivery_state::pending);
+  ws.put_delivery(
+      d, record_kind::delivery_dead_lettered,
+      storage::delivery_position{delivery_state::pending, j.indexed_due});
   settling_.push_back(std::move(j));
 }
 

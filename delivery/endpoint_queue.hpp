@@ -5,6 +5,18 @@
 // call that changes a delivery adds its log records to a write_set the
 // caller commits; changes take effect only once the caller says they were
 // written (log before effect). The endpoint actor is a thin shell around it.
+//
+// Memory is bounded by the window, not by the backlog: the queue holds at
+// most `window` deliveries that wait (plus those in flight), always the
+// next ones due, and everything else stays in the store. The frontier is
+// the store's position (in due order, or in acceptance order for a FIFO
+// endpoint) from which on nothing is held: every pending delivery of the
+// endpoint that is not in memory sits at or after it. New deliveries before
+// the frontier come in (the latest ones due go out to make room, pushing
+// the frontier back); those after it stay in the store until a page reads
+// them, when the queue runs low. A hand-off names the log position of its
+// commit, and a page the position it reflects, so a hand-off a page has
+// already seen is never taken twice.
 #pragma once
 
 #include "delivery/endpoint_config.hpp"
@@ -20,7 +32,9 @@
 #include <optional>
 #include <random>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -43,9 +57,27 @@ struct settled {
   bool written = true; ///< false: the write failed, it will be tried again
 };
 
+/// What the queue wants read from the store next.
+struct page_request {
+  storage::pending_order order = storage::pending_order::due;
+  storage::pending_key from;
+  std::size_t limit = 0;
+};
+
+/// What a page brought in.
+struct page_report {
+  std::size_t loaded = 0;        ///< deliveries now held
+  std::size_t interrupted = 0;   ///< attempts a crash cut short (retried now)
+  std::size_t dead_lettered = 0; ///< the endpoint was deleted
+};
+
 class endpoint_queue {
 public:
-  endpoint_queue(endpoint_config config, std::uint64_t seed);
+  /// A queue that starts with nothing in memory: whatever the store holds
+  /// for the endpoint is paged in (page_wanted()). At most `window`
+  /// deliveries wait in memory (at least 1).
+  endpoint_queue(endpoint_config config, std::uint64_t seed,
+                 std::size_t window);
 
   const endpoint_config& config() const { return config_; }
 
@@ -54,9 +86,26 @@ public:
   /// queue in acceptance order.
   void reconfigure(endpoint_config config);
 
-  /// Takes deliveries to attempt (new, recovered or replayed), each at its
-  /// next_attempt_at.
-  void add(std::vector<job> jobs);
+  /// Takes deliveries handed over by the commit at log position `as_of`
+  /// (new or replayed), each due at its next_attempt_at. Those a page has
+  /// seen already, and those past the frontier, are left to the store.
+  void add(std::vector<job> jobs, std::uint64_t as_of);
+
+  /// What to read from the store next, when the queue wants a page: it runs
+  /// low and the store holds more, or the endpoint was deleted and the store
+  /// holds deliveries to dead-letter.
+  std::optional<page_request> page_wanted() const;
+
+  /// Whether the delivery with this id is in memory (pages leave it out).
+  bool holds(std::string_view delivery_id) const;
+
+  /// A page read for page_wanted() (the jobs, the page's next position and
+  /// its log position). Attempts a crash cut short are recorded as
+  /// interrupted in `ws`, and deliveries of a deleted endpoint as dead
+  /// letters; those wait in "settling" until settle().
+  page_report paged(std::vector<job> jobs,
+                    std::optional<storage::pending_key> next,
+                    std::uint64_t as_of, unix_ms now, storage::write_set& ws);
 
   /// The attempts that may start at `now`, each with its "attempt.started"
   /// record added to `ws`. Commit `ws`, then hand them to launched() (and
@@ -90,24 +139,45 @@ public:
   /// a token, a probe, an ordered head), if anything waits for time.
   std::optional<unix_ms> next_wake(unix_ms now);
 
-  /// Nothing in flight and nothing waiting for its outcome to be written.
-  bool idle() const { return in_flight_.empty() && settling_.empty(); }
+  /// Nothing in flight, nothing waiting for its outcome to be written, and
+  /// (for a deleted endpoint) nothing left in the store to dead-letter.
+  bool idle() const {
+    return in_flight_.empty() && settling_.empty() && !(removed_ && frontier_);
+  }
   bool removed() const { return removed_; }
+  /// Deliveries waiting in memory (not those in flight).
   std::size_t queued() const { return ready_.size() + waiting_.size(); }
+  /// Whether the store may hold pending deliveries that memory does not.
+  bool spilled() const { return frontier_.has_value(); }
   std::size_t in_flight() const { return in_flight_.size(); }
   const circuit_breaker& breaker() const { return breaker_; }
 
 private:
   /// Puts a job where it belongs: ready now, or waiting for its time. On a
   /// FIFO endpoint every job joins the line in order; `again` (a retry of
-  /// the head) puts it back in front.
+  /// the head) puts it back in front. A job past the frontier is left to
+  /// the store; past the window, the latest one due goes back to it.
   void schedule(job j, bool again = false);
+  /// Drops the latest job due from memory (it is in the store).
+  void evict_one();
+  /// The job's position in the store's order for this endpoint.
+  storage::pending_key store_key(const job& j) const;
+  storage::pending_order order() const;
+  void forget(const std::string& id) { known_.erase(id); }
   void promote_due(unix_ms now);
   int max_in_flight() const;
   void dead_letter(job j, std::string reason, unix_ms now,
                    storage::write_set& ws);
 
   endpoint_config config_;
+  std::size_t window_;
+  /// Nothing: memory holds every pending delivery of the endpoint. Else the
+  /// store position from which on nothing is held.
+  std::optional<storage::pending_key> frontier_ = storage::pending_key{};
+  /// The log position the last page reflected.
+  std::uint64_t paged_as_of_ = 0;
+  /// Ids of the jobs held: ready, waiting, in flight, settling.
+  std::unordered_set<std::string> known_;
   std::deque<job> ready_; ///< due (FIFO: every job, in order)
   /// Not yet due, by (due time, delivery id).
   std::map<std::pair<unix_ms, std::string>, job> waiting_;

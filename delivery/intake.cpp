@@ -130,7 +130,7 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
       d.next_attempt_at = now;
       rec.delivery_ids.push_back(d.id);
       created.add_delivery(d);
-      handoff_[r.endpoint_id].push_back(job{std::move(d), content});
+      handoff_[r.endpoint_id].push_back(job_of(std::move(d), content));
       ++answer.deliveries;
     }
     rec.body = std::move(ev.body);
@@ -206,30 +206,35 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
     d.window_start = 0;
     d.attempt_base = static_cast<int>(d.attempts.size());
     d.next_attempt_at = now;
-    batch_.put_delivery(d, storage::record_kind::delivery_replayed,
-                        storage::delivery_state::dead_lettered);
+    batch_.put_delivery(
+        d, storage::record_kind::delivery_replayed,
+        storage::delivery_position{storage::delivery_state::dead_lettered, 0});
     auto endpoint = d.endpoint_id;
-    handoff_[endpoint].push_back(
-        job{std::move(d), make_event_content((*ev)->body, max_payload_bytes_)});
+    handoff_[endpoint].push_back(job_of(
+        std::move(d), make_event_content((*ev)->body, max_payload_bytes_)));
     ++count;
   }
   return count;
 }
 
 status intake::commit() {
-  auto st = log_.commit(batch_, storage::durability::synced);
+  auto seq = log_.commit(batch_, storage::durability::synced);
   batch_.clear();
   pending_keys_.clear();
   replaying_.clear();
-  if (st)
-    committed_ = std::move(handoff_);
+  if (seq) {
+    committed_.jobs = std::move(handoff_);
+    committed_.as_of = *seq;
+  }
   handoff_.clear();
-  return st;
+  if (!seq)
+    return seq.error();
+  return {};
 }
 
-std::map<std::string, std::vector<job>> intake::take_handoff() {
+handoff intake::take_handoff() {
   auto out = std::move(committed_);
-  committed_.clear();
+  committed_ = {};
   return out;
 }
 

@@ -32,6 +32,13 @@ struct route {
   }
 };
 
+/// New deliveries of one commit, per endpoint, and the log position of that
+/// commit (see endpoint_queue::add).
+struct handoff {
+  std::map<std::string, std::vector<job>> jobs;
+  std::uint64_t as_of = 0;
+};
+
 class intake {
 public:
   intake(storage::event_log& log, std::vector<route> routes,
@@ -59,7 +66,7 @@ public:
   status commit();
 
   /// The deliveries of the last successful commit, per endpoint.
-  std::map<std::string, std::vector<job>> take_handoff();
+  handoff take_handoff();
 
   /// Checks `change` against the routing table (a taken id, an unknown one,
   /// a stale revision: "conflict", "not_found"), logs it with a synced
@@ -84,7 +91,7 @@ private:
   std::unordered_map<std::string, storage::idempotency_record> pending_keys_;
   std::unordered_map<std::string, bool> replaying_; ///< in this batch
   std::map<std::string, std::vector<job>> handoff_;
-  std::map<std::string, std::vector<job>> committed_;
+  handoff committed_;
 };
 
 } // namespace tocsin::delivery

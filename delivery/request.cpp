@@ -6,6 +6,10 @@ namespace tocsin::delivery {
 
 result<net::outbound_request> build_request(const endpoint_config& cfg,
                                             const job& job, unix_ms now) {
+  if (!job.event)
+    return error{"store_corrupt", "the event " + job.state.event_id +
+                                      " of this delivery is missing from "
+                                      "the store"};
   auto& ev = *job.event;
   plugins::event_view view;
   view.id = ev.id;

@@ -29,11 +29,11 @@ void write_set::add_event(const event_record& e) {
 
 void write_set::add_delivery(const delivery& d) {
   put_delivery(d, record_kind::delivery_created);
-  ops_.back().index_update = op::indexes::created;
+  ops_.back().created = true;
 }
 
 void write_set::put_delivery(const delivery& d, record_kind kind,
-                             std::optional<delivery_state> was) {
+                             std::optional<delivery_position> was) {
   json_writer fields;
   fields.begin_object()
       .field("delivery_id", d.id)
@@ -48,9 +48,8 @@ void write_set::put_delivery(const delivery& d, record_kind kind,
     fields.field("reason", d.reason);
   fields.end_object();
   ops_.push_back(op{op::type::delivery, kind, d.id, encode(d), d.state,
-                    fields.take(),
-                    was == d.state ? op::indexes::none : op::indexes::all,
-                    d.endpoint_id, d.finished_at});
+                    fields.take(), d.endpoint_id, position_of(d), was, false,
+                    d.finished_at});
 }
 
 void write_set::put_idempotency_key(std::string_view key,
@@ -127,16 +126,23 @@ enum cf : std::size_t {
   cf_log,
   cf_events,
   cf_deliveries,
-  cf_pending,
+  cf_pending, ///< endpoint id, NUL, delivery id: pending, in acceptance order
   cf_dead,
   cf_idempotency,
   cf_endpoints,
   cf_dead_by_endpoint,
+  cf_due, ///< endpoint id, NUL, be64(due), delivery id: pending, by due time
   cf_count
 };
 const char* const cf_names[cf_count] = {
-    "default",      "log",         "events",    "deliveries",      "pending",
-    "dead_letters", "idempotency", "endpoints", "dead_by_endpoint"};
+    "default",      "log",         "events",    "deliveries",       "pending",
+    "dead_letters", "idempotency", "endpoints", "dead_by_endpoint", "due"};
+
+/// In the default column family: the layout of the indexes ("2": pending
+/// and due per endpoint). Stores without it index pending deliveries by id
+/// alone and are migrated at open.
+constexpr std::string_view layout_key = "index_layout";
+constexpr std::string_view layout_version = "2";
 
 std::string be64(std::uint64_t v) {
   std::string k(8, '\0');
@@ -161,6 +167,23 @@ std::string dead_index_key(std::string_view endpoint_id, unix_ms finished_at,
   std::string k{endpoint_id};
   k += '\0';
   k += be64(static_cast<std::uint64_t>(std::max<unix_ms>(0, finished_at)));
+  k += delivery_id;
+  return k;
+}
+
+std::string pending_index_key(std::string_view endpoint_id,
+                              std::string_view delivery_id) {
+  std::string k{endpoint_id};
+  k += '\0';
+  k += delivery_id;
+  return k;
+}
+
+std::string due_index_key(std::string_view endpoint_id, unix_ms due,
+                          std::string_view delivery_id) {
+  std::string k{endpoint_id};
+  k += '\0';
+  k += be64(static_cast<std::uint64_t>(std::max<unix_ms>(0, due)));
   k += delivery_id;
   return k;
 }
@@ -215,19 +238,74 @@ public:
     return {};
   }
 
+  /// Indexes pending deliveries per endpoint (by id and by due time) in a
+  /// store that indexed them by id alone (once, at open; in batches, so
+  /// that a large backlog does not need one huge write). Idempotent.
+  status migrate_pending_index() {
+    std::string layout;
+    auto got =
+        db_->Get(rocksdb::ReadOptions{}, cfs_[cf_default], layout_key, &layout);
+    if (got.ok() && layout == layout_version)
+      return {};
+    if (!got.ok() && !got.IsNotFound())
+      return store_error(got);
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_pending])};
+    rocksdb::WriteBatch batch;
+    auto flush = [&]() -> status {
+      if (auto st = db_->Write(rocksdb::WriteOptions{}, &batch); !st.ok())
+        return store_error(st);
+      batch.Clear();
+      return {};
+    };
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto id = it->key().ToStringView();
+      if (id.find('\0') != std::string_view::npos)
+        continue; // already in the new layout
+      auto d = get_delivery(id);
+      if (!d)
+        return d.error();
+      rocksdb::Status st = batch.Delete(cfs_[cf_pending], it->key());
+      if (st.ok() && *d && (*d)->state == delivery_state::pending) {
+        st = batch.Put(cfs_[cf_pending],
+                       pending_index_key((*d)->endpoint_id, (*d)->id), {});
+        if (st.ok())
+          st = batch.Put(
+              cfs_[cf_due],
+              due_index_key((*d)->endpoint_id, (*d)->next_attempt_at, (*d)->id),
+              {});
+      }
+      if (!st.ok())
+        return store_error(st);
+      if (batch.Count() >= 30000)
+        TOCSIN_TRY(flush());
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    if (auto st = batch.Put(cfs_[cf_default], layout_key, layout_version);
+        !st.ok())
+      return store_error(st);
+    rocksdb::WriteOptions wo;
+    wo.sync = true;
+    if (auto st = db_->Write(wo, &batch); !st.ok())
+      return store_error(st);
+    return {};
+  }
+
   // Writers queue up; the one at the front writes the whole queue as one
   // batch (sequence numbers assigned there, in queue order) while the next
   // ones gather behind it — RocksDB's own group commit, one level up, so that
   // sequence numbers follow commit order and a failed write takes none.
-  status commit(const write_set& changes, durability d) override {
+  result<std::uint64_t> commit(const write_set& changes,
+                               durability d) override {
     if (changes.empty())
-      return {};
+      return last_sequence();
     writer w{&changes, d == durability::synced};
     std::unique_lock lock{mtx_};
     queue_.push_back(&w);
     w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
     if (w.done)
-      return w.result;
+      return w.result ? result<std::uint64_t>{w.last} : w.result.error();
     // Leader: take everyone queued so far.
     std::vector<writer*> group{queue_.begin(), queue_.end()};
     auto first_seq = last_seq_ + 1;
@@ -241,6 +319,7 @@ public:
       if (result.ok())
         if (auto st = add_to_batch(batch, *member->changes, seq); !st)
           result = st;
+      member->last = seq - 1;
     }
     if (result.ok()) {
       rocksdb::WriteOptions wo;
@@ -260,7 +339,9 @@ public:
     }
     if (!queue_.empty())
       queue_.front()->cv.notify_one(); // the next leader
-    return result;
+    if (!result)
+      return result.error();
+    return w.last;
   }
 
   std::uint64_t last_sequence() const override {
@@ -319,19 +400,86 @@ public:
     return d;
   }
 
-  status for_each_pending(const std::function<void(delivery&&)>& fn) override {
+  result<pending_page>
+  pending_of(std::string_view endpoint_id, pending_order order,
+             const pending_key& from, std::size_t limit,
+             const std::function<bool(std::string_view id)>& skip) override {
+    // One snapshot for the index, the records and the log position.
+    const rocksdb::Snapshot* snap = db_->GetSnapshot();
+    rocksdb::ReadOptions ro;
+    ro.snapshot = snap;
+    auto release = [&] { db_->ReleaseSnapshot(snap); };
+    pending_page page;
+    {
+      std::unique_ptr<rocksdb::Iterator> log_it{
+          db_->NewIterator(ro, cfs_[cf_log])};
+      log_it->SeekToLast();
+      page.as_of = log_it->Valid() ? from_be64(log_it->key()) : 0;
+    }
+    bool by_due = order == pending_order::due;
+    std::string prefix{endpoint_id};
+    prefix += '\0';
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(ro, cfs_[by_due ? cf_due : cf_pending])};
+    it->Seek(by_due ? due_index_key(endpoint_id, from.due, from.id)
+                    : pending_index_key(endpoint_id, from.id));
+    std::string value;
+    for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      auto rest = it->key().ToStringView().substr(prefix.size());
+      pending_key key;
+      if (by_due) {
+        if (rest.size() < 8)
+          continue;
+        key.due =
+            static_cast<unix_ms>(from_be64(rocksdb::Slice{rest.data(), 8}));
+        rest.remove_prefix(8);
+      }
+      key.id = std::string{rest};
+      if (skip && skip(key.id))
+        continue;
+      if (page.deliveries.size() >= limit) {
+        page.next = std::move(key);
+        break;
+      }
+      auto st = db_->Get(ro, cfs_[cf_deliveries], key.id, &value);
+      if (st.IsNotFound())
+        continue; // an index entry left behind: nothing to deliver
+      if (!st.ok()) {
+        release();
+        return store_error(st);
+      }
+      auto d = delivery_from_json(value);
+      if (!d) {
+        release();
+        return error{"store_corrupt", "unreadable delivery record " + key.id};
+      }
+      // Only entries that agree with the record count (a stale one is left
+      // behind by nothing this code writes, but reading is the safe side).
+      if (d->state != delivery_state::pending ||
+          (by_due && d->next_attempt_at != key.due))
+        continue;
+      page.deliveries.push_back(std::move(*d));
+    }
+    auto st = it->status();
+    release();
+    if (!st.ok())
+      return store_error(st);
+    return page;
+  }
+
+  result<std::vector<std::string>> endpoints_with_pending() override {
+    std::vector<std::string> out;
     std::unique_ptr<rocksdb::Iterator> it{
         db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_pending])};
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto d = get_delivery(it->key().ToStringView());
-      if (!d)
-        return d.error();
-      if (*d)
-        fn(std::move(**d));
+    for (it->SeekToFirst(); it->Valid();) {
+      auto key = it->key().ToStringView();
+      auto endpoint = key.substr(0, key.find('\0'));
+      out.emplace_back(endpoint);
+      it->Seek(std::string{endpoint} + '\x01'); // past "endpoint\0..."
     }
     if (!it->status().ok())
       return store_error(it->status());
-    return {};
+    return out;
   }
 
   result<std::vector<delivery>> list_dead_letters(std::string_view after,
@@ -421,6 +569,7 @@ private:
     const write_set* changes;
     bool sync;
     status result = {};
+    std::uint64_t last = 0; ///< sequence number of its last record
     bool done = false;
     std::condition_variable cv = {};
   };
@@ -464,29 +613,45 @@ private:
   rocksdb::Status put_delivery(rocksdb::WriteBatch& batch,
                                const write_set::op& op) {
     auto st = batch.Put(cfs_[cf_deliveries], op.key, op.value);
-    if (!st.ok() || op.index_update == write_set::op::indexes::none)
+    if (!st.ok())
       return st;
-    if (op.index_update == write_set::op::indexes::created)
-      return batch.Put(cfs_[cf_pending], op.key, {});
-    switch (op.state) {
-    case delivery_state::pending:
-      st = batch.Put(cfs_[cf_pending], op.key, {});
-      if (st.ok())
-        st = forget_dead_letter(batch, op.key);
-      return st;
-    case delivery_state::delivered:
-      return batch.Delete(cfs_[cf_pending], op.key);
-    case delivery_state::dead_lettered: {
-      st = batch.Delete(cfs_[cf_pending], op.key);
+    // Where it was: given, new, or as the store has it.
+    std::optional<delivery_position> was = op.was;
+    if (!was && !op.created) {
+      std::string value;
+      auto got =
+          db_->Get(rocksdb::ReadOptions{}, cfs_[cf_deliveries], op.key, &value);
+      if (!got.ok() && !got.IsNotFound())
+        return got;
+      if (got.ok())
+        if (auto d = delivery_from_json(value))
+          was = position_of(*d);
+    }
+    auto& now = op.now;
+    bool was_pending = was && was->state == delivery_state::pending;
+    bool is_pending = now.state == delivery_state::pending;
+    if (was_pending && (!is_pending || was->due != now.due))
+      st = batch.Delete(cfs_[cf_due],
+                        due_index_key(op.endpoint_id, was->due, op.key));
+    if (st.ok() && is_pending && (!was_pending || was->due != now.due))
+      st = batch.Put(cfs_[cf_due],
+                     due_index_key(op.endpoint_id, now.due, op.key), {});
+    if (st.ok() && was_pending != is_pending)
+      st = is_pending ? batch.Put(cfs_[cf_pending],
+                                  pending_index_key(op.endpoint_id, op.key), {})
+                      : batch.Delete(cfs_[cf_pending],
+                                     pending_index_key(op.endpoint_id, op.key));
+    bool was_dead = was && was->state == delivery_state::dead_lettered;
+    bool is_dead = now.state == delivery_state::dead_lettered;
+    if (st.ok() && was_dead && !is_dead)
+      st = forget_dead_letter(batch, op.key);
+    if (st.ok() && is_dead && !was_dead) {
       auto key = dead_index_key(op.endpoint_id, op.finished_at, op.key);
       // The dead-letter entry remembers its per-endpoint key, so that a
       // replay can take it out again.
-      if (st.ok())
-        st = batch.Put(cfs_[cf_dead], op.key, key);
+      st = batch.Put(cfs_[cf_dead], op.key, key);
       if (st.ok())
         st = batch.Put(cfs_[cf_dead_by_endpoint], key, {});
-      return st;
-    }
     }
     return st;
   }
@@ -540,7 +705,12 @@ open_event_log(const event_log_options& opts) {
   // Many small writers (endpoint actors) and one syncing group committer.
   db_opts.enable_pipelined_write = true;
   db_opts.max_background_jobs = 2;
+  // Memory is bounded by configuration, not by the backlog: all column
+  // families share one budget for memtables (each would otherwise take up
+  // to 2 x 64 MiB).
+  db_opts.db_write_buffer_size = 64 << 20;
   rocksdb::ColumnFamilyOptions cf_opts;
+  cf_opts.write_buffer_size = 16 << 20;
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (auto* name : cf_names)
     descriptors.emplace_back(name, cf_opts);
@@ -573,6 +743,8 @@ open_event_log(const event_log_options& opts) {
   if (needs_dead_index)
     if (auto s = log->backfill_dead_index(); !s)
       return s.error();
+  if (auto s = log->migrate_pending_index(); !s)
+    return s.error();
   return std::unique_ptr<event_log>{std::move(log)};
 }
 

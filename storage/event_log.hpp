@@ -7,6 +7,7 @@
 #include "storage/record_kind.hpp"
 #include "storage/records.hpp"
 
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -26,8 +27,23 @@ struct idempotency_record {
   std::string digest; ///< hex SHA-256; empty in records of older versions
 };
 
+/// Where a delivery sits in the store's indexes: its state and, while it is
+/// pending, when it is due.
+struct delivery_position {
+  delivery_state state = delivery_state::pending;
+  unix_ms due = 0; ///< next_attempt_at while pending; 0 otherwise
+
+  friend bool operator==(const delivery_position&,
+                         const delivery_position&) = default;
+};
+
+inline delivery_position position_of(const delivery& d) {
+  return {d.state, d.state == delivery_state::pending ? d.next_attempt_at : 0};
+}
+
 /// Changes that become durable together (all or none). Each change appends one
-/// record to the log and updates the state it describes.
+/// record to the log and updates the state it describes. A set changes a
+/// delivery at most once.
 class write_set {
 public:
   /// Records an accepted event ("event.accepted").
@@ -37,11 +53,12 @@ public:
   void add_delivery(const delivery& d);
 
   /// Stores the new state of a delivery and logs `kind` (e.g.
-  /// attempt_started, attempt_finished). Keeps the pending and dead-letter
-  /// indexes in step. `was` is the state the store holds now, when the caller
-  /// knows it: an unchanged state leaves the indexes alone.
+  /// attempt_started, attempt_finished). Keeps the indexes in step (pending
+  /// per endpoint, due per endpoint, dead letters). `was` is the position
+  /// the store holds now, when the caller knows it (the hot paths do); when
+  /// not, the store reads the delivery to learn it.
   void put_delivery(const delivery& d, record_kind kind,
-                    std::optional<delivery_state> was = std::nullopt);
+                    std::optional<delivery_position> was = std::nullopt);
 
   /// Remembers which event ids an idempotency key was answered with.
   void put_idempotency_key(std::string_view key, const idempotency_record& rec);
@@ -78,15 +95,41 @@ public:
     std::string value;
     delivery_state state = delivery_state::pending;
     std::string log_fields; // JSON object text for the log record
-    /// Which index entries to write for a delivery.
-    enum class indexes { all, created, none } index_update = indexes::all;
-    std::string endpoint_id = {}; ///< deliveries: for the per-endpoint index
-    unix_ms finished_at = 0;      ///< deliveries: when dead-lettered
+    // Deliveries only: where it is now and where it was (nothing: new; an
+    // empty optional with `created` false: read it from the store).
+    std::string endpoint_id = {};
+    delivery_position now = {};
+    std::optional<delivery_position> was = {};
+    bool created = false;
+    unix_ms finished_at = 0; ///< when dead-lettered
   };
   const std::vector<op>& ops() const { return ops_; }
 
 private:
   std::vector<op> ops_;
+};
+
+/// The orders in which an endpoint's pending deliveries can be read: by due
+/// time (next_attempt_at, then id), or as accepted (id: ids are
+/// time-ordered).
+enum class pending_order { due, accepted };
+
+/// A position in one of those orders. `due` is unused for `accepted`.
+struct pending_key {
+  unix_ms due = 0;
+  std::string id;
+
+  friend auto operator<=>(const pending_key&, const pending_key&) = default;
+};
+
+struct pending_page {
+  std::vector<delivery> deliveries; ///< in the order asked for
+  /// Where the next page starts: the first pending delivery not returned
+  /// (nothing: the page reached the end).
+  std::optional<pending_key> next;
+  /// The sequence number of the newest log record the page reflects: every
+  /// commit up to it is in the page, none after it.
+  std::uint64_t as_of = 0;
 };
 
 /// Durability of a commit. `synced`: the write-ahead log is fsync'ed before the
@@ -101,8 +144,11 @@ public:
   /// Commits all changes atomically. Thread-safe. The log records of one
   /// commit get consecutive sequence numbers, and sequence numbers follow
   /// commit order with no gaps (a failed commit takes none): a reader that
-  /// has seen every record up to last_sequence() has missed nothing.
-  virtual status commit(const write_set& changes, durability d) = 0;
+  /// has seen every record up to last_sequence() has missed nothing. Returns
+  /// the sequence number of the commit's last record (of an empty set:
+  /// last_sequence()).
+  virtual result<std::uint64_t> commit(const write_set& changes,
+                                       durability d) = 0;
 
   /// The sequence number of the newest committed record (0: none yet).
   virtual std::uint64_t last_sequence() const = 0;
@@ -113,9 +159,18 @@ public:
   virtual result<std::optional<idempotency_record>>
   get_idempotency_key(std::string_view key) = 0;
 
-  /// Calls `fn` for every delivery that is neither delivered nor dead-lettered.
-  virtual status
-  for_each_pending(const std::function<void(delivery&&)>& fn) = 0;
+  /// A page of one endpoint's pending deliveries, read from one consistent
+  /// view of the store: up to `limit` of them from `from` on (inclusive) in
+  /// the order asked for, leaving out those `skip` says yes to (the ones the
+  /// caller holds already). Reads the index, never a whole backlog.
+  virtual result<pending_page>
+  pending_of(std::string_view endpoint_id, pending_order order,
+             const pending_key& from, std::size_t limit,
+             const std::function<bool(std::string_view id)>& skip) = 0;
+
+  /// The endpoints that have pending deliveries, in id order (one index
+  /// seek per endpoint, not per delivery).
+  virtual result<std::vector<std::string>> endpoints_with_pending() = 0;
 
   /// Dead-lettered deliveries in id order, starting after `after` (exclusive).
   virtual result<std::vector<delivery>>

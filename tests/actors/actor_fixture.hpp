@@ -34,7 +34,8 @@ public:
   int commits = 0;        ///< accepted commits
   int synced_commits = 0; ///< of which synced (the ingest actor's)
 
-  status commit(const storage::write_set& ws, storage::durability d) override {
+  result<std::uint64_t> commit(const storage::write_set& ws,
+                               storage::durability d) override {
     if (refuse && !ws.empty())
       return error{"store_error", "refused by the test"};
     if (!ws.empty()) {
@@ -56,9 +57,16 @@ public:
   get_idempotency_key(std::string_view k) override {
     return real_.get_idempotency_key(k);
   }
-  status for_each_pending(
-      const std::function<void(storage::delivery&&)>& fn) override {
-    return real_.for_each_pending(fn);
+  int pages = 0; ///< pending_of calls
+  result<storage::pending_page>
+  pending_of(std::string_view ep, storage::pending_order order,
+             const storage::pending_key& from, std::size_t limit,
+             const std::function<bool(std::string_view)>& skip) override {
+    ++pages;
+    return real_.pending_of(ep, order, from, limit, skip);
+  }
+  result<std::vector<std::string>> endpoints_with_pending() override {
+    return real_.endpoints_with_pending();
   }
   result<std::vector<storage::delivery>>
   list_dead_letters(std::string_view after, std::size_t limit) override {
@@ -151,8 +159,9 @@ struct actor_fixture {
                        .count();
   }
 
-  actors::actor_deps deps() {
-    return actors::actor_deps{&log, &client, [this] { return now(); }, 4096};
+  actors::actor_deps deps(std::size_t window = defaults::queue_window) {
+    return actors::actor_deps{&log, &client, [this] { return now(); }, 4096,
+                              window};
   }
 
   /// Spawns a function actor `f(self)`. CAF 0.17.6 dereferences a null
@@ -196,25 +205,28 @@ struct actor_fixture {
     return c;
   }
 
-  /// A pending delivery of a small event, due now.
+  /// A pending delivery of a small event, due now, stored (event and
+  /// delivery) as the ingest actor stores it.
   delivery::job job(std::string id, const std::string& endpoint_id) {
-    auto content = std::make_shared<delivery::event_content>();
-    content->id = "evt_" + id;
-    content->type = "policy.denied";
-    content->severity = "high";
-    content->agent_id = "agent-7";
-    content->summary = "s";
-    content->payload = R"({"id":"evt_)" + id + R"("})";
+    storage::event_record e;
+    e.id = "evt_" + id;
+    e.body = R"({"id":"evt_)" + id +
+             R"(","type":"policy.denied","severity":"high",)"
+             R"("agent_id":"agent-7","summary":"s",)"
+             R"("timestamp":"2027-01-15T08:00:00.000Z","details":{}})";
+    e.accepted_at = now();
     storage::delivery d;
     d.id = "dlv_" + id;
-    d.event_id = content->id;
+    d.event_id = e.id;
     d.endpoint_id = endpoint_id;
     d.created_at = d.next_attempt_at = now();
-    // Stored as the ingest actor would have stored it.
+    e.delivery_ids = {d.id};
     storage::write_set ws;
+    ws.add_event(e);
     ws.add_delivery(d);
     BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
-    return delivery::job{std::move(d), std::move(content)};
+    return delivery::job_of(std::move(d),
+                            delivery::make_event_content(e.body, 4096));
   }
 
   storage::delivery stored(const std::string& id) {

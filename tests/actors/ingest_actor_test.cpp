@@ -16,9 +16,7 @@ struct ingest_fixture : actor_fixture {
   actors::ingest_actor ingest;
 
   void start(std::vector<delivery::endpoint_config> endpoints) {
-    ingest =
-        sys.spawn(actors::ingest_actor_fn, std::move(endpoints),
-                  std::map<std::string, std::vector<delivery::job>>{}, deps());
+    ingest = sys.spawn(actors::ingest_actor_fn, std::move(endpoints), deps());
     run();
   }
 
@@ -188,6 +186,27 @@ BOOST_AUTO_TEST_CASE(a_dead_endpoint_actor_is_started_again_and_resumes) {
   auto d = stored((*ev)->delivery_ids[0]);
   BOOST_TEST((d.state == delivery_state::delivered));
   BOOST_TEST(d.attempts.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(deliveries_of_an_endpoint_that_is_gone_are_dead_lettered) {
+  // Left in the store by an endpoint deleted while the daemon was down (or
+  // taken out of the config file): dead-lettered at start, a page at a time.
+  for (int i = 0; i < 5; ++i)
+    job("gone" + std::to_string(i), "gone");
+  job("kept", "ep");
+  start({endpoint("ep", {10, 10, 10, 10})});
+  BOOST_REQUIRE(client.requests.size() == 1u); // the configured one's
+  client.answer(200);
+  run();
+  for (int i = 0; i < 5; ++i) {
+    auto d = stored("dlv_gone" + std::to_string(i));
+    BOOST_TEST((d.state == delivery_state::dead_lettered), i);
+    BOOST_TEST(d.reason == "endpoint_deleted");
+  }
+  BOOST_TEST((stored("dlv_kept").state == delivery_state::delivered));
+  auto left = real_log->endpoints_with_pending();
+  BOOST_REQUIRE(left);
+  BOOST_TEST(left->empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

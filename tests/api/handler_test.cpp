@@ -107,10 +107,8 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
     void replay(delivery::replay_selection,
                 delivery::replay_callback) override {}
     void drain(std::chrono::milliseconds) override {}
-    const actors::recovery_report& recovered() const override { return r; }
     std::vector<std::pair<delivery::ingest_batch, delivery::ingest_callback>>
         held;
-    actors::recovery_report r;
   } slow;
   api::handler_options opts;
   opts.max_queued_requests = 3;
@@ -179,8 +177,6 @@ BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
     void replay(delivery::replay_selection,
                 delivery::replay_callback) override {}
     void drain(std::chrono::milliseconds) override {}
-    const actors::recovery_report& recovered() const override { return r; }
-    actors::recovery_report r;
   } refusing;
   api::request_handler handler{
       refusing, log,

@@ -21,9 +21,7 @@ struct silent_engine final : actors::engine {
                        delivery::endpoint_change_callback) override {}
   void replay(delivery::replay_selection, delivery::replay_callback) override {}
   void drain(std::chrono::milliseconds) override {}
-  const actors::recovery_report& recovered() const override { return r; }
   std::vector<delivery::ingest_callback> held;
-  actors::recovery_report r;
 };
 
 } // namespace

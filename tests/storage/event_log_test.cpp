@@ -36,6 +36,27 @@ std::vector<nlohmann::json> records(event_log& log) {
   return out;
 }
 
+/// Every pending delivery of `endpoint` in `order`, read a page of `limit`
+/// at a time.
+std::vector<std::string> pending_ids(event_log& log,
+                                     pending_order order = pending_order::due,
+                                     std::string endpoint = "ep",
+                                     std::size_t limit = 2) {
+  std::vector<std::string> out;
+  pending_key from;
+  for (;;) {
+    auto page = log.pending_of(endpoint, order, from, limit, {});
+    BOOST_REQUIRE(page.ok());
+    for (auto& d : page->deliveries)
+      out.push_back(d.id);
+    if (!page->next)
+      return out;
+    from = *page->next;
+  }
+}
+
+constexpr delivery_position pending_at_1000{delivery_state::pending, 1000};
+
 } // namespace
 
 BOOST_AUTO_TEST_SUITE(event_log)
@@ -62,12 +83,8 @@ BOOST_AUTO_TEST_CASE(commits_events_and_deliveries_and_reads_them_back) {
   BOOST_REQUIRE(missing);
   BOOST_TEST(!*missing);
 
-  std::vector<std::string> pending;
-  BOOST_REQUIRE(
-      (*log)
-          ->for_each_pending([&](delivery&& d) { pending.push_back(d.id); })
-          .ok());
-  BOOST_TEST(pending == (std::vector<std::string>{"dlv_1", "dlv_2"}));
+  BOOST_TEST(pending_ids(**log) ==
+             (std::vector<std::string>{"dlv_1", "dlv_2"}));
 
   auto recs = records(**log);
   BOOST_REQUIRE(recs.size() == 3u);
@@ -97,9 +114,7 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   ws.put_delivery(b, record_kind::delivery_dead_lettered);
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
 
-  int pending = 0;
-  BOOST_REQUIRE((*log)->for_each_pending([&](delivery&&) { ++pending; }).ok());
-  BOOST_TEST(pending == 0);
+  BOOST_TEST(pending_ids(**log).empty());
   auto dead = (*log)->list_dead_letters("", 10);
   BOOST_REQUIRE(dead);
   BOOST_REQUIRE(dead->size() == 1u);
@@ -158,9 +173,7 @@ BOOST_AUTO_TEST_CASE(survives_reopen_and_continues_the_sequence) {
   BOOST_REQUIRE(recs.size() == 3u);
   BOOST_TEST(recs[2]["seq"] == 3);
   BOOST_TEST(recs[2]["endpoint_id"] == "ep2");
-  int pending = 0;
-  BOOST_REQUIRE((*log)->for_each_pending([&](delivery&&) { ++pending; }).ok());
-  BOOST_TEST(pending == 1);
+  BOOST_TEST(pending_ids(**log).size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(folding_the_log_gives_the_stored_state) {
@@ -181,22 +194,21 @@ BOOST_AUTO_TEST_CASE(folding_the_log_gives_the_stored_state) {
   for (int n = 1; n <= 2; ++n) {
     a.attempts.push_back(attempt{n, 1000, 0, 0, 0, "", ""});
     commit([&](write_set& ws) {
-      ws.put_delivery(a, record_kind::attempt_started, delivery_state::pending);
+      ws.put_delivery(a, record_kind::attempt_started, pending_at_1000);
     });
     a.attempts.back().finished_at = 1100;
     a.attempts.back().status = n == 1 ? 503 : 200;
     if (n == 2)
       a.state = delivery_state::delivered;
     commit([&](write_set& ws) {
-      ws.put_delivery(a, record_kind::attempt_finished,
-                      delivery_state::pending);
+      ws.put_delivery(a, record_kind::attempt_finished, pending_at_1000);
     });
   }
   b.attempts.push_back(attempt{1, 1000, 1100, 400, 1, "no", ""});
   b.state = delivery_state::dead_lettered;
   b.reason = "rejected_http_400";
   commit([&](write_set& ws) {
-    ws.put_delivery(b, record_kind::attempt_finished, delivery_state::pending);
+    ws.put_delivery(b, record_kind::attempt_finished, pending_at_1000);
   });
 
   auto folded = fold_log(**log);
@@ -207,9 +219,7 @@ BOOST_AUTO_TEST_CASE(folding_the_log_gives_the_stored_state) {
   BOOST_TEST((folded->at("dlv_b").state == delivery_state::dead_lettered));
   BOOST_TEST(folded->at("dlv_b").reason == "rejected_http_400");
   // And the indexes followed the transitions.
-  int pending = 0;
-  BOOST_REQUIRE((*log)->for_each_pending([&](delivery&&) { ++pending; }).ok());
-  BOOST_TEST(pending == 0);
+  BOOST_TEST(pending_ids(**log).empty());
   BOOST_TEST((*log)->list_dead_letters("", 10)->size() == 1u);
 }
 
@@ -383,7 +393,7 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_indexed_per_endpoint_by_time) {
   back.finished_at = 0;
   ws.clear();
   ws.put_delivery(back, record_kind::delivery_replayed,
-                  delivery_state::dead_lettered);
+                  delivery_position{delivery_state::dead_lettered, 0});
   BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
   BOOST_TEST(ids(*log.list_dead_letters_of("a", 0, 10)) ==
              (v{"dlv_3", "dlv_1"}));
@@ -438,6 +448,143 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_endpoint_index_gets_one) {
   BOOST_TEST((*a)[0].id == "dlv_2");
   BOOST_TEST((*a)[1].id == "dlv_1");
   BOOST_TEST((*log)->list_dead_letters_of("b", 0, 10)->size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(
+    pending_deliveries_page_per_endpoint_by_due_or_as_accepted) {
+  test::temp_dir dir;
+  auto opened = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(opened);
+  auto& log = **opened;
+  // Endpoint "a" (and "ab", whose keys follow a's) with dues out of id order.
+  write_set ws;
+  std::vector<delivery> a;
+  for (auto [id, due] : {std::pair{"dlv_1", 5000}, std::pair{"dlv_2", 1000},
+                         std::pair{"dlv_3", 3000}, std::pair{"dlv_4", 3000}}) {
+    auto d = make_delivery(id, "evt");
+    d.endpoint_id = "a";
+    d.next_attempt_at = due;
+    ws.add_delivery(d);
+    a.push_back(d);
+  }
+  auto other = make_delivery("dlv_0", "evt");
+  other.endpoint_id = "ab";
+  ws.add_delivery(other);
+  auto seq = log.commit(ws, durability::buffered);
+  BOOST_REQUIRE(seq);
+  BOOST_TEST(*seq == log.last_sequence());
+  BOOST_TEST(*seq == 5u);
+  using v = std::vector<std::string>;
+  BOOST_TEST(pending_ids(log, pending_order::due, "a") ==
+                 (v{"dlv_2", "dlv_3", "dlv_4", "dlv_1"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(pending_ids(log, pending_order::accepted, "a") ==
+                 (v{"dlv_1", "dlv_2", "dlv_3", "dlv_4"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(pending_ids(log, pending_order::due, "ab") == (v{"dlv_0"}));
+  BOOST_TEST(pending_ids(log, pending_order::due, "nobody").empty());
+
+  // A page: its size, where the next one starts, what it skips, the log
+  // position it reflects.
+  auto page = log.pending_of("a", pending_order::due, {}, 2,
+                             [](std::string_view id) { return id == "dlv_3"; });
+  BOOST_REQUIRE(page);
+  BOOST_TEST(page->deliveries.size() == 2u);
+  BOOST_TEST(page->deliveries[0].id == "dlv_2");
+  BOOST_TEST(page->deliveries[1].id == "dlv_4");
+  BOOST_REQUIRE(page->next);
+  BOOST_TEST(page->next->id == "dlv_1");
+  BOOST_TEST(page->next->due == 5000);
+  BOOST_TEST(page->as_of == 5u);
+
+  // A retry moves the delivery in due order; delivered and dead-lettered
+  // ones leave both orders.
+  auto was = position_of(a[1]);
+  a[1].next_attempt_at = 9000; // dlv_2 retried later
+  a[2].state = delivery_state::delivered;
+  a[3].state = delivery_state::dead_lettered;
+  a[3].finished_at = 4000;
+  ws.clear();
+  ws.put_delivery(a[1], record_kind::attempt_finished, was);
+  ws.put_delivery(a[2], record_kind::attempt_finished,
+                  delivery_position{delivery_state::pending, 3000});
+  ws.put_delivery(a[3], record_kind::attempt_finished); // read from the store
+  BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
+  BOOST_TEST(pending_ids(log, pending_order::due, "a") == (v{"dlv_1", "dlv_2"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(pending_ids(log, pending_order::accepted, "a") ==
+                 (v{"dlv_1", "dlv_2"}),
+             boost::test_tools::per_element());
+  // A replay brings one back.
+  a[3].state = delivery_state::pending;
+  a[3].next_attempt_at = 100;
+  ws.clear();
+  ws.put_delivery(a[3], record_kind::delivery_replayed);
+  BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
+  BOOST_TEST(pending_ids(log, pending_order::due, "a") ==
+                 (v{"dlv_4", "dlv_1", "dlv_2"}),
+             boost::test_tools::per_element());
+  auto endpoints = log.endpoints_with_pending();
+  BOOST_REQUIRE(endpoints);
+  BOOST_TEST(*endpoints == (v{"a", "ab"}), boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_store_from_before_the_per_endpoint_indexes_is_migrated) {
+  test::temp_dir dir;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    write_set ws;
+    for (auto [id, due] :
+         {std::pair{"dlv_1", 2000}, std::pair{"dlv_2", 1000}}) {
+      auto d = make_delivery(id, "evt");
+      d.next_attempt_at = due;
+      ws.add_delivery(d);
+    }
+    BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
+  }
+  {
+    // Rewrite the indexes as an older version kept them: pending by id
+    // alone, no due index, no layout mark.
+    rocksdb::DBOptions opts;
+    std::vector<std::string> names;
+    BOOST_REQUIRE(
+        rocksdb::DB::ListColumnFamilies(opts, dir.path().string(), &names)
+            .ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (auto& n : names)
+      descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    BOOST_REQUIRE(rocksdb::DB::Open(opts, dir.path().string(), descriptors,
+                                    &handles, &raw)
+                      .ok());
+    for (auto* h : handles) {
+      if (h->GetName() == "due")
+        BOOST_REQUIRE(raw->DropColumnFamily(h).ok());
+      if (h->GetName() == "pending") {
+        for (auto id : {"dlv_1", "dlv_2"}) {
+          BOOST_REQUIRE(raw->Delete({}, h, std::string{"ep"} + '\0' + id).ok());
+          BOOST_REQUIRE(raw->Put({}, h, id, "").ok());
+        }
+      }
+      if (h->GetName() == "default")
+        BOOST_REQUIRE(raw->Delete({}, h, "index_layout").ok());
+      BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
+    }
+    BOOST_REQUIRE(raw->Close().ok());
+    delete raw;
+  }
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  using v = std::vector<std::string>;
+  BOOST_TEST(pending_ids(**log, pending_order::due) == (v{"dlv_2", "dlv_1"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(pending_ids(**log, pending_order::accepted) ==
+                 (v{"dlv_1", "dlv_2"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(*(*log)->endpoints_with_pending() == (v{"ep"}),
+             boost::test_tools::per_element());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -29,18 +29,15 @@ public:
     done(sel.delivery_ids.size());
   }
   void drain(std::chrono::milliseconds) override {}
-  const actors::recovery_report& recovered() const override { return report_; }
-
-private:
-  actors::recovery_report report_;
 };
 
 /// A store with nothing in it (but the one endpoint a test may set) that
 /// accepts every write.
 class empty_log final : public storage::event_log {
 public:
-  status commit(const storage::write_set&, storage::durability) override {
-    return {};
+  result<std::uint64_t> commit(const storage::write_set&,
+                               storage::durability) override {
+    return std::uint64_t{0};
   }
   result<std::optional<storage::event_record>>
   get_event(std::string_view) override {
@@ -54,9 +51,14 @@ public:
   get_idempotency_key(std::string_view) override {
     return std::optional<storage::idempotency_record>{};
   }
-  status
-  for_each_pending(const std::function<void(storage::delivery&&)>&) override {
-    return {};
+  result<storage::pending_page>
+  pending_of(std::string_view, storage::pending_order,
+             const storage::pending_key&, std::size_t,
+             const std::function<bool(std::string_view)>&) override {
+    return storage::pending_page{};
+  }
+  result<std::vector<std::string>> endpoints_with_pending() override {
+    return std::vector<std::string>{};
   }
   std::uint64_t last_sequence() const override { return 0; }
   result<std::vector<storage::delivery>>

@@ -62,7 +62,8 @@ struct core {
 
   mutable std::mutex mutex;
   mutable std::condition_variable cv;
-  std::vector<received_request> requests;
+  std::vector<received_request> requests; ///< when keep_requests
+  std::size_t received = 0;
   std::vector<std::weak_ptr<session_base>> sessions;
 
   // Returns the request's index: recording and numbering happen under one
@@ -71,8 +72,9 @@ struct core {
     std::size_t index;
     {
       std::lock_guard lock{mutex};
-      index = requests.size();
-      requests.push_back(req);
+      index = received++;
+      if (opts.keep_requests)
+        requests.push_back(req);
     }
     cv.notify_all();
     return index;
@@ -381,7 +383,7 @@ std::uint16_t https_receiver::port() const {
 
 std::size_t https_receiver::count() const {
   std::lock_guard lock{impl_->c.mutex};
-  return impl_->c.requests.size();
+  return impl_->c.received;
 }
 
 std::vector<received_request> https_receiver::requests() const {
@@ -393,7 +395,7 @@ bool https_receiver::wait_for(std::size_t n,
                               std::chrono::milliseconds timeout) const {
   std::unique_lock lock{impl_->c.mutex};
   return impl_->c.cv.wait_for(lock, timeout,
-                              [&] { return impl_->c.requests.size() >= n; });
+                              [&] { return impl_->c.received >= n; });
 }
 
 void https_receiver::stop() {

@@ -56,6 +56,7 @@ struct receiver_options {
   std::string bind_address = "127.0.0.1";
   std::uint16_t port = 0; // 0 => ephemeral
   unsigned threads = 1;
+  bool keep_requests = true; ///< false: count them only (benchmarks)
 };
 
 // A real HTTP(S) server on loopback with its own io_context thread(s), so tests

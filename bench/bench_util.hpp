@@ -1,0 +1,71 @@
+// What the benchmarks report about the machine and the daemon process:
+// the CPU model, peak and current RSS, CPU time used (from /proc).
+#pragma once
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sys/types.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+namespace tocsin::bench {
+
+inline std::string cpu_model() {
+  std::ifstream in{"/proc/cpuinfo"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0)
+      return line.substr(line.find(':') + 2);
+  return "unknown";
+}
+
+/// "AMD EPYC ..., 2 cores, Linux 6.1.0".
+inline std::string machine() {
+  struct utsname u {};
+  uname(&u);
+  return cpu_model() + ", " +
+         std::to_string(std::thread::hardware_concurrency()) + " cores, " +
+         u.sysname + " " + u.release;
+}
+
+/// A field of /proc/<pid>/status in KiB ("VmHWM": peak RSS, "VmRSS": now).
+inline long status_kib(pid_t pid, const std::string& field) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/status"};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(field + ":", 0) == 0)
+      return std::stol(line.substr(field.size() + 1));
+  return -1;
+}
+
+inline long peak_rss_kib(pid_t pid) {
+  return status_kib(pid, "VmHWM");
+}
+
+/// User + system CPU seconds the process has used so far.
+inline double cpu_seconds(pid_t pid) {
+  std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
+  std::string text((std::istreambuf_iterator<char>(in)), {});
+  // Fields after the command name (which may hold spaces) start after ')'.
+  std::istringstream rest{text.substr(text.rfind(')') + 2)};
+  std::string field;
+  double ticks = 0;
+  for (int i = 3; i <= 15 && rest >> field; ++i)
+    if (i == 14 || i == 15) // utime, stime
+      ticks += std::stod(field);
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+inline double percentile(std::vector<double>& v, double p) {
+  if (v.empty())
+    return 0;
+  auto idx = static_cast<std::size_t>(p * static_cast<double>(v.size() - 1));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(idx), v.end());
+  return v[idx];
+}
+
+} // namespace tocsin::bench
