@@ -115,8 +115,12 @@ void pump(self_ptr self) {
   auto starting = q.start_due(now, ws);
   if (!starting.empty()) {
     if (auto s = st.deps.log->commit(ws, storage::durability::buffered); !s) {
-      log::error("event log write failed; attempts postponed",
-                 {{"endpoint", q.config().id}, {"error", s.error().message}});
+      if (st.store_errors_log.admit())
+        log::error("event log write failed; attempts postponed",
+                   {{"endpoint", q.config().id},
+                    {"error", s.error().message},
+                    {"earlier_failures_not_logged",
+                     std::to_string(st.store_errors_log.held_back())}});
       q.unlaunched(std::move(starting), now);
     } else {
       std::vector<std::pair<std::string, result<net::outbound_request>>> reqs;
@@ -169,9 +173,12 @@ void flush(self_ptr self) {
       st.deps.log->commit(st.outcomes, storage::durability::buffered);
   st.outcomes.clear();
   auto& id = st.queue->config().id;
-  if (!committed)
+  if (!committed && st.store_errors_log.admit())
     log::error("event log write failed; outcomes not recorded",
-               {{"endpoint", id}, {"error", committed.error().message}});
+               {{"endpoint", id},
+                {"error", committed.error().message},
+                {"earlier_failures_not_logged",
+                 std::to_string(st.store_errors_log.held_back())}});
   for (auto& s : st.queue->settle(committed.ok(), st.deps.clock())) {
     auto& d = s.state;
     if (s.written && d.state == storage::delivery_state::dead_lettered &&

@@ -8,6 +8,7 @@
 
 #include "actors/messages.hpp"
 #include "common/defaults.hpp"
+#include "common/log.hpp"
 #include "common/time.hpp"
 #include "delivery/endpoint_queue.hpp"
 #include "net/https_client.hpp"
@@ -36,7 +37,8 @@ struct endpoint_state {
   storage::write_set outcomes; ///< recorded, written at the next flush
   bool flush_scheduled = false;
   bool paged_once = false;
-  unix_ms tick_at = 0; ///< the pending tick's time; 0: none
+  log::throttle store_errors_log; ///< a store refusing writes: not every time
+  unix_ms tick_at = 0;            ///< the pending tick's time; 0: none
   std::vector<caf::typed_response_promise<bool>> drained;
 
   static inline const char* name = "tocsin.endpoint";

@@ -31,10 +31,12 @@ void flush(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
   auto committed = st.intake->commit();
-  if (!committed)
+  if (!committed && st.refusals_log.admit())
     log::error("event log commit failed; events refused",
                {{"error", committed.error().message},
-                {"requests", std::to_string(st.waiting.size())}});
+                {"requests", std::to_string(st.waiting.size())},
+                {"earlier_refusals_not_logged",
+                 std::to_string(st.refusals_log.held_back())}});
   for (auto& [promise, answer] : st.waiting)
     if (committed)
       promise.deliver(ingest_reply{std::move(answer)});

@@ -9,6 +9,7 @@
 
 #include "actors/endpoint_actor.hpp"
 #include "actors/messages.hpp"
+#include "common/log.hpp"
 #include "delivery/intake.hpp"
 
 #include <map>
@@ -35,6 +36,7 @@ struct ingest_state {
   std::vector<std::pair<caf::typed_response_promise<replay_reply>, std::size_t>>
       waiting_replays;
   bool flush_scheduled = false;
+  log::throttle refusals_log; ///< a store refusing writes: not every time
 
   static inline const char* name = "tocsin.ingest";
 };

@@ -192,7 +192,7 @@ struct request_handler::route {
 const std::vector<request_handler::route>& request_handler::routes() {
   static const std::vector<route> all{
       {{"healthz"}, "GET", need::nobody, &request_handler::health},
-      {{"readyz"}, "GET", need::nobody, &request_handler::health},
+      {{"readyz"}, "GET", need::nobody, &request_handler::ready, true},
       {{"v1", "events"}, "POST", need::ingest, &request_handler::post_events},
       {{"v1", "events", "{id}"},
        "GET",
@@ -310,6 +310,18 @@ void request_handler::handle(request req,
 }
 
 void request_handler::health(call& c) {
+  c.respond(json_response(200, json{{"status", "ok"}}));
+}
+
+void request_handler::ready(call& c) {
+  // Ready: events would be accepted. Not while the store refuses writes (a
+  // full disk): a load balancer should send producers elsewhere.
+  if (auto st = log_.writable(); !st)
+    return c.respond(
+        json_response(503, json{{"status", "store_unavailable"},
+                                {"error",
+                                 {{"code", "store_unavailable"},
+                                  {"message", st.error().message}}}}));
   c.respond(json_response(200, json{{"status", "ok"}}));
 }
 

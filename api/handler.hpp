@@ -74,6 +74,7 @@ private:
   static const std::vector<route>& routes();
 
   void health(call& c);
+  void ready(call& c);
   void post_events(call& c);
   void get_event(call& c);
   void list_dead_letters(call& c);

@@ -2,6 +2,8 @@
 // tokens as fields.
 #pragma once
 
+#include <chrono>
+#include <cstdint>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -37,5 +39,37 @@ inline void warn(std::string_view msg, std::initializer_list<field> f = {}) {
 inline void error(std::string_view msg, std::initializer_list<field> f = {}) {
   write(level::error, msg, f);
 }
+
+/// Lets a recurring record through at most once per interval (a store that
+/// refuses every write must not flood the log with one line per request),
+/// counting the ones held back.
+class throttle {
+public:
+  using clock = std::chrono::steady_clock;
+  explicit throttle(clock::duration interval = std::chrono::seconds{10})
+      : interval_{interval} {}
+
+  /// Whether to write the record now; if so, `held_back()` says how many
+  /// were not written since the last one.
+  bool admit(clock::time_point now = clock::now()) {
+    if (written_ && now - last_ < interval_) {
+      ++held_;
+      return false;
+    }
+    written_ = true;
+    last_ = now;
+    reported_ = held_;
+    held_ = 0;
+    return true;
+  }
+  std::uint64_t held_back() const { return reported_; }
+
+private:
+  clock::duration interval_;
+  clock::time_point last_{};
+  bool written_ = false;
+  std::uint64_t held_ = 0;
+  std::uint64_t reported_ = 0;
+};
 
 } // namespace tocsin::log

@@ -1,10 +1,14 @@
 #include "storage/event_log.hpp"
 
 #include "common/json_parse.hpp"
+#include "common/log.hpp"
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
+#include <cstdarg>
+#include <cstdio>
 #include <deque>
 #include <mutex>
 
@@ -321,12 +325,8 @@ public:
           result = st;
       member->last = seq - 1;
     }
-    if (result.ok()) {
-      rocksdb::WriteOptions wo;
-      wo.sync = sync;
-      if (auto st = db_->Write(wo, &batch); !st.ok())
-        result = store_error(st);
-    }
+    if (result.ok())
+      result = write(batch, sync);
     lock.lock();
     if (result.ok())
       last_seq_ = seq - 1;
@@ -342,6 +342,46 @@ public:
     if (!result)
       return result.error();
     return w.last;
+  }
+
+  status writable() override {
+    std::lock_guard guard{health_mtx_};
+    if (refused_.empty())
+      return {};
+    auto now = std::chrono::steady_clock::now();
+    if (now < next_resume_)
+      return error{"store_error", "the store refuses writes: " + refused_};
+    next_resume_ = now + std::chrono::seconds{1};
+    if (auto st = db_->Resume(); !st.ok())
+      return error{"store_error", "the store refuses writes: " + st.ToString()};
+    refused_.clear();
+    log::warn("store takes writes again");
+    return {};
+  }
+
+  /// Writes a batch. After a failed write (a full disk, say) RocksDB refuses
+  /// every write until it is resumed: writable() tries that at most once a
+  /// second, so that the store takes writes again by itself once the cause is
+  /// gone.
+  status write(rocksdb::WriteBatch& batch, bool sync) {
+    TOCSIN_TRY(writable());
+    rocksdb::WriteOptions wo;
+    wo.sync = sync;
+    auto st = db_->Write(wo, &batch);
+    if (st.ok())
+      return {};
+    if (st.IsIOError()) {
+      std::lock_guard guard{health_mtx_};
+      if (refused_.empty()) {
+        refused_ = st.ToString();
+        next_resume_ =
+            std::chrono::steady_clock::now() + std::chrono::seconds{1};
+        log::error("store refuses writes; new events are refused with 503 "
+                   "until it takes them again",
+                   {{"error", refused_}});
+      }
+    }
+    return store_error(st);
   }
 
   std::uint64_t last_sequence() const override {
@@ -693,6 +733,32 @@ private:
   mutable std::mutex mtx_;
   std::deque<writer*> queue_;  ///< guarded by mtx_
   std::uint64_t last_seq_ = 0; ///< guarded by mtx_
+  std::mutex health_mtx_;
+  std::string refused_; ///< why writes fail; empty: they do not
+  std::chrono::steady_clock::time_point next_resume_{};
+};
+
+/// RocksDB's own messages go to the daemon's log (warnings and worse), not
+/// to a LOG file in the data directory: that file would fill the disk too,
+/// and RocksDB 7.8 aborts when it writes to it again after a failed write.
+class store_logger final : public rocksdb::Logger {
+public:
+  store_logger() : rocksdb::Logger(rocksdb::InfoLogLevel::WARN_LEVEL) {}
+
+  using rocksdb::Logger::Logv;
+  void Logv(const char* format, va_list ap) override {
+    Logv(rocksdb::InfoLogLevel::INFO_LEVEL, format, ap);
+  }
+  void Logv(const rocksdb::InfoLogLevel lvl, const char* format,
+            va_list ap) override {
+    if (lvl < GetInfoLogLevel() || lvl == rocksdb::InfoLogLevel::HEADER_LEVEL)
+      return;
+    char text[1024];
+    std::vsnprintf(text, sizeof text, format, ap);
+    log::write(lvl >= rocksdb::InfoLogLevel::ERROR_LEVEL ? log::level::error
+                                                         : log::level::warn,
+               "store", {{"rocksdb", text}});
+  }
 };
 
 } // namespace
@@ -705,6 +771,7 @@ open_event_log(const event_log_options& opts) {
   // Many small writers (endpoint actors) and one syncing group committer.
   db_opts.enable_pipelined_write = true;
   db_opts.max_background_jobs = 2;
+  db_opts.info_log = std::make_shared<store_logger>();
   // Memory is bounded by configuration, not by the backlog: all column
   // families share one budget for memtables (each would otherwise take up
   // to 2 x 64 MiB).

@@ -150,6 +150,12 @@ public:
   virtual result<std::uint64_t> commit(const write_set& changes,
                                        durability d) = 0;
 
+  /// Whether the store takes writes now. After a write failed for want of
+  /// space or I/O, every commit fails until the store has recovered; this
+  /// tries that (at most once a second), so the store takes writes again by
+  /// itself once the cause is gone.
+  virtual status writable() = 0;
+
   /// The sequence number of the newest committed record (0: none yet).
   virtual std::uint64_t last_sequence() const = 0;
 

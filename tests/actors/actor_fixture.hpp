@@ -44,6 +44,11 @@ public:
     }
     return real_.commit(ws, d);
   }
+  status writable() override {
+    if (refuse)
+      return error{"store_error", "refused by the test"};
+    return real_.writable();
+  }
   std::uint64_t last_sequence() const override { return real_.last_sequence(); }
   result<std::optional<storage::event_record>>
   get_event(std::string_view id) override {

@@ -1,3 +1,4 @@
+#include "common/log.hpp"
 #include "common/time.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -31,6 +32,24 @@ BOOST_AUTO_TEST_CASE(http_dates) {
   BOOST_TEST(*parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT") == 784111777000);
   BOOST_TEST(!parse_http_date("Sunday, 06-Nov-94 08:49:37 GMT"));
   BOOST_TEST(!parse_http_date("Sun, 06 Foo 1994 08:49:37 GMT"));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(log_throttle)
+
+BOOST_AUTO_TEST_CASE(lets_one_record_through_per_interval_and_counts_the_rest) {
+  using namespace std::chrono;
+  log::throttle t{seconds{10}};
+  log::throttle::clock::time_point at{};
+  BOOST_TEST(t.admit(at)); // the first always
+  BOOST_TEST(t.held_back() == 0u);
+  BOOST_TEST(!t.admit(at + seconds{1}));
+  BOOST_TEST(!t.admit(at + seconds{9}));
+  BOOST_TEST(t.admit(at + seconds{10}));
+  BOOST_TEST(t.held_back() == 2u);
+  BOOST_TEST(t.admit(at + seconds{25}));
+  BOOST_TEST(t.held_back() == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

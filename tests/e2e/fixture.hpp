@@ -135,6 +135,15 @@ nlohmann::json create_endpoint(daemon_fixture& f, const nlohmann::json& body);
 /// The "error" object of an API answer; fails the test if there is none.
 nlohmann::json error_of(const http_result& r);
 
+/// How often `part` occurs in `text`.
+inline std::size_t count_of(std::string_view text, std::string_view part) {
+  std::size_t n = 0;
+  for (auto at = text.find(part); at != std::string_view::npos;
+       at = text.find(part, at + part.size()))
+    ++n;
+  return n;
+}
+
 /// Whether `text` contains `part`.
 inline bool contains(std::string_view text, std::string_view part) {
   return text.find(part) != std::string_view::npos;

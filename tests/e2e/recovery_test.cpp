@@ -8,6 +8,8 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <cstdlib>
+#include <filesystem>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -212,6 +214,118 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_hold_across_a_restart) {
   auto [ids, dups] = delivered_ids(*receiver);
   BOOST_TEST(ids.size() == 6u);
   BOOST_TEST(dups == 0u);
+}
+
+namespace {
+
+/// A tmpfs of `size` mounted at `dir` for the life of the object (tests run
+/// as root). Unmounted lazily: the daemon may still hold files there.
+class small_disk {
+public:
+  small_disk(const std::filesystem::path& dir, const std::string& size)
+      : dir_{dir} {
+    std::filesystem::create_directories(dir);
+    mounted_ = run("mount -t tmpfs -o mode=700,size=" + size + " tmpfs " +
+                   dir.string());
+  }
+  ~small_disk() {
+    if (mounted_)
+      run("umount -l " + dir_.string());
+  }
+  bool mounted() const { return mounted_; }
+  /// Gives the disk more room (as an operator freeing space would).
+  bool grow(const std::string& size) {
+    return run("mount -o remount,size=" + size + " " + dir_.string());
+  }
+
+private:
+  static bool run(const std::string& cmd) {
+    return std::system((cmd + " 2>/dev/null").c_str()) == 0;
+  }
+  std::filesystem::path dir_;
+  bool mounted_ = false;
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_full_disk_answers_503_and_recovers_when_space_returns) {
+  daemon_fixture f;
+  small_disk disk{f.dir() / "data", "40m"};
+  if (!disk.mounted()) {
+    BOOST_WARN_MESSAGE(false, "cannot mount a tmpfs here (not root?): the "
+                              "full-disk test did not run");
+    return;
+  }
+  auto port = reserve_port(f);
+  f.start({{"ops", "https://127.0.0.1:" + std::to_string(port) + "/hook",
+            "[1, 2, 4, 8]"}});
+
+  // Batches of 200 until the disk is full: every 202 names events that are
+  // durable, and what the store cannot take is refused with 503.
+  std::vector<std::string> accepted;
+  auto post_batch = [&] {
+    json batch{{"events", json::array()}};
+    for (int i = 0; i < 200; ++i)
+      batch["events"].push_back(sample_event("agent-" + std::to_string(i)));
+    return f.post("/v1/events", batch.dump(), f.admin_token());
+  };
+  http_result refused;
+  for (int i = 0; i < 2000; ++i) {
+    auto r = post_batch();
+    if (r.status != 202) {
+      refused = r;
+      break;
+    }
+    auto ids = json::parse(r.body)["ids"].get<std::vector<std::string>>();
+    accepted.insert(accepted.end(), ids.begin(), ids.end());
+  }
+  BOOST_TEST_MESSAGE(accepted.size() << " events accepted before the disk "
+                                        "filled up");
+  BOOST_REQUIRE_MESSAGE(refused.status == 503,
+                        "got " << refused.status << " " << refused.error << " "
+                               << refused.body << "\n"
+                               << f.process().log().substr(0, 4000));
+  BOOST_TEST(error_of(refused)["code"] == "store_unavailable");
+  // The daemon lives on: it keeps refusing, and reads still work.
+  BOOST_TEST(f.process().running());
+  BOOST_TEST(post_batch().status == 503);
+  BOOST_TEST(f.get("/healthz").status == 200); // alive,
+  auto ready = f.get("/readyz");               // not ready
+  BOOST_TEST(ready.status == 503);
+  BOOST_TEST(error_of(ready)["code"] == "store_unavailable");
+  BOOST_TEST(f.event(accepted.front())["deliveries"].size() == 1u);
+
+  // Space comes back: the daemon takes events again by itself.
+  BOOST_REQUIRE(disk.grow("2g"));
+  bool taking = false;
+  for (int i = 0; i < 300 && !taking; ++i) {
+    auto r = post_batch();
+    taking = r.status == 202;
+    if (taking) {
+      auto ids = json::parse(r.body)["ids"].get<std::vector<std::string>>();
+      accepted.insert(accepted.end(), ids.begin(), ids.end());
+    } else {
+      std::this_thread::sleep_for(std::chrono::milliseconds{100});
+    }
+  }
+  BOOST_REQUIRE_MESSAGE(taking, "still refusing 30 s after space returned");
+  BOOST_TEST(f.process().running());
+  BOOST_TEST(f.get("/readyz").status == 200);
+  // One record when writes start failing, not one per refused request.
+  BOOST_TEST(count_of(f.process().log(), "events refused") <= 4u);
+
+  // Everything acknowledged, before and after, is delivered.
+  auto receiver = f.make_receiver({}, port);
+  bool all = receiver->wait_for(accepted.size(), std::chrono::seconds{120});
+  auto [ids, dups] = delivered_ids(*receiver);
+  BOOST_TEST_MESSAGE("delivered " << ids.size() << " of " << accepted.size()
+                                  << ", " << dups << " duplicates");
+  BOOST_TEST(all);
+  std::size_t missing = 0;
+  for (auto& id : accepted)
+    missing += ids.count(id) == 0;
+  BOOST_TEST(missing == 0u);
+  BOOST_TEST(f.terminate() == 0);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -60,6 +60,7 @@ public:
   result<std::vector<std::string>> endpoints_with_pending() override {
     return std::vector<std::string>{};
   }
+  status writable() override { return {}; }
   std::uint64_t last_sequence() const override { return 0; }
   result<std::vector<storage::delivery>>
   list_dead_letters(std::string_view, std::size_t) override {
