@@ -388,9 +388,19 @@ void request_handler::get_event(call& c) {
     log::error("event read failed", {{"error", ev.error().message}});
     return c.respond(error_response(500, store_failure));
   }
-  if (!*ev)
+  if (!*ev) {
+    // Made before what retention has removed: it was kept its time and is
+    // gone, which a client should be able to tell from a wrong id.
+    if (auto made = time_of_id(id, "evt");
+        made && *made < log_.expired_before())
+      return c.respond(
+          error_response(404, {"event_expired",
+                               "event " + std::string{id} +
+                                   " was removed: finished events are kept for "
+                                   "delivery.retention"}));
     return c.respond(
         error_response(404, {"not_found", "no event " + std::string{id}}));
+  }
   auto& rec = **ev;
   json deliveries = json::array();
   for (auto& dlv_id : rec.delivery_ids) {

@@ -156,8 +156,7 @@ status refuse_unimplemented(table_reader& top) {
     const char* section; ///< "" for a top-level key
     const char* key;     ///< "" for the whole section
   };
-  for (auto& m : std::initializer_list<missing>{{"delivery", "retention"},
-                                                {"server", "public_metrics"},
+  for (auto& m : std::initializer_list<missing>{{"server", "public_metrics"},
                                                 {"", "slack"},
                                                 {"", "pagerduty"},
                                                 {"", "storage"},
@@ -214,6 +213,7 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read("allow_networks", d.allow_networks));
   TOCSIN_TRY(r.read_int("max_in_flight", d.max_in_flight, 1, 1024));
   TOCSIN_TRY(r.read_int("queue_window", d.queue_window, 1, 1 << 20));
+  TOCSIN_TRY(r.read("retention", d.retention, 0.1, 10 * 365 * 86400.0));
   TOCSIN_TRY(r.read("secret_grace", d.secret_grace, 0, 30 * 86400));
   TOCSIN_TRY(r.read_int("breaker_failures", d.breaker_failures, 0, 1000));
   TOCSIN_TRY(r.read("breaker_cooldown", d.breaker_cooldown, 0.01, 86400));

@@ -57,6 +57,9 @@ struct delivery_config {
   int max_in_flight = defaults::max_in_flight;
   /// Deliveries each endpoint holds in memory; the rest wait in the store.
   std::size_t queue_window = defaults::queue_window;
+  /// Seconds finished deliveries (and their events, log records and
+  /// idempotency keys) are kept.
+  double retention = defaults::retention;
   /// Seconds a rotated-out secret keeps signing next to the new one.
   double secret_grace = defaults::secret_grace;
   /// Consecutive failures that open an endpoint's circuit (0: never), and

@@ -17,6 +17,7 @@
 #include "plugins/plugin_loader.hpp"
 #include "plugins/tocsin_plugin.h"
 #include "storage/event_log.hpp"
+#include "storage/retention.hpp"
 
 #include <cmath>
 #include <csignal>
@@ -171,6 +172,12 @@ int serve(const std::string& config_file) {
   if (!engine)
     return refuse("recovery", engine.error());
 
+  storage::retention_options retention_opts;
+  retention_opts.keep =
+      std::chrono::milliseconds{std::llround(cfg->delivery.retention * 1000)};
+  std::optional<storage::retention_runner> retention{std::in_place, **log,
+                                                     retention_opts};
+
   api::handler_options api_opts;
   api_opts.audit_url_template = cfg->server.audit_url_template;
   api_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
@@ -214,6 +221,7 @@ int serve(const std::string& config_file) {
   readers.reset(); // runs what was posted (it reads the log), then joins
   (*engine)->drain(std::chrono::seconds{10});
   (*client)->stop();
+  retention.reset();
   engine->reset();
   client->reset();
   log->reset();

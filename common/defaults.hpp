@@ -29,6 +29,9 @@ inline constexpr double breaker_cooldown = 30;
 /// Deliveries an endpoint holds in memory at most (besides those in flight):
 /// the next ones due. The rest of a backlog stays in the store.
 inline constexpr std::size_t queue_window = 512;
+/// Seconds finished deliveries, their events, log records and idempotency
+/// keys are kept (7 days).
+inline constexpr double retention = 7 * 86400;
 /// Seconds a rotated-out secret keeps signing next to the new one.
 inline constexpr double secret_grace = 86400;
 

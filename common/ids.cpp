@@ -85,4 +85,15 @@ bool is_valid_id(std::string_view id, std::string_view prefix) {
   return true;
 }
 
+std::optional<unix_ms> time_of_id(std::string_view id,
+                                  std::string_view prefix) {
+  if (!is_valid_id(id, prefix))
+    return std::nullopt;
+  // The first 10 characters carry the 48-bit time (the first only 3 bits).
+  std::uint64_t ms = 0;
+  for (auto c : id.substr(prefix.size() + 1, 10))
+    ms = (ms << 5) | crockford.find(c);
+  return static_cast<unix_ms>(ms);
+}
+
 } // namespace tocsin

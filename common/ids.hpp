@@ -2,6 +2,9 @@
 // Crockford base32), with a type prefix: "evt_01JD...", "dlv_01JD...".
 #pragma once
 
+#include "common/time.hpp"
+
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -16,5 +19,9 @@ std::string new_id(std::string_view prefix);
 
 /// True if `id` is prefix + "_" + 26 Crockford base32 characters.
 bool is_valid_id(std::string_view id, std::string_view prefix);
+
+/// When an id of new_id(prefix) was made (its ULID's milliseconds), or
+/// nothing if it is not one.
+std::optional<unix_ms> time_of_id(std::string_view id, std::string_view prefix);
 
 } // namespace tocsin

@@ -10,7 +10,9 @@
 #include <cstdarg>
 #include <cstdio>
 #include <deque>
+#include <limits>
 #include <mutex>
+#include <unordered_set>
 
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
@@ -72,6 +74,7 @@ void write_set::put_idempotency_key(std::string_view key,
   ops_.push_back(op{op::type::idempotency, record_kind::idempotency_recorded,
                     std::string{key}, value.take(), delivery_state::pending,
                     fields.take()});
+  ops_.back().finished_at = rec.at;
 }
 
 void write_set::put_endpoint(std::string_view id, std::string definition,
@@ -136,11 +139,17 @@ enum cf : std::size_t {
   cf_endpoints,
   cf_dead_by_endpoint,
   cf_due, ///< endpoint id, NUL, be64(due), delivery id: pending, by due time
+  cf_finished, ///< be64(finished_at), delivery id: delivered or dead, by time
+  cf_idempotency_at, ///< be64(at), key: idempotency keys by when recorded
   cf_count
 };
 const char* const cf_names[cf_count] = {
-    "default",      "log",         "events",    "deliveries",       "pending",
-    "dead_letters", "idempotency", "endpoints", "dead_by_endpoint", "due"};
+    "default",          "log",          "events",      "deliveries",
+    "pending",          "dead_letters", "idempotency", "endpoints",
+    "dead_by_endpoint", "due",          "finished",    "idempotency_at"};
+
+/// In the default column family: the newest cutoff expire() has applied.
+constexpr std::string_view expired_before_key = "expired_before";
 
 /// In the default column family: the layout of the indexes ("2": pending
 /// and due per endpoint). Stores without it index pending deliveries by id
@@ -189,6 +198,13 @@ std::string due_index_key(std::string_view endpoint_id, unix_ms due,
   k += '\0';
   k += be64(static_cast<std::uint64_t>(std::max<unix_ms>(0, due)));
   k += delivery_id;
+  return k;
+}
+
+/// A key of a time index: when (big-endian, so keys sort by time), then id.
+std::string time_key(unix_ms at, std::string_view id) {
+  std::string k = be64(static_cast<std::uint64_t>(std::max<unix_ms>(0, at)));
+  k += id;
   return k;
 }
 
@@ -296,6 +312,53 @@ public:
     return {};
   }
 
+  /// Indexes finished deliveries and idempotency keys by time in a store
+  /// written before retention (once, at open; in batches).
+  status backfill_time_indexes() {
+    rocksdb::WriteBatch batch;
+    auto flush = [&]() -> status {
+      if (batch.Count() == 0)
+        return {};
+      rocksdb::WriteOptions wo;
+      wo.sync = true;
+      if (auto st = db_->Write(wo, &batch); !st.ok())
+        return store_error(st);
+      batch.Clear();
+      return {};
+    };
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_deliveries])};
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto d = delivery_from_json(it->value().ToStringView());
+      if (!d || d->state == delivery_state::pending)
+        continue;
+      if (auto st =
+              batch.Put(cfs_[cf_finished], time_key(d->finished_at, d->id), {});
+          !st.ok())
+        return store_error(st);
+      if (batch.Count() >= 30000)
+        TOCSIN_TRY(flush());
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    it.reset(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_idempotency]));
+    for (it->SeekToFirst(); it->Valid(); it->Next()) {
+      auto key = it->key().ToStringView();
+      auto rec = get_idempotency_key(key);
+      if (!rec || !*rec)
+        continue;
+      if (auto st =
+              batch.Put(cfs_[cf_idempotency_at], time_key((*rec)->at, key), {});
+          !st.ok())
+        return store_error(st);
+      if (batch.Count() >= 30000)
+        TOCSIN_TRY(flush());
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    return flush();
+  }
+
   // Writers queue up; the one at the front writes the whole queue as one
   // batch (sequence numbers assigned there, in queue order) while the next
   // ones gather behind it — RocksDB's own group commit, one level up, so that
@@ -310,8 +373,13 @@ public:
     w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
     if (w.done)
       return w.result ? result<std::uint64_t>{w.last} : w.result.error();
-    // Leader: take everyone queued so far.
-    std::vector<writer*> group{queue_.begin(), queue_.end()};
+    // Leader: take everyone queued so far, up to an exclusive turn.
+    std::vector<writer*> group;
+    for (auto* m : queue_) {
+      if (!m->changes)
+        break;
+      group.push_back(m);
+    }
     auto first_seq = last_seq_ + 1;
     lock.unlock();
     auto seq = first_seq;
@@ -387,6 +455,19 @@ public:
   std::uint64_t last_sequence() const override {
     std::lock_guard guard{mtx_};
     return last_seq_;
+  }
+
+  result<expiry> expire(unix_ms cutoff, std::size_t limit) override {
+    result<expiry> out = expiry{};
+    exclusively([&] { out = expire_chunk(cutoff, limit); });
+    return out;
+  }
+
+  unix_ms expired_before() override {
+    std::string v;
+    auto st = db_->Get(rocksdb::ReadOptions{}, cfs_[cf_default],
+                       expired_before_key, &v);
+    return st.ok() ? static_cast<unix_ms>(from_be64(v)) : 0;
   }
 
   result<std::optional<event_record>> get_event(std::string_view id) override {
@@ -605,8 +686,161 @@ public:
   }
 
 private:
+  /// Runs `fn` while no commit writes: it reads and writes knowing that
+  /// nothing changes under it (retention's check-then-delete). Commits queue
+  /// behind it as behind any leader.
+  void exclusively(const std::function<void()>& fn) {
+    writer w{nullptr, false};
+    std::unique_lock lock{mtx_};
+    queue_.push_back(&w);
+    w.cv.wait(lock, [&] { return queue_.front() == &w; });
+    lock.unlock();
+    fn();
+    lock.lock();
+    queue_.pop_front();
+    if (!queue_.empty())
+      queue_.front()->cv.notify_one();
+  }
+
+  /// One chunk of retention (see event_log::expire); runs exclusively.
+  result<expiry> expire_chunk(unix_ms cutoff, std::size_t limit) {
+    expiry out;
+    rocksdb::WriteBatch batch;
+    std::unordered_set<std::string> removed; // events in this batch
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_finished])};
+    auto end = time_key(cutoff, {});
+    rocksdb::Status st;
+    std::size_t examined = 0;
+    for (it->SeekToFirst();
+         st.ok() && it->Valid() && it->key().compare(end) < 0; it->Next()) {
+      if (examined++ == limit) {
+        out.more = true;
+        break;
+      }
+      auto key = it->key();
+      // This entry goes in any case: the delivery is removed below, or left
+      // for a later entry of its event (or of its own, after a replay).
+      st = batch.Delete(cfs_[cf_finished], key);
+      std::string id{key.data() + 8, key.size() - 8};
+      auto d = get_delivery(id);
+      if (!d)
+        return d.error();
+      if (!*d || removed.count((*d)->event_id))
+        continue;
+      auto e = get_event((*d)->event_id);
+      if (!e)
+        return e.error();
+      std::vector<delivery> all;
+      bool finished = true;
+      for (auto& did : *e ? (*e)->delivery_ids : std::vector{id}) {
+        auto other = get_delivery(did);
+        if (!other)
+          return other.error();
+        if (!*other)
+          continue;
+        finished = finished && (*other)->state != delivery_state::pending &&
+                   (*other)->finished_at < cutoff;
+        all.push_back(std::move(**other));
+      }
+      if (!finished)
+        continue; // its last delivery's own entry brings it back
+      removed.insert((*d)->event_id);
+      ++out.events;
+      if (*e)
+        st = batch.Delete(cfs_[cf_events], (*d)->event_id);
+      for (auto& x : all) {
+        ++out.deliveries;
+        if (st.ok())
+          st = batch.Delete(cfs_[cf_deliveries], x.id);
+        if (st.ok() && x.id != id)
+          st = batch.Delete(cfs_[cf_finished], time_key(x.finished_at, x.id));
+        if (st.ok() && x.state == delivery_state::dead_lettered)
+          st = forget_dead_letter(batch, x.id);
+      }
+    }
+    if (st.ok())
+      st = it->status();
+    if (st.ok() && !out.more)
+      st = expire_keys(batch, cutoff, limit, out);
+    if (st.ok() && !out.more)
+      st = expire_log(batch, cutoff, out);
+    if (st.ok() && !out.more)
+      st = batch.Put(cfs_[cf_default], expired_before_key,
+                     be64(static_cast<std::uint64_t>(cutoff)));
+    if (!st.ok())
+      return store_error(st);
+    if (batch.Count() > 0)
+      TOCSIN_TRY(write(batch, false));
+    return out;
+  }
+
+  /// Idempotency keys recorded before `cutoff` (up to `limit`).
+  rocksdb::Status expire_keys(rocksdb::WriteBatch& batch, unix_ms cutoff,
+                              std::size_t limit, expiry& out) {
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_idempotency_at])};
+    auto end = time_key(cutoff, {});
+    rocksdb::Status st;
+    for (it->SeekToFirst();
+         st.ok() && it->Valid() && it->key().compare(end) < 0; it->Next()) {
+      if (out.idempotency_keys >= limit) {
+        out.more = true;
+        break;
+      }
+      st = batch.Delete(cfs_[cf_idempotency_at], it->key());
+      if (st.ok())
+        st = batch.Delete(
+            cfs_[cf_idempotency],
+            rocksdb::Slice{it->key().data() + 8, it->key().size() - 8});
+      ++out.idempotency_keys;
+    }
+    return st.ok() ? it->status() : st;
+  }
+
+  /// Log records written before `cutoff` but the newest: one range delete,
+  /// its end found by a binary search over sequence numbers (records carry
+  /// their time, and time follows sequence).
+  rocksdb::Status expire_log(rocksdb::WriteBatch& batch, unix_ms cutoff,
+                             expiry& out) {
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
+    it->SeekToFirst();
+    if (!it->Valid())
+      return it->status();
+    auto first = from_be64(it->key());
+    auto at_of = [&](std::uint64_t seq, unix_ms& at) -> rocksdb::Status {
+      it->Seek(be64(seq));
+      at = std::numeric_limits<unix_ms>::max();
+      if (!it->Valid())
+        return it->status();
+      auto v = it->value().ToStringView();
+      auto p = v.find("\"at\":");
+      if (p != std::string_view::npos)
+        at = std::strtoll(v.data() + p + 5, nullptr, 10);
+      return rocksdb::Status::OK();
+    };
+    // The first sequence number at or after which records are kept. The
+    // newest is always kept: it carries the sequence on across a restart.
+    std::uint64_t lo = first, hi = last_sequence();
+    while (lo < hi) {
+      auto mid = lo + (hi - lo) / 2;
+      unix_ms at = 0;
+      if (auto st = at_of(mid, at); !st.ok())
+        return st;
+      if (at < cutoff)
+        lo = mid + 1;
+      else
+        hi = mid;
+    }
+    if (lo == first)
+      return rocksdb::Status::OK();
+    out.log_records += lo - first;
+    return batch.DeleteRange(cfs_[cf_log], be64(first), be64(lo));
+  }
+
   struct writer {
-    const write_set* changes;
+    const write_set* changes; ///< nothing: an exclusive turn (see exclusive)
     bool sync;
     status result = {};
     std::uint64_t last = 0; ///< sequence number of its last record
@@ -630,6 +864,9 @@ private:
         break;
       case write_set::op::type::idempotency:
         st = batch.Put(cfs_[cf_idempotency], op.key, op.value);
+        if (st.ok())
+          st = batch.Put(cfs_[cf_idempotency_at],
+                         time_key(op.finished_at, op.key), {});
         break;
       case write_set::op::type::endpoint_put:
         st = batch.Put(cfs_[cf_endpoints], op.key, op.value);
@@ -681,6 +918,11 @@ private:
                                   pending_index_key(op.endpoint_id, op.key), {})
                       : batch.Delete(cfs_[cf_pending],
                                      pending_index_key(op.endpoint_id, op.key));
+    // Finished (delivered or dead) deliveries by when: what retention reads.
+    // An entry left behind by a replay is dropped when retention meets it.
+    bool was_finished = was && was->state != delivery_state::pending;
+    if (st.ok() && !is_pending && !was_finished)
+      st = batch.Put(cfs_[cf_finished], time_key(op.finished_at, op.key), {});
     bool was_dead = was && was->state == delivery_state::dead_lettered;
     bool is_dead = now.state == delivery_state::dead_lettered;
     if (st.ok() && was_dead && !is_dead)
@@ -793,6 +1035,9 @@ open_event_log(const event_log_options& opts) {
   bool needs_dead_index =
       !fresh && std::find(existing.begin(), existing.end(),
                           cf_names[cf_dead_by_endpoint]) == existing.end();
+  bool needs_time_indexes =
+      !fresh && std::find(existing.begin(), existing.end(),
+                          cf_names[cf_finished]) == existing.end();
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   auto st = rocksdb::DB::Open(db_opts, opts.dir, descriptors, &handles, &raw);
@@ -812,6 +1057,9 @@ open_event_log(const event_log_options& opts) {
       return s.error();
   if (auto s = log->migrate_pending_index(); !s)
     return s.error();
+  if (needs_time_indexes)
+    if (auto s = log->backfill_time_indexes(); !s)
+      return s.error();
   return std::unique_ptr<event_log>{std::move(log)};
 }
 

@@ -101,7 +101,9 @@ public:
     delivery_position now = {};
     std::optional<delivery_position> was = {};
     bool created = false;
-    unix_ms finished_at = 0; ///< when dead-lettered
+    /// Deliveries: when delivered or dead-lettered. Idempotency keys: when
+    /// recorded. (What retention goes by.)
+    unix_ms finished_at = 0;
   };
   const std::vector<op>& ops() const { return ops_; }
 
@@ -132,6 +134,20 @@ struct pending_page {
   std::uint64_t as_of = 0;
 };
 
+/// What one call of event_log::expire removed.
+struct expiry {
+  std::size_t events = 0;
+  std::size_t deliveries = 0;
+  std::size_t idempotency_keys = 0;
+  std::uint64_t log_records = 0;
+  bool more = false; ///< it stopped at its limit: there is more to remove
+
+  bool empty() const {
+    return events == 0 && deliveries == 0 && idempotency_keys == 0 &&
+           log_records == 0;
+  }
+};
+
 /// Durability of a commit. `synced`: the write-ahead log is fsync'ed before the
 /// call returns (survives power loss). `buffered`: written to the OS before the
 /// call returns (survives a crash of the process, not of the machine).
@@ -158,6 +174,20 @@ public:
 
   /// The sequence number of the newest committed record (0: none yet).
   virtual std::uint64_t last_sequence() const = 0;
+
+  /// Retention: removes what finished before `cutoff` — each event whose
+  /// deliveries are all delivered or dead-lettered, the last of them before
+  /// `cutoff`, with those deliveries; idempotency keys recorded before
+  /// `cutoff`; log records written before `cutoff`. Reads time indexes, not
+  /// the whole store. Looks at most at `limit` deliveries (and keys) per call,
+  /// so that commits wait for one chunk at most: call again while `more`. A
+  /// call that finishes remembers `cutoff` (expired_before()). Pending
+  /// deliveries and their events stay, however old.
+  virtual result<expiry> expire(unix_ms cutoff, std::size_t limit) = 0;
+
+  /// The newest cutoff expire() finished with (0: none): an event accepted
+  /// before it that is not found was removed by retention.
+  virtual unix_ms expired_before() = 0;
 
   virtual result<std::optional<event_record>>
   get_event(std::string_view id) = 0;

@@ -50,6 +50,10 @@ public:
     return real_.writable();
   }
   std::uint64_t last_sequence() const override { return real_.last_sequence(); }
+  result<storage::expiry> expire(unix_ms cutoff, std::size_t limit) override {
+    return real_.expire(cutoff, limit);
+  }
+  unix_ms expired_before() override { return real_.expired_before(); }
   result<std::optional<storage::event_record>>
   get_event(std::string_view id) override {
     return real_.get_event(id);

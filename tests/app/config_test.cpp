@@ -52,6 +52,7 @@ audit_url_template = "https://audit.example/receipts/{receipt_id}"
 retry_schedule = [0.2, 0.4]
 jitter = 0
 timeout = 5
+retention = 3600
 
 [[auth.tokens]]
 name = "producer"
@@ -65,6 +66,7 @@ role = "ingest"
   BOOST_TEST(c->server.listen == "127.0.0.1:0");
   BOOST_TEST(c->delivery.retry_schedule == (std::vector<double>{0.2, 0.4}));
   BOOST_TEST(c->delivery.jitter == 0);
+  BOOST_TEST(c->delivery.retention == 3600);
   BOOST_REQUIRE(c->tokens.size() == 1u);
   BOOST_TEST(
       c->tokens[0].sha256 ==
@@ -140,8 +142,7 @@ BOOST_AUTO_TEST_CASE(keys_not_implemented_yet_are_refused_not_ignored) {
   // DESIGN.md names them; until they work, an operator must not believe
   // they do.
   for (auto [text, key] :
-       {std::pair{"[delivery]\nretention = 3600\n", "delivery.retention"},
-        std::pair{"[server]\npublic_metrics = true\n", "server.public_metrics"},
+       {std::pair{"[server]\npublic_metrics = true\n", "server.public_metrics"},
         std::pair{"[slack]\nsigning_secret = \"x\"\n", "slack"},
         std::pair{"[pagerduty]\nwebhook_secret = \"x\"\n", "pagerduty"},
         std::pair{"[storage]\nbackend = \"postgres\"\n", "storage"},
@@ -154,6 +155,19 @@ BOOST_AUTO_TEST_CASE(keys_not_implemented_yet_are_refused_not_ignored) {
     BOOST_TEST(c.error().message.find("not implemented yet") !=
                    std::string::npos,
                c.error().message);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(retention_defaults_to_seven_days_and_is_checked) {
+  auto c = parse_config("", "t");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->delivery.retention == 604800);
+  for (auto* text :
+       {"[delivery]\nretention = 0\n", "[delivery]\nretention = -5\n",
+        "[delivery]\nretention = \"7d\"\n"}) {
+    auto bad = parse_config(text, "t");
+    BOOST_REQUIRE_MESSAGE(!bad, text);
+    BOOST_TEST(bad.error().field == "delivery.retention", text);
   }
 }
 

@@ -65,7 +65,8 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
       << "allow_networks = [" << allow_networks_ << "]\n"
       << "timeout = 5\n"
       // Retry schedules here are in milliseconds; so is the circuit's pause.
-      << "breaker_cooldown = 0.2\n\n";
+      << "breaker_cooldown = 0.2\n"
+      << delivery_extra_ << "\n";
   for (auto& ep : endpoints) {
     cfg << "[[endpoints]]\n";
     if (!ep.id.empty())

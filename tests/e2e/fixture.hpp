@@ -81,6 +81,10 @@ public:
   /// A [server] line for start(): load transports from `dir` only.
   static std::string plugins_dir_setting(const std::filesystem::path& dir);
   const std::string& admin_token() const { return admin_token_; }
+  /// More lines for the [delivery] table (e.g. "retention = 1\n").
+  void set_delivery_extra(std::string lines) {
+    delivery_extra_ = std::move(lines);
+  }
   /// delivery.allow_networks as TOML array items (default: loopback).
   void set_allow_networks(std::string items) {
     allow_networks_ = std::move(items);
@@ -101,6 +105,7 @@ private:
   std::uint16_t api_port_ = 0;
   std::string admin_token_;
   std::string allow_networks_ = "\"127.0.0.0/8\", \"::1/128\"";
+  std::string delivery_extra_;
 };
 
 /// An [[auth.tokens]] table for start()'s `extra`: `token` with `role`.

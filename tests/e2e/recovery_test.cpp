@@ -2,6 +2,7 @@
 // the same store, and nothing accepted is lost.
 #include "tests/e2e/fixture.hpp"
 
+#include "common/ids.hpp"
 #include "storage/event_log.hpp"
 #include "storage/log_fold.hpp"
 
@@ -326,6 +327,55 @@ BOOST_AUTO_TEST_CASE(a_full_disk_answers_503_and_recovers_when_space_returns) {
     missing += ids.count(id) == 0;
   BOOST_TEST(missing == 0u);
   BOOST_TEST(f.terminate() == 0);
+}
+
+BOOST_AUTO_TEST_CASE(finished_events_are_removed_after_retention) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  auto down = reserve_port(f);
+  f.set_delivery_extra("retention = 1\n"); // one second
+  f.start({{"ok", daemon_fixture::url_of(*receiver)}});
+  auto down_id =
+      create_endpoint(
+          f, {{"url", "https://127.0.0.1:" + std::to_string(down) + "/hook"},
+              {"retry_schedule", {60, 60, 60, 60}}})["id"]
+          .get<std::string>();
+  auto post = [&](const json& body, const std::string& key) {
+    http_client c{"127.0.0.1", f.api_port()};
+    auto r = c.request("POST", "/v1/events", body.dump(),
+                       {{"authorization", "Bearer " + f.admin_token()},
+                        {"content-type", "application/json"},
+                        {"Idempotency-Key", key}});
+    BOOST_REQUIRE_MESSAGE(r.status == 202, r.status << " " << r.body);
+    return json::parse(r.body)["ids"][0].get<std::string>();
+  };
+  // Both endpoints take every event: one delivers it, one keeps it pending.
+  auto id = post(sample_event(), "k1");
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  // Pending at "down": kept, however long retention is over.
+  std::this_thread::sleep_for(std::chrono::milliseconds{2500});
+  BOOST_TEST(f.get("/v1/events/" + id, f.admin_token()).status == 200);
+
+  // Once "down" gives up on it (deleted endpoint: dead-lettered), the event
+  // has finished and goes a second later, its dead letter with it.
+  BOOST_REQUIRE(f.call("DELETE", "/v1/endpoints/" + down_id).status == 204);
+  auto gone = [&] {
+    return f.get("/v1/events/" + id, f.admin_token()).status == 404;
+  };
+  for (int i = 0; i < 100 && !gone(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds{100});
+  auto r = f.get("/v1/events/" + id, f.admin_token());
+  BOOST_REQUIRE_EQUAL(r.status, 404);
+  BOOST_TEST(error_of(r)["code"] == "event_expired");
+  auto dead = json::parse(f.get("/v1/dead-letters", f.admin_token()).body);
+  BOOST_TEST(dead["dead_letters"].empty());
+  // Its idempotency key expired too (keys are kept for retention from when
+  // they were first used): the same key is a new event now.
+  BOOST_TEST(post(sample_event(), "k1") != id);
+  // An id that never was, made now, is just not found.
+  auto never = f.get("/v1/events/" + tocsin::new_id("evt"), f.admin_token());
+  BOOST_TEST(error_of(never)["code"] == "not_found");
+  BOOST_TEST(contains(f.process().log(), "retention removed"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -588,3 +588,229 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_per_endpoint_indexes_is_migrated) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+// ---- Retention
+// ---------------------------------------------------------------
+
+namespace {
+
+/// Commits an event with one delivery per (id, state, finished_at).
+void commit_event(
+    storage::event_log& log, const std::string& event_id,
+    std::vector<std::tuple<std::string, delivery_state, unix_ms>> deliveries) {
+  event_record e{event_id, R"({"id":")" + event_id + R"("})", 1000, {}};
+  write_set ws;
+  for (auto& [id, state, finished] : deliveries)
+    e.delivery_ids.push_back(id);
+  ws.add_event(e);
+  for (auto& [id, state, finished] : deliveries) {
+    auto d = make_delivery(id, event_id);
+    d.state = state;
+    d.finished_at = finished;
+    ws.add_delivery(d);
+  }
+  BOOST_REQUIRE(log.commit(ws, durability::synced).ok());
+}
+
+bool has_event(storage::event_log& log, const std::string& id) {
+  auto e = log.get_event(id);
+  BOOST_REQUIRE(e);
+  return e->has_value();
+}
+
+bool has_delivery(storage::event_log& log, const std::string& id) {
+  auto d = log.get_delivery(id);
+  BOOST_REQUIRE(d);
+  return d->has_value();
+}
+
+/// expire() until it has nothing more; what it removed in all.
+expiry expire_all(storage::event_log& log, unix_ms cutoff, std::size_t limit) {
+  expiry sum;
+  for (int calls = 0;; ++calls) {
+    BOOST_REQUIRE(calls < 1000);
+    auto x = log.expire(cutoff, limit);
+    BOOST_REQUIRE(x);
+    sum.events += x->events;
+    sum.deliveries += x->deliveries;
+    sum.idempotency_keys += x->idempotency_keys;
+    sum.log_records += x->log_records;
+    if (!x->more)
+      return sum;
+  }
+}
+
+constexpr auto delivered = delivery_state::delivered;
+constexpr auto dead = delivery_state::dead_lettered;
+constexpr auto pending = delivery_state::pending;
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(retention)
+
+BOOST_AUTO_TEST_CASE(
+    retention_removes_events_once_all_their_deliveries_finished_before_the_cutoff) {
+  test::temp_dir dir;
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto& l = **log;
+  commit_event(l, "evt_1", {{"dlv_1", delivered, 1000}, {"dlv_2", dead, 2000}});
+  commit_event(l, "evt_2", {{"dlv_3", delivered, 1500}, {"dlv_4", pending, 0}});
+  commit_event(l, "evt_3", {{"dlv_5", delivered, 5000}});
+  commit_event(l, "evt_4", {{"dlv_6", dead, 2500}});
+  BOOST_TEST(l.expired_before() == 0);
+
+  // One delivery looked at per call: the pass comes back until done.
+  auto x = expire_all(l, 3000, 1);
+  BOOST_TEST(x.events == 2u); // evt_1, evt_4
+  BOOST_TEST(x.deliveries == 3u);
+  BOOST_TEST(!has_event(l, "evt_1"));
+  BOOST_TEST(!has_delivery(l, "dlv_1"));
+  BOOST_TEST(!has_delivery(l, "dlv_2"));
+  BOOST_TEST(!has_event(l, "evt_4"));
+  // Dead letters go from both indexes.
+  BOOST_TEST(l.list_dead_letters("", 10)->empty());
+  BOOST_TEST(l.list_dead_letters_of("ep", 0, 10)->empty());
+  // An event with a pending delivery stays whole, however old the other.
+  BOOST_TEST(has_event(l, "evt_2"));
+  BOOST_TEST(has_delivery(l, "dlv_3"));
+  BOOST_TEST(pending_ids(l) == std::vector<std::string>{"dlv_4"});
+  // Finished after the cutoff: kept.
+  BOOST_TEST(has_event(l, "evt_3"));
+  BOOST_TEST(l.expired_before() == 3000);
+
+  // Its last delivery finishes: the event goes at the next pass.
+  auto d4 = make_delivery("dlv_4", "evt_2");
+  d4.state = delivered;
+  d4.finished_at = 2800;
+  write_set ws;
+  ws.put_delivery(d4, record_kind::attempt_finished, pending_at_1000);
+  BOOST_REQUIRE(l.commit(ws, durability::buffered));
+  x = expire_all(l, 3000, 100);
+  BOOST_TEST(x.events == 1u);
+  BOOST_TEST(x.deliveries == 2u);
+  BOOST_TEST(!has_event(l, "evt_2"));
+  BOOST_TEST(!has_delivery(l, "dlv_3"));
+  BOOST_TEST(!has_delivery(l, "dlv_4"));
+  BOOST_TEST(has_event(l, "evt_3"));
+  // Nothing left before the cutoff.
+  BOOST_TEST(expire_all(l, 3000, 100).events == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_is_kept_until_it_finishes_again) {
+  test::temp_dir dir;
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto& l = **log;
+  commit_event(l, "evt_1", {{"dlv_1", dead, 1000}});
+  // Replayed: pending again (its old index entry stays behind).
+  auto d = make_delivery("dlv_1", "evt_1");
+  write_set ws;
+  ws.put_delivery(d, record_kind::delivery_replayed,
+                  delivery_position{dead, 0});
+  BOOST_REQUIRE(l.commit(ws, durability::buffered));
+  BOOST_TEST(expire_all(l, 3000, 100).events == 0u);
+  BOOST_TEST(has_delivery(l, "dlv_1"));
+  // Delivered late: kept for the whole retention from then.
+  d.state = delivered;
+  d.finished_at = 4000;
+  ws.clear();
+  ws.put_delivery(d, record_kind::attempt_finished, pending_at_1000);
+  BOOST_REQUIRE(l.commit(ws, durability::buffered));
+  BOOST_TEST(expire_all(l, 3000, 100).events == 0u);
+  BOOST_TEST(expire_all(l, 4001, 100).events == 1u);
+  BOOST_TEST(!has_delivery(l, "dlv_1"));
+}
+
+BOOST_AUTO_TEST_CASE(retention_expires_idempotency_keys_and_old_log_records) {
+  test::temp_dir dir;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    auto& l = **log;
+    write_set ws;
+    ws.put_idempotency_key("old", {{"evt_1"}, 1000, "d1"});
+    ws.put_idempotency_key("new", {{"evt_2"}, 5000, "d2"});
+    BOOST_REQUIRE(l.commit(ws, durability::buffered));
+    commit_event(l, "evt_3", {{"dlv_1", pending, 0}});
+    auto seq = l.last_sequence();
+    BOOST_TEST(seq == 4u);
+
+    // Log records go by when they were written (now): a cutoff in the
+    // future takes all but the newest, which carries the sequence on.
+    auto x = expire_all(l, now_ms() + 60000, 100);
+    BOOST_TEST(x.idempotency_keys == 2u);
+    BOOST_TEST(x.log_records == 3u);
+    BOOST_TEST(!l.get_idempotency_key("old")->has_value());
+    BOOST_TEST(!l.get_idempotency_key("new")->has_value());
+    auto recs = records(l);
+    BOOST_REQUIRE(recs.size() == 1u);
+    BOOST_TEST(recs[0]["seq"] == seq);
+    // The pending delivery is not retention's to remove.
+    BOOST_TEST(has_delivery(l, "dlv_1"));
+  }
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  BOOST_TEST((*log)->last_sequence() == 4u);
+  commit_event(**log, "evt_4", {{"dlv_2", pending, 0}});
+  BOOST_TEST((*log)->last_sequence() == 6u);
+}
+
+BOOST_AUTO_TEST_CASE(a_cutoff_in_the_past_keeps_newer_keys_and_records) {
+  test::temp_dir dir;
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto& l = **log;
+  write_set ws;
+  ws.put_idempotency_key("old", {{"evt_1"}, 1000, "d1"});
+  ws.put_idempotency_key("new", {{"evt_2"}, 5000, "d2"});
+  BOOST_REQUIRE(l.commit(ws, durability::buffered));
+  auto x = expire_all(l, 3000, 100);
+  BOOST_TEST(x.idempotency_keys == 1u);
+  BOOST_TEST(x.log_records == 0u); // written now, after the cutoff
+  BOOST_TEST(!l.get_idempotency_key("old")->has_value());
+  BOOST_TEST(l.get_idempotency_key("new")->has_value());
+  BOOST_TEST(records(l).size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_from_before_retention_gets_its_time_indexes) {
+  test::temp_dir dir;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    commit_event(**log, "evt_1", {{"dlv_1", delivered, 1000}});
+    write_set ws;
+    ws.put_idempotency_key("old", {{"evt_1"}, 1000, "d1"});
+    BOOST_REQUIRE((*log)->commit(ws, durability::buffered));
+  }
+  {
+    // Take the indexes away, as a store of an older version never had them.
+    rocksdb::DBOptions opts;
+    std::vector<std::string> names;
+    BOOST_REQUIRE(
+        rocksdb::DB::ListColumnFamilies(opts, dir.path().string(), &names)
+            .ok());
+    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+    for (auto& n : names)
+      descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    std::vector<rocksdb::ColumnFamilyHandle*> handles;
+    rocksdb::DB* raw = nullptr;
+    BOOST_REQUIRE(rocksdb::DB::Open(opts, dir.path().string(), descriptors,
+                                    &handles, &raw)
+                      .ok());
+    for (auto* h : handles) {
+      if (h->GetName() == "finished" || h->GetName() == "idempotency_at")
+        BOOST_REQUIRE(raw->DropColumnFamily(h).ok());
+      BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
+    }
+    BOOST_REQUIRE(raw->Close().ok());
+    delete raw;
+  }
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto x = expire_all(**log, 3000, 100);
+  BOOST_TEST(x.events == 1u);
+  BOOST_TEST(x.idempotency_keys == 1u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()

@@ -62,6 +62,10 @@ public:
   }
   status writable() override { return {}; }
   std::uint64_t last_sequence() const override { return 0; }
+  result<storage::expiry> expire(unix_ms, std::size_t) override {
+    return storage::expiry{};
+  }
+  unix_ms expired_before() override { return 0; }
   result<std::vector<storage::delivery>>
   list_dead_letters(std::string_view, std::size_t) override {
     return std::vector<storage::delivery>{};
