@@ -8,6 +8,7 @@
 #include "api/server.hpp"
 #include "app/config.hpp"
 #include "cli/commands.hpp"
+#include "common/defaults.hpp"
 #include "common/file_safety.hpp"
 #include "common/log.hpp"
 #include "common/thread_pool.hpp"
@@ -175,6 +176,8 @@ int serve(const std::string& config_file) {
   storage::retention_options retention_opts;
   retention_opts.keep =
       std::chrono::milliseconds{std::llround(cfg->delivery.retention * 1000)};
+  retention_opts.keep_keys =
+      std::chrono::milliseconds{defaults::idempotency_window_ms};
   std::optional<storage::retention_runner> retention{std::in_place, **log,
                                                      retention_opts};
 

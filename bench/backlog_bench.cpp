@@ -68,15 +68,6 @@ double seconds_since(clock_type::time_point t) {
   return std::chrono::duration<double>(clock_type::now() - t).count();
 }
 
-std::uintmax_t dir_bytes(const std::filesystem::path& dir) {
-  std::uintmax_t total = 0;
-  std::error_code ec;
-  for (auto& e : std::filesystem::recursive_directory_iterator{dir, ec})
-    if (e.is_regular_file(ec))
-      total += e.file_size(ec);
-  return total;
-}
-
 /// Polls GET /healthz until it answers 200; the seconds that took.
 bool wait_healthy(std::uint16_t port, std::chrono::seconds timeout) {
   auto deadline = clock_type::now() + timeout;

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <algorithm>
+#include <cstdint>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 #include <sstream>
@@ -58,6 +60,16 @@ inline double cpu_seconds(pid_t pid) {
     if (i == 14 || i == 15) // utime, stime
       ticks += std::stod(field);
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// Bytes of the regular files under `dir` (a store's size on disk).
+inline std::uintmax_t dir_bytes(const std::filesystem::path& dir) {
+  std::uintmax_t total = 0;
+  std::error_code ec;
+  for (auto& e : std::filesystem::recursive_directory_iterator{dir, ec})
+    if (e.is_regular_file(ec))
+      total += e.file_size(ec);
+  return total;
 }
 
 inline double percentile(std::vector<double>& v, double p) {

@@ -5,6 +5,7 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
@@ -26,12 +27,13 @@ struct shared_state {
   const load_options& opts;
   load_result& result;
   int issued = 0;
+  clock_type::time_point start = clock_type::now();
 };
 
 class connection : public std::enable_shared_from_this<connection> {
 public:
   connection(asio::io_context& ioc, shared_state& shared)
-      : stream_(ioc), shared_(shared) {
+      : stream_(ioc), timer_(ioc), shared_(shared) {
     req_.method(http::verb::post);
     req_.target("/v1/events");
     req_.version(11);
@@ -58,8 +60,24 @@ private:
   void next() {
     if (shared_.issued >= shared_.opts.requests)
       return;
-    ++shared_.issued;
+    auto index = shared_.issued++;
     sent_ = clock_type::now();
+    if (shared_.opts.rate > 0) {
+      auto due = shared_.start +
+                 std::chrono::duration_cast<clock_type::duration>(
+                     std::chrono::duration<double>(index / shared_.opts.rate));
+      sent_ = due;
+      if (due > clock_type::now()) {
+        timer_.expires_at(due);
+        timer_.async_wait(
+            [self = shared_from_this()](beast::error_code) { self->write(); });
+        return;
+      }
+    }
+    write();
+  }
+
+  void write() {
     http::async_write(
         stream_, req_,
         [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -102,6 +120,7 @@ private:
   }
 
   beast::tcp_stream stream_;
+  asio::steady_timer timer_;
   shared_state& shared_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> req_;
@@ -114,6 +133,7 @@ private:
 load_result run_load(const load_options& opts) {
   load_result result;
   shared_state shared{opts, result};
+  shared.start = clock_type::now();
   asio::io_context ioc{1};
   for (int i = 0; i < opts.connections; ++i)
     std::make_shared<connection>(ioc, shared)->start();

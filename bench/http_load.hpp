@@ -1,6 +1,7 @@
 // A light load generator: one thread, many keep-alive connections, each
-// POSTing the same body back to back (like wrk), recording every accepted id
-// with the time its request was sent.
+// POSTing the same body back to back (like wrk) or on a schedule (like wrk2),
+// recording every accepted id with the time its request was sent (or was
+// due, on a schedule).
 #pragma once
 
 #include <chrono>
@@ -17,6 +18,10 @@ struct load_options {
   std::string body;
   int connections = 32;
   int requests = 1000;
+  /// Requests per second offered (open loop: request i is due at i / rate
+  /// and its latency counts from then, even if every connection was busy);
+  /// 0: each connection sends its next as soon as the last was answered.
+  double rate = 0;
 };
 
 struct load_result {

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <vector>
 
 namespace tocsin::defaults {
@@ -29,8 +30,11 @@ inline constexpr double breaker_cooldown = 30;
 /// Deliveries an endpoint holds in memory at most (besides those in flight):
 /// the next ones due. The rest of a backlog stays in the store.
 inline constexpr std::size_t queue_window = 512;
-/// Seconds finished deliveries, their events, log records and idempotency
-/// keys are kept (7 days).
+/// How long an idempotency key answers with the first ids (24 h, like
+/// Stripe's), in milliseconds; after that the same key is a new request.
+inline constexpr std::int64_t idempotency_window_ms = 24 * 3600 * 1000;
+/// Seconds finished deliveries, their events and log records are kept
+/// (7 days).
 inline constexpr double retention = 7 * 86400;
 /// Seconds a rotated-out secret keeps signing next to the new one.
 inline constexpr double secret_grace = 86400;

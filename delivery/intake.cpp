@@ -1,5 +1,6 @@
 #include "delivery/intake.hpp"
 
+#include "common/defaults.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "delivery/retry_policy.hpp"
@@ -8,8 +9,6 @@
 namespace tocsin::delivery {
 
 namespace {
-
-constexpr unix_ms idempotency_window_ms = 24 * 3600 * 1000;
 
 /// A key as stored: scoped to the token that sent it (keys never hold a
 /// space, so the scope cannot be forged by a key).
@@ -52,7 +51,7 @@ intake::find_key(const std::string& key, unix_ms now) {
     log::error("idempotency lookup failed", {{"error", rec.error().message}});
     return std::nullopt;
   }
-  if (*rec && (*rec)->at + idempotency_window_ms > now)
+  if (*rec && (*rec)->at + defaults::idempotency_window_ms > now)
     return std::move(**rec);
   return std::nullopt;
 }

@@ -17,6 +17,7 @@
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
 namespace tocsin::storage {
@@ -457,9 +458,17 @@ public:
     return last_seq_;
   }
 
-  result<expiry> expire(unix_ms cutoff, std::size_t limit) override {
+  result<expiry> expire(unix_ms cutoff, unix_ms keys_cutoff,
+                        std::size_t limit) override {
     result<expiry> out = expiry{};
-    exclusively([&] { out = expire_chunk(cutoff, limit); });
+    exclusively([&] {
+      auto finished_from = finished_from_, keys_from = keys_from_;
+      out = expire_chunk(cutoff, keys_cutoff, limit);
+      if (!out) { // nothing was deleted: start there again
+        finished_from_ = std::move(finished_from);
+        keys_from_ = std::move(keys_from);
+      }
+    });
     return out;
   }
 
@@ -703,22 +712,28 @@ private:
   }
 
   /// One chunk of retention (see event_log::expire); runs exclusively.
-  result<expiry> expire_chunk(unix_ms cutoff, std::size_t limit) {
+  result<expiry> expire_chunk(unix_ms cutoff, unix_ms keys_cutoff,
+                              std::size_t limit) {
     expiry out;
     rocksdb::WriteBatch batch;
     std::unordered_set<std::string> removed; // events in this batch
-    std::unique_ptr<rocksdb::Iterator> it{
-        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_finished])};
     auto end = time_key(cutoff, {});
+    rocksdb::Slice upper{end};
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(ro, cfs_[cf_finished])};
     rocksdb::Status st;
     std::size_t examined = 0;
-    for (it->SeekToFirst();
-         st.ok() && it->Valid() && it->key().compare(end) < 0; it->Next()) {
+    // From where the last chunk stopped: what lies before is deleted, and
+    // seeking from the start would step over every tombstone of it.
+    for (it->Seek(finished_from_); st.ok() && it->Valid(); it->Next()) {
       if (examined++ == limit) {
         out.more = true;
         break;
       }
       auto key = it->key();
+      finished_from_.assign(key.data(), key.size());
       // This entry goes in any case: the delivery is removed below, or left
       // for a later entry of its event (or of its own, after a replay).
       st = batch.Delete(cfs_[cf_finished], key);
@@ -762,7 +777,7 @@ private:
     if (st.ok())
       st = it->status();
     if (st.ok() && !out.more)
-      st = expire_keys(batch, cutoff, limit, out);
+      st = expire_keys(batch, keys_cutoff, limit, out);
     if (st.ok() && !out.more)
       st = expire_log(batch, cutoff, out);
     if (st.ok() && !out.more)
@@ -778,16 +793,19 @@ private:
   /// Idempotency keys recorded before `cutoff` (up to `limit`).
   rocksdb::Status expire_keys(rocksdb::WriteBatch& batch, unix_ms cutoff,
                               std::size_t limit, expiry& out) {
-    std::unique_ptr<rocksdb::Iterator> it{
-        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_idempotency_at])};
     auto end = time_key(cutoff, {});
+    rocksdb::Slice upper{end};
+    rocksdb::ReadOptions ro;
+    ro.iterate_upper_bound = &upper;
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(ro, cfs_[cf_idempotency_at])};
     rocksdb::Status st;
-    for (it->SeekToFirst();
-         st.ok() && it->Valid() && it->key().compare(end) < 0; it->Next()) {
+    for (it->Seek(keys_from_); st.ok() && it->Valid(); it->Next()) {
       if (out.idempotency_keys >= limit) {
         out.more = true;
         break;
       }
+      keys_from_.assign(it->key().data(), it->key().size());
       st = batch.Delete(cfs_[cf_idempotency_at], it->key());
       if (st.ok())
         st = batch.Delete(
@@ -975,6 +993,10 @@ private:
   mutable std::mutex mtx_;
   std::deque<writer*> queue_;  ///< guarded by mtx_
   std::uint64_t last_seq_ = 0; ///< guarded by mtx_
+  // Where retention's last chunk stopped in each time index (everything
+  // before is deleted). Only touched exclusively.
+  std::string finished_from_;
+  std::string keys_from_;
   std::mutex health_mtx_;
   std::string refused_; ///< why writes fail; empty: they do not
   std::chrono::steady_clock::time_point next_resume_{};
@@ -1020,6 +1042,12 @@ open_event_log(const event_log_options& opts) {
   db_opts.db_write_buffer_size = 64 << 20;
   rocksdb::ColumnFamilyOptions cf_opts;
   cf_opts.write_buffer_size = 16 << 20;
+  // Indexes and state are deleted from all the time (a delivery leaves the
+  // pending index when it finishes; retention removes what finished): files
+  // dense with deletions are compacted early, so that seeks do not step over
+  // long runs of tombstones.
+  cf_opts.table_properties_collector_factories.push_back(
+      rocksdb::NewCompactOnDeletionCollectorFactory(16384, 8192));
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (auto* name : cf_names)
     descriptors.emplace_back(name, cf_opts);

@@ -177,13 +177,14 @@ public:
 
   /// Retention: removes what finished before `cutoff` — each event whose
   /// deliveries are all delivered or dead-lettered, the last of them before
-  /// `cutoff`, with those deliveries; idempotency keys recorded before
-  /// `cutoff`; log records written before `cutoff`. Reads time indexes, not
-  /// the whole store. Looks at most at `limit` deliveries (and keys) per call,
-  /// so that commits wait for one chunk at most: call again while `more`. A
-  /// call that finishes remembers `cutoff` (expired_before()). Pending
+  /// `cutoff`, with those deliveries; log records written before `cutoff`;
+  /// and idempotency keys recorded before `keys_cutoff`. Reads time indexes,
+  /// not the whole store. Looks at most at `limit` deliveries (and keys) per
+  /// call, so that commits wait for one chunk at most: call again while `more`.
+  /// A call that finishes remembers `cutoff` (expired_before()). Pending
   /// deliveries and their events stay, however old.
-  virtual result<expiry> expire(unix_ms cutoff, std::size_t limit) = 0;
+  virtual result<expiry> expire(unix_ms cutoff, unix_ms keys_cutoff,
+                                std::size_t limit) = 0;
 
   /// The newest cutoff expire() finished with (0: none): an event accepted
   /// before it that is not found was removed by retention.

@@ -27,10 +27,12 @@ retention_runner::~retention_runner() {
 result<expiry> retention_runner::pass(event_log& log,
                                       const retention_options& opts,
                                       const std::function<bool()>& stopping) {
-  auto cutoff = opts.clock() - opts.keep.count();
+  auto now = opts.clock();
+  auto cutoff = now - opts.keep.count();
+  auto keys_cutoff = now - std::min(opts.keep, opts.keep_keys).count();
   expiry sum;
   for (;;) {
-    auto x = log.expire(cutoff, opts.chunk);
+    auto x = log.expire(cutoff, keys_cutoff, opts.chunk);
     if (!x)
       return x.error();
     sum.events += x->events;

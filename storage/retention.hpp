@@ -1,6 +1,7 @@
 // Retention: a background thread that removes, through event_log::expire,
 // what finished longer ago than `delivery.retention` (events whose
-// deliveries all finished, their deliveries, idempotency keys, log records),
+// deliveries all finished, their deliveries, log records) and idempotency
+// keys past their window,
 // a chunk at a time so that commits never wait long. Knows only the
 // event_log interface, so every backend retains the same way.
 #pragma once
@@ -21,6 +22,9 @@ namespace tocsin::storage {
 struct retention_options {
   /// How long finished records are kept.
   std::chrono::milliseconds keep = std::chrono::hours{24 * 7};
+  /// How long idempotency keys are kept (they answer for 24 h; kept no
+  /// longer than `keep` either).
+  std::chrono::milliseconds keep_keys = std::chrono::hours{24};
   /// Deliveries (and keys) looked at per chunk: what a commit may wait for.
   std::size_t chunk = 256;
   std::function<unix_ms()> clock = now_ms;

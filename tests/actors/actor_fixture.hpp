@@ -50,8 +50,9 @@ public:
     return real_.writable();
   }
   std::uint64_t last_sequence() const override { return real_.last_sequence(); }
-  result<storage::expiry> expire(unix_ms cutoff, std::size_t limit) override {
-    return real_.expire(cutoff, limit);
+  result<storage::expiry> expire(unix_ms cutoff, unix_ms keys_cutoff,
+                                 std::size_t limit) override {
+    return real_.expire(cutoff, keys_cutoff, limit);
   }
   unix_ms expired_before() override { return real_.expired_before(); }
   result<std::optional<storage::event_record>>

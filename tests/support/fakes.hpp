@@ -62,7 +62,7 @@ public:
   }
   status writable() override { return {}; }
   std::uint64_t last_sequence() const override { return 0; }
-  result<storage::expiry> expire(unix_ms, std::size_t) override {
+  result<storage::expiry> expire(unix_ms, unix_ms, std::size_t) override {
     return storage::expiry{};
   }
   unix_ms expired_before() override { return 0; }
