@@ -327,36 +327,41 @@ public:
       batch.Clear();
       return {};
     };
-    std::unique_ptr<rocksdb::Iterator> it{
-        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_deliveries])};
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto d = delivery_from_json(it->value().ToStringView());
-      if (!d || d->state == delivery_state::pending)
-        continue;
-      if (auto st =
-              batch.Put(cfs_[cf_finished], time_key(d->finished_at, d->id), {});
-          !st.ok())
-        return store_error(st);
-      if (batch.Count() >= 30000)
-        TOCSIN_TRY(flush());
-    }
-    if (!it->status().ok())
-      return store_error(it->status());
-    it.reset(db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_idempotency]));
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto key = it->key().ToStringView();
-      auto rec = get_idempotency_key(key);
-      if (!rec || !*rec)
-        continue;
-      if (auto st =
-              batch.Put(cfs_[cf_idempotency_at], time_key((*rec)->at, key), {});
-          !st.ok())
-        return store_error(st);
-      if (batch.Count() >= 30000)
-        TOCSIN_TRY(flush());
-    }
-    if (!it->status().ok())
-      return store_error(it->status());
+    // Every record of `from` that `index_key` gives a key for goes into
+    // `index`.
+    auto build = [&](std::size_t from, std::size_t index,
+                     auto index_key) -> status {
+      std::unique_ptr<rocksdb::Iterator> it{
+          db_->NewIterator(rocksdb::ReadOptions{}, cfs_[from])};
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        std::optional<std::string> key = index_key(it.get());
+        if (!key)
+          continue;
+        if (auto st = batch.Put(cfs_[index], *key, {}); !st.ok())
+          return store_error(st);
+        if (batch.Count() >= 30000)
+          TOCSIN_TRY(flush());
+      }
+      if (!it->status().ok())
+        return store_error(it->status());
+      return {};
+    };
+    TOCSIN_TRY(build(cf_deliveries, cf_finished,
+                     [](rocksdb::Iterator* it) -> std::optional<std::string> {
+                       auto d = delivery_from_json(it->value().ToStringView());
+                       if (!d || d->state == delivery_state::pending)
+                         return std::nullopt;
+                       return time_key(d->finished_at, d->id);
+                     }));
+    TOCSIN_TRY(
+        build(cf_idempotency, cf_idempotency_at,
+              [this](rocksdb::Iterator* it) -> std::optional<std::string> {
+                auto key = it->key().ToStringView();
+                auto rec = get_idempotency_key(key);
+                if (!rec || !*rec)
+                  return std::nullopt;
+                return time_key((*rec)->at, key);
+              }));
     return flush();
   }
 

@@ -9,6 +9,8 @@
 #include <rocksdb/db.h>
 
 #include <atomic>
+#include <functional>
+#include <set>
 #include <thread>
 
 using namespace tocsin;
@@ -53,6 +55,38 @@ std::vector<std::string> pending_ids(event_log& log,
       return out;
     from = *page->next;
   }
+}
+
+/// Opens a closed store with RocksDB itself and calls `fn` with each column
+/// family: to make it look as an older version wrote it.
+void rewrite_store(
+    const std::filesystem::path& dir,
+    const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& fn) {
+  rocksdb::DBOptions opts;
+  std::vector<std::string> names;
+  BOOST_REQUIRE(
+      rocksdb::DB::ListColumnFamilies(opts, dir.string(), &names).ok());
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (auto& n : names)
+    descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  BOOST_REQUIRE(
+      rocksdb::DB::Open(opts, dir.string(), descriptors, &handles, &raw).ok());
+  for (auto* h : handles) {
+    fn(*raw, h);
+    BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
+  }
+  BOOST_REQUIRE(raw->Close().ok());
+  delete raw;
+}
+
+void drop_column_families(const std::filesystem::path& dir,
+                          const std::set<std::string>& drop) {
+  rewrite_store(dir, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+    if (drop.count(h->GetName()))
+      BOOST_REQUIRE(db.DropColumnFamily(h).ok());
+  });
 }
 
 constexpr delivery_position pending_at_1000{delivery_state::pending, 1000};
@@ -417,29 +451,8 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_endpoint_index_gets_one) {
     }
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   }
-  {
-    // Take the index away, as a store of an older version never had it.
-    rocksdb::DBOptions opts;
-    std::vector<std::string> names;
-    BOOST_REQUIRE(
-        rocksdb::DB::ListColumnFamilies(opts, dir.path().string(), &names)
-            .ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (auto& n : names)
-      descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    BOOST_REQUIRE(rocksdb::DB::Open(opts, dir.path().string(), descriptors,
-                                    &handles, &raw)
-                      .ok());
-    for (auto* h : handles) {
-      if (h->GetName() == "dead_by_endpoint")
-        BOOST_REQUIRE(raw->DropColumnFamily(h).ok());
-      BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
-    }
-    BOOST_REQUIRE(raw->Close().ok());
-    delete raw;
-  }
+  // Take the index away, as a store of an older version never had it.
+  drop_column_families(dir.path(), {"dead_by_endpoint"});
   auto log = open_event_log({dir.path().string()});
   BOOST_REQUIRE(log);
   auto a = (*log)->list_dead_letters_of("a", 0, 10);
@@ -543,38 +556,21 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_per_endpoint_indexes_is_migrated) {
     }
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   }
-  {
-    // Rewrite the indexes as an older version kept them: pending by id
-    // alone, no due index, no layout mark.
-    rocksdb::DBOptions opts;
-    std::vector<std::string> names;
-    BOOST_REQUIRE(
-        rocksdb::DB::ListColumnFamilies(opts, dir.path().string(), &names)
-            .ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (auto& n : names)
-      descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    BOOST_REQUIRE(rocksdb::DB::Open(opts, dir.path().string(), descriptors,
-                                    &handles, &raw)
-                      .ok());
-    for (auto* h : handles) {
-      if (h->GetName() == "due")
-        BOOST_REQUIRE(raw->DropColumnFamily(h).ok());
-      if (h->GetName() == "pending") {
-        for (auto id : {"dlv_1", "dlv_2"}) {
-          BOOST_REQUIRE(raw->Delete({}, h, std::string{"ep"} + '\0' + id).ok());
-          BOOST_REQUIRE(raw->Put({}, h, id, "").ok());
+  // Rewrite the indexes as an older version kept them: pending by id
+  // alone, no due index, no layout mark.
+  rewrite_store(
+      dir.path(), [](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+        if (h->GetName() == "due")
+          BOOST_REQUIRE(db.DropColumnFamily(h).ok());
+        if (h->GetName() == "pending") {
+          for (auto id : {"dlv_1", "dlv_2"}) {
+            BOOST_REQUIRE(db.Delete({}, h, std::string{"ep"} + '\0' + id).ok());
+            BOOST_REQUIRE(db.Put({}, h, id, "").ok());
+          }
         }
-      }
-      if (h->GetName() == "default")
-        BOOST_REQUIRE(raw->Delete({}, h, "index_layout").ok());
-      BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
-    }
-    BOOST_REQUIRE(raw->Close().ok());
-    delete raw;
-  }
+        if (h->GetName() == "default")
+          BOOST_REQUIRE(db.Delete({}, h, "index_layout").ok());
+      });
   auto log = open_event_log({dir.path().string()});
   BOOST_REQUIRE(log);
   using v = std::vector<std::string>;
@@ -785,29 +781,8 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_retention_gets_its_time_indexes) {
     ws.put_idempotency_key("old", {{"evt_1"}, 1000, "d1"});
     BOOST_REQUIRE((*log)->commit(ws, durability::buffered));
   }
-  {
-    // Take the indexes away, as a store of an older version never had them.
-    rocksdb::DBOptions opts;
-    std::vector<std::string> names;
-    BOOST_REQUIRE(
-        rocksdb::DB::ListColumnFamilies(opts, dir.path().string(), &names)
-            .ok());
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (auto& n : names)
-      descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
-    std::vector<rocksdb::ColumnFamilyHandle*> handles;
-    rocksdb::DB* raw = nullptr;
-    BOOST_REQUIRE(rocksdb::DB::Open(opts, dir.path().string(), descriptors,
-                                    &handles, &raw)
-                      .ok());
-    for (auto* h : handles) {
-      if (h->GetName() == "finished" || h->GetName() == "idempotency_at")
-        BOOST_REQUIRE(raw->DropColumnFamily(h).ok());
-      BOOST_REQUIRE(raw->DestroyColumnFamilyHandle(h).ok());
-    }
-    BOOST_REQUIRE(raw->Close().ok());
-    delete raw;
-  }
+  // Take the indexes away, as a store of an older version never had them.
+  drop_column_families(dir.path(), {"finished", "idempotency_at"});
   auto log = open_event_log({dir.path().string()});
   BOOST_REQUIRE(log);
   auto x = expire_all(**log, 3000, 100);
