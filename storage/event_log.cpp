@@ -554,6 +554,12 @@ public:
     bool by_due = order == pending_order::due;
     std::string prefix{endpoint_id};
     prefix += '\0';
+    // Stop at the end of this endpoint's entries, not at the next live key
+    // (past however many tombstones of finished deliveries lie between).
+    std::string end{endpoint_id};
+    end += '\x01';
+    rocksdb::Slice upper{end};
+    ro.iterate_upper_bound = &upper;
     std::unique_ptr<rocksdb::Iterator> it{
         db_->NewIterator(ro, cfs_[by_due ? cf_due : cf_pending])};
     it->Seek(by_due ? due_index_key(endpoint_id, from.due, from.id)
