@@ -212,6 +212,8 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read("ca_file", d.ca_file));
   TOCSIN_TRY(r.read("allow_networks", d.allow_networks));
   TOCSIN_TRY(r.read_int("max_in_flight", d.max_in_flight, 1, 1024));
+  TOCSIN_TRY(r.read_int("max_connections_per_origin",
+                        d.max_connections_per_origin, 1, 4096));
   TOCSIN_TRY(r.read_int("queue_window", d.queue_window, 1, 1 << 20));
   TOCSIN_TRY(r.read("retention", d.retention, 0.1, 10 * 365 * 86400.0));
   TOCSIN_TRY(r.read("secret_grace", d.secret_grace, 0, 30 * 86400));

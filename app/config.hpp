@@ -55,6 +55,9 @@ struct delivery_config {
   std::string ca_file;
   std::vector<std::string> allow_networks;
   int max_in_flight = defaults::max_in_flight;
+  /// Connections open at once to one origin (scheme, host, port), shared by
+  /// every endpoint there.
+  int max_connections_per_origin = defaults::max_connections_per_origin;
   /// Deliveries each endpoint holds in memory; the rest wait in the store.
   std::size_t queue_window = defaults::queue_window;
   /// Seconds finished deliveries (and their events, log records and

@@ -142,6 +142,8 @@ int serve(const std::string& config_file) {
   net::https_client_options client_opts;
   client_opts.ca_file = cfg->delivery.ca_file;
   client_opts.io_threads = cfg->server.io_threads;
+  client_opts.max_open_per_origin =
+      static_cast<std::size_t>(cfg->delivery.max_connections_per_origin);
   // Validated with the config; cannot fail here.
   client_opts.addresses =
       *net::address_policy::from_cidrs(cfg->delivery.allow_networks);

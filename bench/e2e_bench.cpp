@@ -5,7 +5,13 @@
 // reproduces the run.
 //
 //   e2e_bench [--events N] [--connections C] [--batch B] [--in-flight M]
-//             [--io-threads T]
+//             [--io-threads T] [--rate R] [--endpoints E --fanout K]
+//
+// --rate R offers R requests/s open loop (latency counts from when each
+// request was due); without it every connection sends as fast as answers
+// come. --endpoints E --fanout K: E endpoints on the sink in E / K groups of
+// K (routed by agent), the events of a batch spread over the groups, so that
+// each event goes to K endpoints.
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
 #include "tests/support/daemon_process.hpp"
@@ -20,6 +26,7 @@
 #include <iostream>
 #include <iterator>
 #include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 #include <unordered_map>
@@ -40,6 +47,9 @@ struct options {
   int batch = 1;
   int in_flight = 64;
   int io_threads = 1;
+  int rate = 0;
+  int endpoints = 1;
+  int fanout = 1;
 };
 
 options parse(int argc, char** argv) {
@@ -57,10 +67,20 @@ options parse(int argc, char** argv) {
       o.in_flight = v;
     else if (k == "--io-threads")
       o.io_threads = v;
+    else if (k == "--rate")
+      o.rate = v;
+    else if (k == "--endpoints")
+      o.endpoints = v;
+    else if (k == "--fanout")
+      o.fanout = v;
     else {
       std::cerr << "unknown option " << k << "\n";
       std::exit(2);
     }
+  }
+  if (o.fanout < 1 || o.endpoints < o.fanout || o.endpoints % o.fanout != 0) {
+    std::cerr << "--endpoints must be a multiple of --fanout\n";
+    std::exit(2);
   }
   return o;
 }
@@ -73,31 +93,49 @@ int main(int argc, char** argv) {
   test_ca ca{dir.path()};
   auto cert = ca.issue("sink", {"localhost"}, {"127.0.0.1"});
 
-  // The sink: records when each event id arrives.
+  // The sink: records when each event id arrives at each endpoint (its
+  // path), and keeps the latest arrival per event.
   std::mutex mtx;
   std::unordered_map<std::string, clock_type::time_point> arrived;
+  std::unordered_map<std::string, int> copies; // per event id
   std::atomic<int> duplicates{0};
+  std::set<std::pair<std::string, std::string>> seen; // (id, path)
   https_receiver sink{
       receiver_options{cert.cert_file, cert.key_file,
                        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
       [&](const received_request& r, std::size_t) {
         auto it = r.headers.find("webhook-id");
+        if (it == r.headers.end())
+          return canned_response{};
         std::lock_guard g{mtx};
-        if (it != r.headers.end() && !arrived.emplace(it->second, r.at).second)
+        if (opt.fanout > 1 && !seen.emplace(it->second, r.target).second) {
+          ++duplicates;
+          return canned_response{};
+        }
+        if (++copies[it->second] < opt.fanout)
+          return canned_response{};
+        if (!arrived.emplace(it->second, r.at).second)
           ++duplicates;
         return canned_response{};
       }};
 
   auto config = dir.path() / "tocsin.toml";
-  std::ofstream{config}
-      << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
-      << (dir.path() / "data").string() << "\"\nio_threads = " << opt.io_threads
-      << "\n\n[delivery]\nca_file = \"" << ca.ca_file()
-      << "\"\nallow_networks = [\"127.0.0.0/8\"]\nmax_in_flight = "
-      << opt.in_flight
-      << "\n\n[[endpoints]]\nid = \"sink\"\nurl = \"https://127.0.0.1:"
-      << sink.port()
-      << "/hook\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+  {
+    std::ofstream out{config};
+    out << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
+        << (dir.path() / "data").string()
+        << "\"\nio_threads = " << opt.io_threads
+        << "\n\n[delivery]\nca_file = \"" << ca.ca_file()
+        << "\"\nallow_networks = [\"127.0.0.0/8\"]\nmax_in_flight = "
+        << opt.in_flight << "\n";
+    for (int i = 0; i < opt.endpoints; ++i) {
+      out << "\n[[endpoints]]\nid = \"sink-" << i
+          << "\"\nurl = \"https://127.0.0.1:" << sink.port() << "/hook/" << i
+          << "\"\nsecret = \"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\"\n";
+      if (opt.fanout > 1 || opt.endpoints > 1)
+        out << "agents = [\"group-" << i / opt.fanout << "\"]\n";
+    }
+  }
   daemon_process daemon{{TOCSIN_BINARY, "serve", "--config", config.string()},
                         dir.path() / "daemon.log"};
   auto port = daemon.wait_listening();
@@ -109,8 +147,9 @@ int main(int argc, char** argv) {
   std::getline(std::ifstream{dir.path() / "data" / "admin.token"}, token);
 
   // One event body per batch size, reused: the daemon parses it each time.
+  int groups = opt.endpoints / opt.fanout;
   nlohmann::json ev{{"type", "policy.denied"},
-                    {"agent_id", "agent-7"},
+                    {"agent_id", "group-0"},
                     {"summary", "agent-7 tried file.delete on /etc"},
                     {"details",
                      {{"action", "file.delete"},
@@ -121,16 +160,22 @@ int main(int argc, char** argv) {
     body = ev.dump();
   } else {
     nlohmann::json b{{"events", nlohmann::json::array()}};
-    for (int i = 0; i < opt.batch; ++i)
+    for (int i = 0; i < opt.batch; ++i) {
+      ev["agent_id"] = "group-" + std::to_string(i % groups);
       b["events"].push_back(ev);
+    }
     body = b.dump();
   }
 
   int requests = (opt.events + opt.batch - 1) / opt.batch;
   auto cpu_at_start = cpu_seconds(daemon.pid());
   auto start = clock_type::now();
-  auto load =
-      tocsin::bench::run_load({port, token, body, opt.connections, requests});
+  auto load = tocsin::bench::run_load({.port = port,
+                                       .token = token,
+                                       .body = body,
+                                       .connections = opt.connections,
+                                       .requests = requests,
+                                       .rate = static_cast<double>(opt.rate)});
   auto failures = load.failures;
   if (failures)
     std::cerr << failures << " requests failed, first: " << load.first_failure
@@ -173,6 +218,10 @@ int main(int argc, char** argv) {
   cmd << "build-release/bench/e2e_bench --events " << opt.events
       << " --connections " << opt.connections << " --batch " << opt.batch
       << " --in-flight " << opt.in_flight << " --io-threads " << opt.io_threads;
+  if (opt.rate > 0)
+    cmd << " --rate " << opt.rate;
+  if (opt.endpoints > 1)
+    cmd << " --endpoints " << opt.endpoints << " --fanout " << opt.fanout;
   std::printf("tocsin end-to-end benchmark\n");
   std::printf("  machine:        %s\n", machine().c_str());
   std::printf("  command:        %s\n", cmd.str().c_str());
@@ -191,6 +240,15 @@ int main(int argc, char** argv) {
   std::printf("  daemon CPU:     %.1f us per event (user + system, all "
               "threads)\n",
               accepted ? cpu * 1e6 / static_cast<double>(accepted) : 0.0);
+  if (opt.fanout > 1)
+    std::printf("  fan-out:        %d endpoints, each event to %d: %.0f "
+                "deliveries/s, %.1f us CPU per delivery\n",
+                opt.endpoints, opt.fanout,
+                static_cast<double>((accepted - lost) * opt.fanout) /
+                    secs(last - start),
+                accepted
+                    ? cpu * 1e6 / static_cast<double>(accepted) / opt.fanout
+                    : 0.0);
   std::printf("  daemon peak RSS: %.1f MiB\n",
               static_cast<double>(rss) / 1024.0);
   return lost == 0 && failures == 0 ? 0 : 1;

@@ -35,10 +35,11 @@ public:
   connection(asio::io_context& ioc, shared_state& shared)
       : stream_(ioc), timer_(ioc), shared_(shared) {
     req_.method(http::verb::post);
-    req_.target("/v1/events");
+    req_.target(shared.opts.target);
     req_.version(11);
     req_.set(http::field::host, "127.0.0.1");
-    req_.set(http::field::authorization, "Bearer " + shared.opts.token);
+    if (!shared.opts.token.empty())
+      req_.set(http::field::authorization, "Bearer " + shared.opts.token);
     req_.set(http::field::content_type, "application/json");
     req_.keep_alive(true);
     req_.body() = shared.opts.body;
@@ -61,6 +62,11 @@ private:
     if (shared_.issued >= shared_.opts.requests)
       return;
     auto index = shared_.issued++;
+    index_ = index;
+    if (shared_.opts.body_of) {
+      req_.body() = shared_.opts.body_of(index);
+      req_.prepare_payload();
+    }
     sent_ = clock_type::now();
     if (shared_.opts.rate > 0) {
       auto due = shared_.start +
@@ -99,16 +105,18 @@ private:
   }
 
   void on_response() {
-    if (res_.result_int() != 202) {
+    if (static_cast<int>(res_.result_int()) != shared_.opts.expect_status) {
       ++shared_.result.failures;
       if (shared_.result.first_failure.empty())
         shared_.result.first_failure =
             std::to_string(res_.result_int()) + " " + res_.body();
     } else {
       auto answer = nlohmann::json::parse(res_.body(), nullptr, false);
-      if (answer.is_object())
+      if (answer.is_object() && answer.contains("ids"))
         for (auto& id : answer["ids"])
           shared_.result.accepted.emplace_back(id.get<std::string>(), sent_);
+      else
+        shared_.result.accepted.emplace_back(std::to_string(index_), sent_);
     }
     next();
   }
@@ -126,6 +134,7 @@ private:
   http::request<http::string_body> req_;
   http::response<http::string_body> res_;
   clock_type::time_point sent_;
+  int index_ = 0;
 };
 
 } // namespace

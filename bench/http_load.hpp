@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -22,9 +23,19 @@ struct load_options {
   /// and its latency counts from then, even if every connection was busy);
   /// 0: each connection sends its next as soon as the last was answered.
   double rate = 0;
+  /// Where the requests go; the Authorization header is sent only with a
+  /// token.
+  std::string target = "/v1/events";
+  /// The status that means accepted (tocsin: 202; Alertmanager: 200).
+  int expect_status = 202;
+  /// When set, request i carries body_of(i) instead of `body` (alerts that
+  /// must differ to be told apart).
+  std::function<std::string(int)> body_of = {};
 };
 
 struct load_result {
+  /// The ids in tocsin's answers ({"ids":[...]}); for an answer without
+  /// them, the index of the accepted request.
   std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>>
       accepted;
   int failures = 0;

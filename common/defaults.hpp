@@ -19,6 +19,9 @@ inline constexpr double jitter = 0.1;
 inline constexpr double attempt_timeout = 10;
 /// Requests in flight per endpoint.
 inline constexpr int max_in_flight = 16;
+/// Connections open at once to one origin, whatever the number of endpoints
+/// that send there.
+inline constexpr int max_connections_per_origin = 128;
 /// Largest webhook payload; larger events are cut down (and the minimum).
 inline constexpr std::size_t max_payload_bytes = 4096;
 /// Largest request body the API takes.

@@ -21,6 +21,7 @@
 #include <openssl/x509v3.h>
 
 #include <array>
+#include <deque>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -50,10 +51,18 @@ struct connection {
   beast::ssl_stream<beast::tcp_stream> stream;
 };
 
-/// Idle connections and the last TLS session of one origin.
+class exchange;
+
+/// The connections of one origin (shared by every endpoint that sends
+/// there): at most `max_open_per_origin` exist at once, idle or in use;
+/// exchanges beyond that wait for one to come free, so a thousand endpoints
+/// on one host share its connections instead of opening (and closing) one
+/// per request in flight.
 struct origin_pool {
   std::mutex mtx;
   std::vector<std::unique_ptr<connection>> idle;
+  std::size_t open = 0; ///< connections that exist, idle or in use
+  std::deque<std::shared_ptr<exchange>> waiting;
   session_ptr session;
 };
 
@@ -66,8 +75,17 @@ public:
            outbound_request req, https_client::completion done);
 
   void start();
+  /// A connection of the pool comes to this waiting exchange.
+  void take(std::unique_ptr<connection> conn);
+  /// A connection slot of the pool comes to this waiting exchange.
+  void open_slot();
 
 private:
+  /// Gives the connection back for the next exchange (or closes it), and
+  /// with it the slot.
+  void give_back();
+  /// The slot of a connection that is gone goes to the next waiting exchange.
+  void release_slot();
   void open_new_connection();
   void on_resolve(beast::error_code ec, tcp::resolver::results_type results);
   void on_connect(beast::error_code ec);
@@ -89,6 +107,7 @@ private:
   clock_type::time_point deadline_;
   std::unique_ptr<connection> conn_;
   bool reused_ = false;
+  bool holds_slot_ = false; ///< counts in pool_->open
   tcp::resolver resolver_;
   http::request<http::string_body> http_req_;
   std::optional<response_reader> reader_;
@@ -191,21 +210,74 @@ void exchange::start() {
   http_req_.body() = req_.body;
   http_req_.keep_alive(true);
   http_req_.prepare_payload();
+  std::unique_ptr<connection> idle;
   {
     std::lock_guard guard{pool_->mtx};
     if (!pool_->idle.empty()) {
-      conn_ = std::move(pool_->idle.back());
+      idle = std::move(pool_->idle.back());
       pool_->idle.pop_back();
+    } else if (pool_->open < client_.opts().max_open_per_origin) {
+      ++pool_->open;
+      holds_slot_ = true;
+    } else {
+      pool_->waiting.push_back(shared_from_this());
+      return; // take() or open_slot() goes on
     }
   }
-  if (conn_) {
-    reused_ = true;
-    // Continue on the connection's strand.
-    asio::dispatch(conn_->lowest().get_executor(),
-                   [self = shared_from_this()] { self->write_request(); });
-  } else {
+  if (idle)
+    take(std::move(idle));
+  else
     open_new_connection();
+}
+
+void exchange::take(std::unique_ptr<connection> conn) {
+  conn_ = std::move(conn);
+  holds_slot_ = true;
+  reused_ = true;
+  // Continue on the connection's strand.
+  asio::dispatch(conn_->lowest().get_executor(),
+                 [self = shared_from_this()] { self->write_request(); });
+}
+
+void exchange::open_slot() {
+  holds_slot_ = true;
+  asio::post(client_.ioc(),
+             [self = shared_from_this()] { self->open_new_connection(); });
+}
+
+void exchange::give_back() {
+  std::shared_ptr<exchange> next;
+  {
+    std::lock_guard guard{pool_->mtx};
+    holds_slot_ = false;
+    if (!pool_->waiting.empty()) {
+      next = std::move(pool_->waiting.front());
+      pool_->waiting.pop_front();
+    } else if (pool_->idle.size() < client_.opts().max_idle_per_origin) {
+      pool_->idle.push_back(std::move(conn_));
+      return;
+    } else {
+      --pool_->open;
+      conn_.reset(); // closed
+      return;
+    }
   }
+  next->take(std::move(conn_));
+}
+
+void exchange::release_slot() {
+  std::shared_ptr<exchange> next;
+  {
+    std::lock_guard guard{pool_->mtx};
+    holds_slot_ = false;
+    if (pool_->waiting.empty()) {
+      --pool_->open;
+      return;
+    }
+    next = std::move(pool_->waiting.front());
+    pool_->waiting.pop_front();
+  }
+  next->open_slot(); // the slot passes on
 }
 
 void exchange::open_new_connection() {
@@ -331,9 +403,7 @@ void exchange::on_response() {
   }
   if (reader_->reusable()) {
     conn_->lowest().expires_never();
-    std::lock_guard guard{pool_->mtx};
-    if (pool_->idle.size() < client_.opts().max_idle_per_origin)
-      pool_->idle.push_back(std::move(conn_));
+    give_back();
   }
   conn_.reset(); // not reusable: closed
   finish(std::move(resp));
@@ -365,6 +435,9 @@ void exchange::fail(beast::error_code ec, std::string_view what) {
 }
 
 void exchange::finish(inbound_response resp) {
+  conn_.reset();
+  if (holds_slot_)
+    release_slot();
   resp.latency_ms =
       std::chrono::duration<double, std::milli>(clock_type::now() - started_)
           .count();

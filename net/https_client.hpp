@@ -22,6 +22,9 @@ struct https_client_options {
   unsigned io_threads = 1;
   /// Idle keep-alive connections kept per origin.
   std::size_t max_idle_per_origin = 64;
+  /// Connections open at once per origin (idle or in use), whatever the
+  /// number of endpoints sending there; further requests wait for one.
+  std::size_t max_open_per_origin = 128;
   /// What is read of a response (status and headers, the body's first KiB,
   /// bytes drained to keep the connection).
   response_limits response;

@@ -19,8 +19,9 @@ struct client_fixture {
   test_ca ca{dir.path()};
   pem_files cert = ca.issue("receiver", {"localhost"}, {"127.0.0.1"});
 
-  std::unique_ptr<https_client> make_client() {
+  std::unique_ptr<https_client> make_client(std::size_t max_open = 128) {
     https_client_options opts;
+    opts.max_open_per_origin = max_open;
     opts.ca_file = ca.ca_file();
     opts.addresses = *address_policy::from_cidrs({"127.0.0.0/8", "::1/128"});
     auto c = make_https_client(opts);
@@ -87,6 +88,39 @@ BOOST_AUTO_TEST_CASE(many_requests_over_kept_alive_connections) {
     BOOST_REQUIRE(send_sync(*client, url_of(*receiver, "localhost")).status ==
                   200);
   BOOST_TEST(receiver->count() == 50u);
+}
+
+BOOST_AUTO_TEST_CASE(connections_per_origin_are_capped_and_requests_wait) {
+  // Each answer takes 200 ms; with two connections, six requests take three
+  // rounds (a client opening one connection per request would take one).
+  auto receiver = make_receiver([](const received_request&, std::size_t) {
+    canned_response r;
+    r.delay = std::chrono::milliseconds{200};
+    return r;
+  });
+  auto client = make_client(2);
+  std::vector<std::future<inbound_response>> answers;
+  std::vector<std::promise<inbound_response>> promises(6);
+  auto start = std::chrono::steady_clock::now();
+  for (auto& p : promises) {
+    outbound_request req;
+    req.target = *parse_url(url_of(*receiver));
+    req.body = "{}";
+    req.timeout = std::chrono::seconds{10};
+    answers.push_back(p.get_future());
+    client->send(std::move(req),
+                 [&p](inbound_response r) { p.set_value(std::move(r)); });
+  }
+  for (auto& a : answers) {
+    auto r = a.get();
+    BOOST_TEST(r.error.empty(), r.error);
+    BOOST_TEST(r.status == 200);
+  }
+  auto took = std::chrono::steady_clock::now() - start;
+  BOOST_TEST(took >= std::chrono::milliseconds{580},
+             std::chrono::duration_cast<std::chrono::milliseconds>(took).count()
+                 << " ms");
+  BOOST_TEST(receiver->count() == 6u);
 }
 
 BOOST_AUTO_TEST_CASE(recovers_when_the_server_closed_a_kept_alive_connection) {
