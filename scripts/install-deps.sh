@@ -7,7 +7,7 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libcaf-dev libboost-dev libboost-test-dev libssl-dev librocksdb-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev clang-format
-  clang-14 libclang-rt-14-dev ccache
+  clang-14 libclang-rt-14-dev ccache libjemalloc-dev
 )
 
 missing=()
