@@ -43,8 +43,13 @@ struct options {
 
 options parse(int argc, char** argv) {
   options o;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     std::string k = argv[i];
+    if (i + 1 == argc || k == "--help") {
+      std::cerr << "usage: backlog_bench [--events N] [--batch B] "
+                   "[--connections C] [--in-flight M] [--window W]\n";
+      std::exit(k == "--help" ? 0 : 2);
+    }
     int v = std::atoi(argv[i + 1]);
     if (k == "--events")
       o.events = v;
