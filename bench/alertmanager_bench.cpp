@@ -77,50 +77,30 @@ struct options {
   std::string alertmanager = "/usr/bin/prometheus-alertmanager";
 };
 
-[[noreturn]] void usage() {
-  std::cerr << "usage: alertmanager_bench [--rate N] [--seconds S] [--batch B] "
-               "[--connections C]\n  [--events N] [--kill-events K] "
-               "[--recover-seconds S] [--in-flight M]\n  [--group-interval D] "
-               "[--alertmanager PATH]\n";
-  std::exit(2);
-}
+constexpr const char* usage_text =
+    "usage: alertmanager_bench [--rate N] [--seconds S] [--batch B] "
+    "[--connections C]\n  [--events N] [--kill-events K] "
+    "[--recover-seconds S] [--in-flight M]\n  [--group-interval D] "
+    "[--alertmanager PATH]";
 
 options parse(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; i += 2) {
-    std::string k = argv[i];
-    if (i + 1 >= argc)
-      usage();
-    std::string s = argv[i + 1];
-    int v = std::atoi(s.c_str());
-    if (k == "--rate")
-      o.rate = v;
-    else if (k == "--seconds")
-      o.seconds = v;
-    else if (k == "--batch")
-      o.batch = v;
-    else if (k == "--connections")
-      o.connections = v;
-    else if (k == "--events")
-      o.events = v;
-    else if (k == "--kill-events")
-      o.kill_events = v;
-    else if (k == "--recover-seconds")
-      o.recover_seconds = v;
-    else if (k == "--in-flight")
-      o.in_flight = v;
-    else if (k == "--group-interval")
-      o.group_interval = s;
-    else if (k == "--alertmanager")
-      o.alertmanager = s;
-    else {
-      std::cerr << "unknown option " << k << "\n";
-      usage();
-    }
-  }
+  parse_flags(argc, argv, usage_text,
+              {{"--rate", &o.rate},
+               {"--seconds", &o.seconds},
+               {"--batch", &o.batch},
+               {"--connections", &o.connections},
+               {"--events", &o.events},
+               {"--kill-events", &o.kill_events},
+               {"--recover-seconds", &o.recover_seconds},
+               {"--in-flight", &o.in_flight},
+               {"--group-interval", &o.group_interval},
+               {"--alertmanager", &o.alertmanager}});
   if (o.rate <= 0 || o.seconds <= 0 || o.batch <= 0 || o.connections <= 0 ||
-      o.events < o.batch || o.kill_events <= 0 || o.in_flight <= 0)
-    usage();
+      o.events < o.batch || o.kill_events <= 0 || o.in_flight <= 0) {
+    std::cerr << usage_text << "\n";
+    std::exit(2);
+  }
   return o;
 }
 

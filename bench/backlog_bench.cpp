@@ -43,29 +43,14 @@ struct options {
 
 options parse(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; i += 2) {
-    std::string k = argv[i];
-    if (i + 1 == argc || k == "--help") {
-      std::cerr << "usage: backlog_bench [--events N] [--batch B] "
-                   "[--connections C] [--in-flight M] [--window W]\n";
-      std::exit(k == "--help" ? 0 : 2);
-    }
-    int v = std::atoi(argv[i + 1]);
-    if (k == "--events")
-      o.events = v;
-    else if (k == "--batch")
-      o.batch = v;
-    else if (k == "--connections")
-      o.connections = v;
-    else if (k == "--in-flight")
-      o.in_flight = v;
-    else if (k == "--window")
-      o.window = v;
-    else {
-      std::cerr << "unknown option " << k << "\n";
-      std::exit(2);
-    }
-  }
+  parse_flags(argc, argv,
+              "usage: backlog_bench [--events N] [--batch B] [--connections C] "
+              "[--in-flight M] [--window W]",
+              {{"--events", &o.events},
+               {"--batch", &o.batch},
+               {"--connections", &o.connections},
+               {"--in-flight", &o.in_flight},
+               {"--window", &o.window}});
   return o;
 }
 

@@ -4,12 +4,18 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
+#include <iostream>
 #include <iterator>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
+#include <utility>
+#include <variant>
 #include <vector>
 
 #include <sys/types.h>
@@ -70,6 +76,30 @@ inline std::uintmax_t dir_bytes(const std::filesystem::path& dir) {
     if (e.is_regular_file(ec))
       total += e.file_size(ec);
   return total;
+}
+
+/// Reads `--name value` pairs into the variables `flags` names (ints or
+/// strings). Anything else — an unknown name, a name without its value,
+/// `--help` — prints `usage` and exits (0 for `--help`, 2 otherwise).
+using flag_target = std::variant<int*, std::string*>;
+inline void parse_flags(
+    int argc, char** argv, const char* usage,
+    std::initializer_list<std::pair<std::string_view, flag_target>> flags) {
+  for (int i = 1; i < argc; i += 2) {
+    std::string_view name = argv[i];
+    auto it = std::find_if(flags.begin(), flags.end(),
+                           [&](auto& f) { return f.first == name; });
+    if (it == flags.end() || i + 1 == argc) {
+      if (name != "--help")
+        std::cerr << "bad option " << name << "\n";
+      std::cerr << usage << "\n";
+      std::exit(name == "--help" ? 0 : 2);
+    }
+    if (auto* n = std::get_if<int*>(&it->second))
+      **n = std::atoi(argv[i + 1]);
+    else
+      *std::get<std::string*>(it->second) = argv[i + 1];
+  }
 }
 
 inline double percentile(std::vector<double>& v, double p) {

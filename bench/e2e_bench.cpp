@@ -54,36 +54,18 @@ struct options {
 
 options parse(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; i += 2) {
-    std::string k = argv[i];
-    if (i + 1 == argc || k == "--help") {
-      std::cerr << "usage: e2e_bench [--events N] [--connections C] [--batch "
-                   "B] [--in-flight M] [--io-threads T] [--rate R] "
-                   "[--endpoints E --fanout K]\n";
-      std::exit(k == "--help" ? 0 : 2);
-    }
-    int v = std::atoi(argv[i + 1]);
-    if (k == "--events")
-      o.events = v;
-    else if (k == "--connections")
-      o.connections = v;
-    else if (k == "--batch")
-      o.batch = v;
-    else if (k == "--in-flight")
-      o.in_flight = v;
-    else if (k == "--io-threads")
-      o.io_threads = v;
-    else if (k == "--rate")
-      o.rate = v;
-    else if (k == "--endpoints")
-      o.endpoints = v;
-    else if (k == "--fanout")
-      o.fanout = v;
-    else {
-      std::cerr << "unknown option " << k << "\n";
-      std::exit(2);
-    }
-  }
+  parse_flags(argc, argv,
+              "usage: e2e_bench [--events N] [--connections C] [--batch B] "
+              "[--in-flight M] [--io-threads T] [--rate R] "
+              "[--endpoints E --fanout K]",
+              {{"--events", &o.events},
+               {"--connections", &o.connections},
+               {"--batch", &o.batch},
+               {"--in-flight", &o.in_flight},
+               {"--io-threads", &o.io_threads},
+               {"--rate", &o.rate},
+               {"--endpoints", &o.endpoints},
+               {"--fanout", &o.fanout}});
   if (o.fanout < 1 || o.endpoints < o.fanout || o.endpoints % o.fanout != 0) {
     std::cerr << "--endpoints must be a multiple of --fanout\n";
     std::exit(2);

@@ -37,29 +37,14 @@ struct options {
 
 options parse(int argc, char** argv) {
   options o;
-  for (int i = 1; i < argc; i += 2) {
-    std::string k = argv[i];
-    if (i + 1 >= argc) {
-      std::cerr << "usage: soak_bench [--rate N] [--batch B] [--seconds S] "
-                   "[--retention S] [--sample S]\n";
-      std::exit(2);
-    }
-    int v = std::atoi(argv[i + 1]);
-    if (k == "--rate")
-      o.rate = v;
-    else if (k == "--batch")
-      o.batch = v;
-    else if (k == "--seconds")
-      o.seconds = v;
-    else if (k == "--retention")
-      o.retention = v;
-    else if (k == "--sample")
-      o.sample = v;
-    else {
-      std::cerr << "unknown option " << k << "\n";
-      std::exit(2);
-    }
-  }
+  parse_flags(argc, argv,
+              "usage: soak_bench [--rate N] [--batch B] [--seconds S] "
+              "[--retention S] [--sample S]",
+              {{"--rate", &o.rate},
+               {"--batch", &o.batch},
+               {"--seconds", &o.seconds},
+               {"--retention", &o.retention},
+               {"--sample", &o.sample}});
   return o;
 }
 

@@ -184,6 +184,20 @@ void print_json(const std::string& body) {
     std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
 }
 
+/// Makes the call and prints its answer: the command's exit code (1 when the
+/// call failed, which call() has said). `then` runs on the answer's body.
+int call_and_print(const connection& c, std::string method, std::string target,
+                   const std::optional<json>& body = {},
+                   void (*then)(const std::string&) = nullptr) {
+  auto res = call(c, std::move(method), std::move(target), body);
+  if (!res)
+    return 1;
+  print_json(res->body);
+  if (then)
+    then(res->body);
+  return 0;
+}
+
 /// A JSON value as a table cell.
 std::string cell(const json& obj, const char* key) {
   if (!obj.is_object() || !obj.contains(key) || obj[key].is_null())
@@ -384,13 +398,8 @@ void add_endpoints(CLI::App& app, operator_cli::state& st) {
     add_connection_options(cmd, *conn);
     on_parsed(cmd, st, [cmd, conn, f] {
       return with_connection(*conn, [&](const connection& c) {
-        auto res =
-            call(c, "POST", "/v1/endpoints", endpoint_body(*cmd, *f, false));
-        if (!res)
-          return 1;
-        print_json(res->body);
-        note_secret(res->body);
-        return 0;
+        return call_and_print(c, "POST", "/v1/endpoints",
+                              endpoint_body(*cmd, *f, false), note_secret);
       });
     });
   }
@@ -437,11 +446,7 @@ void add_endpoints(CLI::App& app, operator_cli::state& st) {
     add_connection_options(cmd, *conn);
     on_parsed(cmd, st, [conn, id] {
       return with_connection(*conn, [&](const connection& c) {
-        auto res = call(c, "GET", endpoint_path(*id));
-        if (!res)
-          return 1;
-        print_json(res->body);
-        return 0;
+        return call_and_print(c, "GET", endpoint_path(*id));
       });
     });
   }
@@ -461,11 +466,7 @@ void add_endpoints(CLI::App& app, operator_cli::state& st) {
         throw CLI::ValidationError("update", "nothing to change: give at "
                                              "least one field");
       return with_connection(*conn, [&](const connection& c) {
-        auto res = call(c, "PATCH", endpoint_path(*id), body);
-        if (!res)
-          return 1;
-        print_json(res->body);
-        return 0;
+        return call_and_print(c, "PATCH", endpoint_path(*id), body);
       });
     });
   }
@@ -512,12 +513,8 @@ void add_endpoints(CLI::App& app, operator_cli::state& st) {
           body["grace"] = *grace;
       }
       return with_connection(*conn, [&](const connection& c) {
-        auto res = call(c, "POST", endpoint_path(*id) + "/rotate-secret", body);
-        if (!res)
-          return 1;
-        print_json(res->body);
-        note_secret(res->body);
-        return 0;
+        return call_and_print(c, "POST", endpoint_path(*id) + "/rotate-secret",
+                              body, note_secret);
       });
     });
   }
