@@ -75,8 +75,7 @@ void page_in(self_ptr self, unix_ms now) {
       // A missing event cannot be sent: the job goes without one and is
       // dead-lettered when its request cannot be built.
       if (*ev)
-        content = delivery::make_event_content((*ev)->body,
-                                               st.deps.max_payload_bytes);
+        content = delivery::make_event_content(**ev, st.deps.max_payload_bytes);
     }
     jobs.push_back(delivery::job_of(std::move(d), content));
   }

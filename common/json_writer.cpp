@@ -2,8 +2,8 @@
 
 #include "common/encoding.hpp"
 
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 
 namespace tocsin {
 
@@ -13,18 +13,18 @@ json_writer& json_writer::value(double v) {
     out_ += "null";
     return *this;
   }
+  // The shortest text that reads back as the same double.
   char buf[32];
-  auto n = std::snprintf(buf, sizeof(buf), "%.17g", v);
-  // Shortest form for the common case of a few decimals.
-  for (int precision = 6; precision < 17; ++precision) {
-    char shorter[32];
-    auto m = std::snprintf(shorter, sizeof(shorter), "%.*g", precision, v);
-    if (std::strtod(shorter, nullptr) == v) {
-      out_.append(shorter, static_cast<std::size_t>(m));
-      return *this;
-    }
-  }
-  out_.append(buf, static_cast<std::size_t>(n));
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out_.append(buf, end);
+  return *this;
+}
+
+json_writer& json_writer::value(std::int64_t v) {
+  separate();
+  char buf[24];
+  auto [end, ec] = std::to_chars(buf, buf + sizeof(buf), v);
+  out_.append(buf, end);
   return *this;
 }
 
@@ -33,45 +33,38 @@ json_writer& json_writer::value(double v) {
 void json_writer::append_string(std::string_view s) {
   static constexpr char hex[] = "0123456789abcdef";
   out_ += '"';
+  std::size_t run = 0; // start of the plain characters not yet copied
   for (std::size_t i = 0; i < s.size(); ++i) {
-    char ch = s[i];
-    auto c = static_cast<unsigned char>(ch);
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\')
+      continue;
+    out_.append(s.data() + run, i - run);
     if (c >= 0x80) {
       auto n = utf8_sequence_length(s, i);
       if (n == 0) {
         out_ += "\\ufffd";
       } else {
-        out_.append(s.substr(i, n));
+        out_.append(s.data() + i, n);
         i += n - 1;
       }
-      continue;
-    }
-    switch (c) {
-    case '"':
+    } else if (c == '"') {
       out_ += "\\\"";
-      break;
-    case '\\':
+    } else if (c == '\\') {
       out_ += "\\\\";
-      break;
-    case '\n':
+    } else if (c == '\n') {
       out_ += "\\n";
-      break;
-    case '\r':
+    } else if (c == '\r') {
       out_ += "\\r";
-      break;
-    case '\t':
+    } else if (c == '\t') {
       out_ += "\\t";
-      break;
-    default:
-      if (c < 0x20) {
-        out_ += "\\u00";
-        out_ += hex[c >> 4];
-        out_ += hex[c & 15];
-      } else {
-        out_ += ch;
-      }
+    } else {
+      out_ += "\\u00";
+      out_ += hex[c >> 4];
+      out_ += hex[c & 15];
     }
+    run = i + 1;
   }
+  out_.append(s.data() + run, s.size() - run);
   out_ += '"';
 }
 

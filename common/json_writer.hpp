@@ -33,11 +33,7 @@ public:
   json_writer& value(const std::string& s) {
     return value(std::string_view{s});
   }
-  json_writer& value(std::int64_t v) {
-    separate();
-    out_ += std::to_string(v);
-    return *this;
-  }
+  json_writer& value(std::int64_t v);
   json_writer& value(int v) { return value(static_cast<std::int64_t>(v)); }
   json_writer& value(double v);
   json_writer& value(bool v) {

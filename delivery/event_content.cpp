@@ -35,6 +35,24 @@ make_event_content(std::string_view body, std::size_t max_payload_bytes) {
 }
 
 std::shared_ptr<const event_content>
+make_event_content(const storage::event_record& e,
+                   std::size_t max_payload_bytes) {
+  if (!e.fields)
+    return make_event_content(e.body, max_payload_bytes);
+  auto c = std::make_shared<event_content>();
+  auto& f = *e.fields;
+  c->id = e.id;
+  c->type = f.type;
+  c->severity = f.severity;
+  c->agent_id = f.agent_id;
+  c->summary = f.summary;
+  c->timestamp = f.timestamp;
+  c->audit_url = f.audit_url;
+  c->payload = delivery::fit_payload(e.body, max_payload_bytes);
+  return c;
+}
+
+std::shared_ptr<const event_content>
 make_event_content(const new_event& e, std::size_t max_payload_bytes) {
   auto c = std::make_shared<event_content>();
   c->id = e.id;

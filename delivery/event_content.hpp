@@ -4,6 +4,7 @@
 #pragma once
 
 #include "delivery/new_event.hpp"
+#include "storage/records.hpp"
 
 #include <cstddef>
 #include <memory>
@@ -28,6 +29,12 @@ struct event_content {
 /// From an event's stored JSON body (as validated at acceptance).
 std::shared_ptr<const event_content>
 make_event_content(std::string_view body, std::size_t max_payload_bytes);
+
+/// From a stored event: its fields as stored beside the body, or parsed from
+/// the body in records of older versions.
+std::shared_ptr<const event_content>
+make_event_content(const storage::event_record& e,
+                   std::size_t max_payload_bytes);
 
 /// From an event just validated: its fields are at hand, nothing is parsed.
 std::shared_ptr<const event_content>

@@ -111,6 +111,9 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
     storage::event_record rec;
     rec.id = ev.id;
     rec.accepted_at = now;
+    rec.fields =
+        storage::event_fields{ev.type,    ev.severity_name, ev.agent_id,
+                              ev.summary, ev.timestamp,     ev.audit_url};
     // The event is stored whole; what endpoints receive may be cut down.
     // Built for the first matching endpoint, shared by the others.
     std::shared_ptr<const event_content> content;
@@ -209,8 +212,8 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
         d, storage::record_kind::delivery_replayed,
         storage::delivery_position{storage::delivery_state::dead_lettered, 0});
     auto endpoint = d.endpoint_id;
-    handoff_[endpoint].push_back(job_of(
-        std::move(d), make_event_content((*ev)->body, max_payload_bytes_)));
+    handoff_[endpoint].push_back(
+        job_of(std::move(d), make_event_content(**ev, max_payload_bytes_)));
     ++count;
   }
   return count;

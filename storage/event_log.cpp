@@ -348,7 +348,7 @@ public:
     };
     TOCSIN_TRY(build(cf_deliveries, cf_finished,
                      [](rocksdb::Iterator* it) -> std::optional<std::string> {
-                       auto d = delivery_from_json(it->value().ToStringView());
+                       auto d = decode_delivery(it->value().ToStringView());
                        if (!d || d->state == delivery_state::pending)
                          return std::nullopt;
                        return time_key(d->finished_at, d->id);
@@ -491,7 +491,7 @@ public:
       return std::optional<event_record>{};
     if (!st.ok())
       return store_error(st);
-    auto e = event_from_json(value);
+    auto e = decode_event(value);
     if (!e)
       return error{"store_corrupt",
                    "unreadable event record " + std::string{id}};
@@ -528,7 +528,7 @@ public:
       return std::optional<delivery>{};
     if (!st.ok())
       return store_error(st);
-    auto d = delivery_from_json(value);
+    auto d = decode_delivery(value);
     if (!d)
       return error{"store_corrupt",
                    "unreadable delivery record " + std::string{id}};
@@ -589,7 +589,7 @@ public:
         release();
         return store_error(st);
       }
-      auto d = delivery_from_json(value);
+      auto d = decode_delivery(value);
       if (!d) {
         release();
         return error{"store_corrupt", "unreadable delivery record " + key.id};
@@ -930,7 +930,7 @@ private:
       if (!got.ok() && !got.IsNotFound())
         return got;
       if (got.ok())
-        if (auto d = delivery_from_json(value))
+        if (auto d = decode_delivery(value))
           was = position_of(*d);
     }
     auto& now = op.now;

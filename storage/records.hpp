@@ -1,5 +1,6 @@
 // The records tocsin keeps: events as accepted, deliveries (one per event and
-// endpoint) with their attempts, and their JSON forms.
+// endpoint) with their attempts, and how they are stored: a compact binary
+// form (records of older versions, JSON, are still read).
 #pragma once
 
 #include "common/json_writer.hpp"
@@ -12,6 +13,20 @@
 
 namespace tocsin::storage {
 
+/// The fields of an event that transports format, as in its body: kept
+/// beside the body so that a delivery read back from the store needs no
+/// parse of it.
+struct event_fields {
+  std::string type;
+  std::string severity;
+  std::string agent_id;
+  std::string summary;
+  std::string timestamp;
+  std::string audit_url;
+
+  friend bool operator==(const event_fields&, const event_fields&) = default;
+};
+
 /// An accepted event. `body` is its normalized JSON (id, type, timestamp, ...),
 /// immutable after acceptance.
 struct event_record {
@@ -19,6 +34,8 @@ struct event_record {
   std::string body;
   unix_ms accepted_at = 0;
   std::vector<std::string> delivery_ids;
+  /// Nothing in records of older versions (read them from the body).
+  std::optional<event_fields> fields = {};
 };
 
 enum class delivery_state { pending, delivered, dead_lettered };
@@ -56,11 +73,12 @@ struct delivery {
 };
 
 void write_json(json_writer& w, const attempt& a);
-std::string encode(const delivery& d);
-std::optional<delivery> delivery_from_json(std::string_view text);
 
-/// The body is embedded as JSON (not as a string): it is valid JSON already.
+/// The stored forms. decode_* read both the binary form and the JSON of
+/// older versions; nothing when the text is neither (a damaged record).
+std::string encode(const delivery& d);
+std::optional<delivery> decode_delivery(std::string_view stored);
 std::string encode(const event_record& e);
-std::optional<event_record> event_from_json(std::string_view text);
+std::optional<event_record> decode_event(std::string_view stored);
 
 } // namespace tocsin::storage

@@ -25,7 +25,19 @@ BOOST_AUTO_TEST_CASE(fresh_and_stored_events_give_the_same_content) {
            R"("links":{"audit":"https://audit.example/receipts/rcpt_1"}})";
   auto fresh = make_event_content(e, 4096);
   auto stored = make_event_content(e.body, 4096);
-  for (auto* c : {fresh.get(), stored.get()}) {
+  // As stored since the binary records: the fields beside the body.
+  tocsin::storage::event_record rec{
+      e.id,
+      e.body,
+      1000,
+      {},
+      tocsin::storage::event_fields{e.type, e.severity_name, e.agent_id,
+                                    e.summary, e.timestamp, e.audit_url}};
+  auto record = make_event_content(rec, 4096);
+  // A record of an older version has no fields: they come from the body.
+  rec.fields.reset();
+  auto older = make_event_content(rec, 4096);
+  for (auto* c : {fresh.get(), stored.get(), record.get(), older.get()}) {
     BOOST_TEST(c->id == e.id);
     BOOST_TEST(c->type == e.type);
     BOOST_TEST(c->severity == "high");
