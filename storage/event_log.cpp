@@ -15,8 +15,10 @@
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
 #include <rocksdb/options.h>
+#include <rocksdb/table.h>
 #include <rocksdb/utilities/table_properties_collectors.h>
 #include <rocksdb/write_batch.h>
 
@@ -148,6 +150,10 @@ const char* const cf_names[cf_count] = {
     "default",          "log",          "events",      "deliveries",
     "pending",          "dead_letters", "idempotency", "endpoints",
     "dead_by_endpoint", "due",          "finished",    "idempotency_at"};
+
+/// The block cache all column families share: data blocks and the pieces
+/// of the tables' indexes.
+constexpr std::size_t store_cache_bytes = 32 << 20;
 
 /// In the default column family: the newest cutoff expire() has applied.
 constexpr std::string_view expired_before_key = "expired_before";
@@ -1053,6 +1059,21 @@ open_event_log(const event_log_options& opts) {
   db_opts.db_write_buffer_size = 64 << 20;
   rocksdb::ColumnFamilyOptions cf_opts;
   cf_opts.write_buffer_size = 16 << 20;
+  // Nor do the tables' indexes grow memory with the store: they are
+  // partitioned (4 KiB pieces, found through a small top-level index that
+  // stays pinned) and the pieces live in one block cache of fixed size with
+  // the data blocks. A whole-file index in the cache would be read and
+  // parsed again on every miss; without the cache, every table's index
+  // stays in memory (272 MiB with 10 M deliveries pending).
+  rocksdb::BlockBasedTableOptions table;
+  table.index_type = rocksdb::BlockBasedTableOptions::kTwoLevelIndexSearch;
+  table.metadata_block_size = 4096;
+  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks_with_high_priority = true;
+  table.pin_top_level_index_and_filter = true;
+  table.pin_l0_filter_and_index_blocks_in_cache = true;
+  table.block_cache = rocksdb::NewLRUCache(store_cache_bytes, -1, false, 0.5);
+  cf_opts.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
   // Indexes and state are deleted from all the time (a delivery leaves the
   // pending index when it finishes; retention removes what finished): files
   // dense with deletions are compacted early, so that seeks do not step over
