@@ -225,9 +225,14 @@ int main(int argc, char** argv) {
   std::printf("  delivery rate:  %.0f events/s delivered, signed (first POST "
               "to last delivery)\n",
               static_cast<double>(accepted - lost) / secs(last - start));
-  std::printf("  latency:        p50 %.1f ms, p99 %.1f ms (POST sent to "
-              "delivery received)\n",
-              percentile(latencies, 0.5), percentile(latencies, 0.99));
+  std::printf("  latency:        p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms "
+              "(POST sent to delivery received)\n",
+              percentile(latencies, 0.5), percentile(latencies, 0.99),
+              percentile(latencies, 0.999));
+  std::printf("  answer:         p50 %.1f ms, p99 %.1f ms (POST sent to "
+              "202 received)\n",
+              percentile(load.answer_ms, 0.5),
+              percentile(load.answer_ms, 0.99));
   std::printf("  daemon CPU:     %.1f us per event (user + system, all "
               "threads)\n",
               accepted ? cpu * 1e6 / static_cast<double>(accepted) : 0.0);

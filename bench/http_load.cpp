@@ -105,6 +105,9 @@ private:
   }
 
   void on_response() {
+    shared_.result.answer_ms.push_back(
+        std::chrono::duration<double, std::milli>(clock_type::now() - sent_)
+            .count());
     if (static_cast<int>(res_.result_int()) != shared_.opts.expect_status) {
       ++shared_.result.failures;
       if (shared_.result.first_failure.empty())

@@ -38,6 +38,9 @@ struct load_result {
   /// them, the index of the accepted request.
   std::vector<std::pair<std::string, std::chrono::steady_clock::time_point>>
       accepted;
+  /// How long each answer took, from when its request was sent (or, open
+  /// loop, due), in milliseconds.
+  std::vector<double> answer_ms;
   int failures = 0;
   std::string first_failure;
 };

@@ -1052,6 +1052,12 @@ open_event_log(const event_log_options& opts) {
   // Many small writers (endpoint actors) and one syncing group committer.
   db_opts.enable_pipelined_write = true;
   db_opts.max_background_jobs = 2;
+  // A producer's 202 waits for the write-ahead log's fdatasync, and on ext4
+  // that waits for a journal commit, which writes out the dirty pages of
+  // the table files being flushed or compacted too: written out a MiB at a
+  // time as they are made, they do not pile up in front of it (fdatasync
+  // seen taking up to 325 ms without this, strace, on the development VM).
+  db_opts.bytes_per_sync = 1 << 20;
   db_opts.info_log = std::make_shared<store_logger>();
   // Memory is bounded by configuration, not by the backlog: all column
   // families share one budget for memtables (each would otherwise take up
