@@ -4,6 +4,7 @@
 #include "common/event_types.hpp"
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
+#include "common/json_writer.hpp"
 #include "common/url.hpp"
 #include "delivery/payload.hpp"
 
@@ -16,7 +17,6 @@ namespace tocsin::api {
 namespace {
 
 using json = nlohmann::json;
-using ordered_json = nlohmann::ordered_json;
 
 error invalid(std::string field, std::string message,
               std::string code = "invalid_field") {
@@ -104,13 +104,13 @@ result<delivery::new_event> validate_one(const json& ev,
       return invalid(field("timestamp"), "timestamp must be RFC 3339");
     timestamp = *t;
   }
-  json details = json::object();
+  const json* details = nullptr;
   if (auto it = ev.find("details"); it != ev.end() && !it->is_null()) {
     if (!it->is_object())
       return invalid(field("details"), "details must be an object");
-    details = *it;
+    details = &*it;
     for (const char* k : {"action", "rule", "receipt_id"})
-      if (auto d = details.find(k); d != details.end() && !d->is_string())
+      if (auto d = details->find(k); d != details->end() && !d->is_string())
         return invalid(field("details." + std::string{k}),
                        std::string{k} + " must be a string");
   }
@@ -132,9 +132,10 @@ result<delivery::new_event> validate_one(const json& ev,
       audit = v.get<std::string>();
     }
   }
-  if (audit.empty() && !opts.audit_url_template.empty())
-    if (auto r = details.find("receipt_id"); r != details.end())
-      audit = fill_template(opts.audit_url_template, r->get<std::string>());
+  if (audit.empty() && !opts.audit_url_template.empty() && details)
+    if (auto r = details->find("receipt_id"); r != details->end())
+      audit = fill_template(opts.audit_url_template,
+                            r->get_ref<const std::string&>());
 
   delivery::new_event out;
   out.id = new_id("evt");
@@ -147,23 +148,24 @@ result<delivery::new_event> validate_one(const json& ev,
     // What the key covers: the event as sent, keys sorted (json is a map).
     out.idempotency_digest = hex_encode(sha256(ev.dump()));
   }
-  // The payload of DESIGN.md, in its field order.
-  ordered_json body;
   out.severity_name = severity;
   out.summary = ev["summary"].get<std::string>();
   out.timestamp = format_rfc3339(timestamp);
   out.audit_url = audit;
-  body["id"] = out.id;
-  body["type"] = type;
-  body["timestamp"] = out.timestamp;
+  // The payload of DESIGN.md, in its field order, written straight out (no
+  // second document): `details` as parsed, its keys sorted at every level.
+  json_writer body;
+  body.begin_object()
+      .field("id", out.id)
+      .field("type", type)
+      .field("timestamp", out.timestamp);
   if (!out.agent_id.empty())
-    body["agent_id"] = out.agent_id;
-  body["severity"] = severity;
-  body["summary"] = ev["summary"];
-  body["details"] = details;
+    body.field("agent_id", out.agent_id);
+  body.field("severity", severity).field("summary", out.summary);
+  body.key("details").raw(details ? details->dump() : std::string{"{}"});
   if (!audit.empty())
-    body["links"] = ordered_json{{"audit", audit}};
-  out.body = body.dump();
+    body.key("links").begin_object().field("audit", audit).end_object();
+  out.body = body.end_object().take();
   if (out.body.size() > opts.max_payload_bytes)
     out.payload = delivery::fit_payload(out.body, opts.max_payload_bytes);
   return out;

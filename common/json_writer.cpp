@@ -51,6 +51,10 @@ void json_writer::append_string(std::string_view s) {
       out_ += "\\\"";
     } else if (c == '\\') {
       out_ += "\\\\";
+    } else if (c == '\b') { // short escapes as nlohmann::json writes them
+      out_ += "\\b";
+    } else if (c == '\f') {
+      out_ += "\\f";
     } else if (c == '\n') {
       out_ += "\\n";
     } else if (c == '\r') {

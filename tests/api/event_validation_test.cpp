@@ -25,6 +25,37 @@ error error_of(std::string_view body) {
 
 BOOST_AUTO_TEST_SUITE(event_validation)
 
+// The payload is written directly, not through a JSON document: it must come
+// out byte for byte as nlohmann::ordered_json (the way it was built before)
+// writes it, escapes and key order included.
+BOOST_AUTO_TEST_CASE(the_payload_is_written_as_a_json_document_would_write_it) {
+  const char* summaries[] = {R"(plain)", R"(quote \" backslash \\ slash \/)",
+                             R"(controls \b\f\n\r\t \u0001 \u001f \u007f)",
+                             R"(unicode é 日本 \ud83d\ude00)"};
+  for (auto* summary : summaries) {
+    std::string text =
+        std::string{
+            R"({"type":"policy.denied","agent_id":"a\tb","summary":")"} +
+        summary +
+        R"(","details":{"z":{"b":[1,2.5,-3e-7,null,true],"a":"\u0000x"},)"
+        R"("action":"x\by","rule":"r","receipt_id":"r\"1","n":12345678901234}})";
+    auto r = validate_events(text, opts);
+    BOOST_REQUIRE_MESSAGE(r, text);
+    auto& ev = r->events[0];
+    auto in = json::parse(text);
+    nlohmann::ordered_json expected;
+    expected["id"] = ev.id;
+    expected["type"] = "policy.denied";
+    expected["timestamp"] = ev.timestamp;
+    expected["agent_id"] = "a\tb";
+    expected["severity"] = "high";
+    expected["summary"] = in["summary"];
+    expected["details"] = in["details"];
+    expected["links"] = nlohmann::ordered_json{{"audit", ev.audit_url}};
+    BOOST_TEST(ev.body == expected.dump());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(normalizes_a_policy_denial_into_the_payload) {
   auto r = validate_events(R"({"type":"policy.denied","agent_id":"agent-7",
     "summary":"agent-7 tried file.delete on /etc",
