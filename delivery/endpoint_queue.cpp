@@ -325,21 +325,20 @@ std::vector<settled> endpoint_queue::settle(bool written, unix_ms now) {
       d.finished_at = 0;
       d.next_attempt_at = now + store_retry_delay_ms;
       out.push_back({d, false});
-      if (removed_) {
-        // Still pending in the store: the removal pages come back for it.
-        forget(d.id);
-        auto key = store_key(j);
-        if (!frontier_ || key < *frontier_)
-          frontier_ = std::move(key);
-        continue;
-      }
-      schedule(std::move(j), true);
+      if (removed_)
+        leave_to_removal(j);
+      else
+        schedule(std::move(j), true);
       continue;
     }
     out.push_back({d, true});
     if (d.state == delivery_state::pending) {
       j.indexed_due = d.next_attempt_at;
-      schedule(std::move(j), true);
+      // A retry decided before the endpoint was deleted, written after.
+      if (removed_)
+        leave_to_removal(j);
+      else
+        schedule(std::move(j), true);
     } else {
       forget(d.id);
     }
@@ -357,6 +356,14 @@ void endpoint_queue::dead_letter(job j, std::string reason, unix_ms now,
       d, record_kind::delivery_dead_lettered,
       storage::delivery_position{delivery_state::pending, j.indexed_due});
   settling_.push_back(std::move(j));
+}
+
+void endpoint_queue::leave_to_removal(const job& j) {
+  // Pending in the store: the removal's pages come back for it.
+  forget(j.state.id);
+  auto key = store_key(j);
+  if (!frontier_ || key < *frontier_)
+    frontier_ = std::move(key);
 }
 
 std::size_t endpoint_queue::remove(unix_ms now, storage::write_set& ws) {

@@ -160,6 +160,9 @@ private:
   void schedule(job j, bool again = false);
   /// Drops the latest job due from memory (it is in the store).
   void evict_one();
+  /// A pending job of a deleted endpoint that is not held: left in the
+  /// store, where the removal's pages dead-letter it.
+  void leave_to_removal(const job& j);
   /// The job's position in the store's order for this endpoint.
   storage::pending_key store_key(const job& j) const;
   storage::pending_order order() const;

@@ -10,6 +10,7 @@
 #include <cstdarg>
 #include <cstdio>
 #include <deque>
+#include <filesystem>
 #include <limits>
 #include <mutex>
 #include <unordered_set>
@@ -1092,6 +1093,11 @@ open_event_log(const event_log_options& opts) {
   // Column families this version does not know (a newer tocsin wrote them)
   // must still be listed to open the database.
   std::vector<std::string> existing;
+  // A store that does not exist yet is not an error worth logging: RocksDB
+  // logs one when the directory it is to create a database in is missing.
+  std::error_code ec;
+  if (opts.create_if_missing)
+    std::filesystem::create_directories(opts.dir, ec); // Open says if it failed
   bool fresh =
       !rocksdb::DB::ListColumnFamilies(db_opts, opts.dir, &existing).ok();
   for (auto& name : existing)

@@ -200,6 +200,30 @@ BOOST_AUTO_TEST_CASE(removal_dead_letters_the_queue_and_ends_the_actor) {
   run();
 }
 
+// The endpoint goes while an outcome is being written (a retry scheduled,
+// not yet in effect): the retry must not survive the removal.
+BOOST_AUTO_TEST_CASE(removal_while_an_outcome_is_written_dead_letters_it) {
+  auto a = spawn(endpoint("ep", {30, 30, 30, 30}));
+  deliver(a, {job("1", "ep")});
+  BOOST_REQUIRE(client.requests.size() == 1u);
+  bool down = false;
+  auto watcher = spawn_fn([&](caf::event_based_actor* self) {
+    self->monitor(a);
+    self->set_down_handler([&](caf::down_msg&) { down = true; });
+    return caf::behavior{[](int) {}};
+  });
+  run();
+  client.answer(503);                       // its outcome: retry in 30 s...
+  caf::anon_send(a, actors::remove_atom_v); // ...and the removal, before
+  run();                                    // the outcome is written
+  auto d = stored("dlv_1");
+  BOOST_TEST((d.state == delivery_state::dead_lettered));
+  BOOST_TEST(d.reason == "endpoint_deleted");
+  BOOST_TEST(down);
+  caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown);
+  run();
+}
+
 BOOST_AUTO_TEST_CASE(a_store_that_refuses_writes_holds_everything_back) {
   auto a = spawn(endpoint("ep", {1, 1, 1, 1}));
   log.refuse = true;
