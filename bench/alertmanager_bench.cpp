@@ -23,7 +23,7 @@
 // not a failure) or a daemon did not start.
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
-#include "net/https_client.hpp"
+#include "bench/sink_ceiling.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/https_receiver.hpp"
@@ -557,51 +557,6 @@ kill_figures run_kill(kind k, const options& opt, const fs::path& dir,
   return f;
 }
 
-/// The sink's own ceiling: tocsin's HTTPS client (keep-alive, `in_flight`
-/// requests outstanding) POSTing a webhook-sized body straight at a sink
-/// like the others, for `seconds`. POSTs per second answered.
-double sink_ceiling(const test_ca& ca, const pem_files& cert, int in_flight,
-                    int seconds) {
-  sink s{cert, false};
-  tocsin::net::https_client_options co;
-  co.ca_file = ca.ca_file();
-  co.addresses = *tocsin::net::address_policy::from_cidrs({"127.0.0.0/8"});
-  auto made = tocsin::net::make_https_client(co);
-  if (!made)
-    return 0;
-  auto& client = **made;
-  tocsin::net::outbound_request req;
-  req.target = *tocsin::parse_url(
-      "https://127.0.0.1:" + std::to_string(s.port()) + "/hook");
-  req.headers = {{"content-type", "application/json"},
-                 {"webhook-id", "evt_ceiling"}};
-  req.body = std::string(700, 'x'); // about a notification's size
-  std::atomic<bool> running{true};
-  std::atomic<std::size_t> answered{0};
-  std::atomic<int> outstanding{0};
-  std::function<void()> send_one = [&] {
-    ++outstanding;
-    client.send(req, [&](tocsin::net::inbound_response r) {
-      if (r.status == 200)
-        ++answered;
-      if (running)
-        send_one();
-      --outstanding;
-    });
-  };
-  auto start = clock_type::now();
-  for (int i = 0; i < in_flight; ++i)
-    send_one();
-  std::this_thread::sleep_for(std::chrono::seconds{seconds});
-  auto done = answered.load();
-  auto secs = std::chrono::duration<double>(clock_type::now() - start).count();
-  running = false;
-  while (outstanding > 0)
-    std::this_thread::sleep_for(std::chrono::milliseconds{5});
-  client.stop();
-  return static_cast<double>(done) / secs;
-}
-
 // ---------------------------------------------------------------------------
 // Output.
 
@@ -673,7 +628,11 @@ int main(int argc, char** argv) {
   test_ca ca{dir.path()};
   auto cert = ca.issue("sink", {"localhost"}, {"127.0.0.1"});
   const int ceiling_in_flight = 32;
-  auto ceiling = sink_ceiling(ca, cert, ceiling_in_flight, 3);
+  double ceiling = 0;
+  {
+    sink s{cert, false};
+    ceiling = sink_ceiling(s.port(), ca.ca_file(), ceiling_in_flight, 3);
+  }
 
   std::printf("Alertmanager %s vs tocsin: one HTTPS sink, the same loads\n",
               am_version.c_str());
