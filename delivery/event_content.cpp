@@ -40,28 +40,22 @@ make_event_content(const storage::event_record& e,
   if (!e.fields)
     return make_event_content(e.body, max_payload_bytes);
   auto c = std::make_shared<event_content>();
-  auto& f = *e.fields;
+  static_cast<storage::event_fields&>(*c) = *e.fields;
   c->id = e.id;
-  c->type = f.type;
-  c->severity = f.severity;
-  c->agent_id = f.agent_id;
-  c->summary = f.summary;
-  c->timestamp = f.timestamp;
-  c->audit_url = f.audit_url;
   c->payload = delivery::fit_payload(e.body, max_payload_bytes);
   return c;
+}
+
+storage::event_fields fields_of(const new_event& e) {
+  return {e.type,    e.severity_name, e.agent_id,
+          e.summary, e.timestamp,     e.audit_url};
 }
 
 std::shared_ptr<const event_content>
 make_event_content(const new_event& e, std::size_t max_payload_bytes) {
   auto c = std::make_shared<event_content>();
+  static_cast<storage::event_fields&>(*c) = fields_of(e);
   c->id = e.id;
-  c->type = e.type;
-  c->severity = e.severity_name;
-  c->agent_id = e.agent_id;
-  c->summary = e.summary;
-  c->timestamp = e.timestamp;
-  c->audit_url = e.audit_url;
   // Cut at validation when it was over the limit (see new_event::payload).
   c->payload = !e.payload.empty()
                    ? e.payload

@@ -13,18 +13,17 @@
 
 namespace tocsin::delivery {
 
-struct event_content {
+/// The fields (type, severity, agent_id, summary, timestamp, audit_url) are
+/// the ones stored beside the event's body.
+struct event_content : storage::event_fields {
   std::string id;
-  std::string type;
-  std::string severity;
-  std::string agent_id;
-  std::string summary;
-  std::string timestamp;
-  std::string audit_url;
   /// The normalized event JSON, cut to the payload limit
   /// (transports/payload.hpp): what the webhook transport sends.
   std::string payload;
 };
+
+/// The fields of an event just validated, as they are stored and formatted.
+storage::event_fields fields_of(const new_event& e);
 
 /// From an event's stored JSON body (as validated at acceptance).
 std::shared_ptr<const event_content>

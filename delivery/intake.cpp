@@ -111,9 +111,7 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
     storage::event_record rec;
     rec.id = ev.id;
     rec.accepted_at = now;
-    rec.fields =
-        storage::event_fields{ev.type,    ev.severity_name, ev.agent_id,
-                              ev.summary, ev.timestamp,     ev.audit_url};
+    rec.fields = fields_of(ev);
     // The event is stored whole; what endpoints receive may be cut down.
     // Built for the first matching endpoint, shared by the others.
     std::shared_ptr<const event_content> content;

@@ -185,6 +185,17 @@ struct actor_fixture {
                      0);
   }
 
+  /// An actor that sets `down` when `watched` ends; it stays until sent an
+  /// exit.
+  template <class Handle>
+  caf::actor watch_down(const Handle& watched, bool& down) {
+    return spawn_fn([watched, &down](caf::event_based_actor* self) {
+      self->monitor(watched);
+      self->set_down_handler([&down](caf::down_msg&) { down = true; });
+      return caf::behavior{[](int) {}};
+    });
+  }
+
   /// Runs every message there is (no time passes).
   void run() { sched.run(); }
   /// Lets `ms` milliseconds pass, then runs what fell due.

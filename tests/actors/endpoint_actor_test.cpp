@@ -180,11 +180,7 @@ BOOST_AUTO_TEST_CASE(removal_dead_letters_the_queue_and_ends_the_actor) {
   run();
   BOOST_REQUIRE(client.requests.size() == 1u); // dlv_2 in flight
   bool down = false;
-  auto watcher = spawn_fn([&](caf::event_based_actor* self) {
-    self->monitor(a);
-    self->set_down_handler([&](caf::down_msg&) { down = true; });
-    return caf::behavior{[](int) {}}; // stays until told to go
-  });
+  auto watcher = watch_down(a, down);
   run();
   caf::anon_send(a, actors::remove_atom_v);
   run();
@@ -207,11 +203,7 @@ BOOST_AUTO_TEST_CASE(removal_while_an_outcome_is_written_dead_letters_it) {
   deliver(a, {job("1", "ep")});
   BOOST_REQUIRE(client.requests.size() == 1u);
   bool down = false;
-  auto watcher = spawn_fn([&](caf::event_based_actor* self) {
-    self->monitor(a);
-    self->set_down_handler([&](caf::down_msg&) { down = true; });
-    return caf::behavior{[](int) {}};
-  });
+  auto watcher = watch_down(a, down);
   run();
   client.answer(503);                       // its outcome: retry in 30 s...
   caf::anon_send(a, actors::remove_atom_v); // ...and the removal, before
@@ -373,11 +365,7 @@ BOOST_AUTO_TEST_CASE(removal_dead_letters_the_store_a_page_at_a_time) {
   auto a = spawn(endpoint("ep", {30, 30, 30, 30}), 2);
   BOOST_REQUIRE(client.requests.size() == 2u); // dlv_0, dlv_1 in flight
   bool down = false;
-  auto watcher = spawn_fn([&](caf::event_based_actor* self) {
-    self->monitor(a);
-    self->set_down_handler([&](caf::down_msg&) { down = true; });
-    return caf::behavior{[](int) {}};
-  });
+  auto watcher = watch_down(a, down);
   run();
   caf::anon_send(a, actors::remove_atom_v);
   run();
