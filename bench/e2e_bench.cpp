@@ -5,6 +5,7 @@
 // reproduces the run.
 //
 //   e2e_bench [--events N] [--connections C] [--batch B] [--in-flight M]
+//             [--queue-window W]
 //             [--io-threads T] [--rate R] [--endpoints E --fanout K]
 //
 // --rate R offers R requests/s open loop (latency counts from when each
@@ -47,6 +48,7 @@ struct options {
   int connections = 32;
   int batch = 1;
   int in_flight = 64;
+  int queue_window = 0; ///< 0: the daemon's default
   int io_threads = 1;
   int rate = 0;
   int endpoints = 1;
@@ -57,12 +59,13 @@ options parse(int argc, char** argv) {
   options o;
   parse_flags(argc, argv,
               "usage: e2e_bench [--events N] [--connections C] [--batch B] "
-              "[--in-flight M] [--io-threads T] [--rate R] "
+              "[--in-flight M] [--queue-window W] [--io-threads T] [--rate R] "
               "[--endpoints E --fanout K]",
               {{"--events", &o.events},
                {"--connections", &o.connections},
                {"--batch", &o.batch},
                {"--in-flight", &o.in_flight},
+               {"--queue-window", &o.queue_window},
                {"--io-threads", &o.io_threads},
                {"--rate", &o.rate},
                {"--endpoints", &o.endpoints},
@@ -121,6 +124,8 @@ int main(int argc, char** argv) {
         << "\n\n[delivery]\nca_file = \"" << ca.ca_file()
         << "\"\nallow_networks = [\"127.0.0.0/8\"]\nmax_in_flight = "
         << opt.in_flight << "\n";
+    if (opt.queue_window > 0)
+      out << "queue_window = " << opt.queue_window << "\n";
     for (int i = 0; i < opt.endpoints; ++i) {
       out << "\n[[endpoints]]\nid = \"sink-" << i
           << "\"\nurl = \"https://127.0.0.1:" << sink.port() << "/hook/" << i
@@ -211,6 +216,8 @@ int main(int argc, char** argv) {
   cmd << "build-release/bench/e2e_bench --events " << opt.events
       << " --connections " << opt.connections << " --batch " << opt.batch
       << " --in-flight " << opt.in_flight << " --io-threads " << opt.io_threads;
+  if (opt.queue_window > 0)
+    cmd << " --queue-window " << opt.queue_window;
   if (opt.rate > 0)
     cmd << " --rate " << opt.rate;
   if (opt.endpoints > 1)

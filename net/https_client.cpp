@@ -49,6 +49,9 @@ struct connection {
   beast::tcp_stream& lowest() { return stream.next_layer(); }
 
   beast::ssl_stream<beast::tcp_stream> stream;
+  /// Where answers are read into: one per connection, not per request, so
+  /// that requests waiting for a connection hold no buffer.
+  std::array<char, 16 * 1024> read_buffer;
 };
 
 class exchange;
@@ -107,11 +110,11 @@ private:
   clock_type::time_point deadline_;
   std::unique_ptr<connection> conn_;
   bool reused_ = false;
+  bool built_ = false;      ///< http_req_ made from req_ (its body moved there)
   bool holds_slot_ = false; ///< counts in pool_->open
   tcp::resolver resolver_;
   http::request<http::string_body> http_req_;
   std::optional<response_reader> reader_;
-  std::array<char, 16 * 1024> read_buffer_;
 };
 
 class client_impl final : public https_client {
@@ -200,16 +203,6 @@ exchange::exchange(client_impl& client, std::shared_ptr<origin_pool> pool,
 void exchange::start() {
   started_ = clock_type::now();
   deadline_ = started_ + req_.timeout;
-  http_req_.method_string(req_.method);
-  http_req_.target(req_.target.target);
-  http_req_.version(11);
-  http_req_.set(http::field::host, req_.target.authority());
-  http_req_.set(http::field::user_agent, std::string{"tocsin/"} + version);
-  for (auto& [name, value] : req_.headers)
-    http_req_.set(name, value);
-  http_req_.body() = req_.body;
-  http_req_.keep_alive(true);
-  http_req_.prepare_payload();
   std::unique_ptr<connection> idle;
   {
     std::lock_guard guard{pool_->mtx};
@@ -351,6 +344,21 @@ void exchange::on_handshake(beast::error_code ec) {
 }
 
 void exchange::write_request() {
+  // Built once a connection is ready (a request waiting for one holds only
+  // what it was given), and kept for a second try on a fresh connection.
+  if (!built_) {
+    built_ = true;
+    http_req_.method_string(req_.method);
+    http_req_.target(req_.target.target);
+    http_req_.version(11);
+    http_req_.set(http::field::host, req_.target.authority());
+    http_req_.set(http::field::user_agent, std::string{"tocsin/"} + version);
+    for (auto& [name, value] : req_.headers)
+      http_req_.set(name, value);
+    http_req_.body() = std::move(req_.body);
+    http_req_.keep_alive(true);
+    http_req_.prepare_payload();
+  }
   arm_deadline();
   http::async_write(
       conn_->stream, http_req_,
@@ -367,13 +375,13 @@ void exchange::on_write(beast::error_code ec, std::size_t) {
 void exchange::read_some() {
   arm_deadline();
   conn_->stream.async_read_some(
-      asio::buffer(read_buffer_),
+      asio::buffer(conn_->read_buffer),
       beast::bind_front_handler(&exchange::on_read, shared_from_this()));
 }
 
 void exchange::on_read(beast::error_code ec, std::size_t n) {
   using state = response_reader::state;
-  auto st = reader_->feed({read_buffer_.data(), n});
+  auto st = reader_->feed({conn_->read_buffer.data(), n});
   if (ec && st == state::reading) {
     if (!reader_->got_some())
       return fail(ec, "read"); // nothing came: retried on a fresh connection
