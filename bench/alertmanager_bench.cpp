@@ -23,6 +23,7 @@
 // not a failure) or a daemon did not start.
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
+#include "bench/sample_event.hpp"
 #include "bench/sink_ceiling.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/http_client.hpp"
@@ -304,7 +305,7 @@ public:
       port_ = process_->wait_listening();
       if (port_ == 0)
         return false;
-      std::getline(std::ifstream{dir_ / "data" / "admin.token"}, token_);
+      token_ = admin_token(dir_ / "data");
       return true;
     }
     auto deadline = clock_type::now() + std::chrono::seconds{30};
@@ -328,10 +329,8 @@ public:
                                           int connections, double rate) {
     load_options lo{port_, token_, "", connections, requests, rate};
     if (kind_ == kind::tocsin) {
-      nlohmann::json b{{"events", nlohmann::json::array()}};
-      for (int i = 0; i < per_request; ++i)
-        b["events"].push_back(event());
-      lo.body = per_request == 1 ? event().dump() : b.dump();
+      lo.body =
+          per_request == 1 ? sample_event().dump() : batch_body(per_request);
     } else {
       lo.target = "/api/v2/alerts";
       lo.expect_status = 200;
@@ -379,22 +378,12 @@ public:
   }
 
 private:
-  // The same alert for both: tocsin's event fields, and as Alertmanager
-  // labels and annotations.
-  static nlohmann::json event() {
-    return {{"type", "policy.denied"},
-            {"agent_id", "agent-7"},
-            {"summary", "agent-7 tried file.delete on /etc"},
-            {"details",
-             {{"action", "file.delete"},
-              {"rule", "block-delete"},
-              {"receipt_id", "rcpt_123"}}}};
-  }
-
   static std::string alert_id(int request, int i) {
     return "a-" + std::to_string(request) + "-" + std::to_string(i);
   }
 
+  // sample_event() (what tocsin gets) as Alertmanager labels and
+  // annotations.
   static nlohmann::json alert(const std::string& id) {
     return {
         {"labels",

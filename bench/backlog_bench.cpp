@@ -9,6 +9,7 @@
 //                 [--in-flight M] [--window W]
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
+#include "bench/sample_event.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/https_receiver.hpp"
@@ -118,21 +119,11 @@ int main(int argc, char** argv) {
     std::cerr << "daemon did not start:\n" << daemon->log();
     return 1;
   }
-  std::string token;
-  std::getline(std::ifstream{dir.path() / "data" / "admin.token"}, token);
-  nlohmann::json ev{{"type", "policy.denied"},
-                    {"agent_id", "agent-7"},
-                    {"summary", "agent-7 tried file.delete on /etc"},
-                    {"details",
-                     {{"action", "file.delete"},
-                      {"rule", "block-delete"},
-                      {"receipt_id", "rcpt_123"}}}};
-  nlohmann::json b{{"events", nlohmann::json::array()}};
-  for (int i = 0; i < opt.batch; ++i)
-    b["events"].push_back(ev);
+  auto token = admin_token(dir.path() / "data");
+  auto body = batch_body(opt.batch);
   int requests = (opt.events + opt.batch - 1) / opt.batch;
   auto ingest_start = clock_type::now();
-  auto load = run_load({port, token, b.dump(), opt.connections, requests});
+  auto load = run_load({port, token, body, opt.connections, requests});
   auto ingest_secs = seconds_since(ingest_start);
   if (load.failures)
     std::cerr << load.failures

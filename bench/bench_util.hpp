@@ -24,6 +24,13 @@
 
 namespace tocsin::bench {
 
+/// The admin token the daemon wrote into its data directory at first start.
+inline std::string admin_token(const std::filesystem::path& data_dir) {
+  std::string token;
+  std::getline(std::ifstream{data_dir / "admin.token"}, token);
+  return token;
+}
+
 inline std::string cpu_model() {
   std::ifstream in{"/proc/cpuinfo"};
   for (std::string line; std::getline(in, line);)

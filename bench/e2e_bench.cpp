@@ -15,6 +15,7 @@
 // each event goes to K endpoints.
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
+#include "bench/sample_event.hpp"
 #include "bench/sink_ceiling.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/https_receiver.hpp"
@@ -141,29 +142,14 @@ int main(int argc, char** argv) {
     std::cerr << "daemon did not start:\n" << daemon.log();
     return 1;
   }
-  std::string token;
-  std::getline(std::ifstream{dir.path() / "data" / "admin.token"}, token);
+  auto token = admin_token(dir.path() / "data");
 
   // One event body per batch size, reused: the daemon parses it each time.
   int groups = opt.endpoints / opt.fanout;
-  nlohmann::json ev{{"type", "policy.denied"},
-                    {"agent_id", "group-0"},
-                    {"summary", "agent-7 tried file.delete on /etc"},
-                    {"details",
-                     {{"action", "file.delete"},
-                      {"rule", "block-delete"},
-                      {"receipt_id", "rcpt_123"}}}};
-  std::string body;
-  if (opt.batch == 1) {
-    body = ev.dump();
-  } else {
-    nlohmann::json b{{"events", nlohmann::json::array()}};
-    for (int i = 0; i < opt.batch; ++i) {
-      ev["agent_id"] = "group-" + std::to_string(i % groups);
-      b["events"].push_back(ev);
-    }
-    body = b.dump();
-  }
+  auto group = [&](int i) {
+    return sample_event("group-" + std::to_string(i % groups));
+  };
+  auto body = opt.batch == 1 ? group(0).dump() : batch_body(opt.batch, group);
 
   int requests = (opt.events + opt.batch - 1) / opt.batch;
   auto cpu_at_start = cpu_seconds(daemon.pid());

@@ -7,6 +7,7 @@
 //              [--retention S] [--sample S]
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
+#include "bench/sample_event.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -87,18 +88,8 @@ int main(int argc, char** argv) {
     std::cerr << "daemon did not start:\n" << daemon.log();
     return 1;
   }
-  std::string token;
-  std::getline(std::ifstream{dir.path() / "data" / "admin.token"}, token);
-  nlohmann::json ev{{"type", "policy.denied"},
-                    {"agent_id", "agent-7"},
-                    {"summary", "agent-7 tried file.delete on /etc"},
-                    {"details",
-                     {{"action", "file.delete"},
-                      {"rule", "block-delete"},
-                      {"receipt_id", "rcpt_123"}}}};
-  nlohmann::json b{{"events", nlohmann::json::array()}};
-  for (int i = 0; i < opt.batch; ++i)
-    b["events"].push_back(ev);
+  auto token = admin_token(dir.path() / "data");
+  auto body = batch_body(opt.batch);
 
   std::ostringstream cmd;
   cmd << "build-release/bench/soak_bench --rate " << opt.rate << " --batch "
@@ -116,7 +107,7 @@ int main(int argc, char** argv) {
   load_result load;
   auto start = clock_type::now();
   std::thread producer{[&] {
-    load = run_load({port, token, b.dump(), 16, requests,
+    load = run_load({port, token, body, 16, requests,
                      static_cast<double>(opt.rate) / opt.batch});
     load_done = true;
   }};
