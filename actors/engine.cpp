@@ -6,6 +6,7 @@
 // The engine's callers hand their callbacks to the bridge actor (in-process).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::ingest_callback)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::replay_callback)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::answer_callback)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_change_callback)
 
 namespace tocsin::actors {
@@ -45,6 +46,13 @@ struct bridge {
           self->request(ingest, caf::infinite, replay_atom_v, std::move(sel))
               .then(
                   [done](replay_reply& r) { done(std::move(r)); },
+                  [=](caf::error& e) { done(unreachable(e, self->system())); });
+        },
+        [=](answer_atom, delivery::answer_request& req,
+            delivery::answer_callback& done) {
+          self->request(ingest, caf::infinite, answer_atom_v, std::move(req))
+              .then(
+                  [done](answer_reply& r) { done(std::move(r)); },
                   [=](caf::error& e) { done(unreachable(e, self->system())); });
         },
         [=](endpoint_atom, delivery::endpoint_change& change,
@@ -95,6 +103,11 @@ public:
               delivery::replay_callback done) override {
     caf::anon_send(bridge_, replay_atom_v, std::move(selection),
                    std::move(done));
+  }
+
+  void answer(delivery::answer_request request,
+              delivery::answer_callback done) override {
+    caf::anon_send(bridge_, answer_atom_v, std::move(request), std::move(done));
   }
 
   void change_endpoint(delivery::endpoint_change change,

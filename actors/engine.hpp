@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/defaults.hpp"
+#include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/endpoint_config.hpp"
 #include "delivery/new_event.hpp"
@@ -46,6 +47,11 @@ public:
   /// Puts dead letters back in their endpoints' queues. Thread-safe.
   virtual void replay(delivery::replay_selection selection,
                       delivery::replay_callback done) = 0;
+
+  /// Records an operator's answer to an event (acknowledged, resolved) and
+  /// tells the endpoints that follow events' state. Thread-safe.
+  virtual void answer(delivery::answer_request request,
+                      delivery::answer_callback done) = 0;
 
   /// Creates, changes or deletes an endpoint (logged before it takes
   /// effect). Thread-safe.

@@ -51,8 +51,16 @@ void flush(self_ptr self) {
       promise.deliver(replay_reply{
           error{"store_unavailable",
                 "the event store refused the write; nothing was replayed"}});
+  for (auto& [promise, outcome] : st.waiting_answers)
+    if (committed)
+      promise.deliver(answer_reply{std::move(outcome)});
+    else
+      promise.deliver(answer_reply{
+          error{"store_unavailable",
+                "the event store refused the write; nothing was recorded"}});
   st.waiting.clear();
   st.waiting_replays.clear();
+  st.waiting_answers.clear();
   auto handoff = st.intake->take_handoff();
   for (auto& [endpoint_id, jobs] : handoff.jobs)
     if (auto it = st.endpoints.find(endpoint_id); it != st.endpoints.end())
@@ -107,7 +115,8 @@ status change_endpoint(self_ptr self, const delivery::endpoint_change& c) {
   auto& st = self->state;
   // Deliveries waiting for the commit were routed with the table as it is:
   // hand them over before it changes.
-  if (st.intake->dirty() || !st.waiting.empty() || !st.waiting_replays.empty())
+  if (st.intake->dirty() || !st.waiting.empty() ||
+      !st.waiting_replays.empty() || !st.waiting_answers.empty())
     flush(self);
   if (auto s = st.intake->change_endpoint(c); !s)
     return s;
@@ -193,6 +202,17 @@ ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
             self->make_response_promise<replay_reply>(), *n);
         schedule_flush(self);
         return st.waiting_replays.back().first;
+      },
+      [=](answer_atom,
+          const delivery::answer_request& req) -> caf::result<answer_reply> {
+        auto& st = self->state;
+        auto outcome = st.intake->answer(req, st.deps.clock());
+        if (!outcome)
+          return answer_reply{outcome.error()};
+        st.waiting_answers.emplace_back(
+            self->make_response_promise<answer_reply>(), std::move(*outcome));
+        schedule_flush(self);
+        return st.waiting_answers.back().first;
       },
       [=](endpoint_atom, const delivery::endpoint_change& c) {
         return change_endpoint(self, c);

@@ -35,6 +35,9 @@ struct ingest_state {
       waiting;
   std::vector<std::pair<caf::typed_response_promise<replay_reply>, std::size_t>>
       waiting_replays;
+  std::vector<std::pair<caf::typed_response_promise<answer_reply>,
+                        delivery::answer_outcome>>
+      waiting_answers;
   bool flush_scheduled = false;
   log::throttle refusals_log; ///< a store refusing writes: not every time
 

@@ -4,6 +4,7 @@
 // so they are allowed without serializers.
 #pragma once
 
+#include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/endpoint_config.hpp"
 #include "delivery/job.hpp"
@@ -28,6 +29,7 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, update_atom, "update")
 CAF_ADD_ATOM(tocsin, tocsin::actors, remove_atom, "remove")
 CAF_ADD_ATOM(tocsin, tocsin::actors, endpoints_atom, "endpoints")
 CAF_ADD_ATOM(tocsin, tocsin::actors, tick_atom, "tick")
+CAF_ADD_ATOM(tocsin, tocsin::actors, answer_atom, "answer")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
@@ -51,8 +53,10 @@ using endpoint_actor = caf::typed_actor<
 
 using ingest_reply = result<delivery::ingest_answer>;
 using replay_reply = result<std::size_t>;
+using answer_reply = result<delivery::answer_outcome>;
 
-/// Accepts events and control-plane changes, and supervises the endpoint
+/// Accepts events, operators' answers to them (acknowledged, resolved) and
+/// control-plane changes, and supervises the endpoint
 /// actors. Every reply comes once the change is durable (group commit for
 /// events and replays, a synced write per endpoint change).
 using ingest_actor = caf::typed_actor<
@@ -60,6 +64,7 @@ using ingest_actor = caf::typed_actor<
     caf::replies_to<replay_atom,
                     delivery::replay_selection>::with<replay_reply>,
     caf::replies_to<endpoint_atom, delivery::endpoint_change>::with<status>,
+    caf::replies_to<answer_atom, delivery::answer_request>::with<answer_reply>,
     caf::reacts_to<flush_atom>,
     caf::replies_to<endpoints_atom>::with<std::vector<endpoint_actor>>>;
 
@@ -74,5 +79,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_change)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::net::inbound_response)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::answer_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::answer_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::endpoint_actor>)

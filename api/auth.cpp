@@ -52,7 +52,7 @@ std::optional<std::string> unhex(std::string_view hex) {
 authenticator::authenticator(const std::vector<token_config>& tokens) {
   for (auto& t : tokens)
     if (auto d = unhex(t.sha256); d && role_from(t.role))
-      entries_.push_back(entry{*d, *role_from(t.role)});
+      entries_.push_back(entry{*d, *role_from(t.role), t.name});
 }
 
 std::optional<principal>
@@ -69,7 +69,7 @@ authenticator::authenticate(std::string_view header) const {
   std::optional<principal> found;
   for (auto& e : entries_)
     if (constant_time_equal(digest, e.digest) && !found)
-      found = principal{e.r, "tok_" + hex_encode(digest.substr(0, 8))};
+      found = principal{e.r, "tok_" + hex_encode(digest.substr(0, 8)), e.name};
   return found;
 }
 

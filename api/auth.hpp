@@ -28,6 +28,7 @@ struct token_config {
 struct principal {
   role r = role::read;
   std::string scope; ///< "tok_" + 16 hex digits of the token's SHA-256
+  std::string name;  ///< the token's name in the config
 };
 
 class authenticator {
@@ -42,6 +43,7 @@ private:
   struct entry {
     std::string digest; ///< raw 32 bytes
     role r;
+    std::string name;
   };
   std::vector<entry> entries_;
 };

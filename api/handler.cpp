@@ -1,5 +1,7 @@
 #include "api/handler.hpp"
 
+#include "api/integrations.hpp"
+#include "common/encoding.hpp"
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
 #include "common/log.hpp"
@@ -23,37 +25,9 @@ response json_response(int status, const json& body) {
       status, body.dump(-1, ' ', false, json::error_handler_t::replace), {}};
 }
 
-/// Decodes %XX escapes (and '+' as a space, as forms do).
-std::string percent_decode(std::string_view s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s[i] == '%' && i + 2 < s.size() &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
-        std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
-      out += static_cast<char>(
-          std::stoi(std::string{s.substr(i + 1, 2)}, nullptr, 16));
-      i += 2;
-    } else {
-      out += s[i] == '+' ? ' ' : s[i];
-    }
-  }
-  return out;
-}
-
 /// "a=1&b=2" -> value of `key` (decoded), or empty.
 std::string query_param(std::string_view query, std::string_view key) {
-  while (!query.empty()) {
-    auto amp = query.find('&');
-    auto pair = query.substr(0, amp);
-    auto eq = pair.find('=');
-    if (pair.substr(0, eq) == key)
-      return eq == std::string_view::npos ? std::string{}
-                                          : percent_decode(pair.substr(eq + 1));
-    if (amp == std::string_view::npos)
-      break;
-    query.remove_prefix(amp + 1);
-  }
-  return {};
+  return form_value(query, key).value_or(std::string{});
 }
 
 bool is_json_content_type(std::string_view ct) {
@@ -95,7 +69,26 @@ json delivery_json(const storage::delivery& d) {
     j["finished_at"] = format_rfc3339(d.finished_at);
   if (!d.reason.empty())
     j["reason"] = d.reason;
+  // A notice tells its endpoint the event was acknowledged or resolved.
+  if (d.news.state != storage::event_state::open)
+    j["notice"] = storage::to_string(d.news.state);
   return j;
+}
+
+json answer_json(const storage::event_answer& a) {
+  json j{{"by", a.by}, {"source", a.source}, {"at", format_rfc3339(a.at)}};
+  if (!a.note.empty())
+    j["note"] = a.note;
+  return j;
+}
+
+/// "state" and, once answered, "acknowledged" and "resolved" (who, when,
+/// from where) of an event.
+void add_answers(json& j, storage::event_state state,
+                 const std::vector<storage::event_answer>& answers) {
+  j["state"] = storage::to_string(state);
+  for (auto& a : answers)
+    j[std::string{storage::to_string(a.state)}] = answer_json(a);
 }
 
 const error store_failure{"store_error", "the event store could not be read"};
@@ -199,6 +192,24 @@ const std::vector<request_handler::route>& request_handler::routes() {
        need::read,
        &request_handler::get_event,
        true},
+      {{"v1", "events", "{id}", "ack"},
+       "POST",
+       need::admin,
+       &request_handler::acknowledge_event},
+      {{"v1", "events", "{id}", "resolve"},
+       "POST",
+       need::admin,
+       &request_handler::resolve_event},
+      // Authenticated by the sender's signature: Slack and PagerDuty cannot
+      // send a bearer token.
+      {{"v1", "integrations", "slack", "interactions"},
+       "POST",
+       need::nobody,
+       &request_handler::slack_interaction},
+      {{"v1", "integrations", "pagerduty", "webhook"},
+       "POST",
+       need::nobody,
+       &request_handler::pagerduty_webhook},
       {{"v1", "dead-letters"},
        "GET",
        need::read,
@@ -417,10 +428,162 @@ void request_handler::get_event(call& c) {
     log::error("stored event unreadable", {{"event", std::string{id}}});
     return c.respond(error_response(500, store_failure));
   }
-  c.respond(
-      json_response(200, json{{"event", std::move(body)},
-                              {"accepted_at", format_rfc3339(rec.accepted_at)},
-                              {"deliveries", std::move(deliveries)}}));
+  json answer{{"event", std::move(body)},
+              {"accepted_at", format_rfc3339(rec.accepted_at)}};
+  add_answers(answer, rec.state(), rec.answers);
+  answer["deliveries"] = std::move(deliveries);
+  c.respond(json_response(200, answer));
+}
+
+void request_handler::acknowledge_event(call& c) {
+  answer_event(c, storage::event_state::acknowledged);
+}
+
+void request_handler::resolve_event(call& c) {
+  answer_event(c, storage::event_state::resolved);
+}
+
+namespace {
+
+/// What the engine answered, as the API shows it: the event, and the events
+/// of its escalation episode that were answered with it.
+json outcome_json(const delivery::answer_outcome& out) {
+  auto one = [](const delivery::answered_event& e) {
+    json j{{"id", e.event_id}};
+    add_answers(j, e.state, e.answers);
+    j["changed"] = e.changed;
+    j["notices"] = e.notices;
+    return j;
+  };
+  json j = one(out.events.at(0));
+  if (out.events.size() > 1) {
+    json also = json::array();
+    for (std::size_t i = 1; i < out.events.size(); ++i)
+      also.push_back(one(out.events[i]));
+    j["episode"] = std::move(also);
+  }
+  return j;
+}
+
+int answer_status(const error& e) {
+  return e.code == "not_found" || e.code == "event_expired" ? 404 : 503;
+}
+
+} // namespace
+
+void request_handler::answer_event(call& c, storage::event_state state) {
+  auto id = std::string{c.id};
+  if (!is_valid_id(id, "evt"))
+    return c.respond(error_response(404, {"not_found", "no event " + id}));
+  auto body = json_body(c.req, true);
+  if (!body)
+    return c.respond(body_error(body.error()));
+  delivery::answer_request req;
+  req.event_id = id;
+  req.state = state;
+  req.source = "api";
+  req.by = c.who.name.empty() ? c.who.scope : c.who.name;
+  for (auto& [key, value] : body->items()) {
+    auto limit = key == "by" ? 200u : key == "note" ? 1000u : 0u;
+    if (limit == 0)
+      return c.respond(error_response(
+          400, {"unknown_field", "unknown field '" + key + "'", key}));
+    if (!value.is_string() || value.get_ref<const std::string&>().empty() ||
+        value.get_ref<const std::string&>().size() > limit ||
+        !is_valid_utf8(value.get_ref<const std::string&>()))
+      return c.respond(
+          error_response(400, {"invalid_field",
+                               "'" + key + "' must be a string of 1 to " +
+                                   std::to_string(limit) + " bytes",
+                               key}));
+    (key == "by" ? req.by : req.note) = value.get<std::string>();
+  }
+  engine_.answer(std::move(req), [respond = std::move(c.respond)](
+                                     result<delivery::answer_outcome> out) {
+    if (!out)
+      return respond(error_response(answer_status(out.error()), out.error()));
+    respond(json_response(200, outcome_json(*out)));
+  });
+}
+
+void request_handler::slack_interaction(call& c) {
+  auto& secret = opts_.slack_signing_secret;
+  if (secret.empty())
+    return c.respond(error_response(
+        404, {"not_found", "Slack interactions are not enabled (set "
+                           "slack.signing_secret)"}));
+  auto& req = c.req;
+  if (auto ok =
+          verify_slack_request(secret, req.slack_timestamp, req.slack_signature,
+                               req.body, opts_.clock());
+      !ok) {
+    log::warn("Slack interaction refused", {{"reason", ok.error().message}});
+    return c.respond(error_response(401, ok.error()));
+  }
+  auto clicks = parse_slack_interaction(req.body);
+  if (!clicks)
+    return c.respond(error_response(400, clicks.error()));
+  // Slack wants its answer within 3 s: it gets it now, and the
+  // acknowledgement is recorded (and the message replaced) after.
+  c.respond(response{200, "", {}});
+  for (auto& click : *clicks) {
+    delivery::answer_request a;
+    a.event_id = click.event_id;
+    a.state = storage::event_state::acknowledged;
+    a.by = click.user;
+    a.source = "slack";
+    a.reply_url = click.response_url;
+    a.reply_transport = "slack";
+    engine_.answer(std::move(a), [event = click.event_id](
+                                     result<delivery::answer_outcome> out) {
+      if (!out)
+        return log::warn("Slack acknowledgement not recorded",
+                         {{"event", event}, {"error", out.error().message}});
+      if (!out->events.at(0).changed)
+        log::info("Slack acknowledgement of an event already answered",
+                  {{"event", event},
+                   {"state",
+                    std::string{storage::to_string(out->events.at(0).state)}}});
+    });
+  }
+}
+
+void request_handler::pagerduty_webhook(call& c) {
+  auto& secret = opts_.pagerduty_webhook_secret;
+  if (secret.empty())
+    return c.respond(error_response(
+        404, {"not_found", "PagerDuty webhooks are not enabled (set "
+                           "pagerduty.webhook_secret)"}));
+  auto& req = c.req;
+  if (auto ok =
+          verify_pagerduty_request(secret, req.pagerduty_signature, req.body);
+      !ok) {
+    log::warn("PagerDuty webhook refused", {{"reason", ok.error().message}});
+    return c.respond(error_response(401, ok.error()));
+  }
+  auto changes = parse_pagerduty_webhook(req.body);
+  if (!changes)
+    return c.respond(error_response(400, changes.error()));
+  if (changes->empty())
+    return c.respond(json_response(200, json{{"recorded", 0}}));
+  // Answered once recorded: PagerDuty retries a webhook that failed.
+  auto change = std::move(changes->front());
+  delivery::answer_request a;
+  a.event_id = change.event_id;
+  a.state = change.state;
+  a.by = change.by;
+  a.source = "pagerduty";
+  engine_.answer(std::move(a), [respond = std::move(c.respond)](
+                                   result<delivery::answer_outcome> out) {
+    if (!out) {
+      // An incident of an event tocsin no longer has: nothing to retry.
+      if (answer_status(out.error()) == 404)
+        return respond(json_response(200, json{{"recorded", 0}}));
+      return respond(error_response(503, out.error()));
+    }
+    respond(json_response(
+        200, json{{"recorded", 1}, {"event", outcome_json(*out)}}));
+  });
 }
 
 void request_handler::list_dead_letters(call& c) {

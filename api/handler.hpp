@@ -25,6 +25,10 @@ struct request {
   std::string authorization;
   std::string idempotency_key; ///< Idempotency-Key header
   std::string body;
+  // The integrations' signature headers (see api/integrations.hpp).
+  std::string slack_signature = {};     ///< X-Slack-Signature
+  std::string slack_timestamp = {};     ///< X-Slack-Request-Timestamp
+  std::string pagerduty_signature = {}; ///< X-PagerDuty-Signature
 };
 
 struct response {
@@ -48,6 +52,12 @@ struct handler_options {
   /// Where routes that read the store run, so that a slow disk never holds
   /// up the HTTP I/O threads. Unset: on the caller's thread (tests).
   std::function<void(std::function<void()>)> offload = {};
+  /// Enable POST /v1/integrations/slack/interactions and
+  /// /v1/integrations/pagerduty/webhook (404 while empty).
+  std::string slack_signing_secret = {};
+  std::string pagerduty_webhook_secret = {};
+  /// The time the integrations' signatures are checked against.
+  std::function<unix_ms()> clock = now_ms;
 };
 
 class request_handler {
@@ -86,6 +96,12 @@ private:
   void delete_endpoint(call& c);
   void rotate_secret(call& c);
   void replay_endpoint(call& c);
+  void acknowledge_event(call& c);
+  void resolve_event(call& c);
+  void slack_interaction(call& c);
+  void pagerduty_webhook(call& c);
+
+  void answer_event(call& c, storage::event_state state);
 
   void replay(delivery::replay_selection sel, call& c);
   /// The stored endpoint of c.id, or the answer already given.

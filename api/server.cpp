@@ -219,6 +219,9 @@ private:
     req.content_type = std::string{msg[http::field::content_type]};
     req.authorization = std::string{msg[http::field::authorization]};
     req.idempotency_key = std::string{msg["Idempotency-Key"]};
+    req.slack_signature = std::string{msg["X-Slack-Signature"]};
+    req.slack_timestamp = std::string{msg["X-Slack-Request-Timestamp"]};
+    req.pagerduty_signature = std::string{msg["X-PagerDuty-Signature"]};
     req.body = std::move(msg.body());
     head_ = req.method == "HEAD";
     // The answer may wait for a synced write, but not forever.

@@ -156,12 +156,8 @@ status refuse_unimplemented(table_reader& top) {
     const char* section; ///< "" for a top-level key
     const char* key;     ///< "" for the whole section
   };
-  for (auto& m : std::initializer_list<missing>{{"server", "public_metrics"},
-                                                {"", "slack"},
-                                                {"", "pagerduty"},
-                                                {"", "storage"},
-                                                {"", "cluster"},
-                                                {"", "escalation"}}) {
+  for (auto& m : std::initializer_list<missing>{
+           {"server", "public_metrics"}, {"", "storage"}, {"", "cluster"}}) {
     std::string name =
         *m.section ? std::string{m.section} + "." + m.key : std::string{m.key};
     const toml::node* n = nullptr;
@@ -238,6 +234,55 @@ status read_token(table_reader& r, api::token_config& t) {
   if (t.role != "admin" && t.role != "ingest" && t.role != "read")
     return r.bad("role", "must be admin, ingest or read");
   return r.finish();
+}
+
+/// [[escalation]]: the keys are read here, the rule is judged by
+/// delivery::check_rule (one owner of what a valid rule is).
+status read_escalation(table_reader& r, const delivery_config& delivery,
+                       delivery::escalation_rule& e) {
+  auto& t = r.table();
+  bool one_type = t.contains("type");
+  if (one_type && t.contains("event_types"))
+    return r.bad("event_types", "cannot be given with 'type': use one");
+  for (const char* key : {"name", "threshold", "window"})
+    if (!t.contains(key))
+      return r.bad(key, "is required");
+  if (!one_type && !t.contains("event_types"))
+    return r.bad("type", "is required (or 'event_types')");
+  TOCSIN_TRY(r.read("name", e.name));
+  if (one_type) {
+    e.event_types.assign(1, "");
+    TOCSIN_TRY(r.read("type", e.event_types[0]));
+  } else {
+    TOCSIN_TRY(r.read("event_types", e.event_types));
+  }
+  TOCSIN_TRY(r.read_int("threshold", e.threshold, 2,
+                        delivery::max_escalation_threshold));
+  constexpr double max_seconds = 30 * 86400.0;
+  double window = 0;
+  TOCSIN_TRY(r.read("window", window, 0.001, max_seconds));
+  double suppress_for = window;
+  TOCSIN_TRY(r.read("suppress_for", suppress_for, 0, max_seconds));
+  // The rules' state is rebuilt from the event log this far back: no
+  // further than what retention keeps of it.
+  for (auto [key, v] :
+       {std::pair{"window", window}, std::pair{"suppress_for", suppress_for}})
+    if (v > delivery.retention)
+      return r.bad(key, "must not be longer than delivery.retention (rule "
+                        "state is rebuilt from the event log at start)");
+  e.window = static_cast<unix_ms>(std::llround(window * 1000));
+  e.suppress_for = static_cast<unix_ms>(std::llround(suppress_for * 1000));
+  TOCSIN_TRY(r.read("group_by", e.group_by));
+  TOCSIN_TRY(r.read("severity", e.severity));
+  TOCSIN_TRY(r.read("summary", e.summary));
+  TOCSIN_TRY(r.finish());
+  if (auto st = delivery::check_rule(e); !st) {
+    auto field = st.error().field;
+    if (field == "event_types" && one_type)
+      field = "type";
+    return r.bad(field, st.error().message);
+  }
+  return {};
 }
 
 nlohmann::ordered_json to_json(const toml::node& n) {
@@ -370,6 +415,21 @@ result<config> parse_config(std::string_view toml_text,
     }));
     return r.finish();
   }));
+  // The integrations' secrets authenticate whoever calls their routes: a
+  // short one would be guessable.
+  auto secret = [](table_reader& r, const char* key,
+                   std::string& out) -> status {
+    TOCSIN_TRY(r.read(key, out));
+    if (!out.empty() && out.size() < 16)
+      return r.bad(key, "must be at least 16 characters (or empty: off)");
+    return r.finish();
+  };
+  TOCSIN_TRY(section("slack", [&](table_reader& r) {
+    return secret(r, "signing_secret", cfg.slack_signing_secret);
+  }));
+  TOCSIN_TRY(section("pagerduty", [&](table_reader& r) {
+    return secret(r, "webhook_secret", cfg.pagerduty_webhook_secret);
+  }));
   TOCSIN_TRY(section("log", [&](table_reader& r) -> status {
     TOCSIN_TRY(r.read("level", cfg.log_level));
     if (!log::level_from(cfg.log_level))
@@ -383,6 +443,15 @@ result<config> parse_config(std::string_view toml_text,
       if (other.endpoint.id == e.endpoint.id)
         return r.bad("id", "duplicates endpoint id '" + e.endpoint.id + "'");
     cfg.endpoints.push_back(std::move(e));
+    return {};
+  }));
+  TOCSIN_TRY(for_each_table(top, "escalation", [&](table_reader& r) -> status {
+    delivery::escalation_rule e;
+    TOCSIN_TRY(read_escalation(r, cfg.delivery, e));
+    for (auto& other : cfg.escalation)
+      if (other.name == e.name)
+        return r.bad("name", "duplicates escalation rule '" + e.name + "'");
+    cfg.escalation.push_back(std::move(e));
     return {};
   }));
   TOCSIN_TRY(top.finish());

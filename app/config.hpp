@@ -7,6 +7,7 @@
 #include "common/defaults.hpp"
 #include "common/result.hpp"
 #include "delivery/endpoint_config.hpp"
+#include "delivery/escalation.hpp"
 #include "endpoints/definition.hpp"
 
 #include <cstdint>
@@ -76,7 +77,17 @@ struct config {
   delivery_config delivery;
   std::vector<api::token_config> tokens;
   std::string log_level = "info"; ///< [log] level
+  /// [slack] signing_secret: enables POST /v1/integrations/slack/interactions.
+  std::string slack_signing_secret;
+  /// [pagerduty] webhook_secret: enables POST
+  /// /v1/integrations/pagerduty/webhook.
+  std::string pagerduty_webhook_secret;
   std::vector<endpoints::endpoint_entry> endpoints;
+  /// [[escalation]]: each passed delivery::check_rule(), names unique. Not
+  /// given in a rule: group_by "agent_id", severity "critical", suppress_for
+  /// the window, the default summary. window and suppress_for are at most
+  /// delivery.retention (restore() reads the log that far back).
+  std::vector<delivery::escalation_rule> escalation;
 };
 
 /// What endpoints inherit from [delivery].

@@ -189,6 +189,8 @@ int serve(const std::string& config_file) {
   api_opts.max_queued_requests = cfg->server.max_queued_requests;
   api_opts.max_queued_bytes = cfg->server.max_queued_bytes;
   api_opts.defaults = defaults;
+  api_opts.slack_signing_secret = cfg->slack_signing_secret;
+  api_opts.pagerduty_webhook_secret = cfg->pagerduty_webhook_secret;
   api_opts.rules.transports = &*transports;
   // Store reads for the API run here, never on the HTTP I/O threads.
   std::optional<thread_pool> readers{std::in_place, cfg->server.read_threads};

@@ -119,4 +119,44 @@ bool is_valid_utf8(std::string_view s) {
   return true;
 }
 
+std::string percent_decode(std::string_view s) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9')
+      return c - '0';
+    if (c >= 'a' && c <= 'f')
+      return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+      return c - 'A' + 10;
+    return -1;
+  };
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '%' && i + 2 < s.size() && hex(s[i + 1]) >= 0 &&
+        hex(s[i + 2]) >= 0) {
+      out += static_cast<char>(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+      i += 2;
+    } else {
+      out += s[i] == '+' ? ' ' : s[i];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> form_value(std::string_view form,
+                                      std::string_view key) {
+  while (!form.empty()) {
+    auto amp = form.find('&');
+    auto pair = form.substr(0, amp);
+    auto eq = pair.find('=');
+    if (pair.substr(0, eq) == key)
+      return eq == std::string_view::npos ? std::string{}
+                                          : percent_decode(pair.substr(eq + 1));
+    if (amp == std::string_view::npos)
+      break;
+    form.remove_prefix(amp + 1);
+  }
+  return std::nullopt;
+}
+
 } // namespace tocsin

@@ -28,4 +28,13 @@ bool is_valid_utf8(std::string_view s);
 /// if none starts there.
 std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 
+/// Decodes %XX escapes, and '+' as a space (application/x-www-form-urlencoded
+/// and query strings). A '%' without two hex digits stays as it is.
+std::string percent_decode(std::string_view s);
+
+/// The decoded value of the first `key` in "a=1&b=2" (a query string or a
+/// form body), or nothing when the key is absent.
+std::optional<std::string> form_value(std::string_view form,
+                                      std::string_view key);
+
 } // namespace tocsin

@@ -2,9 +2,13 @@
 
 #include "common/defaults.hpp"
 #include "common/ids.hpp"
+#include "common/json_parse.hpp"
+#include "common/json_writer.hpp"
 #include "common/log.hpp"
 #include "delivery/retry_policy.hpp"
 #include "delivery/routing.hpp"
+
+#include <nlohmann/json.hpp>
 
 namespace tocsin::delivery {
 
@@ -217,11 +221,152 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
   return count;
 }
 
+result<std::optional<storage::event_record>>
+intake::read_event(const std::string& id) {
+  if (auto it = answered_.find(id); it != answered_.end())
+    return std::optional<storage::event_record>{it->second};
+  auto ev = log_.get_event(id);
+  if (!ev)
+    return error{"store_unavailable", ev.error().message};
+  return std::move(*ev);
+}
+
+namespace {
+
+/// The events an escalation was derived from (details.escalation.event_ids
+/// of its body); none for any other event.
+std::vector<std::string> episode_of(const storage::event_record& rec) {
+  std::vector<std::string> ids;
+  nlohmann::json body;
+  if (!parse_json(rec.body, body, nullptr, stored_json_limits) ||
+      !body.is_object())
+    return ids;
+  auto details = body.find("details");
+  if (details == body.end() || !details->is_object())
+    return ids;
+  auto esc = details->find("escalation");
+  if (esc == details->end() || !esc->is_object())
+    return ids;
+  auto listed = esc->find("event_ids");
+  if (listed == esc->end() || !listed->is_array())
+    return ids;
+  for (auto& id : *listed)
+    if (id.is_string() && is_valid_id(id.get_ref<const std::string&>(), "evt"))
+      ids.push_back(id.get<std::string>());
+  return ids;
+}
+
+} // namespace
+
+result<answered_event> intake::answer_one(storage::event_record rec,
+                                          const answer_request& req,
+                                          unix_ms now) {
+  answered_event out;
+  out.event_id = rec.id;
+  auto was = rec.state();
+  // Open -> acknowledged -> resolved; never back (a second click, or an
+  // acknowledgement of a resolved event, changes nothing).
+  if (was >= req.state) {
+    out.state = was;
+    out.answers = rec.answers;
+    return out;
+  }
+  storage::event_answer a{req.state, req.by, req.source, req.note, now};
+  rec.answers.push_back(a);
+  // A notice for each endpoint that follows events' state and was sent the
+  // event (its trigger delivered: an acknowledgement of an incident that
+  // does not exist yet would be lost).
+  storage::write_set notices;
+  std::shared_ptr<const event_content> content;
+  bool replied = false;
+  auto sent = rec.delivery_ids; // rec gains the notices' ids below
+  for (auto& dlv_id : sent) {
+    auto d = log_.get_delivery(dlv_id);
+    if (!d)
+      return error{"store_unavailable", d.error().message};
+    if (!*d || (*d)->news.state != storage::event_state::open ||
+        (*d)->state != storage::delivery_state::delivered)
+      continue;
+    auto ri = route_of((*d)->endpoint_id);
+    if (ri == routes_.size() || !routes_[ri].follows_state)
+      continue;
+    auto& r = routes_[ri];
+    storage::delivery n;
+    n.id = new_id("dlv");
+    n.event_id = rec.id;
+    n.endpoint_id = r.endpoint_id;
+    n.created_at = now;
+    n.next_attempt_at = now;
+    n.news = {req.state, req.by, now, {}};
+    if (!replied && !req.reply_url.empty() &&
+        r.transport == req.reply_transport) {
+      n.news.reply_url = req.reply_url;
+      replied = true;
+    }
+    if (!content)
+      content = make_event_content(rec, max_payload_bytes_);
+    rec.delivery_ids.push_back(n.id);
+    notices.add_delivery(n);
+    handoff_[r.endpoint_id].push_back(job_of(std::move(n), content));
+    ++out.notices;
+  }
+  json_writer fields;
+  fields.begin_object()
+      .field("event_id", rec.id)
+      .field("by", req.by)
+      .field("source", req.source);
+  if (!req.note.empty())
+    fields.field("note", req.note);
+  fields.field("notices", static_cast<std::int64_t>(out.notices)).end_object();
+  batch_.put_event(rec,
+                   req.state == storage::event_state::resolved
+                       ? storage::record_kind::event_resolved
+                       : storage::record_kind::event_acknowledged,
+                   fields.take());
+  batch_.append(std::move(notices));
+  out.state = req.state;
+  out.changed = true;
+  out.answers = rec.answers;
+  answered_.insert_or_assign(rec.id, std::move(rec));
+  return out;
+}
+
+result<answer_outcome> intake::answer(const answer_request& req, unix_ms now) {
+  auto first = read_event(req.event_id);
+  if (!first)
+    return first.error();
+  if (!*first)
+    return error{"not_found", "no event " + req.event_id};
+  auto episode = episode_of(**first);
+  answer_outcome out;
+  auto one = answer_one(std::move(**first), req, now);
+  if (!one)
+    return one.error();
+  out.events.push_back(std::move(*one));
+  // Answering an escalation answers its episode: the events it was derived
+  // from (those retention has not removed yet).
+  for (auto& id : episode) {
+    if (id == req.event_id)
+      continue;
+    auto ev = read_event(id);
+    if (!ev)
+      return ev.error();
+    if (!*ev)
+      continue;
+    auto answered = answer_one(std::move(**ev), req, now);
+    if (!answered)
+      return answered.error();
+    out.events.push_back(std::move(*answered));
+  }
+  return out;
+}
+
 status intake::commit() {
   auto seq = log_.commit(batch_, storage::durability::synced);
   batch_.clear();
   pending_keys_.clear();
   replaying_.clear();
+  answered_.clear();
   if (seq) {
     committed_.jobs = std::move(handoff_);
     committed_.as_of = *seq;

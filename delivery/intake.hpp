@@ -6,6 +6,7 @@
 // table: one owner, so an event accepted after a change's answer sees it.
 #pragma once
 
+#include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
@@ -26,9 +27,14 @@ struct route {
   endpoint_filter filter;
   bool enabled = true;
   std::int64_t revision = 1;
+  std::string transport = "webhook";
+  /// Told when an event it was sent is acknowledged or resolved.
+  bool follows_state = false;
 
   static route of(const endpoint_config& c) {
-    return route{c.id, c.filter, c.enabled, c.revision};
+    return route{c.id,        c.filter,
+                 c.enabled,   c.revision,
+                 c.transport, c.plugin && c.plugin->follows_state()};
   }
 };
 
@@ -56,6 +62,13 @@ public:
   /// window (in the next commit); how many. Errors: "not_found",
   /// "not_dead_lettered", "endpoint_deleted", "store_unavailable".
   result<std::size_t> replay(const replay_selection& sel, unix_ms now);
+
+  /// Records an operator's answer to an event (and, for an escalation, to
+  /// the events it was derived from) in the next commit, with a notice
+  /// delivery for each endpoint that follows events' state and was sent the
+  /// event. An event already in that state (or resolved) is left as it is
+  /// (changed false). Errors: "not_found", "store_unavailable".
+  result<answer_outcome> answer(const answer_request& req, unix_ms now);
 
   /// Whether anything waits to be committed.
   bool dirty() const { return !batch_.empty(); }
@@ -90,6 +103,12 @@ private:
   /// Idempotency keys recorded in the batch not yet committed.
   std::unordered_map<std::string, storage::idempotency_record> pending_keys_;
   std::unordered_map<std::string, bool> replaying_; ///< in this batch
+  /// Events answered in this batch, as they will be stored.
+  std::unordered_map<std::string, storage::event_record> answered_;
+  result<std::optional<storage::event_record>>
+  read_event(const std::string& id);
+  result<answered_event> answer_one(storage::event_record rec,
+                                    const answer_request& req, unix_ms now);
   std::map<std::string, std::vector<job>> handoff_;
   handoff committed_;
 };

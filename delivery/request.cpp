@@ -20,6 +20,18 @@ result<net::outbound_request> build_request(const endpoint_config& cfg,
   view.timestamp = ev.timestamp;
   view.payload_json = ev.payload;
   view.audit_url = ev.audit_url;
+  // A notice: the event was acknowledged or resolved since it was sent.
+  auto& news = job.state.news;
+  std::string state_at;
+  if (news.state != storage::event_state::open) {
+    view.state = news.state == storage::event_state::acknowledged
+                     ? plugins::event_state::acknowledged
+                     : plugins::event_state::resolved;
+    view.state_by = news.by;
+    state_at = format_rfc3339(news.at);
+    view.state_at = state_at;
+    view.reply_url = news.reply_url;
+  }
   if (!cfg.plugin)
     return error{"transport_error", "no transport plugin for " + cfg.transport};
   auto built = cfg.plugin->build_request(view);

@@ -243,6 +243,7 @@ struct library {
   std::string name;
   std::string version;
   bool signs = false;
+  bool follows_state = false;
   double rate = 0;
   std::uint32_t burst = 0;
 };
@@ -309,6 +310,9 @@ const std::filesystem::path& transport_plugin::path() const {
 }
 bool transport_plugin::signs_requests() const {
   return library_->signs;
+}
+bool transport_plugin::follows_state() const {
+  return library_->follows_state;
 }
 double transport_plugin::default_rate_per_second() const {
   return library_->rate;
@@ -392,6 +396,7 @@ transport_instance::build_request(const event_view& event) const {
   ev.audit_url = str(event.audit_url);
   ev.state_by = str(event.state_by);
   ev.state_at = str(event.state_at);
+  ev.reply_url = str(event.reply_url);
   auto ep = to_c(endpoint_view{id_, url_, options_json_});
   int rc = 1;
   try {
@@ -627,8 +632,10 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
     lib->table = table;
     lib->name = table->name;
     lib->version = table->version;
-    if (TOCSIN_HAS_FIELD(tocsin_transport, table, flags))
+    if (TOCSIN_HAS_FIELD(tocsin_transport, table, flags)) {
       lib->signs = (table->flags & TOCSIN_TRANSPORT_SIGNED) != 0;
+      lib->follows_state = (table->flags & TOCSIN_TRANSPORT_FOLLOWS_STATE) != 0;
+    }
     if (TOCSIN_HAS_FIELD(tocsin_transport, table, default_burst) &&
         table->default_rate_per_second > 0 &&
         table->default_rate_per_second < 1e6) {

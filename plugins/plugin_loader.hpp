@@ -41,6 +41,8 @@ struct event_view {
   event_state state = event_state::open;
   std::string_view state_by; ///< who acknowledged or resolved it
   std::string_view state_at; ///< when (RFC 3339)
+  /// Where to send the news instead (a Slack response_url); may be empty.
+  std::string_view reply_url;
 };
 
 /// The endpoint as a plugin sees it (see tocsin_endpoint_view).
@@ -86,6 +88,9 @@ public:
   const std::filesystem::path& path() const;
   /// The host signs its requests (Standard Webhooks).
   bool signs_requests() const;
+  /// Endpoints of this transport are told when an event they were sent is
+  /// acknowledged or resolved (TOCSIN_TRANSPORT_FOLLOWS_STATE).
+  bool follows_state() const;
   /// The rate limit the plugin suggests per endpoint; 0: none.
   double default_rate_per_second() const;
   std::uint32_t default_burst() const;
@@ -119,6 +124,7 @@ public:
 
   const transport_plugin& plugin() const { return plugin_; }
   bool signs_requests() const { return plugin_.signs_requests(); }
+  bool follows_state() const { return plugin_.follows_state(); }
 
   /// The request for `event` to the endpoint; an error if the plugin failed
   /// or produced something the host will not send.

@@ -143,6 +143,12 @@ typedef struct tocsin_event_view {
   tocsin_str audit_url;    /* link to the audit record; may be empty */
   tocsin_str state_by;     /* who acknowledged or resolved it; empty if open */
   tocsin_str state_at;     /* when (RFC 3339); empty if open */
+  /* Added in tocsin 0.11 (check with TOCSIN_HAS_FIELD): where to send the
+   * news of an acknowledged or resolved event instead of the endpoint's URL
+   * -- the response_url of the Slack message an operator clicked, to replace
+   * it. Empty: the endpoint's URL. Only set for transports that follow an
+   * event's state (TOCSIN_TRANSPORT_FOLLOWS_STATE); an https URL. */
+  tocsin_str reply_url;
 } tocsin_event_view;
 
 /* The endpoint an event goes to.
@@ -244,6 +250,13 @@ typedef struct tocsin_transport {
 /* The host signs each request per Standard Webhooks (webhook-id,
  * webhook-timestamp, webhook-signature over the body the plugin built). */
 #define TOCSIN_TRANSPORT_SIGNED 1u
+
+/* The transport follows an event's state: when an operator acknowledges or
+ * resolves an event this endpoint was sent, the host sends it the news too
+ * (build_request with state ACKNOWLEDGED or RESOLVED), e.g. a PagerDuty
+ * "acknowledge" with the trigger's dedup_key, or a Slack message replaced.
+ * Without the flag an endpoint only ever gets events in state OPEN. */
+#define TOCSIN_TRANSPORT_FOLLOWS_STATE 2u
 
 /* The entry point, exported under TOCSIN_PLUGIN_ENTRY_SYMBOL. The host calls
  * it once after loading. Returns the plugin's table; or NULL if the plugin

@@ -37,6 +37,12 @@ void write_set::add_event(const event_record& e) {
                     encode(e), delivery_state::pending, fields.take()});
 }
 
+void write_set::put_event(const event_record& e, record_kind kind,
+                          std::string json_fields) {
+  ops_.push_back(op{op::type::event, kind, e.id, encode(e),
+                    delivery_state::pending, std::move(json_fields)});
+}
+
 void write_set::add_delivery(const delivery& d) {
   put_delivery(d, record_kind::delivery_created);
   ops_.back().created = true;
@@ -50,6 +56,8 @@ void write_set::put_delivery(const delivery& d, record_kind kind,
       .field("event_id", d.event_id)
       .field("endpoint_id", d.endpoint_id)
       .field("state", to_string(d.state));
+  if (d.news.state != event_state::open)
+    fields.field("notice", to_string(d.news.state));
   if (carries_attempt(kind) && !d.attempts.empty())
     write_json(fields.key("attempt"), d.attempts.back());
   if (d.state == delivery_state::pending)

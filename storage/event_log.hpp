@@ -49,6 +49,11 @@ public:
   /// Records an accepted event ("event.accepted").
   void add_event(const event_record& e);
 
+  /// Stores an event again, changed (an operator's answer; deliveries added
+  /// for its notices), and logs `kind` with `json_fields`.
+  void put_event(const event_record& e, record_kind kind,
+                 std::string json_fields);
+
   /// Records a new delivery ("delivery.created").
   void add_delivery(const delivery& d);
 

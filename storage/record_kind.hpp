@@ -27,6 +27,8 @@ enum class record_kind : std::uint8_t {
   endpoint_flagged,
   endpoint_circuit_opened,
   endpoint_circuit_closed,
+  event_acknowledged,
+  event_resolved,
 };
 
 /// The stored name, e.g. "delivery.dead_lettered".

@@ -32,6 +32,18 @@ std::optional<delivery_state> delivery_state_from(std::string_view s) {
   return std::nullopt;
 }
 
+std::string_view to_string(event_state s) {
+  switch (s) {
+  case event_state::open:
+    return "open";
+  case event_state::acknowledged:
+    return "acknowledged";
+  case event_state::resolved:
+    return "resolved";
+  }
+  return "open";
+}
+
 void write_json(json_writer& w, const attempt& a) {
   w.begin_object()
       .field("number", a.number)
@@ -249,6 +261,13 @@ std::string encode(const delivery& d) {
         .f64(a.latency_ms)
         .str(a.response)
         .str(a.error);
+  // A notice (acknowledged, resolved) follows the attempts; records without
+  // one end there, as those of earlier versions do.
+  if (auto& n = d.news; n.state != event_state::open)
+    w.u64(static_cast<std::uint64_t>(n.state))
+        .str(n.by)
+        .i64(n.at)
+        .str(n.reply_url);
   return w.take();
 }
 
@@ -285,6 +304,15 @@ std::optional<delivery> decode_delivery(std::string_view stored) {
     a.error = r.str();
     d.attempts.push_back(std::move(a));
   }
+  if (r.ok() && r.left() > 0) {
+    auto state = r.u64();
+    if (state == 0 || state > static_cast<std::uint64_t>(event_state::resolved))
+      return std::nullopt;
+    d.news.state = static_cast<event_state>(state);
+    d.news.by = r.str();
+    d.news.at = r.i64();
+    d.news.reply_url = r.str();
+  }
   if (!r.finished())
     return std::nullopt;
   return d;
@@ -311,6 +339,16 @@ std::string encode(const event_record& e) {
         .str(f->timestamp)
         .str(f->audit_url);
   w.str(e.body);
+  // Operators' answers follow the body; records without any end there.
+  if (!e.answers.empty()) {
+    w.u64(e.answers.size());
+    for (auto& a : e.answers)
+      w.u64(static_cast<std::uint64_t>(a.state))
+          .str(a.by)
+          .str(a.source)
+          .str(a.note)
+          .i64(a.at);
+  }
   return w.take();
 }
 
@@ -341,6 +379,24 @@ std::optional<event_record> decode_event(std::string_view stored) {
     e.fields = std::move(f);
   }
   e.body = r.str();
+  if (r.ok() && r.left() > 0) {
+    auto answers = r.u64();
+    if (answers == 0 || answers > r.left())
+      return std::nullopt;
+    for (std::uint64_t i = 0; i < answers && r.ok(); ++i) {
+      event_answer a;
+      auto state = r.u64();
+      if (state == 0 ||
+          state > static_cast<std::uint64_t>(event_state::resolved))
+        return std::nullopt;
+      a.state = static_cast<event_state>(state);
+      a.by = r.str();
+      a.source = r.str();
+      a.note = r.str();
+      a.at = r.i64();
+      e.answers.push_back(std::move(a));
+    }
+  }
   if (!r.finished())
     return std::nullopt;
   return e;

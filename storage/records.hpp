@@ -27,6 +27,23 @@ struct event_fields {
   friend bool operator==(const event_fields&, const event_fields&) = default;
 };
 
+/// Where an event stands: open until an operator acknowledges or resolves it.
+enum class event_state { open, acknowledged, resolved };
+
+std::string_view to_string(event_state s);
+
+/// An operator's answer to an event: who acknowledged or resolved it, when,
+/// and from where ("api", "slack", "pagerduty").
+struct event_answer {
+  event_state state = event_state::acknowledged;
+  std::string by;
+  std::string source;
+  std::string note;
+  unix_ms at = 0;
+
+  friend bool operator==(const event_answer&, const event_answer&) = default;
+};
+
 /// An accepted event. `body` is its normalized JSON (id, type, timestamp, ...),
 /// immutable after acceptance.
 struct event_record {
@@ -36,6 +53,12 @@ struct event_record {
   std::vector<std::string> delivery_ids;
   /// Nothing in records of older versions (read them from the body).
   std::optional<event_fields> fields = {};
+  /// Acknowledged, then resolved: in order, at most one of each.
+  std::vector<event_answer> answers = {};
+
+  event_state state() const {
+    return answers.empty() ? event_state::open : answers.back().state;
+  }
 };
 
 enum class delivery_state { pending, delivered, dead_lettered };
@@ -56,6 +79,22 @@ struct attempt {
   bool finished() const { return finished_at != 0; }
 };
 
+/// What a delivery carries: the event itself (state open), or the news
+/// that it was acknowledged or resolved, for transports that follow an
+/// event's state (a PagerDuty incident is acknowledged, a Slack message
+/// replaced).
+struct notice {
+  event_state state = event_state::open;
+  std::string by;
+  unix_ms at = 0;
+  /// Where the transport should send it instead of the endpoint's URL (the
+  /// response_url of the Slack message that was clicked); empty: the
+  /// endpoint's.
+  std::string reply_url;
+
+  friend bool operator==(const notice&, const notice&) = default;
+};
+
 /// The current state of one (event, endpoint) pair: a fold of its log records.
 struct delivery {
   std::string id; ///< "dlv_..."
@@ -70,6 +109,7 @@ struct delivery {
   unix_ms finished_at = 0;     ///< when delivered or dead-lettered
   std::string reason;          ///< why it was dead-lettered
   std::vector<attempt> attempts;
+  notice news = {};
 };
 
 void write_json(json_writer& w, const attempt& a);

@@ -106,6 +106,7 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
                          delivery::endpoint_change_callback) override {}
     void replay(delivery::replay_selection,
                 delivery::replay_callback) override {}
+    void answer(delivery::answer_request, delivery::answer_callback) override {}
     void drain(std::chrono::milliseconds) override {}
     std::vector<std::pair<delivery::ingest_batch, delivery::ingest_callback>>
         held;
@@ -176,6 +177,7 @@ BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
                          delivery::endpoint_change_callback) override {}
     void replay(delivery::replay_selection,
                 delivery::replay_callback) override {}
+    void answer(delivery::answer_request, delivery::answer_callback) override {}
     void drain(std::chrono::milliseconds) override {}
   } refusing;
   api::request_handler handler{

@@ -143,11 +143,8 @@ BOOST_AUTO_TEST_CASE(keys_not_implemented_yet_are_refused_not_ignored) {
   // they do.
   for (auto [text, key] :
        {std::pair{"[server]\npublic_metrics = true\n", "server.public_metrics"},
-        std::pair{"[slack]\nsigning_secret = \"x\"\n", "slack"},
-        std::pair{"[pagerduty]\nwebhook_secret = \"x\"\n", "pagerduty"},
         std::pair{"[storage]\nbackend = \"postgres\"\n", "storage"},
-        std::pair{"[cluster]\nlease_ttl = 10\n", "cluster"},
-        std::pair{"[[escalation]]\nname = \"x\"\n", "escalation"}}) {
+        std::pair{"[cluster]\nlease_ttl = 10\n", "cluster"}}) {
     auto c = parse_config(text, "t");
     BOOST_REQUIRE_MESSAGE(!c, text);
     BOOST_TEST(c.error().code == "config_unsupported", text);
@@ -155,6 +152,25 @@ BOOST_AUTO_TEST_CASE(keys_not_implemented_yet_are_refused_not_ignored) {
     BOOST_TEST(c.error().message.find("not implemented yet") !=
                    std::string::npos,
                c.error().message);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(integration_secrets_are_read_and_checked) {
+  auto c =
+      parse_config("[slack]\nsigning_secret = \"8f742231b10e8888abcd\"\n"
+                   "[pagerduty]\nwebhook_secret = \"pd-secret-0123456789\"\n",
+                   "t");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->slack_signing_secret == "8f742231b10e8888abcd");
+  BOOST_TEST(c->pagerduty_webhook_secret == "pd-secret-0123456789");
+  BOOST_TEST(parse_config("", "t")->slack_signing_secret.empty());
+  for (auto* text :
+       {"[slack]\nsigning_secret = \"short\"\n",
+        "[slack]\nsigning_secret = 12\n",
+        "[slack]\nsecret = \"8f742231b10e8888abcd\"\n",
+        "[pagerduty]\nwebhook_secret = \"short\"\n", "slack = 1\n"}) {
+    auto bad = parse_config(text, "t");
+    BOOST_TEST(!bad, text);
   }
 }
 
@@ -189,6 +205,102 @@ BOOST_AUTO_TEST_CASE(a_slack_endpoint_needs_no_secret) {
   BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
   BOOST_TEST(c->endpoints[0].definition.secret.empty());
   BOOST_TEST(c->endpoints[0].endpoint.signing_keys.empty());
+}
+
+BOOST_AUTO_TEST_CASE(reads_escalation_rules) {
+  auto c = parse_config(R"(
+[[escalation]]
+name = "repeated-denials"
+type = "policy.denied"
+threshold = 5
+window = 600
+group_by = "agent_id"
+severity = "critical"
+suppress_for = 900
+summary = "{agent_id}: {count} policy denials in {window}s"
+
+[[escalation]]
+name = "session.bursts_2"
+event_types = ["content.detected", "anomaly.detected"]
+threshold = 2
+window = 0.25
+group_by = "details.session"
+)",
+                        "t");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_REQUIRE(c->escalation.size() == 2u);
+  auto& a = c->escalation[0];
+  BOOST_TEST(a.name == "repeated-denials");
+  BOOST_TEST(a.event_types == (std::vector<std::string>{"policy.denied"}));
+  BOOST_TEST(a.threshold == 5);
+  BOOST_TEST(a.window == 600000);
+  BOOST_TEST(a.group_by == "agent_id");
+  BOOST_TEST(a.severity == "critical");
+  BOOST_TEST(a.suppress_for == 900000);
+  BOOST_TEST(a.summary == "{agent_id}: {count} policy denials in {window}s");
+  auto& b = c->escalation[1];
+  BOOST_TEST(b.event_types == (std::vector<std::string>{"content.detected",
+                                                        "anomaly.detected"}));
+  BOOST_TEST(b.window == 250);
+  BOOST_TEST(b.suppress_for == 250); // the window
+  BOOST_TEST(b.group_by == "details.session");
+  BOOST_TEST(b.severity == "critical");
+  BOOST_TEST(b.summary.empty()); // the engine's default
+  BOOST_TEST(parse_config("", "t")->escalation.empty());
+}
+
+BOOST_AUTO_TEST_CASE(refuses_bad_escalation_rules_with_the_field_named) {
+  auto rule = [](std::string extra, std::string name = "r") {
+    return "[[escalation]]\nname = \"" + name +
+           "\"\nthreshold = 5\nwindow = 60\n" + extra;
+  };
+  const std::string denied = "type = \"policy.denied\"\n";
+  for (auto [text, field] :
+       std::initializer_list<std::pair<std::string, std::string>>{
+           {rule(denied + "colour = \"red\"\n"), "escalation[0].colour"},
+           {"[[escalation]]\nname = \"r\"\ntype = \"policy.denied\"\n"
+            "threshold = 1\nwindow = 60\n",
+            "escalation[0].threshold"},
+           {"[[escalation]]\nname = \"r\"\ntype = \"policy.denied\"\n"
+            "threshold = 2.5\nwindow = 60\n",
+            "escalation[0].threshold"},
+           {"[[escalation]]\nname = \"r\"\ntype = \"policy.denied\"\n"
+            "threshold = 5\nwindow = 0\n",
+            "escalation[0].window"},
+           {"[[escalation]]\nname = \"r\"\ntype = \"policy.denied\"\n"
+            "threshold = 5\nwindow = -1\n",
+            "escalation[0].window"},
+           {"[[escalation]]\nname = \"r\"\ntype = \"policy.denied\"\n"
+            "threshold = 5\n",
+            "escalation[0].window"},
+           {rule("type = \"policy.approved\"\n"), "escalation[0].type"},
+           {rule("event_types = [\"policy.denied\", \"nope\"]\n"),
+            "escalation[0].event_types"},
+           {rule("event_types = []\n"), "escalation[0].event_types"},
+           {rule(denied + "event_types = [\"policy.denied\"]\n"),
+            "escalation[0].event_types"},
+           {rule(""), "escalation[0].type"},
+           {rule(denied + "group_by = \"agent\"\n"), "escalation[0].group_by"},
+           {rule(denied + "group_by = \"details.\"\n"),
+            "escalation[0].group_by"},
+           {rule(denied + "severity = \"urgent\"\n"), "escalation[0].severity"},
+           {rule(denied + "suppress_for = -5\n"), "escalation[0].suppress_for"},
+           {rule(denied + "summary = \"{agent} did it\"\n"),
+            "escalation[0].summary"},
+           {rule(denied, ""), "escalation[0].name"},
+           {rule(denied, "has space"), "escalation[0].name"},
+           {rule(denied, std::string(65, 'x')), "escalation[0].name"},
+           {rule(denied) + rule(denied), "escalation[1].name"},
+           {"[delivery]\nretention = 30\n" + rule(denied),
+            "escalation[0].window"},
+           {"[escalation]\nname = \"r\"\n", "escalation"}}) {
+    auto c = parse_config(text, "t");
+    BOOST_REQUIRE_MESSAGE(!c, text);
+    BOOST_TEST(c.error().field == field, text << " -> " << c.error().message);
+    BOOST_TEST(c.error().message.find("'" + field + "'") != std::string::npos,
+               c.error().message);
+    BOOST_TEST(c.error().message.find('\n') == std::string::npos);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(unreadable_file_is_reported) {

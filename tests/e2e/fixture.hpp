@@ -94,6 +94,8 @@ public:
   std::uint16_t api_port() const { return api_port_; }
   const test_ca& ca() const { return ca_; }
   daemon_process& process() { return *daemon_; }
+  /// The client the fixture talks to the API with (any headers).
+  http_client& client() { return *client_; }
 
 private:
   temp_dir dir_;

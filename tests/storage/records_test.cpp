@@ -63,6 +63,7 @@ void check_same(const delivery& a, const delivery& b) {
     BOOST_TEST(x.response == y.response);
     BOOST_TEST(x.error == y.error);
   }
+  BOOST_TEST((a.news == b.news));
 }
 
 event_record sample_event() {
@@ -115,6 +116,41 @@ BOOST_AUTO_TEST_CASE(events_round_trip_with_and_without_fields) {
   back = decode_event(encode(e));
   BOOST_REQUIRE(back.has_value());
   BOOST_TEST(!back->fields.has_value());
+}
+
+BOOST_AUTO_TEST_CASE(notices_and_answers_round_trip) {
+  auto d = sample_delivery();
+  d.news = notice{event_state::acknowledged, "U123 (alice)", 1'764'201'700'000,
+                  "https://hooks.slack.com/actions/T1/2/abc"};
+  auto back = decode_delivery(encode(d));
+  BOOST_REQUIRE(back.has_value());
+  check_same(d, *back);
+  d.news = notice{event_state::resolved, "", 7, ""};
+  back = decode_delivery(encode(d));
+  BOOST_REQUIRE(back.has_value());
+  check_same(d, *back);
+
+  auto e = sample_event();
+  e.answers = {{event_state::acknowledged, "alice", "slack", "", 100},
+               {event_state::resolved, "bob", "api", "fixed the rule", 200}};
+  auto ev = decode_event(encode(e));
+  BOOST_REQUIRE(ev.has_value());
+  BOOST_TEST((ev->answers == e.answers));
+  BOOST_TEST((ev->state() == event_state::resolved));
+  BOOST_TEST(ev->body == e.body);
+  // A record without answers is the form of earlier versions, unchanged.
+  e.answers.clear();
+  BOOST_TEST(encode(e) == encode(sample_event()));
+  BOOST_TEST((decode_event(encode(e))->state() == event_state::open));
+  // Every cut inside the answers reads as nothing.
+  e.answers = {{event_state::acknowledged, "alice", "slack", "n", 100}};
+  auto full = encode(e), bare = encode(sample_event());
+  for (auto n = bare.size() + 1; n < full.size(); ++n)
+    BOOST_TEST(!decode_event(std::string_view{full}.substr(0, n)).has_value());
+  // An answer that is neither acknowledged nor resolved is damage.
+  auto open_answer = full;
+  open_answer[bare.size() + 1] = '\x00';
+  BOOST_TEST(!decode_event(open_answer).has_value());
 }
 
 // Exactly what versions before the binary form wrote.

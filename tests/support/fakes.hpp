@@ -10,7 +10,8 @@
 
 namespace tocsin::test {
 
-/// Accepts every event at once and answers with its id; replays "succeed".
+/// Accepts every event at once and answers with its id; replays and
+/// answers "succeed".
 class fake_engine final : public actors::engine {
 public:
   void ingest(delivery::ingest_batch batch,
@@ -28,7 +29,20 @@ public:
               delivery::replay_callback done) override {
     done(sel.delivery_ids.size());
   }
+  /// Every answer "changes" its event; the requests are kept.
+  void answer(delivery::answer_request req,
+              delivery::answer_callback done) override {
+    delivery::answered_event ev;
+    ev.event_id = req.event_id;
+    ev.state = req.state;
+    ev.changed = true;
+    ev.answers.push_back({req.state, req.by, req.source, req.note, 1});
+    answered.push_back(std::move(req));
+    done(delivery::answer_outcome{{std::move(ev)}});
+  }
   void drain(std::chrono::milliseconds) override {}
+
+  std::vector<delivery::answer_request> answered;
 };
 
 /// A store with nothing in it (but the one endpoint a test may set) that

@@ -360,7 +360,9 @@ const tocsin_transport table = {
     close_endpoint,
     build_request,
     classify,
-    0, // no Standard Webhooks signature: the routing key authenticates
+    // No Standard Webhooks signature (the routing key authenticates); an
+    // acknowledged or resolved event is sent as "acknowledge"/"resolve".
+    TOCSIN_TRANSPORT_FOLLOWS_STATE,
     // PagerDuty throttles each routing key (around 120 events a minute
     // sustained, with short bursts allowed), answering 429 beyond: 2 per
     // second with a burst of 10 stays under it and lets a small flurry of

@@ -435,8 +435,22 @@ int build_request(const tocsin_host_api* host, tocsin_call* call,
                   tocsin_instance* instance, const tocsin_event_view* event,
                   const tocsin_endpoint_view*) {
   try {
-    auto body = message(*event, instance->opts)
-                    .dump(-1, ' ', false, json::error_handler_t::replace);
+    // The news of an acknowledged or resolved event goes to the clicked
+    // message's response_url when the host has one: it replaces the message
+    // (the button goes); otherwise it is posted as a new message.
+    std::string_view reply_url;
+    if (TOCSIN_HAS_FIELD(tocsin_event_view, event, reply_url) &&
+        event->state != TOCSIN_EVENT_OPEN)
+      reply_url = view(event->reply_url);
+    auto msg = message(*event, instance->opts);
+    if (!reply_url.empty()) {
+      for (auto* legacy : {"channel", "username", "icon_emoji"})
+        msg.erase(legacy);
+      msg["replace_original"] = true;
+      if (host->set_url(call, str(reply_url)))
+        return 1;
+    }
+    auto body = msg.dump(-1, ' ', false, json::error_handler_t::replace);
     if (host->set_method(call, str("POST")) ||
         host->add_header(call, str("Content-Type"),
                          str("application/json; charset=utf-8")) ||
@@ -463,7 +477,11 @@ int classify(const tocsin_host_api* host, tocsin_call* call, tocsin_instance*,
     };
     auto http = "HTTP " + std::to_string(s);
     if (s == 200) {
+      // Incoming webhooks answer "ok"; a response_url answers {"ok":true}.
       if (error == "ok")
+        return TOCSIN_OUTCOME_SUCCESS;
+      if (json j; tocsin::parse_json(view(r->body_prefix), j) &&
+                  j.is_object() && j.value("ok", json{}) == true)
         return TOCSIN_OUTCOME_SUCCESS;
       reason("HTTP 200 without \"ok\"");
       return TOCSIN_OUTCOME_PERMANENT;
@@ -502,7 +520,9 @@ const tocsin_transport table = {
     close_endpoint,
     build_request,
     classify,
-    0,   // incoming webhooks are not signed
+    // Incoming webhooks are not signed; an acknowledged event's message is
+    // replaced (or followed by one that says so).
+    TOCSIN_TRANSPORT_FOLLOWS_STATE,
     1.0, // Slack: about one message per second per webhook
     3,
     nullptr,

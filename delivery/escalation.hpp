@@ -1,0 +1,171 @@
+// Escalation rules ([[escalation]], DESIGN.md "Escalation and
+// acknowledgement"): "5 or more policy.denied from one agent within 10
+// minutes" raises one derived event of the rule's severity per group per
+// episode. Pure: no I/O, no actors, time is the events' acceptance time.
+#pragma once
+
+#include "common/result.hpp"
+#include "common/time.hpp"
+
+#include <cstddef>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+namespace tocsin::delivery {
+
+/// One [[escalation]] rule, as check_rule() accepts it.
+struct escalation_rule {
+  /// [A-Za-z0-9._-]{1,64}, unique among the rules.
+  std::string name;
+  /// The event types counted (1 to 5 of common/event_types.hpp, no
+  /// repeats); `type = "x"` in the config is `{"x"}`.
+  std::vector<std::string> event_types;
+  /// Events of one group inside the window that make it fire: 2 to 1000.
+  int threshold = 0;
+  /// The sliding window: an event at t counts the group's events accepted in
+  /// (t - window, t]. At least 1 ms.
+  unix_ms window = 0;
+  /// "agent_id", or "details.<key>" for a top-level key of the event's
+  /// details (<key>: [A-Za-z0-9_-]{1,64}).
+  std::string group_by = "agent_id";
+  /// Of the derived event: critical, high, medium, low or info.
+  std::string severity = "critical";
+  /// After a firing, the same group does not fire again for this long
+  /// (0: as soon as `threshold` new events are in the window).
+  unix_ms suppress_for = 0;
+  /// Template of the derived event's summary; placeholders {agent_id},
+  /// {group}, {count}, {window} (seconds), {rule}, {type}; empty: the
+  /// default_escalation_summary. Cut to 1024 bytes once filled in.
+  std::string summary;
+};
+
+inline constexpr std::string_view default_escalation_summary =
+    "{group}: {count} {type} events in {window}s (rule {rule})";
+inline constexpr int max_escalation_threshold = 1000;
+/// Longer group values (agent_id's own limit) are not counted: a rule must
+/// not hold unbounded strings per group.
+inline constexpr std::size_t max_escalation_group_bytes = 256;
+
+/// Whether `r` is usable: nothing on success, else an error whose `field`
+/// names the offending member ("threshold", "group_by", ...) and whose
+/// `message` says what is wrong in a few words ("must be ..."), for the
+/// config to prefix with the rule's place. Unique names are the caller's to
+/// check.
+status check_rule(const escalation_rule& r);
+
+/// What the escalator looks at in an accepted event. Views: valid for the
+/// call only.
+struct observed_event {
+  std::string_view id;
+  std::string_view type;
+  std::string_view agent_id; ///< empty if the event has none
+  /// The event's JSON as tocsin normalized it at acceptance (the stored
+  /// body). Parsed only when a rule of the event's type groups by details,
+  /// or when it mentions "escalation" (to recognize derived events).
+  std::string_view body;
+  unix_ms accepted_at = 0;
+};
+
+/// An escalation: the caller makes it an event of its own (new id,
+/// timestamp) and accepts it like any other.
+struct derived_event {
+  std::string rule;
+  std::string group;
+  /// The type of the event that made the rule fire.
+  std::string type;
+  std::string severity;
+  /// The group when the rule groups by agent_id, else the agent of the event
+  /// that made it fire (empty if it had none).
+  std::string agent_id;
+  std::string summary;
+  /// {"escalation": {"rule", "group", "count", "window" (seconds, a
+  /// number), "first_at", "last_at" (RFC 3339 UTC, ms), "event_ids"}}. The
+  /// event must carry it as its `details`: that is how restore() and every
+  /// rule recognize it.
+  nlohmann::ordered_json details;
+};
+
+struct escalator_limits {
+  /// Groups one rule tracks at once. Past it, the group seen least recently
+  /// is forgotten: its count starts again from nothing and its suppression
+  /// ends (a warning for the log, see forgotten_groups()).
+  std::size_t max_groups_per_rule = 100000;
+};
+
+/// Runs the rules over accepted events, in acceptance order.
+///
+/// Semantics, per (rule, group):
+/// - An episode counts the group's matching events accepted after the
+///   group's previous escalation: events counted by an escalation are never
+///   counted again.
+/// - The rule fires on the event (at t) that makes the episode's events in
+///   (t - window, t] number `threshold` or more, provided t >= the previous
+///   firing + suppress_for. At most one derived event per episode: firing
+///   ends the episode. When suppression holds a firing back, the next event
+///   after it ends fires if the window then still holds `threshold` events
+///   (time alone fires nothing).
+/// - The derived event lists the newest `threshold` events of the window
+///   (`count` == threshold, `first_at` the oldest of them, `last_at` t):
+///   only while suppressed can the window hold more, and those older ones
+///   end with the episode all the same. So a group keeps at most
+///   threshold - 1 events between two calls.
+/// - Events whose group value is missing, empty, not a string or longer than
+///   max_escalation_group_bytes are not counted. Neither is any event whose
+///   details hold an "escalation" object (a derived event): no loops.
+/// - Time never runs backwards here: an event accepted before one seen
+///   earlier is taken at the later time (a clock step).
+///
+/// Restart: feed restore() the events accepted at or after
+/// now - horizon(), in acceptance order, the derived events included; the
+/// state is then the one the escalator had before (short of
+/// max_groups_per_rule evictions). A derived event (details.escalation.rule
+/// naming a rule counting its type) marks its group fired at its
+/// `last_at` and its `event_ids` counted, in observe() as in restore(): a
+/// derived event fed back changes nothing, and one that was stored is never
+/// raised again. One lost in a crash before it was stored is raised again
+/// by the next event of its group, if the window still holds `threshold`.
+class escalator {
+public:
+  /// Each rule passed check_rule(); names are unique.
+  explicit escalator(std::vector<escalation_rule> rules,
+                     escalator_limits limits = {});
+  ~escalator();
+  escalator(escalator&&) noexcept;
+  escalator& operator=(escalator&&) noexcept;
+
+  /// Counts `e` and returns the escalations it causes (one per rule at
+  /// most). Events of a type no rule counts cost a lookup.
+  [[nodiscard]] std::vector<derived_event> observe(const observed_event& e);
+
+  /// Rebuilds the state from an event accepted before a restart: counts it
+  /// like observe() but never fires.
+  void restore(const observed_event& e);
+
+  /// Forgets groups that can no longer fire or suppress anything: whose
+  /// newest event is max(window, suppress_for) or more before `now`. Also
+  /// done a few groups at a time on every observe(); call it when idle to
+  /// give the memory back.
+  void prune(unix_ms now);
+
+  /// How far back (ms) restore() must be fed: max(window, suppress_for)
+  /// over the rules; 0 without rules.
+  unix_ms horizon() const;
+
+  bool empty() const;
+  const std::vector<escalation_rule>& rules() const;
+  /// Groups tracked now, over all rules.
+  std::size_t groups() const;
+  /// Groups forgotten because a rule was at max_groups_per_rule, since
+  /// construction.
+  std::size_t forgotten_groups() const;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace tocsin::delivery
