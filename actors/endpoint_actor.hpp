@@ -11,6 +11,7 @@
 #include "common/log.hpp"
 #include "common/time.hpp"
 #include "delivery/endpoint_queue.hpp"
+#include "delivery/escalation.hpp"
 #include "net/https_client.hpp"
 #include "storage/event_log.hpp"
 
@@ -29,6 +30,8 @@ struct actor_deps {
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
   /// Deliveries an endpoint actor holds in memory (endpoint_queue).
   std::size_t queue_window = defaults::queue_window;
+  /// The escalation rules the ingest actor runs ([[escalation]]).
+  std::vector<delivery::escalation_rule> escalation = {};
 };
 
 struct endpoint_state {

@@ -9,6 +9,7 @@
 #include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/endpoint_config.hpp"
+#include "delivery/escalation.hpp"
 #include "delivery/new_event.hpp"
 #include "delivery/replay.hpp"
 #include "net/https_client.hpp"
@@ -28,6 +29,8 @@ struct engine_options {
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
   /// Deliveries each endpoint holds in memory (delivery.queue_window).
   std::size_t queue_window = defaults::queue_window;
+  /// Escalation rules ([[escalation]]), run over every accepted event.
+  std::vector<delivery::escalation_rule> escalation = {};
 };
 
 class engine {

@@ -163,7 +163,14 @@ ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
     st.endpoints.emplace(cfg.id,
                          std::make_pair(spawn_endpoint(self, cfg), cfg));
   }
-  st.intake.emplace(*st.deps.log, std::move(routes), st.deps.max_payload_bytes);
+  st.intake.emplace(*st.deps.log, std::move(routes), st.deps.max_payload_bytes,
+                    st.deps.escalation);
+  // A restart inside a window neither loses the count nor fires twice.
+  if (auto restored = st.intake->restore_escalations(st.deps.clock());
+      !restored)
+    log::error("escalation counts not restored from the event log; they "
+               "start from nothing",
+               {{"error", restored.error().message}});
   retire_orphans(self);
   self->set_down_handler([self](caf::down_msg& msg) {
     auto& st = self->state;

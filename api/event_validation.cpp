@@ -109,6 +109,13 @@ result<delivery::new_event> validate_one(const json& ev,
     if (!it->is_object())
       return invalid(field("details"), "details must be an object");
     details = &*it;
+    // tocsin's own escalations carry it; a producer's would pass for one
+    // (and suppress the rule it names).
+    if (details->contains("escalation"))
+      return invalid(field("details.escalation"),
+                     "details.escalation is reserved for the events tocsin "
+                     "derives from escalation rules",
+                     "reserved_field");
     for (const char* k : {"action", "rule", "receipt_id"})
       if (auto d = details->find(k); d != details->end() && !d->is_string())
         return invalid(field("details." + std::string{k}),

@@ -170,6 +170,7 @@ int serve(const std::string& config_file) {
   engine_opts.scheduler_threads = cfg->server.actor_threads;
   engine_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
   engine_opts.queue_window = cfg->delivery.queue_window;
+  engine_opts.escalation = cfg->escalation;
   engine_opts.endpoints = std::move(endpoints->runtime);
   auto engine = actors::engine::start(engine_opts, **log, **client);
   if (!engine)

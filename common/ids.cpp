@@ -2,6 +2,7 @@
 
 #include "common/time.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
 #include <mutex>
@@ -72,6 +73,19 @@ std::string new_id(std::string_view prefix) {
   std::string id{prefix};
   id += '_';
   id += new_ulid();
+  return id;
+}
+
+std::string id_floor(std::string_view prefix, unix_ms at) {
+  // The 48-bit milliseconds are the first 10 characters (the first carries 3
+  // bits, the rest 5 each); the random part's smallest value is all zeros.
+  auto ms = static_cast<std::uint64_t>(std::max<unix_ms>(0, at)) &
+            ((std::uint64_t{1} << 48) - 1);
+  std::string id{prefix};
+  id += '_';
+  for (int i = 9; i >= 0; --i)
+    id += crockford[(ms >> (5 * i)) & 31];
+  id.append(16, '0');
   return id;
 }
 

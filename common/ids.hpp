@@ -20,6 +20,10 @@ std::string new_id(std::string_view prefix);
 /// True if `id` is prefix + "_" + 26 Crockford base32 characters.
 bool is_valid_id(std::string_view id, std::string_view prefix);
 
+/// The smallest id of new_id(prefix) that can be made at `at` or later:
+/// ids sort by time, so seeking to it skips everything made before.
+std::string id_floor(std::string_view prefix, unix_ms at);
+
 /// When an id of new_id(prefix) was made (its ULID's milliseconds), or
 /// nothing if it is not one.
 std::optional<unix_ms> time_of_id(std::string_view id, std::string_view prefix);

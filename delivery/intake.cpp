@@ -1,10 +1,12 @@
 #include "delivery/intake.hpp"
 
 #include "common/defaults.hpp"
+#include "common/event_types.hpp"
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
+#include "delivery/payload.hpp"
 #include "delivery/retry_policy.hpp"
 #include "delivery/routing.hpp"
 
@@ -30,9 +32,79 @@ error key_reused(std::string field) {
 } // namespace
 
 intake::intake(storage::event_log& log, std::vector<route> routes,
-               std::size_t max_payload_bytes)
+               std::size_t max_payload_bytes,
+               std::vector<escalation_rule> escalation)
     : log_(log), routes_(std::move(routes)),
-      max_payload_bytes_(max_payload_bytes) {}
+      max_payload_bytes_(max_payload_bytes), escalation_rules_(escalation),
+      escalator_(std::move(escalation)) {}
+
+namespace {
+
+/// An escalation as an event: the body a producer's event would have after
+/// validation (api/event_validation.cpp), in the same field order, with the
+/// escalation as its details.
+new_event event_of(const derived_event& d, unix_ms now,
+                   std::size_t max_payload_bytes) {
+  new_event ev;
+  ev.id = new_id("evt");
+  ev.type = d.type;
+  ev.severity = severity_rank(d.severity).value_or(0);
+  ev.severity_name = d.severity;
+  ev.agent_id = d.agent_id;
+  ev.summary = d.summary;
+  ev.timestamp = format_rfc3339(now);
+  json_writer body;
+  body.begin_object()
+      .field("id", ev.id)
+      .field("type", ev.type)
+      .field("timestamp", ev.timestamp);
+  if (!ev.agent_id.empty())
+    body.field("agent_id", ev.agent_id);
+  body.field("severity", ev.severity_name).field("summary", ev.summary);
+  body.key("details").raw(d.details.dump());
+  ev.body = body.end_object().take();
+  if (ev.body.size() > max_payload_bytes)
+    ev.payload = fit_payload(ev.body, max_payload_bytes);
+  return ev;
+}
+
+/// The fields the escalation rules look at, from a stored event.
+std::optional<storage::event_fields> fields_of(const storage::event_record& e) {
+  if (e.fields)
+    return e.fields;
+  nlohmann::json body; // records of versions that kept no fields
+  if (!parse_json(e.body, body, nullptr, stored_json_limits) ||
+      !body.is_object())
+    return std::nullopt;
+  storage::event_fields f;
+  f.type = body.value("type", "");
+  f.agent_id = body.value("agent_id", "");
+  return f;
+}
+
+} // namespace
+
+status intake::restore_escalations(unix_ms now) {
+  escalator_ = escalator{escalation_rules_};
+  if (escalator_.empty())
+    return {};
+  std::size_t seen = 0;
+  auto st = log_.for_each_event_since(
+      now - escalator_.horizon(), [&](const storage::event_record& e) {
+        if (auto f = fields_of(e)) {
+          escalator_.restore(
+              {e.id, f->type, f->agent_id, e.body, e.accepted_at});
+          ++seen;
+        }
+        return true;
+      });
+  if (!st)
+    return st;
+  log::info("escalation rules restored from the event log",
+            {{"events", std::to_string(seen)},
+             {"groups", std::to_string(escalator_.groups())}});
+  return {};
+}
 
 std::size_t intake::route_of(std::string_view endpoint_id) const {
   for (std::size_t i = 0; i < routes_.size(); ++i)
@@ -95,6 +167,7 @@ result<std::vector<std::string>> intake::resolve_keys(const ingest_batch& b,
 }
 
 result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
+  last_added_at_ = now;
   if (!b.idempotency_key.empty())
     if (auto prior = find_key(scoped_key(b, b.idempotency_key), now)) {
       if (prior->digest != b.idempotency_digest)
@@ -112,34 +185,7 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
       answer.ids.push_back(std::move((*repeats)[i])); // the first id
       continue;
     }
-    storage::event_record rec;
-    rec.id = ev.id;
-    rec.accepted_at = now;
-    rec.fields = fields_of(ev);
-    // The event is stored whole; what endpoints receive may be cut down.
-    // Built for the first matching endpoint, shared by the others.
-    std::shared_ptr<const event_content> content;
-    event_facts facts{ev.type, ev.severity, ev.agent_id};
-    storage::write_set created;
-    for (auto& r : routes_) {
-      if (!r.enabled || !matches(r.filter, facts))
-        continue;
-      if (!content)
-        content = make_event_content(ev, max_payload_bytes_);
-      storage::delivery d;
-      d.id = new_id("dlv");
-      d.event_id = ev.id;
-      d.endpoint_id = r.endpoint_id;
-      d.created_at = now;
-      d.next_attempt_at = now;
-      rec.delivery_ids.push_back(d.id);
-      created.add_delivery(d);
-      handoff_[r.endpoint_id].push_back(job_of(std::move(d), content));
-      ++answer.deliveries;
-    }
-    rec.body = std::move(ev.body);
-    batch_.add_event(rec);
-    batch_.append(std::move(created));
+    answer.deliveries += add_event(ev, now);
     if (!ev.idempotency_key.empty())
       remember_key(scoped_key(b, ev.idempotency_key),
                    {{ev.id}, now, ev.idempotency_digest});
@@ -149,6 +195,51 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
     remember_key(scoped_key(b, b.idempotency_key),
                  {answer.ids, now, b.idempotency_digest});
   return answer;
+}
+
+std::size_t intake::add_event(new_event& ev, unix_ms now) {
+  storage::event_record rec;
+  rec.id = ev.id;
+  rec.accepted_at = now;
+  rec.fields = delivery::fields_of(ev);
+  // The event is stored whole; what endpoints receive may be cut down.
+  // Built for the first matching endpoint, shared by the others.
+  std::shared_ptr<const event_content> content;
+  event_facts facts{ev.type, ev.severity, ev.agent_id};
+  storage::write_set created;
+  std::size_t deliveries = 0;
+  for (auto& r : routes_) {
+    if (!r.enabled || !matches(r.filter, facts))
+      continue;
+    if (!content)
+      content = make_event_content(ev, max_payload_bytes_);
+    storage::delivery d;
+    d.id = new_id("dlv");
+    d.event_id = ev.id;
+    d.endpoint_id = r.endpoint_id;
+    d.created_at = now;
+    d.next_attempt_at = now;
+    rec.delivery_ids.push_back(d.id);
+    created.add_delivery(d);
+    handoff_[r.endpoint_id].push_back(job_of(std::move(d), content));
+    ++deliveries;
+  }
+  std::vector<derived_event> escalations;
+  if (!escalator_.empty())
+    escalations =
+        escalator_.observe({ev.id, ev.type, ev.agent_id, ev.body, now});
+  rec.body = std::move(ev.body);
+  batch_.add_event(rec);
+  batch_.append(std::move(created));
+  // An escalation is accepted right after the event that caused it, in the
+  // same commit: both are durable, or neither (and the counts are rebuilt).
+  for (auto& d : escalations) {
+    auto derived = event_of(d, now, max_payload_bytes_);
+    log::info("escalation rule fired",
+              {{"rule", d.rule}, {"group", d.group}, {"event", derived.id}});
+    add_event(derived, now);
+  }
+  return deliveries;
 }
 
 result<std::vector<storage::delivery>>
@@ -372,8 +463,15 @@ status intake::commit() {
     committed_.as_of = *seq;
   }
   handoff_.clear();
-  if (!seq)
+  if (!seq) {
+    // The refused events were counted by the escalation rules: count again
+    // from what the store holds.
+    if (!escalator_.empty())
+      if (auto st = restore_escalations(last_added_at_); !st)
+        log::error("escalation counts not rebuilt after a failed commit",
+                   {{"error", st.error().message}});
     return seq.error();
+  }
   return {};
 }
 

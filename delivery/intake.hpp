@@ -8,6 +8,7 @@
 
 #include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
+#include "delivery/escalation.hpp"
 #include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
 #include "delivery/replay.hpp"
@@ -47,8 +48,16 @@ struct handoff {
 
 class intake {
 public:
+  /// `escalation`: the rules run over every accepted event; their
+  /// escalations are accepted with it, in the same commit.
   intake(storage::event_log& log, std::vector<route> routes,
-         std::size_t max_payload_bytes);
+         std::size_t max_payload_bytes,
+         std::vector<escalation_rule> escalation = {});
+
+  /// Rebuilds the escalation rules' counts from the events accepted in
+  /// their horizon before `now` (at start, and after a failed commit, whose
+  /// events were counted but not accepted).
+  status restore_escalations(unix_ms now);
 
   const std::vector<route>& routes() const { return routes_; }
   bool routes_to(std::string_view endpoint_id) const;
@@ -95,10 +104,16 @@ private:
                                                 unix_ms now);
   result<std::vector<storage::delivery>> select(const replay_selection& sel);
   std::size_t route_of(std::string_view endpoint_id) const;
+  /// Adds one new event and its deliveries to the batch (its escalations
+  /// too); how many deliveries.
+  std::size_t add_event(new_event& ev, unix_ms now);
 
   storage::event_log& log_;
   std::vector<route> routes_;
   std::size_t max_payload_bytes_;
+  std::vector<escalation_rule> escalation_rules_;
+  escalator escalator_;
+  unix_ms last_added_at_ = 0; ///< the time of the last add()
   storage::write_set batch_;
   /// Idempotency keys recorded in the batch not yet committed.
   std::unordered_map<std::string, storage::idempotency_record> pending_keys_;

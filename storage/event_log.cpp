@@ -1,5 +1,7 @@
 #include "storage/event_log.hpp"
 
+#include "common/ids.hpp"
+
 #include "common/json_parse.hpp"
 #include "common/log.hpp"
 
@@ -705,6 +707,26 @@ public:
     if (!st.ok())
       return store_error(st);
     return std::optional<std::string>{std::move(value)};
+  }
+
+  status for_each_event_since(
+      unix_ms since,
+      const std::function<bool(const event_record&)>& fn) override {
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_events])};
+    constexpr std::string_view prefix = "evt_";
+    for (it->Seek(id_floor("evt", since));
+         it->Valid() && it->key().starts_with(prefix); it->Next()) {
+      auto e = decode_event(it->value().ToStringView());
+      if (!e)
+        return error{"store_corrupt",
+                     "unreadable event record " + it->key().ToString()};
+      if (!fn(*e))
+        break;
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    return {};
   }
 
   status for_each_record(

@@ -230,6 +230,13 @@ public:
   virtual result<std::optional<std::string>>
   get_endpoint(std::string_view id) = 0;
 
+  /// Calls `fn` for each stored event whose id was made at or after `since`
+  /// (ids are time-ordered: an index seek, then the events in id order),
+  /// until it returns false. What rebuilds the escalation rules' counts.
+  virtual status
+  for_each_event_since(unix_ms since,
+                       const std::function<bool(const event_record&)>& fn) = 0;
+
   /// Calls `fn(seq, record_json)` for each log record with seq >= `from`.
   virtual status for_each_record(
       std::uint64_t from,

@@ -95,6 +95,11 @@ public:
   get_endpoint(std::string_view id) override {
     return real_.get_endpoint(id);
   }
+  status for_each_event_since(
+      unix_ms since,
+      const std::function<bool(const storage::event_record&)>& fn) override {
+    return real_.for_each_event_since(since, fn);
+  }
   status for_each_record(
       std::uint64_t from,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override {

@@ -146,6 +146,9 @@ BOOST_AUTO_TEST_CASE(refuses_every_kind_of_bad_input_naming_the_field) {
        "invalid_field", "details"},
       {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"rule":5}})",
        "invalid_field", "details.rule"},
+      // A producer's event must not pass for one of tocsin's escalations.
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"escalation":{"rule":"r"}}})",
+       "reserved_field", "details.escalation"},
       {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"audit":"not a url"}})",
        "invalid_field", "links.audit"},
       {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"other":"x"}})",

@@ -105,6 +105,11 @@ public:
   /// One stored endpoint, when set (its definition in the stored form).
   std::string endpoint_id;
   std::string endpoint_definition;
+  status for_each_event_since(
+      unix_ms,
+      const std::function<bool(const storage::event_record&)>&) override {
+    return {};
+  }
   status for_each_record(
       std::uint64_t,
       const std::function<bool(std::uint64_t, std::string_view)>&) override {

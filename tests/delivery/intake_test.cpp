@@ -1,0 +1,286 @@
+// The intake's answers and escalations against a real store (RocksDB in a
+// temp dir): an acknowledgement is recorded once and tells exactly the
+// endpoints that follow events' state and were sent the event; escalation
+// rules fire once per episode, in the same commit as the event that made
+// them fire, and their counts survive a restart (a new intake on the same
+// store).
+#include "delivery/intake.hpp"
+
+#include "common/event_types.hpp"
+#include "common/ids.hpp"
+#include "common/time.hpp"
+#include "tests/support/temp_dir.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <nlohmann/json.hpp>
+
+using namespace tocsin;
+using namespace tocsin::delivery;
+using nlohmann::json;
+using storage::event_state;
+
+namespace {
+
+route make_route(std::string id, std::string transport, bool follows_state,
+                 int min_severity = 0) {
+  route r;
+  r.endpoint_id = std::move(id);
+  r.filter.min_severity = min_severity;
+  r.transport = std::move(transport);
+  r.follows_state = follows_state;
+  return r;
+}
+
+escalation_rule denials_rule() {
+  escalation_rule r;
+  r.name = "repeated-denials";
+  r.event_types = {"policy.denied"};
+  r.threshold = 5;
+  r.window = 600'000;
+  r.suppress_for = 600'000;
+  r.severity = "critical";
+  return r;
+}
+
+struct store_fixture {
+  test::temp_dir dir;
+  std::unique_ptr<storage::event_log> log = [this] {
+    auto l = storage::open_event_log({(dir.path() / "store").string()});
+    BOOST_REQUIRE(l);
+    return std::move(*l);
+  }();
+
+  static new_event denial(const std::string& agent = "agent-7") {
+    new_event e;
+    e.id = new_id("evt");
+    e.type = "policy.denied";
+    e.severity = 3;
+    e.severity_name = "high";
+    e.agent_id = agent;
+    e.summary = agent + " tried file.delete";
+    e.timestamp = format_rfc3339(now_ms());
+    e.body = R"({"id":")" + e.id + R"(","type":"policy.denied","timestamp":")" +
+             e.timestamp + R"(","agent_id":")" + agent +
+             R"(","severity":"high","summary":"s","details":{}})";
+    return e;
+  }
+
+  /// Accepts `n` denials of `agent` in one commit; the hand-off.
+  static handoff accept(intake& in, int n,
+                        const std::string& agent = "agent-7") {
+    ingest_batch b;
+    for (int i = 0; i < n; ++i)
+      b.events.push_back(denial(agent));
+    auto answer = in.add(b, now_ms());
+    BOOST_REQUIRE(answer);
+    BOOST_REQUIRE(in.commit().ok());
+    return in.take_handoff();
+  }
+
+  /// Marks every delivery of `h` delivered, as an endpoint would.
+  void deliver_all(const handoff& h) {
+    storage::write_set ws;
+    for (auto& [endpoint, jobs] : h.jobs)
+      for (auto& j : jobs) {
+        auto d = j.state;
+        d.state = storage::delivery_state::delivered;
+        d.finished_at = now_ms();
+        ws.put_delivery(d, storage::record_kind::delivery_delivered,
+                        storage::position_of(j.state));
+      }
+    BOOST_REQUIRE(log->commit(ws, storage::durability::buffered).ok());
+  }
+
+  storage::event_record event(const std::string& id) {
+    auto e = log->get_event(id);
+    BOOST_REQUIRE(e);
+    BOOST_REQUIRE(e->has_value());
+    return **e;
+  }
+
+  static std::size_t count(const handoff& h, const std::string& endpoint) {
+    auto it = h.jobs.find(endpoint);
+    return it == h.jobs.end() ? 0 : it->second.size();
+  }
+};
+
+answer_request ack(std::string id, std::string by = "alice") {
+  answer_request r;
+  r.event_id = std::move(id);
+  r.state = event_state::acknowledged;
+  r.by = std::move(by);
+  r.source = "api";
+  return r;
+}
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(intake_answers, store_fixture)
+
+BOOST_AUTO_TEST_CASE(an_acknowledgement_tells_the_endpoints_that_follow_state) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true),
+             make_route("slack", "slack", true),
+             make_route("hook", "webhook", false)},
+            4096};
+  auto sent = accept(in, 1);
+  auto id = sent.jobs.at("pd").at(0).state.event_id;
+  deliver_all(sent);
+
+  auto req = ack(id);
+  req.source = "slack";
+  req.reply_url = "https://hooks.slack.com/actions/T1/2/abc";
+  req.reply_transport = "slack";
+  auto out = in.answer(req, now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE_EQUAL(out->events.size(), 1u);
+  BOOST_TEST(out->events[0].changed);
+  BOOST_TEST(out->events[0].notices == 2u);
+  BOOST_TEST((out->events[0].state == event_state::acknowledged));
+  // Nothing is handed over before the commit.
+  BOOST_TEST(in.take_handoff().jobs.empty());
+  BOOST_REQUIRE(in.commit().ok());
+  auto notices = in.take_handoff();
+  BOOST_TEST(count(notices, "hook") == 0u); // a webhook follows no state
+  BOOST_REQUIRE_EQUAL(count(notices, "pd"), 1u);
+  BOOST_REQUIRE_EQUAL(count(notices, "slack"), 1u);
+  auto& pd = notices.jobs.at("pd")[0].state;
+  BOOST_TEST((pd.news.state == event_state::acknowledged));
+  BOOST_TEST(pd.news.by == "alice");
+  BOOST_TEST(pd.news.reply_url.empty()); // the reply URL is Slack's
+  BOOST_TEST(notices.jobs.at("slack")[0].state.news.reply_url == req.reply_url);
+  BOOST_TEST(notices.jobs.at("pd")[0].event->id == id);
+
+  // Stored: the answer, and the notices among the event's deliveries.
+  auto stored = event(id);
+  BOOST_TEST((stored.state() == event_state::acknowledged));
+  BOOST_REQUIRE_EQUAL(stored.answers.size(), 1u);
+  BOOST_TEST(stored.answers[0].by == "alice");
+  BOOST_TEST(stored.answers[0].source == "slack");
+  BOOST_TEST(stored.delivery_ids.size() == 5u);
+  auto notice = log->get_delivery(pd.id);
+  BOOST_REQUIRE(notice);
+  BOOST_REQUIRE(notice->has_value());
+  BOOST_TEST(((*notice)->news.state == event_state::acknowledged));
+
+  // A second click changes nothing and says so.
+  auto again = in.answer(ack(id, "bob"), now_ms());
+  BOOST_REQUIRE(again);
+  BOOST_TEST(!again->events[0].changed);
+  BOOST_TEST(again->events[0].notices == 0u);
+  BOOST_TEST(again->events[0].answers.at(0).by == "alice");
+  BOOST_REQUIRE(in.commit().ok());
+  BOOST_TEST(in.take_handoff().jobs.empty());
+
+  // Resolving tells them again; acknowledging a resolved event does not.
+  auto resolve = ack(id, "bob");
+  resolve.state = event_state::resolved;
+  auto resolved = in.answer(resolve, now_ms());
+  BOOST_REQUIRE(resolved);
+  BOOST_TEST(resolved->events[0].changed);
+  BOOST_TEST(resolved->events[0].notices == 2u);
+  auto late = in.answer(ack(id, "carol"), now_ms());
+  BOOST_REQUIRE(late);
+  BOOST_TEST(!late->events[0].changed); // seen within the same batch
+  BOOST_REQUIRE(in.commit().ok());
+  auto second = in.take_handoff();
+  BOOST_TEST(
+      (second.jobs.at("pd")[0].state.news.state == event_state::resolved));
+  BOOST_TEST(second.jobs.at("slack")[0].state.news.reply_url.empty());
+  stored = event(id);
+  BOOST_TEST((stored.state() == event_state::resolved));
+  BOOST_TEST(stored.answers.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_trigger_not_yet_delivered_gets_no_notice) {
+  intake in{*log, {make_route("pd", "pagerduty", true)}, 4096};
+  auto sent = accept(in, 1); // still pending: never delivered
+  auto id = sent.jobs.at("pd").at(0).state.event_id;
+  auto out = in.answer(ack(id), now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_TEST(out->events[0].changed);
+  BOOST_TEST(out->events[0].notices == 0u);
+  BOOST_REQUIRE(in.commit().ok());
+  BOOST_TEST(in.take_handoff().jobs.empty());
+}
+
+BOOST_AUTO_TEST_CASE(unknown_events_are_not_found_and_nothing_is_written) {
+  intake in{*log, {make_route("pd", "pagerduty", true)}, 4096};
+  auto before = log->last_sequence();
+  auto out = in.answer(ack(new_id("evt")), now_ms());
+  BOOST_REQUIRE(!out);
+  BOOST_TEST(out.error().code == "not_found");
+  BOOST_TEST(!in.dirty());
+  BOOST_REQUIRE(in.commit().ok());
+  BOOST_TEST(log->last_sequence() == before);
+}
+
+BOOST_AUTO_TEST_CASE(five_denials_escalate_once_in_the_same_commit) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true, *severity_rank("critical")),
+             make_route("all", "slack", true)},
+            4096,
+            {denials_rule()}};
+  auto four = accept(in, 4);
+  BOOST_TEST(count(four, "pd") == 0u);
+  BOOST_TEST(count(four, "all") == 4u);
+  auto fifth = accept(in, 1);
+  // The escalation, critical, routed to the critical-only endpoint; the
+  // other endpoint gets the fifth denial and the escalation.
+  BOOST_REQUIRE_EQUAL(count(fifth, "pd"), 1u);
+  BOOST_TEST(count(fifth, "all") == 2u);
+  auto& derived = *fifth.jobs.at("pd")[0].event;
+  BOOST_TEST(derived.severity == "critical");
+  BOOST_TEST(derived.type == "policy.denied");
+  BOOST_TEST(derived.agent_id == "agent-7");
+  auto stored = event(derived.id);
+  auto body = json::parse(stored.body);
+  auto& esc = body["details"]["escalation"];
+  BOOST_TEST(esc["rule"] == "repeated-denials");
+  BOOST_TEST(esc["group"] == "agent-7");
+  BOOST_TEST(esc["count"] == 5);
+  BOOST_TEST(esc["event_ids"].size() == 5u);
+  BOOST_TEST(body["severity"] == "critical");
+  // More denials inside suppress_for: no second escalation.
+  auto more = accept(in, 7);
+  BOOST_TEST(count(more, "pd") == 0u);
+
+  // Acknowledging the escalation acknowledges its episode.
+  deliver_all(fifth);
+  auto out = in.answer(ack(derived.id), now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE_EQUAL(out->events.size(), 6u);
+  for (auto& e : out->events)
+    BOOST_TEST(e.changed);
+  BOOST_REQUIRE(in.commit().ok());
+  for (auto& id : esc["event_ids"])
+    BOOST_TEST(
+        (event(id.get<std::string>()).state() == event_state::acknowledged));
+}
+
+BOOST_AUTO_TEST_CASE(a_restart_inside_the_window_keeps_the_count) {
+  auto routes = [] {
+    return std::vector<route>{
+        make_route("pd", "pagerduty", true, *severity_rank("critical"))};
+  };
+  {
+    intake first{*log, routes(), 4096, {denials_rule()}};
+    BOOST_REQUIRE(first.restore_escalations(now_ms()).ok());
+    accept(first, 3);
+  }
+  // Restarted: the 3 still count; 2 more make 5.
+  intake second{*log, routes(), 4096, {denials_rule()}};
+  BOOST_REQUIRE(second.restore_escalations(now_ms()).ok());
+  BOOST_TEST(count(accept(second, 1), "pd") == 0u);
+  BOOST_TEST(count(accept(second, 1), "pd") == 1u);
+  // Restarted after the escalation: it is not raised again, and the events
+  // it counted are not counted again.
+  intake third{*log, routes(), 4096, {denials_rule()}};
+  BOOST_REQUIRE(third.restore_escalations(now_ms()).ok());
+  BOOST_TEST(count(accept(third, 4), "pd") == 0u);
+  // Other agents are counted apart.
+  BOOST_TEST(count(accept(third, 4, "agent-9"), "pd") == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
