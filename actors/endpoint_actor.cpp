@@ -210,6 +210,13 @@ endpoint_actor_fn(endpoint_actor::stateful_pointer<endpoint_state> self,
         auto now = st.deps.clock();
         if (auto r = st.queue->finish(id, resp, now, st.outcomes)) {
           report(st, *r, now);
+          if (r->health != delivery::health_change::none)
+            if (auto to = caf::actor_cast<ingest_actor>(st.deps.supervisor))
+              self->send(to, health_atom_v,
+                         delivery::health_report{
+                             st.queue->config().id,
+                             r->health == delivery::health_change::recovered,
+                             r->health_reason});
           schedule_flush(self);
         }
       },

@@ -30,6 +30,9 @@ struct actor_deps {
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
   /// Deliveries an endpoint actor holds in memory (endpoint_queue).
   std::size_t queue_window = defaults::queue_window;
+  /// Where endpoint actors report health changes: the ingest actor that
+  /// supervises them (a weak reference; unset in tests of one endpoint).
+  caf::actor_addr supervisor = {};
   /// The escalation rules the ingest actor runs ([[escalation]]).
   std::vector<delivery::escalation_rule> escalation = {};
 };

@@ -88,12 +88,9 @@ public:
   }
 
   void start() {
-    actor_deps deps{&log_,
-                    &client_,
-                    now_ms,
-                    opts_.max_payload_bytes,
-                    opts_.queue_window,
-                    opts_.escalation};
+    actor_deps deps{&log_, &client_, now_ms, opts_.max_payload_bytes,
+                    opts_.queue_window};
+    deps.escalation = opts_.escalation;
     ingest_ = sys_.spawn<caf::detached>(ingest_actor_fn, opts_.endpoints, deps);
     bridge_ = sys_.spawn(bridge::make, ingest_);
   }

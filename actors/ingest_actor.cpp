@@ -157,6 +157,7 @@ ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
                 actor_deps deps) {
   auto& st = self->state;
   st.deps = std::move(deps);
+  st.deps.supervisor = self->address();
   std::vector<delivery::route> routes;
   for (auto& cfg : endpoints) {
     routes.push_back(delivery::route::of(cfg));
@@ -225,6 +226,14 @@ ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
         return change_endpoint(self, c);
       },
       [=](flush_atom) { flush(self); },
+      [=](health_atom, const delivery::health_report& r) {
+        auto& st = self->state;
+        auto id = st.intake->raise_health(r, st.deps.clock());
+        log::info(r.healthy ? "endpoint healthy again; system.health raised"
+                            : "endpoint unhealthy; system.health raised",
+                  {{"endpoint", r.endpoint_id}, {"event", id}});
+        schedule_flush(self);
+      },
       [=](endpoints_atom) {
         std::vector<endpoint_actor> all;
         for (auto& [id, entry] : self->state.endpoints)

@@ -7,6 +7,7 @@
 #include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/endpoint_config.hpp"
+#include "delivery/health.hpp"
 #include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
 #include "delivery/replay.hpp"
@@ -30,6 +31,7 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, remove_atom, "remove")
 CAF_ADD_ATOM(tocsin, tocsin::actors, endpoints_atom, "endpoints")
 CAF_ADD_ATOM(tocsin, tocsin::actors, tick_atom, "tick")
 CAF_ADD_ATOM(tocsin, tocsin::actors, answer_atom, "answer")
+CAF_ADD_ATOM(tocsin, tocsin::actors, health_atom, "health")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
@@ -55,7 +57,8 @@ using ingest_reply = result<delivery::ingest_answer>;
 using replay_reply = result<std::size_t>;
 using answer_reply = result<delivery::answer_outcome>;
 
-/// Accepts events, operators' answers to them (acknowledged, resolved) and
+/// Accepts events, operators' answers to them (acknowledged, resolved),
+/// endpoints' health changes (raised as system.health events) and
 /// control-plane changes, and supervises the endpoint
 /// actors. Every reply comes once the change is durable (group commit for
 /// events and replays, a synced write per endpoint change).
@@ -66,6 +69,7 @@ using ingest_actor = caf::typed_actor<
     caf::replies_to<endpoint_atom, delivery::endpoint_change>::with<status>,
     caf::replies_to<answer_atom, delivery::answer_request>::with<answer_reply>,
     caf::reacts_to<flush_atom>,
+    caf::reacts_to<health_atom, delivery::health_report>,
     caf::replies_to<endpoints_atom>::with<std::vector<endpoint_actor>>>;
 
 } // namespace tocsin::actors
@@ -80,6 +84,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::net::inbound_response)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::answer_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::health_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::answer_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::endpoint_actor>)

@@ -306,6 +306,27 @@ endpoint_queue::finish(const std::string& delivery_id,
                       .end_object()
                       .take());
   }
+  // Health: one change per transition, never caused by a health event's
+  // own delivery (no loops between endpoints that fail together) nor by
+  // the endpoint's deletion.
+  bool about_health = j.event && j.event->type == "system.health";
+  if (!unhealthy_) {
+    if (report.circuit == circuit_breaker::change::opened)
+      report.health_reason = "circuit opened after " +
+                             std::to_string(breaker_.consecutive_failures()) +
+                             " consecutive failures";
+    else if (report.flagged)
+      report.health_reason = "the endpoint says it is gone: " + d.reason;
+    else if (v.dead_lettered() && !about_health && !removed_)
+      report.health_reason = "dead-lettering deliveries: " + d.reason;
+    if (!report.health_reason.empty()) {
+      unhealthy_ = true;
+      report.health = health_change::unhealthy;
+    }
+  } else if (v.delivered()) {
+    unhealthy_ = false;
+    report.health = health_change::recovered;
+  }
   report.result = std::move(v);
   settling_.push_back(std::move(j));
   return report;

@@ -43,12 +43,21 @@ namespace tocsin::delivery {
 /// How long to wait before trying again when the store refuses a write.
 inline constexpr unix_ms store_retry_delay_ms = 1000;
 
+/// The endpoint's health as system.health events tell it: it turns
+/// unhealthy when its circuit opens, it is flagged gone, or it dead-letters
+/// a delivery (of anything but a system.health event: a health event's own
+/// delivery never raises another); healthy again when a delivery succeeds.
+/// One change per transition.
+enum class health_change { none, unhealthy, recovered };
+
 /// What an attempt's end changed, for the log of the process.
 struct attempt_report {
   std::string delivery_id;
   verdict result;
   circuit_breaker::change circuit = circuit_breaker::change::none;
   bool flagged = false; ///< the endpoint was flagged gone just now
+  health_change health = health_change::none;
+  std::string health_reason = {}; ///< why it turned unhealthy
 };
 
 /// A delivery whose outcome was written and has taken effect.
@@ -190,6 +199,7 @@ private:
   circuit_breaker breaker_;
   std::mt19937_64 rng_;
   bool flagged_ = false;
+  bool unhealthy_ = false; ///< see health_change
   bool draining_ = false;
   bool removed_ = false;
 };

@@ -40,18 +40,20 @@ intake::intake(storage::event_log& log, std::vector<route> routes,
 
 namespace {
 
-/// An escalation as an event: the body a producer's event would have after
-/// validation (api/event_validation.cpp), in the same field order, with the
-/// escalation as its details.
-new_event event_of(const derived_event& d, unix_ms now,
-                   std::size_t max_payload_bytes) {
+/// An event tocsin raises itself (an escalation, an endpoint's health):
+/// the body a producer's event would have after validation
+/// (api/event_validation.cpp), in the same field order.
+new_event own_event(std::string type, std::string severity,
+                    std::string agent_id, std::string summary,
+                    const std::string& details_json, unix_ms now,
+                    std::size_t max_payload_bytes) {
   new_event ev;
   ev.id = new_id("evt");
-  ev.type = d.type;
-  ev.severity = severity_rank(d.severity).value_or(0);
-  ev.severity_name = d.severity;
-  ev.agent_id = d.agent_id;
-  ev.summary = d.summary;
+  ev.type = std::move(type);
+  ev.severity = severity_rank(severity).value_or(0);
+  ev.severity_name = std::move(severity);
+  ev.agent_id = std::move(agent_id);
+  ev.summary = std::move(summary);
   ev.timestamp = format_rfc3339(now);
   json_writer body;
   body.begin_object()
@@ -61,11 +63,18 @@ new_event event_of(const derived_event& d, unix_ms now,
   if (!ev.agent_id.empty())
     body.field("agent_id", ev.agent_id);
   body.field("severity", ev.severity_name).field("summary", ev.summary);
-  body.key("details").raw(d.details.dump());
+  body.key("details").raw(details_json);
   ev.body = body.end_object().take();
   if (ev.body.size() > max_payload_bytes)
     ev.payload = fit_payload(ev.body, max_payload_bytes);
   return ev;
+}
+
+/// An escalation as an event, the escalation as its details.
+new_event event_of(const derived_event& d, unix_ms now,
+                   std::size_t max_payload_bytes) {
+  return own_event(d.type, d.severity, d.agent_id, d.summary, d.details.dump(),
+                   now, max_payload_bytes);
 }
 
 /// The fields the escalation rules look at, from a stored event.
@@ -197,7 +206,28 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
   return answer;
 }
 
-std::size_t intake::add_event(new_event& ev, unix_ms now) {
+std::string intake::raise_health(const health_report& r, unix_ms now) {
+  json_writer details;
+  details.begin_object()
+      .field("endpoint_id", r.endpoint_id)
+      .field("state", r.healthy ? "healthy" : "unhealthy");
+  if (!r.reason.empty())
+    details.field("reason", r.reason);
+  auto summary = r.healthy
+                     ? "endpoint " + r.endpoint_id + " delivers again"
+                     : "endpoint " + r.endpoint_id + " is failing: " + r.reason;
+  if (summary.size() > 1024)
+    summary.resize(1024); // reasons are ASCII codes and numbers
+  auto ev = own_event("system.health", r.healthy ? "info" : "high", {},
+                      std::move(summary), details.end_object().take(), now,
+                      max_payload_bytes_);
+  auto id = ev.id;
+  add_event(ev, now, r.endpoint_id);
+  return id;
+}
+
+std::size_t intake::add_event(new_event& ev, unix_ms now,
+                              std::string_view except_endpoint) {
   storage::event_record rec;
   rec.id = ev.id;
   rec.accepted_at = now;
@@ -209,7 +239,8 @@ std::size_t intake::add_event(new_event& ev, unix_ms now) {
   storage::write_set created;
   std::size_t deliveries = 0;
   for (auto& r : routes_) {
-    if (!r.enabled || !matches(r.filter, facts))
+    if (!r.enabled || !matches(r.filter, facts) ||
+        r.endpoint_id == except_endpoint)
       continue;
     if (!content)
       content = make_event_content(ev, max_payload_bytes_);

@@ -9,6 +9,7 @@
 #include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/escalation.hpp"
+#include "delivery/health.hpp"
 #include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
 #include "delivery/replay.hpp"
@@ -79,6 +80,11 @@ public:
   /// (changed false). Errors: "not_found", "store_unavailable".
   result<answer_outcome> answer(const answer_request& req, unix_ms now);
 
+  /// Raises a system.health event about an endpoint whose health changed,
+  /// in the next commit, routed to every endpoint that takes it except that
+  /// one. Returns the event's id.
+  std::string raise_health(const health_report& r, unix_ms now);
+
   /// Whether anything waits to be committed.
   bool dirty() const { return !batch_.empty(); }
 
@@ -106,7 +112,8 @@ private:
   std::size_t route_of(std::string_view endpoint_id) const;
   /// Adds one new event and its deliveries to the batch (its escalations
   /// too); how many deliveries.
-  std::size_t add_event(new_event& ev, unix_ms now);
+  std::size_t add_event(new_event& ev, unix_ms now,
+                        std::string_view except_endpoint = {});
 
   storage::event_log& log_;
   std::vector<route> routes_;

@@ -15,6 +15,7 @@
 
 #include <caf/scheduler/test_coordinator.hpp>
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <memory>
@@ -134,6 +135,27 @@ public:
     r.retry_after = std::move(retry_after);
     r.latency_ms = 1;
     h.done(std::move(r));
+  }
+  /// Answers the oldest request held for `host` with `status`.
+  void answer_to(std::string_view host, int status) {
+    auto it = std::find_if(requests.begin(), requests.end(), [&](auto& h) {
+      return h.request.target.host == host;
+    });
+    BOOST_REQUIRE(it != requests.end());
+    auto h = std::move(*it);
+    requests.erase(it);
+    net::inbound_response r;
+    r.status = status;
+    r.latency_ms = 1;
+    h.done(std::move(r));
+  }
+  /// How many requests held for `host` have `part` in their body.
+  std::size_t held_for(std::string_view host, std::string_view part = {}) {
+    return static_cast<std::size_t>(
+        std::count_if(requests.begin(), requests.end(), [&](auto& h) {
+          return h.request.target.host == host &&
+                 h.request.body.find(part) != std::string::npos;
+        }));
   }
   /// Fails the oldest request held: no answer came.
   void fail() {

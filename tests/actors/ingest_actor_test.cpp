@@ -209,4 +209,64 @@ BOOST_AUTO_TEST_CASE(deliveries_of_an_endpoint_that_is_gone_are_dead_lettered) {
   BOOST_TEST(left->empty());
 }
 
+// An endpoint whose circuit opens is reported to the others by one
+// system.health event, and its recovery by one more: never to itself,
+// never twice for one transition, and a health event's own failed delivery
+// raises nothing.
+BOOST_AUTO_TEST_CASE(health_events_go_to_the_others_once_per_transition) {
+  auto a = endpoint("a", {0.1, 0.1, 0.1, 0.1});
+  a.url = "https://a.example/in";
+  a.target = *parse_url(a.url);
+  a.breaker = {2, 5000};
+  a.max_in_flight = 1;
+  auto b = endpoint("b", {0.1, 0.1, 0.1, 0.1});
+  start({a, b});
+  post(batch(3));
+  run();
+  BOOST_REQUIRE(client.held_for("hooks.example") == 3u);
+  for (int i = 0; i < 3; ++i)
+    client.answer_to("hooks.example", 200);
+  run();
+  // a fails twice: its circuit opens, and b hears of it once.
+  client.answer_to("a.example", 503);
+  run();
+  BOOST_TEST(client.held_for("hooks.example") == 0u);
+  client.answer_to("a.example", 503);
+  run();
+  BOOST_REQUIRE(client.held_for("hooks.example") == 1u);
+  BOOST_TEST(client.held_for("hooks.example", R"("type":"system.health")") ==
+             1u);
+  BOOST_TEST(client.held_for("hooks.example", "endpoint a is failing") == 1u);
+  BOOST_TEST(client.held_for("hooks.example", R"("state":"unhealthy")") == 1u);
+  BOOST_TEST(client.held_for("a.example", "system.health") == 0u);
+  client.answer_to("hooks.example", 200);
+  run();
+  // Still failing: the probe fails, the circuit opens again, nothing new.
+  advance(5000);
+  BOOST_REQUIRE(client.held_for("a.example") == 1u);
+  client.answer_to("a.example", 503);
+  run();
+  BOOST_TEST(client.held_for("hooks.example") == 0u);
+  // The next probe succeeds: one event says a delivers again.
+  advance(5000);
+  BOOST_REQUIRE(client.held_for("a.example") == 1u);
+  client.answer_to("a.example", 200);
+  run();
+  BOOST_REQUIRE(client.held_for("hooks.example") == 1u);
+  BOOST_TEST(client.held_for("hooks.example", "endpoint a delivers again") ==
+             1u);
+  BOOST_TEST(client.held_for("hooks.example", R"("state":"healthy")") == 1u);
+  // b refuses that health event for good: dead-lettered, and no health
+  // event about b (nor to a) follows.
+  client.answer_to("hooks.example", 400);
+  run();
+  while (client.held_for("a.example") > 0) {
+    client.answer_to("a.example", 200);
+    run();
+  }
+  BOOST_TEST(client.requests.empty());
+  advance(1000);
+  BOOST_TEST(client.requests.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()
