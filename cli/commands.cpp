@@ -13,6 +13,7 @@
 #include <iostream>
 #include <iterator>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -712,6 +713,70 @@ void add_dead_letters(CLI::App& app, operator_cli::state& st) {
   }
 }
 
+// --- events ------------------------------------------------------------------
+
+void add_events(CLI::App& app, operator_cli::state& st) {
+  auto group = app.add_subcommand(
+      "events", "show, acknowledge and resolve events (API client)");
+  group->require_subcommand(1);
+  {
+    auto cmd = group->add_subcommand(
+        "get", "the event with its state and its deliveries' attempts");
+    auto conn = std::make_shared<connection_options>();
+    auto id = std::make_shared<std::string>();
+    cmd->add_option("id", *id, "event id (evt_...)")->required();
+    add_connection_options(cmd, *conn);
+    on_parsed(cmd, st, [conn, id] {
+      return with_connection(*conn, [&](const connection& c) {
+        return call_and_print(c, "GET", "/v1/events/" + percent_encode(*id));
+      });
+    });
+  }
+  // ack and resolve: the same call on two routes.
+  for (auto [name, route, help] :
+       {std::tuple{"ack", "ack",
+                   "acknowledge an event: PagerDuty incidents it opened are "
+                   "acknowledged, Slack is told"},
+        std::tuple{"resolve", "resolve",
+                   "resolve an event: PagerDuty incidents it opened are "
+                   "resolved, Slack is told"}}) {
+    auto cmd = group->add_subcommand(name, help);
+    auto conn = std::make_shared<connection_options>();
+    auto id = std::make_shared<std::string>();
+    auto by = std::make_shared<std::string>();
+    auto note = std::make_shared<std::string>();
+    cmd->add_option("id", *id, "event id (evt_...)")->required();
+    cmd->add_option("--by", *by, "who (default: the token's name)");
+    cmd->add_option("--note", *note, "a note kept with the answer");
+    add_connection_options(cmd, *conn);
+    std::string verb = route;
+    on_parsed(cmd, st, [cmd, conn, id, by, note, verb] {
+      json body = json::object();
+      if (cmd->count("--by"))
+        body["by"] = *by;
+      if (cmd->count("--note"))
+        body["note"] = *note;
+      return with_connection(*conn, [&](const connection& c) {
+        auto res = call(c, "POST",
+                        "/v1/events/" + percent_encode(*id) + "/" + verb, body);
+        if (!res)
+          return 1;
+        auto answer = parse_answer(res->body);
+        if (!answer.is_object() || !answer.contains("state")) {
+          fail("unexpected answer from " + c.client.server());
+          return 1;
+        }
+        auto state = answer["state"].get<std::string>();
+        if (answer.value("changed", false))
+          std::cout << *id << " " << state << "\n";
+        else
+          std::cout << *id << " was " << state << " already: nothing changed\n";
+        return 0;
+      });
+    });
+  }
+}
+
 } // namespace
 
 operator_cli::operator_cli(CLI::App& app) : state_(std::make_unique<state>()) {
@@ -719,6 +784,7 @@ operator_cli::operator_cli(CLI::App& app) : state_(std::make_unique<state>()) {
   add_endpoints(app, *state_);
   add_send(app, *state_);
   add_dead_letters(app, *state_);
+  add_events(app, *state_);
 }
 
 operator_cli::~operator_cli() = default;

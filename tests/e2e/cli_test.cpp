@@ -176,6 +176,36 @@ BOOST_AUTO_TEST_CASE(send_with_flags_posts_an_event_that_is_delivered) {
   BOOST_TEST(body["details"]["rule"] == "block-delete");
 }
 
+BOOST_AUTO_TEST_CASE(events_are_acknowledged_resolved_and_shown) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  auto id = f.post_events(sample_event()).at(0);
+  auto ack = run_cli(with_daemon(f, {"events", "ack", id, "--note", "mine"}));
+  BOOST_REQUIRE_MESSAGE(ack.code == 0, ack);
+  BOOST_TEST(ack.out == id + " acknowledged\n", ack);
+  auto again = run_cli(with_daemon(f, {"events", "ack", id}));
+  BOOST_REQUIRE_MESSAGE(again.code == 0, again);
+  BOOST_TEST(contains(again.out, "nothing changed"), again);
+  auto resolve =
+      run_cli(with_daemon(f, {"events", "resolve", id, "--by", "bob"}));
+  BOOST_REQUIRE_MESSAGE(resolve.code == 0, resolve);
+  BOOST_TEST(resolve.out == id + " resolved\n", resolve);
+  auto got = run_cli(with_daemon(f, {"events", "get", id}));
+  BOOST_REQUIRE_MESSAGE(got.code == 0, got);
+  auto shown = json::parse(got.out, nullptr, false);
+  BOOST_REQUIRE_MESSAGE(shown.is_object(), got.out);
+  BOOST_TEST(shown["state"] == "resolved");
+  BOOST_TEST(shown["acknowledged"]["note"] == "mine");
+  BOOST_TEST(shown["acknowledged"]["source"] == "api");
+  BOOST_TEST(shown["resolved"]["by"] == "bob");
+  // An unknown event: exit 1 with the server's message.
+  auto unknown = run_cli(
+      with_daemon(f, {"events", "ack", "evt_01JD0000000000000000000000"}));
+  BOOST_TEST(unknown.code == 1, unknown);
+  BOOST_TEST(contains(unknown.err, "not_found"), unknown);
+}
+
 BOOST_AUTO_TEST_CASE(send_posts_json_from_stdin_or_a_file_as_is) {
   daemon_fixture f;
   auto receiver = f.make_receiver();
