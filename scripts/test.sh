@@ -10,7 +10,7 @@
 #                              product with -Werror; the suite runs once, under
 #                              ASan + UBSan (a superset of the plain run, and
 #                              clang -O0 builds it faster than gcc -O2 builds
-#                              the plain one); the four fuzz targets, 60 s each
+#                              the plain one); the five fuzz targets, 60 s each
 #                              (at once: they share the two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -77,7 +77,7 @@ fi
 
 if [ "$fuzz" = 1 ]; then
   seconds=${FUZZ_SECONDS:-60}
-  echo "== fuzz: api, response, config, elf (libFuzzer + ASan/UBSan, ${seconds} s each, all four at once)"
+  echo "== fuzz: api, response, config, elf, integrations (libFuzzer + ASan/UBSan, ${seconds} s each, all at once)"
   work=$(mktemp -d)
   # Seeds for the ELF reader: a tiny plugin-shaped object and a non-ELF file.
   mkdir -p "$work/corpus-elf"
@@ -105,10 +105,12 @@ if [ "$fuzz" = 1 ]; then
   pids+=($!)
   run_fuzzer elf "" 65536 &
   pids+=($!)
+  run_fuzzer integrations json.dict 65536 &
+  pids+=($!)
   for pid in "${pids[@]}"; do
     wait "$pid" || status=1
   done
-  for target in api response config elf; do
+  for target in api response config elf integrations; do
     runs=$(awk '/^stat::number_of_executed_units/ {print $2}' "$work/$target.log")
     echo "fuzz $target: ${runs:-?} executions in ${seconds} s"
   done
