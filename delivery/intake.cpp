@@ -269,6 +269,11 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
     log::info("escalation rule fired",
               {{"rule", d.rule}, {"group", d.group}, {"event", derived.id}});
     add_event(derived, now);
+    // Each event it was derived from leads to it: acknowledging one of them
+    // acknowledges the escalation (and its PagerDuty incident).
+    for (auto& id : d.details["escalation"]["event_ids"])
+      if (id.is_string())
+        batch_.link_escalation(id.get_ref<const std::string&>(), derived.id);
   }
   return deliveries;
 }
@@ -459,14 +464,19 @@ result<answer_outcome> intake::answer(const answer_request& req, unix_ms now) {
     return first.error();
   if (!*first)
     return error{"not_found", "no event " + req.event_id};
+  // Answering an escalation answers its episode: the events it was derived
+  // from (those retention has not removed yet). Answering one of those
+  // answers the escalations derived from it (not their other events).
   auto episode = episode_of(**first);
+  auto containing = log_.escalations_of(req.event_id);
+  if (!containing)
+    return error{"store_unavailable", containing.error().message};
+  episode.insert(episode.begin(), containing->begin(), containing->end());
   answer_outcome out;
   auto one = answer_one(std::move(**first), req, now);
   if (!one)
     return one.error();
   out.events.push_back(std::move(*one));
-  // Answering an escalation answers its episode: the events it was derived
-  // from (those retention has not removed yet).
   for (auto& id : episode) {
     if (id == req.event_id)
       continue;

@@ -118,6 +118,24 @@ void write_set::delete_endpoint(std::string_view id) {
                         .take()});
 }
 
+void write_set::link_escalation(std::string_view event_id,
+                                std::string_view escalation_id) {
+  std::string key{event_id};
+  key += '\0';
+  key += escalation_id;
+  ops_.push_back(op{op::type::escalation_link,
+                    record_kind::event_escalated,
+                    std::move(key),
+                    {},
+                    delivery_state::pending,
+                    json_writer{}
+                        .begin_object()
+                        .field("event_id", event_id)
+                        .field("escalation_id", escalation_id)
+                        .end_object()
+                        .take()});
+}
+
 void write_set::add_record(record_kind kind, std::string json_fields) {
   ops_.push_back(op{op::type::record,
                     kind,
@@ -155,12 +173,14 @@ enum cf : std::size_t {
   cf_due, ///< endpoint id, NUL, be64(due), delivery id: pending, by due time
   cf_finished, ///< be64(finished_at), delivery id: delivered or dead, by time
   cf_idempotency_at, ///< be64(at), key: idempotency keys by when recorded
+  cf_escalations,    ///< event id, NUL, escalation id: derived from it
   cf_count
 };
 const char* const cf_names[cf_count] = {
     "default",          "log",          "events",      "deliveries",
     "pending",          "dead_letters", "idempotency", "endpoints",
-    "dead_by_endpoint", "due",          "finished",    "idempotency_at"};
+    "dead_by_endpoint", "due",          "finished",    "idempotency_at",
+    "escalations"};
 
 /// The block cache all column families share: data blocks and the pieces
 /// of the tables' indexes.
@@ -709,6 +729,21 @@ public:
     return std::optional<std::string>{std::move(value)};
   }
 
+  result<std::vector<std::string>>
+  escalations_of(std::string_view event_id) override {
+    std::string prefix{event_id};
+    prefix += '\0';
+    std::vector<std::string> out;
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_escalations])};
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next())
+      out.emplace_back(it->key().ToStringView().substr(prefix.size()));
+    if (!it->status().ok())
+      return store_error(it->status());
+    return out;
+  }
+
   status for_each_event_since(
       unix_ms since,
       const std::function<bool(const event_record&)>& fn) override {
@@ -812,6 +847,10 @@ private:
       ++out.events;
       if (*e)
         st = batch.Delete(cfs_[cf_events], (*d)->event_id);
+      if (st.ok()) {
+        auto from = (*d)->event_id + '\0', to = (*d)->event_id + '\1';
+        st = batch.DeleteRange(cfs_[cf_escalations], from, to);
+      }
       for (auto& x : all) {
         ++out.deliveries;
         if (st.ok())
@@ -939,6 +978,9 @@ private:
         break;
       case write_set::op::type::endpoint_delete:
         st = batch.Delete(cfs_[cf_endpoints], op.key);
+        break;
+      case write_set::op::type::escalation_link:
+        st = batch.Put(cfs_[cf_escalations], op.key, {});
         break;
       case write_set::op::type::record:
         break;

@@ -76,6 +76,11 @@ public:
   /// Removes an endpoint's definition ("endpoint.deleted").
   void delete_endpoint(std::string_view id);
 
+  /// Records that an escalation was derived from an event
+  /// ("event.escalated"): acknowledging the event reaches the escalation.
+  void link_escalation(std::string_view event_id,
+                       std::string_view escalation_id);
+
   /// Logs a record that changes no delivery (e.g. endpoint_flagged).
   void add_record(record_kind kind, std::string json_fields);
 
@@ -93,6 +98,7 @@ public:
       idempotency,
       endpoint_put,
       endpoint_delete,
+      escalation_link,
       record
     } what;
     record_kind kind;
@@ -229,6 +235,10 @@ public:
   list_endpoints() = 0;
   virtual result<std::optional<std::string>>
   get_endpoint(std::string_view id) = 0;
+
+  /// The escalations derived from an event (link_escalation), oldest first.
+  virtual result<std::vector<std::string>>
+  escalations_of(std::string_view event_id) = 0;
 
   /// Calls `fn` for each stored event whose id was made at or after `since`
   /// (ids are time-ordered: an index seek, then the events in id order),

@@ -7,7 +7,7 @@ namespace tocsin::storage {
 
 namespace {
 
-constexpr std::array<std::pair<record_kind, std::string_view>, 19> names{{
+constexpr std::array<std::pair<record_kind, std::string_view>, 20> names{{
     {record_kind::event_accepted, "event.accepted"},
     {record_kind::idempotency_recorded, "idempotency.recorded"},
     {record_kind::delivery_created, "delivery.created"},
@@ -27,6 +27,7 @@ constexpr std::array<std::pair<record_kind, std::string_view>, 19> names{{
     {record_kind::endpoint_circuit_closed, "endpoint.circuit_closed"},
     {record_kind::event_acknowledged, "event.acknowledged"},
     {record_kind::event_resolved, "event.resolved"},
+    {record_kind::event_escalated, "event.escalated"},
 }};
 
 } // namespace

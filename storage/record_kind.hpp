@@ -29,6 +29,7 @@ enum class record_kind : std::uint8_t {
   endpoint_circuit_closed,
   event_acknowledged,
   event_resolved,
+  event_escalated,
 };
 
 /// The stored name, e.g. "delivery.dead_lettered".

@@ -96,6 +96,10 @@ public:
   get_endpoint(std::string_view id) override {
     return real_.get_endpoint(id);
   }
+  result<std::vector<std::string>>
+  escalations_of(std::string_view event_id) override {
+    return real_.escalations_of(event_id);
+  }
   status for_each_event_since(
       unix_ms since,
       const std::function<bool(const storage::event_record&)>& fn) override {

@@ -259,6 +259,40 @@ BOOST_AUTO_TEST_CASE(five_denials_escalate_once_in_the_same_commit) {
         (event(id.get<std::string>()).state() == event_state::acknowledged));
 }
 
+BOOST_AUTO_TEST_CASE(acknowledging_a_counted_event_reaches_its_escalation) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true, *severity_rank("critical"))},
+            4096,
+            {denials_rule()}};
+  accept(in, 4);
+  auto fired = accept(in, 1);
+  BOOST_REQUIRE_EQUAL(count(fired, "pd"), 1u);
+  auto escalation = fired.jobs.at("pd")[0].event->id;
+  deliver_all(fired); // the incident is open in PagerDuty
+  auto body = json::parse(event(escalation).body);
+  auto counted = body["details"]["escalation"]["event_ids"];
+  auto first = counted[0].get<std::string>();
+  auto linked = log->escalations_of(first);
+  BOOST_REQUIRE(linked);
+  BOOST_TEST(*linked == std::vector<std::string>{escalation});
+
+  auto out = in.answer(ack(first), now_ms());
+  BOOST_REQUIRE(out);
+  // The event and the escalation; not the escalation's other events.
+  BOOST_REQUIRE_EQUAL(out->events.size(), 2u);
+  BOOST_TEST(out->events[1].event_id == escalation);
+  BOOST_TEST(out->events[1].notices == 1u);
+  BOOST_REQUIRE(in.commit().ok());
+  auto notices = in.take_handoff();
+  BOOST_REQUIRE_EQUAL(count(notices, "pd"), 1u);
+  BOOST_TEST(notices.jobs.at("pd")[0].event->id == escalation);
+  BOOST_TEST(
+      (notices.jobs.at("pd")[0].state.news.state == event_state::acknowledged));
+  BOOST_TEST((event(escalation).state() == event_state::acknowledged));
+  BOOST_TEST(
+      (event(counted[1].get<std::string>()).state() == event_state::open));
+}
+
 BOOST_AUTO_TEST_CASE(a_restart_inside_the_window_keeps_the_count) {
   auto routes = [] {
     return std::vector<route>{

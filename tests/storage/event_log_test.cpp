@@ -305,7 +305,7 @@ BOOST_AUTO_TEST_CASE(record_kinds_have_their_stored_names) {
   BOOST_TEST(to_string(record_kind::attempt_started) == "attempt.started");
   BOOST_TEST(to_string(record_kind::endpoint_circuit_closed) ==
              "endpoint.circuit_closed");
-  for (int k = 0; k <= static_cast<int>(record_kind::event_resolved); ++k) {
+  for (int k = 0; k <= static_cast<int>(record_kind::event_escalated); ++k) {
     auto kind = static_cast<record_kind>(k);
     BOOST_TEST((record_kind_from(to_string(kind)) == kind));
   }
@@ -654,6 +654,12 @@ BOOST_AUTO_TEST_CASE(
   commit_event(l, "evt_3", {{"dlv_5", delivered, 5000}});
   commit_event(l, "evt_4", {{"dlv_6", dead, 2500}});
   BOOST_TEST(l.expired_before() == 0);
+  // evt_3 was an escalation derived from evt_1 and evt_3 itself.
+  write_set links;
+  links.link_escalation("evt_1", "evt_3");
+  links.link_escalation("evt_2", "evt_3");
+  BOOST_REQUIRE(l.commit(links, durability::buffered));
+  BOOST_TEST(*l.escalations_of("evt_1") == std::vector<std::string>{"evt_3"});
 
   // One delivery looked at per call: the pass comes back until done.
   auto x = expire_all(l, 3000, 1);
@@ -663,6 +669,9 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(!has_delivery(l, "dlv_1"));
   BOOST_TEST(!has_delivery(l, "dlv_2"));
   BOOST_TEST(!has_event(l, "evt_4"));
+  // Its links go with it; those of events kept stay.
+  BOOST_TEST(l.escalations_of("evt_1")->empty());
+  BOOST_TEST(*l.escalations_of("evt_2") == std::vector<std::string>{"evt_3"});
   // Dead letters go from both indexes.
   BOOST_TEST(l.list_dead_letters("", 10)->empty());
   BOOST_TEST(l.list_dead_letters_of("ep", 0, 10)->empty());

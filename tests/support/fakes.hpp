@@ -105,6 +105,9 @@ public:
   /// One stored endpoint, when set (its definition in the stored form).
   std::string endpoint_id;
   std::string endpoint_definition;
+  result<std::vector<std::string>> escalations_of(std::string_view) override {
+    return std::vector<std::string>{};
+  }
   status for_each_event_since(
       unix_ms,
       const std::function<bool(const storage::event_record&)>&) override {
