@@ -178,8 +178,17 @@ void flush(self_ptr self) {
                 {"error", committed.error().message},
                 {"earlier_failures_not_logged",
                  std::to_string(st.store_errors_log.held_back())}});
+  auto& plugin = st.queue->config().plugin;
+  bool follows_state = plugin && plugin->follows_state();
+  auto supervisor = caf::actor_cast<ingest_actor>(st.deps.supervisor);
   for (auto& s : st.queue->settle(committed.ok(), st.deps.clock())) {
     auto& d = s.state;
+    // A trigger delivered (durably) to an endpoint that follows events'
+    // state: the ingest actor sends the news of an answer given meanwhile.
+    if (s.written && follows_state && supervisor &&
+        d.state == storage::delivery_state::delivered &&
+        d.news.state == storage::event_state::open)
+      self->send(supervisor, sent_atom_v, d.event_id, d.endpoint_id);
     if (s.written && d.state == storage::delivery_state::dead_lettered &&
         !(st.queue->removed() && d.reason == delivery::endpoint_deleted_reason))
       log::warn("delivery dead-lettered", {{"endpoint", id},

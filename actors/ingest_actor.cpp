@@ -226,6 +226,23 @@ ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
         return change_endpoint(self, c);
       },
       [=](flush_atom) { flush(self); },
+      [=](sent_atom, const std::string& event_id,
+          const std::string& endpoint_id) {
+        auto& st = self->state;
+        // follow_up reads the store: what waits for the commit goes first.
+        if (st.intake->dirty() || !st.waiting.empty() ||
+            !st.waiting_replays.empty() || !st.waiting_answers.empty())
+          flush(self);
+        auto added =
+            st.intake->follow_up(event_id, endpoint_id, st.deps.clock());
+        if (!added)
+          log::error("answer not sent after a late trigger",
+                     {{"event", event_id},
+                      {"endpoint", endpoint_id},
+                      {"error", added.error().message}});
+        else if (*added)
+          schedule_flush(self);
+      },
       [=](health_atom, const delivery::health_report& r) {
         auto& st = self->state;
         auto id = st.intake->raise_health(r, st.deps.clock());

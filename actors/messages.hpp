@@ -32,6 +32,7 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, endpoints_atom, "endpoints")
 CAF_ADD_ATOM(tocsin, tocsin::actors, tick_atom, "tick")
 CAF_ADD_ATOM(tocsin, tocsin::actors, answer_atom, "answer")
 CAF_ADD_ATOM(tocsin, tocsin::actors, health_atom, "health")
+CAF_ADD_ATOM(tocsin, tocsin::actors, sent_atom, "sent")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
@@ -58,10 +59,12 @@ using replay_reply = result<std::size_t>;
 using answer_reply = result<delivery::answer_outcome>;
 
 /// Accepts events, operators' answers to them (acknowledged, resolved),
-/// endpoints' health changes (raised as system.health events) and
-/// control-plane changes, and supervises the endpoint
-/// actors. Every reply comes once the change is durable (group commit for
-/// events and replays, a synced write per endpoint change).
+/// endpoints' health changes (raised as system.health events), triggers
+/// delivered to endpoints that follow events' state (sent: event id,
+/// endpoint id; an answer that came meanwhile is sent after them) and
+/// control-plane changes, and supervises the endpoint actors. Every reply comes
+/// once the change is durable (group commit for events and replays, a synced
+/// write per endpoint change).
 using ingest_actor = caf::typed_actor<
     caf::replies_to<ingest_atom, delivery::ingest_batch>::with<ingest_reply>,
     caf::replies_to<replay_atom,
@@ -70,6 +73,7 @@ using ingest_actor = caf::typed_actor<
     caf::replies_to<answer_atom, delivery::answer_request>::with<answer_reply>,
     caf::reacts_to<flush_atom>,
     caf::reacts_to<health_atom, delivery::health_report>,
+    caf::reacts_to<sent_atom, std::string, std::string>,
     caf::replies_to<endpoints_atom>::with<std::vector<endpoint_actor>>>;
 
 } // namespace tocsin::actors

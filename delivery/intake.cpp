@@ -458,6 +458,54 @@ result<answered_event> intake::answer_one(storage::event_record rec,
   return out;
 }
 
+result<bool> intake::follow_up(const std::string& event_id,
+                               const std::string& endpoint_id, unix_ms now) {
+  auto ev = read_event(event_id);
+  if (!ev)
+    return ev.error();
+  if (!*ev || (*ev)->state() == storage::event_state::open)
+    return false;
+  auto& rec = **ev;
+  auto ri = route_of(endpoint_id);
+  if (ri == routes_.size() || !routes_[ri].follows_state)
+    return false;
+  auto state = rec.state();
+  for (auto& id : rec.delivery_ids) {
+    auto d = log_.get_delivery(id);
+    if (!d)
+      return error{"store_unavailable", d.error().message};
+    if (*d && (*d)->endpoint_id == endpoint_id && (*d)->news.state == state)
+      return false; // told already
+  }
+  auto& last = rec.answers.back();
+  storage::delivery n;
+  n.id = new_id("dlv");
+  n.event_id = rec.id;
+  n.endpoint_id = endpoint_id;
+  n.created_at = now;
+  n.next_attempt_at = now;
+  n.news = {state, last.by, last.at, {}};
+  rec.delivery_ids.push_back(n.id);
+  json_writer fields;
+  fields.begin_object()
+      .field("event_id", rec.id)
+      .field("endpoint_id", endpoint_id)
+      .field("notice", storage::to_string(state))
+      .end_object();
+  // The event again (its new delivery listed), logged as the answer it
+  // carries the news of.
+  batch_.put_event(rec,
+                   state == storage::event_state::resolved
+                       ? storage::record_kind::event_resolved
+                       : storage::record_kind::event_acknowledged,
+                   fields.take());
+  batch_.add_delivery(n);
+  handoff_[endpoint_id].push_back(
+      job_of(std::move(n), make_event_content(rec, max_payload_bytes_)));
+  answered_.insert_or_assign(rec.id, std::move(rec));
+  return true;
+}
+
 result<answer_outcome> intake::answer(const answer_request& req, unix_ms now) {
   auto first = read_event(req.event_id);
   if (!first)

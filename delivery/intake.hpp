@@ -80,6 +80,14 @@ public:
   /// (changed false). Errors: "not_found", "store_unavailable".
   result<answer_outcome> answer(const answer_request& req, unix_ms now);
 
+  /// An endpoint that follows events' state was delivered `event_id` (the
+  /// outcome is durable): if the event was answered meanwhile (while the
+  /// trigger was being retried) and the endpoint has no notice of its state
+  /// yet, one is added to the next commit. Reads the store: commit first.
+  /// Whether a notice was added.
+  result<bool> follow_up(const std::string& event_id,
+                         const std::string& endpoint_id, unix_ms now);
+
   /// Raises a system.health event about an endpoint whose health changed,
   /// in the next commit, routed to every endpoint that takes it except that
   /// one. Returns the event's id.

@@ -205,6 +205,38 @@ BOOST_AUTO_TEST_CASE(a_trigger_not_yet_delivered_gets_no_notice) {
   BOOST_TEST(in.take_handoff().jobs.empty());
 }
 
+BOOST_AUTO_TEST_CASE(a_trigger_delivered_after_the_answer_is_followed_by_it) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true),
+             make_route("hook", "webhook", false)},
+            4096};
+  auto sent = accept(in, 1);
+  auto id = sent.jobs.at("pd").at(0).state.event_id;
+  // Answered while the trigger is still being retried: no notice yet.
+  auto resolve = ack(id, "bob");
+  resolve.state = event_state::resolved;
+  BOOST_REQUIRE(in.answer(resolve, now_ms()));
+  BOOST_REQUIRE(in.commit().ok());
+  BOOST_TEST(in.take_handoff().jobs.empty());
+  // The trigger goes through: the resolution follows it, once.
+  deliver_all(sent);
+  auto followed = in.follow_up(id, "pd", now_ms());
+  BOOST_REQUIRE(followed);
+  BOOST_TEST(*followed);
+  BOOST_REQUIRE(in.commit().ok());
+  auto notices = in.take_handoff();
+  BOOST_REQUIRE_EQUAL(count(notices, "pd"), 1u);
+  auto& n = notices.jobs.at("pd")[0].state.news;
+  BOOST_TEST((n.state == event_state::resolved));
+  BOOST_TEST(n.by == "bob");
+  BOOST_TEST(*in.follow_up(id, "pd", now_ms()) == false);
+  // Endpoints that follow no state, and open events, get nothing.
+  BOOST_TEST(*in.follow_up(id, "hook", now_ms()) == false);
+  auto other = accept(in, 1).jobs.at("pd").at(0).state.event_id;
+  BOOST_TEST(*in.follow_up(other, "pd", now_ms()) == false);
+  BOOST_TEST(!in.dirty());
+}
+
 BOOST_AUTO_TEST_CASE(unknown_events_are_not_found_and_nothing_is_written) {
   intake in{*log, {make_route("pd", "pagerduty", true)}, 4096};
   auto before = log->last_sequence();

@@ -863,4 +863,42 @@ BOOST_AUTO_TEST_CASE(answers_survive_kill_9) {
   BOOST_TEST(f.event(id)["deliveries"].size() == 4u);
 }
 
+// An answer given while the trigger is still being retried is sent once
+// the trigger gets through: PagerDuty never keeps an incident open that
+// tocsin shows resolved.
+BOOST_AUTO_TEST_CASE(an_answer_during_the_triggers_retries_follows_it) {
+  daemon_fixture f;
+  auto pager = f.make_receiver(
+      first_then(answer(500, "busy"), answer(202, R"({"status":"success"})")));
+  endpoint_spec pd{"pager", daemon_fixture::url_of(*pager),
+                   "[0.5, 0.5, 0.5, 0.5]"};
+  pd.with_secret = false;
+  pd.extra =
+      "transport = \"pagerduty\"\n"
+      "options = { routing_key = \"R0ut1ngKeyR0ut1ngKeyR0ut1ngKey32\" }\n";
+  f.start({pd});
+  auto id = f.post_events(sample_event()).at(0);
+  BOOST_REQUIRE(pager->wait_for(1, std::chrono::seconds{15})); // the 500
+  auto r = f.call("POST", "/v1/events/" + id + "/resolve", json{{"by", "bob"}});
+  BOOST_REQUIRE_MESSAGE(r.status == 200, r.body);
+  BOOST_TEST(json::parse(r.body)["notices"] == 0);
+  BOOST_REQUIRE(pager->wait_for(3, std::chrono::seconds{15}));
+  auto reqs = pager->requests();
+  auto second = json::parse(reqs.at(1).body);
+  auto third = json::parse(reqs.at(2).body);
+  BOOST_TEST(second["event_action"] == "trigger");
+  BOOST_TEST(third["event_action"] == "resolve");
+  BOOST_TEST(third["dedup_key"] == second["dedup_key"]);
+  auto ev = f.wait_finished(id);
+  std::size_t notices = 0;
+  for (auto& d : ev["deliveries"])
+    if (d.value("notice", "") == "resolved") {
+      ++notices;
+      BOOST_TEST(d["state"] == "delivered", d.dump());
+    }
+  BOOST_TEST(notices == 1u, ev.dump());
+  std::this_thread::sleep_for(std::chrono::milliseconds{300});
+  BOOST_TEST(pager->count() == 3u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
