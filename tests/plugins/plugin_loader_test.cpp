@@ -77,6 +77,7 @@ const event_view sample_event{
     event_state::open,
     "",
     "",
+    "",
 };
 
 const endpoint_view discord_endpoint{
