@@ -1,5 +1,7 @@
 #include "actors/endpoint_actor.hpp"
 
+#include "common/metric_families.hpp"
+
 #include "common/log.hpp"
 #include "delivery/request.hpp"
 
@@ -165,6 +167,31 @@ void report(const endpoint_state& st, const delivery::attempt_report& r,
               {{"endpoint", id}, {"reason", r.result.reason}});
 }
 
+} // namespace
+
+endpoint_metrics endpoint_metrics::of(const delivery::endpoint_config& c) {
+  namespace families = metrics::families;
+  endpoint_metrics m;
+  const char* classes[] = {"2xx", "3xx", "4xx", "5xx", "error"};
+  for (std::size_t i = 0; i < m.attempts.size(); ++i)
+    m.attempts[i] = &families::attempts().with({c.transport, classes[i]});
+  m.delivered = &families::deliveries().with({c.transport, "delivered"});
+  m.dead_lettered =
+      &families::deliveries().with({c.transport, "dead_lettered"});
+  m.latency = &families::attempt_duration().with();
+  m.circuit_open = &families::circuit_open().with({c.id});
+  return m;
+}
+
+void endpoint_metrics::attempt(const net::inbound_response& r) {
+  auto cls = r.status >= 200 && r.status < 600 ? r.status / 100 - 2 : 4;
+  attempts[static_cast<std::size_t>(cls)]->add();
+  if (r.status != 0)
+    latency->observe(r.latency_ms / 1000);
+}
+
+namespace {
+
 void flush(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
@@ -185,6 +212,10 @@ void flush(self_ptr self) {
     auto& d = s.state;
     // A trigger delivered (durably) to an endpoint that follows events'
     // state: the ingest actor sends the news of an answer given meanwhile.
+    if (s.written && d.state == storage::delivery_state::delivered)
+      st.measured.delivered->add();
+    else if (s.written && d.state == storage::delivery_state::dead_lettered)
+      st.measured.dead_lettered->add();
     if (s.written && follows_state && supervisor &&
         d.state == storage::delivery_state::delivered &&
         d.news.state == storage::event_state::open)
@@ -205,6 +236,8 @@ endpoint_actor_fn(endpoint_actor::stateful_pointer<endpoint_state> self,
                   delivery::endpoint_config config, actor_deps deps) {
   auto& st = self->state;
   st.deps = std::move(deps);
+  st.measured = endpoint_metrics::of(config);
+  st.measured.circuit_open->set(0);
   st.queue.emplace(std::move(config), std::random_device{}(),
                    st.deps.queue_window);
   // Whatever the store holds for the endpoint comes in a page at a time.
@@ -218,6 +251,10 @@ endpoint_actor_fn(endpoint_actor::stateful_pointer<endpoint_state> self,
         auto& st = self->state;
         auto now = st.deps.clock();
         if (auto r = st.queue->finish(id, resp, now, st.outcomes)) {
+          st.measured.attempt(resp);
+          if (r->circuit != delivery::circuit_breaker::change::none)
+            st.measured.circuit_open->set(
+                r->circuit == delivery::circuit_breaker::change::opened);
           report(st, *r, now);
           if (r->health != delivery::health_change::none)
             if (auto to = caf::actor_cast<ingest_actor>(st.deps.supervisor))
@@ -230,6 +267,7 @@ endpoint_actor_fn(endpoint_actor::stateful_pointer<endpoint_state> self,
         }
       },
       [=](update_atom, delivery::endpoint_config& cfg) {
+        self->state.measured = endpoint_metrics::of(cfg);
         self->state.queue->reconfigure(std::move(cfg));
         pump(self);
       },

@@ -9,11 +9,14 @@
 #include "actors/messages.hpp"
 #include "common/defaults.hpp"
 #include "common/log.hpp"
+#include "common/metrics.hpp"
+
 #include "common/time.hpp"
 #include "delivery/endpoint_queue.hpp"
 #include "delivery/escalation.hpp"
 #include "net/https_client.hpp"
 #include "storage/event_log.hpp"
+#include <array>
 
 #include <functional>
 #include <optional>
@@ -37,6 +40,19 @@ struct actor_deps {
   std::vector<delivery::escalation_rule> escalation = {};
 };
 
+/// The endpoint's metrics, looked up once (updates take no lock).
+struct endpoint_metrics {
+  /// Attempts by class of answer: 2xx, 3xx, 4xx, 5xx, error (none).
+  std::array<metrics::counter*, 5> attempts{};
+  metrics::counter* delivered = nullptr;
+  metrics::counter* dead_lettered = nullptr;
+  metrics::histogram* latency = nullptr;
+  metrics::gauge* circuit_open = nullptr;
+
+  static endpoint_metrics of(const delivery::endpoint_config& c);
+  void attempt(const net::inbound_response& r);
+};
+
 struct endpoint_state {
   std::optional<delivery::endpoint_queue> queue;
   actor_deps deps;
@@ -46,6 +62,7 @@ struct endpoint_state {
   log::throttle store_errors_log; ///< a store refusing writes: not every time
   unix_ms tick_at = 0;            ///< the pending tick's time; 0: none
   std::vector<caf::typed_response_promise<bool>> drained;
+  endpoint_metrics measured;
 
   static inline const char* name = "tocsin.endpoint";
 };

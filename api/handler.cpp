@@ -5,6 +5,7 @@
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
 #include "common/log.hpp"
+#include "common/metric_families.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -186,6 +187,7 @@ const std::vector<request_handler::route>& request_handler::routes() {
   static const std::vector<route> all{
       {{"healthz"}, "GET", need::nobody, &request_handler::health},
       {{"readyz"}, "GET", need::nobody, &request_handler::ready, true},
+      {{"metrics"}, "GET", need::read, &request_handler::metrics, true},
       {{"v1", "events"}, "POST", need::ingest, &request_handler::post_events},
       {{"v1", "events", "{id}"},
        "GET",
@@ -291,7 +293,10 @@ void request_handler::handle(request req,
       continue;
     }
     principal who;
-    if (r.role != need::nobody) {
+    bool open =
+        r.role == need::nobody ||
+        (opts_.public_metrics && r.handler == &request_handler::metrics);
+    if (!open) {
       auto p = auth_.authenticate(ctx->req.authorization);
       if (!p)
         return ctx->respond(error_response(
@@ -336,8 +341,16 @@ void request_handler::ready(call& c) {
   c.respond(json_response(200, json{{"status", "ok"}}));
 }
 
+void request_handler::metrics(call& c) {
+  response r{200, metrics::global().render(), {}};
+  r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
+  c.respond(std::move(r));
+}
+
 void request_handler::post_events(call& c) {
   auto& req = c.req;
+  static auto& ingest_time = metrics::families::ingest_duration().with();
+  auto started = std::chrono::steady_clock::now();
   if (!is_json_content_type(req.content_type))
     return c.respond(
         error_response(415, {"unsupported_media_type",
@@ -377,13 +390,16 @@ void request_handler::post_events(call& c) {
   batch->idempotency_key = key;
   batch->idempotency_scope = c.who.scope;
   engine_.ingest(
-      std::move(*batch), [respond = std::move(c.respond),
-                          release](result<delivery::ingest_answer> answer) {
+      std::move(*batch), [respond = std::move(c.respond), release,
+                          started](result<delivery::ingest_answer> answer) {
         release();
         if (!answer)
           return respond(error_response(
               answer.error().code == "idempotency_key_reused" ? 422 : 503,
               answer.error()));
+        ingest_time.observe(std::chrono::duration<double>(
+                                std::chrono::steady_clock::now() - started)
+                                .count());
         respond(json_response(202, json{{"ids", std::move(answer->ids)},
                                         {"deliveries", answer->deliveries}}));
       });

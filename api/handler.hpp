@@ -56,6 +56,8 @@ struct handler_options {
   /// /v1/integrations/pagerduty/webhook (404 while empty).
   std::string slack_signing_secret = {};
   std::string pagerduty_webhook_secret = {};
+  /// GET /metrics without a token (server.public_metrics).
+  bool public_metrics = false;
   /// The time the integrations' signatures are checked against.
   std::function<unix_ms()> clock = now_ms;
 };
@@ -96,6 +98,7 @@ private:
   void delete_endpoint(call& c);
   void rotate_secret(call& c);
   void replay_endpoint(call& c);
+  void metrics(call& c);
   void acknowledge_event(call& c);
   void resolve_event(call& c);
   void slack_interaction(call& c);

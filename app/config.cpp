@@ -156,8 +156,8 @@ status refuse_unimplemented(table_reader& top) {
     const char* section; ///< "" for a top-level key
     const char* key;     ///< "" for the whole section
   };
-  for (auto& m : std::initializer_list<missing>{
-           {"server", "public_metrics"}, {"", "storage"}, {"", "cluster"}}) {
+  for (auto& m :
+       std::initializer_list<missing>{{"", "storage"}, {"", "cluster"}}) {
     std::string name =
         *m.section ? std::string{m.section} + "." + m.key : std::string{m.key};
     const toml::node* n = nullptr;
@@ -191,6 +191,7 @@ status read_server(table_reader& r, server_config& s) {
       r.read_int("max_queued_bytes", s.max_queued_bytes, 1 << 20, 1LL << 40));
   TOCSIN_TRY(r.read("plugins_dir", s.plugins_dir));
   TOCSIN_TRY(r.read("audit_url_template", s.audit_url_template));
+  TOCSIN_TRY(r.read("public_metrics", s.public_metrics));
   TOCSIN_TRY(r.read_int("io_threads", s.io_threads, 1, 64));
   TOCSIN_TRY(r.read_int("actor_threads", s.actor_threads, 1, 64));
   TOCSIN_TRY(r.read_int("read_threads", s.read_threads, 1, 64));

@@ -40,6 +40,9 @@ struct server_config {
   std::size_t max_queued_bytes = 64 << 20;
   std::string plugins_dir;
   std::string audit_url_template;
+  /// GET /metrics without a token (Prometheus can send bearer tokens; this
+  /// is for scrapers that cannot).
+  bool public_metrics = false;
   /// Threads for HTTP I/O (API and deliveries each get this many).
   unsigned io_threads = 1;
   /// Worker threads of the actor scheduler.

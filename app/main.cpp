@@ -7,10 +7,12 @@
 #include "api/handler.hpp"
 #include "api/server.hpp"
 #include "app/config.hpp"
+#include "app/store_metrics.hpp"
 #include "cli/commands.hpp"
 #include "common/defaults.hpp"
 #include "common/file_safety.hpp"
 #include "common/log.hpp"
+#include "common/metric_families.hpp"
 #include "common/thread_pool.hpp"
 #include "common/version.hpp"
 #include "endpoints/reconcile.hpp"
@@ -190,6 +192,9 @@ int serve(const std::string& config_file) {
   api_opts.max_queued_requests = cfg->server.max_queued_requests;
   api_opts.max_queued_bytes = cfg->server.max_queued_bytes;
   api_opts.defaults = defaults;
+  api_opts.public_metrics = cfg->server.public_metrics;
+  metrics::families::register_all();
+  app::add_store_metrics(metrics::global(), **log);
   api_opts.slack_signing_secret = cfg->slack_signing_secret;
   api_opts.pagerduty_webhook_secret = cfg->pagerduty_webhook_secret;
   api_opts.rules.transports = &*transports;

@@ -6,6 +6,7 @@
 #include "common/json_parse.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
+#include "common/metric_families.hpp"
 #include "delivery/payload.hpp"
 #include "delivery/retry_policy.hpp"
 #include "delivery/routing.hpp"
@@ -92,6 +93,13 @@ std::optional<storage::event_fields> fields_of(const storage::event_record& e) {
 }
 
 } // namespace
+
+metrics::counter& intake::accepted(const std::string& type) {
+  auto& slot = accepted_by_type_[type];
+  if (!slot)
+    slot = &metrics::families::events_accepted().with({type});
+  return *slot;
+}
 
 status intake::restore_escalations(unix_ms now) {
   escalator_ = escalator{escalation_rules_};
@@ -262,12 +270,14 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
   rec.body = std::move(ev.body);
   batch_.add_event(rec);
   batch_.append(std::move(created));
+  on_commit_.push_back(&accepted(ev.type));
   // An escalation is accepted right after the event that caused it, in the
   // same commit: both are durable, or neither (and the counts are rebuilt).
   for (auto& d : escalations) {
     auto derived = event_of(d, now, max_payload_bytes_);
     log::info("escalation rule fired",
               {{"rule", d.rule}, {"group", d.group}, {"event", derived.id}});
+    on_commit_.push_back(&metrics::families::escalations().with({d.rule}));
     add_event(derived, now);
     // Each event it was derived from leads to it: acknowledging one of them
     // acknowledges the escalation (and its PagerDuty incident).
@@ -454,6 +464,8 @@ result<answered_event> intake::answer_one(storage::event_record rec,
   out.state = req.state;
   out.changed = true;
   out.answers = rec.answers;
+  on_commit_.push_back(&metrics::families::acknowledgements().with(
+      {req.source, std::string{storage::to_string(req.state)}}));
   answered_.insert_or_assign(rec.id, std::move(rec));
   return out;
 }
@@ -547,6 +559,10 @@ status intake::commit() {
   pending_keys_.clear();
   replaying_.clear();
   answered_.clear();
+  if (seq)
+    for (auto* c : on_commit_)
+      c->add();
+  on_commit_.clear();
   if (seq) {
     committed_.jobs = std::move(handoff_);
     committed_.as_of = *seq;

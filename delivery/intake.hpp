@@ -6,6 +6,7 @@
 // table: one owner, so an event accepted after a change's answer sees it.
 #pragma once
 
+#include "common/metrics.hpp"
 #include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/escalation.hpp"
@@ -129,6 +130,10 @@ private:
   std::vector<escalation_rule> escalation_rules_;
   escalator escalator_;
   unix_ms last_added_at_ = 0; ///< the time of the last add()
+  /// Counted once the commit that makes them true succeeds.
+  std::vector<metrics::counter*> on_commit_;
+  std::unordered_map<std::string, metrics::counter*> accepted_by_type_;
+  metrics::counter& accepted(const std::string& type);
   storage::write_set batch_;
   /// Idempotency keys recorded in the batch not yet committed.
   std::unordered_map<std::string, storage::idempotency_record> pending_keys_;

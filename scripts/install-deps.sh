@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what tocsin needs to build, run, test and benchmark on Debian 12.
+# Installs what tocsin needs to build, run and benchmark on Debian 12 (with
+# --test: and to run the tests).
 # Idempotent: when everything is present it prints nothing and exits 0.
 set -euo pipefail
 
@@ -9,6 +10,11 @@ packages=(
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev clang-format
   clang-14 libclang-rt-14-dev ccache libjemalloc-dev
 )
+
+# What only the tests use: promtool (checks the /metrics exposition).
+if [ "${1:-}" = "--test" ]; then
+  packages+=(prometheus)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

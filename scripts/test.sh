@@ -14,7 +14,7 @@
 #                              (at once: they share the two cores)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
+scripts/install-deps.sh --test
 
 jobs=${JOBS:-2}
 ci=${CI:-false}

@@ -729,6 +729,45 @@ public:
     return std::optional<std::string>{std::move(value)};
   }
 
+  result<endpoint_backlog> backlog_of(std::string_view endpoint_id) override {
+    std::string prefix{endpoint_id};
+    prefix += '\0';
+    endpoint_backlog out;
+    rocksdb::ReadOptions ro;
+    ro.fill_cache = false; // a scan for a count: keep the cache for work
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(ro, cfs_[cf_pending])};
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next()) {
+      // Delivery ids are time-ordered: the first is the oldest.
+      if (out.pending++ == 0)
+        out.oldest_pending =
+            time_of_id(it->key().ToStringView().substr(prefix.size()), "dlv")
+                .value_or(0);
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    it.reset(db_->NewIterator(ro, cfs_[cf_dead_by_endpoint]));
+    for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
+         it->Next())
+      ++out.dead_letters;
+    if (!it->status().ok())
+      return store_error(it->status());
+    return out;
+  }
+
+  std::uint64_t approximate_bytes() override {
+    std::uint64_t total = 0;
+    for (auto* cf : cfs_) {
+      std::uint64_t v = 0;
+      if (db_->GetIntProperty(cf, "rocksdb.live-sst-files-size", &v))
+        total += v;
+      if (db_->GetIntProperty(cf, "rocksdb.cur-size-all-mem-tables", &v))
+        total += v;
+    }
+    return total;
+  }
+
   result<std::vector<std::string>>
   escalations_of(std::string_view event_id) override {
     std::string prefix{event_id};

@@ -159,6 +159,14 @@ struct expiry {
   }
 };
 
+/// One endpoint's backlog, as /metrics reports it.
+struct endpoint_backlog {
+  std::size_t pending = 0;
+  /// When the oldest pending delivery was created; 0 with none.
+  unix_ms oldest_pending = 0;
+  std::size_t dead_letters = 0;
+};
+
 /// Durability of a commit. `synced`: the write-ahead log is fsync'ed before the
 /// call returns (survives power loss). `buffered`: written to the OS before the
 /// call returns (survives a crash of the process, not of the machine).
@@ -235,6 +243,14 @@ public:
   list_endpoints() = 0;
   virtual result<std::optional<std::string>>
   get_endpoint(std::string_view id) = 0;
+
+  /// Counts one endpoint's pending deliveries and dead letters (index keys
+  /// only, not the records: for /metrics, at scrape time).
+  virtual result<endpoint_backlog> backlog_of(std::string_view endpoint_id) = 0;
+
+  /// Bytes the store takes on disk (table files and write-ahead log,
+  /// approximately).
+  virtual std::uint64_t approximate_bytes() = 0;
 
   /// The escalations derived from an event (link_escalation), oldest first.
   virtual result<std::vector<std::string>>

@@ -96,6 +96,13 @@ public:
   get_endpoint(std::string_view id) override {
     return real_.get_endpoint(id);
   }
+  result<storage::endpoint_backlog>
+  backlog_of(std::string_view endpoint_id) override {
+    return real_.backlog_of(endpoint_id);
+  }
+  std::uint64_t approximate_bytes() override {
+    return real_.approximate_bytes();
+  }
   result<std::vector<std::string>>
   escalations_of(std::string_view event_id) override {
     return real_.escalations_of(event_id);

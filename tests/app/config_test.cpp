@@ -142,8 +142,7 @@ BOOST_AUTO_TEST_CASE(keys_not_implemented_yet_are_refused_not_ignored) {
   // DESIGN.md names them; until they work, an operator must not believe
   // they do.
   for (auto [text, key] :
-       {std::pair{"[server]\npublic_metrics = true\n", "server.public_metrics"},
-        std::pair{"[storage]\nbackend = \"postgres\"\n", "storage"},
+       {std::pair{"[storage]\nbackend = \"postgres\"\n", "storage"},
         std::pair{"[cluster]\nlease_ttl = 10\n", "cluster"}}) {
     auto c = parse_config(text, "t");
     BOOST_REQUIRE_MESSAGE(!c, text);

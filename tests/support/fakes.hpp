@@ -105,6 +105,10 @@ public:
   /// One stored endpoint, when set (its definition in the stored form).
   std::string endpoint_id;
   std::string endpoint_definition;
+  result<storage::endpoint_backlog> backlog_of(std::string_view) override {
+    return storage::endpoint_backlog{};
+  }
+  std::uint64_t approximate_bytes() override { return 0; }
   result<std::vector<std::string>> escalations_of(std::string_view) override {
     return std::vector<std::string>{};
   }

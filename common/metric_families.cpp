@@ -1,0 +1,81 @@
+#include "common/metric_families.hpp"
+
+namespace tocsin::metrics::families {
+
+family<counter>& events_accepted() {
+  static auto& f =
+      global().counters("tocsin_events_accepted_total",
+                        "Events accepted (durable), by type.", {"type"});
+  return f;
+}
+
+family<counter>& deliveries() {
+  static auto& f =
+      global().counters("tocsin_deliveries_total",
+                        "Deliveries finished, by transport and outcome "
+                        "(delivered, dead_lettered).",
+                        {"transport", "outcome"});
+  return f;
+}
+
+family<counter>& attempts() {
+  static auto& f = global().counters(
+      "tocsin_delivery_attempts_total",
+      "Delivery attempts, by transport and class of answer (2xx, 3xx, 4xx, "
+      "5xx; error: none came).",
+      {"transport", "class"});
+  return f;
+}
+
+family<histogram>& attempt_duration() {
+  static auto& f = global().histograms(
+      "tocsin_delivery_attempt_duration_seconds",
+      "Time from sending a delivery's request to its answer.", {},
+      latency_buckets());
+  return f;
+}
+
+family<histogram>& ingest_duration() {
+  static auto& f = global().histograms(
+      "tocsin_ingest_duration_seconds",
+      "Time from a POST /v1/events request to its 202 (durable).", {},
+      latency_buckets());
+  return f;
+}
+
+family<gauge>& circuit_open() {
+  static auto& f = global().gauges(
+      "tocsin_circuit_open",
+      "1 while the endpoint's circuit is open (failing, attempts paused).",
+      {"endpoint"});
+  return f;
+}
+
+family<counter>& acknowledgements() {
+  static auto& f = global().counters(
+      "tocsin_acknowledgements_total",
+      "Events acknowledged or resolved, by where the answer came from (api, "
+      "slack, pagerduty) and what it was.",
+      {"source", "state"});
+  return f;
+}
+
+family<counter>& escalations() {
+  static auto& f = global().counters(
+      "tocsin_escalations_total",
+      "Escalations raised (events derived by a rule), by rule.", {"rule"});
+  return f;
+}
+
+void register_all() {
+  events_accepted();
+  deliveries();
+  attempts();
+  attempt_duration().with(); // unlabelled: the one child from the start
+  ingest_duration().with();
+  circuit_open();
+  acknowledgements();
+  escalations();
+}
+
+} // namespace tocsin::metrics::families

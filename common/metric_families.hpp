@@ -1,0 +1,21 @@
+// tocsin's metric families, named and described once (README, Metrics).
+// Each function registers its family in metrics::global() on first call;
+// register_all() makes every family appear in /metrics from the start.
+#pragma once
+
+#include "common/metrics.hpp"
+
+namespace tocsin::metrics::families {
+
+family<counter>& events_accepted(); ///< {type}
+family<counter>& deliveries();      ///< {transport, outcome}
+family<counter>& attempts();        ///< {transport, class}
+family<histogram>& attempt_duration();
+family<histogram>& ingest_duration();
+family<gauge>& circuit_open();       ///< {endpoint}
+family<counter>& acknowledgements(); ///< {source, state}
+family<counter>& escalations();      ///< {rule}
+
+void register_all();
+
+} // namespace tocsin::metrics::families
