@@ -5,6 +5,7 @@
 #include "actors/engine.hpp"
 #include "api/auth.hpp"
 #include "api/event_validation.hpp"
+#include "api/stream.hpp"
 #include "common/defaults.hpp"
 #include "endpoints/definition.hpp"
 #include "storage/event_log.hpp"
@@ -14,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 namespace tocsin::api {
@@ -56,6 +58,8 @@ struct handler_options {
   /// /v1/integrations/pagerduty/webhook (404 while empty).
   std::string slack_signing_secret = {};
   std::string pagerduty_webhook_secret = {};
+  /// GET /v1/stream's hub; none: the stream is off (404).
+  stream_hub* stream = nullptr;
   /// GET /metrics without a token (server.public_metrics).
   bool public_metrics = false;
   /// The time the integrations' signatures are checked against.
@@ -70,6 +74,21 @@ public:
   /// Handles one request; `respond` runs exactly once, possibly later and on
   /// another thread (POST /v1/events answers once the events are durable).
   void handle(request req, std::function<void(response)> respond);
+
+  /// What a websocket upgrade of GET /v1/stream is granted: the filter,
+  /// and whether the client offered the "tocsin" subprotocol (the answer
+  /// must then name it).
+  struct stream_grant {
+    stream_filter filter;
+    bool tocsin_protocol = false;
+  };
+  /// Checks an upgrade request: the path, a `read` token (Authorization
+  /// header, `token` query parameter, or an offered subprotocol other than
+  /// "tocsin": browsers cannot set headers on a websocket), the filters.
+  /// The error response otherwise (401, 403, 400, 404).
+  std::variant<stream_grant, response>
+  open_stream(const request& req, std::string_view offered_protocols);
+  stream_hub* stream() const { return opts_.stream; }
 
   /// One request as a route's handler sees it.
   struct call {
@@ -99,6 +118,7 @@ private:
   void rotate_secret(call& c);
   void replay_endpoint(call& c);
   void metrics(call& c);
+  void stream_needs_upgrade(call& c);
   void acknowledge_event(call& c);
   void resolve_event(call& c);
   void slack_interaction(call& c);

@@ -14,6 +14,7 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 
 #include <array>
 #include <list>
@@ -45,6 +46,107 @@ struct server_shared {
   std::mutex mtx;
   std::size_t connections = 0;
   std::list<std::weak_ptr<session>> idle;
+};
+
+namespace websocket = beast::websocket;
+
+/// One client of GET /v1/stream once upgraded: frames from its subscription
+/// are written one at a time; what it sends is read and ignored (a close, or
+/// nothing, ends it). A client that stops reading has its frames dropped by
+/// the hub, and misses pings, which closes it: it costs its queue and
+/// nothing else.
+class stream_session : public std::enable_shared_from_this<stream_session> {
+public:
+  stream_session(beast::tcp_stream stream, stream_hub& hub)
+      : ws_(std::move(stream)), hub_(hub) {}
+
+  ~stream_session() {
+    if (sub_)
+      sub_->close();
+  }
+
+  void start(http::request<http::string_body> req, stream_filter filter,
+             bool tocsin_protocol) {
+    filter_ = std::move(filter);
+    beast::get_lowest_layer(ws_).expires_never();
+    auto timeouts =
+        websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeouts.idle_timeout = std::chrono::seconds{60}; // pings every 30 s
+    ws_.set_option(timeouts);
+    ws_.read_message_max(4096);
+    ws_.set_option(websocket::stream_base::decorator(
+        [tocsin_protocol](websocket::response_type& r) {
+          r.set(http::field::server, "tocsin");
+          if (tocsin_protocol)
+            r.set(http::field::sec_websocket_protocol, "tocsin");
+        }));
+    ws_.text(true);
+    ws_.async_accept(req, beast::bind_front_handler(&stream_session::on_accept,
+                                                    shared_from_this()));
+  }
+
+private:
+  void on_accept(beast::error_code ec) {
+    if (ec)
+      return;
+    auto sub = hub_.subscribe(
+        filter_, [weak = weak_from_this(), ex = ws_.get_executor()] {
+          asio::post(ex, [weak] {
+            if (auto self = weak.lock())
+              self->pump();
+          });
+        });
+    if (!sub) {
+      ws_.async_close(
+          websocket::close_reason{websocket::close_code::try_again_later,
+                                  sub.error().message},
+          [self = shared_from_this()](beast::error_code) {});
+      return;
+    }
+    sub_ = std::move(*sub);
+    read();
+    pump();
+  }
+
+  void read() {
+    ws_.async_read(
+        in_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+          if (ec)
+            return self->sub_->close(); // closed, gone or timed out
+          self->in_.clear();
+          self->read();
+        });
+  }
+
+  void pump() {
+    if (writing_ || !sub_ || sub_->closed())
+      return;
+    if (next_ >= batch_.size()) {
+      batch_ = sub_->take();
+      next_ = 0;
+      if (batch_.empty())
+        return; // the hub calls back when there is more
+    }
+    writing_ = true;
+    auto frame = batch_[next_++];
+    ws_.async_write(
+        asio::buffer(*frame),
+        [self = shared_from_this(), frame](beast::error_code ec, std::size_t) {
+          self->writing_ = false;
+          if (ec)
+            return self->sub_->close();
+          self->pump();
+        });
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  stream_hub& hub_;
+  stream_filter filter_;
+  std::shared_ptr<stream_subscription> sub_;
+  beast::flat_buffer in_;
+  std::vector<std::shared_ptr<const std::string>> batch_;
+  std::size_t next_ = 0;
+  bool writing_ = false;
 };
 
 class session : public std::enable_shared_from_this<session> {
@@ -212,6 +314,8 @@ private:
 
   void on_request() {
     auto& msg = parser_->get();
+    if (websocket::is_upgrade(msg))
+      return upgrade();
     keep_alive_ = msg.keep_alive();
     request req;
     req.method = std::string{msg.method_string()};
@@ -241,6 +345,25 @@ private:
                          self->on_answer(std::move(resp));
                        });
         });
+  }
+
+  /// A websocket upgrade: GET /v1/stream with a token and valid filters
+  /// becomes a stream_session; anything else gets its error and the
+  /// connection ends.
+  void upgrade() {
+    auto msg = parser_->release();
+    request req;
+    req.method = std::string{msg.method_string()};
+    req.target = std::string{msg.target()};
+    req.authorization = std::string{msg[http::field::authorization]};
+    auto grant = shared_->handler.open_stream(
+        req, msg[http::field::sec_websocket_protocol]);
+    if (auto* refused = std::get_if<response>(&grant))
+      return reply(std::move(*refused), false);
+    auto& ok = std::get<request_handler::stream_grant>(grant);
+    std::make_shared<stream_session>(std::move(stream_),
+                                     *shared_->handler.stream())
+        ->start(std::move(msg), std::move(ok.filter), ok.tocsin_protocol);
   }
 
   void on_answer(response resp) {

@@ -198,6 +198,9 @@ int serve(const std::string& config_file) {
   api_opts.slack_signing_secret = cfg->slack_signing_secret;
   api_opts.pagerduty_webhook_secret = cfg->pagerduty_webhook_secret;
   api_opts.rules.transports = &*transports;
+  // GET /v1/stream: one thread tails the log for every client.
+  std::optional<api::stream_hub> stream_hub{std::in_place, **log};
+  api_opts.stream = &*stream_hub;
   // Store reads for the API run here, never on the HTTP I/O threads.
   std::optional<thread_pool> readers{std::in_place, cfg->server.read_threads};
   api_opts.offload = [&readers](std::function<void()> work) {
@@ -231,6 +234,7 @@ int serve(const std::string& config_file) {
   // Order matters: no new requests, then let attempts in flight finish
   // (bounded), then stop the I/O the actors use, then the actors, then the log.
   (*server)->stop();
+  stream_hub.reset();
   readers.reset(); // runs what was posted (it reads the log), then joins
   (*engine)->drain(std::chrono::seconds{10});
   (*client)->stop();
