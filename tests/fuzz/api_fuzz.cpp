@@ -1,7 +1,8 @@
 // libFuzzer target for the request path a client controls: the checks of a
 // raw request head (the whole input), then the API router (auth, routing,
-// query parsing), event validation and endpoint definitions, with an engine
-// and a store that accept everything. Input: "METHOD\nTARGET\n
+// query parsing), event validation and endpoint definitions, and the stream's
+// websocket upgrade (token, subprotocols, filters), with an engine and a
+// store that accept everything. Input: "METHOD\nTARGET\n
 // CONTENT-TYPE\nAUTHORIZATION\nIDEMPOTENCY-KEY\nBODY".
 #include "api/handler.hpp"
 #include "api/http_head.hpp"
@@ -39,12 +40,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
     l.endpoint_definition = endpoints::to_stored_json(*def);
     return l;
   }();
+  // The stream's hub over an empty store: what open_stream checks against.
+  static api::stream_hub hub{log};
   static api::request_handler handler{
       engine, log,
       api::authenticator{{{"admin", hex_encode(sha256("token")), "admin"}}},
       [] {
         api::handler_options o;
         o.audit_url_template = "https://audit.example/receipts/{receipt_id}";
+        o.stream = &hub;
         return o;
       }()};
   std::string_view in{reinterpret_cast<const char*>(data), size};
@@ -58,6 +62,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   req.authorization = next_line(in);
   req.idempotency_key = next_line(in);
   req.body = in;
+  // The same request as a websocket upgrade of GET /v1/stream: the token
+  // (header, query, subprotocols: the idempotency-key line stands for the
+  // offered protocols) and the filters, checked before any upgrade.
+  auto grant = handler.open_stream(req, req.idempotency_key);
+  if (auto* refused = std::get_if<api::response>(&grant);
+      refused && (refused->status < 400 || refused->status > 499))
+    __builtin_trap();
   bool answered = false;
   handler.handle(std::move(req), [&](api::response resp) {
     answered = true;
