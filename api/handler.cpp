@@ -1,5 +1,6 @@
 #include "api/handler.hpp"
 
+#include "api/dashboard.hpp"
 #include "api/integrations.hpp"
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
@@ -156,7 +157,8 @@ response error_response(int status, const error& e) {
   return json_response(status, json{{"error", std::move(err)}});
 }
 
-/// One route: a path pattern ("{id}" matches any one segment), a method
+/// One route: a path pattern ("{id}" matches any one segment; "/" alone is
+/// the root), a method
 /// (GET also serves HEAD), who may call it, and its handler.
 struct request_handler::route {
   std::vector<std::string_view> pattern;
@@ -169,6 +171,8 @@ struct request_handler::route {
   /// Whether `segs` fits the pattern; the {id} segment goes to `id`.
   bool matches(const std::vector<std::string_view>& segs,
                std::string_view& id) const {
+    if (pattern.size() == 1 && pattern[0] == "/") // the root itself
+      return segs.size() == 1 && segs[0].empty();
     if (segs.size() != pattern.size())
       return false;
     for (std::size_t i = 0; i < segs.size(); ++i) {
@@ -185,6 +189,12 @@ struct request_handler::route {
 
 const std::vector<request_handler::route>& request_handler::routes() {
   static const std::vector<route> all{
+      // The dashboard: the page holds no data (it asks for a token).
+      {{"/"}, "GET", need::nobody, &request_handler::dashboard_page},
+      {{"dashboard", "{id}"},
+       "GET",
+       need::nobody,
+       &request_handler::dashboard_file},
       {{"healthz"}, "GET", need::nobody, &request_handler::health},
       {{"readyz"}, "GET", need::nobody, &request_handler::ready, true},
       {{"metrics"}, "GET", need::read, &request_handler::metrics, true},
@@ -343,6 +353,37 @@ void request_handler::ready(call& c) {
                                  {{"code", "store_unavailable"},
                                   {"message", st.error().message}}}}));
   c.respond(json_response(200, json{{"status", "ok"}}));
+}
+
+namespace {
+
+response asset_response(std::string_view path) {
+  for (auto& a : dashboard_assets())
+    if (a.path == path) {
+      response r{200, std::string{a.body}, {}};
+      r.headers.emplace_back("Content-Type",
+                             std::string{a.content_type} + "; charset=utf-8");
+      r.headers.emplace_back("X-Content-Type-Options", "nosniff");
+      r.headers.emplace_back("Referrer-Policy", "no-referrer");
+      r.headers.emplace_back(
+          "Content-Security-Policy",
+          "default-src 'self'; connect-src 'self' ws: wss:; "
+          "img-src 'self' data:; style-src 'self'; script-src 'self'; "
+          "frame-ancestors 'none'");
+      r.headers.emplace_back("Cache-Control", "no-cache");
+      return r;
+    }
+  return error_response(404, {"not_found", "no such file"});
+}
+
+} // namespace
+
+void request_handler::dashboard_page(call& c) {
+  c.respond(asset_response("/"));
+}
+
+void request_handler::dashboard_file(call& c) {
+  c.respond(asset_response("/dashboard/" + std::string{c.id}));
 }
 
 void request_handler::stream_needs_upgrade(call& c) {

@@ -119,6 +119,8 @@ private:
   void replay_endpoint(call& c);
   void metrics(call& c);
   void stream_needs_upgrade(call& c);
+  void dashboard_page(call& c);
+  void dashboard_file(call& c);
   void acknowledge_event(call& c);
   void resolve_event(call& c);
   void slack_interaction(call& c);

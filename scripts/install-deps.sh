@@ -8,12 +8,13 @@ packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libcaf-dev libboost-dev libboost-test-dev libssl-dev librocksdb-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev clang-format
-  clang-14 libclang-rt-14-dev ccache libjemalloc-dev
+  clang-14 libclang-rt-14-dev ccache libjemalloc-dev libjs-chart.js
 )
 
-# What only the tests use: promtool (checks the /metrics exposition).
+# What only the tests use: promtool (checks the /metrics exposition) and a
+# headless browser for the dashboard.
 if [ "${1:-}" = "--test" ]; then
-  packages+=(prometheus)
+  packages+=(prometheus chromium)
 fi
 
 missing=()

@@ -140,6 +140,22 @@ std::optional<std::string> ws_client::read(std::chrono::milliseconds timeout) {
   return out;
 }
 
+bool ws_client::send(const std::string& text) {
+  auto& s = *impl_;
+  if (!s.ok)
+    return false;
+  beast::error_code ec;
+  beast::get_lowest_layer(s.ws).expires_after(std::chrono::seconds{10});
+  s.ws.text(true);
+  s.ws.write(net::buffer(text), ec);
+  beast::get_lowest_layer(s.ws).expires_never();
+  if (ec) {
+    s.ok = false;
+    s.error = "write: " + ec.message();
+  }
+  return !ec;
+}
+
 void ws_client::close() {
   auto& s = *impl_;
   if (!s.ok)

@@ -35,6 +35,9 @@ public:
   std::optional<std::string>
   read(std::chrono::milliseconds timeout = std::chrono::seconds{10});
 
+  /// Sends a text frame; false (and error() says why) if it failed.
+  bool send(const std::string& text);
+
   /// Closes with a close frame.
   void close();
 
