@@ -7,12 +7,16 @@
 //   e2e_bench [--events N] [--connections C] [--batch B] [--in-flight M]
 //             [--queue-window W]
 //             [--io-threads T] [--rate R] [--endpoints E --fanout K]
+//             [--stream-idle I] [--stream-stalled S]
 //
 // --rate R offers R requests/s open loop (latency counts from when each
 // request was due); without it every connection sends as fast as answers
 // come. --endpoints E --fanout K: E endpoints on the sink in E / K groups of
 // K (routed by agent), the events of a batch spread over the groups, so that
-// each event goes to K endpoints.
+// each event goes to K endpoints. --stream-idle I --stream-stalled S: I
+// websocket clients of GET /v1/stream that take no frames (a filter nothing
+// matches) and S that take every frame and never read one, open during the
+// run.
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
 #include "bench/sample_event.hpp"
@@ -21,6 +25,7 @@
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_ca.hpp"
+#include "tests/support/ws_client.hpp"
 
 #include <algorithm>
 #include <atomic>
@@ -54,6 +59,8 @@ struct options {
   int rate = 0;
   int endpoints = 1;
   int fanout = 1;
+  int stream_idle = 0;
+  int stream_stalled = 0;
 };
 
 options parse(int argc, char** argv) {
@@ -61,7 +68,8 @@ options parse(int argc, char** argv) {
   parse_flags(argc, argv,
               "usage: e2e_bench [--events N] [--connections C] [--batch B] "
               "[--in-flight M] [--queue-window W] [--io-threads T] [--rate R] "
-              "[--endpoints E --fanout K]",
+              "[--endpoints E --fanout K] [--stream-idle I] "
+              "[--stream-stalled S]",
               {{"--events", &o.events},
                {"--connections", &o.connections},
                {"--batch", &o.batch},
@@ -70,7 +78,9 @@ options parse(int argc, char** argv) {
                {"--io-threads", &o.io_threads},
                {"--rate", &o.rate},
                {"--endpoints", &o.endpoints},
-               {"--fanout", &o.fanout}});
+               {"--fanout", &o.fanout},
+               {"--stream-idle", &o.stream_idle},
+               {"--stream-stalled", &o.stream_stalled}});
   if (o.fanout < 1 || o.endpoints < o.fanout || o.endpoints % o.fanout != 0) {
     std::cerr << "--endpoints must be a multiple of --fanout\n";
     std::exit(2);
@@ -143,6 +153,21 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto token = admin_token(dir.path() / "data");
+  // Stream clients: idle ones (a filter that matches nothing here) and
+  // stalled ones (every frame, never read).
+  std::vector<std::unique_ptr<ws_client>> stream_clients;
+  for (int i = 0; i < opt.stream_idle + opt.stream_stalled; ++i) {
+    auto target =
+        i < opt.stream_idle ? "/v1/stream?types=endpoint.health" : "/v1/stream";
+    stream_clients.push_back(std::make_unique<ws_client>(
+        port, target,
+        std::vector<std::pair<std::string, std::string>>{
+            {"Authorization", "Bearer " + token}}));
+    if (!stream_clients.back()->ok()) {
+      std::cerr << "stream client: " << stream_clients.back()->error() << "\n";
+      return 1;
+    }
+  }
 
   // One event body per batch size, reused: the daemon parses it each time.
   int groups = opt.endpoints / opt.fanout;
@@ -208,6 +233,10 @@ int main(int argc, char** argv) {
     cmd << " --rate " << opt.rate;
   if (opt.endpoints > 1)
     cmd << " --endpoints " << opt.endpoints << " --fanout " << opt.fanout;
+  if (opt.stream_idle > 0)
+    cmd << " --stream-idle " << opt.stream_idle;
+  if (opt.stream_stalled > 0)
+    cmd << " --stream-stalled " << opt.stream_stalled;
   std::printf("tocsin end-to-end benchmark\n");
   std::printf("  machine:        %s\n", machine().c_str());
   std::printf("  command:        %s\n", cmd.str().c_str());
