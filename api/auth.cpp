@@ -30,16 +30,7 @@ std::optional<std::string> unhex(std::string_view hex) {
     return std::nullopt;
   std::string out;
   for (std::size_t i = 0; i < hex.size(); i += 2) {
-    auto nib = [](char c) -> int {
-      if (c >= '0' && c <= '9')
-        return c - '0';
-      if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-      if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-      return -1;
-    };
-    int hi = nib(hex[i]), lo = nib(hex[i + 1]);
+    int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
     if (hi < 0 || lo < 0)
       return std::nullopt;
     out += static_cast<char>(hi * 16 + lo);

@@ -12,6 +12,8 @@ std::string base64_encode(std::string_view bytes);
 std::optional<std::string> base64_decode(std::string_view text);
 
 std::string hex_encode(std::string_view bytes);
+/// The value of a hex digit (either case), or -1.
+int hex_digit(char c);
 
 /// Raw 32-byte SHA-256 digest.
 std::string sha256(std::string_view data);

@@ -5,6 +5,8 @@
 
 #include "common/encoding.hpp"
 
+#include "tests/support/form_encoding.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +14,7 @@
 using namespace tocsin;
 using namespace tocsin::api;
 using nlohmann::json;
+using tocsin::test::form_encode;
 
 namespace {
 
@@ -23,24 +26,6 @@ std::string slack_signature(std::string_view ts, std::string_view body,
                             std::string_view secret = slack_secret) {
   return "v0=" + hex_encode(hmac_sha256(secret, "v0:" + std::string{ts} + ":" +
                                                     std::string{body}));
-}
-
-/// application/x-www-form-urlencoded, as Slack sends it.
-std::string form_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 json click_payload(std::string value = event_id,

@@ -9,6 +9,8 @@
 #include "common/encoding.hpp"
 #include "common/ids.hpp"
 
+#include "tests/support/form_encoding.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <cctype>
@@ -79,24 +81,6 @@ std::string slack_signature(const std::string& secret, const std::string& ts,
                             const std::string& body) {
   return "v0=" + tocsin::hex_encode(
                      tocsin::hmac_sha256(secret, "v0:" + ts + ":" + body));
-}
-
-/// application/x-www-form-urlencoded, as Slack sends it.
-std::string form_encode(std::string_view s) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : s) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else if (c == ' ') {
-      out += '+';
-    } else {
-      out += '%';
-      out += hex[c >> 4];
-      out += hex[c & 15];
-    }
-  }
-  return out;
 }
 
 /// A click on the "Acknowledge" button of the message of `event_id`, as
