@@ -32,7 +32,12 @@ void append_number(std::string& out, double v) {
     return;
   }
   char buf[32];
-  auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+  // Whole numbers as integers ("1000000", not "1e+06"): easier to read, and
+  // what a count is.
+  auto [end, ec] =
+      v == std::trunc(v) && std::abs(v) < 1e15
+          ? std::to_chars(buf, buf + sizeof buf, static_cast<std::int64_t>(v))
+          : std::to_chars(buf, buf + sizeof buf, v);
   out.append(buf, ec == std::errc{} ? end : buf);
 }
 

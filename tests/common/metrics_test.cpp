@@ -22,7 +22,7 @@ BOOST_AUTO_TEST_CASE(families_render_in_the_text_format) {
   h.observe(5);
   reg.add_collector([](std::string& out) {
     render_family(out, "t_live", "Read at scrape time.", kind::gauge,
-                  {"endpoint"}, {{{"ep1"}, 1.5}});
+                  {"endpoint"}, {{{"ep1"}, 1.5}, {{"ep2"}, 1e6}});
   });
   auto text = reg.render();
   BOOST_TEST(text == "# HELP t_requests_total Requests.\n"
@@ -41,7 +41,8 @@ BOOST_AUTO_TEST_CASE(families_render_in_the_text_format) {
                      "t_seconds_count 3\n"
                      "# HELP t_live Read at scrape time.\n"
                      "# TYPE t_live gauge\n"
-                     "t_live{endpoint=\"ep1\"} 1.5\n",
+                     "t_live{endpoint=\"ep1\"} 1.5\n"
+                     "t_live{endpoint=\"ep2\"} 1000000\n",
              text);
   // The same family again is the same family; another kind is refused.
   BOOST_TEST(&reg.counters("t_requests_total", "x", {"code"}) == &c);
