@@ -1,12 +1,12 @@
 #include "api/event_validation.hpp"
 
+#include "delivery/event_content.hpp"
+
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
-#include "common/json_writer.hpp"
 #include "common/url.hpp"
-#include "delivery/payload.hpp"
 
 #include <algorithm>
 
@@ -159,22 +159,10 @@ result<delivery::new_event> validate_one(const json& ev,
   out.summary = ev["summary"].get<std::string>();
   out.timestamp = format_rfc3339(timestamp);
   out.audit_url = audit;
-  // The payload of DESIGN.md, in its field order, written straight out (no
-  // second document): `details` as parsed, its keys sorted at every level.
-  json_writer body;
-  body.begin_object()
-      .field("id", out.id)
-      .field("type", type)
-      .field("timestamp", out.timestamp);
-  if (!out.agent_id.empty())
-    body.field("agent_id", out.agent_id);
-  body.field("severity", severity).field("summary", out.summary);
-  body.key("details").raw(details ? details->dump() : std::string{"{}"});
-  if (!audit.empty())
-    body.key("links").begin_object().field("audit", audit).end_object();
-  out.body = body.end_object().take();
-  if (out.body.size() > opts.max_payload_bytes)
-    out.payload = delivery::fit_payload(out.body, opts.max_payload_bytes);
+  // Written straight out (no second document): `details` as parsed, its
+  // keys sorted at every level.
+  delivery::write_body(out, details ? details->dump() : std::string{"{}"},
+                       opts.max_payload_bytes);
   return out;
 }
 

@@ -1,11 +1,31 @@
 #include "delivery/event_content.hpp"
 
 #include "common/json_parse.hpp"
+#include "common/json_writer.hpp"
 #include "delivery/payload.hpp"
 
 #include <nlohmann/json.hpp>
 
 namespace tocsin::delivery {
+
+void write_body(new_event& e, std::string_view details_json,
+                std::size_t max_payload_bytes) {
+  json_writer body;
+  body.begin_object()
+      .field("id", e.id)
+      .field("type", e.type)
+      .field("timestamp", e.timestamp);
+  if (!e.agent_id.empty())
+    body.field("agent_id", e.agent_id);
+  body.field("severity", e.severity_name).field("summary", e.summary);
+  body.key("details").raw(details_json);
+  if (!e.audit_url.empty())
+    body.key("links").begin_object().field("audit", e.audit_url).end_object();
+  e.body = body.end_object().take();
+  e.payload.clear();
+  if (e.body.size() > max_payload_bytes)
+    e.payload = fit_payload(e.body, max_payload_bytes);
+}
 
 std::shared_ptr<const event_content>
 make_event_content(std::string_view body, std::size_t max_payload_bytes) {

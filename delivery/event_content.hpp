@@ -22,6 +22,14 @@ struct event_content : storage::event_fields {
   std::string payload;
 };
 
+/// The normalized JSON body of an event (the payload of DESIGN.md, in its
+/// field order) from its fields and its `details` (a JSON object's text),
+/// and the payload cut to `max_payload_bytes` when the body is over it: what
+/// validation makes of a producer's event and what tocsin writes for the
+/// events it raises itself. Sets e.body and e.payload.
+void write_body(new_event& e, std::string_view details_json,
+                std::size_t max_payload_bytes);
+
 /// The fields of an event just validated, as they are stored and formatted.
 storage::event_fields fields_of(const new_event& e);
 

@@ -56,19 +56,20 @@ new_event own_event(std::string type, std::string severity,
   ev.agent_id = std::move(agent_id);
   ev.summary = std::move(summary);
   ev.timestamp = format_rfc3339(now);
-  json_writer body;
-  body.begin_object()
-      .field("id", ev.id)
-      .field("type", ev.type)
-      .field("timestamp", ev.timestamp);
-  if (!ev.agent_id.empty())
-    body.field("agent_id", ev.agent_id);
-  body.field("severity", ev.severity_name).field("summary", ev.summary);
-  body.key("details").raw(details_json);
-  ev.body = body.end_object().take();
-  if (ev.body.size() > max_payload_bytes)
-    ev.payload = fit_payload(ev.body, max_payload_bytes);
+  write_body(ev, details_json, max_payload_bytes);
   return ev;
+}
+
+/// A new delivery of `event_id` to `endpoint_id`, due now.
+storage::delivery new_delivery(const std::string& event_id,
+                               const std::string& endpoint_id, unix_ms now) {
+  storage::delivery d;
+  d.id = new_id("dlv");
+  d.event_id = event_id;
+  d.endpoint_id = endpoint_id;
+  d.created_at = now;
+  d.next_attempt_at = now;
+  return d;
 }
 
 /// An escalation as an event, the escalation as its details.
@@ -252,12 +253,7 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
       continue;
     if (!content)
       content = make_event_content(ev, max_payload_bytes_);
-    storage::delivery d;
-    d.id = new_id("dlv");
-    d.event_id = ev.id;
-    d.endpoint_id = r.endpoint_id;
-    d.created_at = now;
-    d.next_attempt_at = now;
+    auto d = new_delivery(ev.id, r.endpoint_id, now);
     rec.delivery_ids.push_back(d.id);
     created.add_delivery(d);
     handoff_[r.endpoint_id].push_back(job_of(std::move(d), content));
@@ -428,12 +424,7 @@ result<answered_event> intake::answer_one(storage::event_record rec,
     if (ri == routes_.size() || !routes_[ri].follows_state)
       continue;
     auto& r = routes_[ri];
-    storage::delivery n;
-    n.id = new_id("dlv");
-    n.event_id = rec.id;
-    n.endpoint_id = r.endpoint_id;
-    n.created_at = now;
-    n.next_attempt_at = now;
+    auto n = new_delivery(rec.id, r.endpoint_id, now);
     n.news = {req.state, req.by, now, {}};
     if (!replied && !req.reply_url.empty() &&
         r.transport == req.reply_transport) {
@@ -490,12 +481,7 @@ result<bool> intake::follow_up(const std::string& event_id,
       return false; // told already
   }
   auto& last = rec.answers.back();
-  storage::delivery n;
-  n.id = new_id("dlv");
-  n.event_id = rec.id;
-  n.endpoint_id = endpoint_id;
-  n.created_at = now;
-  n.next_attempt_at = now;
+  auto n = new_delivery(rec.id, endpoint_id, now);
   n.news = {state, last.by, last.at, {}};
   rec.delivery_ids.push_back(n.id);
   json_writer fields;
