@@ -105,6 +105,45 @@ void page_in(self_ptr self, unix_ms now) {
     schedule_flush(self);
 }
 
+/// Sends the attempts `starting` once their "attempt.started" records were
+/// committed (`written`); after a failed write they go back to wait, unsent.
+void launch(self_ptr self, std::vector<delivery::job> starting,
+            const status& written, unix_ms now) {
+  auto& st = self->state;
+  auto& q = *st.queue;
+  if (starting.empty())
+    return;
+  if (!written) {
+    if (st.store_errors_log.admit())
+      log::error("event log write failed; attempts postponed",
+                 {{"endpoint", q.config().id},
+                  {"error", written.error().message},
+                  {"earlier_failures_not_logged",
+                   std::to_string(st.store_errors_log.held_back())}});
+    q.unlaunched(std::move(starting), now);
+    return;
+  }
+  std::vector<std::pair<std::string, result<net::outbound_request>>> reqs;
+  for (auto& job : starting)
+    reqs.emplace_back(job.state.id,
+                      delivery::build_request(q.config(), job, now));
+  q.launched(std::move(starting));
+  auto handle = caf::actor_cast<endpoint_actor>(self);
+  for (auto& [id, req] : reqs) {
+    if (!req) {
+      net::inbound_response failed;
+      failed.unsendable = true;
+      failed.error = req.error().code + ": " + req.error().message;
+      self->send(self, done_atom_v, id, std::move(failed));
+      continue;
+    }
+    st.deps.client->send(
+        std::move(*req), [handle, id = id](net::inbound_response resp) {
+          caf::anon_send(handle, done_atom_v, id, std::move(resp));
+        });
+  }
+}
+
 /// Starts what is due (its attempts logged first), sends it, and asks for a
 /// tick when the next thing falls due.
 void pump(self_ptr self) {
@@ -115,35 +154,10 @@ void pump(self_ptr self) {
   storage::write_set ws;
   auto starting = q.start_due(now, ws);
   if (!starting.empty()) {
-    if (auto s = st.deps.log->commit(ws, storage::durability::buffered); !s) {
-      if (st.store_errors_log.admit())
-        log::error("event log write failed; attempts postponed",
-                   {{"endpoint", q.config().id},
-                    {"error", s.error().message},
-                    {"earlier_failures_not_logged",
-                     std::to_string(st.store_errors_log.held_back())}});
-      q.unlaunched(std::move(starting), now);
-    } else {
-      std::vector<std::pair<std::string, result<net::outbound_request>>> reqs;
-      for (auto& job : starting)
-        reqs.emplace_back(job.state.id,
-                          delivery::build_request(q.config(), job, now));
-      q.launched(std::move(starting));
-      auto handle = caf::actor_cast<endpoint_actor>(self);
-      for (auto& [id, req] : reqs) {
-        if (!req) {
-          net::inbound_response failed;
-          failed.unsendable = true;
-          failed.error = req.error().code + ": " + req.error().message;
-          self->send(self, done_atom_v, id, std::move(failed));
-          continue;
-        }
-        st.deps.client->send(
-            std::move(*req), [handle, id = id](net::inbound_response resp) {
-              caf::anon_send(handle, done_atom_v, id, std::move(resp));
-            });
-      }
-    }
+    status written;
+    if (auto s = st.deps.log->commit(ws, storage::durability::buffered); !s)
+      written = s.error();
+    launch(self, std::move(starting), written, now);
   }
   if (auto at = q.next_wake(now))
     wake_at(self, *at);
@@ -192,9 +206,18 @@ void endpoint_metrics::attempt(const net::inbound_response& r) {
 
 namespace {
 
+/// Writes the outcomes recorded since the last flush, and with them (one
+/// write, not two) the attempts that can start now that theirs have ended.
 void flush(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
+  auto now = st.deps.clock();
+  // start_due() takes only deliveries waiting in memory, never one whose
+  // outcome is in the set. Not on an ordered endpoint: there the next one
+  // waits until the head's outcome has taken effect (a retry holds it back).
+  std::vector<delivery::job> starting;
+  if (!st.queue->config().ordered)
+    starting = st.queue->start_due(now, st.outcomes);
   auto committed =
       st.deps.log->commit(st.outcomes, storage::durability::buffered);
   st.outcomes.clear();
@@ -227,6 +250,10 @@ void flush(self_ptr self) {
                                            {"event", d.event_id},
                                            {"reason", d.reason}});
   }
+  status written;
+  if (!committed)
+    written = committed.error();
+  launch(self, std::move(starting), written, now);
 }
 
 } // namespace

@@ -166,6 +166,83 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   BOOST_TEST((*log)->list_dead_letters("", 10)->empty());
 }
 
+// Index entries go with SingleDelete, which is only right for a key written
+// once between deletions: a delivery that comes and goes from the indexes
+// many times (retries at new times, a dead letter replayed), across a flush
+// of what is in memory (a reopen) and a full compaction, leaves no entry.
+BOOST_AUTO_TEST_CASE(index_entries_come_and_go_without_leftovers) {
+  test::temp_dir dir;
+  auto d = make_delivery("dlv_a", "evt_1");
+  auto step = [&](storage::event_log& log, record_kind kind,
+                  std::optional<delivery_position> was) {
+    write_set ws;
+    ws.put_delivery(d, kind, was);
+    BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
+  };
+  auto pending_count = [](storage::event_log& log) {
+    auto b = log.backlog_of("ep");
+    BOOST_REQUIRE(b.ok());
+    return b->pending;
+  };
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    step(**log, record_kind::delivery_created, std::nullopt);
+    for (unix_ms due : {2000, 3000, 4000}) { // retries, each at a new time
+      auto was = position_of(d);
+      d.next_attempt_at = due;
+      step(**log, record_kind::delivery_retry_scheduled, was);
+      BOOST_TEST(pending_ids(**log) == std::vector<std::string>{"dlv_a"});
+    }
+  }
+  // Reopened: what was in memory is now in a table file, below the
+  // deletions to come.
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  auto was = position_of(d);
+  d.next_attempt_at = 4500; // one more retry, in memory over the file
+  step(**log, record_kind::delivery_retry_scheduled, was);
+  BOOST_TEST(pending_count(**log) == 1u);
+  was = position_of(d);
+  d.state = delivery_state::dead_lettered;
+  d.finished_at = 5000;
+  step(**log, record_kind::delivery_dead_lettered, was);
+  BOOST_TEST(pending_ids(**log).empty());
+  BOOST_TEST(pending_count(**log) == 0u);
+  d.state = delivery_state::pending; // replayed: indexed again
+  d.next_attempt_at = 6000;
+  step(**log, record_kind::delivery_replayed, std::nullopt);
+  BOOST_TEST(pending_ids(**log) == std::vector<std::string>{"dlv_a"});
+  BOOST_TEST(pending_ids(**log, pending_order::accepted) ==
+             std::vector<std::string>{"dlv_a"});
+  BOOST_TEST(pending_count(**log) == 1u);
+  was = position_of(d);
+  d.state = delivery_state::delivered;
+  d.finished_at = 7000;
+  step(**log, record_kind::delivery_delivered, was);
+  BOOST_TEST(pending_ids(**log).empty());
+  BOOST_TEST(pending_ids(**log, pending_order::accepted).empty());
+  BOOST_TEST(pending_count(**log) == 0u);
+  log->reset();
+  // Compacted to the last level: no entry of either index is left, and no
+  // older one came back.
+  std::size_t entries = 0;
+  rewrite_store(dir.path(),
+                [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+                  BOOST_REQUIRE(db.CompactRange({}, h, nullptr, nullptr).ok());
+                  if (h->GetName() != "pending" && h->GetName() != "due")
+                    return;
+                  std::unique_ptr<rocksdb::Iterator> it{db.NewIterator({}, h)};
+                  for (it->SeekToFirst(); it->Valid(); it->Next())
+                    ++entries;
+                });
+  BOOST_TEST(entries == 0u);
+  log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  BOOST_TEST(pending_ids(**log).empty());
+  BOOST_TEST(pending_count(**log) == 0u);
+}
+
 BOOST_AUTO_TEST_CASE(dead_letters_page_in_id_order) {
   test::temp_dir dir;
   auto log = open_event_log({dir.path().string()});
