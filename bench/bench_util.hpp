@@ -1,5 +1,6 @@
 // What the benchmarks report about the machine and the daemon process:
-// the CPU model, peak and current RSS, CPU time used (from /proc).
+// the CPU model, peak and current RSS, CPU time used (from /proc); and a free
+// loopback port for the child processes that must be told theirs.
 #pragma once
 
 #include <algorithm>
@@ -18,6 +19,10 @@
 #include <variant>
 #include <vector>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -73,6 +78,32 @@ inline double cpu_seconds(pid_t pid) {
     if (i == 14 || i == 15) // utime, stime
       ticks += std::stod(field);
   return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+/// User + system CPU seconds this process (all its threads) has used so far.
+inline double self_cpu_seconds() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto secs = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return secs(u.ru_utime) + secs(u.ru_stime);
+}
+
+/// A loopback port free right now, for a server that has to be told its port
+/// (Alertmanager, nginx) because it cannot report one the kernel chose.
+/// Another process may take it before the server binds it; on a benchmark
+/// machine that is unlikely enough.
+inline std::uint16_t free_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  ::close(fd);
+  return ntohs(addr.sin_port);
 }
 
 /// Bytes of the regular files under `dir` (a store's size on disk).

@@ -1,29 +1,36 @@
 #!/usr/bin/env bash
 # Installs what the comparison benchmarks need beyond scripts/install-deps.sh:
-# Prometheus Alertmanager (Debian's package) for alertmanager_bench. The
-# benchmark starts /usr/bin/prometheus-alertmanager itself, with its own
-# config, storage and port, so the package's own service must not run.
+# Prometheus Alertmanager (Debian's package) for alertmanager_bench, and nginx
+# (nginx-light) for `e2e_bench --sink nginx`. The benchmarks start
+# /usr/bin/prometheus-alertmanager and /usr/sbin/nginx themselves, with their
+# own config and port, so the packages' own services must not run.
 # Idempotent: when everything is present it prints nothing and exits 0.
 set -euo pipefail
 
 sudo_cmd=""
 [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
 
-if ! dpkg -s prometheus-alertmanager >/dev/null 2>&1; then
-  echo "installing: prometheus-alertmanager"
+missing=()
+for pkg in prometheus-alertmanager nginx-light; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $sudo_cmd apt-get update -qq
-  $sudo_cmd apt-get install -y -qq --no-install-recommends \
-    prometheus-alertmanager >/dev/null
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+    >/dev/null
 fi
 
-# The package enables and starts its service on install (where the policy
-# lets it): a second Alertmanager would hold :9093 and :9094 and take CPU
-# from the benchmark. Stopping it is quiet and harmless when it is not there.
-if [ -d /run/systemd/system ]; then
-  $sudo_cmd systemctl disable --now prometheus-alertmanager \
-    >/dev/null 2>&1 || true
-elif [ -x /etc/init.d/prometheus-alertmanager ]; then
-  $sudo_cmd /etc/init.d/prometheus-alertmanager stop >/dev/null 2>&1 || true
-  $sudo_cmd update-rc.d prometheus-alertmanager disable >/dev/null 2>&1 || true
-fi
+# The packages enable and start their services on install (where the policy
+# lets them): a second Alertmanager would hold :9093 and :9094, an nginx :80,
+# and both take CPU from the benchmarks. Stopping them is quiet and harmless
+# when they are not there.
+for service in prometheus-alertmanager nginx; do
+  if [ -d /run/systemd/system ]; then
+    $sudo_cmd systemctl disable --now "$service" >/dev/null 2>&1 || true
+  elif [ -x "/etc/init.d/$service" ]; then
+    $sudo_cmd "/etc/init.d/$service" stop >/dev/null 2>&1 || true
+    $sudo_cmd update-rc.d "$service" disable >/dev/null 2>&1 || true
+  fi
+done
