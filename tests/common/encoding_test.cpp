@@ -35,6 +35,23 @@ BOOST_AUTO_TEST_CASE(sha256_and_hmac_match_known_values) {
   BOOST_TEST(
       hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
       "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  // The contexts are kept per thread: another key in between, a key longer
+  // than a block (RFC 4231 test case 6), the empty key and message, and the
+  // first key again all give their own values.
+  BOOST_TEST(
+      hex_encode(hmac_sha256(
+          std::string(131, '\xaa'),
+          "Test Using Larger Than Block-Size Key - Hash Key First")) ==
+      "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  BOOST_TEST(
+      hex_encode(hmac_sha256("", "")) ==
+      "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  BOOST_TEST(
+      hex_encode(hmac_sha256("Jefe", "what do ya want for nothing?")) ==
+      "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  BOOST_TEST(
+      hex_encode(sha256("")) ==
+      "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
 BOOST_AUTO_TEST_CASE(constant_time_equal_compares) {
