@@ -277,14 +277,7 @@ endpoint_queue::finish(const std::string& delivery_id,
   ws.put_delivery(
       d, record_kind::attempt_finished,
       storage::delivery_position{delivery_state::pending, j.indexed_due});
-  json_writer fields;
-  fields.begin_object()
-      .field("delivery_id", d.id)
-      .field("event_id", d.event_id)
-      .field("endpoint_id", d.endpoint_id);
-  if (!d.reason.empty())
-    fields.field("reason", d.reason);
-  ws.add_record(kind, fields.end_object().take());
+  ws.add_delivery_outcome(kind, d);
   if (report.circuit != circuit_breaker::change::none) {
     bool opened = report.circuit == circuit_breaker::change::opened;
     json_writer f;

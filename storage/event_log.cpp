@@ -30,13 +30,10 @@ namespace tocsin::storage {
 // -- write_set ----------------------------------------------------------------
 
 void write_set::add_event(const event_record& e) {
-  json_writer fields;
-  fields.begin_object().field("event_id", e.id).key("deliveries").begin_array();
-  for (auto& id : e.delivery_ids)
-    fields.value(id);
-  fields.end_array().end_object();
   ops_.push_back(op{op::type::event, record_kind::event_accepted, e.id,
-                    encode(e), delivery_state::pending, fields.take()});
+                    encode(e), delivery_state::pending,
+                    compact_event_accepted(e)});
+  ops_.back().form = log_form::event_accepted;
 }
 
 void write_set::put_event(const event_record& e, record_kind kind,
@@ -52,24 +49,10 @@ void write_set::add_delivery(const delivery& d) {
 
 void write_set::put_delivery(const delivery& d, record_kind kind,
                              std::optional<delivery_position> was) {
-  json_writer fields;
-  fields.begin_object()
-      .field("delivery_id", d.id)
-      .field("event_id", d.event_id)
-      .field("endpoint_id", d.endpoint_id)
-      .field("state", to_string(d.state));
-  if (d.news.state != event_state::open)
-    fields.field("notice", to_string(d.news.state));
-  if (carries_attempt(kind) && !d.attempts.empty())
-    write_json(fields.key("attempt"), d.attempts.back());
-  if (d.state == delivery_state::pending)
-    fields.field("next_attempt_at", d.next_attempt_at);
-  if (!d.reason.empty())
-    fields.field("reason", d.reason);
-  fields.end_object();
   ops_.push_back(op{op::type::delivery, kind, d.id, encode(d), d.state,
-                    fields.take(), d.endpoint_id, position_of(d), was, false,
-                    d.finished_at});
+                    compact_delivery_change(d, kind), d.endpoint_id,
+                    position_of(d), was, false, d.finished_at,
+                    log_form::delivery_change});
 }
 
 void write_set::put_idempotency_key(std::string_view key,
@@ -143,6 +126,11 @@ void write_set::add_record(record_kind kind, std::string json_fields) {
                     {},
                     delivery_state::pending,
                     std::move(json_fields)});
+}
+
+void write_set::add_delivery_outcome(record_kind kind, const delivery& d) {
+  add_record(kind, compact_delivery_outcome(d));
+  ops_.back().form = log_form::delivery_outcome;
 }
 
 void write_set::append(write_set&& other) {
@@ -815,9 +803,16 @@ public:
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override {
     std::unique_ptr<rocksdb::Iterator> it{
         db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
-    for (it->Seek(be64(from)); it->Valid(); it->Next())
-      if (!fn(from_be64(it->key()), it->value().ToStringView()))
+    std::string scratch;
+    for (it->Seek(be64(from)); it->Valid(); it->Next()) {
+      auto seq = from_be64(it->key());
+      auto text = render_log_record(seq, it->value().ToStringView(), scratch);
+      if (!text)
+        return error{"store_corrupt",
+                     "unreadable log record " + std::to_string(seq)};
+      if (!fn(seq, *text))
         break;
+    }
     if (!it->status().ok())
       return store_error(it->status());
     return {};
@@ -965,10 +960,8 @@ private:
       at = std::numeric_limits<unix_ms>::max();
       if (!it->Valid())
         return it->status();
-      auto v = it->value().ToStringView();
-      auto p = v.find("\"at\":");
-      if (p != std::string_view::npos)
-        at = std::strtoll(v.data() + p + 5, nullptr, 10);
+      if (auto t = log_record_at(it->value().ToStringView()))
+        at = *t;
       return rocksdb::Status::OK();
     };
     // The first sequence number at or after which records are kept. The
@@ -1033,7 +1026,9 @@ private:
       }
       if (!st.ok())
         return store_error(st);
-      st = batch.Put(cfs_[cf_log], be64(seq), log_record(seq, at, op));
+      st = batch.Put(
+          cfs_[cf_log], be64(seq),
+          stored_log_record(seq, at, op.kind, op.form, op.log_fields));
       ++seq;
       if (!st.ok())
         return store_error(st);
@@ -1110,23 +1105,6 @@ private:
     if (st.ok() && !key.empty())
       st = batch.Delete(cfs_[cf_dead_by_endpoint], key);
     return st;
-  }
-
-  static std::string log_record(std::uint64_t seq, unix_ms at,
-                                const write_set::op& op) {
-    // {"seq":..,"at":..,"kind":..., <fields>}: built as text so that the
-    // fields, already JSON, are not parsed again.
-    std::string r = "{\"seq\":" + std::to_string(seq) +
-                    ",\"at\":" + std::to_string(at) + ",\"kind\":\"";
-    r += to_string(op.kind);
-    r += '"';
-    if (op.log_fields.size() > 2) {
-      r += ',';
-      r.append(op.log_fields, 1, std::string::npos);
-    } else {
-      r += '}';
-    }
-    return r;
   }
 
   std::unique_ptr<rocksdb::DB> db_;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "common/result.hpp"
+#include "storage/log_record.hpp"
 #include "storage/record_kind.hpp"
 #include "storage/records.hpp"
 
@@ -84,6 +85,11 @@ public:
   /// Logs a record that changes no delivery (e.g. endpoint_flagged).
   void add_record(record_kind kind, std::string json_fields);
 
+  /// Logs the outcome of a delivery's attempt (delivery_delivered,
+  /// delivery_dead_lettered, delivery_retry_scheduled): its ids and reason.
+  /// The state itself goes with put_delivery.
+  void add_delivery_outcome(record_kind kind, const delivery& d);
+
   std::size_t size() const { return ops_.size(); }
   bool empty() const { return ops_.empty(); }
   void clear() { ops_.clear(); }
@@ -105,7 +111,7 @@ public:
     std::string key;
     std::string value;
     delivery_state state = delivery_state::pending;
-    std::string log_fields; // JSON object text for the log record
+    std::string log_fields; // the log record's fields, kept as `form` says
     // Deliveries only: where it is now and where it was (nothing: new; an
     // empty optional with `created` false: read it from the store).
     std::string endpoint_id = {};
@@ -115,6 +121,7 @@ public:
     /// Deliveries: when delivered or dead-lettered. Idempotency keys: when
     /// recorded. (What retention goes by.)
     unix_ms finished_at = 0;
+    log_form form = log_form::json;
   };
   const std::vector<op>& ops() const { return ops_; }
 
