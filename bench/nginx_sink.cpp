@@ -191,8 +191,12 @@ nginx_sink::steady_time(std::string_view msec) const {
   long long secs = 0, millis = 0;
   std::from_chars(whole.data(), whole.data() + whole.size(), secs);
   std::from_chars(fraction.data(), fraction.data() + fraction.size(), millis);
+  // nginx truncates to the millisecond: the arrival was somewhere in the
+  // millisecond that follows, so it counts from that millisecond's middle
+  // (an unbiased guess; a whole millisecond early would show deliveries
+  // that arrive before they were sent).
   std::chrono::system_clock::time_point wall{
-      std::chrono::milliseconds{secs * 1000 + millis}};
+      std::chrono::microseconds{(secs * 1000 + millis) * 1000 + 500}};
   return steady_at_start_ +
          std::chrono::duration_cast<std::chrono::steady_clock::duration>(
              wall - wall_at_start_);
