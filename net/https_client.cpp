@@ -4,6 +4,7 @@
 #include "net/https_client.hpp"
 
 #include "common/version.hpp"
+#include "net/request_writer.hpp"
 #include "net/response_reader.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -13,7 +14,6 @@
 #include <boost/asio/ssl.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <boost/beast/version.hpp>
 
@@ -34,7 +34,6 @@ namespace {
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 using clock_type = std::chrono::steady_clock;
@@ -110,10 +109,11 @@ private:
   clock_type::time_point deadline_;
   std::unique_ptr<connection> conn_;
   bool reused_ = false;
-  bool built_ = false;      ///< http_req_ made from req_ (its body moved there)
   bool holds_slot_ = false; ///< counts in pool_->open
   tcp::resolver resolver_;
-  http::request<http::string_body> http_req_;
+  /// The request's bytes (empty until a connection is ready; then kept for
+  /// a second try on a fresh connection).
+  std::string wire_;
   std::optional<response_reader> reader_;
 };
 
@@ -344,24 +344,15 @@ void exchange::on_handshake(beast::error_code ec) {
 }
 
 void exchange::write_request() {
-  // Built once a connection is ready (a request waiting for one holds only
-  // what it was given), and kept for a second try on a fresh connection.
-  if (!built_) {
-    built_ = true;
-    http_req_.method_string(req_.method);
-    http_req_.target(req_.target.target);
-    http_req_.version(11);
-    http_req_.set(http::field::host, req_.target.authority());
-    http_req_.set(http::field::user_agent, std::string{"tocsin/"} + version);
-    for (auto& [name, value] : req_.headers)
-      http_req_.set(name, value);
-    http_req_.body() = std::move(req_.body);
-    http_req_.keep_alive(true);
-    http_req_.prepare_payload();
+  // Written once a connection is ready (a request waiting for one holds only
+  // what it was given), in one piece.
+  if (wire_.empty()) {
+    wire_ = net::write_request(req_, std::string{"tocsin/"} + version);
+    req_.body = {};
   }
   arm_deadline();
-  http::async_write(
-      conn_->stream, http_req_,
+  asio::async_write(
+      conn_->stream, asio::buffer(wire_),
       beast::bind_front_handler(&exchange::on_write, shared_from_this()));
 }
 

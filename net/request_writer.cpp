@@ -1,0 +1,75 @@
+#include "net/request_writer.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+namespace tocsin::net {
+
+namespace {
+
+bool same_name(std::string_view a, std::string_view b) {
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+bool clients_own(std::string_view name) {
+  constexpr std::array<std::string_view, 4> own{
+      "host", "content-length", "transfer-encoding", "connection"};
+  return std::any_of(own.begin(), own.end(),
+                     [&](std::string_view o) { return same_name(name, o); });
+}
+
+void add(std::string& out, std::string_view name, std::string_view value) {
+  out += name;
+  out += ": ";
+  out += value;
+  out += "\r\n";
+}
+
+} // namespace
+
+std::string write_request(const outbound_request& req,
+                          std::string_view user_agent) {
+  auto& headers = req.headers;
+  // Whether a later header of the same name replaces this one.
+  auto replaced = [&](std::size_t i) {
+    for (auto j = i + 1; j < headers.size(); ++j)
+      if (same_name(headers[i].first, headers[j].first))
+        return true;
+    return false;
+  };
+  bool own_agent = std::any_of(headers.begin(), headers.end(), [](auto& h) {
+    return same_name(h.first, "user-agent");
+  });
+  bool with_length = !req.body.empty() || req.method == "POST" ||
+                     req.method == "PUT" || req.method == "OPTIONS";
+
+  std::string out;
+  std::size_t size = req.method.size() + req.target.target.size() +
+                     req.target.host.size() + user_agent.size() +
+                     req.body.size() + 96;
+  for (auto& [name, value] : headers)
+    size += name.size() + value.size() + 4;
+  out.reserve(size);
+  out += req.method;
+  out += ' ';
+  out += req.target.target;
+  out += " HTTP/1.1\r\n";
+  add(out, "Host", req.target.authority());
+  if (!own_agent)
+    add(out, "User-Agent", user_agent);
+  for (std::size_t i = 0; i < headers.size(); ++i)
+    if (!clients_own(headers[i].first) && !replaced(i))
+      add(out, headers[i].first, headers[i].second);
+  if (with_length)
+    add(out, "Content-Length", std::to_string(req.body.size()));
+  out += "\r\n";
+  out += req.body;
+  return out;
+}
+
+} // namespace tocsin::net
