@@ -52,19 +52,21 @@ std::string new_ulid() {
           static_cast<std::uint8_t>(ms >> (8 * (5 - i)));
     std::copy(s.last_rand.begin(), s.last_rand.end(), bytes.begin() + 6);
   }
-  // 128 bits -> 26 base32 characters (the first carries 3 bits).
+  // 128 bits -> 26 base32 characters (the first carries 3 bits), five bits
+  // at a time from the two 64-bit halves.
+  std::uint64_t hi = 0, lo = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    hi = (hi << 8) | bytes[i];
+    lo = (lo << 8) | bytes[i + 8];
+  }
   std::string out(26, '0');
-  // Character i holds bits [128 - 5 * (26 - i), ...) of the big-endian value.
-  for (int i = 0; i < 26; ++i) {
-    int bit = 128 - 5 * (26 - i); // position of the most significant bit
-    unsigned value = 0;
-    for (int k = 0; k < 5; ++k, ++bit) {
-      value <<= 1;
-      if (bit >= 0)
-        value |=
-            (bytes[static_cast<std::size_t>(bit / 8)] >> (7 - bit % 8)) & 1;
-    }
-    out[static_cast<std::size_t>(i)] = crockford[value];
+  for (std::size_t i = 0; i < 26; ++i) {
+    auto shift =
+        static_cast<unsigned>(5 * (25 - i)); // the character's lowest bit
+    std::uint64_t v = shift >= 64  ? hi >> (shift - 64)
+                      : shift > 59 ? (lo >> shift) | (hi << (64 - shift))
+                                   : lo >> shift;
+    out[i] = crockford[v & 31];
   }
   return out;
 }
