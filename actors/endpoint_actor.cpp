@@ -60,27 +60,35 @@ void page_in(self_ptr self, unix_ms now) {
       id, want->order, want->from, want->limit,
       [&q](std::string_view delivery_id) { return q.holds(delivery_id); });
   std::vector<delivery::job> jobs;
-  std::unordered_map<std::string,
-                     std::shared_ptr<const delivery::event_content>>
-      contents;
   std::optional<error> failed;
   if (!page)
     failed = page.error();
-  for (auto& d : page ? page->deliveries : std::vector<storage::delivery>{}) {
-    auto& content = contents[d.event_id];
-    if (!content) {
-      auto ev = st.deps.log->get_event(d.event_id);
-      if (!ev) {
-        failed = ev.error();
-        break;
-      }
-      // A missing event cannot be sent: the job goes without one and is
-      // dead-lettered when its request cannot be built.
-      if (*ev)
-        content = delivery::make_event_content(**ev, st.deps.max_payload_bytes);
-    }
-    jobs.push_back(delivery::job_of(std::move(d), content));
+  // The page's events, each read once, in one batched lookup.
+  std::unordered_map<std::string,
+                     std::shared_ptr<const delivery::event_content>>
+      contents;
+  std::vector<std::string> event_ids;
+  if (page)
+    for (auto& d : page->deliveries)
+      if (contents.emplace(d.event_id, nullptr).second)
+        event_ids.push_back(d.event_id);
+  if (!event_ids.empty()) {
+    auto events = st.deps.log->get_events(event_ids);
+    if (!events)
+      failed = events.error();
+    else
+      for (std::size_t i = 0; i < event_ids.size(); ++i)
+        // A missing event cannot be sent: the job goes without one and is
+        // dead-lettered when its request cannot be built.
+        if (auto& ev = (*events)[i])
+          contents[event_ids[i]] =
+              delivery::make_event_content(*ev, st.deps.max_payload_bytes);
   }
+  if (!failed)
+    for (auto& d : page->deliveries) {
+      auto content = contents[d.event_id];
+      jobs.push_back(delivery::job_of(std::move(d), std::move(content)));
+    }
   if (failed) {
     log::error("cannot read the endpoint's pending deliveries; trying "
                "again in a second",

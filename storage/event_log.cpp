@@ -530,6 +530,26 @@ public:
     return e;
   }
 
+  result<std::vector<std::optional<event_record>>>
+  get_events(const std::vector<std::string>& ids) override {
+    std::vector<rocksdb::Slice> keys(ids.begin(), ids.end());
+    std::vector<rocksdb::PinnableSlice> values(ids.size());
+    std::vector<rocksdb::Status> statuses(ids.size());
+    db_->MultiGet(rocksdb::ReadOptions{}, cfs_[cf_events], keys.size(),
+                  keys.data(), values.data(), statuses.data());
+    std::vector<std::optional<event_record>> out(ids.size());
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      if (statuses[i].IsNotFound())
+        continue;
+      if (!statuses[i].ok())
+        return store_error(statuses[i]);
+      out[i] = decode_event(values[i].ToStringView());
+      if (!out[i])
+        return error{"store_corrupt", "unreadable event record " + ids[i]};
+    }
+    return out;
+  }
+
   result<std::optional<idempotency_record>>
   get_idempotency_key(std::string_view key) override {
     std::string value;
@@ -596,7 +616,8 @@ public:
         db_->NewIterator(ro, cfs_[by_due ? cf_due : cf_pending])};
     it->Seek(by_due ? due_index_key(endpoint_id, from.due, from.id)
                     : pending_index_key(endpoint_id, from.id));
-    std::string value;
+    // The index first, then the records in one batched lookup.
+    std::vector<pending_key> keys;
     for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
       auto rest = it->key().ToStringView().substr(prefix.size());
       pending_key key;
@@ -610,33 +631,41 @@ public:
       key.id = std::string{rest};
       if (skip && skip(key.id))
         continue;
-      if (page.deliveries.size() >= limit) {
+      if (keys.size() >= limit) {
         page.next = std::move(key);
         break;
       }
-      auto st = db_->Get(ro, cfs_[cf_deliveries], key.id, &value);
-      if (st.IsNotFound())
-        continue; // an index entry left behind: nothing to deliver
-      if (!st.ok()) {
-        release();
-        return store_error(st);
-      }
-      auto d = decode_delivery(value);
-      if (!d) {
-        release();
-        return error{"store_corrupt", "unreadable delivery record " + key.id};
-      }
-      // Only entries that agree with the record count (a stale one is left
-      // behind by nothing this code writes, but reading is the safe side).
-      if (d->state != delivery_state::pending ||
-          (by_due && d->next_attempt_at != key.due))
-        continue;
-      page.deliveries.push_back(std::move(*d));
+      keys.push_back(std::move(key));
     }
     auto st = it->status();
+    std::vector<rocksdb::Slice> ids;
+    ids.reserve(keys.size());
+    for (auto& k : keys)
+      ids.emplace_back(k.id);
+    std::vector<rocksdb::PinnableSlice> values(keys.size());
+    std::vector<rocksdb::Status> statuses(keys.size());
+    if (st.ok() && !keys.empty())
+      db_->MultiGet(ro, cfs_[cf_deliveries], ids.size(), ids.data(),
+                    values.data(), statuses.data());
     release();
     if (!st.ok())
       return store_error(st);
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      if (statuses[i].IsNotFound())
+        continue; // an index entry left behind: nothing to deliver
+      if (!statuses[i].ok())
+        return store_error(statuses[i]);
+      auto d = decode_delivery(values[i].ToStringView());
+      if (!d)
+        return error{"store_corrupt",
+                     "unreadable delivery record " + keys[i].id};
+      // Only entries that agree with the record count (a stale one is left
+      // behind by nothing this code writes, but reading is the safe side).
+      if (d->state != delivery_state::pending ||
+          (by_due && d->next_attempt_at != keys[i].due))
+        continue;
+      page.deliveries.push_back(std::move(*d));
+    }
     return page;
   }
 

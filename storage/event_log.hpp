@@ -218,6 +218,19 @@ public:
 
   virtual result<std::optional<event_record>>
   get_event(std::string_view id) = 0;
+  /// Several events at once (one batched lookup), in the order asked for.
+  virtual result<std::vector<std::optional<event_record>>>
+  get_events(const std::vector<std::string>& ids) {
+    std::vector<std::optional<event_record>> out;
+    out.reserve(ids.size());
+    for (auto& id : ids) {
+      auto e = get_event(id);
+      if (!e)
+        return e.error();
+      out.push_back(std::move(*e));
+    }
+    return out;
+  }
   virtual result<std::optional<delivery>> get_delivery(std::string_view id) = 0;
   virtual result<std::optional<idempotency_record>>
   get_idempotency_key(std::string_view key) = 0;

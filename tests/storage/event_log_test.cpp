@@ -116,6 +116,15 @@ BOOST_AUTO_TEST_CASE(commits_events_and_deliveries_and_reads_them_back) {
   auto missing = (*log)->get_event("evt_nope");
   BOOST_REQUIRE(missing);
   BOOST_TEST(!*missing);
+  // Several at once: in the order asked for, a missing one as nothing.
+  auto several = (*log)->get_events({"evt_nope", "evt_1", "evt_1"});
+  BOOST_REQUIRE(several);
+  BOOST_REQUIRE(several->size() == 3u);
+  BOOST_TEST(!(*several)[0]);
+  BOOST_REQUIRE((*several)[1]);
+  BOOST_TEST((*several)[1]->body == e.body);
+  BOOST_REQUIRE((*several)[2]);
+  BOOST_TEST((*several)[2]->id == "evt_1");
 
   BOOST_TEST(pending_ids(**log) ==
              (std::vector<std::string>{"dlv_1", "dlv_2"}));
