@@ -1,9 +1,10 @@
 // The endpoint actor: a shell around delivery::endpoint_queue that gives it
 // a mailbox, a timer, the store and the HTTPS client. It logs each attempt
 // before it starts and each outcome before it takes effect (one write for
-// all outcomes of a mailbox burst), and reads its pending deliveries from
-// the store a page at a time when the queue asks (at start, and whenever a
-// backlog runs low in memory).
+// all outcomes of a mailbox burst and the attempts that start as they free
+// their places), and reads its pending deliveries from the store a page at a
+// time when the queue asks (at start, and whenever a backlog runs low in
+// memory; a page's records and events in one batched lookup each).
 #pragma once
 
 #include "actors/messages.hpp"
