@@ -51,10 +51,8 @@ authenticator::authenticate(std::string_view header) const {
   constexpr std::string_view scheme = "Bearer ";
   if (header.size() <= scheme.size())
     return std::nullopt;
-  for (std::size_t i = 0; i < scheme.size(); ++i)
-    if (std::tolower(static_cast<unsigned char>(header[i])) !=
-        std::tolower(static_cast<unsigned char>(scheme[i])))
-      return std::nullopt;
+  if (!ascii_iequals(header.substr(0, scheme.size()), scheme))
+    return std::nullopt;
   auto digest = sha256(header.substr(scheme.size()));
   // Compare against every entry so that timing does not reveal which matched.
   std::optional<principal> found;

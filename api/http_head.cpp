@@ -1,19 +1,12 @@
 #include "api/http_head.hpp"
 
+#include "common/encoding.hpp"
+
 #include <algorithm>
-#include <cctype>
 
 namespace tocsin::api {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t'))
@@ -58,15 +51,15 @@ std::optional<std::string> check_request_head(std::string_view head) {
     if (name.empty() || name.back() == ' ' || name.back() == '\t')
       return std::string{"whitespace before a header field's colon"};
     auto value = trim(line.substr(colon + 1));
-    if (iequals(name, "host")) {
+    if (ascii_iequals(name, "host")) {
       ++hosts;
-    } else if (iequals(name, "authorization")) {
+    } else if (ascii_iequals(name, "authorization")) {
       ++authorizations;
-    } else if (iequals(name, "content-length")) {
+    } else if (ascii_iequals(name, "content-length")) {
       ++lengths;
-    } else if (iequals(name, "transfer-encoding")) {
+    } else if (ascii_iequals(name, "transfer-encoding")) {
       ++encodings;
-      chunked_only = chunked_only && iequals(value, "chunked");
+      chunked_only = chunked_only && ascii_iequals(value, "chunked");
     }
   }
   if (encodings > 0 && (encodings > 1 || !chunked_only))

@@ -1,5 +1,7 @@
 #include "common/encoding.hpp"
 
+#include <algorithm>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -127,6 +129,15 @@ std::string hmac_sha256(std::string_view key, std::string_view data) {
        data.size(), digest, &n);
   out.resize(n);
   return out;
+}
+
+bool ascii_iequals(std::string_view a, std::string_view b) {
+  auto lower = [](char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+  };
+  return a.size() == b.size() &&
+         std::equal(a.begin(), a.end(), b.begin(),
+                    [&](char x, char y) { return lower(x) == lower(y); });
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

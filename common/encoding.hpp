@@ -23,6 +23,9 @@ std::string hmac_sha256(std::string_view key, std::string_view data);
 /// Compares in time independent of where the inputs differ.
 bool constant_time_equal(std::string_view a, std::string_view b);
 
+/// Equal but for the case of ASCII letters (header names, auth schemes).
+bool ascii_iequals(std::string_view a, std::string_view b);
+
 /// True if `s` is well-formed UTF-8 (no overlongs, surrogates or > U+10FFFF).
 bool is_valid_utf8(std::string_view s);
 

@@ -1,26 +1,20 @@
 #include "net/request_writer.hpp"
 
+#include "common/encoding.hpp"
+
 #include <algorithm>
 #include <array>
-#include <cctype>
 
 namespace tocsin::net {
 
 namespace {
 
-bool same_name(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 bool clients_own(std::string_view name) {
   constexpr std::array<std::string_view, 4> own{
       "host", "content-length", "transfer-encoding", "connection"};
-  return std::any_of(own.begin(), own.end(),
-                     [&](std::string_view o) { return same_name(name, o); });
+  return std::any_of(own.begin(), own.end(), [&](std::string_view o) {
+    return ascii_iequals(name, o);
+  });
 }
 
 void add(std::string& out, std::string_view name, std::string_view value) {
@@ -38,12 +32,12 @@ std::string write_request(const outbound_request& req,
   // Whether a later header of the same name replaces this one.
   auto replaced = [&](std::size_t i) {
     for (auto j = i + 1; j < headers.size(); ++j)
-      if (same_name(headers[i].first, headers[j].first))
+      if (ascii_iequals(headers[i].first, headers[j].first))
         return true;
     return false;
   };
   bool own_agent = std::any_of(headers.begin(), headers.end(), [](auto& h) {
-    return same_name(h.first, "user-agent");
+    return ascii_iequals(h.first, "user-agent");
   });
   bool with_length = !req.body.empty() || req.method == "POST" ||
                      req.method == "PUT" || req.method == "OPTIONS";
