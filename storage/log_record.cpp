@@ -136,6 +136,27 @@ bool write_fields(json_writer& w, log_form form, std::string_view fields) {
   return false;
 }
 
+/// {"seq":..,"at":..,"kind":..., <fields>} into `out`: built as text so that
+/// the fields, already a JSON object, are not parsed again.
+void write_json_record(std::string& out, std::uint64_t seq, unix_ms at,
+                       std::string_view kind, std::string_view fields) {
+  out.clear();
+  out.reserve(fields.size() + kind.size() + 48);
+  out += "{\"seq\":";
+  out += std::to_string(seq);
+  out += ",\"at\":";
+  out += std::to_string(at);
+  out += ",\"kind\":\"";
+  out += kind;
+  out += '"';
+  if (fields.size() > 2) {
+    out += ',';
+    out += fields.substr(1);
+  } else {
+    out += '}';
+  }
+}
+
 } // namespace
 
 std::string compact_delivery_change(const delivery& d, record_kind kind) {
@@ -178,19 +199,7 @@ std::string stored_log_record(std::uint64_t seq, unix_ms at, record_kind kind,
   auto name = to_string(kind);
   std::string r;
   if (form == log_form::json) {
-    // {"seq":..,"at":..,"kind":..., <fields>}: built as text so that the
-    // fields, already JSON, are not parsed again.
-    r.reserve(fields.size() + name.size() + 48);
-    r = "{\"seq\":" + std::to_string(seq) + ",\"at\":" + std::to_string(at) +
-        ",\"kind\":\"";
-    r += name;
-    r += '"';
-    if (fields.size() > 2) {
-      r += ',';
-      r.append(fields.substr(1));
-    } else {
-      r += '}';
-    }
+    write_json_record(r, seq, at, name, fields);
     return r;
   }
   r.reserve(header_size + 1 + name.size() + fields.size());
@@ -237,14 +246,7 @@ std::optional<std::string_view> render_log_record(std::uint64_t seq,
   json_writer fields;
   if (!write_fields(fields, form, r.rest()))
     return std::nullopt;
-  auto text = fields.take();
-  scratch.clear();
-  scratch.reserve(text.size() + name.size() + 48);
-  scratch = "{\"seq\":" + std::to_string(seq) +
-            ",\"at\":" + std::to_string(at) + ",\"kind\":\"";
-  scratch += name;
-  scratch += "\",";
-  scratch.append(text, 1, std::string::npos);
+  write_json_record(scratch, seq, at, name, fields.take());
   return std::string_view{scratch};
 }
 
