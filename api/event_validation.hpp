@@ -7,6 +7,7 @@
 #include "common/time.hpp"
 #include "delivery/new_event.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -38,5 +39,20 @@ bool is_valid_idempotency_key(std::string_view key);
 /// ("events[3].summary").
 result<delivery::ingest_batch> validate_events(std::string_view body,
                                                const validation_options& opts);
+
+namespace detail {
+
+/// The two ways validate_events reads a valid UTF-8 body, exposed so that
+/// tests and the fuzzer hold them to the same answers. The first reads the
+/// shape nearly every producer sends (fields without escapes, flat details)
+/// without building a JSON document, and gives nothing for any other body
+/// (or any it would refuse); the second reads every body through a document.
+std::optional<delivery::ingest_batch>
+read_plain_events(std::string_view body, const validation_options& opts);
+result<delivery::ingest_batch>
+validate_events_with_document(std::string_view body,
+                              const validation_options& opts);
+
+} // namespace detail
 
 } // namespace tocsin::api

@@ -1,8 +1,11 @@
 #include "api/event_validation.hpp"
 
 #include "common/ids.hpp"
+#include "tests/support/same_events.hpp"
 
 #include <boost/test/unit_test.hpp>
+
+#include <random>
 
 #include <nlohmann/json.hpp>
 
@@ -289,6 +292,145 @@ BOOST_AUTO_TEST_CASE(refuses_batches_over_1000) {
         std::string{i ? "," : ""} + R"({"type":"system.health","summary":"s"})";
   body += "]}";
   BOOST_TEST(error_of(body).code == "batch_too_large");
+}
+
+// Bodies of the shape producers send are read without a JSON document; the
+// answer must be the one the document gives, and everything else must go to
+// the document (which explains what is wrong). Random bodies built from the
+// pieces where the two could part: escapes, nesting, numbers, nulls,
+// duplicates, whitespace, invalid values, batches.
+BOOST_AUTO_TEST_CASE(plain_bodies_are_read_as_the_document_reads_them) {
+  std::mt19937 rng{20261128};
+  auto pick = [&](std::initializer_list<const char*> xs) {
+    return std::string{xs.begin()[std::uniform_int_distribution<std::size_t>{
+        0, xs.size() - 1}(rng)]};
+  };
+  auto chance = [&](int percent) {
+    return std::uniform_int_distribution<int>{0, 99}(rng) < percent;
+  };
+  auto ws = [&] { return chance(80) ? "" : pick({" ", "\n", "\t ", "\r\n"}); };
+  auto text = [&] {
+    return pick({R"("agent-7")", R"("a b/c é 日本")", R"("")", R"("x\"y")",
+                 R"("tab\tin")", R"("\u0041")", "null", "7", R"("a\/b")"});
+  };
+  auto scalar = [&] {
+    return pick({R"("file.delete")", R"("rcpt_1")", "0", "-0", "12",
+                 "-123456789012345678", "1234567890123456789", "1.5", "1e3",
+                 "true", "false", "null", R"("q\"")", R"("é\u00e9")",
+                 R"(["x"])", R"({"a":1})", R"({})", R"("\u007f")"});
+  };
+  auto event = [&] {
+    std::vector<std::string> members;
+    auto add = [&](std::string key, std::string value) {
+      members.push_back(ws() + "\"" + key + "\"" + ws() + ":" + ws() + value +
+                        ws());
+    };
+    if (chance(95))
+      add("type", chance(90) ? pick({R"("policy.denied")", R"("system.health")",
+                                     R"("approval.required")"})
+                             : pick({R"("nope")", "1", R"("")"}));
+    if (chance(90))
+      add("agent_id", chance(85) ? R"("agent-7")" : text());
+    if (chance(95))
+      add("summary",
+          chance(85) ? R"("agent-7 tried file.delete on /etc")" : text());
+    if (chance(30))
+      add("severity",
+          pick({R"("critical")", R"("info")", R"("huge")", "null", R"("")"}));
+    if (chance(30))
+      add("timestamp",
+          pick({R"("2026-11-28T08:00:00Z")", R"("2026-11-28T08:00:00.5+02:00")",
+                R"("yesterday")", "null"}));
+    if (chance(20))
+      add("idempotency_key",
+          pick({R"("key-1")", R"("has space")", R"("")", "null", "1"}));
+    if (chance(80)) {
+      std::vector<std::string> d;
+      for (auto k :
+           {"action", "rule", "receipt_id", "zeta", "Alpha", "n", "escalation"})
+        if (chance(k == std::string{"escalation"} ? 3 : 50))
+          d.push_back(ws() + "\"" + k + "\":" + ws() +
+                      (chance(70) ? R"("v")" : scalar()));
+      if (chance(5) && !d.empty())
+        d.push_back(d.front()); // a duplicate key
+      std::shuffle(d.begin(), d.end(), rng);
+      std::string obj = "{";
+      for (auto& m : d)
+        obj += (&m == &d.front() ? "" : ",") + m;
+      add("details", chance(97) ? obj + "}" : pick({"null", "[]", R"("x")"}));
+    }
+    if (chance(25))
+      add("links",
+          pick({R"({"audit":"https://audit.example/x"})",
+                R"({"audit":"ftp://x"})", R"({"other":"x"})",
+                R"({"audit":"https://a.example/\u0041"})", "null", "{}"}));
+    if (chance(3))
+      add("extra", "1");
+    if (chance(3) && !members.empty())
+      members.push_back(members.front());
+    std::shuffle(members.begin(), members.end(), rng);
+    std::string out = "{";
+    for (auto& m : members)
+      out += (&m == &members.front() ? "" : ",") + m;
+    return out + "}";
+  };
+  int plain = 0, agreed_errors = 0;
+  for (int round = 0; round < 20000; ++round) {
+    std::string body;
+    if (chance(50)) {
+      body = event();
+    } else {
+      int n = std::uniform_int_distribution<int>{chance(5) ? 0 : 1, 4}(rng);
+      body = ws() + "{" + ws() + "\"events\"" + ws() + ":" + ws() + "[";
+      for (int i = 0; i < n; ++i)
+        body += (i ? "," : "") + ws() + event() + ws();
+      body += "]" + ws() + (chance(3) ? R"(,"x":1)" : "") + "}" + ws();
+    }
+    if (chance(2))
+      body += pick({"x", "}", ",", "\u0000"});
+    validation_options o = opts;
+    o.max_payload_bytes = chance(10) ? 200 : opts.max_payload_bytes;
+    auto fast = detail::read_plain_events(body, o);
+    auto doc = detail::validate_events_with_document(body, o);
+    if (fast) {
+      ++plain;
+      BOOST_TEST_REQUIRE(bool(doc),
+                         body << ": " << (doc ? "" : doc.error().message));
+      BOOST_TEST_REQUIRE(test::same_events(*fast, *doc), body);
+    } else if (!doc) {
+      ++agreed_errors;
+    }
+    // The public entry agrees with the document either way.
+    auto r = validate_events(body, o);
+    BOOST_TEST_REQUIRE(bool(r) == bool(doc), body);
+    if (r)
+      BOOST_TEST_REQUIRE(test::same_events(*r, *doc), body);
+    else
+      BOOST_TEST_REQUIRE(r.error().message == doc.error().message, body);
+  }
+  // Both kinds of body were met often enough to mean something.
+  BOOST_TEST(plain > 1000);
+  BOOST_TEST(agreed_errors > 2000);
+}
+
+// What producers send most -- the benchmarks' event, a batch of it, fields
+// in any order, spaces -- takes the path without a document.
+BOOST_AUTO_TEST_CASE(the_common_shapes_are_read_without_a_document) {
+  for (std::string_view body :
+       {R"({"type":"policy.denied","agent_id":"agent-7","summary":"s",)"
+        R"("details":{"action":"file.delete","rule":"r","receipt_id":"x"}})",
+        R"({"events":[{"summary":"s","type":"system.health"},)"
+        R"({"type":"content.detected","agent_id":"a","summary":"s",)"
+        R"("severity":"critical","timestamp":"2026-11-28T08:00:00Z",)"
+        R"("idempotency_key":"k1","links":{"audit":"https://a.example/"},)"
+        R"("details":{"n":-12,"ok":true,"none":null}}]})",
+        "{ \"type\" : \"system.health\" ,\n \"summary\" : \"s\" }\n"}) {
+    auto fast = detail::read_plain_events(body, opts);
+    BOOST_TEST_REQUIRE(bool(fast), body);
+    auto doc = detail::validate_events_with_document(body, opts);
+    BOOST_TEST_REQUIRE(bool(doc));
+    BOOST_TEST(test::same_events(*fast, *doc), body);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -2,13 +2,16 @@
 // raw request head (the whole input), then the API router (auth, routing,
 // query parsing), event validation and endpoint definitions, and the stream's
 // websocket upgrade (token, subprotocols, filters), with an engine and a
-// store that accept everything. Input: "METHOD\nTARGET\n
+// store that accept everything; and that event validation's two readers
+// agree. Input: "METHOD\nTARGET\n
 // CONTENT-TYPE\nAUTHORIZATION\nIDEMPOTENCY-KEY\nBODY".
+#include "api/event_validation.hpp"
 #include "api/handler.hpp"
 #include "api/http_head.hpp"
 
 #include "common/encoding.hpp"
 #include "tests/support/fakes.hpp"
+#include "tests/support/same_events.hpp"
 
 #include <cstdint>
 #include <string>
@@ -62,6 +65,20 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   req.authorization = next_line(in);
   req.idempotency_key = next_line(in);
   req.body = in;
+  // Event validation reads the shape producers send without a JSON document
+  // and every other body through one: where the first gives an answer, the
+  // second must give the same.
+  if (is_valid_utf8(in)) {
+    api::validation_options o;
+    o.audit_url_template = "https://audit.example/receipts/{receipt_id}";
+    o.now = 1795756200123;
+    o.max_payload_bytes = 300; // some bodies are cut
+    if (auto plain = api::detail::read_plain_events(in, o)) {
+      auto doc = api::detail::validate_events_with_document(in, o);
+      if (!doc || !test::same_events(*plain, *doc))
+        __builtin_trap();
+    }
+  }
   // The same request as a websocket upgrade of GET /v1/stream: the token
   // (header, query, subprotocols: the idempotency-key line stands for the
   // offered protocols) and the filters, checked before any upgrade.
