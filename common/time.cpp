@@ -54,14 +54,31 @@ std::string format_rfc3339(unix_ms t) {
   auto dp = floor<days>(tp);
   year_month_day ymd{dp};
   hh_mm_ss hms{tp - dp};
-  char buf[32];
-  std::snprintf(
-      buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ",
-      static_cast<int>(ymd.year()), static_cast<unsigned>(ymd.month()),
-      static_cast<unsigned>(ymd.day()), static_cast<int>(hms.hours().count()),
-      static_cast<int>(hms.minutes().count()),
-      static_cast<int>(hms.seconds().count()),
-      static_cast<int>(hms.subseconds().count()));
+  auto year = static_cast<int>(ymd.year());
+  if (year < 0 || year > 9999) {
+    char buf[48];
+    std::snprintf(buf, sizeof(buf), "%04d-%02u-%02uT%02d:%02d:%02d.%03dZ", year,
+                  static_cast<unsigned>(ymd.month()),
+                  static_cast<unsigned>(ymd.day()),
+                  static_cast<int>(hms.hours().count()),
+                  static_cast<int>(hms.minutes().count()),
+                  static_cast<int>(hms.seconds().count()),
+                  static_cast<int>(hms.subseconds().count()));
+    return buf;
+  }
+  // Written digit by digit: this runs for every accepted event.
+  std::string buf = "0000-00-00T00:00:00.000Z";
+  auto put = [&buf](std::size_t at, std::size_t width, long long v) {
+    for (std::size_t i = width; i-- > 0; v /= 10)
+      buf[at + i] = static_cast<char>('0' + v % 10);
+  };
+  put(0, 4, year);
+  put(5, 2, static_cast<unsigned>(ymd.month()));
+  put(8, 2, static_cast<unsigned>(ymd.day()));
+  put(11, 2, hms.hours().count());
+  put(14, 2, hms.minutes().count());
+  put(17, 2, hms.seconds().count());
+  put(20, 3, hms.subseconds().count());
   return buf;
 }
 

@@ -3,6 +3,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <random>
+
 using namespace tocsin;
 
 BOOST_AUTO_TEST_SUITE(time_format)
@@ -10,6 +12,19 @@ BOOST_AUTO_TEST_SUITE(time_format)
 BOOST_AUTO_TEST_CASE(rfc3339_formats_utc_milliseconds) {
   BOOST_TEST(format_rfc3339(0) == "1970-01-01T00:00:00.000Z");
   BOOST_TEST(format_rfc3339(1795756200123) == "2026-11-27T05:10:00.123Z");
+  BOOST_TEST(format_rfc3339(-1) == "1969-12-31T23:59:59.999Z");
+  BOOST_TEST(format_rfc3339(253402300799999) == "9999-12-31T23:59:59.999Z");
+  BOOST_TEST(format_rfc3339(-62167219200000) == "0000-01-01T00:00:00.000Z");
+  // Every instant of years 0 to 9999 reads back as itself.
+  std::mt19937_64 rng{1};
+  std::uniform_int_distribution<long long> any{-62167219200000,
+                                               253402300799999};
+  for (int i = 0; i < 100000; ++i) {
+    auto t = any(rng);
+    auto text = format_rfc3339(t);
+    BOOST_TEST_REQUIRE(text.size() == 24u);
+    BOOST_TEST_REQUIRE(parse_rfc3339(text).value_or(t + 1) == t, text);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(rfc3339_parses_offsets_and_fractions) {
