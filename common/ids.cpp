@@ -26,9 +26,8 @@ ulid_state& state() {
   return s;
 }
 
-} // namespace
-
-std::string new_ulid() {
+/// Writes a new ULID's 26 characters at `out`.
+void write_ulid(char* out) {
   std::array<std::uint8_t, 16> bytes{};
   {
     auto& s = state();
@@ -59,7 +58,6 @@ std::string new_ulid() {
     hi = (hi << 8) | bytes[i];
     lo = (lo << 8) | bytes[i + 8];
   }
-  std::string out(26, '0');
   for (std::size_t i = 0; i < 26; ++i) {
     auto shift =
         static_cast<unsigned>(5 * (25 - i)); // the character's lowest bit
@@ -68,13 +66,21 @@ std::string new_ulid() {
                                    : lo >> shift;
     out[i] = crockford[v & 31];
   }
+}
+
+} // namespace
+
+std::string new_ulid() {
+  std::string out(26, '0');
+  write_ulid(out.data());
   return out;
 }
 
 std::string new_id(std::string_view prefix) {
-  std::string id{prefix};
-  id += '_';
-  id += new_ulid();
+  // One allocation: several ids are made for every accepted event.
+  std::string id(prefix.size() + 27, '_');
+  std::copy(prefix.begin(), prefix.end(), id.begin());
+  write_ulid(id.data() + prefix.size() + 1);
   return id;
 }
 
