@@ -246,12 +246,8 @@ void exchange::give_back() {
     if (!pool_->waiting.empty()) {
       next = std::move(pool_->waiting.front());
       pool_->waiting.pop_front();
-    } else if (pool_->idle.size() < client_.opts().max_idle_per_origin) {
-      pool_->idle.push_back(std::move(conn_));
-      return;
     } else {
-      --pool_->open;
-      conn_.reset(); // closed
+      pool_->idle.push_back(std::move(conn_));
       return;
     }
   }

@@ -20,10 +20,11 @@ struct https_client_options {
   std::string ca_file;
   /// Threads running the client's I/O.
   unsigned io_threads = 1;
-  /// Idle keep-alive connections kept per origin.
-  std::size_t max_idle_per_origin = 64;
   /// Connections open at once per origin (idle or in use), whatever the
-  /// number of endpoints sending there; further requests wait for one.
+  /// number of endpoints sending there; further requests wait for one. A
+  /// connection that comes free stays open for the next request (until the
+  /// server closes it): a cap on idle ones below this would close, and open
+  /// again with a TLS handshake, every connection above it at every request.
   std::size_t max_open_per_origin = 128;
   /// What is read of a response (status and headers, the body's first KiB,
   /// bytes drained to keep the connection).

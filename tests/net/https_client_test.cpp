@@ -123,6 +123,35 @@ BOOST_AUTO_TEST_CASE(connections_per_origin_are_capped_and_requests_wait) {
   BOOST_TEST(receiver->count() == 6u);
 }
 
+// As many requests at once as connections may be open, twice: the second
+// round reuses every connection of the first (a pool that kept fewer idle
+// than it may open would close the rest after each answer, and open them
+// again with a TLS handshake for every request).
+BOOST_AUTO_TEST_CASE(every_open_connection_is_kept_for_the_next_request) {
+  auto receiver = make_receiver([](const received_request&, std::size_t) {
+    canned_response r;
+    r.delay = std::chrono::milliseconds{100}; // all at once, each its own
+    return r;
+  });
+  constexpr std::size_t at_once = 80;
+  auto client = make_client(at_once);
+  for (int round = 1; round <= 2; ++round) {
+    std::vector<std::promise<inbound_response>> promises(at_once);
+    for (auto& p : promises) {
+      outbound_request req;
+      req.target = *parse_url(url_of(*receiver));
+      req.body = "{}";
+      req.timeout = std::chrono::seconds{10};
+      client->send(std::move(req),
+                   [&p](inbound_response r) { p.set_value(std::move(r)); });
+    }
+    for (auto& p : promises)
+      BOOST_TEST_REQUIRE(p.get_future().get().status == 200);
+  }
+  BOOST_TEST(receiver->count() == 2 * at_once);
+  BOOST_TEST(receiver->connections() == at_once);
+}
+
 BOOST_AUTO_TEST_CASE(recovers_when_the_server_closed_a_kept_alive_connection) {
   auto receiver = make_receiver([](const received_request&, std::size_t) {
     canned_response r;

@@ -58,6 +58,7 @@ struct core {
   tcp::acceptor acceptor{ioc};
   std::vector<std::thread> threads;
   std::atomic<bool> stopped{false};
+  std::atomic<std::size_t> accepted{0}; ///< connections accepted so far
   std::uint16_t port = 0;
 
   mutable std::mutex mutex;
@@ -326,6 +327,7 @@ void do_accept(core& c) {
     if (ec == net::error::operation_aborted || c.stopped)
       return;
     if (!ec) {
+      ++c.accepted;
       if (c.tls)
         start_session<beast::ssl_stream<beast::tcp_stream>>(c,
                                                             std::move(socket));
@@ -384,6 +386,10 @@ std::uint16_t https_receiver::port() const {
 std::size_t https_receiver::count() const {
   std::lock_guard lock{impl_->c.mutex};
   return impl_->c.received;
+}
+
+std::size_t https_receiver::connections() const {
+  return impl_->c.accepted;
 }
 
 std::vector<received_request> https_receiver::requests() const {

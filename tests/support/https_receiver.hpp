@@ -74,6 +74,7 @@ public:
 
   std::uint16_t port() const;
   std::size_t count() const;                      // requests received
+  std::size_t connections() const;                // connections accepted
   std::vector<received_request> requests() const; // copy, in arrival order
   // True once count() >= n; waits on a condition variable.
   bool wait_for(std::size_t n, std::chrono::milliseconds timeout) const;
