@@ -424,7 +424,10 @@ BOOST_AUTO_TEST_CASE(the_common_shapes_are_read_without_a_document) {
         R"("severity":"critical","timestamp":"2026-11-28T08:00:00Z",)"
         R"("idempotency_key":"k1","links":{"audit":"https://a.example/"},)"
         R"("details":{"n":-12,"ok":true,"none":null}}]})",
-        "{ \"type\" : \"system.health\" ,\n \"summary\" : \"s\" }\n"}) {
+        "{ \"type\" : \"system.health\" ,\n \"summary\" : \"s\" }\n",
+        // Bytes a document writes back as they are: DEL, UTF-8, a slash.
+        "{\"type\":\"system.health\",\"summary\":\"del \x7f \xc3\xa9 "
+        "\xe6\x97\xa5 / \xf0\x9f\x98\x80\",\"details\":{\"k\x7f\":\"/\"}}"}) {
     auto fast = detail::read_plain_events(body, opts);
     BOOST_TEST_REQUIRE(bool(fast), body);
     auto doc = detail::validate_events_with_document(body, opts);
