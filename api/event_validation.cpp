@@ -6,9 +6,12 @@
 #include "common/event_types.hpp"
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
+#include "common/json_writer.hpp"
 #include "common/url.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -23,11 +26,12 @@ error invalid(std::string field, std::string message,
   return error{std::move(code), std::move(message), std::move(field)};
 }
 
-std::size_t code_points(std::string_view s) {
+/// Whether `s` holds 1 to `max_len` characters (code points).
+bool length_within(std::string_view s, std::size_t max_len) {
   std::size_t n = 0;
   for (unsigned char c : s)
     n += (c & 0xC0) != 0x80;
-  return n;
+  return n >= 1 && n <= max_len;
 }
 
 status check_string(const json& ev, const char* key, const std::string& field,
@@ -40,8 +44,7 @@ status check_string(const json& ev, const char* key, const std::string& field,
   }
   if (!it->is_string())
     return invalid(field, std::string{key} + " must be a string");
-  auto len = code_points(it->get_ref<const std::string&>());
-  if (len < 1 || len > max_len)
+  if (!length_within(it->get_ref<const std::string&>(), max_len))
     return invalid(field, std::string{key} + " must be 1 to " +
                               std::to_string(max_len) + " characters");
   return {};
@@ -53,6 +56,43 @@ std::string fill_template(const std::string& tmpl, const std::string& receipt) {
   for (auto pos = out.find(placeholder); pos != std::string::npos;
        pos = out.find(placeholder, pos + receipt.size()))
     out.replace(pos, placeholder.size(), receipt);
+  return out;
+}
+
+/// What both readers make of an event they found valid: a new id, the
+/// fields, the normalized body. `covered` gives the text an idempotency key
+/// covers (the event as sent, keys sorted), asked for only when there is a
+/// key; `details_json` is the details object as a document writes it.
+struct valid_event {
+  std::string_view type;
+  std::string_view severity;
+  std::optional<std::string_view> agent_id;
+  std::string_view summary;
+  unix_ms timestamp = 0;
+  std::string audit_url;
+  std::optional<std::string_view> idempotency_key;
+};
+
+delivery::new_event new_event_of(const valid_event& v,
+                                 const std::function<std::string()>& covered,
+                                 std::string_view details_json,
+                                 const validation_options& opts) {
+  delivery::new_event out;
+  out.id = new_id("evt");
+  out.type = v.type;
+  out.severity = *severity_rank(v.severity);
+  if (v.agent_id)
+    out.agent_id = *v.agent_id;
+  if (v.idempotency_key) {
+    out.idempotency_key = *v.idempotency_key;
+    out.idempotency_digest = hex_encode(sha256(covered()));
+  }
+  out.severity_name = v.severity;
+  out.summary = v.summary;
+  out.timestamp = format_rfc3339(v.timestamp);
+  out.audit_url = v.audit_url;
+  // Written straight out (no second document).
+  delivery::write_body(out, details_json, opts.max_payload_bytes);
   return out;
 }
 
@@ -144,26 +184,19 @@ result<delivery::new_event> validate_one(const json& ev,
       audit = fill_template(opts.audit_url_template,
                             r->get_ref<const std::string&>());
 
-  delivery::new_event out;
-  out.id = new_id("evt");
-  out.type = type;
-  out.severity = *severity_rank(severity);
-  if (auto it = ev.find("agent_id"); it != ev.end() && it->is_string())
-    out.agent_id = it->get<std::string>();
-  if (auto it = ev.find("idempotency_key"); it != ev.end() && it->is_string()) {
-    out.idempotency_key = it->get<std::string>();
-    // What the key covers: the event as sent, keys sorted (json is a map).
-    out.idempotency_digest = hex_encode(sha256(ev.dump()));
-  }
-  out.severity_name = severity;
-  out.summary = ev["summary"].get<std::string>();
-  out.timestamp = format_rfc3339(timestamp);
-  out.audit_url = audit;
-  // Written straight out (no second document): `details` as parsed, its
-  // keys sorted at every level.
-  delivery::write_body(out, details ? details->dump() : std::string{"{}"},
-                       opts.max_payload_bytes);
-  return out;
+  auto text = [&ev](const char* key) -> std::optional<std::string_view> {
+    auto it = ev.find(key);
+    if (it == ev.end() || !it->is_string())
+      return std::nullopt;
+    return it->get_ref<const std::string&>();
+  };
+  // `details` as parsed, its keys sorted at every level; the event as sent
+  // for its idempotency key (json is a map: keys sorted).
+  return new_event_of(
+      {type, severity, text("agent_id"), *text("summary"), timestamp, audit,
+       text("idempotency_key")},
+      [&ev] { return ev.dump(); },
+      details ? details->dump() : std::string{"{}"}, opts);
 }
 
 } // namespace
@@ -379,61 +412,41 @@ const member* find(const std::vector<member>& members, std::string_view key) {
 
 bool string_of_length(const std::optional<std::string_view>& s,
                       std::size_t max_len) {
-  if (!s)
-    return true;
-  auto n = code_points(*s);
-  return n >= 1 && n <= max_len;
+  return !s || length_within(*s, max_len);
 }
 
-/// Writes a flat object as a document would: `{"key":value,...}`, keys sorted.
-void write_object(std::string& out, const std::vector<member>& members) {
-  out += '{';
-  for (auto& m : members) {
-    if (&m != &members.front())
-      out += ',';
-    out += '"';
-    out += m.key;
-    out += "\":";
-    out += m.value;
-  }
-  out += '}';
+/// Writes a flat object as a document would: keys sorted (they are), values
+/// as written.
+void write_object(json_writer& w, const std::vector<member>& members) {
+  w.begin_object();
+  for (auto& m : members)
+    w.key(m.key).raw(m.value);
+  w.end_object();
 }
 
 /// The event as a document writes it (keys sorted at every level): what its
 /// idempotency key covers.
 std::string canonical(const event_fields& ev) {
-  std::string out;
-  out.reserve(256);
-  out += '{';
-  bool first = true;
-  auto add = [&](std::string_view key) -> std::string& {
-    if (!first)
-      out += ',';
-    first = false;
-    out += '"';
-    out += key;
-    out += "\":";
-    return out;
-  };
-  auto text = [&](std::string_view key,
-                  const std::optional<std::string_view>& v) {
+  json_writer w;
+  w.begin_object();
+  auto text = [&w](std::string_view key,
+                   const std::optional<std::string_view>& v) {
     if (v)
-      add(key).append("\"").append(*v).append("\"");
+      w.field(key, *v);
   };
   // In key order: agent_id, details, idempotency_key, links, severity,
   // summary, timestamp, type.
   text("agent_id", ev.agent_id);
   if (ev.has_details)
-    write_object(add("details"), ev.details);
+    write_object(w.key("details"), ev.details);
   text("idempotency_key", ev.idempotency_key);
   if (ev.has_links)
-    add("links").append("{\"audit\":\"").append(*ev.audit).append("\"}");
+    w.key("links").begin_object().field("audit", *ev.audit).end_object();
   text("severity", ev.severity);
   text("summary", ev.summary);
   text("timestamp", ev.timestamp);
   text("type", ev.type);
-  out += '}';
-  return out;
+  return w.end_object().take();
 }
 
 /// validate_one's checks and result for an event of the plain shape; nothing
@@ -483,27 +496,15 @@ std::optional<delivery::new_event> validate(const event_fields& ev,
         opts.audit_url_template,
         std::string{receipt->value.substr(1, receipt->value.size() - 2)});
 
-  delivery::new_event out;
-  out.id = new_id("evt");
-  out.type = *ev.type;
-  out.severity = *rank;
-  if (ev.agent_id)
-    out.agent_id = *ev.agent_id;
-  if (ev.idempotency_key) {
-    out.idempotency_key = *ev.idempotency_key;
-    out.idempotency_digest = hex_encode(sha256(canonical(ev)));
-  }
-  out.severity_name = severity;
-  out.summary = *ev.summary;
-  out.timestamp = format_rfc3339(timestamp);
-  out.audit_url = std::move(audit);
-  std::string details;
+  json_writer details;
   if (ev.has_details)
     write_object(details, ev.details);
   else
-    details = "{}";
-  delivery::write_body(out, details, opts.max_payload_bytes);
-  return out;
+    details.begin_object().end_object();
+  return new_event_of(
+      {*ev.type, severity, ev.agent_id, *ev.summary, timestamp,
+       std::move(audit), ev.idempotency_key},
+      [&ev] { return canonical(ev); }, details.take(), opts);
 }
 
 } // namespace plain
