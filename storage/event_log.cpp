@@ -441,60 +441,52 @@ public:
   // batch (sequence numbers assigned there, in queue order) while the next
   // ones gather behind it — RocksDB's own group commit, one level up, so that
   // sequence numbers follow commit order and a failed write takes none.
+  // Writing does not wait for the disk: a commit that must be synced waits
+  // afterwards for a sync of the log that covers it, one sync for all that
+  // wait, while the commits behind it write on (a delivery's step does not
+  // wait for an ingest's fsync).
   result<std::uint64_t> commit(const write_set& changes,
                                durability d) override {
     if (changes.empty())
       return last_sequence();
     writer w{&changes, d == durability::synced};
-    std::unique_lock lock{mtx_};
-    queue_.push_back(&w);
-    w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
-    if (w.done)
-      return w.result ? result<std::uint64_t>{w.last} : w.result.error();
-    // Leader: take everyone queued so far, up to an exclusive turn.
-    std::vector<writer*> group;
-    for (auto* m : queue_) {
-      if (!m->changes)
-        break;
-      group.push_back(m);
+    auto last = write_in_turn(w);
+    if (last && w.sync)
+      TOCSIN_TRY(sync_through(*last));
+    return last;
+  }
+
+  /// Returns once the write-ahead log is synced at least through sequence
+  /// number `seq` (written already). One caller syncs for all that wait: a
+  /// sync covers every record written before it began. Writes go on while
+  /// the disk syncs.
+  status sync_through(std::uint64_t seq) {
+    std::unique_lock lock{sync_mtx_};
+    while (synced_through_ < seq) {
+      // What a failed sync covered may not have reached the disk (nor will
+      // a later sync say otherwise): each writer it covered fails.
+      if (seq <= failed_through_)
+        return error{"store_error", "syncing the log failed: " + sync_error_};
+      if (syncing_) {
+        sync_cv_.wait(lock);
+        continue;
+      }
+      syncing_ = true;
+      auto target = last_sequence(); // every record up to it is written
+      lock.unlock();
+      auto st = db_->SyncWAL();
+      lock.lock();
+      syncing_ = false;
+      sync_cv_.notify_all();
+      if (st.ok()) {
+        synced_through_ = std::max(synced_through_, target);
+      } else {
+        refuse_writes(st);
+        failed_through_ = std::max(failed_through_, target);
+        sync_error_ = st.ToString();
+      }
     }
-    auto first_seq = last_seq_ + 1;
-    lock.unlock();
-    auto seq = first_seq;
-    bool sync = false;
-    // Sized up front: a batch of a thousand events would otherwise be copied
-    // a dozen times over as it grows.
-    std::size_t bytes = 0;
-    for (auto* member : group)
-      for (auto& op : member->changes->ops())
-        bytes += 4 * op.key.size() + op.value.size() + op.log_fields.size() +
-                 op.endpoint_id.size() + 96;
-    rocksdb::WriteBatch batch{bytes};
-    status result;
-    for (auto* member : group) {
-      sync = sync || member->sync;
-      if (result.ok())
-        if (auto st = add_to_batch(batch, *member->changes, seq); !st)
-          result = st;
-      member->last = seq - 1;
-    }
-    if (result.ok())
-      result = write(batch, sync);
-    lock.lock();
-    if (result.ok())
-      last_seq_ = seq - 1;
-    for (auto* member : group) {
-      queue_.pop_front();
-      member->result = result;
-      member->done = true;
-      if (member != &w)
-        member->cv.notify_one();
-    }
-    if (!queue_.empty())
-      queue_.front()->cv.notify_one(); // the next leader
-    if (!result)
-      return result.error();
-    return w.last;
+    return {};
   }
 
   status writable() override {
@@ -523,18 +515,22 @@ public:
     auto st = db_->Write(wo, &batch);
     if (st.ok())
       return {};
-    if (st.IsIOError()) {
-      std::lock_guard guard{health_mtx_};
-      if (refused_.empty()) {
-        refused_ = st.ToString();
-        next_resume_ =
-            std::chrono::steady_clock::now() + std::chrono::seconds{1};
-        log::error("store refuses writes; new events are refused with 503 "
-                   "until it takes them again",
-                   {{"error", refused_}});
-      }
-    }
+    if (st.IsIOError())
+      refuse_writes(st);
     return store_error(st);
+  }
+
+  /// After a write or sync failed for want of space or I/O: every commit
+  /// fails until writable() finds the store recovered.
+  void refuse_writes(const rocksdb::Status& st) {
+    std::lock_guard guard{health_mtx_};
+    if (!refused_.empty())
+      return;
+    refused_ = st.ToString();
+    next_resume_ = std::chrono::steady_clock::now() + std::chrono::seconds{1};
+    log::error("store refuses writes; new events are refused with 503 "
+               "until it takes them again",
+               {{"error", refused_}});
   }
 
   std::uint64_t last_sequence() const override {
@@ -1068,6 +1064,62 @@ private:
     std::condition_variable cv = {};
   };
 
+  /// Writes the changes of `w` to the store (to the operating system, not
+  /// synced) in commit order, with those of the writers queued behind it:
+  /// the first in the queue writes for all (group commit).
+  result<std::uint64_t> write_in_turn(writer& w) {
+    std::unique_lock lock{mtx_};
+    queue_.push_back(&w);
+    w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
+    if (w.done)
+      return w.result ? result<std::uint64_t>{w.last} : w.result.error();
+    // Leader: take everyone queued so far, up to an exclusive turn.
+    std::vector<writer*> group;
+    for (auto* m : queue_) {
+      if (!m->changes)
+        break;
+      group.push_back(m);
+    }
+    auto first_seq = last_seq_ + 1;
+    lock.unlock();
+    auto seq = first_seq;
+    // Sized up front: a batch of a thousand events would otherwise be copied
+    // a dozen times over as it grows.
+    std::size_t bytes = 0;
+    for (auto* member : group)
+      for (auto& op : member->changes->ops())
+        bytes += 4 * op.key.size() + op.value.size() + op.log_fields.size() +
+                 op.endpoint_id.size() + 96;
+    rocksdb::WriteBatch batch{bytes};
+    status result;
+    for (auto* member : group) {
+      if (result.ok())
+        if (auto st = add_to_batch(batch, *member->changes, seq); !st)
+          result = st;
+      member->last = seq - 1;
+    }
+    // Not synced here: a commit that must be synced waits for that after
+    // its write (sync_through), so that the writes behind it do not wait
+    // for the disk as well.
+    if (result.ok())
+      result = write(batch, false);
+    lock.lock();
+    if (result.ok())
+      last_seq_ = seq - 1;
+    for (auto* member : group) {
+      queue_.pop_front();
+      member->result = result;
+      member->done = true;
+      if (member != &w)
+        member->cv.notify_one();
+    }
+    if (!queue_.empty())
+      queue_.front()->cv.notify_one(); // the next leader
+    if (!result)
+      return result.error();
+    return w.last;
+  }
+
   /// Adds the changes to `batch`, their log records numbered from `seq`
   /// (advanced past them).
   status add_to_batch(rocksdb::WriteBatch& batch, const write_set& changes,
@@ -1188,6 +1240,13 @@ private:
   mutable std::mutex mtx_;
   std::deque<writer*> queue_;  ///< guarded by mtx_
   std::uint64_t last_seq_ = 0; ///< guarded by mtx_
+  // The sync stage (sync_through), guarded by sync_mtx_.
+  std::mutex sync_mtx_;
+  std::condition_variable sync_cv_;
+  bool syncing_ = false;
+  std::uint64_t synced_through_ = 0; ///< every record up to it is synced
+  std::uint64_t failed_through_ = 0; ///< a failed sync covered up to it
+  std::string sync_error_;
   // Where retention's last chunk stopped in each time index (everything
   // before is deleted). Only touched exclusively.
   std::string finished_from_;
