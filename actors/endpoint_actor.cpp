@@ -137,6 +137,9 @@ void launch(self_ptr self, std::vector<delivery::job> starting,
                       delivery::build_request(q.config(), job, now));
   q.launched(std::move(starting));
   auto handle = caf::actor_cast<endpoint_actor>(self);
+  std::vector<std::pair<net::outbound_request, net::https_client::completion>>
+      sends;
+  sends.reserve(reqs.size());
   for (auto& [id, req] : reqs) {
     if (!req) {
       net::inbound_response failed;
@@ -145,11 +148,12 @@ void launch(self_ptr self, std::vector<delivery::job> starting,
       self->send(self, done_atom_v, id, std::move(failed));
       continue;
     }
-    st.deps.client->send(
+    sends.emplace_back(
         std::move(*req), [handle, id = id](net::inbound_response resp) {
           caf::anon_send(handle, done_atom_v, id, std::move(resp));
         });
   }
+  st.deps.client->send_all(std::move(sends));
 }
 
 /// Starts what is due (its attempts logged first), sends it, and asks for a

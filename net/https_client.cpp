@@ -150,15 +150,23 @@ public:
   ~client_impl() override { stop(); }
 
   void send(outbound_request req, completion done) override {
-    if (req.target.scheme != "https") {
-      inbound_response resp;
-      resp.error = "refusing non-https URL";
-      done(std::move(resp));
+    if (auto ex = exchange_for(std::move(req), std::move(done)))
+      asio::post(ioc_, [ex = std::move(ex)] { ex->start(); });
+  }
+
+  void send_all(
+      std::vector<std::pair<outbound_request, completion>> batch) override {
+    std::vector<std::shared_ptr<exchange>> exchanges;
+    exchanges.reserve(batch.size());
+    for (auto& [req, done] : batch)
+      if (auto ex = exchange_for(std::move(req), std::move(done)))
+        exchanges.push_back(std::move(ex));
+    if (exchanges.empty())
       return;
-    }
-    auto ex = std::make_shared<exchange>(*this, pool_for(req.target),
-                                         std::move(req), std::move(done));
-    asio::post(ioc_, [ex] { ex->start(); });
+    asio::post(ioc_, [exchanges = std::move(exchanges)] {
+      for (auto& ex : exchanges)
+        ex->start();
+    });
   }
 
   void stop() override {
@@ -176,6 +184,21 @@ public:
   const https_client_options& opts() const { return opts_; }
 
 private:
+  /// The exchange that sends `req`; nothing (and `done` has run) when the
+  /// request is refused before any I/O.
+  std::shared_ptr<exchange> exchange_for(outbound_request req,
+                                         completion done) {
+    if (req.target.scheme != "https") {
+      inbound_response resp;
+      resp.error = "refusing non-https URL";
+      done(std::move(resp));
+      return nullptr;
+    }
+    auto pool = pool_for(req.target);
+    return std::make_shared<exchange>(*this, std::move(pool), std::move(req),
+                                      std::move(done));
+  }
+
   std::shared_ptr<origin_pool> pool_for(const tocsin::url& u) {
     auto key = u.scheme + "://" + u.authority();
     std::lock_guard guard{pools_mtx_};

@@ -12,6 +12,8 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 namespace tocsin::net {
 
@@ -42,6 +44,14 @@ public:
   /// Starts one exchange; `done` runs exactly once, on an I/O thread, with the
   /// response or the reason there is none. Thread-safe.
   virtual void send(outbound_request req, completion done) = 0;
+
+  /// Starts several exchanges, as send() each, handed to the I/O threads
+  /// at once (one wake-up of an I/O thread, not one per request).
+  virtual void
+  send_all(std::vector<std::pair<outbound_request, completion>> batch) {
+    for (auto& [req, done] : batch)
+      send(std::move(req), std::move(done));
+  }
 
   /// Stops the I/O threads. Exchanges still running are abandoned: their
   /// completions never run.

@@ -152,6 +152,41 @@ BOOST_AUTO_TEST_CASE(every_open_connection_is_kept_for_the_next_request) {
   BOOST_TEST(receiver->connections() == at_once);
 }
 
+BOOST_AUTO_TEST_CASE(a_batch_goes_out_at_once_and_each_request_is_answered) {
+  // send_all hands a whole batch to the I/O thread: each request gets its
+  // own answer, once, and a refused one (plain http) is answered alone.
+  auto receiver = make_receiver([](const received_request& req, std::size_t) {
+    canned_response r;
+    r.status = req.body == "{\"n\":3}" ? 503 : 200;
+    return r;
+  });
+  auto client = make_client();
+  constexpr int n = 6;
+  std::vector<std::promise<inbound_response>> promises(n);
+  std::vector<std::pair<outbound_request, net::https_client::completion>> batch;
+  for (int i = 0; i < n; ++i) {
+    outbound_request req;
+    req.target =
+        *parse_url(i == 4 ? "http://127.0.0.1:1/in" : url_of(*receiver));
+    req.body = "{\"n\":" + std::to_string(i) + "}";
+    req.timeout = std::chrono::seconds{5};
+    batch.emplace_back(std::move(req), [&promises, i](inbound_response r) {
+      promises[static_cast<std::size_t>(i)].set_value(std::move(r));
+    });
+  }
+  client->send_all(std::move(batch));
+  for (int i = 0; i < n; ++i) {
+    auto r = promises[static_cast<std::size_t>(i)].get_future().get();
+    if (i == 4) {
+      BOOST_TEST(r.status == 0);
+      BOOST_TEST(r.error.find("non-https") != std::string::npos, r.error);
+    } else {
+      BOOST_TEST(r.status == (i == 3 ? 503 : 200), "request " << i);
+    }
+  }
+  BOOST_TEST(receiver->count() == static_cast<std::size_t>(n - 1));
+}
+
 BOOST_AUTO_TEST_CASE(recovers_when_the_server_closed_a_kept_alive_connection) {
   auto receiver = make_receiver([](const received_request&, std::size_t) {
     canned_response r;
