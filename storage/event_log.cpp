@@ -190,19 +190,43 @@ public:
   }
 };
 
+/// The log's keys (be64 sequence numbers, in increasing order) share one
+/// insert hint; nothing else is in its domain. RocksDB 7.8 uses a column
+/// family's insert hints for its range deletions too, whose table they do
+/// not belong to (an assertion in InlineSkipList::Insert; later releases
+/// leave range deletions out): retention's range deletions in the log start
+/// with a key of another length, which takes no hint.
+class sequence_keys final : public rocksdb::SliceTransform {
+public:
+  const char* Name() const override { return "tocsin.sequence_keys"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), 0};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return key.size() == 8;
+  }
+};
+
+/// A file in the store's directory: the write-ahead log holds no range
+/// deletion in the log that starts inside sequence_keys' domain (those of
+/// tocsin before 2026-11-28 did), so the log may take insert hints.
+constexpr std::string_view log_hints_marker = "TOCSIN-LOG-HINTS";
+
 /// Memtable insert hints per column family (see endpoint_prefix). Keys made
 /// in increasing order (time-ordered ids, time keys) share one hint: each
 /// insert lands right after the previous one. Column families keyed by
-/// arbitrary ids take none, and neither do those retention removes ranges
-/// from (log, escalations): RocksDB 7.8 uses the same hints for a column
-/// family's range deletions, whose table they do not belong to (an
-/// assertion in InlineSkipList::Insert; fixed in later RocksDB releases).
+/// arbitrary ids take none, and neither do the escalations, which retention
+/// removes ranges from (see sequence_keys).
 std::shared_ptr<const rocksdb::SliceTransform> insert_hint_of(cf c) {
   static const std::shared_ptr<const rocksdb::SliceTransform> in_order{
       rocksdb::NewFixedPrefixTransform(0)};
   static const std::shared_ptr<const rocksdb::SliceTransform> per_endpoint{
       std::make_shared<endpoint_prefix>()};
+  static const std::shared_ptr<const rocksdb::SliceTransform> log_order{
+      std::make_shared<sequence_keys>()};
   switch (c) {
+  case cf_log:
+    return log_order;
   case cf_events:
   case cf_deliveries:
   case cf_finished:
@@ -890,6 +914,23 @@ public:
     return {};
   }
 
+  /// Flushes the log's memtable, so that no write-ahead log written before
+  /// is replayed into it, and then leaves the marker file that lets the log
+  /// take insert hints from the next opening on (see log_hints_marker).
+  /// Without it the store works as well, only without those hints.
+  void mark_log_hints_safe(const std::filesystem::path& marker) {
+    rocksdb::FlushOptions fo;
+    fo.wait = true;
+    if (auto st = db_->Flush(fo, cfs_[cf_log]); !st.ok()) {
+      log::warn("store: flushing the log failed; its inserts stay unhinted",
+                {{"error", st.ToString()}});
+      return;
+    }
+    std::FILE* f = std::fopen(marker.c_str(), "w");
+    if (f)
+      std::fclose(f);
+  }
+
 private:
   /// Runs `fn` while no commit writes: it reads and writes knowing that
   /// nothing changes under it (retention's check-then-delete). Commits queue
@@ -1052,7 +1093,12 @@ private:
     if (lo == first)
       return rocksdb::Status::OK();
     out.log_records += lo - first;
-    return batch.DeleteRange(cfs_[cf_log], be64(first), be64(lo));
+    // The range starts just before be64(first), with a key one byte longer
+    // than a sequence number's: outside the domain of the log's insert
+    // hints (sequence_keys), as a range deletion's start must be in RocksDB
+    // 7.8.
+    auto from = first == 0 ? std::string{} : be64(first - 1) + '\xff';
+    return batch.DeleteRange(cfs_[cf_log], from, be64(lo));
   }
 
   struct writer {
@@ -1323,13 +1369,6 @@ open_event_log(const event_log_options& opts) {
   // long runs of tombstones.
   cf_opts.table_properties_collector_factories.push_back(
       rocksdb::NewCompactOnDeletionCollectorFactory(16384, 8192));
-  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-  for (std::size_t c = 0; c < cf_count; ++c) {
-    auto opts_of_cf = cf_opts;
-    opts_of_cf.memtable_insert_with_hint_prefix_extractor =
-        insert_hint_of(static_cast<cf>(c));
-    descriptors.emplace_back(cf_names[c], opts_of_cf);
-  }
   // Column families this version does not know (a newer tocsin wrote them)
   // must still be listed to open the database.
   std::vector<std::string> existing;
@@ -1340,6 +1379,19 @@ open_event_log(const event_log_options& opts) {
     std::filesystem::create_directories(opts.dir, ec); // Open says if it failed
   bool fresh =
       !rocksdb::DB::ListColumnFamilies(db_opts, opts.dir, &existing).ok();
+  // A store of an older version may replay a range deletion into the log's
+  // memtable that its hints must not meet (see sequence_keys): it opens
+  // without them once, and its log is flushed before the marker says so.
+  auto marker = std::filesystem::path{opts.dir} / log_hints_marker;
+  bool log_hints = fresh || std::filesystem::exists(marker, ec);
+  std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
+  for (std::size_t c = 0; c < cf_count; ++c) {
+    auto opts_of_cf = cf_opts;
+    if (c != cf_log || log_hints)
+      opts_of_cf.memtable_insert_with_hint_prefix_extractor =
+          insert_hint_of(static_cast<cf>(c));
+    descriptors.emplace_back(cf_names[c], opts_of_cf);
+  }
   for (auto& name : existing)
     if (std::find(std::begin(cf_names), std::end(cf_names), name) ==
         std::end(cf_names))
@@ -1372,6 +1424,8 @@ open_event_log(const event_log_options& opts) {
   if (needs_time_indexes)
     if (auto s = log->backfill_time_indexes(); !s)
       return s.error();
+  if (!std::filesystem::exists(marker, ec))
+    log->mark_log_hints_safe(marker);
   return std::unique_ptr<event_log>{std::move(log)};
 }
 
