@@ -528,15 +528,13 @@ public:
     return {};
   }
 
-  /// Writes a batch. After a failed write (a full disk, say) RocksDB refuses
-  /// every write until it is resumed: writable() tries that at most once a
-  /// second, so that the store takes writes again by itself once the cause is
-  /// gone.
-  status write(rocksdb::WriteBatch& batch, bool sync) {
+  /// Writes a batch, not synced (see sync_through). After a failed write (a
+  /// full disk, say) RocksDB refuses every write until it is resumed:
+  /// writable() tries that at most once a second, so that the store takes
+  /// writes again by itself once the cause is gone.
+  status write(rocksdb::WriteBatch& batch) {
     TOCSIN_TRY(writable());
-    rocksdb::WriteOptions wo;
-    wo.sync = sync;
-    auto st = db_->Write(wo, &batch);
+    auto st = db_->Write(rocksdb::WriteOptions{}, &batch);
     if (st.ok())
       return {};
     if (st.IsIOError())
@@ -1027,7 +1025,7 @@ private:
     if (!st.ok())
       return store_error(st);
     if (batch.Count() > 0)
-      TOCSIN_TRY(write(batch, false));
+      TOCSIN_TRY(write(batch));
     return out;
   }
 
@@ -1095,8 +1093,8 @@ private:
     out.log_records += lo - first;
     // The range starts just before be64(first), with a key one byte longer
     // than a sequence number's: outside the domain of the log's insert
-    // hints (sequence_keys), as a range deletion's start must be in RocksDB
-    // 7.8.
+    // hints, which a range deletion must not take in RocksDB 7.8 (see
+    // sequence_keys).
     auto from = first == 0 ? std::string{} : be64(first - 1) + '\xff';
     return batch.DeleteRange(cfs_[cf_log], from, be64(lo));
   }
@@ -1148,7 +1146,7 @@ private:
     // its write (sync_through), so that the writes behind it do not wait
     // for the disk as well.
     if (result.ok())
-      result = write(batch, false);
+      result = write(batch);
     lock.lock();
     if (result.ok())
       last_seq_ = seq - 1;
