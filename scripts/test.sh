@@ -28,13 +28,9 @@ werror=OFF
 [ "$ci" = true ] && werror=ON
 
 # ccache, when present, makes rebuilds (and a CI whose cache survives) cheap.
-# Paths are hashed relative to the checkout and without the build directory,
-# so that a fresh clone elsewhere finds what an earlier one compiled.
 launcher=()
 if command -v ccache >/dev/null 2>&1; then
   launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
-  export CCACHE_BASEDIR=${CCACHE_BASEDIR:-$PWD}
-  export CCACHE_NOHASHDIR=${CCACHE_NOHASHDIR:-1}
 fi
 
 configure() {
