@@ -21,6 +21,8 @@
 #include <nlohmann/json.hpp>
 #include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/env.h>
+#include <rocksdb/file_system.h>
 #include <rocksdb/options.h>
 #include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
@@ -207,6 +209,50 @@ public:
   }
 };
 
+/// event_log_options::fail_log_sync: the write-ahead log's files fail to
+/// sync while the hook says so (tests of a disk that fails).
+class failing_sync_fs final : public rocksdb::FileSystemWrapper {
+public:
+  failing_sync_fs(std::shared_ptr<rocksdb::FileSystem> target,
+                  std::function<bool()> fail)
+      : FileSystemWrapper(std::move(target)), fail_(std::move(fail)) {}
+  const char* Name() const override { return "tocsin.failing_sync_fs"; }
+  rocksdb::IOStatus
+  NewWritableFile(const std::string& name, const rocksdb::FileOptions& opts,
+                  std::unique_ptr<rocksdb::FSWritableFile>* file,
+                  rocksdb::IODebugContext* dbg) override {
+    auto st = target()->NewWritableFile(name, opts, file, dbg);
+    if (st.ok() && name.ends_with(".log"))
+      *file = std::make_unique<wal_file>(std::move(*file), fail_);
+    return st;
+  }
+
+private:
+  class wal_file final : public rocksdb::FSWritableFileOwnerWrapper {
+  public:
+    wal_file(std::unique_ptr<rocksdb::FSWritableFile> file,
+             std::function<bool()> fail)
+        : FSWritableFileOwnerWrapper(std::move(file)), fail_(std::move(fail)) {}
+    rocksdb::IOStatus Sync(const rocksdb::IOOptions& opts,
+                           rocksdb::IODebugContext* dbg) override {
+      if (fail_())
+        return rocksdb::IOStatus::IOError("sync failed (injected)");
+      return FSWritableFileOwnerWrapper::Sync(opts, dbg);
+    }
+    rocksdb::IOStatus Fsync(const rocksdb::IOOptions& opts,
+                            rocksdb::IODebugContext* dbg) override {
+      if (fail_())
+        return rocksdb::IOStatus::IOError("sync failed (injected)");
+      return FSWritableFileOwnerWrapper::Fsync(opts, dbg);
+    }
+
+  private:
+    std::function<bool()> fail_;
+  };
+
+  std::function<bool()> fail_;
+};
+
 /// A file in the store's directory: the write-ahead log holds no range
 /// deletion in the log that starts inside sequence_keys' domain (those of
 /// tocsin before 2026-11-28 did), so the log may take insert hints.
@@ -311,9 +357,10 @@ error store_error(const rocksdb::Status& st) {
 
 class rocksdb_event_log final : public event_log {
 public:
-  rocksdb_event_log(std::unique_ptr<rocksdb::DB> db,
+  rocksdb_event_log(std::unique_ptr<rocksdb::Env> env,
+                    std::unique_ptr<rocksdb::DB> db,
                     std::vector<rocksdb::ColumnFamilyHandle*> handles)
-      : db_(std::move(db)), cfs_(std::move(handles)) {
+      : env_(std::move(env)), db_(std::move(db)), cfs_(std::move(handles)) {
     std::unique_ptr<rocksdb::Iterator> it{
         db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_log])};
     it->SeekToLast();
@@ -471,8 +518,14 @@ public:
   // wait for an ingest's fsync).
   result<std::uint64_t> commit(const write_set& changes,
                                durability d) override {
-    if (changes.empty())
+    if (changes.empty()) {
+      // Nothing to write, but a synced commit still vouches for what it
+      // answers from the store (an idempotency key's replay): not while the
+      // store cannot say that is on disk.
+      if (d == durability::synced)
+        TOCSIN_TRY(writable());
       return last_sequence();
+    }
     writer w{&changes, d == durability::synced};
     auto last = write_in_turn(w);
     if (last && w.sync)
@@ -505,7 +558,7 @@ public:
       if (st.ok()) {
         synced_through_ = std::max(synced_through_, target);
       } else {
-        refuse_writes(st);
+        refuse_writes(st, true);
         failed_through_ = std::max(failed_through_, target);
         sync_error_ = st.ToString();
       }
@@ -523,6 +576,20 @@ public:
     next_resume_ = now + std::chrono::seconds{1};
     if (auto st = db_->Resume(); !st.ok())
       return error{"store_error", "the store refuses writes: " + st.ToString()};
+    if (unsynced_) {
+      // A sync of the write-ahead log failed: what it covered is in the
+      // memtables, readable (an idempotency key's replay, a page of a
+      // backlog) but perhaps not on disk. It goes into table files, synced,
+      // before anything else is answered as durable. (RocksDB 7.8 does not
+      // resume after a failed WAL sync at all: the store refuses writes
+      // until it is opened again.)
+      rocksdb::FlushOptions fo;
+      fo.wait = true;
+      if (auto st = db_->Flush(fo, cfs_); !st.ok())
+        return error{"store_error",
+                     "the store refuses writes: " + st.ToString()};
+      unsynced_ = false;
+    }
     refused_.clear();
     log::warn("store takes writes again");
     return {};
@@ -543,9 +610,11 @@ public:
   }
 
   /// After a write or sync failed for want of space or I/O: every commit
-  /// fails until writable() finds the store recovered.
-  void refuse_writes(const rocksdb::Status& st) {
+  /// fails until writable() finds the store recovered (and, after a failed
+  /// sync, has flushed what the sync covered).
+  void refuse_writes(const rocksdb::Status& st, bool sync_failed = false) {
     std::lock_guard guard{health_mtx_};
+    unsynced_ = unsynced_ || sync_failed;
     if (!refused_.empty())
       return;
     refused_ = st.ToString();
@@ -1279,6 +1348,7 @@ private:
     return st;
   }
 
+  std::unique_ptr<rocksdb::Env> env_; ///< nothing: the default; outlives db_
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> cfs_;
   mutable std::mutex mtx_;
@@ -1296,7 +1366,8 @@ private:
   std::string finished_from_;
   std::string keys_from_;
   std::mutex health_mtx_;
-  std::string refused_; ///< why writes fail; empty: they do not
+  std::string refused_;   ///< why writes fail; empty: they do not
+  bool unsynced_ = false; ///< a sync failed: flush before taking writes
   std::chrono::steady_clock::time_point next_resume_{};
 };
 
@@ -1340,6 +1411,12 @@ open_event_log(const event_log_options& opts) {
   // seen taking up to 325 ms without this, strace, on the development VM).
   db_opts.bytes_per_sync = 1 << 20;
   db_opts.info_log = std::make_shared<store_logger>();
+  std::unique_ptr<rocksdb::Env> env;
+  if (opts.fail_log_sync) {
+    env = rocksdb::NewCompositeEnv(std::make_shared<failing_sync_fs>(
+        rocksdb::FileSystem::Default(), opts.fail_log_sync));
+    db_opts.env = env.get();
+  }
   // Memory is bounded by configuration, not by the backlog: all column
   // families share one budget for memtables (each would otherwise take up
   // to 2 x 64 MiB).
@@ -1412,8 +1489,8 @@ open_event_log(const event_log_options& opts) {
                  "cannot open the store in " + opts.dir + ": " + st.ToString()};
   }
   std::unique_ptr<rocksdb::DB> db{raw};
-  auto log =
-      std::make_unique<rocksdb_event_log>(std::move(db), std::move(handles));
+  auto log = std::make_unique<rocksdb_event_log>(std::move(env), std::move(db),
+                                                 std::move(handles));
   if (needs_dead_index)
     if (auto s = log->backfill_dead_index(); !s)
       return s.error();

@@ -293,6 +293,9 @@ struct event_log_options {
   std::string dir;
   /// Create the database when absent (default). false: fail instead.
   bool create_if_missing = true;
+  /// For tests: a sync of the write-ahead log fails (an I/O error) while
+  /// this returns true. Unset in the daemon.
+  std::function<bool()> fail_log_sync = {};
 };
 
 /// Opens (or creates) the RocksDB event log in `opts.dir`. Fails with code
