@@ -61,14 +61,15 @@ std::vector<std::string> pending_ids(event_log& log,
 /// family: to make it look as an older version wrote it.
 void rewrite_store(
     const std::filesystem::path& dir,
-    const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& fn) {
+    const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& fn,
+    const rocksdb::ColumnFamilyOptions& cf_opts = {}) {
   rocksdb::DBOptions opts;
   std::vector<std::string> names;
   BOOST_REQUIRE(
       rocksdb::DB::ListColumnFamilies(opts, dir.string(), &names).ok());
   std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
   for (auto& n : names)
-    descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions{});
+    descriptors.emplace_back(n, cf_opts);
   std::vector<rocksdb::ColumnFamilyHandle*> handles;
   rocksdb::DB* raw = nullptr;
   BOOST_REQUIRE(
@@ -79,6 +80,45 @@ void rewrite_store(
   }
   BOOST_REQUIRE(raw->Close().ok());
   delete raw;
+}
+
+/// Compacts the log and the events of a closed store by level, as tocsin did
+/// until 2026-11-28, into tables of about `table_bytes` in L1.
+void compact_by_level(const std::filesystem::path& dir,
+                      std::uint64_t table_bytes = 64 << 20) {
+  rocksdb::ColumnFamilyOptions opts;
+  opts.target_file_size_base = table_bytes;
+  rewrite_store(
+      dir,
+      [](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+        if (h->GetName() != "log" && h->GetName() != "events")
+          return;
+        rocksdb::CompactRangeOptions o;
+        o.change_level = true;
+        o.target_level = 1;
+        o.bottommost_level_compaction =
+            rocksdb::BottommostLevelCompaction::kForce; // rewritten, not moved
+        BOOST_REQUIRE(db.CompactRange(o, h, nullptr, nullptr).ok());
+        rocksdb::ColumnFamilyMetaData meta;
+        db.GetColumnFamilyMetaData(h, &meta);
+        BOOST_REQUIRE(meta.levels.size() > 1);
+        BOOST_TEST(meta.levels[0].files.empty());
+        BOOST_TEST(meta.levels[1].files.size() == meta.file_count);
+      },
+      opts);
+}
+
+/// How many tables the log of a closed store has.
+std::size_t log_tables(const std::filesystem::path& dir) {
+  std::size_t n = 0;
+  rewrite_store(dir, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+    if (h->GetName() != "log")
+      return;
+    rocksdb::ColumnFamilyMetaData meta;
+    db.GetColumnFamilyMetaData(h, &meta);
+    n = meta.file_count;
+  });
+  return n;
 }
 
 void drop_column_families(const std::filesystem::path& dir,
@@ -973,6 +1013,69 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_retention_gets_its_time_indexes) {
   auto x = expire_all(**log, 3000, 100);
   BOOST_TEST(x.events == 1u);
   BOOST_TEST(x.idempotency_keys == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(tables_of_expired_log_records_are_dropped_at_once) {
+  // Not left to a compaction that may be far off: the space comes back
+  // when retention has run.
+  test::temp_dir dir;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    std::uint64_t noise = 42; // incompressible reasons: tables as large
+    for (int i = 0; i < 300; ++i) {
+      std::string reason;
+      for (int c = 0; c < 2000; ++c) {
+        noise = noise * 6364136223846793005u + 1442695040888963407u;
+        reason += static_cast<char>('a' + (noise >> 59));
+      }
+      write_set ws;
+      ws.add_record(record_kind::endpoint_flagged,
+                    R"({"endpoint_id":"ep","reason":")" + reason + R"("})");
+      BOOST_REQUIRE((*log)->commit(ws, durability::buffered));
+    }
+  }
+  compact_by_level(dir.path(), 64 << 10); // ~600 KB: tables of 64 KB
+  auto before = log_tables(dir.path());
+  BOOST_TEST(before >= 5u);
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    auto x = expire_all(**log, now_ms() + 60'000, 100);
+    BOOST_TEST(x.log_records == 299u); // the newest stays
+    BOOST_TEST((*log)->last_sequence() == 300u);
+  }
+  // What is left: the table with the newest record, and the one the range
+  // deletion was flushed to.
+  BOOST_TEST(log_tables(dir.path()) <= 2u);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_compacted_by_level_opens_as_it_is) {
+  // Its levels are sorted runs to the universal compaction of the log and
+  // the events: nothing is rewritten, nothing missed.
+  test::temp_dir dir;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    for (int i = 1; i <= 40; ++i)
+      commit_event(**log, "evt_" + std::to_string(i),
+                   {{"dlv_" + std::to_string(i), i % 2 ? delivered : pending,
+                     i % 2 ? 1000 : 0}});
+  }
+  compact_by_level(dir.path());
+  for (int opening = 1; opening <= 2; ++opening) {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    auto& l = **log;
+    BOOST_TEST(records(l).size() == 80u + 2u * (opening - 1));
+    BOOST_TEST(has_event(l, "evt_1"));
+    BOOST_TEST(has_event(l, "evt_40"));
+    BOOST_TEST(pending_ids(l).size() == 20u + (opening - 1));
+    commit_event(l, "evt_new" + std::to_string(opening),
+                 {{"dlv_new" + std::to_string(opening), pending, 0}});
+    BOOST_TEST(has_event(l, "evt_new" + std::to_string(opening)));
+    BOOST_TEST(l.last_sequence() == 80u + 2u * opening);
+  }
 }
 
 BOOST_AUTO_TEST_SUITE_END()
