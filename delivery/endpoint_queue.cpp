@@ -345,17 +345,18 @@ std::vector<settled> endpoint_queue::settle(bool written, unix_ms now) {
         schedule(std::move(j), true);
       continue;
     }
-    out.push_back({d, true});
-    if (d.state == delivery_state::pending) {
-      j.indexed_due = d.next_attempt_at;
-      // A retry decided before the endpoint was deleted, written after.
-      if (removed_)
-        leave_to_removal(j);
-      else
-        schedule(std::move(j), true);
-    } else {
+    if (d.state != delivery_state::pending) {
       forget(d.id);
+      out.push_back({std::move(d), true}); // the queue is done with it
+      continue;
     }
+    out.push_back({d, true});
+    j.indexed_due = d.next_attempt_at;
+    // A retry decided before the endpoint was deleted, written after.
+    if (removed_)
+      leave_to_removal(j);
+    else
+      schedule(std::move(j), true);
   }
   return out;
 }
