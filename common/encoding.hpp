@@ -1,6 +1,8 @@
 // Byte encodings and digests used for signatures and token hashes.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -10,6 +12,19 @@ namespace tocsin {
 std::string base64_encode(std::string_view bytes);
 /// Standard alphabet with padding; nullopt for anything else.
 std::optional<std::string> base64_decode(std::string_view text);
+
+/// Appends `v` as a base-128 varint, low bits first (7 bits a byte, the high
+/// bit set on all but the last): the store's binary records use it. The
+/// bytes go in with one append (a byte at a time took 0.9 % of the daemon's
+/// CPU, perf, e2e_bench).
+inline void append_varint(std::string& out, std::uint64_t v) {
+  char bytes[10]; // a uint64 takes up to 10
+  std::size_t n = 0;
+  for (; v >= 0x80; v >>= 7)
+    bytes[n++] = static_cast<char>((v & 0x7f) | 0x80);
+  bytes[n++] = static_cast<char>(v);
+  out.append(bytes, n);
+}
 
 std::string hex_encode(std::string_view bytes);
 /// The value of a hex digit (either case), or -1.

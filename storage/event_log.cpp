@@ -269,9 +269,9 @@ constexpr std::string_view log_hints_marker = "TOCSIN-LOG-HINTS";
 /// and 43.0 us with this). Retention's deletions still meet what they
 /// delete: a table with tombstones overlaps older ones, is merged with them,
 /// and one dense with them is compacted early (CompactOnDeletionCollector);
-/// the log's tables of expired records are dropped besides (drop_tables). A
-/// store of an older version, compacted by level, opens as it is: each of
-/// its levels is one sorted run to universal compaction.
+/// the log's tables of expired records are dropped besides
+/// (drop_log_tables). A store of an older version, compacted by level, opens
+/// as it is: each of its levels is one sorted run to universal compaction.
 void compact_in_key_order(rocksdb::ColumnFamilyOptions& opts) {
   opts.compaction_style = rocksdb::kCompactionStyleUniversal;
   opts.compaction_options_universal.allow_trivial_move = true;
@@ -1104,7 +1104,7 @@ private:
     if (batch.Count() > 0)
       TOCSIN_TRY(write(batch));
     if (expired_log)
-      drop_tables(cf_log, *expired_log);
+      drop_log_tables(*expired_log);
     return out;
   }
 
@@ -1112,12 +1112,12 @@ private:
     std::string from, to; ///< [from, to)
   };
 
-  /// Removes the tables of `c` that hold only keys of `range`, deleted
+  /// Removes the log's tables that hold only records of `range`, deleted
   /// already: their space comes back now, not when a compaction gets to
   /// them. (Tables of L0 and those being compacted stay.)
-  void drop_tables(cf c, const key_range& range) {
+  void drop_log_tables(const key_range& range) {
     rocksdb::Slice from{range.from}, to{range.to};
-    auto st = rocksdb::DeleteFilesInRange(db_.get(), cfs_[c], &from, &to,
+    auto st = rocksdb::DeleteFilesInRange(db_.get(), cfs_[cf_log], &from, &to,
                                           /*include_end=*/false);
     if (!st.ok()) // the deletion holds; compactions reclaim the space
       log::warn("cannot drop tables of expired log records",

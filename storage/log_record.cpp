@@ -1,5 +1,6 @@
 #include "storage/log_record.hpp"
 
+#include "common/encoding.hpp"
 #include "common/json_writer.hpp"
 
 namespace tocsin::storage {
@@ -14,20 +15,13 @@ namespace {
 constexpr char binary_mark = '\0';
 constexpr std::size_t at_offset = 2, header_size = 10;
 
-void put_varint(std::string& out, std::uint64_t v) {
-  while (v >= 0x80) {
-    out += static_cast<char>((v & 0x7f) | 0x80);
-    v >>= 7;
-  }
-  out += static_cast<char>(v);
-}
-
 void put_string(std::string& out, std::string_view s) {
-  put_varint(out, s.size());
+  append_varint(out, s.size());
   out += s;
 }
 
-/// Reads what put_varint and put_string wrote; every read fails once one did.
+/// Reads what append_varint and put_string wrote; every read fails once one
+/// did.
 class reader {
 public:
   explicit reader(std::string_view in) : in_(in) {}
@@ -188,7 +182,7 @@ std::string compact_event_accepted(const event_record& e) {
   std::string out;
   out.reserve(e.id.size() + 2 + e.delivery_ids.size() * 32);
   put_string(out, e.id);
-  put_varint(out, e.delivery_ids.size());
+  append_varint(out, e.delivery_ids.size());
   for (auto& id : e.delivery_ids)
     put_string(out, id);
   return out;
