@@ -57,7 +57,7 @@ void page_in(self_ptr self, unix_ms now) {
     return;
   auto& id = q.config().id;
   auto page = st.deps.log->pending_of(
-      id, want->order, want->from, want->limit,
+      id, want->from, want->limit,
       [&q](std::string_view delivery_id) { return q.holds(delivery_id); });
   std::vector<delivery::job> jobs;
   std::optional<error> failed;
@@ -85,9 +85,11 @@ void page_in(self_ptr self, unix_ms now) {
               delivery::make_event_content(*ev, st.deps.max_payload_bytes);
   }
   if (!failed)
-    for (auto& d : page->deliveries) {
+    for (std::size_t i = 0; i < page->deliveries.size(); ++i) {
+      auto& d = page->deliveries[i];
       auto content = contents[d.event_id];
-      jobs.push_back(delivery::job_of(std::move(d), std::move(content)));
+      jobs.push_back(
+          delivery::job_of(std::move(d), std::move(content), page->places[i]));
     }
   if (failed) {
     log::error("cannot read the endpoint's pending deliveries; trying "

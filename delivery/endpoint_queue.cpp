@@ -17,14 +17,12 @@ endpoint_queue::endpoint_queue(endpoint_config config, std::uint64_t seed,
   breaker_.configure(config_.breaker);
 }
 
-storage::pending_order endpoint_queue::order() const {
-  return config_.ordered ? storage::pending_order::accepted
-                         : storage::pending_order::due;
+storage::pending_key endpoint_queue::store_key(const job& j) const {
+  return storage::pending_key{j.indexed_due, j.state.id};
 }
 
-storage::pending_key endpoint_queue::store_key(const job& j) const {
-  return config_.ordered ? storage::pending_key{0, j.state.id}
-                         : storage::pending_key{j.indexed_due, j.state.id};
+unix_ms endpoint_queue::place_of(const job& j) const {
+  return config_.ordered ? j.indexed_due : j.state.next_attempt_at;
 }
 
 bool endpoint_queue::holds(std::string_view delivery_id) const {
@@ -118,11 +116,11 @@ std::optional<page_request> endpoint_queue::page_wanted() const {
     // One page at a time, each dead-lettered and written before the next.
     if (!settling_.empty())
       return std::nullopt;
-    return page_request{order(), *frontier_, window_};
+    return page_request{*frontier_, window_};
   }
   if (queued() > window_ / 2)
     return std::nullopt;
-  return page_request{order(), *frontier_, window_ - queued()};
+  return page_request{*frontier_, window_ - queued()};
 }
 
 page_report endpoint_queue::paged(std::vector<job> jobs,
@@ -146,9 +144,11 @@ page_report endpoint_queue::paged(std::vector<job> jobs,
       ++report.interrupted;
       if (!removed_) {
         d.next_attempt_at = now;
+        j.next_indexed_due = place_of(j);
         ws.put_delivery(
             d, record_kind::attempt_interrupted,
-            storage::delivery_position{delivery_state::pending, j.indexed_due});
+            storage::delivery_position{delivery_state::pending, j.indexed_due},
+            j.next_indexed_due);
         known_.insert(d.id);
         settling_.push_back(std::move(j));
         continue;
@@ -198,9 +198,11 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
     a.number = static_cast<int>(d.attempts.size()) + 1;
     a.started_at = now;
     d.attempts.push_back(a);
+    j.next_indexed_due = place_of(j);
     ws.put_delivery(
         d, record_kind::attempt_started,
-        storage::delivery_position{delivery_state::pending, j.indexed_due});
+        storage::delivery_position{delivery_state::pending, j.indexed_due},
+        j.next_indexed_due);
     starting.push_back(std::move(j));
   }
   return starting;
@@ -208,7 +210,7 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
 
 void endpoint_queue::launched(std::vector<job> jobs) {
   for (auto& j : jobs) {
-    j.indexed_due = j.state.next_attempt_at; // as the attempt was written
+    j.indexed_due = j.next_indexed_due; // as the attempt was written
     auto id = j.state.id;
     in_flight_.emplace(std::move(id), std::move(j));
   }
@@ -274,9 +276,11 @@ endpoint_queue::finish(const std::string& delivery_id,
     d.next_attempt_at = v.next_attempt_at;
   }
   // The new state once, then the outcome as its own record.
+  j.next_indexed_due = place_of(j);
   ws.put_delivery(
       d, record_kind::attempt_finished,
-      storage::delivery_position{delivery_state::pending, j.indexed_due});
+      storage::delivery_position{delivery_state::pending, j.indexed_due},
+      j.next_indexed_due);
   ws.add_delivery_outcome(kind, d);
   if (report.circuit != circuit_breaker::change::none) {
     bool opened = report.circuit == circuit_breaker::change::opened;
@@ -351,7 +355,7 @@ std::vector<settled> endpoint_queue::settle(bool written, unix_ms now) {
       continue;
     }
     out.push_back({d, true});
-    j.indexed_due = d.next_attempt_at;
+    j.indexed_due = j.next_indexed_due;
     // A retry decided before the endpoint was deleted, written after.
     if (removed_)
       leave_to_removal(j);

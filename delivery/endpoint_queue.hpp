@@ -9,8 +9,9 @@
 // Memory is bounded by the window, not by the backlog: the queue holds at
 // most `window` deliveries that wait (plus those in flight), always the
 // next ones due, and everything else stays in the store. The frontier is
-// the store's position (in due order, or in acceptance order for a FIFO
-// endpoint) from which on nothing is held: every pending delivery of the
+// the position in the store's pending index (due time, or for a FIFO
+// endpoint the place where a delivery joined the line) from which on nothing
+// is held: every pending delivery of the
 // endpoint that is not in memory sits at or after it. New deliveries before
 // the frontier come in (the latest ones due go out to make room, pushing
 // the frontier back); those after it stay in the store until a page reads
@@ -68,7 +69,6 @@ struct settled {
 
 /// What the queue wants read from the store next.
 struct page_request {
-  storage::pending_order order = storage::pending_order::due;
   storage::pending_key from;
   std::size_t limit = 0;
 };
@@ -174,7 +174,10 @@ private:
   void leave_to_removal(const job& j);
   /// The job's position in the store's order for this endpoint.
   storage::pending_key store_key(const job& j) const;
-  storage::pending_order order() const;
+  /// Where a pending job's next write puts it in the store's order: when
+  /// it is due, or, on a FIFO endpoint, where it is (a retry of the head
+  /// keeps its place in the line).
+  unix_ms place_of(const job& j) const;
   void forget(const std::string& id) { known_.erase(id); }
   void promote_due(unix_ms now);
   int max_in_flight() const;

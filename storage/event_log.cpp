@@ -53,11 +53,14 @@ void write_set::add_delivery(const delivery& d) {
 }
 
 void write_set::put_delivery(const delivery& d, record_kind kind,
-                             std::optional<delivery_position> was) {
+                             std::optional<delivery_position> was,
+                             std::optional<unix_ms> place) {
+  auto now = position_of(d);
+  if (place && d.state == delivery_state::pending)
+    now.due = *place;
   ops_.push_back(op{op::type::delivery, kind, d.id, encode(d), d.state,
-                    compact_delivery_change(d, kind), d.endpoint_id,
-                    position_of(d), was, false, d.finished_at,
-                    log_form::delivery_change});
+                    compact_delivery_change(d, kind), d.endpoint_id, now, was,
+                    false, d.finished_at, log_form::delivery_change});
 }
 
 void write_set::put_idempotency_key(std::string_view key,
@@ -158,12 +161,12 @@ enum cf : std::size_t {
   cf_log,
   cf_events,
   cf_deliveries,
-  cf_pending, ///< endpoint id, NUL, delivery id: pending, in acceptance order
+  cf_pending, ///< empty: an index of earlier versions (see layout_version)
   cf_dead,
   cf_idempotency,
   cf_endpoints,
   cf_dead_by_endpoint,
-  cf_due, ///< endpoint id, NUL, be64(due), delivery id: pending, by due time
+  cf_due, ///< endpoint id, NUL, be64(place), delivery id: pending, in order
   cf_finished, ///< be64(finished_at), delivery id: delivered or dead, by time
   cf_idempotency_at, ///< be64(at), key: idempotency keys by when recorded
   cf_escalations,    ///< event id, NUL, escalation id: derived from it
@@ -297,7 +300,6 @@ std::shared_ptr<const rocksdb::SliceTransform> insert_hint_of(cf c) {
   case cf_finished:
   case cf_idempotency_at:
     return in_order;
-  case cf_pending:
   case cf_due:
   case cf_dead_by_endpoint:
     return per_endpoint;
@@ -313,11 +315,12 @@ constexpr std::size_t store_cache_bytes = 32 << 20;
 /// In the default column family: the newest cutoff expire() has applied.
 constexpr std::string_view expired_before_key = "expired_before";
 
-/// In the default column family: the layout of the indexes ("2": pending
-/// and due per endpoint). Stores without it index pending deliveries by id
-/// alone and are migrated at open.
+/// In the default column family: the layout of the indexes ("3": one index
+/// of pending deliveries per endpoint, in `due`). Stores without it index
+/// pending deliveries by id alone, and those of layout "2" in acceptance
+/// order as well (in `pending`); both are migrated at open.
 constexpr std::string_view layout_key = "index_layout";
-constexpr std::string_view layout_version = "2";
+constexpr std::string_view layout_version = "3";
 
 std::string be64(std::uint64_t v) {
   std::string k(8, '\0');
@@ -342,14 +345,6 @@ std::string dead_index_key(std::string_view endpoint_id, unix_ms finished_at,
   std::string k{endpoint_id};
   k += '\0';
   k += be64(static_cast<std::uint64_t>(std::max<unix_ms>(0, finished_at)));
-  k += delivery_id;
-  return k;
-}
-
-std::string pending_index_key(std::string_view endpoint_id,
-                              std::string_view delivery_id) {
-  std::string k{endpoint_id};
-  k += '\0';
   k += delivery_id;
   return k;
 }
@@ -421,9 +416,12 @@ public:
     return {};
   }
 
-  /// Indexes pending deliveries per endpoint (by id and by due time) in a
-  /// store that indexed them by id alone (once, at open; in batches, so
-  /// that a large backlog does not need one huge write). Idempotent.
+  /// Brings the pending index to this version's layout (once, at open;
+  /// idempotent): a store that indexed pending deliveries by id alone gets
+  /// them indexed per endpoint by due time (in batches, so that a large
+  /// backlog does not need one huge write); a store that kept a second
+  /// index in acceptance order drops it (one range deletion and its table
+  /// files, not a write per delivery).
   status migrate_pending_index() {
     std::string layout;
     auto got =
@@ -441,30 +439,44 @@ public:
       batch.Clear();
       return {};
     };
-    for (it->SeekToFirst(); it->Valid(); it->Next()) {
-      auto id = it->key().ToStringView();
-      if (id.find('\0') != std::string_view::npos)
-        continue; // already in the new layout
-      auto d = get_delivery(id);
-      if (!d)
-        return d.error();
-      rocksdb::Status st = batch.Delete(cfs_[cf_pending], it->key());
-      if (st.ok() && *d && (*d)->state == delivery_state::pending) {
-        st = batch.Put(cfs_[cf_pending],
-                       pending_index_key((*d)->endpoint_id, (*d)->id), {});
-        if (st.ok())
-          st = batch.Put(
-              cfs_[cf_due],
-              due_index_key((*d)->endpoint_id, (*d)->next_attempt_at, (*d)->id),
-              {});
+    if (got.IsNotFound()) {
+      for (it->SeekToFirst(); it->Valid(); it->Next()) {
+        auto id = it->key().ToStringView();
+        if (id.find('\0') != std::string_view::npos)
+          continue; // indexed per endpoint already
+        auto d = get_delivery(id);
+        if (!d)
+          return d.error();
+        if (*d && (*d)->state == delivery_state::pending)
+          if (auto st =
+                  batch.Put(cfs_[cf_due],
+                            due_index_key((*d)->endpoint_id,
+                                          (*d)->next_attempt_at, (*d)->id),
+                            {});
+              !st.ok())
+            return store_error(st);
+        if (batch.Count() >= 30000)
+          TOCSIN_TRY(flush());
       }
-      if (!st.ok())
-        return store_error(st);
-      if (batch.Count() >= 30000)
-        TOCSIN_TRY(flush());
+      if (!it->status().ok())
+        return store_error(it->status());
+    }
+    std::optional<std::pair<std::string, std::string>> range;
+    it->SeekToFirst();
+    if (it->Valid()) {
+      auto first = it->key().ToString();
+      it->SeekToLast();
+      if (it->Valid())
+        range.emplace(std::move(first), it->key().ToString() + '\0');
     }
     if (!it->status().ok())
       return store_error(it->status());
+    it.reset();
+    if (range)
+      if (auto st =
+              batch.DeleteRange(cfs_[cf_pending], range->first, range->second);
+          !st.ok())
+        return store_error(st);
     if (auto st = batch.Put(cfs_[cf_default], layout_key, layout_version);
         !st.ok())
       return store_error(st);
@@ -472,6 +484,19 @@ public:
     wo.sync = true;
     if (auto st = db_->Write(wo, &batch); !st.ok())
       return store_error(st);
+    if (range) {
+      // Its tables go: those below level 0 at once, the few in level 0 (and
+      // the memtable) by a compaction that finds them all deleted.
+      rocksdb::Slice from{range->first}, to{range->second};
+      auto st = rocksdb::DeleteFilesInRange(db_.get(), cfs_[cf_pending], &from,
+                                            &to, /*include_end=*/false);
+      if (st.ok())
+        st = db_->CompactRange(rocksdb::CompactRangeOptions{}, cfs_[cf_pending],
+                               nullptr, nullptr);
+      if (!st.ok())
+        log::warn("the old pending index stays on disk until compacted",
+                  {{"error", st.ToString()}});
+    }
     return {};
   }
 
@@ -729,8 +754,8 @@ public:
   }
 
   result<pending_page>
-  pending_of(std::string_view endpoint_id, pending_order order,
-             const pending_key& from, std::size_t limit,
+  pending_of(std::string_view endpoint_id, const pending_key& from,
+             std::size_t limit,
              const std::function<bool(std::string_view id)>& skip) override {
     // One snapshot for the index, the records and the log position.
     const rocksdb::Snapshot* snap = db_->GetSnapshot();
@@ -744,7 +769,6 @@ public:
       log_it->SeekToLast();
       page.as_of = log_it->Valid() ? from_be64(log_it->key()) : 0;
     }
-    bool by_due = order == pending_order::due;
     std::string prefix{endpoint_id};
     prefix += '\0';
     // Stop at the end of this endpoint's entries, not at the next live key
@@ -753,22 +777,17 @@ public:
     end += '\x01';
     rocksdb::Slice upper{end};
     ro.iterate_upper_bound = &upper;
-    std::unique_ptr<rocksdb::Iterator> it{
-        db_->NewIterator(ro, cfs_[by_due ? cf_due : cf_pending])};
-    it->Seek(by_due ? due_index_key(endpoint_id, from.due, from.id)
-                    : pending_index_key(endpoint_id, from.id));
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, cfs_[cf_due])};
+    it->Seek(due_index_key(endpoint_id, from.due, from.id));
     // The index first, then the records in one batched lookup.
     std::vector<pending_key> keys;
     for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
       auto rest = it->key().ToStringView().substr(prefix.size());
+      if (rest.size() < 8)
+        continue;
       pending_key key;
-      if (by_due) {
-        if (rest.size() < 8)
-          continue;
-        key.due =
-            static_cast<unix_ms>(from_be64(rocksdb::Slice{rest.data(), 8}));
-        rest.remove_prefix(8);
-      }
+      key.due = static_cast<unix_ms>(from_be64(rocksdb::Slice{rest.data(), 8}));
+      rest.remove_prefix(8);
       key.id = std::string{rest};
       if (skip && skip(key.id))
         continue;
@@ -800,12 +819,12 @@ public:
       if (!d)
         return error{"store_corrupt",
                      "unreadable delivery record " + keys[i].id};
-      // Only entries that agree with the record count (a stale one is left
+      // Only entries of pending deliveries count (a stale one is left
       // behind by nothing this code writes, but reading is the safe side).
-      if (d->state != delivery_state::pending ||
-          (by_due && d->next_attempt_at != keys[i].due))
+      if (d->state != delivery_state::pending)
         continue;
       page.deliveries.push_back(std::move(*d));
+      page.places.push_back(keys[i].due);
     }
     return page;
   }
@@ -813,7 +832,7 @@ public:
   result<std::vector<std::string>> endpoints_with_pending() override {
     std::vector<std::string> out;
     std::unique_ptr<rocksdb::Iterator> it{
-        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_pending])};
+        db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_due])};
     for (it->SeekToFirst(); it->Valid();) {
       auto key = it->key().ToStringView();
       auto endpoint = key.substr(0, key.find('\0'));
@@ -900,15 +919,16 @@ public:
     endpoint_backlog out;
     rocksdb::ReadOptions ro;
     ro.fill_cache = false; // a scan for a count: keep the cache for work
-    std::unique_ptr<rocksdb::Iterator> it{
-        db_->NewIterator(ro, cfs_[cf_pending])};
+    std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, cfs_[cf_due])};
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
          it->Next()) {
-      // Delivery ids are time-ordered: the first is the oldest.
-      if (out.pending++ == 0)
-        out.oldest_pending =
-            time_of_id(it->key().ToStringView().substr(prefix.size()), "dlv")
-                .value_or(0);
+      ++out.pending;
+      // Delivery ids are time-ordered: the smallest is the oldest.
+      auto id = it->key().ToStringView().substr(
+          std::min(prefix.size() + 8, it->key().size()));
+      if (auto at = time_of_id(id, "dlv"))
+        if (out.oldest_pending == 0 || *at < out.oldest_pending)
+          out.oldest_pending = *at;
     }
     if (!it->status().ok())
       return store_error(it->status());
@@ -1333,12 +1353,6 @@ private:
     if (st.ok() && is_pending && (!was_pending || was->due != now.due))
       st = batch.Put(cfs_[cf_due],
                      due_index_key(op.endpoint_id, now.due, op.key), {});
-    if (st.ok() && was_pending != is_pending)
-      st = is_pending
-               ? batch.Put(cfs_[cf_pending],
-                           pending_index_key(op.endpoint_id, op.key), {})
-               : batch.SingleDelete(cfs_[cf_pending],
-                                    pending_index_key(op.endpoint_id, op.key));
     // Finished (delivered or dead) deliveries by when: what retention reads.
     // An entry left behind by a replay is dropped when retention meets it.
     bool was_finished = was && was->state != delivery_state::pending;

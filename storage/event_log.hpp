@@ -29,15 +29,18 @@ struct idempotency_record {
 };
 
 /// Where a delivery sits in the store's indexes: its state and, while it is
-/// pending, when it is due.
+/// pending, its place in its endpoint's pending index — when it is due, or,
+/// on an endpoint that delivers in order, where it joined the line (a retry
+/// keeps it there).
 struct delivery_position {
   delivery_state state = delivery_state::pending;
-  unix_ms due = 0; ///< next_attempt_at while pending; 0 otherwise
+  unix_ms due = 0; ///< the place in the pending index; 0 unless pending
 
   friend bool operator==(const delivery_position&,
                          const delivery_position&) = default;
 };
 
+/// The place a delivery takes by default: when it is due.
 inline delivery_position position_of(const delivery& d) {
   return {d.state, d.state == delivery_state::pending ? d.next_attempt_at : 0};
 }
@@ -60,11 +63,14 @@ public:
 
   /// Stores the new state of a delivery and logs `kind` (e.g.
   /// attempt_started, attempt_finished). Keeps the indexes in step (pending
-  /// per endpoint, due per endpoint, dead letters). `was` is the position
-  /// the store holds now, when the caller knows it (the hot paths do); when
-  /// not, the store reads the delivery to learn it.
+  /// per endpoint, dead letters). `was` is the position the store holds
+  /// now, when the caller knows it (the hot paths do); when not, the store
+  /// reads the delivery and takes its default position. A pending
+  /// delivery goes to `place` in its endpoint's index (default: when it is
+  /// due).
   void put_delivery(const delivery& d, record_kind kind,
-                    std::optional<delivery_position> was = std::nullopt);
+                    std::optional<delivery_position> was = std::nullopt,
+                    std::optional<unix_ms> place = std::nullopt);
 
   /// Remembers which event ids an idempotency key was answered with.
   void put_idempotency_key(std::string_view key, const idempotency_record& rec);
@@ -129,12 +135,8 @@ private:
   std::vector<op> ops_;
 };
 
-/// The orders in which an endpoint's pending deliveries can be read: by due
-/// time (next_attempt_at, then id), or as accepted (id: ids are
-/// time-ordered).
-enum class pending_order { due, accepted };
-
-/// A position in one of those orders. `due` is unused for `accepted`.
+/// A place in an endpoint's pending index, which orders its pending
+/// deliveries by their position's `due`, then by id.
 struct pending_key {
   unix_ms due = 0;
   std::string id;
@@ -143,7 +145,8 @@ struct pending_key {
 };
 
 struct pending_page {
-  std::vector<delivery> deliveries; ///< in the order asked for
+  std::vector<delivery> deliveries; ///< in the index's order
+  std::vector<unix_ms> places;      ///< each one's place in the index (`due`)
   /// Where the next page starts: the first pending delivery not returned
   /// (nothing: the page reached the end).
   std::optional<pending_key> next;
@@ -237,11 +240,11 @@ public:
 
   /// A page of one endpoint's pending deliveries, read from one consistent
   /// view of the store: up to `limit` of them from `from` on (inclusive) in
-  /// the order asked for, leaving out those `skip` says yes to (the ones the
+  /// the index's order, leaving out those `skip` says yes to (the ones the
   /// caller holds already). Reads the index, never a whole backlog.
   virtual result<pending_page>
-  pending_of(std::string_view endpoint_id, pending_order order,
-             const pending_key& from, std::size_t limit,
+  pending_of(std::string_view endpoint_id, const pending_key& from,
+             std::size_t limit,
              const std::function<bool(std::string_view id)>& skip) = 0;
 
   /// The endpoints that have pending deliveries, in id order (one index

@@ -70,11 +70,11 @@ public:
   }
   int pages = 0; ///< pending_of calls
   result<storage::pending_page>
-  pending_of(std::string_view ep, storage::pending_order order,
-             const storage::pending_key& from, std::size_t limit,
+  pending_of(std::string_view ep, const storage::pending_key& from,
+             std::size_t limit,
              const std::function<bool(std::string_view)>& skip) override {
     ++pages;
-    return real_.pending_of(ep, order, from, limit, skip);
+    return real_.pending_of(ep, from, limit, skip);
   }
   result<std::vector<std::string>> endpoints_with_pending() override {
     return real_.endpoints_with_pending();

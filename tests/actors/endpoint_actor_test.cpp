@@ -159,6 +159,46 @@ BOOST_AUTO_TEST_CASE(an_ordered_endpoint_keeps_fifo_under_retries) {
   BOOST_TEST(client.requests.empty());
 }
 
+BOOST_AUTO_TEST_CASE(an_ordered_endpoints_head_keeps_its_place_in_the_store) {
+  // The head of a FIFO endpoint fails and waits for its retry; the process
+  // goes (a new actor over the same store). The head comes back first: its
+  // retry kept its place in the store's order, where a retry on another
+  // endpoint moves to when it is due.
+  for (auto id : {"1", "2", "3"}) {
+    job(id, "ep");
+    advance(1);
+  }
+  auto cfg = endpoint("ep", {1, 1, 1, 1});
+  cfg.ordered = true;
+  auto a = spawn(cfg);
+  BOOST_REQUIRE(held_ids(client) == (std::vector<std::string>{"evt_1"}));
+  client.answer(503);
+  run();
+  BOOST_TEST(stored("dlv_1").next_attempt_at == now() + 1000);
+  auto page = real_log->pending_of("ep", {}, 10, {});
+  BOOST_REQUIRE(page);
+  BOOST_REQUIRE(page->deliveries.size() == 3u);
+  BOOST_TEST(page->deliveries[0].id == "dlv_1");
+  BOOST_TEST(page->places[0] < page->places[1]);
+  caf::anon_send_exit(a, caf::exit_reason::kill);
+  run();
+
+  auto b = spawn(cfg);
+  BOOST_TEST(client.requests.empty()); // the head's retry holds the line
+  advance(1000);
+  std::vector<std::string> sent;
+  while (!client.requests.empty()) {
+    BOOST_TEST(client.requests.size() == 1u);
+    for (auto& id : held_ids(client))
+      sent.push_back(id);
+    client.answer(200);
+    run();
+  }
+  BOOST_TEST(sent == (std::vector<std::string>{"evt_1", "evt_2", "evt_3"}),
+             boost::test_tools::per_element());
+  (void)b;
+}
+
 BOOST_AUTO_TEST_CASE(a_rate_limit_spaces_the_attempts) {
   auto cfg = endpoint("ep", {1, 1, 1, 1});
   cfg.rate = {2, 2}; // 2 per second, burst 2

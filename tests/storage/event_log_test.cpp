@@ -38,16 +38,15 @@ std::vector<nlohmann::json> records(event_log& log) {
   return out;
 }
 
-/// Every pending delivery of `endpoint` in `order`, read a page of `limit`
-/// at a time.
+/// Every pending delivery of `endpoint` in the index's order, read a page of
+/// `limit` at a time.
 std::vector<std::string> pending_ids(event_log& log,
-                                     pending_order order = pending_order::due,
                                      std::string endpoint = "ep",
                                      std::size_t limit = 2) {
   std::vector<std::string> out;
   pending_key from;
   for (;;) {
-    auto page = log.pending_of(endpoint, order, from, limit, {});
+    auto page = log.pending_of(endpoint, from, limit, {});
     BOOST_REQUIRE(page.ok());
     for (auto& d : page->deliveries)
       out.push_back(d.id);
@@ -108,15 +107,35 @@ void compact_by_level(const std::filesystem::path& dir,
       opts);
 }
 
-/// How many tables the log of a closed store has.
-std::size_t log_tables(const std::filesystem::path& dir) {
+/// How many tables a column family of a closed store has.
+std::size_t table_files_of(const std::filesystem::path& dir,
+                           const std::string& cf) {
   std::size_t n = 0;
   rewrite_store(dir, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
-    if (h->GetName() != "log")
+    if (h->GetName() != cf)
       return;
     rocksdb::ColumnFamilyMetaData meta;
     db.GetColumnFamilyMetaData(h, &meta);
     n = meta.file_count;
+  });
+  return n;
+}
+
+std::size_t log_tables(const std::filesystem::path& dir) {
+  return table_files_of(dir, "log");
+}
+
+/// How many live keys a column family of a closed store has.
+std::size_t entries_of(const std::filesystem::path& dir,
+                       const std::string& cf) {
+  std::size_t n = 0;
+  rewrite_store(dir, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+    if (h->GetName() != cf)
+      return;
+    std::unique_ptr<rocksdb::Iterator> it{db.NewIterator({}, h)};
+    for (it->SeekToFirst(); it->Valid(); it->Next())
+      ++n;
+    BOOST_REQUIRE(it->status().ok());
   });
   return n;
 }
@@ -262,15 +281,12 @@ BOOST_AUTO_TEST_CASE(index_entries_come_and_go_without_leftovers) {
   d.next_attempt_at = 6000;
   step(**log, record_kind::delivery_replayed, std::nullopt);
   BOOST_TEST(pending_ids(**log) == std::vector<std::string>{"dlv_a"});
-  BOOST_TEST(pending_ids(**log, pending_order::accepted) ==
-             std::vector<std::string>{"dlv_a"});
   BOOST_TEST(pending_count(**log) == 1u);
   was = position_of(d);
   d.state = delivery_state::delivered;
   d.finished_at = 7000;
   step(**log, record_kind::delivery_delivered, was);
   BOOST_TEST(pending_ids(**log).empty());
-  BOOST_TEST(pending_ids(**log, pending_order::accepted).empty());
   BOOST_TEST(pending_count(**log) == 0u);
   log->reset();
   // Compacted to the last level: no entry of either index is left, and no
@@ -632,8 +648,7 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_endpoint_index_gets_one) {
   BOOST_TEST((*log)->list_dead_letters_of("b", 0, 10)->size() == 1u);
 }
 
-BOOST_AUTO_TEST_CASE(
-    pending_deliveries_page_per_endpoint_by_due_or_as_accepted) {
+BOOST_AUTO_TEST_CASE(pending_deliveries_page_per_endpoint_in_their_places) {
   test::temp_dir dir;
   auto opened = open_event_log({dir.path().string()});
   BOOST_REQUIRE(opened);
@@ -657,54 +672,57 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(*seq == log.last_sequence());
   BOOST_TEST(*seq == 5u);
   using v = std::vector<std::string>;
-  BOOST_TEST(pending_ids(log, pending_order::due, "a") ==
-                 (v{"dlv_2", "dlv_3", "dlv_4", "dlv_1"}),
+  BOOST_TEST(pending_ids(log, "a") == (v{"dlv_2", "dlv_3", "dlv_4", "dlv_1"}),
              boost::test_tools::per_element());
-  BOOST_TEST(pending_ids(log, pending_order::accepted, "a") ==
-                 (v{"dlv_1", "dlv_2", "dlv_3", "dlv_4"}),
-             boost::test_tools::per_element());
-  BOOST_TEST(pending_ids(log, pending_order::due, "ab") == (v{"dlv_0"}));
-  BOOST_TEST(pending_ids(log, pending_order::due, "nobody").empty());
+  BOOST_TEST(pending_ids(log, "ab") == (v{"dlv_0"}));
+  BOOST_TEST(pending_ids(log, "nobody").empty());
 
   // A page: its size, where the next one starts, what it skips, the log
   // position it reflects.
-  auto page = log.pending_of("a", pending_order::due, {}, 2,
+  auto page = log.pending_of("a", {}, 2,
                              [](std::string_view id) { return id == "dlv_3"; });
   BOOST_REQUIRE(page);
   BOOST_TEST(page->deliveries.size() == 2u);
   BOOST_TEST(page->deliveries[0].id == "dlv_2");
   BOOST_TEST(page->deliveries[1].id == "dlv_4");
+  BOOST_TEST(page->places == (std::vector<unix_ms>{1000, 3000}),
+             boost::test_tools::per_element());
   BOOST_REQUIRE(page->next);
   BOOST_TEST(page->next->id == "dlv_1");
   BOOST_TEST(page->next->due == 5000);
   BOOST_TEST(page->as_of == 5u);
 
-  // A retry moves the delivery in due order; delivered and dead-lettered
-  // ones leave both orders.
+  // A retry moves the delivery to when it is due, unless its writer keeps
+  // it in its place (a FIFO endpoint's head); delivered and dead-lettered
+  // ones leave the index.
   auto was = position_of(a[1]);
   a[1].next_attempt_at = 9000; // dlv_2 retried later
+  auto kept = position_of(a[0]);
+  a[0].next_attempt_at = 20000; // dlv_1 retried, its place kept
   a[2].state = delivery_state::delivered;
   a[3].state = delivery_state::dead_lettered;
   a[3].finished_at = 4000;
   ws.clear();
+  ws.put_delivery(a[0], record_kind::attempt_finished, kept, kept.due);
   ws.put_delivery(a[1], record_kind::attempt_finished, was);
   ws.put_delivery(a[2], record_kind::attempt_finished,
                   delivery_position{delivery_state::pending, 3000});
   ws.put_delivery(a[3], record_kind::attempt_finished); // read from the store
   BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
-  BOOST_TEST(pending_ids(log, pending_order::due, "a") == (v{"dlv_1", "dlv_2"}),
+  BOOST_TEST(pending_ids(log, "a") == (v{"dlv_1", "dlv_2"}),
              boost::test_tools::per_element());
-  BOOST_TEST(pending_ids(log, pending_order::accepted, "a") ==
-                 (v{"dlv_1", "dlv_2"}),
+  page = log.pending_of("a", {}, 10, {});
+  BOOST_REQUIRE(page);
+  BOOST_TEST(page->places == (std::vector<unix_ms>{5000, 9000}),
              boost::test_tools::per_element());
+  BOOST_TEST(page->deliveries[0].next_attempt_at == 20000);
   // A replay brings one back.
   a[3].state = delivery_state::pending;
   a[3].next_attempt_at = 100;
   ws.clear();
   ws.put_delivery(a[3], record_kind::delivery_replayed);
   BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
-  BOOST_TEST(pending_ids(log, pending_order::due, "a") ==
-                 (v{"dlv_4", "dlv_1", "dlv_2"}),
+  BOOST_TEST(pending_ids(log, "a") == (v{"dlv_4", "dlv_1", "dlv_2"}),
              boost::test_tools::per_element());
   auto endpoints = log.endpoints_with_pending();
   BOOST_REQUIRE(endpoints);
@@ -743,13 +761,54 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_per_endpoint_indexes_is_migrated) {
   auto log = open_event_log({dir.path().string()});
   BOOST_REQUIRE(log);
   using v = std::vector<std::string>;
-  BOOST_TEST(pending_ids(**log, pending_order::due) == (v{"dlv_2", "dlv_1"}),
-             boost::test_tools::per_element());
-  BOOST_TEST(pending_ids(**log, pending_order::accepted) ==
-                 (v{"dlv_1", "dlv_2"}),
+  BOOST_TEST(pending_ids(**log) == (v{"dlv_2", "dlv_1"}),
              boost::test_tools::per_element());
   BOOST_TEST(*(*log)->endpoints_with_pending() == (v{"ep"}),
              boost::test_tools::per_element());
+  log->reset();
+  BOOST_TEST(entries_of(dir.path(), "pending") == 0u);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_with_an_index_in_acceptance_order_drops_it) {
+  // Layout "2" kept every pending delivery in a second index, in the order
+  // accepted: at open it goes (one range deletion, its tables dropped) and
+  // the due index stays as it is.
+  test::temp_dir dir;
+  using v = std::vector<std::string>;
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    write_set ws;
+    for (auto [id, due] : {std::pair{"dlv_1", 2000}, std::pair{"dlv_2", 1000},
+                           std::pair{"dlv_3", 3000}}) {
+      auto d = make_delivery(id, "evt");
+      d.next_attempt_at = due;
+      ws.add_delivery(d);
+    }
+    BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
+  }
+  rewrite_store(dir.path(), [](rocksdb::DB& db,
+                               rocksdb::ColumnFamilyHandle* h) {
+    if (h->GetName() == "pending") {
+      for (auto id : {"dlv_1", "dlv_2", "dlv_3"})
+        BOOST_REQUIRE(db.Put({}, h, std::string{"ep"} + '\0' + id, "").ok());
+      BOOST_REQUIRE(db.Flush({}, h).ok()); // in a table file
+    }
+    if (h->GetName() == "default")
+      BOOST_REQUIRE(db.Put({}, h, "index_layout", "2").ok());
+  });
+  BOOST_TEST(entries_of(dir.path(), "pending") == 3u);
+  {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    BOOST_TEST(pending_ids(**log) == (v{"dlv_2", "dlv_1", "dlv_3"}),
+               boost::test_tools::per_element());
+    auto backlog = (*log)->backlog_of("ep");
+    BOOST_REQUIRE(backlog);
+    BOOST_TEST(backlog->pending == 3u);
+  }
+  BOOST_TEST(entries_of(dir.path(), "pending") == 0u);
+  BOOST_TEST(table_files_of(dir.path(), "pending") == 0u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -66,8 +66,7 @@ public:
     return std::optional<storage::idempotency_record>{};
   }
   result<storage::pending_page>
-  pending_of(std::string_view, storage::pending_order,
-             const storage::pending_key&, std::size_t,
+  pending_of(std::string_view, const storage::pending_key&, std::size_t,
              const std::function<bool(std::string_view)>&) override {
     return storage::pending_page{};
   }
