@@ -196,6 +196,49 @@ BOOST_AUTO_TEST_CASE(commits_events_and_deliveries_and_reads_them_back) {
   BOOST_TEST(recs[0]["seq"].get<int>() + 1 == recs[1]["seq"].get<int>());
 }
 
+BOOST_AUTO_TEST_CASE(events_read_at_once_come_in_the_order_asked_for) {
+  // One pass in key order reads them: neighbours, gaps longer than its
+  // steps, ids before, between and after the stored ones, repeats, some in
+  // a table file and some in the memtable.
+  test::temp_dir dir;
+  auto body = [](int i) { return "{\"n\":" + std::to_string(i) + "}"; };
+  auto id = [](int i) {
+    char s[16];
+    std::snprintf(s, sizeof s, "evt_%03d", i);
+    return std::string{s};
+  };
+  for (int half : {0, 1}) {
+    auto log = open_event_log({dir.path().string()});
+    BOOST_REQUIRE(log);
+    write_set ws;
+    for (int i = half; i < 200; i += 2)
+      ws.add_event(event_record{id(i), body(i), 1000, {}});
+    BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
+  } // the first half is flushed to a table when the store closes
+  auto log = open_event_log({dir.path().string()});
+  BOOST_REQUIRE(log);
+  std::vector<std::string> ask{"evt_150", "evt_000", "evt_001", "evt_",
+                               "evt_199", "evt_2",   "evt_040", "evt_150",
+                               "evt_077", "evt_078", "evt_999", "evt_100"};
+  for (int i = 120; i < 140; ++i)
+    ask.push_back(id(i));
+  auto got = (*log)->get_events(ask);
+  BOOST_REQUIRE(got);
+  BOOST_REQUIRE(got->size() == ask.size());
+  for (std::size_t i = 0; i < ask.size(); ++i) {
+    auto one = (*log)->get_event(ask[i]);
+    BOOST_REQUIRE(one);
+    BOOST_TEST((*got)[i].has_value() == one->has_value(), ask[i]);
+    if ((*got)[i] && *one)
+      BOOST_TEST((*got)[i]->body == (*one)->body, ask[i]);
+  }
+  BOOST_TEST(!(*got)[3]);  // "evt_"
+  BOOST_TEST(!(*got)[5]);  // "evt_2"
+  BOOST_TEST(!(*got)[10]); // "evt_999"
+  BOOST_REQUIRE((*got)[9]);
+  BOOST_TEST((*got)[9]->body == body(78));
+}
+
 BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   test::temp_dir dir;
   auto log = open_event_log({dir.path().string()});
