@@ -199,6 +199,46 @@ BOOST_AUTO_TEST_CASE(an_ordered_endpoints_head_keeps_its_place_in_the_store) {
   (void)b;
 }
 
+BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_joins_the_back_of_a_fifo_line) {
+  // dlv_0 was accepted first and dead-lettered; replayed (as the intake
+  // writes a replay: due now) after dlv_1 and dlv_2 were accepted, it goes
+  // after them, not back to where it was accepted.
+  auto first = job("0", "ep");
+  advance(1);
+  auto d = first.state;
+  storage::write_set ws;
+  auto was = storage::position_of(d);
+  d.state = delivery_state::dead_lettered;
+  d.finished_at = now();
+  ws.put_delivery(d, storage::record_kind::delivery_dead_lettered, was);
+  BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
+  for (auto id : {"1", "2"}) {
+    job(id, "ep");
+    advance(1);
+  }
+  d.state = delivery_state::pending;
+  d.finished_at = 0;
+  d.next_attempt_at = now();
+  ws.clear();
+  ws.put_delivery(d, storage::record_kind::delivery_replayed,
+                  storage::delivery_position{delivery_state::dead_lettered, 0});
+  BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
+  auto cfg = endpoint("ep", {1, 1, 1, 1});
+  cfg.ordered = true;
+  auto a = spawn(cfg);
+  std::vector<std::string> sent;
+  while (!client.requests.empty()) {
+    BOOST_TEST(client.requests.size() == 1u);
+    for (auto& id : held_ids(client))
+      sent.push_back(id);
+    client.answer(200);
+    run();
+  }
+  BOOST_TEST(sent == (std::vector<std::string>{"evt_1", "evt_2", "evt_0"}),
+             boost::test_tools::per_element());
+  (void)a;
+}
+
 BOOST_AUTO_TEST_CASE(a_rate_limit_spaces_the_attempts) {
   auto cfg = endpoint("ep", {1, 1, 1, 1});
   cfg.rate = {2, 2}; // 2 per second, burst 2
