@@ -19,7 +19,8 @@ struct job {
   /// next_attempt_at can move ahead of it when a write is refused and the
   /// attempt postponed.)
   unix_ms indexed_due = 0;
-  /// The place its outcome's write gives it, while that write is pending.
+  /// The place the write under way (an attempt's start or end) gives it,
+  /// until that write is done.
   unix_ms next_indexed_due = 0;
 };
 
