@@ -16,6 +16,7 @@
 #include <filesystem>
 #include <limits>
 #include <mutex>
+#include <numeric>
 #include <unordered_set>
 
 #include <nlohmann/json.hpp>
@@ -728,8 +729,7 @@ public:
     if (ids.empty())
       return rocksdb::Status::OK();
     std::vector<std::size_t> order(ids.size());
-    for (std::size_t i = 0; i < order.size(); ++i)
-      order[i] = i;
+    std::iota(order.begin(), order.end(), std::size_t{0});
     std::sort(order.begin(), order.end(),
               [&](std::size_t a, std::size_t b) { return ids[a] < ids[b]; });
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, cfs_[c])};
@@ -815,7 +815,7 @@ public:
     ro.iterate_upper_bound = &upper;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, cfs_[cf_due])};
     it->Seek(due_index_key(endpoint_id, from.due, from.id));
-    // The index first, then the records in one batched lookup.
+    // The index first, then the records in one pass in key order.
     std::vector<pending_key> keys;
     for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
       auto rest = it->key().ToStringView().substr(prefix.size());

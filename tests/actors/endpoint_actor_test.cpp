@@ -11,6 +11,16 @@ using storage::delivery_state;
 
 namespace {
 
+/// The ids of the requests held, in the order they were sent.
+std::vector<std::string> held_ids(const held_client& c) {
+  std::vector<std::string> out;
+  for (auto& h : c.requests)
+    for (auto& [name, value] : h.request.headers)
+      if (name == "webhook-id")
+        out.push_back(value);
+  return out;
+}
+
 struct endpoint_fixture : actor_fixture {
   actors::endpoint_actor spawn(delivery::endpoint_config cfg,
                                std::size_t window = defaults::queue_window) {
@@ -26,17 +36,20 @@ struct endpoint_fixture : actor_fixture {
                    real_log->last_sequence());
     run();
   }
+  /// Answers 200 to each request as it is sent, one in flight at a time (a
+  /// FIFO endpoint), until none is left: the ids of the requests, in order.
+  std::vector<std::string> answer_in_turn() {
+    std::vector<std::string> sent;
+    while (!client.requests.empty()) {
+      BOOST_TEST(client.requests.size() == 1u);
+      for (auto& id : held_ids(client))
+        sent.push_back(id);
+      client.answer(200);
+      run();
+    }
+    return sent;
+  }
 };
-
-/// The ids of the requests held, in the order they were sent.
-std::vector<std::string> held_ids(const held_client& c) {
-  std::vector<std::string> out;
-  for (auto& h : c.requests)
-    for (auto& [name, value] : h.request.headers)
-      if (name == "webhook-id")
-        out.push_back(value);
-  return out;
-}
 
 } // namespace
 
@@ -186,14 +199,7 @@ BOOST_AUTO_TEST_CASE(an_ordered_endpoints_head_keeps_its_place_in_the_store) {
   auto b = spawn(cfg);
   BOOST_TEST(client.requests.empty()); // the head's retry holds the line
   advance(1000);
-  std::vector<std::string> sent;
-  while (!client.requests.empty()) {
-    BOOST_TEST(client.requests.size() == 1u);
-    for (auto& id : held_ids(client))
-      sent.push_back(id);
-    client.answer(200);
-    run();
-  }
+  auto sent = answer_in_turn();
   BOOST_TEST(sent == (std::vector<std::string>{"evt_1", "evt_2", "evt_3"}),
              boost::test_tools::per_element());
   (void)b;
@@ -226,14 +232,7 @@ BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_joins_the_back_of_a_fifo_line) {
   auto cfg = endpoint("ep", {1, 1, 1, 1});
   cfg.ordered = true;
   auto a = spawn(cfg);
-  std::vector<std::string> sent;
-  while (!client.requests.empty()) {
-    BOOST_TEST(client.requests.size() == 1u);
-    for (auto& id : held_ids(client))
-      sent.push_back(id);
-    client.answer(200);
-    run();
-  }
+  auto sent = answer_in_turn();
   BOOST_TEST(sent == (std::vector<std::string>{"evt_1", "evt_2", "evt_0"}),
              boost::test_tools::per_element());
   (void)a;

@@ -107,13 +107,21 @@ void compact_by_level(const std::filesystem::path& dir,
       opts);
 }
 
+/// Calls `fn` with one column family of a closed store.
+void with_column_family(
+    const std::filesystem::path& dir, const std::string& cf,
+    const std::function<void(rocksdb::DB&, rocksdb::ColumnFamilyHandle*)>& fn) {
+  rewrite_store(dir, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
+    if (h->GetName() == cf)
+      fn(db, h);
+  });
+}
+
 /// How many tables a column family of a closed store has.
 std::size_t table_files_of(const std::filesystem::path& dir,
                            const std::string& cf) {
   std::size_t n = 0;
-  rewrite_store(dir, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
-    if (h->GetName() != cf)
-      return;
+  with_column_family(dir, cf, [&](auto& db, auto* h) {
     rocksdb::ColumnFamilyMetaData meta;
     db.GetColumnFamilyMetaData(h, &meta);
     n = meta.file_count;
@@ -129,9 +137,7 @@ std::size_t log_tables(const std::filesystem::path& dir) {
 std::size_t entries_of(const std::filesystem::path& dir,
                        const std::string& cf) {
   std::size_t n = 0;
-  rewrite_store(dir, [&](rocksdb::DB& db, rocksdb::ColumnFamilyHandle* h) {
-    if (h->GetName() != cf)
-      return;
+  with_column_family(dir, cf, [&](auto& db, auto* h) {
     std::unique_ptr<rocksdb::Iterator> it{db.NewIterator({}, h)};
     for (it->SeekToFirst(); it->Valid(); it->Next())
       ++n;
