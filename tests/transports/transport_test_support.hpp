@@ -83,7 +83,8 @@ inline std::filesystem::path golden_path(std::string_view transport,
                                          std::string_view type) {
   std::string name{type};
   std::replace(name.begin(), name.end(), '.', '_');
-  return std::filesystem::path{__FILE__}.parent_path() / "golden" /
+  // From CMake, not __FILE__: a compiler cache may make that relative.
+  return std::filesystem::path{TOCSIN_GOLDEN_DIR} /
          (std::string{transport} + "_" + name + ".json");
 }
 
