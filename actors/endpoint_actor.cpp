@@ -135,8 +135,9 @@ void launch(self_ptr self, std::vector<delivery::job> starting,
   }
   std::vector<std::pair<std::string, result<net::outbound_request>>> reqs;
   for (auto& job : starting)
-    reqs.emplace_back(job.state.id,
-                      delivery::build_request(q.config(), job, now));
+    reqs.emplace_back(
+        job.state.id,
+        delivery::build_request(q.config(), job, now, st.deps.public_url));
   q.launched(std::move(starting));
   auto handle = caf::actor_cast<endpoint_actor>(self);
   std::vector<std::pair<net::outbound_request, net::https_client::completion>>

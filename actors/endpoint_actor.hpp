@@ -39,6 +39,8 @@ struct actor_deps {
   caf::actor_addr supervisor = {};
   /// The escalation rules the ingest actor runs ([[escalation]]).
   std::vector<delivery::escalation_rule> escalation = {};
+  /// server.public_url, for links to an event on the dashboard.
+  std::string public_url = {};
 };
 
 /// The endpoint's metrics, looked up once (updates take no lock).

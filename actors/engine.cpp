@@ -91,6 +91,7 @@ public:
     actor_deps deps{&log_, &client_, now_ms, opts_.max_payload_bytes,
                     opts_.queue_window};
     deps.escalation = opts_.escalation;
+    deps.public_url = opts_.public_url;
     ingest_ = sys_.spawn<caf::detached>(ingest_actor_fn, opts_.endpoints, deps);
     bridge_ = sys_.spawn(bridge::make, ingest_);
   }

@@ -31,6 +31,8 @@ struct engine_options {
   std::size_t queue_window = defaults::queue_window;
   /// Escalation rules ([[escalation]]), run over every accepted event.
   std::vector<delivery::escalation_rule> escalation = {};
+  /// server.public_url: where links to an event on the dashboard point.
+  std::string public_url = {};
 };
 
 class engine {

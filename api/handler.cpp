@@ -74,6 +74,13 @@ json delivery_json(const storage::delivery& d) {
   // A notice tells its endpoint the event was acknowledged or resolved.
   if (d.news.state != storage::event_state::open)
     j["notice"] = storage::to_string(d.news.state);
+  // What the receiver made of it (a Slack app's channel and ts), as its
+  // transport said; the host checked it is a small JSON object.
+  if (json receipt;
+      !d.receipt.empty() &&
+      parse_json(d.receipt, receipt, nullptr, stored_json_limits) &&
+      receipt.is_object())
+    j["receipt"] = std::move(receipt);
   return j;
 }
 
@@ -81,6 +88,9 @@ json answer_json(const storage::event_answer& a) {
   json j{{"by", a.by}, {"source", a.source}, {"at", format_rfc3339(a.at)}};
   if (!a.note.empty())
     j["note"] = a.note;
+  // Answered along with another event (an escalation and its members).
+  if (!a.via.empty())
+    j["via"] = a.via;
   return j;
 }
 
@@ -643,18 +653,20 @@ void request_handler::slack_interaction(call& c) {
   for (auto& click : *clicks) {
     delivery::answer_request a;
     a.event_id = click.event_id;
-    a.state = storage::event_state::acknowledged;
+    a.state = click.state;
     a.by = click.user;
     a.source = "slack";
     a.reply_url = click.response_url;
     a.reply_transport = "slack";
+    a.clicked_channel = click.channel;
+    a.clicked_ts = click.message_ts;
     engine_.answer(std::move(a), [event = click.event_id](
                                      result<delivery::answer_outcome> out) {
       if (!out)
-        return log::warn("Slack acknowledgement not recorded",
+        return log::warn("Slack answer not recorded",
                          {{"event", event}, {"error", out.error().message}});
       if (!out->events.at(0).changed)
-        log::info("Slack acknowledgement of an event already answered",
+        log::info("Slack answer to an event already in that state",
                   {{"event", event},
                    {"state",
                     std::string{storage::to_string(out->events.at(0).state)}}});

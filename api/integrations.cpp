@@ -118,13 +118,31 @@ parse_slack_interaction(std::string_view body) {
     if (!u || u->scheme != "https")
       return bad_payload("response_url is not an https URL");
   }
+  // The message clicked: the container names it; older payloads only
+  // carry channel.id and message.ts.
+  auto container = member(&p, "container");
+  std::string channel{text(member(container, "channel_id"))};
+  if (channel.empty())
+    channel = text(member(member(&p, "channel"), "id"));
+  std::string ts{text(member(container, "message_ts"))};
+  if (ts.empty())
+    ts = text(member(member(&p, "message"), "ts"));
+  if (channel.size() > 64 || ts.size() > 64) // ids and "1700000000.000100"
+    channel.clear(), ts.clear();
   for (auto& a : *actions) {
-    if (text(member(&a, "action_id")) != "tocsin.ack")
+    auto action = text(member(&a, "action_id"));
+    storage::event_state state;
+    if (action == "tocsin.ack")
+      state = storage::event_state::acknowledged;
+    else if (action == "tocsin.resolve")
+      state = storage::event_state::resolved;
+    else
       continue;
     auto value = text(member(&a, "value"));
     if (!is_valid_id(value, "evt"))
-      return bad_payload("a tocsin.ack button whose value is not an event id");
-    clicks.push_back({std::string{value}, who, reply});
+      return bad_payload("a " + std::string{action} +
+                         " button whose value is not an event id");
+    clicks.push_back({std::string{value}, who, reply, state, channel, ts});
   }
   return clicks;
 }

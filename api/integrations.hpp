@@ -33,14 +33,21 @@ struct slack_click {
   std::string event_id;     ///< the button's value
   std::string user;         ///< who clicked: "name (U123)" as Slack says
   std::string response_url; ///< where the message can be replaced
+  /// What the button asks: acknowledged (tocsin.ack) or resolved
+  /// (tocsin.resolve).
+  storage::event_state state = storage::event_state::acknowledged;
+  /// The message clicked (its channel and ts), when the payload says.
+  std::string channel = {};
+  std::string message_ts = {};
 };
 
 /// Reads an interaction callback: application/x-www-form-urlencoded with one
 /// field `payload` holding JSON of type "block_actions". The clicks on
-/// "tocsin.ack" buttons (usually one); none for other interactions (other
-/// buttons, other types), which are answered 200 and ignored. Errors
-/// ("invalid_payload"): not a form with a JSON payload, a tocsin.ack whose
-/// value is not an event id, a response_url that is not https.
+/// "tocsin.ack" and "tocsin.resolve" buttons (usually one); none for other
+/// interactions (other buttons, other types), which are answered 200 and
+/// ignored. Errors ("invalid_payload"): not a form with a JSON payload, a
+/// button whose value is not an event id, a response_url that is not
+/// https.
 result<std::vector<slack_click>> parse_slack_interaction(std::string_view body);
 
 /// X-PagerDuty-Signature holds one or more comma-separated "v1=" + hex

@@ -5,6 +5,7 @@
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
 #include "common/log.hpp"
+#include "common/url.hpp"
 #include "delivery/signing.hpp"
 #include "net/address_policy.hpp"
 
@@ -191,12 +192,21 @@ status read_server(table_reader& r, server_config& s) {
       r.read_int("max_queued_bytes", s.max_queued_bytes, 1 << 20, 1LL << 40));
   TOCSIN_TRY(r.read("plugins_dir", s.plugins_dir));
   TOCSIN_TRY(r.read("audit_url_template", s.audit_url_template));
+  TOCSIN_TRY(r.read("public_url", s.public_url));
   TOCSIN_TRY(r.read("public_metrics", s.public_metrics));
   TOCSIN_TRY(r.read_int("io_threads", s.io_threads, 1, 64));
   TOCSIN_TRY(r.read_int("actor_threads", s.actor_threads, 1, 64));
   TOCSIN_TRY(r.read_int("read_threads", s.read_threads, 1, 64));
   if (s.data_dir.empty())
     return r.bad("data_dir", "must not be empty");
+  if (!s.public_url.empty()) {
+    auto u = parse_url(s.public_url);
+    if (!u || u->scheme != "https" ||
+        s.public_url.find_first_of("?#") != std::string::npos)
+      return r.bad("public_url",
+                   "must be an https:// URL without a query or fragment, "
+                   "e.g. \"https://tocsin.example\"");
+  }
   return r.finish();
 }
 

@@ -40,6 +40,10 @@ struct server_config {
   std::size_t max_queued_bytes = 64 << 20;
   std::string plugins_dir;
   std::string audit_url_template;
+  /// Where people reach this tocsin's dashboard ("https://tocsin.example"):
+  /// Slack's Investigate button and PagerDuty's links point at an event
+  /// there. Empty: no such links.
+  std::string public_url;
   /// GET /metrics without a token (Prometheus can send bearer tokens; this
   /// is for scrapers that cannot).
   bool public_metrics = false;

@@ -173,6 +173,7 @@ int serve(const std::string& config_file) {
   engine_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
   engine_opts.queue_window = cfg->delivery.queue_window;
   engine_opts.escalation = cfg->escalation;
+  engine_opts.public_url = cfg->server.public_url;
   engine_opts.endpoints = std::move(endpoints->runtime);
   auto engine = actors::engine::start(engine_opts, **log, **client);
   if (!engine)

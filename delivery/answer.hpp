@@ -26,6 +26,11 @@ struct answer_request {
   /// message); others of the transport get a new message.
   std::string reply_url = {};
   std::string reply_transport = {};
+  /// The Slack message that was clicked (its channel and ts), when the
+  /// click says: a message a Slack app posted (its delivery's receipt names
+  /// it) is edited in place, not replaced through reply_url.
+  std::string clicked_channel = {};
+  std::string clicked_ts = {};
 };
 
 /// One event's outcome.

@@ -266,6 +266,8 @@ endpoint_queue::finish(const std::string& delivery_id,
   if (v.delivered()) {
     d.state = delivery_state::delivered;
     d.finished_at = now;
+    if (!c.receipt.empty())
+      d.receipt = std::move(c.receipt);
     kind = record_kind::delivery_delivered;
   } else if (v.dead_lettered()) {
     d.state = delivery_state::dead_lettered;

@@ -7,11 +7,14 @@
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
 #include "common/metric_families.hpp"
+#include "delivery/own_records.hpp"
 #include "delivery/payload.hpp"
 #include "delivery/retry_policy.hpp"
 #include "delivery/routing.hpp"
 
 #include <nlohmann/json.hpp>
+
+#include <utility>
 
 namespace tocsin::delivery {
 
@@ -36,92 +39,14 @@ intake::intake(storage::event_log& log, std::vector<route> routes,
                std::size_t max_payload_bytes,
                std::vector<escalation_rule> escalation)
     : log_(log), routes_(std::move(routes)),
-      max_payload_bytes_(max_payload_bytes), escalation_rules_(escalation),
-      escalator_(std::move(escalation)) {}
-
-namespace {
-
-/// An event tocsin raises itself (an escalation, an endpoint's health):
-/// the body a producer's event would have after validation
-/// (api/event_validation.cpp), in the same field order.
-new_event own_event(std::string type, std::string severity,
-                    std::string agent_id, std::string summary,
-                    const std::string& details_json, unix_ms now,
-                    std::size_t max_payload_bytes) {
-  new_event ev;
-  ev.id = new_id("evt");
-  ev.type = std::move(type);
-  ev.severity = severity_rank(severity).value_or(0);
-  ev.severity_name = std::move(severity);
-  ev.agent_id = std::move(agent_id);
-  ev.summary = std::move(summary);
-  ev.timestamp = format_rfc3339(now);
-  write_body(ev, details_json, max_payload_bytes);
-  return ev;
-}
-
-/// A new delivery of `event_id` to `endpoint_id`, due now.
-storage::delivery new_delivery(const std::string& event_id,
-                               const std::string& endpoint_id, unix_ms now) {
-  storage::delivery d;
-  d.id = new_id("dlv");
-  d.event_id = event_id;
-  d.endpoint_id = endpoint_id;
-  d.created_at = now;
-  d.next_attempt_at = now;
-  return d;
-}
-
-/// An escalation as an event, the escalation as its details.
-new_event event_of(const derived_event& d, unix_ms now,
-                   std::size_t max_payload_bytes) {
-  return own_event(d.type, d.severity, d.agent_id, d.summary, d.details.dump(),
-                   now, max_payload_bytes);
-}
-
-/// The fields the escalation rules look at, from a stored event.
-std::optional<storage::event_fields> fields_of(const storage::event_record& e) {
-  if (e.fields)
-    return e.fields;
-  nlohmann::json body; // records of versions that kept no fields
-  if (!parse_json(e.body, body, nullptr, stored_json_limits) ||
-      !body.is_object())
-    return std::nullopt;
-  storage::event_fields f;
-  f.type = body.value("type", "");
-  f.agent_id = body.value("agent_id", "");
-  return f;
-}
-
-} // namespace
+      max_payload_bytes_(max_payload_bytes),
+      episodes_(log, std::move(escalation), max_payload_bytes) {}
 
 metrics::counter& intake::accepted(const std::string& type) {
   auto& slot = accepted_by_type_[type];
   if (!slot)
     slot = &metrics::families::events_accepted().with({type});
   return *slot;
-}
-
-status intake::restore_escalations(unix_ms now) {
-  escalator_ = escalator{escalation_rules_};
-  if (escalator_.empty())
-    return {};
-  std::size_t seen = 0;
-  auto st = log_.for_each_event_since(
-      now - escalator_.horizon(), [&](const storage::event_record& e) {
-        if (auto f = fields_of(e)) {
-          escalator_.restore(
-              {e.id, f->type, f->agent_id, e.body, e.accepted_at});
-          ++seen;
-        }
-        return true;
-      });
-  if (!st)
-    return st;
-  log::info("escalation rules restored from the event log",
-            {{"events", std::to_string(seen)},
-             {"groups", std::to_string(escalator_.groups())}});
-  return {};
 }
 
 std::size_t intake::route_of(std::string_view endpoint_id) const {
@@ -152,7 +77,7 @@ intake::find_key(const std::string& key, unix_ms now) {
 
 void intake::remember_key(const std::string& key,
                           storage::idempotency_record rec) {
-  batch_.put_idempotency_key(key, rec);
+  pending_.batch.put_idempotency_key(key, rec);
   pending_keys_.insert_or_assign(key, std::move(rec));
 }
 
@@ -256,30 +181,19 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
     auto d = new_delivery(ev.id, r.endpoint_id, now);
     rec.delivery_ids.push_back(d.id);
     created.add_delivery(d);
-    handoff_[r.endpoint_id].push_back(job_of(std::move(d), content));
+    pending_.hand_over(r.endpoint_id, job_of(std::move(d), content));
     ++deliveries;
   }
-  std::vector<derived_event> escalations;
-  if (!escalator_.empty())
-    escalations =
-        escalator_.observe({ev.id, ev.type, ev.agent_id, ev.body, now});
+  auto escalations = episodes_.observe(ev, now, pending_);
   rec.body = std::move(ev.body);
-  batch_.add_event(rec);
-  batch_.append(std::move(created));
-  on_commit_.push_back(&accepted(ev.type));
+  pending_.batch.add_event(rec);
+  pending_.batch.append(std::move(created));
+  pending_.on_commit.push_back(&accepted(ev.type));
   // An escalation is accepted right after the event that caused it, in the
   // same commit: both are durable, or neither (and the counts are rebuilt).
-  for (auto& d : escalations) {
-    auto derived = event_of(d, now, max_payload_bytes_);
-    log::info("escalation rule fired",
-              {{"rule", d.rule}, {"group", d.group}, {"event", derived.id}});
-    on_commit_.push_back(&metrics::families::escalations().with({d.rule}));
-    add_event(derived, now);
-    // Each event it was derived from leads to it: acknowledging one of them
-    // acknowledges the escalation (and its PagerDuty incident).
-    for (auto& id : d.details["escalation"]["event_ids"])
-      if (id.is_string())
-        batch_.link_escalation(id.get_ref<const std::string&>(), derived.id);
+  for (auto& fired : escalations) {
+    add_event(fired.event, now);
+    episodes::link(fired, pending_);
   }
   return deliveries;
 }
@@ -343,226 +257,40 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
     d.window_start = 0;
     d.attempt_base = static_cast<int>(d.attempts.size());
     d.next_attempt_at = now;
-    batch_.put_delivery(
+    pending_.batch.put_delivery(
         d, storage::record_kind::delivery_replayed,
         storage::delivery_position{storage::delivery_state::dead_lettered, 0});
     auto endpoint = d.endpoint_id;
-    handoff_[endpoint].push_back(
+    pending_.hand_over(
+        endpoint,
         job_of(std::move(d), make_event_content(**ev, max_payload_bytes_)));
     ++count;
   }
   return count;
 }
 
-result<std::optional<storage::event_record>>
-intake::read_event(const std::string& id) {
-  if (auto it = answered_.find(id); it != answered_.end())
-    return std::optional<storage::event_record>{it->second};
-  auto ev = log_.get_event(id);
-  if (!ev)
-    return error{"store_unavailable", ev.error().message};
-  return std::move(*ev);
-}
-
-namespace {
-
-/// The events an escalation was derived from (details.escalation.event_ids
-/// of its body); none for any other event.
-std::vector<std::string> episode_of(const storage::event_record& rec) {
-  std::vector<std::string> ids;
-  nlohmann::json body;
-  if (!parse_json(rec.body, body, nullptr, stored_json_limits) ||
-      !body.is_object())
-    return ids;
-  auto details = body.find("details");
-  if (details == body.end() || !details->is_object())
-    return ids;
-  auto esc = details->find("escalation");
-  if (esc == details->end() || !esc->is_object())
-    return ids;
-  auto listed = esc->find("event_ids");
-  if (listed == esc->end() || !listed->is_array())
-    return ids;
-  for (auto& id : *listed)
-    if (id.is_string() && is_valid_id(id.get_ref<const std::string&>(), "evt"))
-      ids.push_back(id.get<std::string>());
-  return ids;
-}
-
-} // namespace
-
-result<answered_event> intake::answer_one(storage::event_record rec,
-                                          const answer_request& req,
-                                          unix_ms now) {
-  answered_event out;
-  out.event_id = rec.id;
-  auto was = rec.state();
-  // Open -> acknowledged -> resolved; never back (a second click, or an
-  // acknowledgement of a resolved event, changes nothing).
-  if (was >= req.state) {
-    out.state = was;
-    out.answers = rec.answers;
-    return out;
-  }
-  storage::event_answer a{req.state, req.by, req.source, req.note, now};
-  rec.answers.push_back(a);
-  // A notice for each endpoint that follows events' state and was sent the
-  // event (its trigger delivered: an acknowledgement of an incident that
-  // does not exist yet would be lost).
-  storage::write_set notices;
-  std::shared_ptr<const event_content> content;
-  bool replied = false;
-  auto sent = rec.delivery_ids; // rec gains the notices' ids below
-  for (auto& dlv_id : sent) {
-    auto d = log_.get_delivery(dlv_id);
-    if (!d)
-      return error{"store_unavailable", d.error().message};
-    if (!*d || (*d)->news.state != storage::event_state::open ||
-        (*d)->state != storage::delivery_state::delivered)
-      continue;
-    auto ri = route_of((*d)->endpoint_id);
-    if (ri == routes_.size() || !routes_[ri].follows_state)
-      continue;
-    auto& r = routes_[ri];
-    auto n = new_delivery(rec.id, r.endpoint_id, now);
-    n.news = {req.state, req.by, now, {}};
-    if (!replied && !req.reply_url.empty() &&
-        r.transport == req.reply_transport) {
-      n.news.reply_url = req.reply_url;
-      replied = true;
-    }
-    if (!content)
-      content = make_event_content(rec, max_payload_bytes_);
-    rec.delivery_ids.push_back(n.id);
-    notices.add_delivery(n);
-    handoff_[r.endpoint_id].push_back(job_of(std::move(n), content));
-    ++out.notices;
-  }
-  json_writer fields;
-  fields.begin_object()
-      .field("event_id", rec.id)
-      .field("by", req.by)
-      .field("source", req.source);
-  if (!req.note.empty())
-    fields.field("note", req.note);
-  fields.field("notices", static_cast<std::int64_t>(out.notices)).end_object();
-  batch_.put_event(rec,
-                   req.state == storage::event_state::resolved
-                       ? storage::record_kind::event_resolved
-                       : storage::record_kind::event_acknowledged,
-                   fields.take());
-  batch_.append(std::move(notices));
-  out.state = req.state;
-  out.changed = true;
-  out.answers = rec.answers;
-  on_commit_.push_back(&metrics::families::acknowledgements().with(
-      {req.source, std::string{storage::to_string(req.state)}}));
-  answered_.insert_or_assign(rec.id, std::move(rec));
-  return out;
-}
-
-result<bool> intake::follow_up(const std::string& event_id,
-                               const std::string& endpoint_id, unix_ms now) {
-  auto ev = read_event(event_id);
-  if (!ev)
-    return ev.error();
-  if (!*ev || (*ev)->state() == storage::event_state::open)
-    return false;
-  auto& rec = **ev;
-  auto ri = route_of(endpoint_id);
-  if (ri == routes_.size() || !routes_[ri].follows_state)
-    return false;
-  auto state = rec.state();
-  for (auto& id : rec.delivery_ids) {
-    auto d = log_.get_delivery(id);
-    if (!d)
-      return error{"store_unavailable", d.error().message};
-    if (*d && (*d)->endpoint_id == endpoint_id && (*d)->news.state == state)
-      return false; // told already
-  }
-  auto& last = rec.answers.back();
-  auto n = new_delivery(rec.id, endpoint_id, now);
-  n.news = {state, last.by, last.at, {}};
-  rec.delivery_ids.push_back(n.id);
-  json_writer fields;
-  fields.begin_object()
-      .field("event_id", rec.id)
-      .field("endpoint_id", endpoint_id)
-      .field("notice", storage::to_string(state))
-      .end_object();
-  // The event again (its new delivery listed), logged as the answer it
-  // carries the news of.
-  batch_.put_event(rec,
-                   state == storage::event_state::resolved
-                       ? storage::record_kind::event_resolved
-                       : storage::record_kind::event_acknowledged,
-                   fields.take());
-  batch_.add_delivery(n);
-  handoff_[endpoint_id].push_back(
-      job_of(std::move(n), make_event_content(rec, max_payload_bytes_)));
-  answered_.insert_or_assign(rec.id, std::move(rec));
-  return true;
-}
-
-result<answer_outcome> intake::answer(const answer_request& req, unix_ms now) {
-  auto first = read_event(req.event_id);
-  if (!first)
-    return first.error();
-  if (!*first)
-    return error{"not_found", "no event " + req.event_id};
-  // Answering an escalation answers its episode: the events it was derived
-  // from (those retention has not removed yet). Answering one of those
-  // answers the escalations derived from it (not their other events).
-  auto episode = episode_of(**first);
-  auto containing = log_.escalations_of(req.event_id);
-  if (!containing)
-    return error{"store_unavailable", containing.error().message};
-  episode.insert(episode.begin(), containing->begin(), containing->end());
-  answer_outcome out;
-  auto one = answer_one(std::move(**first), req, now);
-  if (!one)
-    return one.error();
-  out.events.push_back(std::move(*one));
-  for (auto& id : episode) {
-    if (id == req.event_id)
-      continue;
-    auto ev = read_event(id);
-    if (!ev)
-      return ev.error();
-    if (!*ev)
-      continue;
-    auto answered = answer_one(std::move(**ev), req, now);
-    if (!answered)
-      return answered.error();
-    out.events.push_back(std::move(*answered));
-  }
-  return out;
-}
-
 status intake::commit() {
-  auto seq = log_.commit(batch_, storage::durability::synced);
-  batch_.clear();
+  auto seq = log_.commit(pending_.batch, storage::durability::synced);
+  // Cleared, not replaced: the write set's buffers serve the next commit.
+  pending_.batch.clear();
+  pending_.answered.clear();
   pending_keys_.clear();
   replaying_.clear();
-  answered_.clear();
-  if (seq)
-    for (auto* c : on_commit_)
-      c->add();
-  on_commit_.clear();
-  if (seq) {
-    committed_.jobs = std::move(handoff_);
-    committed_.as_of = *seq;
-  }
-  handoff_.clear();
+  auto counters = std::exchange(pending_.on_commit, {});
+  auto jobs = std::exchange(pending_.handoff, {});
   if (!seq) {
     // The refused events were counted by the escalation rules: count again
     // from what the store holds.
-    if (!escalator_.empty())
-      if (auto st = restore_escalations(last_added_at_); !st)
+    if (!episodes_.empty())
+      if (auto st = episodes_.restore(last_added_at_); !st)
         log::error("escalation counts not rebuilt after a failed commit",
                    {{"error", st.error().message}});
     return seq.error();
   }
+  for (auto* c : counters)
+    c->add();
+  committed_.jobs = std::move(jobs);
+  committed_.as_of = *seq;
   return {};
 }
 

@@ -1,19 +1,24 @@
 // What the ingest actor does, without the actor: routes accepted events to
 // endpoints, answers idempotency keys, collects everything that arrives
-// between two commits into one synced write (group commit), and only then
-// hands the new deliveries over; replays dead letters; applies endpoint
-// changes to the routing table after logging them. It owns the routing
-// table: one owner, so an event accepted after a change's answer sees it.
+// between two commits into one synced write (group commit, the
+// pending_commit), and only then hands the new deliveries over; replays
+// dead letters; raises health events; applies endpoint changes to the
+// routing table after logging them. It owns the routing table: one owner,
+// so an event accepted after a change's answer sees it. Operators' answers
+// (answers.hpp) and the escalation rules (episodes.hpp) are units of their
+// own that add to the same commit.
 #pragma once
 
 #include "common/metrics.hpp"
-#include "delivery/answer.hpp"
+#include "delivery/answers.hpp"
 #include "delivery/endpoint_change.hpp"
-#include "delivery/escalation.hpp"
+#include "delivery/episodes.hpp"
 #include "delivery/health.hpp"
 #include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
+#include "delivery/pending_commit.hpp"
 #include "delivery/replay.hpp"
+#include "delivery/route.hpp"
 #include "storage/event_log.hpp"
 
 #include <cstdint>
@@ -23,23 +28,6 @@
 #include <vector>
 
 namespace tocsin::delivery {
-
-/// Where events go: one entry per endpoint.
-struct route {
-  std::string endpoint_id;
-  endpoint_filter filter;
-  bool enabled = true;
-  std::int64_t revision = 1;
-  std::string transport = "webhook";
-  /// Told when an event it was sent is acknowledged or resolved.
-  bool follows_state = false;
-
-  static route of(const endpoint_config& c) {
-    return route{c.id,        c.filter,
-                 c.enabled,   c.revision,
-                 c.transport, c.plugin && c.plugin->follows_state()};
-  }
-};
 
 /// New deliveries of one commit, per endpoint, and the log position of that
 /// commit (see endpoint_queue::add).
@@ -56,10 +44,8 @@ public:
          std::size_t max_payload_bytes,
          std::vector<escalation_rule> escalation = {});
 
-  /// Rebuilds the escalation rules' counts from the events accepted in
-  /// their horizon before `now` (at start, and after a failed commit, whose
-  /// events were counted but not accepted).
-  status restore_escalations(unix_ms now);
+  /// Rebuilds the escalation rules' counts (episodes::restore).
+  status restore_escalations(unix_ms now) { return episodes_.restore(now); }
 
   const std::vector<route>& routes() const { return routes_; }
   bool routes_to(std::string_view endpoint_id) const;
@@ -74,20 +60,17 @@ public:
   /// "not_dead_lettered", "endpoint_deleted", "store_unavailable".
   result<std::size_t> replay(const replay_selection& sel, unix_ms now);
 
-  /// Records an operator's answer to an event (and, for an escalation, to
-  /// the events it was derived from) in the next commit, with a notice
-  /// delivery for each endpoint that follows events' state and was sent the
-  /// event. An event already in that state (or resolved) is left as it is
-  /// (changed false). Errors: "not_found", "store_unavailable".
-  result<answer_outcome> answer(const answer_request& req, unix_ms now);
+  /// Records an operator's answer in the next commit (answers::answer).
+  result<answer_outcome> answer(const answer_request& req, unix_ms now) {
+    return answers_.answer(req, now);
+  }
 
-  /// An endpoint that follows events' state was delivered `event_id` (the
-  /// outcome is durable): if the event was answered meanwhile (while the
-  /// trigger was being retried) and the endpoint has no notice of its state
-  /// yet, one is added to the next commit. Reads the store: commit first.
-  /// Whether a notice was added.
+  /// Tells an endpoint delivered an event answered meanwhile
+  /// (answers::follow_up), in the next commit.
   result<bool> follow_up(const std::string& event_id,
-                         const std::string& endpoint_id, unix_ms now);
+                         const std::string& endpoint_id, unix_ms now) {
+    return answers_.follow_up(event_id, endpoint_id, now);
+  }
 
   /// Raises a system.health event about an endpoint whose health changed,
   /// in the next commit, routed to every endpoint that takes it except that
@@ -95,7 +78,7 @@ public:
   std::string raise_health(const health_report& r, unix_ms now);
 
   /// Whether anything waits to be committed.
-  bool dirty() const { return !batch_.empty(); }
+  bool dirty() const { return !pending_.batch.empty(); }
 
   /// Commits everything added since the last commit with one synced write.
   /// On success the new deliveries are in handoff(); on failure nothing was
@@ -127,24 +110,15 @@ private:
   storage::event_log& log_;
   std::vector<route> routes_;
   std::size_t max_payload_bytes_;
-  std::vector<escalation_rule> escalation_rules_;
-  escalator escalator_;
   unix_ms last_added_at_ = 0; ///< the time of the last add()
-  /// Counted once the commit that makes them true succeeds.
-  std::vector<metrics::counter*> on_commit_;
   std::unordered_map<std::string, metrics::counter*> accepted_by_type_;
   metrics::counter& accepted(const std::string& type);
-  storage::write_set batch_;
+  pending_commit pending_;
+  answers answers_{log_, routes_, max_payload_bytes_, pending_};
+  episodes episodes_;
   /// Idempotency keys recorded in the batch not yet committed.
   std::unordered_map<std::string, storage::idempotency_record> pending_keys_;
   std::unordered_map<std::string, bool> replaying_; ///< in this batch
-  /// Events answered in this batch, as they will be stored.
-  std::unordered_map<std::string, storage::event_record> answered_;
-  result<std::optional<storage::event_record>>
-  read_event(const std::string& id);
-  result<answered_event> answer_one(storage::event_record rec,
-                                    const answer_request& req, unix_ms now);
-  std::map<std::string, std::vector<job>> handoff_;
   handoff committed_;
 };
 

@@ -4,8 +4,18 @@
 
 namespace tocsin::delivery {
 
+std::string event_url(std::string_view public_url, std::string_view event_id) {
+  if (public_url.empty())
+    return {};
+  while (public_url.ends_with('/'))
+    public_url.remove_suffix(1);
+  // Event ids are [a-z0-9_A-Z]: nothing to escape in a fragment.
+  return std::string{public_url} + "/#event=" + std::string{event_id};
+}
+
 result<net::outbound_request> build_request(const endpoint_config& cfg,
-                                            const job& job, unix_ms now) {
+                                            const job& job, unix_ms now,
+                                            std::string_view public_url) {
   if (!job.event)
     return error{"store_corrupt", "the event " + job.state.event_id +
                                       " of this delivery is missing from "
@@ -20,6 +30,8 @@ result<net::outbound_request> build_request(const endpoint_config& cfg,
   view.timestamp = ev.timestamp;
   view.payload_json = ev.payload;
   view.audit_url = ev.audit_url;
+  auto link = event_url(public_url, ev.id);
+  view.event_url = link;
   // A notice: the event was acknowledged or resolved since it was sent.
   auto& news = job.state.news;
   std::string state_at;
@@ -31,6 +43,8 @@ result<net::outbound_request> build_request(const endpoint_config& cfg,
     state_at = format_rfc3339(news.at);
     view.state_at = state_at;
     view.reply_url = news.reply_url;
+    view.receipt = news.receipt;
+    view.answered_along = news.along;
   }
   if (!cfg.plugin)
     return error{"transport_error", "no transport plugin for " + cfg.transport};

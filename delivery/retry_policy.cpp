@@ -28,6 +28,8 @@ classification classify(const net::inbound_response& r,
   };
   switch (said.what) {
   case outcome::success:
+    return {said.what, std::move(said.reason), source::answer,
+            std::move(said.receipt)};
   case outcome::retry:
     return {said.what, std::move(said.reason), source::answer};
   case outcome::disable_endpoint:

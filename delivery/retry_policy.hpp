@@ -56,6 +56,9 @@ struct classification {
     no_answer, ///< network error, TLS error, timeout
     local,     ///< refused before sending: SSRF guard, unbuildable request
   } from = source::no_answer;
+  /// For a success: what the receiver made of it, as the transport says
+  /// (plugins::classification::receipt); kept with the delivery.
+  std::string receipt = {};
 };
 
 /// The endpoint's transport's reading of an answer (status, body prefix,

@@ -1,6 +1,7 @@
 #include "plugins/plugin_loader.hpp"
 
 #include "common/file_safety.hpp"
+#include "common/json_parse.hpp"
 #include "common/log.hpp"
 #include "common/url.hpp"
 #include "common/version.hpp"
@@ -18,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nlohmann/json.hpp>
+
 // The host's side of one call into a plugin: what the plugin wrote through
 // the tocsin_host_api callbacks, and the first thing it did wrong.
 struct tocsin_call {
@@ -30,6 +33,7 @@ struct tocsin_call {
   std::optional<tocsin::error> error;   ///< set through set_error
   std::optional<std::string> violation; ///< host-detected misuse
   std::string reason;                   ///< set through set_reason
+  std::string receipt;                  ///< set through set_receipt
   std::size_t header_bytes = 0;
 };
 
@@ -178,12 +182,30 @@ static int host_set_reason(tocsin_call* call, tocsin_str reason) noexcept try {
   return misuse(call, "out of memory");
 }
 
+static int host_set_receipt(tocsin_call* call, tocsin_str receipt) noexcept
+    try {
+  if (call->what != tocsin_call::kind::classify)
+    return misuse(call, "set_receipt outside classify");
+  if (!valid(receipt))
+    return misuse(call, "set_receipt with a null pointer");
+  auto text = view(receipt);
+  nlohmann::json j;
+  if (text.size() > max_receipt_bytes ||
+      !parse_json(text, j, nullptr, stored_json_limits) || !j.is_object())
+    return misuse(call, "set_receipt with something other than a JSON "
+                        "object of at most 512 bytes");
+  call->receipt = j.dump(); // compact, and only what was parsed
+  return 0;
+} catch (...) {
+  return misuse(call, "out of memory");
+}
+
 } // extern "C"
 
 constexpr tocsin_host_api host_api{
-    sizeof(tocsin_host_api), host_set_method, host_add_header,
-    host_append_body,        host_set_url,    host_set_error,
-    host_set_reason,
+    sizeof(tocsin_host_api), host_set_method,  host_add_header,
+    host_append_body,        host_set_url,     host_set_error,
+    host_set_reason,         host_set_receipt,
 };
 
 template <class T>
@@ -244,6 +266,7 @@ struct library {
   std::string version;
   bool signs = false;
   bool follows_state = false;
+  bool posts_messages = false;
   double rate = 0;
   std::uint32_t burst = 0;
 };
@@ -313,6 +336,10 @@ bool transport_plugin::signs_requests() const {
 }
 bool transport_plugin::follows_state() const {
   return library_->follows_state;
+}
+
+bool transport_plugin::posts_messages() const {
+  return library_->posts_messages;
 }
 double transport_plugin::default_rate_per_second() const {
   return library_->rate;
@@ -397,6 +424,9 @@ transport_instance::build_request(const event_view& event) const {
   ev.state_by = str(event.state_by);
   ev.state_at = str(event.state_at);
   ev.reply_url = str(event.reply_url);
+  ev.receipt = str(event.receipt);
+  ev.answered_along = event.answered_along;
+  ev.event_url = str(event.event_url);
   auto ep = to_c(endpoint_view{id_, url_, options_json_});
   int rc = 1;
   try {
@@ -435,7 +465,7 @@ transport_instance::classify(int status, std::string_view body_prefix,
     return {outcome::permanent, name + ": " + *call.violation};
   switch (rc) {
   case TOCSIN_OUTCOME_SUCCESS:
-    return {outcome::success, std::move(call.reason)};
+    return {outcome::success, std::move(call.reason), std::move(call.receipt)};
   case TOCSIN_OUTCOME_RETRY:
     return {outcome::retry, std::move(call.reason)};
   case TOCSIN_OUTCOME_PERMANENT:
@@ -635,6 +665,7 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
     if (TOCSIN_HAS_FIELD(tocsin_transport, table, flags)) {
       lib->signs = (table->flags & TOCSIN_TRANSPORT_SIGNED) != 0;
       lib->follows_state = (table->flags & TOCSIN_TRANSPORT_FOLLOWS_STATE) != 0;
+      lib->posts_messages = (table->flags & TOCSIN_TRANSPORT_MESSAGES) != 0;
     }
     if (TOCSIN_HAS_FIELD(tocsin_transport, table, default_burst) &&
         table->default_rate_per_second > 0 &&

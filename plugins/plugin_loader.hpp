@@ -43,6 +43,13 @@ struct event_view {
   std::string_view state_at; ///< when (RFC 3339)
   /// Where to send the news instead (a Slack response_url); may be empty.
   std::string_view reply_url;
+  /// What the endpoint's transport said it made of the event's delivery
+  /// (a JSON object; see tocsin_host_api::set_receipt); may be empty.
+  std::string_view receipt;
+  /// How many other events the answer this notice tells of changed.
+  std::uint32_t answered_along = 0;
+  /// The event on the dashboard; empty without server.public_url.
+  std::string_view event_url;
 };
 
 /// The endpoint as a plugin sees it (see tocsin_endpoint_view).
@@ -66,9 +73,15 @@ enum class outcome { success, retry, permanent, disable_endpoint };
 
 std::string_view to_string(outcome o);
 
+/// Receipts are small: a message's channel and timestamp, an incident key.
+inline constexpr std::size_t max_receipt_bytes = 512;
+
 struct classification {
   outcome what = outcome::permanent;
   std::string reason; ///< one line, printable; may be empty
+  /// For a success: a JSON object naming what the receiver made of it
+  /// (set_receipt); empty when the transport gave none.
+  std::string receipt = {};
 };
 
 namespace detail {
@@ -91,6 +104,9 @@ public:
   /// Endpoints of this transport are told when an event they were sent is
   /// acknowledged or resolved (TOCSIN_TRANSPORT_FOLLOWS_STATE).
   bool follows_state() const;
+  /// Its endpoints post messages people read (TOCSIN_TRANSPORT_MESSAGES):
+  /// an answer to several events is told once, not once per event.
+  bool posts_messages() const;
   /// The rate limit the plugin suggests per endpoint; 0: none.
   double default_rate_per_second() const;
   std::uint32_t default_burst() const;

@@ -117,6 +117,16 @@ typedef struct tocsin_host_api {
   /* classify only: a short human-readable reason for the outcome, recorded
    * with the attempt (e.g. "webhook deleted"). */
   int (*set_reason)(tocsin_call* call, tocsin_str reason);
+
+  /* Added in tocsin 0.12 (check with TOCSIN_HAS_FIELD before calling).
+   * classify only, for a SUCCESS: the receiver's handle on what it was sent,
+   * as a JSON object of at most 512 bytes (a Slack app's message:
+   * {"channel": "C...", "ts": "..."}). The host keeps it with the delivery
+   * (shown as its "receipt") and hands it back as tocsin_event_view.receipt
+   * with every later notice of the event to this endpoint, so that the
+   * transport can edit what it made instead of sending something new.
+   * Refused when it is not a JSON object or too long. */
+  int (*set_receipt)(tocsin_call* call, tocsin_str receipt_json);
 } tocsin_host_api;
 
 /* Where an event stands: a notification of a new event, or of an operator's
@@ -149,6 +159,18 @@ typedef struct tocsin_event_view {
    * it. Empty: the endpoint's URL. Only set for transports that follow an
    * event's state (TOCSIN_TRANSPORT_FOLLOWS_STATE); an https URL. */
   tocsin_str reply_url;
+  /* Added in tocsin 0.12 (check with TOCSIN_HAS_FIELD). For a notice: the
+   * receipt (see set_receipt) this endpoint's transport gave when the event
+   * was delivered to it, a JSON object; empty when it gave none. */
+  tocsin_str receipt;
+  /* For a notice: how many other events the same answer acknowledged or
+   * resolved (an escalation's members, or the escalation of a member that
+   * was answered), e.g. to say "with 5 events of this episode". */
+  uint32_t answered_along;
+  /* The event on tocsin's dashboard ("{server.public_url}/#event={id}");
+   * empty when no public URL is configured (then link nowhere rather than
+   * to a dead page). */
+  tocsin_str event_url;
 } tocsin_event_view;
 
 /* The endpoint an event goes to.
@@ -257,6 +279,16 @@ typedef struct tocsin_transport {
  * "acknowledge" with the trigger's dedup_key, or a Slack message replaced.
  * Without the flag an endpoint only ever gets events in state OPEN. */
 #define TOCSIN_TRANSPORT_FOLLOWS_STATE 2u
+
+/* The transport posts messages that people read in a channel (chat). With
+ * FOLLOWS_STATE, an answer that covers several events at once (an
+ * escalation and the events it was derived from) is told to such an
+ * endpoint once: one notice, about the event that was answered (or the
+ * first of the episode the endpoint was sent), with answered_along saying
+ * how many went with it -- never one message per event. A delivery whose
+ * classify set a receipt (a message the transport can edit in place) gets
+ * a notice for each of its events, carrying the receipt. */
+#define TOCSIN_TRANSPORT_MESSAGES 4u
 
 /* The entry point, exported under TOCSIN_PLUGIN_ENTRY_SYMBOL. The host calls
  * it once after loading. Returns the plugin's table; or NULL if the plugin

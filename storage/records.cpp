@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -227,6 +228,13 @@ private:
   bool ok_ = true;
 };
 
+// Tags of the fields added after the first binary form (above the notice's
+// states, 1 and 2, which share their place).
+constexpr std::uint64_t tag_receipt = 16;
+constexpr std::uint64_t tag_notice_receipt = 17;
+constexpr std::uint64_t tag_notice_along = 18;
+constexpr std::uint64_t tag_answers_via = 16;
+
 bool is_json(std::string_view stored) {
   return !stored.empty() && stored.front() == '{';
 }
@@ -265,6 +273,14 @@ std::string encode(const delivery& d) {
         .str(n.by)
         .i64(n.at)
         .str(n.reply_url);
+  // Later fields are tagged, each written only when it is set, so that a
+  // record without them is the record earlier versions wrote.
+  if (!d.receipt.empty())
+    w.u64(tag_receipt).str(d.receipt);
+  if (!d.news.receipt.empty())
+    w.u64(tag_notice_receipt).str(d.news.receipt);
+  if (d.news.along != 0)
+    w.u64(tag_notice_along).u64(d.news.along);
   return w.take();
 }
 
@@ -301,14 +317,31 @@ std::optional<delivery> decode_delivery(std::string_view stored) {
     a.error = r.str();
     d.attempts.push_back(std::move(a));
   }
-  if (r.ok() && r.left() > 0) {
-    auto state = r.u64();
-    if (state == 0 || state > static_cast<std::uint64_t>(event_state::resolved))
+  // A notice (its state: 1 or 2), then tagged fields, in the order written.
+  std::uint64_t last = 0;
+  while (r.ok() && r.left() > 0) {
+    auto tag = r.u64();
+    if (tag <= last) // out of order, or a notice after a tag
       return std::nullopt;
-    d.news.state = static_cast<event_state>(state);
-    d.news.by = r.str();
-    d.news.at = r.i64();
-    d.news.reply_url = r.str();
+    last = tag;
+    if (tag == 1 || tag == 2) {
+      d.news.state = static_cast<event_state>(tag);
+      d.news.by = r.str();
+      d.news.at = r.i64();
+      d.news.reply_url = r.str();
+      last = 2;
+    } else if (tag == tag_receipt) {
+      d.receipt = r.str();
+    } else if (tag == tag_notice_receipt) {
+      d.news.receipt = r.str();
+    } else if (tag == tag_notice_along) {
+      auto along = r.u64();
+      if (along > std::numeric_limits<std::uint32_t>::max())
+        return std::nullopt;
+      d.news.along = static_cast<std::uint32_t>(along);
+    } else {
+      return std::nullopt;
+    }
   }
   if (!r.finished())
     return std::nullopt;
@@ -345,6 +378,13 @@ std::string encode(const event_record& e) {
           .str(a.source)
           .str(a.note)
           .i64(a.at);
+    // Which event each answer came through, when any came through another.
+    if (std::any_of(e.answers.begin(), e.answers.end(),
+                    [](const event_answer& a) { return !a.via.empty(); })) {
+      w.u64(tag_answers_via);
+      for (auto& a : e.answers)
+        w.str(a.via);
+    }
   }
   return w.take();
 }
@@ -392,6 +432,12 @@ std::optional<event_record> decode_event(std::string_view stored) {
       a.note = r.str();
       a.at = r.i64();
       e.answers.push_back(std::move(a));
+    }
+    if (r.ok() && r.left() > 0) {
+      if (r.u64() != tag_answers_via)
+        return std::nullopt;
+      for (auto& a : e.answers)
+        a.via = r.str();
     }
   }
   if (!r.finished())

@@ -6,6 +6,7 @@
 #include "common/json_writer.hpp"
 #include "common/time.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -40,6 +41,10 @@ struct event_answer {
   std::string source;
   std::string note;
   unix_ms at = 0;
+  /// The event the operator answered when it is another one (an escalation
+  /// answered with the events it was derived from, or the other way
+  /// round); empty when this event was answered itself.
+  std::string via = {};
 
   friend bool operator==(const event_answer&, const event_answer&) = default;
 };
@@ -91,6 +96,12 @@ struct notice {
   /// response_url of the Slack message that was clicked); empty: the
   /// endpoint's.
   std::string reply_url;
+  /// The receipt of the delivery that carried the event to this endpoint
+  /// (what it made of it, e.g. a Slack message's channel and ts), for the
+  /// transport to edit that instead of sending something new; may be empty.
+  std::string receipt = {};
+  /// How many other events the same answer changed.
+  std::uint32_t along = 0;
 
   friend bool operator==(const notice&, const notice&) = default;
 };
@@ -110,6 +121,10 @@ struct delivery {
   std::string reason;          ///< why it was dead-lettered
   std::vector<attempt> attempts;
   notice news = {};
+  /// What the receiver made of it, as its transport said when it was
+  /// delivered: a JSON object (a Slack message's {"channel", "ts"}), or
+  /// empty.
+  std::string receipt = {};
 };
 
 void write_json(json_writer& w, const attempt& a);

@@ -27,10 +27,13 @@ route make_route(std::string id, std::string transport, bool follows_state,
   route r;
   r.endpoint_id = std::move(id);
   r.filter.min_severity = min_severity;
+  r.posts_messages = transport == "slack";
   r.transport = std::move(transport);
   r.follows_state = follows_state;
   return r;
 }
+
+std::string receipt_of(const std::string& delivery_id);
 
 escalation_rule denials_rule() {
   escalation_rule r;
@@ -78,14 +81,17 @@ struct store_fixture {
     return in.take_handoff();
   }
 
-  /// Marks every delivery of `h` delivered, as an endpoint would.
-  void deliver_all(const handoff& h) {
+  /// Marks every delivery of `h` delivered, as an endpoint would; those
+  /// to `with_receipts` keep a receipt naming a message of their own.
+  void deliver_all(const handoff& h, const std::string& with_receipts = {}) {
     storage::write_set ws;
     for (auto& [endpoint, jobs] : h.jobs)
       for (auto& j : jobs) {
         auto d = j.state;
         d.state = storage::delivery_state::delivered;
         d.finished_at = now_ms();
+        if (endpoint == with_receipts)
+          d.receipt = receipt_of(d.id);
         ws.put_delivery(d, storage::record_kind::delivery_delivered,
                         storage::position_of(j.state));
       }
@@ -104,6 +110,11 @@ struct store_fixture {
     return it == h.jobs.end() ? 0 : it->second.size();
   }
 };
+
+/// The receipt a Slack app endpoint keeps for a delivery (its own "ts").
+std::string receipt_of(const std::string& delivery_id) {
+  return json{{"channel", "C0123456789"}, {"ts", delivery_id}}.dump();
+}
 
 answer_request ack(std::string id, std::string by = "alice") {
   answer_request r;
@@ -347,6 +358,226 @@ BOOST_AUTO_TEST_CASE(a_restart_inside_the_window_keeps_the_count) {
   BOOST_TEST(count(accept(third, 4), "pd") == 0u);
   // Other agents are counted apart.
   BOOST_TEST(count(accept(third, 4, "agent-9"), "pd") == 0u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// How far the news of an answer to an episode goes (issue: a click on an
+// escalation sent six replace_original posts to one response_url).
+BOOST_FIXTURE_TEST_SUITE(episode_answers, store_fixture)
+
+namespace {
+
+/// The deliveries to `endpoint` handed over, by event id.
+std::map<std::string, storage::delivery> by_event(const handoff& h,
+                                                  const std::string& endpoint) {
+  std::map<std::string, storage::delivery> out;
+  if (auto it = h.jobs.find(endpoint); it != h.jobs.end())
+    for (auto& j : it->second)
+      out.emplace(j.state.event_id, j.state);
+  return out;
+}
+
+answer_request click(std::string id, std::string channel = {},
+                     std::string ts = {}) {
+  auto r = ack(std::move(id), "alice");
+  r.source = "slack";
+  r.reply_url = "https://hooks.slack.com/actions/T1/2/abc";
+  r.reply_transport = "slack";
+  r.clicked_channel = std::move(channel);
+  r.clicked_ts = std::move(ts);
+  return r;
+}
+
+struct episode {
+  std::string escalation;
+  std::vector<std::string> members;
+};
+
+/// `n` denials that escalate, every delivery delivered (those to
+/// `with_receipts` with a receipt).
+episode escalate(store_fixture& f, intake& in, int n,
+                 const std::string& with_receipts = {}) {
+  auto first = store_fixture::accept(in, n - 1);
+  auto last = store_fixture::accept(in, 1);
+  f.deliver_all(first, with_receipts);
+  f.deliver_all(last, with_receipts);
+  episode e;
+  for (auto& [endpoint, jobs] : last.jobs)
+    for (auto& j : jobs)
+      if (json::parse(f.event(j.state.event_id).body)["details"].contains(
+              "escalation"))
+        e.escalation = j.state.event_id;
+  BOOST_REQUIRE(!e.escalation.empty());
+  auto body = json::parse(f.event(e.escalation).body);
+  for (auto& id : body["details"]["escalation"]["event_ids"])
+    e.members.push_back(id.get<std::string>());
+  BOOST_REQUIRE_EQUAL(e.members.size(), static_cast<std::size_t>(n));
+  return e;
+}
+
+escalation_rule rule_of(int threshold) {
+  auto r = denials_rule();
+  r.threshold = threshold;
+  return r;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_click_on_an_escalation_replaces_that_message_once) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true, *severity_rank("critical")),
+             make_route("slack", "slack", true)},
+            4096,
+            {denials_rule()}};
+  auto e = escalate(*this, in, 5);
+  auto out = in.answer(click(e.escalation), now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE_EQUAL(out->events.size(), 6u);
+  BOOST_REQUIRE(in.commit().ok());
+  auto h = in.take_handoff();
+  // Slack: one message, about the escalation, through the response_url,
+  // saying five went with it.
+  auto slack = by_event(h, "slack");
+  BOOST_REQUIRE_EQUAL(slack.size(), 1u);
+  auto& n = slack.begin()->second;
+  BOOST_TEST(n.event_id == e.escalation);
+  BOOST_TEST(n.news.reply_url == "https://hooks.slack.com/actions/T1/2/abc");
+  BOOST_TEST(n.news.along == 5u);
+  // PagerDuty: the one incident it was sent.
+  BOOST_TEST(by_event(h, "pd").size() == 1u);
+  // Every member is acknowledged, through the escalation.
+  for (auto& m : e.members) {
+    auto rec = event(m);
+    BOOST_TEST((rec.state() == event_state::acknowledged));
+    BOOST_TEST(rec.answers.back().via == e.escalation);
+  }
+  BOOST_TEST(event(e.escalation).answers.back().via.empty());
+  // The same click again changes nothing and posts nothing.
+  auto again = in.answer(click(e.escalation), now_ms());
+  BOOST_REQUIRE(again);
+  BOOST_TEST(!again->events[0].changed);
+  BOOST_REQUIRE(in.commit().ok());
+  BOOST_TEST(in.take_handoff().jobs.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_click_on_a_member_replaces_the_member_only) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true, *severity_rank("critical")),
+             make_route("slack", "slack", true)},
+            4096,
+            {denials_rule()}};
+  auto e = escalate(*this, in, 5);
+  auto member = e.members[2];
+  auto out = in.answer(click(member), now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE_EQUAL(out->events.size(), 2u); // the member, its escalation
+  BOOST_REQUIRE(in.commit().ok());
+  auto h = in.take_handoff();
+  auto slack = by_event(h, "slack");
+  BOOST_REQUIRE_EQUAL(slack.size(), 1u);
+  BOOST_TEST(slack.begin()->first == member);
+  BOOST_TEST(!slack.begin()->second.news.reply_url.empty());
+  BOOST_TEST(slack.begin()->second.news.along == 1u);
+  // PagerDuty's incident is the escalation's: acknowledged with it.
+  auto pd = by_event(h, "pd");
+  BOOST_REQUIRE_EQUAL(pd.size(), 1u);
+  BOOST_TEST(pd.begin()->first == e.escalation);
+}
+
+BOOST_AUTO_TEST_CASE(an_answer_to_fifty_sends_one_message_per_slack_endpoint) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true),
+             make_route("slack-a", "slack", true),
+             make_route("slack-b", "slack", true)},
+            4096,
+            {rule_of(50)}};
+  auto e = escalate(*this, in, 50);
+  auto out = in.answer(ack(e.escalation), now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE_EQUAL(out->events.size(), 51u);
+  BOOST_REQUIRE(in.commit().ok());
+  auto h = in.take_handoff();
+  for (auto* ep : {"slack-a", "slack-b"}) {
+    auto slack = by_event(h, ep);
+    BOOST_REQUIRE_EQUAL(slack.size(), 1u);
+    BOOST_TEST(slack.begin()->first == e.escalation);
+    BOOST_TEST(slack.begin()->second.news.along == 50u);
+    BOOST_TEST(slack.begin()->second.news.reply_url.empty());
+  }
+  // PagerDuty was sent all 51 (no severity filter): each incident hears.
+  BOOST_TEST(by_event(h, "pd").size() == 51u);
+}
+
+BOOST_AUTO_TEST_CASE(messages_with_receipts_are_edited_each_in_place) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true, *severity_rank("critical")),
+             make_route("app", "slack", true),
+             make_route("hook", "slack", true)},
+            4096,
+            {denials_rule()}};
+  auto e = escalate(*this, in, 5, "app");
+  // The click came from the app's message of the escalation.
+  std::string clicked_ts;
+  for (auto& id : event(e.escalation).delivery_ids) {
+    auto d = log->get_delivery(id);
+    BOOST_REQUIRE(d);
+    if (*d && (*d)->endpoint_id == "app")
+      clicked_ts = (*d)->id;
+  }
+  BOOST_REQUIRE(!clicked_ts.empty());
+  auto out =
+      in.answer(click(e.escalation, "C0123456789", clicked_ts), now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE(in.commit().ok());
+  auto h = in.take_handoff();
+  // The app's six messages are each edited, carrying their receipts.
+  auto app = by_event(h, "app");
+  BOOST_REQUIRE_EQUAL(app.size(), 6u);
+  for (auto& [id, n] : app) {
+    BOOST_TEST(!n.news.receipt.empty());
+    BOOST_TEST(n.news.reply_url.empty());
+    BOOST_TEST(n.news.along == (id == e.escalation ? 5u : 0u));
+  }
+  BOOST_TEST(app.at(e.escalation).news.receipt == receipt_of(clicked_ts));
+  // The clicked message was the app's: the other Slack endpoint posts a
+  // message of its own, and the response_url is left alone.
+  auto hook = by_event(h, "hook");
+  BOOST_REQUIRE_EQUAL(hook.size(), 1u);
+  BOOST_TEST(hook.begin()->second.news.reply_url.empty());
+}
+
+BOOST_AUTO_TEST_CASE(a_late_trigger_of_a_member_posts_no_message) {
+  intake in{
+      *log,
+      {make_route("slack", "slack", true), make_route("app", "slack", true)},
+      4096,
+      {denials_rule()}};
+  // Four members delivered; the fifth and the escalation still on their way
+  // when the escalation is acknowledged.
+  auto four = accept(in, 4);
+  deliver_all(four, "app");
+  auto last = accept(in, 1);
+  std::string escalation, fifth;
+  for (auto& [id, d] : by_event(last, "slack")) {
+    auto body = json::parse(event(id).body);
+    (body["details"].contains("escalation") ? escalation : fifth) = id;
+  }
+  BOOST_REQUIRE(!escalation.empty() && !fifth.empty());
+  BOOST_REQUIRE(in.answer(ack(escalation), now_ms()));
+  BOOST_REQUIRE(in.commit().ok());
+  in.take_handoff();
+  deliver_all(last, "app");
+  // The webhook was told of nothing about the fifth (it went along with
+  // the escalation); the app edits the message it just posted.
+  BOOST_TEST(*in.follow_up(fifth, "slack", now_ms()) == false);
+  BOOST_TEST(*in.follow_up(fifth, "app", now_ms()) == true);
+  // The escalation itself was answered: its late message is followed.
+  BOOST_TEST(*in.follow_up(escalation, "slack", now_ms()) == true);
+  BOOST_REQUIRE(in.commit().ok());
+  auto h = in.take_handoff();
+  BOOST_TEST(by_event(h, "app").at(fifth).news.receipt ==
+             receipt_of(by_event(last, "app").at(fifth).id));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

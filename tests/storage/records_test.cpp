@@ -64,6 +64,7 @@ void check_same(const delivery& a, const delivery& b) {
     BOOST_TEST(x.error == y.error);
   }
   BOOST_TEST((a.news == b.news));
+  BOOST_TEST(a.receipt == b.receipt);
 }
 
 event_record sample_event() {
@@ -151,6 +152,55 @@ BOOST_AUTO_TEST_CASE(notices_and_answers_round_trip) {
   auto open_answer = full;
   open_answer[bare.size() + 1] = '\x00';
   BOOST_TEST(!decode_event(open_answer).has_value());
+}
+
+BOOST_AUTO_TEST_CASE(receipts_and_episodes_round_trip_as_tagged_fields) {
+  // A delivered trigger keeps its receipt; a notice carries it, and how
+  // many events went with its answer.
+  auto d = sample_delivery();
+  auto plain = encode(d);
+  d.receipt = R"({"channel":"C0123456789","ts":"1700000000.000100"})";
+  auto back = decode_delivery(encode(d));
+  BOOST_REQUIRE(back.has_value());
+  check_same(d, *back);
+  d.news = notice{event_state::acknowledged, "alice", 5, "", d.receipt, 50};
+  back = decode_delivery(encode(d));
+  BOOST_REQUIRE(back.has_value());
+  check_same(d, *back);
+  BOOST_TEST(back->news.along == 50u);
+  // Without them, the record earlier versions wrote, and it reads.
+  d = sample_delivery();
+  BOOST_TEST(encode(d) == plain);
+  // Every cut inside the tagged fields reads as nothing; so does an
+  // unknown tag or one out of order.
+  d.receipt = "{}";
+  d.news = notice{event_state::resolved, "bob", 6, "", "{}", 3};
+  auto full = encode(d);
+  // The tags: receipt (tag, length, "{}"), the notice's receipt, along.
+  auto tags = full.size() - 10;
+  for (auto n = tags; n < full.size(); ++n) {
+    bool whole = n == tags || n == tags + 4 || n == tags + 8;
+    BOOST_TEST(
+        decode_delivery(std::string_view{full}.substr(0, n)).has_value() ==
+            whole,
+        n - tags);
+  }
+  BOOST_TEST(!decode_delivery(plain + '\x13').has_value());
+  BOOST_TEST(!decode_delivery(plain + "\x11\x00\x10\x00").has_value());
+
+  // An answer that came through another event says which.
+  auto e = sample_event();
+  e.answers = {{event_state::acknowledged, "alice", "slack", "", 100,
+                "evt_01JDQ8Z3V6X2K9M4T7B5N1C0PA"},
+               {event_state::resolved, "bob", "api", "", 200, ""}};
+  auto ev = decode_event(encode(e));
+  BOOST_REQUIRE(ev.has_value());
+  BOOST_TEST((ev->answers == e.answers));
+  // Without any, the answers end the record as before.
+  e.answers[0].via.clear();
+  auto bare = encode(e);
+  BOOST_TEST((decode_event(bare)->answers == e.answers));
+  BOOST_TEST(!decode_event(bare + '\x11').has_value());
 }
 
 // Exactly what versions before the binary form wrote.

@@ -26,9 +26,10 @@ build_with(const plugins::transport_plugin& plugin,
 inline plugins::classification
 classify_with(const plugins::transport_plugin& plugin, int status,
               std::string_view body_prefix, std::string_view retry_after,
-              std::string_view options_json = "{}") {
-  auto opened = plugin.open(
-      plugins::endpoint_view{"ep_test", "https://h.example/", options_json});
+              std::string_view options_json = "{}",
+              std::string_view url = "https://h.example/") {
+  auto opened =
+      plugin.open(plugins::endpoint_view{"ep_test", url, options_json});
   BOOST_TEST_REQUIRE(opened.ok(), (opened.ok() ? "" : opened.error().message));
   return (*opened)->classify(status, body_prefix, retry_after);
 }

@@ -407,22 +407,58 @@ BOOST_AUTO_TEST_CASE(acknowledge_button) {
   BOOST_TEST(!block(m, "actions"));
   BOOST_TEST(m.at("blocks").size() == 4u);
 
-  // An acknowledged or resolved event offers no Acknowledge button and says
-  // so, naming who (escaped like any text).
+  // An acknowledged event offers Resolve instead, and says who answered and
+  // how many events went with it; a resolved one offers nothing more.
   auto a = event_of("policy.denied");
   a.state = event_state::acknowledged;
   auto am = message_for(a);
-  BOOST_TEST(action_ids(am) == std::vector<std::string>{"tocsin.investigate"},
+  BOOST_TEST(action_ids(am) == (std::vector<std::string>{"tocsin.investigate",
+                                                         "tocsin.resolve"}),
              boost::test_tools::per_element());
+  BOOST_TEST(str(block(am, "actions")->at("elements")[1].at("value")) == a.id);
   BOOST_TEST(str(block(am, "context")->at("elements")[0].at("text")) ==
-             "Event " + a.id + " (acknowledged)");
+             "Event " + a.id + " · acknowledged");
+  a.state_by = "alice";
+  a.answered_along = 5;
+  BOOST_TEST(
+      str(block(message_for(a), "context")->at("elements")[0].at("text")) ==
+      "Event " + a.id +
+          " · acknowledged by alice · with 5 events "
+          "of this episode");
+  a.answered_along = 1;
+  BOOST_TEST(
+      str(block(message_for(a), "context")->at("elements")[0].at("text")) ==
+      "Event " + a.id +
+          " · acknowledged by alice · with 1 event "
+          "of this episode");
+  a.answered_along = 0;
   a.state = event_state::resolved;
   a.state_by = "<@U024BE7LH> & co";
   auto rm = message_for(a);
   BOOST_TEST(action_ids(rm) == std::vector<std::string>{"tocsin.investigate"},
              boost::test_tools::per_element());
   BOOST_TEST(str(block(rm, "context")->at("elements")[0].at("text")) ==
-             "Event " + a.id + " (resolved by &lt;@U024BE7LH&gt; &amp; co)");
+             "Event " + a.id + " · resolved by &lt;@U024BE7LH&gt; &amp; co");
+}
+
+BOOST_AUTO_TEST_CASE(investigate_opens_the_dashboard_without_an_audit_link) {
+  auto s = event_of("system.health"); // no audit link
+  BOOST_TEST(action_ids(message_for(s)) ==
+                 std::vector<std::string>{"tocsin.ack"},
+             boost::test_tools::per_element());
+  s.event_url = "https://tocsin.example/#event=" + s.id;
+  auto m = message_for(s);
+  BOOST_TEST(action_ids(m) ==
+                 (std::vector<std::string>{"tocsin.investigate", "tocsin.ack"}),
+             boost::test_tools::per_element());
+  BOOST_TEST(str(block(m, "actions")->at("elements")[0].at("url")) ==
+             s.event_url);
+  // An audit link wins.
+  auto p = event_of("policy.denied");
+  p.event_url = "https://tocsin.example/#event=" + p.id;
+  BOOST_TEST(
+      str(block(message_for(p), "actions")->at("elements")[0].at("url")) ==
+      p.audit_url);
 }
 
 BOOST_AUTO_TEST_CASE(options_accepted) {

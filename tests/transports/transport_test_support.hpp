@@ -163,6 +163,10 @@ struct sample_event {
   plugins::event_state state = plugins::event_state::open;
   std::string state_by = {};
   std::string state_at = {};
+  std::string reply_url = {};
+  std::string receipt = {};
+  std::uint32_t answered_along = 0;
+  std::string event_url = {};
 
   std::string payload_json = {};
 
@@ -197,6 +201,10 @@ struct sample_event {
     v.state = state;
     v.state_by = state_by;
     v.state_at = state_at;
+    v.reply_url = reply_url;
+    v.receipt = receipt;
+    v.answered_along = answered_along;
+    v.event_url = event_url;
     return v;
   }
 };

@@ -243,10 +243,21 @@ json body_for(const tocsin_event_view& ev, const options& o) {
   payload["class"] = type;
   payload["custom_details"] = std::move(details);
   body["payload"] = std::move(payload);
+  json links = json::array();
   if (ev.audit_url.len > 0)
-    body["links"] = json::array(
-        {json{{"href", view(ev.audit_url)}, {"text", "Audit record"}}});
+    links.push_back(
+        json{{"href", view(ev.audit_url)}, {"text", "Audit record"}});
+  // The event on tocsin's dashboard, when it has a public URL.
+  std::string_view event_url;
+  if (TOCSIN_HAS_FIELD(tocsin_event_view, &ev, event_url))
+    event_url = view(ev.event_url);
+  if (!event_url.empty())
+    links.push_back(json{{"href", event_url}, {"text", "Event in tocsin"}});
+  if (!links.empty())
+    body["links"] = std::move(links);
   body["client"] = "tocsin";
+  if (!event_url.empty())
+    body["client_url"] = event_url;
   return body;
 }
 

@@ -1,7 +1,16 @@
-// The Slack transport (DESIGN.md, "Transports (plugins)"): a Block Kit
-// message for an incoming-webhook URL, within Slack's limits, and Slack's
-// plain-text answers ("ok", "invalid_payload", "channel_not_found", ...)
-// classified. Built as a plugin against tocsin_plugin.h only.
+// The Slack transport: a Block Kit message, within Slack's limits, posted
+// one of two ways. Built as a plugin against tocsin_plugin.h only.
+//
+// - An incoming webhook (the endpoint's URL is the webhook's): Slack's
+//   plain-text answers ("ok", "invalid_payload", "channel_not_found", ...)
+//   classified. The news of an answer replaces the clicked message through
+//   the click's response_url, or is posted as a new message.
+// - A Slack app (options.bot_token or bot_token_file, and channel; the URL
+//   is Web API's chat.postMessage): posted with the bot token, Slack's
+//   {"ok": ..., "error": ...} answers classified, and the message's channel
+//   and ts kept with the delivery (its receipt), so that every later state
+//   of the event edits that message in place (chat.update at the same URL
+//   with chat.update for chat.postMessage).
 //
 // The message:
 //   text    "[HIGH] policy.denied: <summary>"       (notification fallback)
@@ -9,9 +18,13 @@
 //           section  <summary>                       (mrkdwn; none if empty)
 //           section  fields *Agent* *Severity* *Time* [*Rule* *Action*
 //                    *Receipt* for policy.denied]
-//           context  "Event evt_… (truncated)"
-//           actions  Investigate (url = audit link), Acknowledge
-//                    (action_id tocsin.ack, value = event id, primary)
+//           context  "Event evt_… (truncated) · acknowledged by alice ·
+//                    with 5 events of this episode"
+//           actions  Investigate (url = audit link, else the event on the
+//                    dashboard; none without either), then by state:
+//                    Acknowledge (tocsin.ack, primary) while open, Resolve
+//                    (tocsin.resolve) once acknowledged, nothing once
+//                    resolved; value = event id
 //   channel, username, icon_emoji from the endpoint's options, if given.
 //
 // Every text is cut to Slack's limit counted in code points, on a code point
@@ -24,6 +37,8 @@
 #include <nlohmann/json.hpp>
 
 #include <cstddef>
+#include <cstdint>
+#include <cstdio>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -114,7 +129,46 @@ struct options {
   std::optional<std::string> channel;
   std::optional<std::string> username;
   std::optional<std::string> icon_emoji;
+  std::optional<std::string> bot_token;
+  std::optional<std::string> bot_token_file;
 };
+
+/// "xoxb-…" (a bot token; "xoxp-" a user's, "xoxe." a rotating one):
+/// printable ASCII without spaces, as an Authorization header takes it.
+bool is_token(std::string_view s) {
+  if (s.size() < 10 || s.size() > 512 || s.substr(0, 3) != "xox")
+    return false;
+  for (char c : s)
+    if (c <= 0x20 || c >= 0x7F)
+      return false;
+  return true;
+}
+
+/// The bot token in `path`: read once, when the endpoint is opened. Its
+/// content is never put into a message: a wrong file is named, not shown.
+std::optional<std::string> read_token_file(const std::string& path,
+                                           std::string& token) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f)
+    return "options.bot_token_file: cannot read " + path;
+  char buf[1024];
+  auto n = std::fread(buf, 1, sizeof buf, f);
+  bool more = std::fgetc(f) != EOF;
+  std::fclose(f);
+  if (more)
+    return "options.bot_token_file: " + path + " is over 1 KiB";
+  std::string_view t{buf, n};
+  while (!t.empty() && (t.back() == '\n' || t.back() == '\r' ||
+                        t.back() == ' ' || t.back() == '\t'))
+    t.remove_suffix(1);
+  while (!t.empty() && (t.front() == ' ' || t.front() == '\t'))
+    t.remove_prefix(1);
+  if (!is_token(t))
+    return "options.bot_token_file: " + path +
+           " does not hold a Slack token (xoxb-…)";
+  token = t;
+  return std::nullopt;
+}
 
 bool is_upper_alnum(char c) {
   return (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
@@ -166,10 +220,14 @@ std::optional<std::string> parse_options(std::string_view text, options& out) {
     std::optional<std::string>* slot = key == "channel"      ? &out.channel
                                        : key == "username"   ? &out.username
                                        : key == "icon_emoji" ? &out.icon_emoji
-                                                             : nullptr;
+                                       : key == "bot_token"  ? &out.bot_token
+                                       : key == "bot_token_file"
+                                           ? &out.bot_token_file
+                                           : nullptr;
     if (!slot)
       return "unknown option '" + slack_text{}.plain(key).cut(64) +
-             "': the slack transport takes channel, username and icon_emoji";
+             "': the slack transport takes channel, username, icon_emoji, "
+             "bot_token and bot_token_file";
     if (!value.is_string())
       return "options." + key + " must be a string";
     const auto& s = value.get_ref<const std::string&>();
@@ -181,6 +239,12 @@ std::optional<std::string> parse_options(std::string_view text, options& out) {
         return "options.channel must be #channel-name or @user (1.." +
                std::to_string(channel_name_max) +
                " characters, no spaces) or a channel id such as C0123456789";
+    } else if (key == "bot_token") {
+      if (!is_token(s))
+        return "options.bot_token must be a Slack token (xoxb-…)";
+    } else if (key == "bot_token_file") {
+      if (s.empty() || s.front() != '/' || s.size() > 4096)
+        return "options.bot_token_file must be an absolute path";
     } else if (key == "username") {
       if (!is_clean(s, username_max, false))
         return "options.username must be 1.." + std::to_string(username_max) +
@@ -190,6 +254,10 @@ std::optional<std::string> parse_options(std::string_view text, options& out) {
     }
     *slot = s;
   }
+  if (out.bot_token && out.bot_token_file)
+    return "options.bot_token and options.bot_token_file: give one";
+  if ((out.bot_token || out.bot_token_file) && !out.channel)
+    return "a Slack app endpoint (options.bot_token) needs options.channel";
   return std::nullopt;
 }
 
@@ -264,6 +332,13 @@ json message(const tocsin_event_view& ev, const options& opts) {
        payload = view(ev.payload_json);
   auto state = ev.state;
   auto state_by = view(ev.state_by);
+  std::uint32_t along = TOCSIN_HAS_FIELD(tocsin_event_view, &ev, answered_along)
+                            ? ev.answered_along
+                            : 0;
+  // No audit record: the event on the dashboard, when it has a public URL.
+  if (!is_http_url(audit) &&
+      TOCSIN_HAS_FIELD(tocsin_event_view, &ev, event_url))
+    audit = view(ev.event_url);
 
   // details and "truncated" come from the payload; an unreadable one (the
   // host validated it) only loses them.
@@ -312,11 +387,15 @@ json message(const tocsin_event_view& ev, const options& opts) {
   if (truncated)
     context.plain(" (truncated)");
   if (state == TOCSIN_EVENT_ACKNOWLEDGED || state == TOCSIN_EVENT_RESOLVED) {
-    context.plain(state == TOCSIN_EVENT_RESOLVED ? " (resolved"
-                                                 : " (acknowledged");
+    context.plain(state == TOCSIN_EVENT_RESOLVED ? " · resolved"
+                                                 : " · acknowledged");
     if (!state_by.empty())
       context.plain(" by ").escaped(state_by);
-    context.plain(")");
+    if (along == 1)
+      context.plain(" · with 1 event of this episode");
+    else if (along > 1)
+      context.plain(" · with " + std::to_string(along) +
+                    " events of this episode");
   }
   blocks.push_back(
       {{"type", "context"},
@@ -330,16 +409,21 @@ json message(const tocsin_event_view& ev, const options& opts) {
           plain_text(slack_text{}.plain("Investigate").cut(button_text_max))},
          {"action_id", "tocsin.investigate"},
          {"url", std::string{audit}}});
-  // A cut id would acknowledge nothing: no button rather than a wrong one.
-  if (state == TOCSIN_EVENT_OPEN && !id.empty() &&
-      code_points(id) <= button_value_max)
-    buttons.push_back(
-        {{"type", "button"},
-         {"text",
-          plain_text(slack_text{}.plain("Acknowledge").cut(button_text_max))},
-         {"action_id", "tocsin.ack"},
-         {"value", slack_text{}.plain(id).cut(button_value_max)},
-         {"style", "primary"}});
+  // A cut id would answer nothing: no button rather than a wrong one.
+  // Open: Acknowledge; acknowledged: Resolve; resolved: nothing to do.
+  if (state != TOCSIN_EVENT_RESOLVED && !id.empty() &&
+      code_points(id) <= button_value_max) {
+    bool open = state == TOCSIN_EVENT_OPEN;
+    json button{{"type", "button"},
+                {"text", plain_text(slack_text{}
+                                        .plain(open ? "Acknowledge" : "Resolve")
+                                        .cut(button_text_max))},
+                {"action_id", open ? "tocsin.ack" : "tocsin.resolve"},
+                {"value", slack_text{}.plain(id).cut(button_value_max)}};
+    if (open)
+      button["style"] = "primary";
+    buttons.push_back(std::move(button));
+  }
   if (!buttons.empty())
     blocks.push_back({{"type", "actions"}, {"elements", std::move(buttons)}});
 
@@ -401,16 +485,118 @@ std::string error_string(std::string_view body) {
   return out;
 }
 
+// ---- The Web API's answers ---------------------------------------------
+
+/// The top-level members of a Web API answer that matter here, read from
+/// the first KiB of the body the host keeps: chat.postMessage echoes the
+/// whole message after them, so the JSON is often cut short. A SAX reader
+/// takes what came before the cut.
+struct web_answer {
+  std::optional<bool> ok;
+  std::string error;
+  std::string channel;
+  std::string ts;
+};
+
+class web_answer_reader : public nlohmann::json_sax<json> {
+public:
+  explicit web_answer_reader(web_answer& out) : out_(out) {}
+  bool null() override { return true; }
+  bool boolean(bool v) override {
+    if (depth_ == 1 && key_ == "ok")
+      out_.ok = v;
+    return true;
+  }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t& v) override {
+    if (depth_ == 1 && v.size() <= 128) {
+      if (key_ == "error")
+        out_.error = v;
+      else if (key_ == "channel")
+        out_.channel = v;
+      else if (key_ == "ts")
+        out_.ts = v;
+    }
+    return true;
+  }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override {
+    ++depth_;
+    return true;
+  }
+  bool key(string_t& k) override {
+    if (depth_ == 1)
+      key_ = k;
+    return true;
+  }
+  bool end_object() override {
+    --depth_;
+    return true;
+  }
+  bool start_array(std::size_t) override {
+    ++depth_;
+    return true;
+  }
+  bool end_array() override {
+    --depth_;
+    return true;
+  }
+  bool parse_error(std::size_t, const std::string&,
+                   const nlohmann::detail::exception&) override {
+    return false; // the cut: keep what was read
+  }
+
+private:
+  web_answer& out_;
+  int depth_ = 0;
+  std::string key_;
+};
+
+web_answer read_web_answer(std::string_view body) {
+  web_answer out;
+  web_answer_reader reader{out};
+  json::sax_parse(body, &reader, nlohmann::detail::input_format_t::json, false);
+  return out;
+}
+
+/// Web API errors worth another try; any other is permanent (a wrong token,
+/// channel or message does not mend itself: invalid_auth, not_authed,
+/// account_inactive, token_revoked, channel_not_found, not_in_channel,
+/// is_archived, msg_too_long, invalid_blocks, ...).
+bool is_transient(std::string_view error) {
+  return error == "ratelimited" || error == "internal_error" ||
+         error == "fatal_error" || error == "service_unavailable" ||
+         error == "request_timeout";
+}
+
 // ---- The C ABI -------------------------------------------------------------
 
 } // namespace
 
-/// An endpoint's options, read once when it is opened.
+/// An endpoint's options, read once when it is opened (a bot token file
+/// too).
 struct tocsin_instance {
   options opts;
+  std::string token;      ///< a Slack app's bot token; empty: a webhook
+  std::string update_url; ///< the endpoint's URL with chat.update
 };
 
 namespace {
+
+/// The endpoint URL with chat.update for its last path segment, or nothing
+/// when it does not end in chat.postMessage.
+std::optional<std::string> update_url_of(std::string_view url) {
+  constexpr std::string_view post = "/chat.postMessage";
+  auto end = url.find_first_of("?#");
+  auto path = url.substr(0, end);
+  if (!path.ends_with(post))
+    return std::nullopt;
+  return std::string{path.substr(0, path.size() - post.size())} +
+         "/chat.update" +
+         std::string{end == std::string_view::npos ? "" : url.substr(end)};
+}
 
 int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
                   const tocsin_endpoint_view* endpoint,
@@ -419,7 +605,22 @@ int open_endpoint(const tocsin_host_api* host, tocsin_call* call,
     options opts;
     if (auto bad = parse_options(view(endpoint->options_json), opts))
       return fail(host, call, "invalid_options", *bad);
-    *instance = new tocsin_instance{std::move(opts)};
+    auto made = std::make_unique<tocsin_instance>();
+    if (opts.bot_token)
+      made->token = *opts.bot_token;
+    else if (opts.bot_token_file)
+      if (auto bad = read_token_file(*opts.bot_token_file, made->token))
+        return fail(host, call, "invalid_options", *bad);
+    if (!made->token.empty()) {
+      auto update = update_url_of(view(endpoint->url));
+      if (!update)
+        return fail(host, call, "invalid_options",
+                    "a Slack app endpoint (options.bot_token) posts with the "
+                    "Web API: its url must end in /api/chat.postMessage");
+      made->update_url = std::move(*update);
+    }
+    made->opts = std::move(opts);
+    *instance = made.release();
     return 0;
   } catch (...) {
     return fail(host, call, "plugin_failed",
@@ -431,25 +632,54 @@ void close_endpoint(tocsin_instance* instance) {
   delete instance;
 }
 
+/// A receipt's channel and ts (a message a Slack app posted), if both.
+std::optional<std::pair<std::string, std::string>>
+message_of(std::string_view receipt) {
+  json r;
+  if (receipt.empty() || !tocsin::parse_json(receipt, r) || !r.is_object())
+    return std::nullopt;
+  auto channel = r.value("channel", json{}), ts = r.value("ts", json{});
+  if (!channel.is_string() || !ts.is_string())
+    return std::nullopt;
+  return std::make_pair(channel.get<std::string>(), ts.get<std::string>());
+}
+
 int build_request(const tocsin_host_api* host, tocsin_call* call,
                   tocsin_instance* instance, const tocsin_event_view* event,
                   const tocsin_endpoint_view*) {
   try {
-    // The news of an acknowledged or resolved event goes to the clicked
-    // message's response_url when the host has one: it replaces the message
-    // (the button goes); otherwise it is posted as a new message.
-    std::string_view reply_url;
-    if (TOCSIN_HAS_FIELD(tocsin_event_view, event, reply_url) &&
-        event->state != TOCSIN_EVENT_OPEN)
+    auto& self = *instance;
+    auto msg = message(*event, self.opts);
+    bool news = event->state != TOCSIN_EVENT_OPEN;
+    std::string_view reply_url, receipt;
+    if (news && TOCSIN_HAS_FIELD(tocsin_event_view, event, reply_url))
       reply_url = view(event->reply_url);
-    auto msg = message(*event, instance->opts);
-    if (!reply_url.empty()) {
+    if (news && TOCSIN_HAS_FIELD(tocsin_event_view, event, receipt))
+      receipt = view(event->receipt);
+    std::optional<std::pair<std::string, std::string>> posted;
+    if (!self.token.empty())
+      posted = message_of(receipt);
+    if (posted) {
+      // The app's own message, edited in place.
+      for (auto* legacy : {"username", "icon_emoji"})
+        msg.erase(legacy);
+      msg["channel"] = posted->first;
+      msg["ts"] = posted->second;
+      if (host->set_url(call, str(self.update_url)))
+        return 1;
+    } else if (!reply_url.empty()) {
+      // The clicked message, replaced through the click's response_url
+      // (which needs no token, and is given none).
       for (auto* legacy : {"channel", "username", "icon_emoji"})
         msg.erase(legacy);
       msg["replace_original"] = true;
       if (host->set_url(call, str(reply_url)))
         return 1;
     }
+    if (!self.token.empty() && reply_url.empty() &&
+        host->add_header(call, str("Authorization"),
+                         str("Bearer " + self.token)))
+      return 1;
     auto body = msg.dump(-1, ' ', false, json::error_handler_t::replace);
     if (host->set_method(call, str("POST")) ||
         host->add_header(call, str("Content-Type"),
@@ -463,13 +693,61 @@ int build_request(const tocsin_host_api* host, tocsin_call* call,
   }
 }
 
+/// A Slack app's answer: {"ok": true, "channel", "ts"} delivered (the
+/// message kept as the receipt); {"ok": false, "error"} retried when Slack
+/// says it is passing (ratelimited, internal_error, fatal_error,
+/// service_unavailable), else permanent with Slack's error as the reason;
+/// 429 retried (the host honours Retry-After), 5xx retried, anything else
+/// permanent.
+int classify_web_api(const tocsin_host_api* host, tocsin_call* call,
+                     const tocsin_response_view* r) {
+  auto s = r->status;
+  auto said = read_web_answer(view(r->body_prefix));
+  auto reason = [&](std::string_view fallback) {
+    host->set_reason(
+        call, str(said.error.empty() ? fallback : error_string(said.error)));
+  };
+  if (s == 429) {
+    reason("ratelimited");
+    return TOCSIN_OUTCOME_RETRY;
+  }
+  if (s >= 500) {
+    reason("HTTP " + std::to_string(s));
+    return TOCSIN_OUTCOME_RETRY;
+  }
+  if (s == 200 && said.ok == true) {
+    if (!said.channel.empty() && !said.ts.empty() &&
+        TOCSIN_HAS_FIELD(tocsin_host_api, host, set_receipt)) {
+      auto receipt = json{{"channel", said.channel}, {"ts", said.ts}}.dump(
+          -1, ' ', false, json::error_handler_t::replace);
+      host->set_receipt(call, str(receipt));
+    }
+    return TOCSIN_OUTCOME_SUCCESS;
+  }
+  if (s == 200 && said.ok == false) {
+    reason("HTTP 200 with \"ok\": false");
+    return is_transient(said.error) ? TOCSIN_OUTCOME_RETRY
+                                    : TOCSIN_OUTCOME_PERMANENT;
+  }
+  if (s >= 300 && s < 400) {
+    host->set_reason(call, str("HTTP " + std::to_string(s) +
+                               ": redirects are not followed; check the URL"));
+    return TOCSIN_OUTCOME_PERMANENT;
+  }
+  reason(s == 200 ? std::string{"HTTP 200 without \"ok\""}
+                  : "HTTP " + std::to_string(s));
+  return TOCSIN_OUTCOME_PERMANENT;
+}
+
 /// 200 "ok" delivered; 200 with anything else, 400, 403, 404 and any other
 /// status permanent, with Slack's error string as the reason; 410
 /// (channel_is_archived) disables the endpoint; 429 and 5xx retried (the
-/// host honours Retry-After).
-int classify(const tocsin_host_api* host, tocsin_call* call, tocsin_instance*,
-             const tocsin_response_view* r) {
+/// host honours Retry-After). A Slack app's answers: classify_web_api.
+int classify(const tocsin_host_api* host, tocsin_call* call,
+             tocsin_instance* instance, const tocsin_response_view* r) {
   try {
+    if (instance && !instance->token.empty())
+      return classify_web_api(host, call, r);
     auto s = r->status;
     auto error = error_string(view(r->body_prefix));
     auto reason = [&](std::string_view fallback) {
@@ -521,8 +799,9 @@ const tocsin_transport table = {
     build_request,
     classify,
     // Incoming webhooks are not signed; an acknowledged event's message is
-    // replaced (or followed by one that says so).
-    TOCSIN_TRANSPORT_FOLLOWS_STATE,
+    // replaced (or followed by one that says so), edited by a Slack app;
+    // an answer to an episode is told in one message.
+    TOCSIN_TRANSPORT_FOLLOWS_STATE | TOCSIN_TRANSPORT_MESSAGES,
     1.0, // Slack: about one message per second per webhook
     3,
     nullptr,

@@ -1,0 +1,34 @@
+// Where events go: one entry per endpoint, in the intake's routing table.
+#pragma once
+
+#include "delivery/endpoint_config.hpp"
+
+#include <cstdint>
+#include <string>
+
+namespace tocsin::delivery {
+
+struct route {
+  std::string endpoint_id;
+  endpoint_filter filter;
+  bool enabled = true;
+  std::int64_t revision = 1;
+  std::string transport = "webhook";
+  /// Told when an event it was sent is acknowledged or resolved.
+  bool follows_state = false;
+  /// Posts messages people read: an answer to several events is told in
+  /// one message, not one per event (TOCSIN_TRANSPORT_MESSAGES).
+  bool posts_messages = false;
+
+  static route of(const endpoint_config& c) {
+    return route{c.id,
+                 c.filter,
+                 c.enabled,
+                 c.revision,
+                 c.transport,
+                 c.plugin && c.plugin->follows_state(),
+                 c.plugin && c.plugin->plugin().posts_messages()};
+  }
+};
+
+} // namespace tocsin::delivery
