@@ -40,6 +40,15 @@ constexpr const char* file_channel = "C0FILE00001";
 constexpr const char* post_message = "/api/chat.postMessage";
 constexpr const char* update = "/api/chat.update";
 
+/// j[key] if `j` is an object with a string there, else "".
+std::string string_at(const json& j, const char* key) {
+  if (!j.is_object())
+    return {};
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>()
+                                          : std::string{};
+}
+
 /// A Slack Web API on loopback: chat.postMessage and chat.update for the bot
 /// tokens it knows, a fresh ts for each message posted, an update only of a
 /// message it posted (in that channel), and errors per channel when told.
@@ -74,8 +83,7 @@ public:
     std::vector<received_request> out;
     for (auto& req : receiver_->requests()) {
       auto j = json::parse(req.body, nullptr, false);
-      if (req.target == method && j.is_object() &&
-          j.value("channel", "") == channel)
+      if (req.target == method && string_at(j, "channel") == channel)
         out.push_back(req);
     }
     return out;
@@ -130,7 +138,7 @@ private:
     auto body = json::parse(req.body, nullptr, false);
     if (!body.is_object())
       return slack_error("invalid_json");
-    auto ch = body.value("channel", "");
+    auto ch = string_at(body, "channel");
     if (ch.empty())
       return slack_error("channel_not_found");
 
@@ -151,21 +159,20 @@ private:
       char ts[32];
       std::snprintf(ts, sizeof ts, "1700000000.%06d", next_ts_++);
       message m{ch, ts, ""};
-      if (auto b = button(body, "tocsin.ack"); b.is_object())
-        m.event_id = b.value("value", "");
+      m.event_id = string_at(button(body, "tocsin.ack"), "value");
       posted_.push_back(m);
       return slack_answer({{"ok", true},
                            {"channel", ch},
                            {"ts", m.ts},
                            {"message", {{"type", "message"}, {"ts", m.ts}}}});
     }
-    auto ts = body.value("ts", "");
+    auto ts = string_at(body, "ts");
     for (auto& p : posted_)
       if (p.channel == ch && p.ts == ts)
         return slack_answer({{"ok", true},
                              {"channel", ch},
                              {"ts", ts},
-                             {"text", body.value("text", "")}});
+                             {"text", string_at(body, "text")}});
     return slack_error("message_not_found");
   }
 
@@ -230,7 +237,7 @@ json delivery_to(const json& ev, const std::string& endpoint_id) {
 std::string check_posted(fake_slack_api& slack, const json& ev,
                          const std::string& endpoint_id,
                          const std::string& channel, const std::string& token) {
-  auto id = ev["id"].get<std::string>();
+  auto id = ev["event"]["id"].get<std::string>();
   auto d = delivery_to(ev, endpoint_id);
   BOOST_TEST(d["state"] == "delivered", d.dump());
   auto ts = slack.ts_of(id, channel);
@@ -242,7 +249,7 @@ std::string check_posted(fake_slack_api& slack, const json& ev,
   std::vector<json> of_id;
   for (auto& req : slack.calls(post_message, channel)) {
     auto body = body_of(req);
-    if (button(body, "tocsin.ack").value("value", "") != id)
+    if (string_at(button(body, "tocsin.ack"), "value") != id)
       continue;
     of_id.push_back(body);
     BOOST_TEST(req.method == "POST");
@@ -250,7 +257,7 @@ std::string check_posted(fake_slack_api& slack, const json& ev,
     BOOST_TEST(req.headers["content-type"] ==
                "application/json; charset=utf-8");
     BOOST_TEST(body["channel"] == channel, body.dump());
-    BOOST_TEST(contains(body.value("text", ""), "policy.denied"), body.dump());
+    BOOST_TEST(contains(string_at(body, "text"), "policy.denied"), body.dump());
     BOOST_TEST(body["blocks"].is_array(), body.dump());
     BOOST_TEST(contains(context_text(body), id), body.dump());
   }
@@ -267,13 +274,13 @@ std::vector<json> updates_of(const fake_slack_api& slack,
   std::vector<json> out;
   for (auto& req : slack.calls(update, channel)) {
     auto body = body_of(req);
-    if (body.value("ts", "") != ts)
+    if (string_at(body, "ts") != ts)
       continue;
     BOOST_TEST(req.headers["authorization"] == "Bearer " + token);
     BOOST_TEST(req.headers["content-type"] ==
                "application/json; charset=utf-8");
     BOOST_TEST(body["text"].is_string(), body.dump());
-    BOOST_TEST(!body.value("text", "").empty(), body.dump());
+    BOOST_TEST(!string_at(body, "text").empty(), body.dump());
     BOOST_TEST(body["blocks"].is_array(), body.dump());
     out.push_back(body);
   }
@@ -289,7 +296,7 @@ std::vector<json> wait_updates(const fake_slack_api& slack,
     auto reqs = slack.calls(update, channel);
     std::size_t k = 0;
     for (auto& r : reqs)
-      k += json::parse(r.body, nullptr, false).value("ts", "") == ts;
+      k += string_at(json::parse(r.body, nullptr, false), "ts") == ts;
     return k >= n;
   });
   BOOST_TEST(arrived, "no chat.update #" << n << " of " << channel << "/" << ts
@@ -306,7 +313,7 @@ void acknowledged_message(const json& msg, const std::string& id,
   BOOST_TEST(!has_ack_button(msg), msg.dump());
   auto b = button(msg, "tocsin.resolve");
   BOOST_TEST(b.is_object(), "no Resolve button: " << msg.dump());
-  BOOST_TEST(b.value("value", "") == id, msg.dump());
+  BOOST_TEST(string_at(b, "value") == id, msg.dump());
 }
 
 } // namespace
