@@ -140,8 +140,8 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(again.status == 200, again.body << again.error);
   BOOST_TEST(eventually([&] {
                return contains(f.process().log(),
-                               "Slack acknowledgement of an event already "
-                               "answered");
+                               "Slack answer to an event already in that "
+                               "state");
              }),
              "the second click was not seen");
   expect_quiet(all, {1, 2, 1}, "a second click");

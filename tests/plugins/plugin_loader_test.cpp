@@ -78,6 +78,9 @@ const event_view sample_event{
     "",
     "",
     "",
+    "",
+    0,
+    "",
 };
 
 const endpoint_view discord_endpoint{
