@@ -81,6 +81,19 @@ role = "ingest"
   BOOST_TEST(ep.signing_keys.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(public_url_is_an_https_origin_or_path) {
+  auto c =
+      parse_config("[server]\npublic_url = \"https://tocsin.example/alerts\"\n",
+                   "test.toml");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->server.public_url == "https://tocsin.example/alerts");
+  for (auto bad : {"http://tocsin.example", "tocsin.example",
+                   "https://tocsin.example/#x", "https://tocsin.example/?a=1"})
+    BOOST_TEST(error_of(std::string{"[server]\npublic_url = \""} + bad + "\"\n")
+                       .find("server.public_url") != std::string::npos,
+               bad);
+}
+
 BOOST_AUTO_TEST_CASE(endpoint_without_id_gets_a_stable_one) {
   auto a = parse_config(endpoint(""), "a");
   auto b = parse_config(endpoint(""), "b");

@@ -171,6 +171,21 @@ BOOST_AUTO_TEST_CASE(golden_files_say_what_the_spec_says) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_trigger_links_to_the_event_on_the_dashboard) {
+  auto e = one_of_each_type().front();
+  e.event_url = "https://tocsin.example/#event=" + e.id;
+  auto g = build(e);
+  auto links = g["links"];
+  BOOST_TEST_REQUIRE(links.is_array());
+  BOOST_TEST(links.back() == json::parse(R"({"href":")" + e.event_url +
+                                         R"(","text":"Event in tocsin"})"));
+  BOOST_TEST(g["client_url"] == e.event_url);
+  // Without a public URL: no such link.
+  e.event_url.clear();
+  auto plain = build(e);
+  BOOST_TEST(!plain.contains("client_url"));
+}
+
 BOOST_AUTO_TEST_CASE(every_type_at_every_severity) {
   for (auto& base : one_of_each_type())
     for (auto& [severity, pd] : default_map) {
