@@ -91,10 +91,11 @@ void answers::add_notice(storage::event_record& rec, const route& r,
   auto n = new_delivery(rec.id, r.endpoint_id, now);
   n.news = std::move(news);
   rec.delivery_ids.push_back(n.id);
-  pending_.batch.add_delivery(n);
-  pending_.hand_over(
-      r.endpoint_id,
-      job_of(std::move(n), make_event_content(rec, max_payload_bytes_)));
+  auto content = make_event_content(rec, max_payload_bytes_);
+  auto place = r.place(severity_rank_of(content.get()), now);
+  pending_.batch.add_delivery(n, place);
+  pending_.hand_over(r.endpoint_id,
+                     job_of(std::move(n), std::move(content), place));
 }
 
 result<answer_outcome> answers::answer(const answer_request& req, unix_ms now) {

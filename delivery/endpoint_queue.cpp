@@ -3,6 +3,7 @@
 #include "common/json_writer.hpp"
 
 #include <algorithm>
+#include <tuple>
 
 namespace tocsin::delivery {
 
@@ -22,7 +23,9 @@ storage::pending_key endpoint_queue::store_key(const job& j) const {
 }
 
 unix_ms endpoint_queue::place_of(const job& j) const {
-  return config_.ordered ? j.indexed_due : j.state.next_attempt_at;
+  return config_.ordered ? j.indexed_due
+                         : place_in_line(false, severity_rank_of(j.event.get()),
+                                         j.state.next_attempt_at);
 }
 
 bool endpoint_queue::holds(std::string_view delivery_id) const {
@@ -47,19 +50,41 @@ void endpoint_queue::reconfigure(endpoint_config cfg) {
   // order. What is in flight or settling stays.
   for (auto& j : ready_)
     forget(j.state.id);
+  for (auto& [key, j] : due_)
+    forget(j.state.id);
   for (auto& [key, j] : waiting_)
     forget(j.state.id);
   ready_.clear();
+  due_.clear();
   waiting_.clear();
   frontier_ = storage::pending_key{};
 }
 
 void endpoint_queue::evict_one() {
+  // The job that comes last in the store's order goes: the least severe,
+  // latest one. Scanned, not indexed: it happens only when a job comes in
+  // ahead of a full window (a more severe event, a retry).
+  auto before = [](const job& a, const job& b) {
+    return std::tie(a.indexed_due, a.state.id) <
+           std::tie(b.indexed_due, b.state.id);
+  };
   job j;
-  if (!waiting_.empty()) {
-    auto last = std::prev(waiting_.end());
+  auto last_waiting = waiting_.end();
+  for (auto it = waiting_.begin(); it != waiting_.end(); ++it)
+    if (last_waiting == waiting_.end() ||
+        before(last_waiting->second, it->second))
+      last_waiting = it;
+  bool from_waiting = last_waiting != waiting_.end();
+  if (from_waiting && !due_.empty() &&
+      before(last_waiting->second, std::prev(due_.end())->second))
+    from_waiting = false;
+  if (from_waiting) {
+    j = std::move(last_waiting->second);
+    waiting_.erase(last_waiting);
+  } else if (!due_.empty()) {
+    auto last = std::prev(due_.end());
     j = std::move(last->second);
-    waiting_.erase(last);
+    due_.erase(last);
   } else {
     j = std::move(ready_.back());
     ready_.pop_back();
@@ -168,9 +193,29 @@ page_report endpoint_queue::paged(std::vector<job> jobs,
 
 void endpoint_queue::promote_due(unix_ms now) {
   while (!waiting_.empty() && waiting_.begin()->first.first <= now) {
-    ready_.push_back(std::move(waiting_.begin()->second));
+    auto& j = waiting_.begin()->second;
+    // In the store's order: the most severe first, then the earliest due.
+    auto key = std::make_pair(j.indexed_due, j.state.id);
+    due_.emplace(std::move(key), std::move(j));
     waiting_.erase(waiting_.begin());
   }
+}
+
+job* endpoint_queue::next_up() {
+  if (config_.ordered)
+    return ready_.empty() ? nullptr : &ready_.front();
+  return due_.empty() ? nullptr : &due_.begin()->second;
+}
+
+job endpoint_queue::take_next_up() {
+  if (config_.ordered) {
+    auto j = std::move(ready_.front());
+    ready_.pop_front();
+    return j;
+  }
+  auto j = std::move(due_.begin()->second);
+  due_.erase(due_.begin());
+  return j;
 }
 
 std::vector<job> endpoint_queue::start_due(unix_ms now,
@@ -181,16 +226,16 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
   promote_due(now);
   for (;;) {
     auto busy = static_cast<int>(in_flight_.size() + starting.size());
-    if (busy >= max_in_flight() || ready_.empty())
+    auto* next = next_up();
+    if (busy >= max_in_flight() || !next)
       break;
     if (!breaker_.allows(now, busy))
       break; // open, or half-open with its probe out
-    if (ready_.front().state.next_attempt_at > now)
+    if (next->state.next_attempt_at > now)
       break; // FIFO: the head holds back the rest
     if (!bucket_.try_take(now))
       break;
-    auto j = std::move(ready_.front());
-    ready_.pop_front();
+    auto j = take_next_up();
     auto& d = j.state;
     if (counted_attempts(d) == 0)
       d.window_start = now;
@@ -390,10 +435,13 @@ void endpoint_queue::leave_to_removal(const job& j) {
 std::size_t endpoint_queue::remove(unix_ms now, storage::write_set& ws) {
   removed_ = true;
   std::string reason{endpoint_deleted_reason};
-  auto queued = ready_.size() + waiting_.size();
+  auto queued = this->queued();
   for (auto& j : ready_)
     dead_letter(std::move(j), reason, now, ws);
   ready_.clear();
+  for (auto& [key, j] : due_)
+    dead_letter(std::move(j), reason, now, ws);
+  due_.clear();
   for (auto& [key, j] : waiting_)
     dead_letter(std::move(j), reason, now, ws);
   waiting_.clear();
@@ -410,14 +458,14 @@ std::optional<unix_ms> endpoint_queue::next_wake(unix_ms now) {
   };
   if (!waiting_.empty())
     consider(waiting_.begin()->first.first);
-  if (!ready_.empty() &&
-      static_cast<int>(in_flight_.size()) < max_in_flight()) {
+  auto* next = next_up();
+  if (next && static_cast<int>(in_flight_.size()) < max_in_flight()) {
     // Something is due and there is room: what holds it back?
     if (auto reopen = breaker_.reopens_at())
       consider(*reopen);
     else if (breaker_.current() == circuit_breaker::state::half_open)
       ; // waiting for the probe's answer, not for time
-    else if (auto due = ready_.front().state.next_attempt_at; due > now)
+    else if (auto due = next->state.next_attempt_at; due > now)
       consider(due);
     else
       consider(bucket_.next_token_at(now));

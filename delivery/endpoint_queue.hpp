@@ -154,7 +154,9 @@ public:
   }
   bool removed() const { return removed_; }
   /// Deliveries waiting in memory (not those in flight).
-  std::size_t queued() const { return ready_.size() + waiting_.size(); }
+  std::size_t queued() const {
+    return ready_.size() + due_.size() + waiting_.size();
+  }
   /// Whether the store may hold pending deliveries that memory does not.
   bool spilled() const { return frontier_.has_value(); }
   std::size_t in_flight() const { return in_flight_.size(); }
@@ -179,6 +181,10 @@ private:
   unix_ms place_of(const job& j) const;
   void forget(const std::string& id) { known_.erase(id); }
   void promote_due(unix_ms now);
+  /// The job that goes next when it may (the FIFO head, or the first due
+  /// in the store's order), or null; and taking it.
+  job* next_up();
+  job take_next_up();
   int max_in_flight() const;
   void dead_letter(job j, std::string reason, unix_ms now,
                    storage::write_set& ws);
@@ -192,7 +198,9 @@ private:
   std::uint64_t paged_as_of_ = 0;
   /// Ids of the jobs held: ready, waiting, in flight, settling.
   std::unordered_set<std::string> known_;
-  std::deque<job> ready_; ///< due (FIFO: every job, in order)
+  std::deque<job> ready_; ///< FIFO: every job, in order
+  /// Not FIFO: due, in the store's order (place: the most severe first).
+  std::map<std::pair<unix_ms, std::string>, job> due_;
   /// Not yet due, by (due time, delivery id).
   std::map<std::pair<unix_ms, std::string>, job> waiting_;
   std::unordered_map<std::string, job> in_flight_;

@@ -180,8 +180,9 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
       content = make_event_content(ev, max_payload_bytes_);
     auto d = new_delivery(ev.id, r.endpoint_id, now);
     rec.delivery_ids.push_back(d.id);
-    created.add_delivery(d);
-    pending_.hand_over(r.endpoint_id, job_of(std::move(d), content));
+    auto place = r.place(ev.severity, now);
+    created.add_delivery(d, place);
+    pending_.hand_over(r.endpoint_id, job_of(std::move(d), content, place));
     ++deliveries;
   }
   auto escalations = episodes_.observe(ev, now, pending_);
@@ -240,7 +241,8 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
                      "delivery " + d.id + " is being replayed"};
       continue;
     }
-    if (!routes_to(d.endpoint_id)) {
+    auto ri = route_of(d.endpoint_id);
+    if (ri == routes_.size()) {
       if (named)
         return error{"endpoint_deleted",
                      "the endpoint of " + d.id + " no longer exists"};
@@ -257,13 +259,15 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
     d.window_start = 0;
     d.attempt_base = static_cast<int>(d.attempts.size());
     d.next_attempt_at = now;
+    auto content = make_event_content(**ev, max_payload_bytes_);
+    auto place = routes_[ri].place(severity_rank_of(content.get()), now);
     pending_.batch.put_delivery(
         d, storage::record_kind::delivery_replayed,
-        storage::delivery_position{storage::delivery_state::dead_lettered, 0});
+        storage::delivery_position{storage::delivery_state::dead_lettered, 0},
+        place);
     auto endpoint = d.endpoint_id;
-    pending_.hand_over(
-        endpoint,
-        job_of(std::move(d), make_event_content(**ev, max_payload_bytes_)));
+    pending_.hand_over(endpoint,
+                       job_of(std::move(d), std::move(content), place));
     ++count;
   }
   return count;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "delivery/endpoint_config.hpp"
+#include "delivery/job.hpp"
 
 #include <cstdint>
 #include <string>
@@ -19,6 +20,9 @@ struct route {
   /// Posts messages people read: an answer to several events is told in
   /// one message, not one per event (TOCSIN_TRANSPORT_MESSAGES).
   bool posts_messages = false;
+  /// Delivers in acceptance order (FIFO): its deliveries' places in the
+  /// store are when they joined the line, not by severity.
+  bool ordered = false;
 
   static route of(const endpoint_config& c) {
     return route{c.id,
@@ -27,7 +31,14 @@ struct route {
                  c.revision,
                  c.transport,
                  c.plugin && c.plugin->follows_state(),
-                 c.plugin && c.plugin->plugin().posts_messages()};
+                 c.plugin && c.plugin->plugin().posts_messages(),
+                 c.ordered};
+  }
+
+  /// The place in this endpoint's pending index of a delivery of an event
+  /// of `severity_rank` due at `due` (see place_in_line).
+  unix_ms place(int severity_rank, unix_ms due) const {
+    return place_in_line(ordered, severity_rank, due);
   }
 };
 

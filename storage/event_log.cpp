@@ -48,8 +48,8 @@ void write_set::put_event(const event_record& e, record_kind kind,
                     delivery_state::pending, std::move(json_fields)});
 }
 
-void write_set::add_delivery(const delivery& d) {
-  put_delivery(d, record_kind::delivery_created);
+void write_set::add_delivery(const delivery& d, std::optional<unix_ms> place) {
+  put_delivery(d, record_kind::delivery_created, std::nullopt, place);
   ops_.back().created = true;
 }
 

@@ -58,8 +58,10 @@ public:
   void put_event(const event_record& e, record_kind kind,
                  std::string json_fields);
 
-  /// Records a new delivery ("delivery.created").
-  void add_delivery(const delivery& d);
+  /// Records a new delivery ("delivery.created"), at `place` in its
+  /// endpoint's pending index (default: when it is due).
+  void add_delivery(const delivery& d,
+                    std::optional<unix_ms> place = std::nullopt);
 
   /// Stores the new state of a delivery and logs `kind` (e.g.
   /// attempt_started, attempt_finished). Keeps the indexes in step (pending
