@@ -165,7 +165,8 @@ async function loadEvents() {
       showEventRow({ id: e.id, type: e.type, severity: e.severity,
                      agent_id: e.agent_id, summary: e.summary,
                      timestamp: e.timestamp || e.accepted_at, state: e.state,
-                     by: e[e.state] ? e[e.state].by : "" });
+                     by: e[e.state] ? e[e.state].by : "" }, false);
+    trimFeed();
   } catch (e) { notice("stored events not shown: " + e.message); }
   state.loading = false;
   document.getElementById("feed").dataset.loaded = "true";
@@ -195,7 +196,8 @@ function eventRow(ev) {
 
 // Shows an event once: a new row in id order (ids are time-ordered, so
 // newest first is descending id order), or its state on the row it has.
-function showEventRow(ev) {
+// `trim`: drop the rows past the feed's size (see trimFeed).
+function showEventRow(ev, trim = true) {
   if (!ev.id) return;
   let row = state.events.get(ev.id);
   if (!row) {
@@ -212,19 +214,24 @@ function showEventRow(ev) {
     state.events.set(ev.id, row);
   }
   if (ev.state && ev.state !== "open") setEventState(ev.id, ev.state, ev.by);
-  trimFeed();
+  if (trim) trimFeed();
   applyFilters(row);
 }
 
 // Keeps maxRows rows besides the open critical ones (what needs attention
 // stays on the page), dropping the oldest.
+function needsAttention(row) {
+  return Number(row.dataset.severity) === severities.length - 1 &&
+         row.dataset.state === "open";
+}
+
 function trimFeed() {
   const body = document.querySelector("#feed tbody");
-  let extra = body.rows.length - maxRows;
+  let extra = -maxRows;
+  for (const r of body.rows) if (!needsAttention(r)) extra++;
   for (let r = body.lastElementChild; r && extra > 0;) {
     const before = r.previousElementSibling;
-    const critical = Number(r.dataset.severity) === severities.length - 1;
-    if (!(critical && r.dataset.state === "open")) {
+    if (!needsAttention(r)) {
       state.events.delete(r.dataset.id);
       r.remove();
       extra--;
