@@ -192,9 +192,28 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(b.eval("document.querySelectorAll('#feed tr[data-id=" +
                     js_string(ids[10]) + "]').length") == 1);
 
+  // A stream that starts over (resumed from the log's first record) brings
+  // every event and answer again: each event still shows once, and no
+  // state goes back (event 20's acknowledgement comes before its
+  // resolution again).
+  b.eval("state.lastSeq = 0; state.ws.close()");
+  auto marker = f.post_events(sample_event("agent-marker")).at(0);
+  BOOST_REQUIRE_MESSAGE(b.wait_for(row(marker)), b.console());
+  BOOST_TEST(b.eval(rows + ".length") == 52);
+  BOOST_TEST(b.eval(rows + "[0].dataset.id") == marker);
+  auto again = b.eval("[..." + rows +
+                      "].map(r => r.querySelector('.state').textContent)");
+  BOOST_REQUIRE(again.is_array());
+  for (std::size_t i = 0; i < 50; ++i) {
+    auto expected = i == 7 ? std::string{"acknowledged by bob"} : state_of(i);
+    if (expected == "acknowledged" || expected == "resolved")
+      expected += " by alice";
+    BOOST_TEST(again[51 - i] == expected, "event " << i);
+  }
+
   // Open events only.
   b.eval("document.getElementById('f-open').click()");
-  std::size_t open = 1; // the live one
+  std::size_t open = 2; // the live one and the marker
   for (std::size_t i = 0; i < 50; ++i)
     open += i != 7 && state_of(i) == "open";
   BOOST_TEST(b.eval("[..." + rows + "].filter(r => !r.hidden).length") == open);
