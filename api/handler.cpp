@@ -637,8 +637,9 @@ result<storage::event_query> event_query_of(std::string_view query) {
       return bad("agent_id", "agent_id must be 1 to 256 bytes of UTF-8");
     q.agent_id = std::move(*v);
   }
-  if (auto v = given("since")) {
-    auto t = parse_rfc3339(*v);
+  auto since = given("since");
+  if (since) {
+    auto t = parse_rfc3339(*since);
     if (!t)
       return bad("since", "since must be RFC 3339");
     q.since = *t;
@@ -647,7 +648,7 @@ result<storage::event_query> event_query_of(std::string_view query) {
     auto t = parse_rfc3339(*v);
     if (!t)
       return bad("until", "until must be RFC 3339");
-    if (*t <= q.since)
+    if (since && *t <= q.since)
       return bad("until", "until must be later than since");
     q.until = *t;
   }

@@ -17,7 +17,8 @@ const state = { token: null, lastSeq: null, ws: null, retry: 1000,
 function fragmentParam(name) {
   const m = new RegExp("(?:^|&)" + name + "=([^&]*)")
     .exec(location.hash.slice(1));
-  return m ? decodeURIComponent(m[1]) : null;
+  if (!m) return null;
+  try { return decodeURIComponent(m[1]); } catch (e) { return null; } // bad %
 }
 
 // --- the token: from the URL fragment once (then off the address bar; the
