@@ -3,6 +3,7 @@
 #include "api/dashboard.hpp"
 #include "api/integrations.hpp"
 #include "common/encoding.hpp"
+#include "common/event_types.hpp"
 #include "common/ids.hpp"
 #include "common/json_parse.hpp"
 #include "common/log.hpp"
@@ -213,6 +214,11 @@ const std::vector<request_handler::route>& request_handler::routes() {
        need::read,
        &request_handler::stream_needs_upgrade},
       {{"v1", "events"}, "POST", need::ingest, &request_handler::post_events},
+      {{"v1", "events"},
+       "GET",
+       need::read,
+       &request_handler::list_events,
+       true},
       {{"v1", "events", "{id}"},
        "GET",
        need::read,
@@ -557,6 +563,147 @@ void request_handler::get_event(call& c) {
   add_answers(answer, rec.state(), rec.answers);
   answer["deliveries"] = std::move(deliveries);
   c.respond(json_response(200, answer));
+}
+
+namespace {
+
+/// The most events one page of GET /v1/events holds, and how many it holds
+/// when the client does not say.
+constexpr std::size_t max_events_per_page = 500;
+constexpr std::size_t default_events_per_page = 50;
+
+/// A page's `next_cursor`: where the store stopped, base64url-encoded so
+/// that clients pass it back as it is instead of building their own (what
+/// it holds may change).
+std::string cursor_of(std::string_view event_id) {
+  auto text = base64_encode(event_id);
+  while (!text.empty() && text.back() == '=')
+    text.pop_back();
+  for (auto& ch : text)
+    ch = ch == '+' ? '-' : ch == '/' ? '_' : ch;
+  return text;
+}
+
+/// The event id a cursor of cursor_of() holds; nothing for anything else.
+std::optional<std::string> event_id_of_cursor(std::string_view cursor) {
+  if (cursor.size() > 128)
+    return std::nullopt;
+  std::string text{cursor};
+  for (auto& ch : text) {
+    if (ch == '+' || ch == '/' || ch == '=')
+      return std::nullopt; // the standard alphabet: not one of ours
+    ch = ch == '-' ? '+' : ch == '_' ? '/' : ch;
+  }
+  while (text.size() % 4 != 0)
+    text += '=';
+  auto id = base64_decode(text);
+  if (!id || !is_valid_id(*id, "evt"))
+    return std::nullopt;
+  return id;
+}
+
+/// The filters and page of GET /v1/events from its query string; errors
+/// name the parameter.
+result<storage::event_query> event_query_of(std::string_view query) {
+  storage::event_query q;
+  q.limit = default_events_per_page;
+  auto bad = [](const char* field, std::string message) {
+    return error{"invalid_field", std::move(message), field};
+  };
+  auto given = [&](const char* key) {
+    auto v = form_value(query, key);
+    return v && !v->empty() ? v : std::nullopt;
+  };
+  if (auto v = given("limit")) {
+    std::size_t n = 0;
+    auto [p, ec] = std::from_chars(v->data(), v->data() + v->size(), n);
+    if (ec != std::errc{} || p != v->data() + v->size() || n < 1 ||
+        n > max_events_per_page)
+      return bad("limit", "limit must be an integer from 1 to " +
+                              std::to_string(max_events_per_page));
+    q.limit = n;
+  }
+  if (auto v = given("state")) {
+    auto st = storage::event_state_from(*v);
+    if (!st)
+      return bad("state", "state must be one of open, acknowledged, resolved");
+    q.state = *st;
+  }
+  if (auto v = given("type")) {
+    if (!is_event_type(*v))
+      return bad("type",
+                 "type must be one of policy.denied, approval.required, "
+                 "content.detected, anomaly.detected, system.health");
+    q.type = std::move(*v);
+  }
+  if (auto v = given("severity")) {
+    if (!severity_rank(*v))
+      return bad("severity",
+                 "severity must be one of info, low, medium, high, critical");
+    q.severity = std::move(*v);
+  }
+  if (auto v = given("agent_id")) {
+    if (v->size() > 256 || !is_valid_utf8(*v))
+      return bad("agent_id", "agent_id must be 1 to 256 bytes of UTF-8");
+    q.agent_id = std::move(*v);
+  }
+  auto since = given("since");
+  if (since) {
+    auto t = parse_rfc3339(*since);
+    if (!t)
+      return bad("since", "since must be RFC 3339");
+    q.since = *t;
+  }
+  if (auto v = given("until")) {
+    auto t = parse_rfc3339(*v);
+    if (!t)
+      return bad("until", "until must be RFC 3339");
+    if (since && *t <= q.since)
+      return bad("until", "until must be later than since");
+    q.until = *t;
+  }
+  if (auto v = given("cursor")) {
+    auto id = event_id_of_cursor(*v);
+    if (!id)
+      return bad("cursor", "cursor must be a next_cursor of GET /v1/events");
+    q.before = std::move(*id);
+  }
+  return q;
+}
+
+/// One event of a listing: its fields, when it was accepted, its state and
+/// its answers.
+json event_item_json(const storage::event_record& e) {
+  auto f = storage::fields_of_event(e);
+  json j{{"id", e.id},
+         {"type", f.type},
+         {"severity", f.severity},
+         {"agent_id", f.agent_id.empty() ? json(nullptr) : json(f.agent_id)},
+         {"summary", f.summary},
+         {"timestamp", f.timestamp},
+         {"accepted_at", format_rfc3339(e.accepted_at)}};
+  add_answers(j, e.state(), e.answers);
+  return j;
+}
+
+} // namespace
+
+void request_handler::list_events(call& c) {
+  auto q = event_query_of(c.query);
+  if (!q)
+    return c.respond(error_response(400, q.error()));
+  auto page = log_.list_events(*q);
+  if (!page) {
+    log::error("event listing failed", {{"error", page.error().message}});
+    return c.respond(error_response(500, store_failure));
+  }
+  json items = json::array();
+  for (auto& e : page->events)
+    items.push_back(event_item_json(e));
+  json body{{"events", std::move(items)},
+            {"next_cursor",
+             page->next ? json(cursor_of(*page->next)) : json(nullptr)}};
+  c.respond(json_response(200, body));
 }
 
 void request_handler::acknowledge_event(call& c) {

@@ -108,6 +108,7 @@ private:
   void ready(call& c);
   void post_events(call& c);
   void get_event(call& c);
+  void list_events(call& c);
   void list_dead_letters(call& c);
   void replay_dead_letter(call& c);
   void list_endpoints(call& c);

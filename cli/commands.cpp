@@ -4,9 +4,11 @@
 #include "cli/client.hpp"
 #include "common/json_parse.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -715,6 +717,26 @@ void add_dead_letters(CLI::App& app, operator_cli::state& st) {
 
 // --- events ------------------------------------------------------------------
 
+/// `s` as one word a shell reads back as it is (for a command to copy).
+std::string shell_word(const std::string& s) {
+  bool plain = !s.empty();
+  for (unsigned char ch : s)
+    plain = plain && ch != 0 &&
+            (std::isalnum(ch) || std::strchr("._:+-/@,=", ch) != nullptr);
+  if (plain)
+    return s;
+  std::string out = "'";
+  for (char ch : s)
+    out += ch == '\'' ? std::string{"'\\''"} : std::string(1, ch);
+  return out + "'";
+}
+
+struct event_list_flags {
+  std::string state, type, severity, agent_id, since, until, cursor;
+  unsigned limit = 0;
+  bool raw = false;
+};
+
 void add_events(CLI::App& app, operator_cli::state& st) {
   auto group = app.add_subcommand(
       "events", "show, acknowledge and resolve events (API client)");
@@ -729,6 +751,89 @@ void add_events(CLI::App& app, operator_cli::state& st) {
     on_parsed(cmd, st, [conn, id] {
       return with_connection(*conn, [&](const connection& c) {
         return call_and_print(c, "GET", "/v1/events/" + percent_encode(*id));
+      });
+    });
+  }
+  {
+    auto cmd = group->add_subcommand(
+        "list", "list events, newest first, with their states (filters as "
+                "GET /v1/events takes them)");
+    auto conn = std::make_shared<connection_options>();
+    auto f = std::make_shared<event_list_flags>();
+    cmd->add_option("--state", f->state, "open, acknowledged or resolved")
+        ->check(CLI::IsMember({"open", "acknowledged", "resolved"}));
+    cmd->add_option("--type", f->type, "event type, e.g. policy.denied");
+    cmd->add_option("--severity", f->severity,
+                    "critical, high, medium, low or info");
+    cmd->add_option("--agent-id", f->agent_id, "one agent's events");
+    cmd->add_option("--since", f->since,
+                    "accepted at or after this RFC 3339 time");
+    cmd->add_option("--until", f->until, "accepted before this RFC 3339 time");
+    cmd->add_option("--limit", f->limit,
+                    "at most N, up to 500 (default: the daemon's, 50)")
+        ->check(CLI::PositiveNumber);
+    cmd->add_option("--cursor", f->cursor,
+                    "continue where a page ended (its next_cursor)");
+    cmd->add_flag("--json", f->raw, "print the API's JSON answer");
+    add_connection_options(cmd, *conn);
+    on_parsed(cmd, st, [cmd, conn, f] {
+      // The query, and the same flags again for the hint to the next page.
+      std::string query, flags;
+      auto add = [&](const char* flag, const char* param,
+                     const std::string& value) {
+        if (cmd->count(flag) == 0)
+          return;
+        query += (query.empty() ? "" : "&") + std::string{param} + "=" +
+                 percent_encode(value);
+        if (std::string_view{flag} != "--cursor")
+          flags += " " + std::string{flag} + " " + shell_word(value);
+      };
+      add("--state", "state", f->state);
+      add("--type", "type", f->type);
+      add("--severity", "severity", f->severity);
+      add("--agent-id", "agent_id", f->agent_id);
+      add("--since", "since", f->since);
+      add("--until", "until", f->until);
+      add("--limit", "limit", std::to_string(f->limit));
+      add("--cursor", "cursor", f->cursor);
+      return with_connection(*conn, [&](const connection& c) {
+        auto res =
+            call(c, "GET", "/v1/events" + (query.empty() ? "" : "?" + query));
+        if (!res)
+          return 1;
+        if (f->raw) {
+          std::cout << res->body << "\n";
+          return 0;
+        }
+        auto answer = answer_with_array(c, *res, "events");
+        if (!answer)
+          return 1;
+        if ((*answer)["events"].empty()) {
+          std::fprintf(stderr, "no events\n");
+        } else {
+          std::vector<std::vector<std::string>> rows{
+              {"ID", "ACCEPTED_AT", "SEVERITY", "TYPE", "AGENT", "STATE",
+               "SUMMARY"}};
+          for (auto& e : (*answer)["events"]) {
+            auto state = cell(e, "state");
+            // Who answered it, beside the state.
+            if (e.contains(state) && e[state].is_object())
+              state += " by " + cell(e[state], "by");
+            auto summary = cell(e, "summary");
+            if (summary.size() > 80)
+              summary = summary.substr(0, 77) + "...";
+            rows.push_back({cell(e, "id"), cell(e, "accepted_at"),
+                            cell(e, "severity"), cell(e, "type"),
+                            cell(e, "agent_id"), state, summary});
+          }
+          print_table(rows);
+        }
+        if (answer->contains("next_cursor") &&
+            (*answer)["next_cursor"].is_string())
+          std::fprintf(stderr, "more: tocsin events list%s --cursor %s\n",
+                       flags.c_str(),
+                       (*answer)["next_cursor"].get<std::string>().c_str());
+        return 0;
       });
     });
   }

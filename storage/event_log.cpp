@@ -1021,6 +1021,53 @@ public:
     return {};
   }
 
+  result<event_page> list_events(const event_query& q) override {
+    // Event ids are "evt_" + a ULID: bounds made of ids at the range's
+    // times leave everything outside it unread (tombstones of expired
+    // events included), and stepping back from the upper bound gives the
+    // newest first.
+    std::string lower = q.since > 0 ? id_floor("evt", q.since) : "evt_";
+    std::string upper = q.until ? id_floor("evt", *q.until) : "evt`"; // '_'+1
+    if (!q.before.empty() && q.before < upper)
+      upper = q.before; // exclusive: the page before ended with it
+    event_page page;
+    if (upper <= lower || q.limit == 0)
+      return page;
+    rocksdb::Slice lo{lower}, hi{upper};
+    rocksdb::ReadOptions ro;
+    ro.iterate_lower_bound = &lo;
+    ro.iterate_upper_bound = &hi;
+    std::unique_ptr<rocksdb::Iterator> it{
+        db_->NewIterator(ro, cfs_[cf_events])};
+    std::string last; // the last id read
+    for (it->SeekToLast(); it->Valid(); it->Prev()) {
+      // Another record in range that this call may not take: the next page
+      // starts below the last one read.
+      if (page.events.size() >= q.limit || page.examined >= q.max_examined) {
+        page.next = std::move(last);
+        break;
+      }
+      ++page.examined;
+      last = it->key().ToString();
+      auto e = decode_event(it->value().ToStringView());
+      if (!e)
+        return error{"store_corrupt", "unreadable event record " + last};
+      if (q.state && e->state() != *q.state)
+        continue;
+      if (!q.type.empty() || !q.severity.empty() || !q.agent_id.empty()) {
+        auto f = fields_of_event(*e);
+        if ((!q.type.empty() && f.type != q.type) ||
+            (!q.severity.empty() && f.severity != q.severity) ||
+            (!q.agent_id.empty() && f.agent_id != q.agent_id))
+          continue;
+      }
+      page.events.push_back(std::move(*e));
+    }
+    if (!it->status().ok())
+      return store_error(it->status());
+    return page;
+  }
+
   status for_each_record(
       std::uint64_t from,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override {

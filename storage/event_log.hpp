@@ -179,6 +179,34 @@ struct endpoint_backlog {
   std::size_t dead_letters = 0;
 };
 
+/// What a listing of events asks for (GET /v1/events): events accepted in
+/// [since, until), newest first, that match every filter given. A filter
+/// left empty matches everything.
+struct event_query {
+  std::optional<event_state> state = {};
+  std::string type = {};
+  std::string severity = {};
+  std::string agent_id = {};
+  unix_ms since = 0;                 ///< accepted at or after it
+  std::optional<unix_ms> until = {}; ///< accepted before it; nothing: now on
+  /// Continue below this event id (a page's `next`); empty: from `until`.
+  std::string before = {};
+  std::size_t limit = 50; ///< events to return at most
+  /// Records to read at most, matching or not: what bounds the work of one
+  /// call however rare the matches are (as a DynamoDB scan with a filter).
+  std::size_t max_examined = 20000;
+};
+
+struct event_page {
+  std::vector<event_record> events; ///< newest first
+  /// The last event id read when the page stopped (at `limit` matches or at
+  /// `max_examined` records) with more in range: the next page's `before`.
+  /// Nothing: the range is exhausted. A page may be short, even empty, and
+  /// still have a `next` (the budget ran out before `limit` matched).
+  std::optional<std::string> next;
+  std::size_t examined = 0; ///< records read
+};
+
 /// Durability of a commit. `synced`: the write-ahead log is fsync'ed before the
 /// call returns (survives power loss). `buffered`: written to the OS before the
 /// call returns (survives a crash of the process, not of the machine).
@@ -287,6 +315,12 @@ public:
   virtual status
   for_each_event_since(unix_ms since,
                        const std::function<bool(const event_record&)>& fn) = 0;
+
+  /// A page of events, newest first (see event_query): ids are
+  /// time-ordered, so the events are read in reverse key order from `until`
+  /// (or `before`) down to `since` and the filters applied to each record
+  /// read; never more than `max_examined` records per call.
+  virtual result<event_page> list_events(const event_query& q) = 0;
 
   /// Calls `fn(seq, record_json)` for each log record with seq >= `from`.
   virtual status for_each_record(

@@ -1,6 +1,7 @@
 #include "storage/records.hpp"
 
 #include "common/encoding.hpp"
+#include "common/event_types.hpp"
 #include "common/json_parse.hpp"
 
 #include <nlohmann/json.hpp>
@@ -44,6 +45,37 @@ std::string_view to_string(event_state s) {
     return "resolved";
   }
   return "open";
+}
+
+std::optional<event_state> event_state_from(std::string_view s) {
+  for (auto st :
+       {event_state::open, event_state::acknowledged, event_state::resolved})
+    if (to_string(st) == s)
+      return st;
+  return std::nullopt;
+}
+
+event_fields fields_of_event(const event_record& e) {
+  if (e.fields)
+    return *e.fields;
+  event_fields f;
+  json body;
+  if (!parse_json(e.body, body, nullptr, stored_json_limits) ||
+      !body.is_object())
+    return f;
+  auto text = [&](const char* key) {
+    auto it = body.find(key);
+    return it != body.end() && it->is_string() ? it->get<std::string>()
+                                               : std::string{};
+  };
+  f.type = text("type");
+  f.severity = text("severity");
+  if (f.severity.empty())
+    f.severity = default_severity(f.type);
+  f.agent_id = text("agent_id");
+  f.summary = text("summary");
+  f.timestamp = text("timestamp");
+  return f;
 }
 
 void write_json(json_writer& w, const attempt& a) {

@@ -32,6 +32,7 @@ struct event_fields {
 enum class event_state { open, acknowledged, resolved };
 
 std::string_view to_string(event_state s);
+std::optional<event_state> event_state_from(std::string_view s);
 
 /// An operator's answer to an event: who acknowledged or resolved it, when,
 /// and from where ("api", "slack", "pagerduty").
@@ -65,6 +66,11 @@ struct event_record {
     return answers.empty() ? event_state::open : answers.back().state;
   }
 };
+
+/// The event's fields: those kept with it, or (records of versions that
+/// kept none) read from its body, the severity defaulted by type as at
+/// acceptance. Empty strings for what neither has.
+event_fields fields_of_event(const event_record& e);
 
 enum class delivery_state { pending, delivered, dead_lettered };
 

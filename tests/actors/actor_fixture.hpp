@@ -112,6 +112,10 @@ public:
       const std::function<bool(const storage::event_record&)>& fn) override {
     return real_.for_each_event_since(since, fn);
   }
+  result<storage::event_page>
+  list_events(const storage::event_query& q) override {
+    return real_.list_events(q);
+  }
   status for_each_record(
       std::uint64_t from,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override {

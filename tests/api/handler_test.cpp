@@ -50,6 +50,7 @@ BOOST_AUTO_TEST_CASE(every_route_checks_its_role) {
   std::vector<route> routes{
       {"POST", "/v1/events", event, 202, 202, 403},
       {"GET", "/v1/events/evt_01JD0000000000000000000000", "", 404, 403, 404},
+      {"GET", "/v1/events?state=open", "", 200, 403, 200},
       {"GET", "/v1/dead-letters", "", 200, 403, 200},
       {"POST", "/v1/dead-letters/dlv_01JD0000000000000000000000/replay", "",
        202, 403, 403},

@@ -102,8 +102,8 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
   }
   // Unknown paths and methods.
   expect_error(f.get("/v1/nothing", admin), 404, "not_found", "404");
-  expect_error(f.get("/v1/events", admin), 405, "method_not_allowed",
-               "GET events");
+  expect_error(f.call("DELETE", "/v1/events", nullptr, admin), 405,
+               "method_not_allowed", "DELETE events");
   expect_error(f.get("/v1/events/evt_../../etc", admin), 404, "not_found",
                "bad id");
   expect_error(f.get("/v1/dead-letters?limit=0", admin), 400, "invalid_field",

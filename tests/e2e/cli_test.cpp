@@ -206,6 +206,83 @@ BOOST_AUTO_TEST_CASE(events_are_acknowledged_resolved_and_shown) {
   BOOST_TEST(contains(unknown.err, "not_found"), unknown);
 }
 
+BOOST_AUTO_TEST_CASE(events_are_listed_with_filters_and_pages) {
+  daemon_fixture f;
+  f.start({});
+  auto critical = sample_event("agent-x");
+  critical["severity"] = "critical";
+  critical["summary"] = "agent-x tried to exfiltrate credentials";
+  auto high = sample_event("agent-y");
+  auto ids = f.post_events(json{{"events", {critical, high, critical}}});
+  BOOST_REQUIRE_EQUAL(ids.size(), 3u);
+  auto ack =
+      run_cli(with_daemon(f, {"events", "ack", ids[2], "--by", "carol"}));
+  BOOST_REQUIRE_MESSAGE(ack.code == 0, ack);
+
+  // What needs attention: the open critical one, as a table.
+  auto open = run_cli(with_daemon(
+      f, {"events", "list", "--state", "open", "--severity", "critical"}));
+  BOOST_REQUIRE_MESSAGE(open.code == 0, open);
+  auto rows = lines(open.out);
+  BOOST_REQUIRE_MESSAGE(rows.size() == 2u, open);
+  for (auto* column :
+       {"ID", "ACCEPTED_AT", "SEVERITY", "TYPE", "AGENT", "STATE", "SUMMARY"})
+    BOOST_TEST(contains(rows[0], column), open);
+  BOOST_TEST(rows[1].rfind(ids[0] + " ", 0) == 0u, open);
+  for (auto* part : {"critical", "policy.denied", "agent-x", "open",
+                     "agent-x tried to exfiltrate credentials"})
+    BOOST_TEST(contains(rows[1], part), part << ": " << open);
+  BOOST_TEST(!contains(open.err, "more"), open);
+  BOOST_TEST(!contains(open.out + open.err, f.admin_token()));
+
+  // The acknowledged one says by whom.
+  auto acked =
+      run_cli(with_daemon(f, {"events", "list", "--state", "acknowledged"}));
+  BOOST_REQUIRE_MESSAGE(acked.code == 0, acked);
+  BOOST_REQUIRE_MESSAGE(lines(acked.out).size() == 2u, acked);
+  BOOST_TEST(contains(lines(acked.out)[1], ids[2]), acked);
+  BOOST_TEST(contains(lines(acked.out)[1], "acknowledged by carol"), acked);
+
+  // Pages: newest first, and the command for the next page on stderr.
+  auto first = run_cli(with_daemon(f, {"events", "list", "--limit", "2"}));
+  BOOST_REQUIRE_MESSAGE(first.code == 0, first);
+  BOOST_REQUIRE_MESSAGE(lines(first.out).size() == 3u, first);
+  BOOST_TEST(lines(first.out)[1].rfind(ids[2] + " ", 0) == 0u, first);
+  BOOST_TEST(lines(first.out)[2].rfind(ids[1] + " ", 0) == 0u, first);
+  auto hint = std::string{"more: tocsin events list --limit 2 --cursor "};
+  BOOST_REQUIRE_MESSAGE(first.err.rfind(hint, 0) == 0u, first);
+  auto cursor = lines(first.err)[0].substr(hint.size());
+  auto second = run_cli(
+      with_daemon(f, {"events", "list", "--limit", "2", "--cursor", cursor}));
+  BOOST_REQUIRE_MESSAGE(second.code == 0, second);
+  BOOST_REQUIRE_MESSAGE(lines(second.out).size() == 2u, second);
+  BOOST_TEST(lines(second.out)[1].rfind(ids[0] + " ", 0) == 0u, second);
+  BOOST_TEST(second.err.empty(), second);
+
+  // The API's answer as it is; nothing: said on stderr.
+  auto raw = run_cli(
+      with_daemon(f, {"events", "list", "--agent-id", "agent-y", "--json"}));
+  BOOST_REQUIRE_MESSAGE(raw.code == 0, raw);
+  auto answer = json::parse(raw.out, nullptr, false);
+  BOOST_REQUIRE_MESSAGE(answer.is_object(), raw);
+  BOOST_REQUIRE_EQUAL(answer["events"].size(), 1u);
+  BOOST_TEST(answer["events"][0]["id"] == ids[1]);
+  BOOST_TEST(answer["next_cursor"].is_null());
+  auto none = run_cli(with_daemon(
+      f, {"events", "list", "--type", "system.health", "--since",
+          "2000-01-01T00:00:00Z", "--until", "2999-01-01T00:00:00Z"}));
+  BOOST_REQUIRE_MESSAGE(none.code == 0, none);
+  BOOST_TEST(none.out.empty(), none);
+  BOOST_TEST(none.err == "no events\n", none);
+
+  // The daemon's refusals and the CLI's own.
+  auto over = run_cli(with_daemon(f, {"events", "list", "--limit", "501"}));
+  BOOST_TEST(over.code == 1, over);
+  BOOST_TEST(contains(over.err, "field limit"), over);
+  auto bad = run_cli(with_daemon(f, {"events", "list", "--state", "closed"}));
+  BOOST_TEST(bad.code == 2, bad);
+}
+
 BOOST_AUTO_TEST_CASE(send_posts_json_from_stdin_or_a_file_as_is) {
   daemon_fixture f;
   auto receiver = f.make_receiver();

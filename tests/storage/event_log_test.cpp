@@ -1,3 +1,4 @@
+#include "common/ids.hpp"
 #include "storage/event_log.hpp"
 #include "storage/log_fold.hpp"
 
@@ -8,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <rocksdb/db.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <set>
@@ -1184,6 +1186,316 @@ BOOST_AUTO_TEST_CASE(a_store_compacted_by_level_opens_as_it_is) {
     BOOST_TEST(has_event(l, "evt_new" + std::to_string(opening)));
     BOOST_TEST(l.last_sequence() == 80u + 2u * opening);
   }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- Listing events
+// -----------------------------------------------------------
+
+namespace {
+
+constexpr unix_ms listing_t0 = 1'800'000'000'000; // 2027-01-15
+
+/// An event id made at `at`: ids made in one millisecond differ in their
+/// last characters (`n`).
+std::string event_id_at(unix_ms at, int n = 0) {
+  static constexpr std::string_view digits = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+  auto id = id_floor("evt", at);
+  id[id.size() - 2] = digits[static_cast<std::size_t>(n / 32 % 32)];
+  id[id.size() - 1] = digits[static_cast<std::size_t>(n % 32)];
+  return id;
+}
+
+/// Event i of the listing tests: accepted at t0 + i s, of two types, three
+/// severities and three agents; every fourth acknowledged, every tenth
+/// resolved; event 5 as a version that kept no fields wrote it.
+event_record listing_event(int i) {
+  event_record e;
+  e.accepted_at = listing_t0 + i * 1000;
+  e.id = event_id_at(e.accepted_at);
+  event_fields f;
+  f.type = i % 2 == 0 ? "policy.denied" : "anomaly.detected";
+  f.severity = i % 3 == 0 ? "critical" : i % 3 == 1 ? "high" : "info";
+  f.agent_id = "agent-" + std::to_string(i % 3);
+  f.summary = "event " + std::to_string(i);
+  f.timestamp = "2027-01-15T08:00:00.000Z";
+  e.body = nlohmann::json{{"id", e.id},
+                          {"type", f.type},
+                          {"severity", f.severity},
+                          {"agent_id", f.agent_id},
+                          {"summary", f.summary}}
+               .dump();
+  if (i != 5)
+    e.fields = f;
+  if (i % 4 == 0)
+    e.answers.push_back({event_state::acknowledged, "alice", "api", "", 1});
+  if (i % 10 == 0)
+    e.answers.push_back({event_state::resolved, "bob", "slack", "", 2});
+  return e;
+}
+
+constexpr int listing_count = 60;
+
+/// The listing's events, committed in chunks (the first flushed to a table
+/// file when its store closes, so that reads cross tables and memtable).
+std::unique_ptr<storage::event_log>
+open_with_listing_events(const std::filesystem::path& dir) {
+  for (int half : {0, 1}) {
+    auto log = open_event_log({dir.string()});
+    BOOST_REQUIRE(log);
+    write_set ws;
+    for (int i = half * listing_count / 2; i < (half + 1) * listing_count / 2;
+         ++i)
+      ws.add_event(listing_event(i));
+    BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
+    if (half == 1)
+      return std::move(*log);
+  }
+  return nullptr;
+}
+
+/// The ids of the events of listing_event() that `keep` says yes to,
+/// newest first.
+std::vector<std::string> expected_ids(const std::function<bool(int)>& keep) {
+  std::vector<std::string> out;
+  for (int i = listing_count - 1; i >= 0; --i)
+    if (keep(i))
+      out.push_back(listing_event(i).id);
+  return out;
+}
+
+std::vector<std::string> ids_of(const event_page& page) {
+  std::vector<std::string> out;
+  for (auto& e : page.events)
+    out.push_back(e.id);
+  return out;
+}
+
+/// Every page of `q` (from its `before` on), each checked against the
+/// limits; all the ids, in order.
+std::vector<std::string> all_pages(storage::event_log& log, event_query q,
+                                   std::size_t* pages = nullptr) {
+  std::vector<std::string> out;
+  for (std::size_t n = 1;; ++n) {
+    BOOST_REQUIRE(n < 1000);
+    auto page = log.list_events(q);
+    BOOST_REQUIRE(page);
+    BOOST_TEST(page->events.size() <= q.limit);
+    BOOST_TEST(page->examined <= q.max_examined);
+    for (auto& id : ids_of(*page))
+      out.push_back(id);
+    if (!page->next) {
+      if (pages)
+        *pages = n;
+      return out;
+    }
+    // Each page ends below where it started.
+    auto started = q.before.empty() ? std::string{"evt`"} : q.before;
+    BOOST_TEST((*page->next < started), *page->next << " " << started);
+    q.before = *page->next;
+  }
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(event_listing)
+
+BOOST_AUTO_TEST_CASE(events_are_listed_newest_first_with_their_fields) {
+  test::temp_dir dir;
+  auto log = open_with_listing_events(dir.path());
+  event_query q;
+  q.limit = 500;
+  auto page = log->list_events(q);
+  BOOST_REQUIRE(page);
+  BOOST_TEST(ids_of(*page) == expected_ids([](int) { return true; }));
+  BOOST_TEST(!page->next);
+  BOOST_TEST(page->examined == std::size_t{listing_count});
+  // The record as stored: its answers, its state, its fields (read from
+  // the body for a record of a version that kept none).
+  auto& newest = page->events.front();
+  BOOST_TEST(newest.id == listing_event(listing_count - 1).id);
+  auto& e40 = page->events.at(listing_count - 1 - 40);
+  BOOST_TEST((e40.state() == event_state::resolved));
+  BOOST_TEST(e40.answers.size() == 2u);
+  auto& e5 = page->events.at(listing_count - 1 - 5);
+  BOOST_TEST(!e5.fields);
+  BOOST_TEST(fields_of_event(e5).summary == "event 5");
+  BOOST_TEST(fields_of_event(e5).type == "anomaly.detected");
+  // The default limit.
+  auto first = log->list_events({});
+  BOOST_REQUIRE(first);
+  BOOST_TEST(first->events.size() == 50u);
+  BOOST_REQUIRE(first->next);
+  BOOST_TEST(*first->next == first->events.back().id);
+}
+
+BOOST_AUTO_TEST_CASE(each_filter_keeps_only_what_it_names) {
+  test::temp_dir dir;
+  auto log = open_with_listing_events(dir.path());
+  auto listed = [&](event_query q) {
+    q.limit = 500;
+    auto page = log->list_events(q);
+    BOOST_REQUIRE(page);
+    BOOST_TEST(!page->next);
+    return ids_of(*page);
+  };
+  auto state_of = [](int i) { return listing_event(i).state(); };
+  {
+    event_query q;
+    q.state = event_state::open;
+    BOOST_TEST(listed(q) == expected_ids([&](int i) {
+                 return state_of(i) == event_state::open;
+               }));
+    q.state = event_state::acknowledged;
+    auto acked = listed(q);
+    BOOST_TEST(acked ==
+               expected_ids([&](int i) { return i % 4 == 0 && i % 10 != 0; }));
+    BOOST_TEST(!acked.empty());
+    q.state = event_state::resolved;
+    BOOST_TEST(listed(q) == expected_ids([](int i) { return i % 10 == 0; }));
+  }
+  {
+    event_query q;
+    q.type = "anomaly.detected"; // event 5 (no fields kept) among them
+    BOOST_TEST(listed(q) == expected_ids([](int i) { return i % 2 == 1; }));
+  }
+  {
+    event_query q;
+    q.severity = "high";
+    BOOST_TEST(listed(q) == expected_ids([](int i) { return i % 3 == 1; }));
+    q.severity = "medium";
+    BOOST_TEST(listed(q).empty());
+  }
+  {
+    event_query q;
+    q.agent_id = "agent-2";
+    BOOST_TEST(listed(q) == expected_ids([](int i) { return i % 3 == 2; }));
+    q.agent_id = "agent-"; // whole ids, not prefixes
+    BOOST_TEST(listed(q).empty());
+  }
+  {
+    // All at once: open critical ones.
+    event_query q;
+    q.state = event_state::open;
+    q.severity = "critical";
+    auto open_critical = listed(q);
+    BOOST_TEST(open_critical == expected_ids([](int i) {
+                 return i % 3 == 0 && i % 4 != 0 && i % 10 != 0;
+               }));
+    BOOST_TEST(open_critical.size() >= 5u);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(since_and_until_bound_the_acceptance_time) {
+  test::temp_dir dir;
+  auto log = open_with_listing_events(dir.path());
+  event_query q;
+  q.limit = 500;
+  q.since = listing_t0 + 10 * 1000; // inclusive: event 10 is in
+  q.until = listing_t0 + 20 * 1000; // exclusive: event 20 is out
+  auto page = log->list_events(q);
+  BOOST_REQUIRE(page);
+  BOOST_TEST(ids_of(*page) ==
+             expected_ids([](int i) { return i >= 10 && i < 20; }));
+  BOOST_TEST(!page->next);
+  // Only the range is read, not the store.
+  BOOST_TEST(page->examined == 10u);
+  // Within a millisecond: an until just after it takes all made in it.
+  q.since = listing_t0 + 59 * 1000;
+  q.until = listing_t0 + 59 * 1000 + 1;
+  page = log->list_events(q);
+  BOOST_REQUIRE(page);
+  BOOST_TEST(ids_of(*page) == expected_ids([](int i) { return i == 59; }));
+  // A range with nothing in it, and one before everything.
+  q.since = listing_t0 + 100 * 1000;
+  q.until.reset();
+  page = log->list_events(q);
+  BOOST_REQUIRE(page);
+  BOOST_TEST(page->events.empty());
+  BOOST_TEST(page->examined == 0u);
+  q.since = 0;
+  q.until = listing_t0;
+  page = log->list_events(q);
+  BOOST_REQUIRE(page);
+  BOOST_TEST(page->events.empty());
+  BOOST_TEST(!page->next);
+}
+
+BOOST_AUTO_TEST_CASE(pages_cover_every_event_exactly_once) {
+  test::temp_dir dir;
+  auto log = open_with_listing_events(dir.path());
+  for (std::size_t limit : {1u, 7u, 30u, 59u, 60u, 61u}) {
+    event_query q;
+    q.limit = limit;
+    std::size_t pages = 0;
+    BOOST_TEST(all_pages(*log, q, &pages) ==
+                   expected_ids([](int) { return true; }),
+               "limit " << limit);
+    BOOST_TEST(pages == (listing_count + limit - 1) / limit, "limit " << limit);
+  }
+  // With filters and a time range too.
+  event_query q;
+  q.limit = 3;
+  q.state = event_state::open;
+  q.type = "policy.denied";
+  q.since = listing_t0 + 7 * 1000;
+  q.until = listing_t0 + 51 * 1000;
+  BOOST_TEST(all_pages(*log, q) == expected_ids([](int i) {
+               return i % 2 == 0 && i % 4 != 0 && i % 10 != 0 && i >= 7 &&
+                      i < 51;
+             }));
+  // Events that arrive while a client pages are in no page of its walk
+  // (they are newer than where it is) and never make it see one twice.
+  q = {};
+  q.limit = 10;
+  auto first = log->list_events(q);
+  BOOST_REQUIRE(first);
+  BOOST_REQUIRE(first->next);
+  write_set ws;
+  auto late = listing_event(listing_count + 5);
+  ws.add_event(late);
+  BOOST_REQUIRE(log->commit(ws, durability::synced).ok());
+  q.before = *first->next;
+  auto rest = all_pages(*log, q);
+  BOOST_TEST(rest.size() == std::size_t{listing_count - 10});
+  BOOST_TEST((std::find(rest.begin(), rest.end(), late.id) == rest.end()));
+}
+
+BOOST_AUTO_TEST_CASE(the_scan_budget_returns_what_matched_and_a_cursor) {
+  test::temp_dir dir;
+  auto log = open_with_listing_events(dir.path());
+  // Open critical events are rare: within 8 records only some match.
+  event_query q;
+  q.state = event_state::open;
+  q.severity = "critical";
+  q.limit = 100;
+  q.max_examined = 8;
+  auto page = log->list_events(q);
+  BOOST_REQUIRE(page);
+  BOOST_TEST(page->examined == 8u);
+  BOOST_TEST(page->events.size() < q.limit);
+  BOOST_TEST(ids_of(*page) == expected_ids([](int i) {
+               return i >= listing_count - 8 && i % 3 == 0 && i % 4 != 0 &&
+                      i % 10 != 0;
+             }));
+  // The cursor is the last record read, matching or not.
+  BOOST_REQUIRE(page->next);
+  BOOST_TEST(*page->next == listing_event(listing_count - 8).id);
+  // Followed, the cursors give every match once.
+  std::size_t pages = 0;
+  BOOST_TEST(all_pages(*log, q, &pages) == expected_ids([](int i) {
+               return i % 3 == 0 && i % 4 != 0 && i % 10 != 0;
+             }));
+  BOOST_TEST(pages == std::size_t{(listing_count + 7) / 8});
+  // A budget that runs out on the range's last record: no cursor.
+  q = {};
+  q.max_examined = 10;
+  q.since = listing_t0 + 50 * 1000;
+  page = log->list_events(q);
+  BOOST_REQUIRE(page);
+  BOOST_TEST(page->events.size() == 10u);
+  BOOST_TEST(!page->next);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -116,6 +116,10 @@ public:
       const std::function<bool(const storage::event_record&)>&) override {
     return {};
   }
+  result<storage::event_page>
+  list_events(const storage::event_query&) override {
+    return storage::event_page{};
+  }
   status for_each_record(
       std::uint64_t,
       const std::function<bool(std::uint64_t, std::string_view)>&) override {
