@@ -807,8 +807,15 @@ void request_handler::slack_interaction(call& c) {
     a.reply_transport = "slack";
     a.clicked_channel = click.channel;
     a.clicked_ts = click.message_ts;
+    a.only_if_sent_by = "slack";
     engine_.answer(std::move(a), [event = click.event_id](
                                      result<delivery::answer_outcome> out) {
+      if (!out && out.error().code == "not_sent_there") {
+        metrics::families::answers_ignored().with({"slack"}).add();
+        return log::warn("Slack click about an event never sent to Slack "
+                         "ignored",
+                         {{"event", event}});
+      }
       if (!out)
         return log::warn("Slack answer not recorded",
                          {{"event", event}, {"error", out.error().message}});
@@ -846,17 +853,28 @@ void request_handler::pagerduty_webhook(call& c) {
   a.state = change.state;
   a.by = change.by;
   a.source = "pagerduty";
-  engine_.answer(std::move(a), [respond = std::move(c.respond)](
-                                   result<delivery::answer_outcome> out) {
-    if (!out) {
-      // An incident of an event tocsin no longer has: nothing to retry.
-      if (answer_status(out.error()) == 404)
-        return respond(json_response(200, json{{"recorded", 0}}));
-      return respond(error_response(503, out.error()));
-    }
-    respond(json_response(
-        200, json{{"recorded", 1}, {"event", outcome_json(*out)}}));
-  });
+  a.only_if_sent_by = "pagerduty";
+  engine_.answer(
+      std::move(a), [respond = std::move(c.respond), event = change.event_id](
+                        result<delivery::answer_outcome> out) {
+        if (!out && out.error().code == "not_sent_there") {
+          // Signed by PagerDuty, about an incident tocsin never opened: nothing
+          // to retry, nothing changed.
+          metrics::families::answers_ignored().with({"pagerduty"}).add();
+          log::warn("PagerDuty webhook about an event never sent to PagerDuty "
+                    "ignored",
+                    {{"event", event}});
+          return respond(json_response(200, json{{"recorded", 0}}));
+        }
+        if (!out) {
+          // An incident of an event tocsin no longer has: nothing to retry.
+          if (answer_status(out.error()) == 404)
+            return respond(json_response(200, json{{"recorded", 0}}));
+          return respond(error_response(503, out.error()));
+        }
+        respond(json_response(
+            200, json{{"recorded", 1}, {"event", outcome_json(*out)}}));
+      });
 }
 
 void request_handler::list_dead_letters(call& c) {

@@ -60,6 +60,16 @@ family<counter>& acknowledgements() {
   return f;
 }
 
+family<counter>& answers_ignored() {
+  static auto& f = global().counters(
+      "tocsin_answers_ignored_total",
+      "Slack clicks and PagerDuty webhooks about an event that was never "
+      "delivered to an endpoint of that transport: answered 200, nothing "
+      "changed.",
+      {"source"});
+  return f;
+}
+
 family<counter>& escalations() {
   static auto& f = global().counters(
       "tocsin_escalations_total",
@@ -75,6 +85,7 @@ void register_all() {
   ingest_duration().with();
   circuit_open();
   acknowledgements();
+  answers_ignored();
   escalations();
 }
 

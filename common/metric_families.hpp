@@ -14,7 +14,9 @@ family<histogram>& attempt_duration();
 family<histogram>& ingest_duration();
 family<gauge>& circuit_open();       ///< {endpoint}
 family<counter>& acknowledgements(); ///< {source, state}
-family<counter>& escalations();      ///< {rule}
+/// Answers from Slack or PagerDuty about events never sent there.
+family<counter>& answers_ignored(); ///< {source}
+family<counter>& escalations();     ///< {rule}
 
 void register_all();
 

@@ -31,6 +31,12 @@ struct answer_request {
   /// it) is edited in place, not replaced through reply_url.
   std::string clicked_channel = {};
   std::string clicked_ts = {};
+  /// An answer from a receiver's side (a Slack click, a PagerDuty webhook)
+  /// acts only on an event delivered to an endpoint of this transport (a
+  /// PagerDuty incident's dedup_key is "tocsin-<event id>": the event named
+  /// is the one that endpoint was sent): anything else is refused with
+  /// "not_sent_there". Empty: any event (the API).
+  std::string only_if_sent_by = {};
 };
 
 /// One event's outcome.
@@ -49,7 +55,8 @@ struct answer_outcome {
 };
 
 /// Runs once the answer is durable, or with an error: "not_found",
-/// "event_expired" (removed by retention), "store_unavailable".
+/// "event_expired" (removed by retention), "not_sent_there" (see
+/// answer_request::only_if_sent_by), "store_unavailable".
 using answer_callback = std::function<void(result<answer_outcome>)>;
 
 } // namespace tocsin::delivery

@@ -79,6 +79,21 @@ answers::read_event(const std::string& id) {
   return std::move(*ev);
 }
 
+result<bool> answers::was_sent(const storage::event_record& rec,
+                               const answer_request& req) {
+  for (auto& id : rec.delivery_ids) {
+    auto d = log_.get_delivery(id);
+    if (!d)
+      return error{"store_unavailable", d.error().message};
+    if (!*d || !delivered_trigger(**d))
+      continue;
+    auto* r = route_to((*d)->endpoint_id);
+    if (r && r->transport == req.only_if_sent_by)
+      return true;
+  }
+  return false;
+}
+
 const route* answers::route_to(const std::string& endpoint_id) const {
   for (auto& r : routes_)
     if (r.endpoint_id == endpoint_id)
@@ -104,6 +119,17 @@ result<answer_outcome> answers::answer(const answer_request& req, unix_ms now) {
     return first.error();
   if (!*first)
     return error{"not_found", "no event " + req.event_id};
+  // A receiver answers only for what it was sent: a signed webhook or click
+  // naming another event changes nothing.
+  if (!req.only_if_sent_by.empty()) {
+    auto sent = was_sent(**first, req);
+    if (!sent)
+      return sent.error();
+    if (!*sent)
+      return error{"not_sent_there", "event " + req.event_id +
+                                         " was never delivered to a " +
+                                         req.only_if_sent_by + " endpoint"};
+  }
   // Answering an escalation answers its episode: the events it was derived
   // from (those retention has not removed yet). Answering one of those
   // answers the escalations derived from it (not their other events).

@@ -51,6 +51,9 @@ public:
 private:
   result<std::optional<storage::event_record>>
   read_event(const std::string& id);
+  /// Whether `rec` reached an endpoint as `req.only_if_sent_by` asks.
+  result<bool> was_sent(const storage::event_record& rec,
+                        const answer_request& req);
   const route* route_to(const std::string& endpoint_id) const;
   /// A notice of `rec`'s current state for `r`, in the pending commit.
   void add_notice(storage::event_record& rec, const route& r,

@@ -269,12 +269,18 @@ struct actor_fixture {
   }
 
   /// A pending delivery of a small event, due now, stored (event and
-  /// delivery) as the ingest actor stores it.
-  delivery::job job(std::string id, const std::string& endpoint_id) {
+  /// delivery) as the ingest actor stores it; at its due time in the
+  /// endpoint's pending index, or with `severity`, at its place on an
+  /// endpoint (`ordered` or not) as delivery::place_in_line puts it.
+  delivery::job job(std::string id, const std::string& endpoint_id,
+                    std::optional<std::string> severity = std::nullopt,
+                    bool ordered = false) {
     storage::event_record e;
     e.id = "evt_" + id;
     e.body = R"({"id":"evt_)" + id +
-             R"(","type":"policy.denied","severity":"high",)"
+             R"(","type":"policy.denied","severity":")" +
+             severity.value_or("high") +
+             R"(",)"
              R"("agent_id":"agent-7","summary":"s",)"
              R"("timestamp":"2027-01-15T08:00:00.000Z","details":{}})";
     e.accepted_at = now();
@@ -284,12 +290,16 @@ struct actor_fixture {
     d.endpoint_id = endpoint_id;
     d.created_at = d.next_attempt_at = now();
     e.delivery_ids = {d.id};
+    auto place = d.next_attempt_at;
+    if (severity)
+      place = delivery::place_in_line(
+          ordered, severity_rank(*severity).value_or(0), d.next_attempt_at);
     storage::write_set ws;
     ws.add_event(e);
-    ws.add_delivery(d);
+    ws.add_delivery(d, place);
     BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
     return delivery::job_of(std::move(d),
-                            delivery::make_event_content(e.body, 4096));
+                            delivery::make_event_content(e.body, 4096), place);
   }
 
   storage::delivery stored(const std::string& id) {

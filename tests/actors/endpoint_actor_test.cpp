@@ -417,6 +417,84 @@ BOOST_AUTO_TEST_CASE(new_deliveries_past_the_frontier_wait_their_turn) {
              boost::test_tools::per_element());
 }
 
+BOOST_AUTO_TEST_CASE(the_most_severe_goes_first_when_deliveries_wait) {
+  // A Slack-like endpoint: one request a second. Ten low events wait, most
+  // of them in the store (a window of four); a critical one accepted after
+  // them goes next, not after them.
+  for (int i = 0; i < 10; ++i) {
+    job("low" + std::to_string(i), "ep", "low");
+    advance(1);
+  }
+  auto cfg = endpoint("ep", {1, 1, 1, 1});
+  cfg.rate = {1, 1};
+  auto a = spawn(cfg, 4);
+  BOOST_TEST(held_ids(client) == std::vector<std::string>{"evt_low0"},
+             boost::test_tools::per_element());
+  client.answer(200);
+  run();
+  deliver(a, {job("crit", "ep", "critical")});
+  advance(1000);
+  BOOST_TEST(held_ids(client) == std::vector<std::string>{"evt_crit"},
+             boost::test_tools::per_element());
+  // Then the rest, in acceptance order.
+  std::vector<std::string> sent;
+  for (int i = 0; i < 12 && !client.requests.empty(); ++i) {
+    client.answer(200);
+    run();
+    advance(1000);
+    for (auto& id : held_ids(client))
+      sent.push_back(id);
+  }
+  std::vector<std::string> rest;
+  for (int i = 1; i < 10; ++i)
+    rest.push_back("evt_low" + std::to_string(i));
+  BOOST_TEST(sent == rest, boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_backlog_is_paged_in_the_most_severe_first) {
+  // After a restart the store's own order brings the most severe first,
+  // each severity in acceptance order, a window at a time.
+  std::vector<std::pair<std::string, std::string>> accepted{
+      {"a", "low"},  {"b", "info"},     {"c", "high"}, {"d", "low"},
+      {"e", "high"}, {"f", "critical"}, {"g", "info"}, {"h", "medium"}};
+  for (auto& [id, severity] : accepted) {
+    job(id, "ep", severity);
+    advance(1);
+  }
+  auto cfg = endpoint("ep", {1, 1, 1, 1});
+  cfg.max_in_flight = 1;
+  auto a = spawn(cfg, 2);
+  auto sent = [&] {
+    std::vector<std::string> out;
+    while (!client.requests.empty()) {
+      for (auto& id : held_ids(client))
+        out.push_back(id);
+      client.answer(200);
+      run();
+    }
+    return out;
+  }();
+  BOOST_TEST(sent ==
+                 (std::vector<std::string>{"evt_f", "evt_c", "evt_e", "evt_h",
+                                           "evt_a", "evt_d", "evt_b", "evt_g"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(an_ordered_endpoint_ignores_severity) {
+  for (auto [id, severity] :
+       {std::pair{"1", "low"}, {"2", "critical"}, {"3", "info"}}) {
+    job(id, "ep", severity, true);
+    advance(1);
+  }
+  auto cfg = endpoint("ep", {1, 1, 1, 1});
+  cfg.ordered = true;
+  auto a = spawn(cfg, 2);
+  deliver(a, {job("4", "ep", "critical", true)});
+  BOOST_TEST(answer_in_turn() ==
+                 (std::vector<std::string>{"evt_1", "evt_2", "evt_3", "evt_4"}),
+             boost::test_tools::per_element());
+}
+
 BOOST_AUTO_TEST_CASE(an_attempt_a_crash_cut_short_is_made_again) {
   // The store as a SIGKILL left it: an attempt started, never finished.
   auto j = job("1", "ep");

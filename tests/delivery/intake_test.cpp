@@ -248,6 +248,36 @@ BOOST_AUTO_TEST_CASE(a_trigger_delivered_after_the_answer_is_followed_by_it) {
   BOOST_TEST(!in.dirty());
 }
 
+BOOST_AUTO_TEST_CASE(a_receiver_answers_only_for_what_it_was_sent) {
+  intake in{*log,
+            {make_route("pd", "pagerduty", true, *severity_rank("critical")),
+             make_route("slack", "slack", true)},
+            4096};
+  auto high = accept(in, 1); // high: Slack only
+  auto id = high.jobs.at("slack").at(0).state.event_id;
+  auto from_pagerduty = ack(id, "PagerDuty");
+  from_pagerduty.source = "pagerduty";
+  from_pagerduty.only_if_sent_by = "pagerduty";
+  auto from_slack = ack(id);
+  from_slack.source = "slack";
+  from_slack.only_if_sent_by = "slack";
+  // Not delivered anywhere yet: neither may answer it.
+  for (auto* req : {&from_pagerduty, &from_slack}) {
+    auto out = in.answer(*req, now_ms());
+    BOOST_REQUIRE(!out);
+    BOOST_TEST(out.error().code == "not_sent_there");
+  }
+  deliver_all(high);
+  // Delivered to Slack, never to PagerDuty.
+  auto out = in.answer(from_pagerduty, now_ms());
+  BOOST_REQUIRE(!out);
+  BOOST_TEST(out.error().code == "not_sent_there");
+  BOOST_TEST(!in.dirty()); // nothing recorded
+  BOOST_REQUIRE(in.answer(from_slack, now_ms()));
+  BOOST_REQUIRE(in.commit().ok());
+  BOOST_TEST((event(id).state() == event_state::acknowledged));
+}
+
 BOOST_AUTO_TEST_CASE(unknown_events_are_not_found_and_nothing_is_written) {
   intake in{*log, {make_route("pd", "pagerduty", true)}, 4096};
   auto before = log->last_sequence();

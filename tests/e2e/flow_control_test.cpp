@@ -4,6 +4,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <mutex>
 #include <thread>
@@ -53,6 +54,43 @@ BOOST_AUTO_TEST_CASE(a_slack_endpoint_sends_about_one_message_a_second) {
   BOOST_TEST((total >= 4500 && total <= 6500), "total " << total);
   for (auto& id : ids)
     BOOST_TEST(f.wait_finished(id)["deliveries"][0]["state"] == "delivered");
+}
+
+BOOST_AUTO_TEST_CASE(a_critical_event_overtakes_a_backlog_of_low_ones) {
+  // 10,000 low events behind a Slack endpoint's one message a second would
+  // take 2.75 h; a critical one posted after them goes next.
+  daemon_fixture f;
+  auto slack = f.make_receiver();
+  f.start({});
+  create_endpoint(
+      f, {{"url", daemon_fixture::url_of(*slack)}, {"transport", "slack"}});
+  for (int b = 0; b < 10; ++b) {
+    json batch = json::array();
+    for (int i = 0; i < 1000; ++i) {
+      auto e = sample_event("agent-" + std::to_string(i));
+      e["type"] = "anomaly.detected";
+      e["severity"] = "low";
+      batch.push_back(std::move(e));
+    }
+    BOOST_REQUIRE_EQUAL(f.post_events(json{{"events", batch}}).size(), 1000u);
+  }
+  auto critical = sample_event("agent-x");
+  critical["severity"] = "critical";
+  auto posted = std::chrono::steady_clock::now();
+  auto id = f.post_events(critical).at(0);
+  auto before = slack->count();
+  BOOST_REQUIRE(slack->wait_for(before + 2, std::chrono::seconds{10}));
+  auto reqs = slack->requests();
+  auto it = std::find_if(reqs.begin() + static_cast<long>(before) - 1,
+                         reqs.end(), [&](const received_request& r) {
+                           return r.body.find(id) != std::string::npos;
+                         });
+  BOOST_REQUIRE_MESSAGE(it != reqs.end(),
+                        "the critical event was not among the next two");
+  auto waited =
+      std::chrono::duration_cast<std::chrono::milliseconds>(it->at - posted)
+          .count();
+  BOOST_TEST(waited <= 2000, "the critical event waited " << waited << " ms");
 }
 
 BOOST_AUTO_TEST_CASE(the_circuit_opens_probes_and_closes) {

@@ -491,6 +491,42 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(f.event(id)["acknowledged"] == out["acknowledged"]);
 }
 
+BOOST_AUTO_TEST_CASE(receivers_answer_only_for_what_they_were_sent) {
+  // A signed PagerDuty webhook and a signed Slack click about an event that
+  // was only ever sent to a plain webhook: answered 200, nothing changes,
+  // counted.
+  daemon_fixture f;
+  auto hook = f.make_receiver(always(answer(200, "")));
+  auto reply = f.make_receiver(always(response_url_ok()));
+  f.start({}, "", slack_config() + pagerduty_config());
+  create_endpoint(f, {{"url", daemon_fixture::url_of(*hook)},
+                      {"retry_schedule", fast_schedule}});
+  auto id = f.post_events(sample_event()).at(0);
+  auto ev = wait_deliveries(f, id, 1);
+  BOOST_REQUIRE(ev["deliveries"][0]["state"] == "delivered");
+
+  auto pd = pagerduty_body("incident.resolved", "tocsin-" + id);
+  auto r = post_pagerduty(f, pd, pagerduty_signature(pagerduty_secret, pd));
+  BOOST_TEST(r.status == 200, r.body);
+  BOOST_TEST(nlohmann::json::parse(r.body)["recorded"] == 0, r.body);
+  auto clicked = click(f, click_body(id, response_url_of(*reply)));
+  BOOST_TEST(clicked.status == 200, clicked.body);
+  BOOST_TEST(eventually([&] {
+    return contains(f.process().log(),
+                    "Slack click about an event never sent to Slack");
+  }));
+  auto after = f.event(id);
+  BOOST_TEST(after["state"] == "open", after.dump());
+  BOOST_TEST(after["deliveries"].size() == 1u, after.dump());
+  expect_quiet({reply.get()}, {0}, "answers for what was never sent");
+  auto metrics = f.get("/metrics", f.admin_token());
+  BOOST_TEST(contains(metrics.body,
+                      "tocsin_answers_ignored_total{source=\"pagerduty\"} 1"),
+             metrics.body);
+  BOOST_TEST(contains(metrics.body,
+                      "tocsin_answers_ignored_total{source=\"slack\"} 1"));
+}
+
 BOOST_AUTO_TEST_CASE(answers_survive_kill_9) {
   daemon_fixture f;
   // The trigger is answered at once; a notice only after a while, so that
