@@ -9,12 +9,14 @@ packages=(
   libcaf-dev libboost-dev libboost-test-dev libssl-dev librocksdb-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev clang-format
   clang-14 libclang-rt-14-dev ccache libjemalloc-dev libjs-chart.js
+  libpqxx-dev
 )
 
-# What only the tests use: promtool (checks the /metrics exposition) and a
-# headless browser for the dashboard.
+# What only the tests use: promtool (checks the /metrics exposition), a
+# headless browser for the dashboard, and PostgreSQL 15 (the tests start
+# their own throwaway servers; the package's own cluster is not used).
 if [ "${1:-}" = "--test" ]; then
-  packages+=(prometheus chromium)
+  packages+=(prometheus chromium postgresql)
 fi
 
 missing=()
