@@ -16,7 +16,7 @@ BOOST_AUTO_TEST_CASE(starts_takes_connections_and_keeps_data_across_a_crash) {
   BOOST_TEST_REQUIRE(postgres_installed(),
                      "PostgreSQL 15 is not installed: apt-get install "
                      "postgresql (scripts/install-deps.sh --test)");
-  tocsin::test::pg_cluster pg;
+  tocsin::test::pg_cluster pg; // its own: this test crashes it
   {
     pqxx::connection c{pg.url()};
     pqxx::work w{c};

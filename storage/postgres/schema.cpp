@@ -1,0 +1,150 @@
+#include "storage/postgres/schema.hpp"
+
+#include <pqxx/pqxx>
+
+#include <string_view>
+
+namespace tocsin::storage::postgres {
+
+namespace {
+
+// Version 1, whole. A later version adds a step from the one before; a
+// database is brought forward one step at a time, each in its own
+// transaction with its version.
+constexpr std::string_view schema_v1 = R"sql(
+CREATE TABLE tocsin_events (
+  id          text PRIMARY KEY,      -- evt_<ULID>: ordered by time
+  accepted_at bigint NOT NULL,       -- Unix ms
+  record      bytea NOT NULL         -- storage::encode(event_record)
+);
+CREATE TABLE tocsin_deliveries (
+  id          text PRIMARY KEY,      -- dlv_<ULID>
+  event_id    text NOT NULL,
+  endpoint_id text NOT NULL,
+  state       smallint NOT NULL,     -- 0 pending, 1 delivered, 2 dead-lettered
+  place       bigint,                -- its place in its endpoint's line while pending
+  finished_at bigint NOT NULL DEFAULT 0,
+  record      bytea NOT NULL         -- storage::encode(delivery)
+);
+-- An endpoint's line of pending deliveries, in the order its queue takes
+-- them; its dead letters by time; what retention looks at.
+CREATE INDEX tocsin_deliveries_line ON tocsin_deliveries (endpoint_id, place, id)
+  WHERE state = 0;
+CREATE INDEX tocsin_deliveries_dead ON tocsin_deliveries (endpoint_id, finished_at, id)
+  WHERE state = 2;
+CREATE INDEX tocsin_deliveries_finished ON tocsin_deliveries (finished_at)
+  WHERE state <> 0;
+CREATE INDEX tocsin_deliveries_event ON tocsin_deliveries (event_id);
+-- The log: sequence numbers follow commit order (the head row is locked by
+-- every writing transaction until it commits).
+CREATE TABLE tocsin_log (
+  seq    bigint PRIMARY KEY,
+  at     bigint NOT NULL,
+  kind   smallint NOT NULL,
+  fields bytea NOT NULL
+);
+CREATE TABLE tocsin_log_head (
+  one  boolean PRIMARY KEY DEFAULT true CHECK (one),
+  seq  bigint NOT NULL
+);
+INSERT INTO tocsin_log_head (seq) VALUES (0);
+CREATE TABLE tocsin_idempotency_keys (
+  key    text PRIMARY KEY,
+  at     bigint NOT NULL,
+  record text NOT NULL
+);
+CREATE INDEX tocsin_idempotency_keys_at ON tocsin_idempotency_keys (at);
+CREATE TABLE tocsin_endpoints (
+  id         text PRIMARY KEY,
+  definition text NOT NULL
+);
+CREATE TABLE tocsin_escalation_links (
+  event_id      text NOT NULL,
+  escalation_id text NOT NULL,
+  PRIMARY KEY (event_id, escalation_id)
+);
+CREATE TABLE tocsin_settings (
+  key   text PRIMARY KEY,
+  value text NOT NULL
+);
+)sql";
+
+error unavailable(const std::exception& e) {
+  return error{"store_unavailable", std::string{"PostgreSQL: "} + e.what()};
+}
+
+result<int> read_version(pqxx::transaction_base& t) {
+  auto exists = t.exec1("SELECT to_regclass('tocsin_schema') IS NOT NULL");
+  if (!exists[0].as<bool>())
+    return 0;
+  auto r = t.exec("SELECT version FROM tocsin_schema");
+  return r.empty() ? 0 : r[0][0].as<int>();
+}
+
+} // namespace
+
+result<int> stored_schema_version(pqxx::connection_base& c) {
+  try {
+    pqxx::read_transaction t{c};
+    return read_version(t);
+  } catch (const std::exception& e) {
+    return unavailable(e);
+  }
+}
+
+status migrate(pqxx::connection_base& c) {
+  try {
+    // Session-level: held across the transactions below, released on every
+    // path (also when the connection drops).
+    pqxx::nontransaction lock{c};
+    lock.exec1("SELECT pg_advisory_lock(" + std::to_string(schema_lock_key) +
+               ")");
+    lock.commit();
+    auto unlock = [&] {
+      pqxx::nontransaction u{c};
+      u.exec1("SELECT pg_advisory_unlock(" + std::to_string(schema_lock_key) +
+              ")");
+      u.commit();
+    };
+    // The transaction ends (committed, or aborted on its way out) before
+    // the lock is let go.
+    auto create_or_check = [&]() -> status {
+      pqxx::work t{c};
+      auto version = read_version(t);
+      if (!version)
+        return version.error();
+      if (*version > schema_version)
+        return error{"schema_too_new",
+                     "the PostgreSQL store has schema version " +
+                         std::to_string(*version) + "; this tocsin knows " +
+                         std::to_string(schema_version) +
+                         " at most: run the newer tocsin (stores are never "
+                         "migrated backwards)"};
+      if (*version == 0) {
+        t.exec0(std::string{schema_v1});
+        t.exec0("CREATE TABLE tocsin_schema (version integer NOT NULL)");
+        t.exec0("INSERT INTO tocsin_schema VALUES (" +
+                std::to_string(schema_version) + ")");
+      }
+      t.commit();
+      return {};
+    };
+    status outcome;
+    try {
+      outcome = create_or_check();
+    } catch (...) {
+      try {
+        unlock();
+      } catch (...) {
+        // The connection is gone, and the lock with it.
+      }
+      throw;
+    }
+    unlock();
+    return outcome;
+  } catch (const std::exception& e) {
+    return unavailable(e);
+  }
+}
+
+} // namespace tocsin::storage::postgres
