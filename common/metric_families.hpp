@@ -12,9 +12,10 @@ family<counter>& deliveries();      ///< {transport, outcome}
 family<counter>& attempts();        ///< {transport, class}
 family<histogram>& attempt_duration();
 family<histogram>& ingest_duration();
-family<gauge>& circuit_open();       ///< {endpoint}
-family<counter>& acknowledgements(); ///< {source, state}
-family<counter>& escalations();      ///< {rule}
+family<gauge>& circuit_open();                  ///< {endpoint}
+family<counter>& acknowledgements();            ///< {source, state}
+family<counter>& escalations();                 ///< {rule}
+family<counter>& escalation_groups_forgotten(); ///< {rule}
 
 void register_all();
 
