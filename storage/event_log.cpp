@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -157,6 +158,15 @@ std::string be64_of(std::uint64_t v) {
 
 constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
 constexpr std::size_t packed_id_bytes = 17; ///< 26 characters of 5 bits
+/// Each character's value in `crockford`, -1 for the others (upper case
+/// only, as ids are made).
+constexpr auto base32_value = [] {
+  std::array<signed char, 256> t{};
+  t.fill(-1);
+  for (std::size_t i = 0; i < crockford.size(); ++i)
+    t[static_cast<unsigned char>(crockford[i])] = static_cast<signed char>(i);
+  return t;
+}();
 
 /// be16(size of the group index key), the group index key, then the
 /// members: 'b' and 17 bytes per id (the 26 base32 characters after "evt_",
@@ -177,7 +187,10 @@ std::string escalation_members_value(std::string_view index_key,
       end = members.size();
     auto id = members.substr(at, end - at);
     at = end + 1;
-    if (!is_valid_id(id, "evt")) {
+    bool packable = id.size() == 30 && id.starts_with("evt_");
+    for (std::size_t i = 4; packable && i < id.size(); ++i)
+      packable = base32_value[static_cast<unsigned char>(id[i])] >= 0;
+    if (!packable) {
       v.resize(header);
       v += 't';
       v += members;
@@ -186,7 +199,8 @@ std::string escalation_members_value(std::string_view index_key,
     unsigned acc = 0;
     int bits = 0;
     for (char c : id.substr(4)) {
-      acc = (acc << 5) | static_cast<unsigned>(crockford.find(c));
+      acc = (acc << 5) |
+            static_cast<unsigned>(base32_value[static_cast<unsigned char>(c)]);
       bits += 5;
       if (bits >= 8) {
         bits -= 8;
