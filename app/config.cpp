@@ -286,6 +286,8 @@ status read_escalation(table_reader& r, const delivery_config& delivery,
   TOCSIN_TRY(r.read("group_by", e.group_by));
   TOCSIN_TRY(r.read("severity", e.severity));
   TOCSIN_TRY(r.read("summary", e.summary));
+  e.max_groups = delivery::escalator_limits{}.max_groups_per_rule;
+  TOCSIN_TRY(r.read_int("max_groups", e.max_groups, 1, 1'000'000));
   TOCSIN_TRY(r.finish());
   if (auto st = delivery::check_rule(e); !st) {
     auto field = st.error().field;

@@ -77,6 +77,15 @@ family<counter>& escalations() {
   return f;
 }
 
+family<counter>& escalation_groups_forgotten() {
+  static auto& f = global().counters(
+      "tocsin_escalation_groups_forgotten_total",
+      "Groups an escalation rule forgot with their counts because it tracked "
+      "as many as it may ([[escalation]] max_groups), by rule.",
+      {"rule"});
+  return f;
+}
+
 void register_all() {
   events_accepted();
   deliveries();
@@ -87,6 +96,7 @@ void register_all() {
   acknowledgements();
   answers_ignored();
   escalations();
+  escalation_groups_forgotten();
 }
 
 } // namespace tocsin::metrics::families

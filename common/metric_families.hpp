@@ -15,8 +15,9 @@ family<histogram>& ingest_duration();
 family<gauge>& circuit_open();       ///< {endpoint}
 family<counter>& acknowledgements(); ///< {source, state}
 /// Answers from Slack or PagerDuty about events never sent there.
-family<counter>& answers_ignored(); ///< {source}
-family<counter>& escalations();     ///< {rule}
+family<counter>& answers_ignored();             ///< {source}
+family<counter>& escalations();                 ///< {rule}
+family<counter>& escalation_groups_forgotten(); ///< {rule}
 
 void register_all();
 

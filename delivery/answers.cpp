@@ -16,8 +16,10 @@ namespace tocsin::delivery {
 
 namespace {
 
-/// The events an escalation was derived from (details.escalation.event_ids
-/// of its body); none for any other event.
+/// The events an escalation was derived from as its body lists them
+/// (details.escalation.event_ids: all of them in escalations recorded before
+/// storage::event_log::members_of, the newest 100 since); none for any
+/// other event.
 std::vector<std::string> episode_of(const storage::event_record& rec) {
   std::vector<std::string> ids;
   nlohmann::json body;
@@ -133,7 +135,12 @@ result<answer_outcome> answers::answer(const answer_request& req, unix_ms now) {
   // Answering an escalation answers its episode: the events it was derived
   // from (those retention has not removed yet). Answering one of those
   // answers the escalations derived from it (not their other events).
-  auto episode = episode_of(**first);
+  // The store keeps every member; an escalation recorded before it did
+  // lists them all in its body.
+  auto members = log_.members_of(req.event_id);
+  if (!members)
+    return error{"store_unavailable", members.error().message};
+  auto episode = members->empty() ? episode_of(**first) : std::move(*members);
   auto containing = log_.escalations_of(req.event_id);
   if (!containing)
     return error{"store_unavailable", containing.error().message};

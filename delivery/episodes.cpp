@@ -30,10 +30,14 @@ std::optional<storage::event_fields> fields_of(const storage::event_record& e) {
 episodes::episodes(storage::event_log& log, std::vector<escalation_rule> rules,
                    std::size_t max_payload_bytes)
     : log_(log), rules_(rules), max_payload_bytes_(max_payload_bytes),
-      escalator_(std::move(rules)) {}
+      escalator_(std::move(rules)), reported_(rules_.size(), 0),
+      unlogged_(rules_.size(), 0) {}
 
 status episodes::restore(unix_ms now) {
   escalator_ = escalator{rules_};
+  // Groups forgotten while rebuilding were forgotten (and counted) before.
+  std::fill(reported_.begin(), reported_.end(), 0);
+  reported_total_ = 0;
   if (escalator_.empty())
     return {};
   std::size_t seen = 0;
@@ -51,6 +55,9 @@ status episodes::restore(unix_ms now) {
   log::info("escalation rules restored from the event log",
             {{"events", std::to_string(seen)},
              {"groups", std::to_string(escalator_.groups())}});
+  for (std::size_t i = 0; i < rules_.size(); ++i)
+    reported_[i] = escalator_.forgotten_groups(i);
+  reported_total_ = escalator_.forgotten_groups();
   return {};
 }
 
@@ -59,12 +66,18 @@ episodes::observe(const new_event& ev, unix_ms now, pending_commit& pending) {
   std::vector<fired_escalation> out;
   if (escalator_.empty())
     return out;
-  for (auto& d :
-       escalator_.observe({ev.id, ev.type, ev.agent_id, ev.body, now})) {
+  auto fired = escalator_.observe({ev.id, ev.type, ev.agent_id, ev.body, now},
+                                  &counted_);
+  for (auto& c : counted_)
+    pending.batch.count_in_group(ev.id, c.rule, c.group);
+  if (escalator_.forgotten_groups() != reported_total_)
+    report_forgotten();
+  for (auto& d : fired) {
     fired_escalation f;
-    for (auto& id : d.details["escalation"]["event_ids"])
-      if (id.is_string())
-        f.from.push_back(id.get<std::string>());
+    f.rule = d.rule;
+    f.group = d.group;
+    f.at = now;
+    f.members = std::move(d.members);
     f.event = own_event(d.type, d.severity, d.agent_id, d.summary,
                         d.details.dump(), now, max_payload_bytes_);
     log::info("escalation rule fired",
@@ -77,8 +90,37 @@ episodes::observe(const new_event& ev, unix_ms now, pending_commit& pending) {
 }
 
 void episodes::link(const fired_escalation& fired, pending_commit& pending) {
-  for (auto& id : fired.from)
-    pending.batch.link_escalation(id, fired.event.id);
+  pending.batch.record_escalation(fired.event.id, fired.rule, fired.group,
+                                  fired.at, fired.members);
+}
+
+void episodes::report_forgotten() {
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    auto now = escalator_.forgotten_groups(i);
+    if (now == reported_[i])
+      continue;
+    metrics::families::escalation_groups_forgotten()
+        .with({rules_[i].name})
+        .add(now - reported_[i]);
+    unlogged_[i] += now - reported_[i];
+    reported_[i] = now;
+  }
+  reported_total_ = escalator_.forgotten_groups();
+  if (!log_throttle_.admit())
+    return;
+  for (std::size_t i = 0; i < rules_.size(); ++i) {
+    if (unlogged_[i] == 0)
+      continue;
+    auto limit = rules_[i].max_groups > 0
+                     ? rules_[i].max_groups
+                     : escalator_limits{}.max_groups_per_rule;
+    log::warn("escalation groups forgotten: the rule tracks as many groups as "
+              "it may; those furthest from firing lose their counts",
+              {{"rule", rules_[i].name},
+               {"forgotten", std::to_string(unlogged_[i])},
+               {"max_groups", std::to_string(limit)}});
+    unlogged_[i] = 0;
+  }
 }
 
 } // namespace tocsin::delivery

@@ -5,6 +5,7 @@
 // of those answers it). Both are durable, or neither.
 #pragma once
 
+#include "common/log.hpp"
 #include "delivery/escalation.hpp"
 #include "delivery/new_event.hpp"
 #include "delivery/pending_commit.hpp"
@@ -20,7 +21,12 @@ namespace tocsin::delivery {
 /// derived from.
 struct fired_escalation {
   new_event event;
-  std::vector<std::string> from;
+  std::string rule;
+  std::string group;
+  unix_ms at = 0;
+  /// Every event it was derived from, each followed by '\n' (its details
+  /// list only the newest 100).
+  std::string members;
 };
 
 class episodes {
@@ -36,19 +42,33 @@ public:
   status restore(unix_ms now);
 
   /// Counts `ev`, accepted at `now`, and returns the escalations it fires;
-  /// their counters go into `pending`. Accept each event, then link() it.
+  /// their counters, and where `ev` was counted (see
+  /// storage::write_set::count_in_group), go into `pending`. Accept each
+  /// event, then link() it. Groups forgotten at a rule's limit are counted
+  /// (tocsin_escalation_groups_forgotten_total) and logged, at most once
+  /// every 10 s.
   std::vector<fired_escalation> observe(const new_event& ev, unix_ms now,
                                         pending_commit& pending);
 
-  /// Records in `pending` that each event `fired` was derived from leads to
-  /// it.
+  /// Records in `pending` the events `fired` was derived from (one record,
+  /// however many: storage::write_set::record_escalation).
   static void link(const fired_escalation& fired, pending_commit& pending);
 
 private:
+  /// Counts and logs the groups forgotten since the last call.
+  void report_forgotten();
+
   storage::event_log& log_;
   std::vector<escalation_rule> rules_;
   std::size_t max_payload_bytes_;
   escalator escalator_;
+  std::vector<counted_in> counted_;
+  /// Per rule: the forgotten groups counted in /metrics so far.
+  std::vector<std::size_t> reported_;
+  std::size_t reported_total_ = 0;
+  /// Per rule: forgotten since the last log line about it.
+  std::vector<std::size_t> unlogged_;
+  log::throttle log_throttle_;
 };
 
 } // namespace tocsin::delivery

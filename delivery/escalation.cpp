@@ -8,6 +8,7 @@
 #include <limits>
 #include <list>
 #include <optional>
+#include <set>
 #include <unordered_map>
 
 namespace tocsin::delivery {
@@ -86,6 +87,21 @@ struct counted {
   std::string id;
 };
 
+struct group_state;
+
+/// A group's place among its rule's groups by how far it is from firing:
+/// the fewest events in its episode first, then the one seen least recently
+/// (`seq`: the order of touches). What is forgotten first at the limit.
+struct distance {
+  std::size_t count;
+  std::uint64_t seq;
+  group_state* group;
+
+  bool operator<(const distance& o) const {
+    return count != o.count ? count < o.count : seq < o.seq;
+  }
+};
+
 struct group_state {
   std::string key;
   /// The episode's newest events inside the window, oldest first: at most
@@ -95,17 +111,23 @@ struct group_state {
   unix_ms fired_at = 0;
   /// The last event or derived event of this group (its place in `order`).
   unix_ms touched = 0;
+  /// Its entry in rule_state::by_distance (count and seq as last set).
+  std::set<distance>::iterator place;
 };
 
 struct rule_state {
   const escalation_rule* rule;
   std::string_view details_key; ///< empty: grouped by agent_id
   unix_ms keep;                 ///< max(window, suppress_for)
+  std::size_t max_groups;
+  std::size_t forgotten = 0;
   /// Least recently touched first: touched times only grow, so the groups
-  /// to prune and to forget are at the front.
+  /// to prune are at the front.
   std::list<group_state> order;
   /// Keys view the strings in `order`'s nodes, which never move.
   std::unordered_map<std::string_view, std::list<group_state>::iterator> index;
+  /// Every group, furthest from firing first.
+  std::set<distance> by_distance;
 };
 
 } // namespace
@@ -170,13 +192,18 @@ struct escalator::impl {
   escalator_limits limits;
   unix_ms clock = std::numeric_limits<unix_ms>::min();
   std::size_t forgotten = 0;
+  std::uint64_t touches = 0;
 
-  std::vector<derived_event> process(const observed_event& e, bool live);
+  std::vector<derived_event> process(const observed_event& e, bool live,
+                                     std::vector<counted_in>* where);
   void apply_derived(const std::vector<rule_state*>& rs, const json& esc,
                      unix_ms t);
   group_state& touch(rule_state& r, std::string_view key, unix_ms t);
+  /// Moves `g` to its place by distance after its events changed.
+  void settle(rule_state& r, group_state& g);
+  static void drop(rule_state& r, std::list<group_state>::iterator it);
   static void prune(rule_state& r, unix_ms now, std::size_t most);
-  static derived_event escalate(const rule_state& r, const group_state& g,
+  static derived_event escalate(const rule_state& r, group_state& g,
                                 const observed_event& e, unix_ms t);
 };
 
@@ -196,6 +223,8 @@ escalator::escalator(std::vector<escalation_rule> rules,
       r.details_key =
           std::string_view{def.group_by}.substr(details_prefix.size());
     r.keep = std::max(def.window, def.suppress_for);
+    r.max_groups =
+        def.max_groups > 0 ? def.max_groups : m.limits.max_groups_per_rule;
     for (auto& t : def.event_types)
       if (auto i = type_index(t)) {
         m.by_type[*i].push_back(&r);
@@ -208,14 +237,17 @@ escalator::~escalator() = default;
 escalator::escalator(escalator&&) noexcept = default;
 escalator& escalator::operator=(escalator&&) noexcept = default;
 
-std::vector<derived_event> escalator::observe(const observed_event& e) {
-  return impl_->process(e, true);
+std::vector<derived_event>
+escalator::observe(const observed_event& e, std::vector<counted_in>* counted) {
+  if (counted)
+    counted->clear();
+  return impl_->process(e, true, counted);
 }
 
 void escalator::restore(const observed_event& e) {
   // Nothing fires here: whether the escalation was raised before the
   // restart is told by its derived event, which follows in the log.
-  (void)impl_->process(e, false);
+  (void)impl_->process(e, false, nullptr);
 }
 
 void escalator::prune(unix_ms now) {
@@ -249,8 +281,13 @@ std::size_t escalator::forgotten_groups() const {
   return impl_->forgotten;
 }
 
-std::vector<derived_event> escalator::impl::process(const observed_event& e,
-                                                    bool live) {
+std::size_t escalator::forgotten_groups(std::size_t rule_index) const {
+  return impl_->rules.at(rule_index).forgotten;
+}
+
+std::vector<derived_event>
+escalator::impl::process(const observed_event& e, bool live,
+                         std::vector<counted_in>* where) {
   clock = std::max(clock, e.accepted_at);
   const unix_ms t = clock;
   auto ti = type_index(e.type);
@@ -290,6 +327,8 @@ std::vector<derived_event> escalator::impl::process(const observed_event& e,
     // ever stopping for long.
     prune(*r, t, 4);
     auto& g = touch(*r, key, t);
+    if (where)
+      where->push_back({r->rule->name, g.key});
     const auto& rule = *r->rule;
     auto in_window = [&](const counted& c) { return t - c.at < rule.window; };
     auto first_in = std::find_if(g.recent.begin(), g.recent.end(), in_window);
@@ -302,6 +341,7 @@ std::vector<derived_event> escalator::impl::process(const observed_event& e,
       g.recent.clear(); // the episode is over: these are never counted again
       g.fired = true;
       g.fired_at = t;
+      settle(*r, g);
       continue;
     }
     // In restore() a reached threshold may have fired before the restart;
@@ -312,6 +352,7 @@ std::vector<derived_event> escalator::impl::process(const observed_event& e,
       g.recent.erase(g.recent.begin(),
                      g.recent.begin() +
                          static_cast<std::ptrdiff_t>(g.recent.size() - keep));
+    settle(*r, g);
   }
   return out;
 }
@@ -339,14 +380,25 @@ void escalator::impl::apply_derived(const std::vector<rule_state*>& rs,
     for (auto& id : *ids_it)
       if (id.is_string())
         ids.push_back(id.get_ref<const std::string&>());
-    std::sort(ids.begin(), ids.end());
     auto& g = touch(*r, group, t);
     auto fired_at = std::min(*last_at, t);
     g.fired_at = g.fired ? std::max(g.fired_at, fired_at) : fired_at;
     g.fired = true;
+    // It counted the group's events up to the newest it lists (the list
+    // holds only the newest max_listed_event_ids): those and every one
+    // before them end with its episode.
+    if (!ids.empty()) {
+      auto newest =
+          std::find_if(g.recent.rbegin(), g.recent.rend(),
+                       [&](const counted& c) { return c.id == ids.back(); });
+      if (newest != g.recent.rend())
+        g.recent.erase(g.recent.begin(), newest.base());
+    }
+    std::sort(ids.begin(), ids.end());
     std::erase_if(g.recent, [&](const counted& c) {
       return std::binary_search(ids.begin(), ids.end(), c.id);
     });
+    settle(*r, g);
     return;
   }
 }
@@ -358,30 +410,44 @@ group_state& escalator::impl::touch(rule_state& r, std::string_view key,
     it->second->touched = t;
     return *it->second;
   }
-  if (r.index.size() >= limits.max_groups_per_rule) {
-    auto& oldest = r.order.front();
-    if (t - oldest.touched < r.keep)
-      ++forgotten; // live state lost, not merely expired
-    r.index.erase(oldest.key);
-    r.order.pop_front();
+  if (r.index.size() >= r.max_groups) {
+    if (t - r.order.front().touched >= r.keep) {
+      drop(r, r.order.begin()); // expired: nothing is lost
+    } else {
+      // Live state is lost: that of the group furthest from firing.
+      ++forgotten;
+      ++r.forgotten;
+      drop(r, r.index.find(r.by_distance.begin()->group->key)->second);
+    }
   }
   auto& g = r.order.emplace_back();
   g.key = std::string{key};
   g.touched = t;
+  g.place = r.by_distance.insert({0, ++touches, &g}).first;
   r.index.emplace(g.key, std::prev(r.order.end()));
   return g;
 }
 
-void escalator::impl::prune(rule_state& r, unix_ms now, std::size_t most) {
-  while (most-- > 0 && !r.order.empty() &&
-         now - r.order.front().touched >= r.keep) {
-    r.index.erase(r.order.front().key);
-    r.order.pop_front();
-  }
+void escalator::impl::settle(rule_state& r, group_state& g) {
+  auto node = r.by_distance.extract(g.place);
+  node.value().count = g.recent.size();
+  node.value().seq = ++touches;
+  g.place = r.by_distance.insert(std::move(node)).position;
 }
 
-derived_event escalator::impl::escalate(const rule_state& r,
-                                        const group_state& g,
+void escalator::impl::drop(rule_state& r, std::list<group_state>::iterator it) {
+  r.by_distance.erase(it->place);
+  r.index.erase(it->key);
+  r.order.erase(it);
+}
+
+void escalator::impl::prune(rule_state& r, unix_ms now, std::size_t most) {
+  while (most-- > 0 && !r.order.empty() &&
+         now - r.order.front().touched >= r.keep)
+    drop(r, r.order.begin());
+}
+
+derived_event escalator::impl::escalate(const rule_state& r, group_state& g,
                                         const observed_event& e, unix_ms t) {
   const auto& rule = *r.rule;
   derived_event d;
@@ -390,11 +456,19 @@ derived_event escalator::impl::escalate(const rule_state& r,
   d.type = std::string{e.type};
   d.severity = rule.severity;
   d.agent_id = r.details_key.empty() ? g.key : std::string{e.agent_id};
-  auto ids = nlohmann::ordered_json::array();
+  auto count = g.recent.size() + 1;
+  d.members.reserve(count * (e.id.size() + 1));
   for (auto& c : g.recent)
-    ids.push_back(c.id);
+    (d.members += c.id) += '\n';
+  (d.members += e.id) += '\n';
+  // The newest max_listed_event_ids: what fits in a message and a page.
+  auto ids = nlohmann::ordered_json::array();
+  auto listed_from = count > max_listed_event_ids
+                         ? g.recent.size() + 1 - max_listed_event_ids
+                         : 0;
+  for (auto i = listed_from; i < g.recent.size(); ++i)
+    ids.push_back(std::move(g.recent[i].id)); // cleared by the caller
   ids.push_back(std::string{e.id});
-  auto count = ids.size();
   nlohmann::ordered_json esc;
   esc["rule"] = rule.name;
   esc["group"] = g.key;
@@ -403,6 +477,8 @@ derived_event escalator::impl::escalate(const rule_state& r,
   esc["first_at"] = format_rfc3339(g.recent.empty() ? t : g.recent.front().at);
   esc["last_at"] = format_rfc3339(t);
   esc["event_ids"] = std::move(ids);
+  if (listed_from > 0)
+    esc["event_ids_truncated"] = true;
   d.details["escalation"] = std::move(esc);
 
   auto fill = [&](std::string_view tpl) {

@@ -41,6 +41,9 @@ struct escalation_rule {
   /// {group}, {count}, {window} (seconds), {rule}, {type}; empty: the
   /// default_escalation_summary. Cut to 1024 bytes once filled in.
   std::string summary;
+  /// Groups this rule tracks at once (0: escalator_limits'
+  /// max_groups_per_rule); see escalator_limits.
+  std::size_t max_groups = 0;
 };
 
 inline constexpr std::string_view default_escalation_summary =
@@ -49,6 +52,9 @@ inline constexpr int max_escalation_threshold = 1000;
 /// Longer group values (agent_id's own limit) are not counted: a rule must
 /// not hold unbounded strings per group.
 inline constexpr std::size_t max_escalation_group_bytes = 256;
+/// A derived event lists at most this many of the events it counts (the
+/// newest); `count` says how many it counts.
+inline constexpr std::size_t max_listed_event_ids = 100;
 
 /// Whether `r` is usable: nothing on success, else an error whose `field`
 /// names the offending member ("threshold", "group_by", ...) and whose
@@ -83,16 +89,31 @@ struct derived_event {
   std::string agent_id;
   std::string summary;
   /// {"escalation": {"rule", "group", "count", "window" (seconds, a
-  /// number), "first_at", "last_at" (RFC 3339 UTC, ms), "event_ids"}}. The
-  /// event must carry it as its `details`: that is how restore() and every
-  /// rule recognize it.
+  /// number), "first_at", "last_at" (RFC 3339 UTC, ms), "event_ids"}}, and
+  /// "event_ids_truncated": true when `event_ids` lists only the newest
+  /// max_listed_event_ids of the `count` events. The event must carry it as
+  /// its `details`: that is how restore() and every rule recognize it.
   nlohmann::ordered_json details;
+  /// Every event counted (all `count` of them), oldest first, each followed
+  /// by '\n': what the store keeps as the escalation's members.
+  std::string members;
+};
+
+/// Where observe() counted an event: one per rule that counted it. Views:
+/// valid until the escalator's next call.
+struct counted_in {
+  std::string_view rule;
+  std::string_view group;
 };
 
 struct escalator_limits {
-  /// Groups one rule tracks at once. Past it, the group seen least recently
-  /// is forgotten: its count starts again from nothing and its suppression
-  /// ends (a warning for the log, see forgotten_groups()).
+  /// Groups one rule tracks at once (unless the rule says otherwise). Past
+  /// it, one group is forgotten for each new one: expired ones first, else
+  /// the one furthest from firing — the fewest events in its episode, then
+  /// the one seen least recently — so that a flood of new groups cannot
+  /// flush one a single event short of its threshold while others are
+  /// further. A forgotten group's count starts again from nothing and its
+  /// suppression ends (counted: forgotten_groups()). O(log n) per event.
   std::size_t max_groups_per_rule = 100000;
 };
 
@@ -108,11 +129,12 @@ struct escalator_limits {
 ///   ends the episode. When suppression holds a firing back, the next event
 ///   after it ends fires if the window then still holds `threshold` events
 ///   (time alone fires nothing).
-/// - The derived event lists the newest `threshold` events of the window
+/// - The derived event counts the newest `threshold` events of the window
 ///   (`count` == threshold, `first_at` the oldest of them, `last_at` t):
 ///   only while suppressed can the window hold more, and those older ones
 ///   end with the episode all the same. So a group keeps at most
-///   threshold - 1 events between two calls.
+///   threshold - 1 events between two calls. It lists the newest
+///   max_listed_event_ids of them; `members` has them all.
 /// - Events whose group value is missing, empty, not a string or longer than
 ///   max_escalation_group_bytes are not counted. Neither is any event whose
 ///   details hold an "escalation" object (a derived event): no loops.
@@ -124,7 +146,8 @@ struct escalator_limits {
 /// state is then the one the escalator had before (short of
 /// max_groups_per_rule evictions). A derived event (details.escalation.rule
 /// naming a rule counting its type) marks its group fired at its
-/// `last_at` and its `event_ids` counted, in observe() as in restore(): a
+/// `last_at`, and the events its group holds up to the newest of its
+/// `event_ids` counted, in observe() as in restore(): a
 /// derived event fed back changes nothing, and one that was stored is never
 /// raised again. One lost in a crash before it was stored is raised again
 /// by the next event of its group, if the window still holds `threshold`.
@@ -138,8 +161,10 @@ public:
   escalator& operator=(escalator&&) noexcept;
 
   /// Counts `e` and returns the escalations it causes (one per rule at
-  /// most). Events of a type no rule counts cost a lookup.
-  [[nodiscard]] std::vector<derived_event> observe(const observed_event& e);
+  /// most). Events of a type no rule counts cost a lookup. `counted`, if
+  /// given, is set to where `e` was counted.
+  [[nodiscard]] std::vector<derived_event>
+  observe(const observed_event& e, std::vector<counted_in>* counted = nullptr);
 
   /// Rebuilds the state from an event accepted before a restart: counts it
   /// like observe() but never fires.
@@ -159,9 +184,11 @@ public:
   const std::vector<escalation_rule>& rules() const;
   /// Groups tracked now, over all rules.
   std::size_t groups() const;
-  /// Groups forgotten because a rule was at max_groups_per_rule, since
-  /// construction.
+  /// Groups forgotten because a rule was at its group limit (live state
+  /// lost, not merely expired), since construction: all rules, or the rule
+  /// at `rule_index` (in rules()).
   std::size_t forgotten_groups() const;
+  std::size_t forgotten_groups(std::size_t rule_index) const;
 
 private:
   struct impl;

@@ -6,6 +6,7 @@
 #include "common/log.hpp"
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -128,6 +129,179 @@ void write_set::link_escalation(std::string_view event_id,
                         .take()});
 }
 
+namespace {
+
+/// Escalation keys (cf_escalations), besides link_escalation's
+/// "<event id>\0<escalation id>":
+/// - "<event id>\0#<group key>": the event was counted in the group;
+/// - "#<group key><be64(at)><escalation id>": the group's escalations, by
+///   when they were accepted;
+/// - "<escalation id>": its members (escalation_members_value).
+/// A group key is "<rule>\0<be16(group size)><group>": groups are any
+/// string, NULs included.
+std::string escalation_group_key(std::string_view rule,
+                                 std::string_view group) {
+  std::string key{rule};
+  key += '\0';
+  key += static_cast<char>((group.size() >> 8) & 0xff);
+  key += static_cast<char>(group.size() & 0xff);
+  key += group;
+  return key;
+}
+
+std::string be64_of(std::uint64_t v) {
+  std::string out(8, '\0');
+  for (int i = 7; i >= 0; --i, v >>= 8)
+    out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
+  return out;
+}
+
+constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+constexpr std::size_t packed_id_bytes = 17; ///< 26 characters of 5 bits
+/// Each character's value in `crockford`, -1 for the others (upper case
+/// only, as ids are made).
+constexpr auto base32_value = [] {
+  std::array<signed char, 256> t{};
+  t.fill(-1);
+  for (std::size_t i = 0; i < crockford.size(); ++i)
+    t[static_cast<unsigned char>(crockford[i])] = static_cast<signed char>(i);
+  return t;
+}();
+
+/// be16(size of the group index key), the group index key, then the
+/// members: 'b' and 17 bytes per id (the 26 base32 characters after "evt_",
+/// 5 bits each) when all are event ids, as they are; else 't' and the ids,
+/// each followed by '\n'. 1,000 members take 17 kB.
+std::string escalation_members_value(std::string_view index_key,
+                                     std::string_view members) {
+  std::string v;
+  v.reserve(3 + index_key.size() + members.size());
+  v += static_cast<char>((index_key.size() >> 8) & 0xff);
+  v += static_cast<char>(index_key.size() & 0xff);
+  v += index_key;
+  auto header = v.size();
+  v += 'b';
+  for (std::size_t at = 0; at < members.size();) {
+    auto end = members.find('\n', at);
+    if (end == std::string_view::npos)
+      end = members.size();
+    auto id = members.substr(at, end - at);
+    at = end + 1;
+    bool packable = id.size() == 30 && id.starts_with("evt_");
+    for (std::size_t i = 4; packable && i < id.size(); ++i)
+      packable = base32_value[static_cast<unsigned char>(id[i])] >= 0;
+    if (!packable) {
+      v.resize(header);
+      v += 't';
+      v += members;
+      return v;
+    }
+    unsigned acc = 0;
+    int bits = 0;
+    for (char c : id.substr(4)) {
+      acc = (acc << 5) |
+            static_cast<unsigned>(base32_value[static_cast<unsigned char>(c)]);
+      bits += 5;
+      if (bits >= 8) {
+        bits -= 8;
+        v += static_cast<char>((acc >> bits) & 0xff);
+      }
+    }
+    v += static_cast<char>((acc << (8 - bits)) & 0xff); // 130 = 16 * 8 + 2
+  }
+  return v;
+}
+
+/// The group index key of an escalation_members_value, and calls
+/// `fn(id)` for each member in order until it returns false.
+template <class F>
+std::string_view for_each_member(std::string_view v, F&& fn) {
+  if (v.size() < 2)
+    return {};
+  auto n = (static_cast<std::size_t>(static_cast<unsigned char>(v[0])) << 8) |
+           static_cast<unsigned char>(v[1]);
+  if (v.size() < 3 + n)
+    return {};
+  auto index_key = v.substr(2, n);
+  auto form = v[2 + n];
+  auto rest = v.substr(3 + n);
+  if (form == 't') {
+    for (std::size_t at = 0; at < rest.size();) {
+      auto end = rest.find('\n', at);
+      if (end == std::string_view::npos)
+        end = rest.size();
+      if (end > at && !fn(rest.substr(at, end - at)))
+        break;
+      at = end + 1;
+    }
+  } else if (form == 'b') {
+    std::string id = "evt_";
+    for (std::size_t at = 0; at + packed_id_bytes <= rest.size();
+         at += packed_id_bytes) {
+      id.resize(4);
+      unsigned acc = 0;
+      int bits = 0;
+      for (std::size_t i = 0; i < packed_id_bytes && id.size() < 30; ++i) {
+        acc = (acc << 8) | static_cast<unsigned char>(rest[at + i]);
+        bits += 8;
+        while (bits >= 5 && id.size() < 30) {
+          bits -= 5;
+          id += crockford[(acc >> bits) & 31];
+        }
+        acc &= (1u << bits) - 1;
+      }
+      if (!fn(std::string_view{id}))
+        break;
+    }
+  }
+  return index_key;
+}
+
+/// The group index key of an escalation_members_value.
+std::string_view index_key_of(std::string_view v) {
+  return for_each_member(v, [](std::string_view) { return false; });
+}
+
+} // namespace
+
+void write_set::count_in_group(std::string_view event_id, std::string_view rule,
+                               std::string_view group) {
+  std::string key{event_id};
+  key += '\0';
+  key += '#';
+  key += escalation_group_key(rule, group);
+  op o{op::type::escalation_group,
+       record_kind::event_escalated,
+       std::move(key),
+       {},
+       delivery_state::pending,
+       {}};
+  o.logged = false;
+  ops_.push_back(std::move(o));
+}
+
+void write_set::record_escalation(std::string_view escalation_id,
+                                  std::string_view rule, std::string_view group,
+                                  unix_ms at, std::string_view members) {
+  auto index_key = '#' + escalation_group_key(rule, group) +
+                   be64_of(static_cast<std::uint64_t>(at));
+  index_key += escalation_id;
+  auto count = static_cast<std::int64_t>(
+      std::count(members.begin(), members.end(), '\n'));
+  ops_.push_back(op{op::type::escalation_members, record_kind::event_escalated,
+                    std::string{escalation_id},
+                    escalation_members_value(index_key, members),
+                    delivery_state::pending,
+                    json_writer{}
+                        .begin_object()
+                        .field("escalation_id", escalation_id)
+                        .field("rule", rule)
+                        .field("group", group)
+                        .field("count", count)
+                        .end_object()
+                        .take()});
+}
+
 void write_set::add_record(record_kind kind, std::string json_fields) {
   ops_.push_back(op{op::type::record,
                     kind,
@@ -170,7 +344,8 @@ enum cf : std::size_t {
   cf_due, ///< endpoint id, NUL, be64(place), delivery id: pending, in order
   cf_finished, ///< be64(finished_at), delivery id: delivered or dead, by time
   cf_idempotency_at, ///< be64(at), key: idempotency keys by when recorded
-  cf_escalations,    ///< event id, NUL, escalation id: derived from it
+  cf_escalations,    ///< event id, NUL, escalation id: derived from it (and
+                     ///< see escalation_group_key)
   cf_count
 };
 const char* const cf_names[cf_count] = {
@@ -993,11 +1168,75 @@ public:
     std::vector<std::string> out;
     std::unique_ptr<rocksdb::Iterator> it{
         db_->NewIterator(rocksdb::ReadOptions{}, cfs_[cf_escalations])};
+    std::vector<std::string> groups;
     for (it->Seek(prefix); it->Valid() && it->key().starts_with(prefix);
-         it->Next())
-      out.emplace_back(it->key().ToStringView().substr(prefix.size()));
+         it->Next()) {
+      auto rest = it->key().ToStringView().substr(prefix.size());
+      if (rest.starts_with('#'))
+        groups.emplace_back(rest);
+      else
+        out.emplace_back(rest);
+    }
     if (!it->status().ok())
       return store_error(it->status());
+    // Counted in a group: the first escalation of the group accepted after
+    // the event was (ids are time-ordered) that lists it. Events counted by
+    // an escalation are never counted again, and one that lists none of
+    // the events after the event's own was raised after the event's
+    // episode: no later one holds it either.
+    auto since = time_of_id(event_id, "evt").value_or(0);
+    for (auto& g : groups) {
+      auto from = g + be64(static_cast<std::uint64_t>(since));
+      std::string value;
+      int looked = 0;
+      for (it->Seek(from); it->Valid() && it->key().starts_with(g) &&
+                           it->key().size() >= g.size() + 8 && looked < 64;
+           it->Next(), ++looked) {
+        auto escalation = it->key().ToStringView().substr(g.size() + 8);
+        auto got = db_->Get(
+            rocksdb::ReadOptions{}, cfs_[cf_escalations],
+            rocksdb::Slice{escalation.data(), escalation.size()}, &value);
+        if (got.IsNotFound())
+          continue;
+        if (!got.ok())
+          return store_error(got);
+        bool listed = false, any = false, all_after = true;
+        for_each_member(value, [&](std::string_view id) {
+          any = true;
+          listed = id == event_id;
+          all_after = all_after && id > event_id;
+          return !listed;
+        });
+        all_after = any && all_after;
+        if (listed) {
+          if (std::find(out.begin(), out.end(), escalation) == out.end())
+            out.emplace_back(escalation);
+          break;
+        }
+        if (all_after)
+          break;
+      }
+      if (!it->status().ok())
+        return store_error(it->status());
+    }
+    return out;
+  }
+
+  result<std::vector<std::string>>
+  members_of(std::string_view escalation_id) override {
+    std::string value;
+    auto st = db_->Get(
+        rocksdb::ReadOptions{}, cfs_[cf_escalations],
+        rocksdb::Slice{escalation_id.data(), escalation_id.size()}, &value);
+    std::vector<std::string> out;
+    if (st.IsNotFound())
+      return out;
+    if (!st.ok())
+      return store_error(st);
+    for_each_member(value, [&](std::string_view id) {
+      out.emplace_back(id);
+      return true;
+    });
     return out;
   }
 
@@ -1179,6 +1418,8 @@ private:
         auto from = (*d)->event_id + '\0', to = (*d)->event_id + '\1';
         st = batch.DeleteRange(cfs_[cf_escalations], from, to);
       }
+      if (st.ok())
+        st = forget_escalation(batch, (*d)->event_id);
       for (auto& x : all) {
         ++out.deliveries;
         if (st.ok())
@@ -1386,13 +1627,21 @@ private:
         st = batch.Delete(cfs_[cf_endpoints], op.key);
         break;
       case write_set::op::type::escalation_link:
+      case write_set::op::type::escalation_group:
         st = batch.Put(cfs_[cf_escalations], op.key, {});
+        break;
+      case write_set::op::type::escalation_members:
+        st = batch.Put(cfs_[cf_escalations], op.key, op.value);
+        if (st.ok())
+          st = batch.Put(cfs_[cf_escalations], index_key_of(op.value), {});
         break;
       case write_set::op::type::record:
         break;
       }
       if (!st.ok())
         return store_error(st);
+      if (!op.logged)
+        continue;
       st = batch.Put(
           cfs_[cf_log], be64(seq),
           stored_log_record(seq, at, op.kind, op.form, op.log_fields));
@@ -1450,6 +1699,24 @@ private:
       if (st.ok())
         st = batch.Put(cfs_[cf_dead_by_endpoint], key, {});
     }
+    return st;
+  }
+
+  /// Removes what record_escalation stored of `id`, if it is an escalation:
+  /// its members and its place in its group's index.
+  rocksdb::Status forget_escalation(rocksdb::WriteBatch& batch,
+                                    const std::string& id) {
+    std::string value;
+    auto st =
+        db_->Get(rocksdb::ReadOptions{}, cfs_[cf_escalations], id, &value);
+    if (st.IsNotFound())
+      return rocksdb::Status::OK();
+    if (!st.ok())
+      return st;
+    st = batch.Delete(cfs_[cf_escalations], id);
+    if (auto index_key = index_key_of(value); st.ok() && !index_key.empty())
+      st = batch.Delete(cfs_[cf_escalations],
+                        rocksdb::Slice{index_key.data(), index_key.size()});
     return st;
   }
 

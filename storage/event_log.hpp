@@ -87,8 +87,24 @@ public:
 
   /// Records that an escalation was derived from an event
   /// ("event.escalated"): acknowledging the event reaches the escalation.
+  /// What versions before record_escalation wrote, one per member; kept
+  /// for tests and read by escalations_of.
   void link_escalation(std::string_view event_id,
                        std::string_view escalation_id);
+
+  /// Records that escalation rule `rule` counted an event in `group` (no
+  /// log record: the event's own says it was accepted). One small key per
+  /// counted event, under the event's id: what escalations_of starts from.
+  void count_in_group(std::string_view event_id, std::string_view rule,
+                      std::string_view group);
+
+  /// Records an escalation of `rule` for `group`, accepted at `at`, and
+  /// every event it was derived from (`members`: ids, each followed by
+  /// '\n', oldest first): one record for all of them, whatever their
+  /// number ("event.escalated" with the escalation's id and the count).
+  void record_escalation(std::string_view escalation_id, std::string_view rule,
+                         std::string_view group, unix_ms at,
+                         std::string_view members);
 
   /// Logs a record that changes no delivery (e.g. endpoint_flagged).
   void add_record(record_kind kind, std::string json_fields);
@@ -113,6 +129,8 @@ public:
       endpoint_put,
       endpoint_delete,
       escalation_link,
+      escalation_group,
+      escalation_members,
       record
     } what;
     record_kind kind;
@@ -130,6 +148,7 @@ public:
     /// recorded. (What retention goes by.)
     unix_ms finished_at = 0;
     log_form form = log_form::json;
+    bool logged = true; ///< false: no log record (escalation_group)
   };
   const std::vector<op>& ops() const { return ops_; }
 
@@ -305,9 +324,18 @@ public:
   /// approximately).
   virtual std::uint64_t approximate_bytes() = 0;
 
-  /// The escalations derived from an event (link_escalation), oldest first.
+  /// The escalations derived from an event (link_escalation, or
+  /// count_in_group and record_escalation: for each group it was counted
+  /// in, the first escalation of that group after it that lists it among
+  /// its members). A few reads per group, whatever the escalations' size.
   virtual result<std::vector<std::string>>
   escalations_of(std::string_view event_id) = 0;
+
+  /// The events an escalation was derived from, oldest first, as
+  /// record_escalation recorded them; none for any other event (and for
+  /// escalations recorded before it: their bodies list their members).
+  virtual result<std::vector<std::string>>
+  members_of(std::string_view escalation_id) = 0;
 
   /// Calls `fn` for each stored event whose id was made at or after `since`
   /// (ids are time-ordered: an index seek, then the events in id order),

@@ -107,6 +107,10 @@ public:
   escalations_of(std::string_view event_id) override {
     return real_.escalations_of(event_id);
   }
+  result<std::vector<std::string>>
+  members_of(std::string_view escalation_id) override {
+    return real_.members_of(escalation_id);
+  }
   status for_each_event_since(
       unix_ms since,
       const std::function<bool(const storage::event_record&)>& fn) override {

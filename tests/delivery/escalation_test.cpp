@@ -535,15 +535,116 @@ BOOST_AUTO_TEST_CASE(expired_groups_are_forgotten_as_time_passes) {
 
 BOOST_AUTO_TEST_CASE(a_forgotten_group_starts_again) {
   escalator e{{denials(3, 600 * s)}, escalator_limits{2}};
+  // b (1 event) is further from firing than a (2): c takes b's place, then
+  // b (back, 1 event) takes c's, the least recently seen of two with one.
   BOOST_TEST(run(e, {event("a1", t0, "a"), event("a2", t0 + 1, "a"),
                      event("b1", t0 + 2, "b"), event("c1", t0 + 3, "c"),
-                     event("a3", t0 + 4, "a"), event("a4", t0 + 5, "a")})
+                     event("b2", t0 + 4, "b"), event("b3", t0 + 5, "b")})
                  .empty());
-  BOOST_TEST(e.forgotten_groups() == 2u); // a, then b
-  auto out = e.observe(event("a5", t0 + 6, "a").view());
+  BOOST_TEST(e.forgotten_groups() == 2u); // b, then c
+  BOOST_TEST(e.forgotten_groups(0) == 2u);
+  auto out = e.observe(event("b4", t0 + 6, "b").view());
   BOOST_REQUIRE_EQUAL(out.size(), 1u);
-  BOOST_TEST(ids_of(out[0]) == (std::vector<std::string>{"a3", "a4", "a5"}),
+  BOOST_TEST(ids_of(out[0]) == (std::vector<std::string>{"b2", "b3", "b4"}),
              boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(a_flood_of_new_groups_does_not_flush_one_a_step_short) {
+  escalator e{{denials(5, 600 * s)}, escalator_limits{100}};
+  std::vector<stored_event> evs;
+  for (int i = 0; i < 4; ++i)
+    evs.push_back(event("v" + std::to_string(i), t0 + i, "victim"));
+  // 10,000 agents nobody has seen, one event each (another token's).
+  for (int i = 0; i < 10'000; ++i)
+    evs.push_back(event("f" + std::to_string(i), t0 + 10 + i,
+                        "flood-" + std::to_string(i)));
+  BOOST_TEST(run(e, evs).empty());
+  BOOST_TEST(e.groups() == 100u);
+  BOOST_TEST(e.forgotten_groups() == 9'901u); // 10,001 seen, 100 kept
+  BOOST_TEST(e.forgotten_groups(0) == 9'901u);
+  auto out = e.observe(event("v4", t0 + 20'000, "victim").view());
+  BOOST_REQUIRE_EQUAL(out.size(), 1u);
+  BOOST_TEST(ids_of(out[0]) ==
+                 (std::vector<std::string>{"v0", "v1", "v2", "v3", "v4"}),
+             boost::test_tools::per_element());
+}
+
+BOOST_AUTO_TEST_CASE(forgetting_takes_the_lowest_count_then_the_oldest) {
+  escalator e{{denials(5, 600 * s)}, escalator_limits{3}};
+  // a: 3 events, b: 1, c: 2 (b seen last of all).
+  BOOST_TEST(run(e, {event("a1", t0, "a"), event("c1", t0 + 1, "c"),
+                     event("a2", t0 + 2, "a"), event("c2", t0 + 3, "c"),
+                     event("a3", t0 + 4, "a"), event("b1", t0 + 5, "b")})
+                 .empty());
+  // d forgets b (1 of 5), not c (2) nor a (3), though both were seen
+  // before it.
+  BOOST_TEST(e.observe(event("d1", t0 + 6, "d").view()).empty());
+  BOOST_TEST(e.forgotten_groups() == 1u);
+  // The next new group forgets d, the only one with 1.
+  BOOST_TEST(e.observe(event("x1", t0 + 7, "x").view()).empty());
+  BOOST_TEST(e.forgotten_groups() == 2u);
+  // a and c kept their counts: two more of a, three more of c fire.
+  auto a = run(e, {event("a4", t0 + 8, "a"), event("a5", t0 + 9, "a")});
+  BOOST_REQUIRE_EQUAL(a.size(), 1u);
+  BOOST_TEST(ids_of(a.begin()->second) ==
+                 (std::vector<std::string>{"a1", "a2", "a3", "a4", "a5"}),
+             boost::test_tools::per_element());
+  // a fired: its episode is empty now (0), so y forgets a, not x (1) nor
+  // c (2).
+  BOOST_TEST(e.observe(event("y1", t0 + 10, "y").view()).empty());
+  BOOST_TEST(e.forgotten_groups() == 3u);
+  auto c = run(e, {event("c3", t0 + 11, "c"), event("c4", t0 + 12, "c"),
+                   event("c5", t0 + 13, "c")});
+  BOOST_REQUIRE_EQUAL(c.size(), 1u);
+  BOOST_TEST(ids_of(c.begin()->second).front() == "c1");
+  // Ties go by recency: x and y hold one each, x seen before y.
+  BOOST_TEST(e.observe(event("z1", t0 + 14, "z").view()).empty());
+  auto y = run(e, {event("y2", t0 + 15, "y"), event("y3", t0 + 16, "y"),
+                   event("y4", t0 + 17, "y"), event("y5", t0 + 18, "y")});
+  BOOST_REQUIRE_EQUAL(y.size(), 1u); // y kept its first: x was forgotten
+  BOOST_TEST(ids_of(y.begin()->second).front() == "y1");
+}
+
+BOOST_AUTO_TEST_CASE(a_derived_event_lists_the_newest_100_and_counts_all) {
+  auto rule = denials(250, 600 * s, 0);
+  escalator e{{rule}};
+  std::vector<stored_event> evs;
+  for (int i = 0; i < 250; ++i)
+    evs.push_back(event("e" + std::to_string(1000 + i), t0 + i));
+  std::vector<counted_in> where;
+  std::vector<derived_event> out;
+  for (auto& ev : evs) {
+    out = e.observe(ev.view(), &where);
+    BOOST_REQUIRE_EQUAL(where.size(), 1u);
+    BOOST_TEST(where[0].rule == "repeated-denials");
+    BOOST_TEST(where[0].group == "agent-1");
+  }
+  BOOST_REQUIRE_EQUAL(out.size(), 1u);
+  auto& esc = out[0].details["escalation"];
+  BOOST_TEST(esc["count"] == 250);
+  BOOST_TEST(esc["event_ids_truncated"] == true);
+  auto ids = ids_of(out[0]);
+  BOOST_REQUIRE_EQUAL(ids.size(), max_listed_event_ids);
+  BOOST_TEST(ids.front() == "e1150");
+  BOOST_TEST(ids.back() == "e1249");
+  BOOST_TEST(esc["first_at"] == tocsin::format_rfc3339(t0));
+  std::string all;
+  for (auto& ev : evs)
+    all += ev.id + "\n";
+  BOOST_TEST(out[0].members == all);
+
+  // After a restart, its stored event ends the episode of all 250, not
+  // only of the 100 it lists: 249 more do not fire.
+  escalator again{{rule}};
+  for (auto& ev : evs)
+    again.restore(ev.view());
+  again.restore(accepted(out[0], "d1", t0 + 249).view());
+  std::vector<stored_event> more;
+  for (int i = 0; i < 249; ++i)
+    more.push_back(event("m" + std::to_string(1000 + i), t0 + 300 + i));
+  BOOST_TEST(run(again, more).empty());
+  BOOST_TEST(again.observe(event("m2000", t0 + 600, "agent-1").view()).size() ==
+             1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

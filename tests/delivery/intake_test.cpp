@@ -366,6 +366,42 @@ BOOST_AUTO_TEST_CASE(acknowledging_a_counted_event_reaches_its_escalation) {
       (event(counted[1].get<std::string>()).state() == event_state::open));
 }
 
+BOOST_AUTO_TEST_CASE(an_escalation_of_more_than_it_lists_is_answered_whole) {
+  auto rule = denials_rule();
+  rule.threshold = 300;
+  intake in{*log,
+            {make_route("pd", "pagerduty", true, *severity_rank("critical"))},
+            4096,
+            {rule}};
+  accept(in, 299);
+  auto fired = accept(in, 1);
+  BOOST_REQUIRE_EQUAL(count(fired, "pd"), 1u);
+  auto escalation = fired.jobs.at("pd")[0].event->id;
+  auto esc = json::parse(event(escalation).body)["details"]["escalation"];
+  BOOST_TEST(esc["count"] == 300);
+  BOOST_TEST(esc["event_ids"].size() == 100u);
+  auto members = log->members_of(escalation);
+  BOOST_REQUIRE(members);
+  BOOST_REQUIRE_EQUAL(members->size(), 300u);
+  BOOST_TEST(members->back() == esc["event_ids"].back().get<std::string>());
+  BOOST_TEST(log->members_of(members->front())->empty());
+
+  // The oldest member, which the body does not list, reaches it.
+  auto linked = log->escalations_of(members->front());
+  BOOST_REQUIRE(linked);
+  BOOST_TEST(*linked == std::vector<std::string>{escalation});
+
+  // Acknowledging the escalation acknowledges all 300.
+  auto out = in.answer(ack(escalation), now_ms());
+  BOOST_REQUIRE(out);
+  BOOST_REQUIRE_EQUAL(out->events.size(), 301u);
+  for (auto& e : out->events)
+    BOOST_TEST(e.changed);
+  BOOST_REQUIRE(in.commit().ok());
+  for (auto& id : *members)
+    BOOST_TEST((event(id).state() == event_state::acknowledged));
+}
+
 BOOST_AUTO_TEST_CASE(a_restart_inside_the_window_keeps_the_count) {
   auto routes = [] {
     return std::vector<route>{

@@ -2,6 +2,8 @@
 #include "storage/event_log.hpp"
 #include "storage/log_fold.hpp"
 
+#include "common/ids.hpp"
+
 #include "tests/support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -940,6 +942,16 @@ BOOST_AUTO_TEST_CASE(
   links.link_escalation("evt_2", "evt_3");
   BOOST_REQUIRE(l.commit(links, durability::buffered));
   BOOST_TEST(*l.escalations_of("evt_1") == std::vector<std::string>{"evt_3"});
+  // evt_4, an escalation as record_escalation records one: its members
+  // (real ids, packed) and its group's index go with it.
+  auto a = new_id("evt"), b = new_id("evt");
+  write_set rec;
+  rec.count_in_group(a, "r", "g");
+  rec.count_in_group(b, "r", "g");
+  rec.record_escalation("evt_4", "r", "g", now_ms(), a + "\n" + b + "\n");
+  BOOST_REQUIRE(l.commit(rec, durability::buffered));
+  BOOST_TEST(*l.members_of("evt_4") == (std::vector<std::string>{a, b}));
+  BOOST_TEST(*l.escalations_of(b) == std::vector<std::string>{"evt_4"});
 
   // One delivery looked at per call: the pass comes back until done.
   auto x = expire_all(l, 3000, 1);
@@ -952,6 +964,8 @@ BOOST_AUTO_TEST_CASE(
   // Its links go with it; those of events kept stay.
   BOOST_TEST(l.escalations_of("evt_1")->empty());
   BOOST_TEST(*l.escalations_of("evt_2") == std::vector<std::string>{"evt_3"});
+  BOOST_TEST(l.members_of("evt_4")->empty());
+  BOOST_TEST(l.escalations_of(b)->empty());
   // Dead letters go from both indexes.
   BOOST_TEST(l.list_dead_letters("", 10)->empty());
   BOOST_TEST(l.list_dead_letters_of("ep", 0, 10)->empty());

@@ -111,6 +111,9 @@ public:
   result<std::vector<std::string>> escalations_of(std::string_view) override {
     return std::vector<std::string>{};
   }
+  result<std::vector<std::string>> members_of(std::string_view) override {
+    return std::vector<std::string>{};
+  }
   status for_each_event_since(
       unix_ms,
       const std::function<bool(const storage::event_record&)>&) override {
