@@ -117,12 +117,14 @@ void wait_all_state(daemon_fixture& f, const std::vector<std::string>& ids,
 void wait_settled(daemon_fixture& f, const std::vector<std::string>& ids) {
   std::string pending;
   bool settled = eventually([&] {
-    for (auto& id : ids)
-      for (auto& d : f.event(id)["deliveries"])
+    for (auto& id : ids) {
+      auto ev = f.event(id); // outlives the loop over its deliveries
+      for (auto& d : ev["deliveries"])
         if (d["state"] == "pending") {
           pending = d.dump();
           return false;
         }
+    }
     return true;
   });
   BOOST_TEST(settled, "still pending: " << pending);
