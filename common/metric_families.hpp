@@ -15,6 +15,10 @@ family<histogram>& ingest_duration();
 family<gauge>& circuit_open();       ///< {endpoint}
 family<counter>& acknowledgements(); ///< {source, state}
 family<counter>& escalations();      ///< {rule}
+family<gauge>& http_connections();
+family<counter>& http_connections_refused(); ///< {reason}
+family<counter>& http_connections_evicted(); ///< {phase}
+family<counter>& http_refused_before_body(); ///< {status}
 
 void register_all();
 
