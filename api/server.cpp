@@ -342,8 +342,10 @@ private:
     }
     body_limit_ = verdict.body_limit;
     parser_->body_limit(body_limit_);
-    if (length && !shared_->reserve_reading(*length))
+    if (length && !shared_->reserve_reading(*length)) {
+      count_refusal(503);
       return overloaded();
+    }
     reading_ = length.value_or(0);
     if (!enter(conn_phase::body))
       return;
@@ -404,7 +406,6 @@ private:
   /// The bodies being read at once are at server.max_reading_bytes.
   void overloaded() {
     release_reading();
-    count_refusal(503);
     auto resp = error_response(
         503, {"overloaded",
               "too many request bodies are being read at once; retry after "
