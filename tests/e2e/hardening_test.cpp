@@ -96,10 +96,10 @@ bool send_all(int fd, std::string_view bytes) {
   return true;
 }
 
-/// Reads one answer's head and its Content-Length body from `fd` within
-/// `timeout`: the status, or 0 when none came in time (or the connection
-/// ended first).
-int read_answer(int fd, milliseconds timeout) {
+/// Reads one answer's head and its Content-Length body (into `body`) from
+/// `fd` within `timeout`: the status, or 0 when none came in time (or the
+/// connection ended first).
+int read_answer(int fd, milliseconds timeout, std::string* body = nullptr) {
   auto deadline = steady_clock::now() + timeout;
   std::string got;
   for (;;) {
@@ -111,8 +111,11 @@ int read_answer(int fd, milliseconds timeout) {
         c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
       if (auto at = lower.find("content-length:"); at != std::string::npos)
         length = std::stoul(lower.substr(at + 15));
-      if (got.size() >= end + 4 + length)
+      if (got.size() >= end + 4 + length) {
+        if (body)
+          *body = got.substr(end + 4, length);
         return got.rfind("HTTP/1.1 ", 0) == 0 ? std::stoi(got.substr(9, 3)) : 0;
+      }
     }
     auto left = std::chrono::duration_cast<milliseconds>(deadline -
                                                          steady_clock::now());
@@ -136,6 +139,23 @@ int probe(std::uint16_t port, const char* from, const std::string& request) {
   int status = send_all(fd, request) ? read_answer(fd, milliseconds{1000}) : 0;
   ::close(fd);
   return status;
+}
+
+/// The value of the sample `name` (with its labels) in GET /metrics, asked
+/// from `from`; -1 when it is not there.
+double metric(daemon_fixture& f, const char* from, const std::string& name) {
+  int fd = connect_from(f.api_port(), from);
+  std::string text;
+  BOOST_REQUIRE(send_all(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n"
+                             "Authorization: Bearer " +
+                                 f.admin_token() +
+                                 "\r\nConnection: close\r\n\r\n"));
+  BOOST_REQUIRE(read_answer(fd, seconds{5}, &text) == 200);
+  ::close(fd);
+  auto at = text.find("\n" + name + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(text.substr(at + name.size() + 2));
 }
 
 /// Waits (at most `timeout`) until `want` of `fds` were closed by the server;
@@ -418,6 +438,11 @@ BOOST_AUTO_TEST_CASE(slow_heads_from_one_address_cannot_hold_every_slot) {
   BOOST_TEST_MESSAGE("slow heads: " << served << " of " << probes
                                     << " probes served within a second");
   BOOST_TEST(served * 100 >= probes * 95, served << " of " << probes);
+  BOOST_TEST(
+      metric(
+          f, "127.0.0.2",
+          R"(tocsin_http_connections_refused_total{reason="per_address"})") ==
+      double(n - per_address));
   // The slow heads it kept are still open (nothing needed their slots).
   BOOST_TEST(wait_closed(slow, closed, n, milliseconds{0}) == n - per_address);
   for (int fd : slow)
@@ -458,6 +483,9 @@ BOOST_AUTO_TEST_CASE(at_the_cap_the_connection_with_least_progress_goes) {
                     "GET /healthz HTTP/1.1\r\nHost: x\r\n"
                     "Connection: close\r\n\r\n") == 200;
   BOOST_TEST(served == 20);
+  BOOST_TEST(metric(f, "127.0.0.2",
+                    R"(tocsin_http_connections_evicted_total{phase="head"})") >=
+             70);
   // The idle client and the body kept their connections.
   BOOST_TEST(send_all(idle, health));
   BOOST_TEST(read_answer(idle, seconds{5}) == 200);
@@ -517,6 +545,9 @@ BOOST_AUTO_TEST_CASE(bodies_are_refused_from_their_head) {
     ::close(fd);
   }
   BOOST_TEST(answered == static_cast<int>(n));
+  BOOST_TEST(metric(f, "127.0.0.14",
+                    R"(tocsin_http_refused_before_body_total{status="401"})") ==
+             double(n));
   // Head only, answered at once: Slack with 1 MiB announced (its limit is
   // 64 KiB) ...
   int fd = connect_from(port, "127.0.0.14");
