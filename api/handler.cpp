@@ -300,6 +300,52 @@ struct request_handler::context {
   std::function<void(response)> respond;
 };
 
+const request_handler::route*
+request_handler::find_route(std::string_view method,
+                            const std::vector<std::string_view>& segs,
+                            std::string_view& id, std::string& allowed) {
+  for (auto& r : routes()) {
+    std::string_view matched;
+    if (!r.matches(segs, matched))
+      continue;
+    if (method == r.method || (r.method == "GET" && method == "HEAD")) {
+      id = matched;
+      return &r;
+    }
+    allowed += (allowed.empty() ? "" : ", ") + std::string{r.method};
+  }
+  return nullptr;
+}
+
+std::variant<principal, response>
+request_handler::authorize(const route& r,
+                           std::string_view authorization) const {
+  bool open = r.role == need::nobody ||
+              (opts_.public_metrics && r.handler == &request_handler::metrics);
+  if (open)
+    return principal{};
+  auto p = auth_.authenticate(authorization);
+  if (!p)
+    return error_response(401,
+                          {"unauthorized", "missing or invalid bearer token"});
+  bool ok = p->r == role::admin ||
+            (r.role == need::ingest && p->r == role::ingest) ||
+            (r.role == need::read && p->r == role::read);
+  if (!ok)
+    return error_response(403,
+                          {"forbidden", "this token's role may not do that"});
+  return std::move(*p);
+}
+
+response request_handler::no_route(std::string_view path,
+                                   const std::string& allowed) {
+  if (!allowed.empty())
+    return error_response(405, {"method_not_allowed",
+                                "use " + allowed + " " + std::string{path}});
+  return error_response(
+      404, {"not_found", "no such resource: " + std::string{path}});
+}
+
 void request_handler::handle(request req,
                              std::function<void(response)> respond) {
   auto ctx =
@@ -311,48 +357,66 @@ void request_handler::handle(request req,
                                               : target.substr(qpos + 1);
   auto segs = segments_of(path);
   std::string allowed; // methods of the routes the path matches
-  for (auto& r : routes()) {
-    std::string_view id;
-    if (!r.matches(segs, id))
-      continue;
-    auto& method = ctx->req.method;
-    bool method_ok =
-        method == r.method || (r.method == "GET" && method == "HEAD");
-    if (!method_ok) {
-      allowed += (allowed.empty() ? "" : ", ") + std::string{r.method};
-      continue;
-    }
-    principal who;
-    bool open =
-        r.role == need::nobody ||
-        (opts_.public_metrics && r.handler == &request_handler::metrics);
-    if (!open) {
-      auto p = auth_.authenticate(ctx->req.authorization);
-      if (!p)
-        return ctx->respond(error_response(
-            401, {"unauthorized", "missing or invalid bearer token"}));
-      bool ok = p->r == role::admin ||
-                (r.role == need::ingest && p->r == role::ingest) ||
-                (r.role == need::read && p->r == role::read);
-      if (!ok)
-        return ctx->respond(error_response(
-            403, {"forbidden", "this token's role may not do that"}));
-      who = std::move(*p);
-    }
-    auto run = [this, ctx, query, id, who = std::move(who), &r]() mutable {
-      call c{ctx->req, query, id, std::move(who), ctx->respond};
-      (this->*r.handler)(c);
-    };
-    if (r.reads_store && opts_.offload)
-      return opts_.offload(std::move(run));
-    return run();
+  std::string_view id;
+  auto* r = find_route(ctx->req.method, segs, id, allowed);
+  if (!r)
+    return ctx->respond(no_route(path, allowed));
+  auto who = authorize(*r, ctx->req.authorization);
+  if (auto* refused = std::get_if<response>(&who))
+    return ctx->respond(std::move(*refused));
+  auto run = [this, ctx, query, id, who = std::get<principal>(std::move(who)),
+              r]() mutable {
+    call c{ctx->req, query, id, std::move(who), ctx->respond};
+    (this->*r->handler)(c);
+  };
+  if (r->reads_store && opts_.offload)
+    return opts_.offload(std::move(run));
+  run();
+}
+
+head_verdict
+request_handler::check_head(const request& head,
+                            std::optional<std::uint64_t> content_length) const {
+  std::string_view target = head.target;
+  auto path = target.substr(0, target.find('?'));
+  std::string allowed;
+  std::string_view id;
+  auto* r = find_route(head.method, segments_of(path), id, allowed);
+  if (!r)
+    return {no_route(path, allowed)};
+  if (auto who = authorize(*r, head.authorization);
+      auto* refused = std::get_if<response>(&who))
+    return {std::move(*refused)};
+  auto limit = opts_.max_body_bytes;
+  // Not logged (a flood would flood the log): counted in /metrics by the
+  // server.
+  auto refuse = [](const error& e) {
+    return head_verdict{error_response(401, e)};
+  };
+  if (r->handler == &request_handler::slack_interaction) {
+    if (opts_.slack_signing_secret.empty())
+      return {error_response(404, {"not_found", "Slack interactions are not "
+                                                "enabled (set "
+                                                "slack.signing_secret)"})};
+    if (auto ok = check_slack_headers(head.slack_timestamp,
+                                      head.slack_signature, opts_.clock());
+        !ok)
+      return refuse(ok.error());
+    limit = std::min(limit, integration_max_body_bytes);
+  } else if (r->handler == &request_handler::pagerduty_webhook) {
+    if (opts_.pagerduty_webhook_secret.empty())
+      return {error_response(404, {"not_found", "PagerDuty webhooks are not "
+                                                "enabled (set "
+                                                "pagerduty.webhook_secret)"})};
+    if (auto ok = check_pagerduty_headers(head.pagerduty_signature); !ok)
+      return refuse(ok.error());
+    limit = std::min(limit, integration_max_body_bytes);
   }
-  if (!allowed.empty())
-    return ctx->respond(
-        error_response(405, {"method_not_allowed",
-                             "use " + allowed + " " + std::string{path}}));
-  ctx->respond(error_response(
-      404, {"not_found", "no such resource: " + std::string{path}}));
+  if (content_length && *content_length > limit)
+    return {error_response(
+        413, {"payload_too_large",
+              "the body exceeds " + std::to_string(limit) + " bytes"})};
+  return {std::nullopt, limit};
 }
 
 void request_handler::health(call& c) {

@@ -11,6 +11,7 @@
 #include "storage/event_log.hpp"
 
 #include <atomic>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -64,6 +65,17 @@ struct handler_options {
   bool public_metrics = false;
   /// The time the integrations' signatures are checked against.
   std::function<unix_ms()> clock = now_ms;
+  /// The largest body of a route (server.max_body_bytes); the integration
+  /// routes take at most integration_max_body_bytes (64 KiB) of it.
+  std::size_t max_body_bytes = defaults::max_body_bytes;
+};
+
+/// What the head of a request that announces a body may do (check_head).
+struct head_verdict {
+  /// The answer to give at once, without reading a byte of the body.
+  std::optional<response> refusal;
+  /// Otherwise: the most the route takes (for a chunked body as it comes).
+  std::size_t body_limit = 0;
 };
 
 class request_handler {
@@ -74,6 +86,16 @@ public:
   /// Handles one request; `respond` runs exactly once, possibly later and on
   /// another thread (POST /v1/events answers once the events are durable).
   void handle(request req, std::function<void(response)> respond);
+
+  /// Checks a request from its head alone (`head.body` is not read yet),
+  /// before any of its body is read: the route (404, 405), the bearer token
+  /// and its role (401, 403) or, on the integration routes, that they are
+  /// enabled (404) and the signature headers are there and Slack's
+  /// timestamp fresh (401), then `content_length` against the route's body
+  /// limit (413). handle() checks all of it again (and the signatures over
+  /// the body).
+  head_verdict check_head(const request& head,
+                          std::optional<std::uint64_t> content_length) const;
 
   /// What a websocket upgrade of GET /v1/stream is granted: the filter,
   /// and whether the client offered the "tocsin" subprotocol (the answer
@@ -103,6 +125,15 @@ private:
   struct route;
   struct context;
   static const std::vector<route>& routes();
+  /// The route of `method` on `segs` (its {id} into `id`), or none: then
+  /// `allowed` lists the methods the path has (empty: no such path).
+  static const route* find_route(std::string_view method,
+                                 const std::vector<std::string_view>& segs,
+                                 std::string_view& id, std::string& allowed);
+  /// The caller of `r` by `authorization`, or the 401/403 answer.
+  std::variant<principal, response>
+  authorize(const route& r, std::string_view authorization) const;
+  static response no_route(std::string_view path, const std::string& allowed);
 
   void health(call& c);
   void ready(call& c);

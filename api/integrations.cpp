@@ -59,6 +59,21 @@ std::string_view text(const json* j) {
              : std::string_view{};
 }
 
+/// X-Slack-Request-Timestamp: a Unix time within 300 s of `now`.
+status check_slack_timestamp(std::string_view timestamp, unix_ms now) {
+  std::int64_t seconds = 0;
+  auto [end, ec] = std::from_chars(
+      timestamp.data(), timestamp.data() + timestamp.size(), seconds);
+  if (ec != std::errc{} || end != timestamp.data() + timestamp.size() ||
+      seconds < 0 || seconds > 100'000'000'000)
+    return bad_signature("X-Slack-Request-Timestamp is not a Unix time");
+  auto skew = now - seconds * 1000;
+  if (skew > slack_max_skew_ms || skew < -slack_max_skew_ms)
+    return error{"stale_request",
+                 "X-Slack-Request-Timestamp is more than 300 s away from now"};
+  return {};
+}
+
 } // namespace
 
 status verify_slack_request(std::string_view signing_secret,
@@ -73,16 +88,19 @@ status verify_slack_request(std::string_view signing_secret,
                                                  ":" + std::string{body}));
   if (signature.empty() || !constant_time_equal(signature, expected))
     return bad_signature("X-Slack-Signature does not match the request");
-  std::int64_t seconds = 0;
-  auto [end, ec] = std::from_chars(
-      timestamp.data(), timestamp.data() + timestamp.size(), seconds);
-  if (ec != std::errc{} || end != timestamp.data() + timestamp.size() ||
-      seconds < 0 || seconds > 100'000'000'000)
-    return bad_signature("X-Slack-Request-Timestamp is not a Unix time");
-  auto skew = now - seconds * 1000;
-  if (skew > slack_max_skew_ms || skew < -slack_max_skew_ms)
-    return error{"stale_request",
-                 "X-Slack-Request-Timestamp is more than 300 s away from now"};
+  return check_slack_timestamp(timestamp, now);
+}
+
+status check_slack_headers(std::string_view timestamp,
+                           std::string_view signature, unix_ms now) {
+  if (signature.empty())
+    return bad_signature("no X-Slack-Signature");
+  return check_slack_timestamp(timestamp, now);
+}
+
+status check_pagerduty_headers(std::string_view signature) {
+  if (signature.empty())
+    return bad_signature("no X-PagerDuty-Signature");
   return {};
 }
 

@@ -10,6 +10,7 @@
 #include "common/time.hpp"
 #include "storage/records.hpp"
 
+#include <cstddef>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,20 @@ status verify_slack_request(std::string_view signing_secret,
                             std::string_view timestamp,
                             std::string_view signature, std::string_view body,
                             unix_ms now);
+
+/// The largest body the integration routes read: Slack's interaction
+/// callbacks and PagerDuty's webhooks are a few KiB.
+inline constexpr std::size_t integration_max_body_bytes = 64 * 1024;
+
+/// What can be checked of a Slack request from its head, before its body is
+/// read: X-Slack-Signature present, X-Slack-Request-Timestamp a Unix time
+/// within 300 s of `now`. Errors: "invalid_signature", "stale_request" (as
+/// verify_slack_request, which still checks the signature over the body).
+status check_slack_headers(std::string_view timestamp,
+                           std::string_view signature, unix_ms now);
+
+/// From the head: X-PagerDuty-Signature present. Error: "invalid_signature".
+status check_pagerduty_headers(std::string_view signature);
 
 /// A click on a tocsin button in a Slack message.
 struct slack_click {

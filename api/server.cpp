@@ -3,8 +3,10 @@
 
 #include "api/server.hpp"
 
+#include "api/connection_table.hpp"
 #include "api/http_head.hpp"
 #include "common/log.hpp"
+#include "common/metric_families.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/io_context.hpp>
@@ -17,9 +19,12 @@
 #include <boost/beast/websocket.hpp>
 
 #include <array>
-#include <list>
+#include <atomic>
+#include <functional>
+#include <limits>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 namespace tocsin::api {
@@ -34,19 +39,60 @@ using clock_type = std::chrono::steady_clock;
 
 class session;
 
-/// What the acceptor and every session share: the options, the handler, and
-/// the connection count with the list of idle connections (oldest first),
-/// which the acceptor closes when it is at the cap.
+/// What the acceptor and every session share: the options, the handler, the
+/// connection table (what each connection is doing: who makes room at the
+/// cap) with the sessions by id, and the bytes of the bodies being read.
 struct server_shared {
   server_shared(const server_options& o, request_handler& h)
-      : opts(o), handler(h) {}
+      : opts(o), handler(h),
+        table(o.max_connections, o.max_connections_per_address) {}
   const server_options& opts;
   request_handler& handler;
 
-  std::mutex mtx;
-  std::size_t connections = 0;
-  std::list<std::weak_ptr<session>> idle;
+  std::mutex mtx; ///< guards table and sessions
+  connection_table table;
+  std::unordered_map<connection_table::id_type, std::weak_ptr<session>>
+      sessions;
+
+  /// Takes `n` bytes of server.max_reading_bytes; false past it.
+  bool reserve_reading(std::size_t n) {
+    auto now = reading.load();
+    do {
+      if (now + n > opts.max_reading_bytes)
+        return false;
+    } while (!reading.compare_exchange_weak(now, now + n));
+    return true;
+  }
+  void release_reading(std::size_t n) { reading.fetch_sub(n); }
+  std::atomic<std::size_t> reading{0};
+
+  /// Updates tocsin_http_connections; call with mtx held.
+  void count_connections() {
+    static auto& open = metrics::families::http_connections().with();
+    open.set(static_cast<std::int64_t>(table.size()));
+  }
 };
+
+/// A request as the handler sees it, from a parsed head (no body yet).
+template <class Message>
+request request_of(const Message& msg) {
+  request req;
+  req.method = std::string{msg.method_string()};
+  req.target = std::string{msg.target()};
+  req.content_type = std::string{msg[http::field::content_type]};
+  req.authorization = std::string{msg[http::field::authorization]};
+  req.idempotency_key = std::string{msg["Idempotency-Key"]};
+  req.slack_signature = std::string{msg["X-Slack-Signature"]};
+  req.slack_timestamp = std::string{msg["X-Slack-Request-Timestamp"]};
+  req.pagerduty_signature = std::string{msg["X-PagerDuty-Signature"]};
+  return req;
+}
+
+void count_refusal(int status) {
+  metrics::families::http_refused_before_body()
+      .with({std::to_string(status)})
+      .add();
+}
 
 namespace websocket = beast::websocket;
 
@@ -151,15 +197,17 @@ private:
 
 class session : public std::enable_shared_from_this<session> {
 public:
-  session(tcp::socket socket, std::shared_ptr<server_shared> shared)
-      : stream_(std::move(socket)), shared_(std::move(shared)),
+  session(tcp::socket socket, std::shared_ptr<server_shared> shared,
+          connection_table::id_type id)
+      : stream_(std::move(socket)), shared_(std::move(shared)), id_(id),
         answer_timer_(stream_.get_executor()) {}
 
   ~session() {
+    release_reading();
     std::lock_guard guard{shared_->mtx};
-    if (in_idle_list_)
-      shared_->idle.erase(idle_pos_);
-    --shared_->connections;
+    shared_->table.remove(id_);
+    shared_->sessions.erase(id_);
+    shared_->count_connections();
   }
 
   void start() {
@@ -170,31 +218,42 @@ public:
 
   auto get_executor() { return stream_.get_executor(); }
 
-  /// Closes the connection if it is still idle (on its own strand).
-  void evict() {
-    if (idle_)
-      close();
-  }
-
-  /// The shared list's entry of this session; guarded by shared_->mtx.
-  std::list<std::weak_ptr<session>>::iterator idle_pos_;
-  bool in_idle_list_ = false;
+  /// Closes the connection, which left the table to make room for another
+  /// (on its own strand). Whatever it was waiting for ends with an error;
+  /// had it moved on meanwhile, enter() fails and it closes all the same.
+  void evict() { close(); }
 
 private:
   static constexpr std::size_t read_chunk = 4096;
+
+  /// This connection is now in `phase`; false (and closed) when it was
+  /// made to leave the table.
+  bool enter(conn_phase phase) {
+    bool in;
+    {
+      std::lock_guard guard{shared_->mtx};
+      in = shared_->table.enter(id_, phase);
+    }
+    if (!in)
+      close();
+    return in;
+  }
+
+  void release_reading() {
+    if (reading_)
+      shared_->release_reading(reading_);
+    reading_ = 0;
+  }
 
   // -- idle: no request in progress ------------------------------------------
 
   void wait_for_request() {
     if (buffer_.size() > 0)
       return begin_request(); // pipelined: the next request is here already
-    idle_ = true;
-    {
-      std::lock_guard guard{shared_->mtx};
-      shared_->idle.push_back(weak_from_this());
-      idle_pos_ = std::prev(shared_->idle.end());
-      in_idle_list_ = true;
-    }
+    // A new connection is in phase head (the least progress) from the
+    // start; one kept alive after an answer is idle until its next request.
+    if (answered_ && !enter(conn_phase::idle))
+      return;
     stream_.expires_after(shared_->opts.idle_timeout);
     stream_.async_read_some(
         buffer_.prepare(read_chunk),
@@ -202,13 +261,6 @@ private:
   }
 
   void on_idle_read(beast::error_code ec, std::size_t n) {
-    idle_ = false;
-    {
-      std::lock_guard guard{shared_->mtx};
-      if (in_idle_list_)
-        shared_->idle.erase(idle_pos_);
-      in_idle_list_ = false;
-    }
     if (ec)
       return close(); // idle too long, closed by the peer, or evicted
     buffer_.commit(n);
@@ -218,6 +270,8 @@ private:
   // -- the head: request line and headers ------------------------------------
 
   void begin_request() {
+    if (answered_ && !enter(conn_phase::head))
+      return;
     auto now = clock_type::now();
     request_deadline_ = now + shared_->opts.request_timeout;
     head_deadline_ =
@@ -266,18 +320,58 @@ private:
     parser_.emplace();
     parser_->header_limit(
         static_cast<std::uint32_t>(shared_->opts.max_header_bytes));
-    parser_->body_limit(shared_->opts.max_body_bytes);
+    // The body's limit is the route's: checked once the head is read.
+    // (Not boost::none: Beast 1.74 compares a length with it as greater.)
+    parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     beast::error_code ec;
     auto used = parser_->put(asio::buffer(head.data(), head.size()), ec);
     buffer_.consume(used);
-    if (ec == http::error::body_limit)
-      return too_large();
     if (ec || !parser_->is_header_done())
       return bad_request(ec ? ec.message() : "incomplete head");
     if (parser_->is_done())
       return on_request();
+    // A body is announced: the head decides whether any of it is read.
+    std::optional<std::uint64_t> length;
+    if (auto announced = parser_->content_length())
+      length = *announced;
+    auto verdict =
+        shared_->handler.check_head(request_of(parser_->get()), length);
+    if (verdict.refusal) {
+      count_refusal(verdict.refusal->status);
+      return reply(std::move(*verdict.refusal), false);
+    }
+    body_limit_ = verdict.body_limit;
+    parser_->body_limit(body_limit_);
+    if (length && !shared_->reserve_reading(*length)) {
+      count_refusal(503);
+      return overloaded();
+    }
+    reading_ = length.value_or(0);
+    if (!enter(conn_phase::body))
+      return;
+    if (parser_->chunked())
+      parser_->on_chunk_body(count_chunk_);
+    parser_->eager(true);
+    read_body();
+  }
+
+  /// A chunked body counts against server.max_reading_bytes as it comes
+  /// (Beast has checked the route's limit already).
+  std::size_t count_chunk(std::uint64_t, beast::string_view data,
+                          beast::error_code& ec) {
+    if (!shared_->reserve_reading(data.size())) {
+      over_budget_ = true;
+      ec = asio::error::no_buffer_space;
+      return 0;
+    }
+    reading_ += data.size();
+    parser_->get().body().append(data.data(), data.size());
+    return data.size();
+  }
+
+  void read_body() {
     stream_.expires_at(request_deadline_);
-    http::async_read(
+    http::async_read_some(
         stream_, buffer_, *parser_,
         beast::bind_front_handler(&session::on_body, shared_from_this()));
   }
@@ -287,20 +381,37 @@ private:
       return too_large();
     if (ec == beast::error::timeout || ec == asio::error::connection_reset ||
         ec == asio::error::eof || ec == http::error::end_of_stream ||
-        ec == http::error::partial_message)
+        ec == http::error::partial_message ||
+        ec == asio::error::operation_aborted ||
+        ec == asio::error::bad_descriptor)
       return close();
+    if (over_budget_)
+      return overloaded();
     if (ec)
       return bad_request(ec.message());
+    if (!parser_->is_done())
+      return read_body();
+    release_reading();
     on_request();
   }
 
   void too_large() {
-    reply(
-        error_response(413, {"payload_too_large",
-                             "the body exceeds " +
-                                 std::to_string(shared_->opts.max_body_bytes) +
-                                 " bytes"}),
-        false);
+    release_reading();
+    reply(error_response(413, {"payload_too_large",
+                               "the body exceeds " +
+                                   std::to_string(body_limit_) + " bytes"}),
+          false);
+  }
+
+  /// The bodies being read at once are at server.max_reading_bytes.
+  void overloaded() {
+    release_reading();
+    auto resp = error_response(
+        503, {"overloaded",
+              "too many request bodies are being read at once; retry after "
+              "the time in Retry-After"});
+    resp.headers.emplace_back("Retry-After", "1");
+    reply(std::move(resp), false);
   }
 
   void bad_request(const std::string& why) {
@@ -313,19 +424,13 @@ private:
   // --------------------------------------------------------------
 
   void on_request() {
+    if (!enter(conn_phase::busy))
+      return;
     auto& msg = parser_->get();
     if (websocket::is_upgrade(msg))
       return upgrade();
     keep_alive_ = msg.keep_alive();
-    request req;
-    req.method = std::string{msg.method_string()};
-    req.target = std::string{msg.target()};
-    req.content_type = std::string{msg[http::field::content_type]};
-    req.authorization = std::string{msg[http::field::authorization]};
-    req.idempotency_key = std::string{msg["Idempotency-Key"]};
-    req.slack_signature = std::string{msg["X-Slack-Signature"]};
-    req.slack_timestamp = std::string{msg["X-Slack-Request-Timestamp"]};
-    req.pagerduty_signature = std::string{msg["X-PagerDuty-Signature"]};
+    auto req = request_of(msg);
     req.body = std::move(msg.body());
     head_ = req.method == "HEAD";
     // The answer may wait for a synced write, but not forever.
@@ -414,6 +519,7 @@ private:
     if (!response_->keep_alive())
       return linger();
     head_ = false;
+    answered_ = true;
     wait_for_request();
   }
 
@@ -425,6 +531,8 @@ private:
   /// could destroy the answer in flight. Send FIN, then read and discard what
   /// still comes (bounded in bytes and time) before closing, as nginx does.
   void linger() {
+    if (!enter(conn_phase::closing))
+      return;
     beast::error_code ec;
     stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     if (ec)
@@ -458,14 +566,24 @@ private:
 
   beast::tcp_stream stream_;
   std::shared_ptr<server_shared> shared_;
+  connection_table::id_type id_;
   asio::steady_timer answer_timer_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
   clock_type::time_point head_deadline_;
   clock_type::time_point request_deadline_;
-  std::size_t scanned_ = 0; ///< bytes of the head searched for its end
-  bool idle_ = false;
+  std::size_t scanned_ = 0;    ///< bytes of the head searched for its end
+  std::size_t body_limit_ = 0; ///< the route's (check_head)
+  std::size_t reading_ = 0;    ///< of server.max_reading_bytes, held
+  bool answered_ = false;      ///< a request was answered, kept alive
+  bool over_budget_ = false;   ///< a chunk found max_reading_bytes full
+  std::function<std::size_t(std::uint64_t, beast::string_view,
+                            beast::error_code&)>
+      count_chunk_ = [this](std::uint64_t remain, beast::string_view data,
+                            beast::error_code& ec) {
+        return count_chunk(remain, data, ec);
+      };
   bool awaiting_answer_ = false;
   bool keep_alive_ = false;
   bool head_ = false;
@@ -552,32 +670,65 @@ private:
                            });
   }
 
-  /// Starts a session for a new connection. At the cap, the connection idle
-  /// the longest makes room; with none idle, the new one is refused.
+  /// Starts a session for a new connection, or closes it at once: past
+  /// its address's bound, or at the cap with every connection busy. At the
+  /// cap the connection with the least progress makes room.
   void admit(tcp::socket socket) {
+    using metrics::families::http_connections_evicted;
+    using metrics::families::http_connections_refused;
+    auto id = next_id_++;
+    auto address = address_of(socket);
+    connection_table::admission in;
     std::shared_ptr<session> victim;
     {
       std::lock_guard guard{shared_->mtx};
-      if (shared_->connections >= opts_.max_connections) {
-        while (!victim && !shared_->idle.empty()) {
-          victim = shared_->idle.front().lock();
-          if (victim)
-            victim->in_idle_list_ = false;
-          shared_->idle.pop_front();
-        }
-        if (!victim) {
-          beast::error_code ignored;
-          socket.close(ignored); // everyone is busy: refuse
-          return;
+      in = shared_->table.admit(id, address);
+      if (in.evict) {
+        if (auto it = shared_->sessions.find(*in.evict);
+            it != shared_->sessions.end()) {
+          victim = it->second.lock();
+          shared_->sessions.erase(it);
         }
       }
-      ++shared_->connections;
+      shared_->count_connections();
     }
+    if (in.refused != connection_table::refusal::none) {
+      http_connections_refused()
+          .with({in.refused == connection_table::refusal::per_address
+                     ? "per_address"
+                     : "full"})
+          .add();
+      beast::error_code ignored;
+      socket.close(ignored);
+      return;
+    }
+    if (in.evict)
+      http_connections_evicted()
+          .with({std::string{to_string(in.evicted_phase)}})
+          .add();
     if (victim) {
       auto executor = victim->get_executor();
       asio::post(executor, [victim = std::move(victim)] { victim->evict(); });
     }
-    std::make_shared<session>(std::move(socket), shared_)->start();
+    auto s = std::make_shared<session>(std::move(socket), shared_, id);
+    {
+      std::lock_guard guard{shared_->mtx};
+      shared_->sessions[id] = s;
+    }
+    s->start();
+  }
+
+  /// The client's address: IPv4 also when it came as IPv4-mapped IPv6.
+  static std::string address_of(const tcp::socket& socket) {
+    beast::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (ec)
+      return {};
+    auto a = ep.address();
+    if (a.is_v6() && a.to_v6().is_v4_mapped())
+      return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6())
+          .to_string();
+    return a.to_string();
   }
 
   server_options opts_;
@@ -587,6 +738,7 @@ private:
   std::vector<std::thread> threads_;
   std::once_flag stopped_;
   std::string address_;
+  connection_table::id_type next_id_ = 1; ///< the acceptor's only
 };
 
 } // namespace

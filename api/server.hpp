@@ -1,8 +1,11 @@
-// The HTTP/1.1 server of the API (Boost.Beast): keep-alive, a body limit
-// answered with 413 before the body is read, deadlines for every phase of a
-// request, a cap on connections that closes idle ones first, and strict
-// parsing of request heads (app/http_head). Each request goes to
-// `api::handle`.
+// The HTTP/1.1 server of the API (Boost.Beast): keep-alive, deadlines for
+// every phase of a request, strict parsing of request heads (api/http_head),
+// a request with a body checked from its head (route, token or signature
+// headers, the route's body limit: api::request_handler::check_head) before
+// a byte of the body is read, a budget for the bodies read at once, and a
+// cap on connections (per client address too) at which the connection that
+// has made the least progress makes room (api/connection_table). Each
+// request goes to `api::handle`.
 #pragma once
 
 #include "api/handler.hpp"
@@ -20,10 +23,17 @@ struct server_options {
   std::string listen = "127.0.0.1:8650"; ///< host:port, [v6]:port; port 0 = any
   std::size_t max_body_bytes = defaults::max_body_bytes;
   std::size_t max_header_bytes = 16 * 1024;
-  /// Open connections. At the cap a new connection closes the one idle the
-  /// longest (no request in progress); only when none is idle is the new one
-  /// refused.
+  /// Open connections. At the cap a new connection closes the one that has
+  /// made the least progress (see connection_table::admit); only when every
+  /// connection is busy (being answered) is the new one refused.
   std::size_t max_connections = 1024;
+  /// Connections from one client address; past it a new connection from
+  /// that address is closed at once (no other is closed for it).
+  std::size_t max_connections_per_address = 256;
+  /// The bodies being read at once, by their Content-Length (chunked ones
+  /// as they arrive): past it a new body is answered 503 with Retry-After
+  /// before any of it is read.
+  std::size_t max_reading_bytes = 64 << 20;
   /// A connection with no request in progress (new, or kept alive after an
   /// answer) is closed after this.
   std::chrono::milliseconds idle_timeout{60000};

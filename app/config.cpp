@@ -186,6 +186,10 @@ status read_server(table_reader& r, server_config& s) {
   TOCSIN_TRY(r.read("header_timeout", s.header_timeout, 0.1, 3600));
   TOCSIN_TRY(r.read("idle_timeout", s.idle_timeout, 0.1, 86400));
   TOCSIN_TRY(r.read_int("max_connections", s.max_connections, 1, 100000));
+  TOCSIN_TRY(r.read_int("max_connections_per_address",
+                        s.max_connections_per_address, 1, 100000));
+  TOCSIN_TRY(
+      r.read_int("max_reading_bytes", s.max_reading_bytes, 1024, 1LL << 40));
   TOCSIN_TRY(
       r.read_int("max_queued_requests", s.max_queued_requests, 1, 1000000));
   TOCSIN_TRY(
@@ -199,6 +203,11 @@ status read_server(table_reader& r, server_config& s) {
   TOCSIN_TRY(r.read_int("read_threads", s.read_threads, 1, 64));
   if (s.data_dir.empty())
     return r.bad("data_dir", "must not be empty");
+  // Else a body of the largest size allowed could never be read.
+  if (s.max_reading_bytes < s.max_body_bytes)
+    return r.bad("max_reading_bytes", "must be at least max_body_bytes (" +
+                                          std::to_string(s.max_body_bytes) +
+                                          ")");
   if (!s.public_url.empty()) {
     auto u = parse_url(s.public_url);
     if (!u || u->scheme != "https" ||

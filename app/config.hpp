@@ -30,9 +30,18 @@ struct server_config {
   double header_timeout = 10;
   /// Seconds a connection with no request in progress is kept open.
   double idle_timeout = 60;
-  /// At this many connections, a new one closes the one idle the longest;
-  /// with none idle it is refused.
+  /// At this many connections, a new one closes the one that has made the
+  /// least progress (a closing one, then an unfinished head, then an idle
+  /// keep-alive, then a body being read; oldest first); with every one
+  /// being answered it is refused.
   std::size_t max_connections = 1024;
+  /// Connections one client address may hold; past it a new one from that
+  /// address is closed at once.
+  std::size_t max_connections_per_address = 256;
+  /// Bytes of the request bodies being read at once (by Content-Length;
+  /// chunked bodies as they arrive): past it a new body gets 503 with
+  /// Retry-After before any of it is read. At least max_body_bytes.
+  std::size_t max_reading_bytes = 64 << 20;
   /// Requests validated and waiting to be made durable, and the bytes of
   /// their bodies: past either, POST /v1/events answers 503 with
   /// Retry-After instead of queueing without bound.

@@ -192,6 +192,7 @@ int serve(const std::string& config_file) {
   api_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
   api_opts.max_queued_requests = cfg->server.max_queued_requests;
   api_opts.max_queued_bytes = cfg->server.max_queued_bytes;
+  api_opts.max_body_bytes = cfg->server.max_body_bytes;
   api_opts.defaults = defaults;
   api_opts.public_metrics = cfg->server.public_metrics;
   metrics::families::register_all();
@@ -213,6 +214,9 @@ int serve(const std::string& config_file) {
   server_opts.listen = cfg->server.listen;
   server_opts.max_body_bytes = cfg->server.max_body_bytes;
   server_opts.max_connections = cfg->server.max_connections;
+  server_opts.max_connections_per_address =
+      cfg->server.max_connections_per_address;
+  server_opts.max_reading_bytes = cfg->server.max_reading_bytes;
   auto ms = [](double seconds) {
     return std::chrono::milliseconds{std::llround(seconds * 1000)};
   };

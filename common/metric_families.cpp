@@ -86,6 +86,42 @@ family<counter>& escalation_groups_forgotten() {
   return f;
 }
 
+family<gauge>& http_connections() {
+  static auto& f = global().gauges(
+      "tocsin_http_connections",
+      "Connections open to the API (websocket streams not counted).", {});
+  return f;
+}
+
+family<counter>& http_connections_refused() {
+  static auto& f = global().counters(
+      "tocsin_http_connections_refused_total",
+      "New API connections closed at once: their address held "
+      "server.max_connections_per_address (per_address), or every "
+      "connection was busy at server.max_connections (full).",
+      {"reason"});
+  return f;
+}
+
+family<counter>& http_connections_evicted() {
+  static auto& f = global().counters(
+      "tocsin_http_connections_evicted_total",
+      "API connections closed to make room at server.max_connections, by "
+      "what they were doing (closing, head, idle, body).",
+      {"phase"});
+  return f;
+}
+
+family<counter>& http_refused_before_body() {
+  static auto& f = global().counters(
+      "tocsin_http_refused_before_body_total",
+      "Requests with a body answered from their head, none of the body "
+      "read, by status (401, 403, 404, 405, 413; 503: "
+      "server.max_reading_bytes).",
+      {"status"});
+  return f;
+}
+
 void register_all() {
   events_accepted();
   deliveries();
@@ -97,6 +133,10 @@ void register_all() {
   answers_ignored();
   escalations();
   escalation_groups_forgotten();
+  http_connections().with();
+  http_connections_refused();
+  http_connections_evicted();
+  http_refused_before_body();
 }
 
 } // namespace tocsin::metrics::families

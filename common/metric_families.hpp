@@ -18,6 +18,10 @@ family<counter>& acknowledgements(); ///< {source, state}
 family<counter>& answers_ignored();             ///< {source}
 family<counter>& escalations();                 ///< {rule}
 family<counter>& escalation_groups_forgotten(); ///< {rule}
+family<gauge>& http_connections();
+family<counter>& http_connections_refused(); ///< {reason}
+family<counter>& http_connections_evicted(); ///< {phase}
+family<counter>& http_refused_before_body(); ///< {status}
 
 void register_all();
 

@@ -6,6 +6,10 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <nlohmann/json.hpp>
+
+#include <optional>
+
 using namespace tocsin;
 
 namespace {
@@ -248,6 +252,146 @@ BOOST_AUTO_TEST_CASE(store_reads_run_where_offload_says) {
   BOOST_TEST(*dead == 200);
   BOOST_TEST(*ev == 404);
   BOOST_TEST(*eps == 200);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---- check_head: what is refused before a byte of the body is read ---------
+
+namespace {
+
+struct head_fixture {
+  static constexpr unix_ms now = 1795756200000;
+  test::fake_engine engine;
+  test::empty_log log;
+  api::request_handler handler{
+      engine, log,
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"},
+                          {"r", hex_encode(sha256("read-t")), "read"}}},
+      [] {
+        api::handler_options o;
+        o.slack_signing_secret = "slack-secret";
+        o.pagerduty_webhook_secret = "pd-secret";
+        o.max_body_bytes = 1 << 20;
+        o.clock = [] { return now; };
+        return o;
+      }()};
+  api::request_handler closed{engine, log, api::authenticator{{}},
+                              api::handler_options{}};
+
+  static api::request head(std::string method, std::string target,
+                           std::string token = {}) {
+    api::request r;
+    r.method = std::move(method);
+    r.target = std::move(target);
+    r.content_type = "application/json";
+    if (!token.empty())
+      r.authorization = "Bearer " + token;
+    return r;
+  }
+  static int status_of(const api::head_verdict& v) {
+    return v.refusal ? v.refusal->status : 0;
+  }
+  static std::string code_of(const api::head_verdict& v) {
+    if (!v.refusal)
+      return {};
+    return nlohmann::json::parse(v.refusal->body)["error"]["code"];
+  }
+};
+
+constexpr std::uint64_t mib = 1 << 20;
+
+} // namespace
+
+BOOST_FIXTURE_TEST_SUITE(head_checks, head_fixture)
+
+BOOST_AUTO_TEST_CASE(routes_tokens_and_roles_from_the_head) {
+  // No such path, or not this method: 404, 405.
+  BOOST_TEST(status_of(handler.check_head(head("POST", "/v1/nope", "admin-t"),
+                                          mib)) == 404);
+  BOOST_TEST(status_of(handler.check_head(head("PUT", "/v1/events", "admin-t"),
+                                          10)) == 405);
+  // No token, a wrong one, the wrong role: 401, 401, 403, whatever the
+  // length announced (the token first).
+  BOOST_TEST(status_of(handler.check_head(head("POST", "/v1/events"), mib)) ==
+             401);
+  BOOST_TEST(status_of(handler.check_head(head("POST", "/v1/events", "x"),
+                                          10 * mib)) == 401);
+  BOOST_TEST(status_of(handler.check_head(head("POST", "/v1/events", "read-t"),
+                                          10)) == 403);
+  BOOST_TEST(status_of(handler.check_head(
+                 head("POST", "/v1/endpoints", "read-t"), 10)) == 403);
+  // Allowed: up to server.max_body_bytes.
+  auto ok = handler.check_head(head("POST", "/v1/events", "admin-t"), mib);
+  BOOST_TEST(!ok.refusal);
+  BOOST_TEST(ok.body_limit == mib);
+  auto big = handler.check_head(head("POST", "/v1/events", "admin-t"), mib + 1);
+  BOOST_TEST(status_of(big) == 413);
+  BOOST_TEST(code_of(big) == "payload_too_large");
+  // Chunked (no length): the limit is for the reader.
+  auto chunked = handler.check_head(
+      head("PATCH", "/v1/endpoints/ops?x=1", "admin-t"), std::nullopt);
+  BOOST_TEST(!chunked.refusal);
+  BOOST_TEST(chunked.body_limit == mib);
+  // Open routes need no token.
+  BOOST_TEST(!handler.check_head(head("GET", "/healthz"), 10).refusal);
+}
+
+BOOST_AUTO_TEST_CASE(the_integrations_signature_headers_from_the_head) {
+  auto slack = [&](std::string ts, std::string sig) {
+    auto r = head("POST", "/v1/integrations/slack/interactions");
+    r.slack_timestamp = std::move(ts);
+    r.slack_signature = std::move(sig);
+    return r;
+  };
+  auto fresh = std::to_string(now / 1000 - 10);
+  auto sig = "v0=" + std::string(64, '0');
+  // No signature, no timestamp, a stale one: 401 before the body.
+  auto v = handler.check_head(slack(fresh, ""), 100);
+  BOOST_TEST(status_of(v) == 401);
+  BOOST_TEST(code_of(v) == "invalid_signature");
+  BOOST_TEST(code_of(handler.check_head(slack("", sig), 100)) ==
+             "invalid_signature");
+  v = handler.check_head(slack(std::to_string(now / 1000 - 301), sig), 100);
+  BOOST_TEST(status_of(v) == 401);
+  BOOST_TEST(code_of(v) == "stale_request");
+  // Present and fresh: the body is read (its signature checked then), up to
+  // 64 KiB.
+  v = handler.check_head(slack(fresh, sig), 100);
+  BOOST_TEST(!v.refusal);
+  BOOST_TEST(v.body_limit == 64u * 1024);
+  BOOST_TEST(status_of(handler.check_head(slack(fresh, sig), 64 * 1024 + 1)) ==
+             413);
+  BOOST_TEST(status_of(handler.check_head(slack(fresh, sig), mib)) == 413);
+  // PagerDuty: the header must be there.
+  auto pd = head("POST", "/v1/integrations/pagerduty/webhook");
+  BOOST_TEST(status_of(handler.check_head(pd, 100)) == 401);
+  pd.pagerduty_signature = "v1=abc";
+  BOOST_TEST(!handler.check_head(pd, 100).refusal);
+  BOOST_TEST(status_of(handler.check_head(pd, mib)) == 413);
+  // Not enabled: 404, as the route itself says.
+  BOOST_TEST(status_of(closed.check_head(slack(fresh, sig), 100)) == 404);
+  BOOST_TEST(status_of(closed.check_head(pd, 100)) == 404);
+}
+
+BOOST_AUTO_TEST_CASE(the_head_refuses_what_the_handler_would) {
+  // Every refusal from the head is the status the whole request gets.
+  for (auto* target :
+       {"/v1/events", "/v1/endpoints", "/v1/endpoints/ops",
+        "/v1/events/evt_01JD0000000000000000000000/ack",
+        "/v1/endpoints/ops/rotate-secret", "/v1/nope", "/healthz"})
+    for (auto* method : {"POST", "PATCH", "PUT", "DELETE"})
+      for (auto* token : {"", "read-t", "bad"}) {
+        auto req = head(method, target, token);
+        auto v = handler.check_head(req, 10);
+        if (!v.refusal)
+          continue;
+        int whole = 0;
+        req.body = "{}";
+        handler.handle(req, [&](api::response r) { whole = r.status; });
+        BOOST_TEST(v.refusal->status == whole,
+                   method << " " << target << " " << token);
+      }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

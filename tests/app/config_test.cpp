@@ -94,6 +94,29 @@ BOOST_AUTO_TEST_CASE(public_url_is_an_https_origin_or_path) {
                bad);
 }
 
+BOOST_AUTO_TEST_CASE(connection_and_reading_bounds_are_read_and_checked) {
+  auto c = parse_config("", "test.toml");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->server.max_connections_per_address == 256u);
+  BOOST_TEST(c->server.max_reading_bytes == 64u << 20);
+  c = parse_config("[server]\nmax_connections_per_address = 8\n"
+                   "max_reading_bytes = 2097152\n",
+                   "test.toml");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->server.max_connections_per_address == 8u);
+  BOOST_TEST(c->server.max_reading_bytes == 2097152u);
+  BOOST_TEST(error_of("[server]\nmax_connections_per_address = 0\n")
+                 .find("server.max_connections_per_address") !=
+             std::string::npos);
+  // Less than one body of the largest size: that body could never be read.
+  auto why = error_of("[server]\nmax_reading_bytes = 65536\n");
+  BOOST_TEST(why.find("server.max_reading_bytes") != std::string::npos, why);
+  BOOST_TEST(why.find("max_body_bytes") != std::string::npos, why);
+  BOOST_TEST(static_cast<bool>(parse_config("[server]\nmax_body_bytes = 4096\n"
+                                            "max_reading_bytes = 65536\n",
+                                            "test.toml")));
+}
+
 BOOST_AUTO_TEST_CASE(endpoint_without_id_gets_a_stable_one) {
   auto a = parse_config(endpoint(""), "a");
   auto b = parse_config(endpoint(""), "b");

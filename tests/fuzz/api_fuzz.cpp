@@ -2,9 +2,15 @@
 // raw request head (the whole input), then the API router (auth, routing,
 // query parsing), event validation and endpoint definitions, and the stream's
 // websocket upgrade (token, subprotocols, filters), with an engine and a
-// store that accept everything; and that event validation's two readers
-// agree. Input: "METHOD\nTARGET\n
-// CONTENT-TYPE\nAUTHORIZATION\nIDEMPOTENCY-KEY\nBODY".
+// store that accept everything; that event validation's two readers agree;
+// and the decision made from the head before any body is read
+// (check_head): a refusal is one of 401, 403, 404, 405, 413 and, but for
+// 413, the status the whole request gets; what it lets through fits the
+// route's limit. Input: "METHOD\nTARGET\n
+// CONTENT-TYPE\nAUTHORIZATION\nIDEMPOTENCY-KEY\nBODY"; the content-type
+// line doubles as the integrations' signature headers, the idempotency-key
+// line as Slack's timestamp, the body's size as the Content-Length (none:
+// chunked, when the body starts with '~').
 #include "api/event_validation.hpp"
 #include "api/handler.hpp"
 #include "api/http_head.hpp"
@@ -14,6 +20,7 @@
 #include "tests/support/same_events.hpp"
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -52,6 +59,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
         api::handler_options o;
         o.audit_url_template = "https://audit.example/receipts/{receipt_id}";
         o.stream = &hub;
+        o.slack_signing_secret = "slack-secret";
+        o.pagerduty_webhook_secret = "pagerduty-secret";
+        o.clock = [] { return unix_ms{1795756200123}; };
+        o.max_body_bytes = 300; // some bodies are over the limit
         return o;
       }()};
   std::string_view in{reinterpret_cast<const char*>(data), size};
@@ -86,10 +97,33 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   if (auto* refused = std::get_if<api::response>(&grant);
       refused && (refused->status < 400 || refused->status > 499))
     __builtin_trap();
+  // The head alone, before the body: what the server decides with it.
+  req.slack_signature = req.content_type;
+  req.pagerduty_signature = req.content_type;
+  req.slack_timestamp = req.idempotency_key;
+  std::optional<std::uint64_t> length;
+  if (in.empty() || in.front() != '~')
+    length = in.size();
+  auto head = req;
+  head.body.clear();
+  auto verdict = handler.check_head(head, length);
+  int early = 0;
+  if (verdict.refusal) {
+    early = verdict.refusal->status;
+    if (early != 401 && early != 403 && early != 404 && early != 405 &&
+        early != 413)
+      __builtin_trap();
+  } else if (verdict.body_limit == 0 || verdict.body_limit > 300 ||
+             (length && *length > verdict.body_limit)) {
+    __builtin_trap();
+  }
   bool answered = false;
   handler.handle(std::move(req), [&](api::response resp) {
     answered = true;
     if (resp.status < 200 || resp.status > 599)
+      __builtin_trap();
+    // Refused from the head: the whole request is refused alike.
+    if (early && early != 413 && resp.status != early)
       __builtin_trap();
   });
   if (!answered) // every request is answered exactly once (synchronously here)
