@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 namespace tocsin::api {
@@ -87,7 +88,8 @@ status verify_slack_request(std::string_view signing_secret,
 }
 
 result<std::vector<slack_click>>
-parse_slack_interaction(std::string_view body) {
+parse_slack_interaction(std::string_view body,
+                        const std::vector<std::string>& response_url_hosts) {
   auto payload = form_value(body, "payload");
   if (!payload)
     return bad_payload("expected a form with a 'payload' field");
@@ -117,6 +119,10 @@ parse_slack_interaction(std::string_view body) {
     auto u = parse_url(reply);
     if (!u || u->scheme != "https")
       return bad_payload("response_url is not an https URL");
+    if (std::find(response_url_hosts.begin(), response_url_hosts.end(),
+                  u->host) == response_url_hosts.end())
+      return bad_payload("response_url's host '" + clean_name(u->host) +
+                         "' is not listed in slack.response_url_hosts");
   }
   // The message clicked: the container names it; older payloads only
   // carry channel.id and message.ts.
