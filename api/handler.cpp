@@ -623,6 +623,13 @@ void request_handler::answer_event(call& c, storage::event_state state) {
                                "'" + key + "' must be a string of 1 to " +
                                    std::to_string(limit) + " bytes",
                                key}));
+    // Shown to people (Slack, PagerDuty, the dashboard): no text that reads
+    // other than it was sent; a note may have lines and tabs.
+    if (auto why =
+            deceptive_text(value.get_ref<const std::string&>(), key == "note"))
+      return c.respond(error_response(
+          400,
+          {"invalid_field", "'" + key + "' must not contain a " + *why, key}));
     (key == "by" ? req.by : req.note) = value.get<std::string>();
   }
   engine_.answer(std::move(req), [respond = std::move(c.respond)](

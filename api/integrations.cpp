@@ -25,7 +25,8 @@ error bad_payload(std::string message) {
 }
 
 /// A name from a sender, made fit for a log record and a Slack message: no
-/// control characters, at most 200 bytes (whole UTF-8 sequences).
+/// control characters and no bidirectional overrides or isolates (each
+/// becomes a space), at most 200 bytes (whole UTF-8 sequences).
 std::string clean_name(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size() && out.size() < 200;) {
@@ -35,7 +36,8 @@ std::string clean_name(std::string_view s) {
       continue;
     }
     auto c = static_cast<unsigned char>(s[i]);
-    if (n == 1 && (c < 0x20 || c == 0x7f))
+    if ((n == 1 && (c < 0x20 || c == 0x7f)) ||
+        (n == 3 && deceptive_text(s.substr(i, n), false)))
       out += ' ';
     else if (out.size() + n <= 200)
       out.append(s.substr(i, n));

@@ -115,6 +115,12 @@ BOOST_AUTO_TEST_CASE(a_click_on_acknowledge_is_read) {
   auto cleaned = parse_slack_interaction(slack_body(p), slack_hosts);
   BOOST_REQUIRE(cleaned.ok());
   BOOST_TEST(cleaned->at(0).user == "mal lory ");
+  // So are bidirectional overrides, which would make it read otherwise.
+  p["user"] = {{"username", "mallory\xe2\x80\xae\xe2\x81\xa6"
+                            "ecila"}};
+  cleaned = parse_slack_interaction(slack_body(p), slack_hosts);
+  BOOST_REQUIRE(cleaned.ok());
+  BOOST_TEST(cleaned->at(0).user == "mallory  ecila");
 }
 
 BOOST_AUTO_TEST_CASE(bad_interaction_bodies_are_refused) {

@@ -427,7 +427,11 @@ BOOST_AUTO_TEST_CASE(
            {R"({"by":"bob","x":1})", "unknown_field"},
            {"{", "invalid_json"},
            {"[]", ""},
-           {R"({"by":")" + std::string(201, 'b') + "\"}", "invalid_field"}}) {
+           {R"({"by":")" + std::string(201, 'b') + "\"}", "invalid_field"},
+           // Text that reads other than it was sent (issue 24).
+           {R"({"by":"bob\u202e"})", "invalid_field"},
+           {R"({"by":"bob\nalice"})", "invalid_field"},
+           {R"({"note":"fixed\r\u001b[2K"})", "invalid_field"}}) {
     auto r = f.post(target, b.body, admin);
     BOOST_TEST(r.status == 400, b.body << ": " << r.body);
     if (!b.code.empty())
