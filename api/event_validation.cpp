@@ -50,13 +50,36 @@ status check_string(const json& ev, const char* key, const std::string& field,
   return {};
 }
 
-std::string fill_template(const std::string& tmpl, const std::string& receipt) {
-  constexpr std::string_view placeholder = "{receipt_id}";
-  auto out = tmpl;
-  for (auto pos = out.find(placeholder); pos != std::string::npos;
-       pos = out.find(placeholder, pos + receipt.size()))
-    out.replace(pos, placeholder.size(), receipt);
-  return out;
+/// Refuses a string that holds a control character (line feed and tab
+/// allowed where `allow_lf_tab`) or a bidirectional override: what a
+/// receiver shows must read as it was sent.
+status check_plain_text(std::string_view s, const std::string& field,
+                        bool allow_lf_tab) {
+  if (auto why = deceptive_text(s, allow_lf_tab))
+    return invalid(field, field + " must not contain a " + *why +
+                              (allow_lf_tab ? " (only line feeds and tabs)"
+                                            : " (no control characters)"));
+  return {};
+}
+
+/// The same for every string in details, its keys included (no control
+/// characters at all there); `field` names the value ("details.a.b",
+/// "details.list[2]").
+status check_details_text(const json& v, const std::string& field) {
+  if (v.is_string())
+    return check_plain_text(v.get_ref<const std::string&>(), field, true);
+  if (v.is_array()) {
+    for (std::size_t i = 0; i < v.size(); ++i)
+      TOCSIN_TRY(
+          check_details_text(v[i], field + "[" + std::to_string(i) + "]"));
+  } else if (v.is_object()) {
+    for (auto& [k, x] : v.items()) {
+      auto name = field + "." + k;
+      TOCSIN_TRY(check_plain_text(k, name, false));
+      TOCSIN_TRY(check_details_text(x, name));
+    }
+  }
+  return {};
 }
 
 /// What both readers make of an event they found valid: a new id, the
@@ -114,6 +137,7 @@ result<delivery::new_event> validate_one(const json& ev,
 
   TOCSIN_TRY(check_string(ev, "type", field("type"), true, 64));
   auto type = ev["type"].get<std::string>();
+  TOCSIN_TRY(check_plain_text(type, field("type"), false));
   if (!is_event_type(type))
     return invalid(field("type"), "unknown event type '" + type + "'");
   bool agent_required = type != "system.health";
@@ -122,6 +146,11 @@ result<delivery::new_event> validate_one(const json& ev,
   TOCSIN_TRY(check_string(ev, "summary", field("summary"), true, 1024));
   TOCSIN_TRY(check_string(ev, "severity", field("severity"), false, 16));
   TOCSIN_TRY(check_string(ev, "timestamp", field("timestamp"), false, 64));
+  // Only the summary may have lines and tabs (as details' values may).
+  for (const char* k : {"agent_id", "summary", "severity", "timestamp"})
+    if (auto it = ev.find(k); it != ev.end() && it->is_string())
+      TOCSIN_TRY(check_plain_text(it->get_ref<const std::string&>(), field(k),
+                                  std::string_view{k} == "summary"));
   if (auto it = ev.find("idempotency_key"); it != ev.end() && !it->is_null())
     if (!it->is_string() ||
         !is_valid_idempotency_key(it->get_ref<const std::string&>()))
@@ -156,10 +185,18 @@ result<delivery::new_event> validate_one(const json& ev,
                      "details.escalation is reserved for the events tocsin "
                      "derives from escalation rules",
                      "reserved_field");
+    // tocsin's own system.health events say origin "tocsin".
+    if (auto o = details->find("origin");
+        o != details->end() && o->is_string() && *o == "tocsin")
+      return invalid(field("details.origin"),
+                     "details.origin \"tocsin\" is reserved for the events "
+                     "tocsin raises itself",
+                     "reserved_field");
     for (const char* k : {"action", "rule", "receipt_id"})
       if (auto d = details->find(k); d != details->end() && !d->is_string())
         return invalid(field("details." + std::string{k}),
                        std::string{k} + " must be a string");
+    TOCSIN_TRY(check_details_text(*details, field("details")));
   }
   std::string audit;
   if (auto it = ev.find("links"); it != ev.end() && !it->is_null()) {
@@ -171,18 +208,27 @@ result<delivery::new_event> validate_one(const json& ev,
                        "unknown_field");
       if (!v.is_string())
         return invalid(field("links.audit"), "links.audit must be a string");
+      if (!opts.allow_producer_links)
+        return invalid(field("links.audit"),
+                       "links.audit cannot be set by a producer here: the "
+                       "audit link is made from server.audit_url_template and "
+                       "details.receipt_id (server.allow_producer_links = "
+                       "true allows it)",
+                       "forbidden_field");
       auto u = parse_url(v.get_ref<const std::string&>());
       if (!u || v.get_ref<const std::string&>().size() > 1024)
         return invalid(field("links.audit"),
                        "links.audit must be an absolute http(s) URL of at most "
                        "1024 characters");
+      TOCSIN_TRY(check_plain_text(v.get_ref<const std::string&>(),
+                                  field("links.audit"), false));
       audit = v.get<std::string>();
     }
   }
   if (audit.empty() && !opts.audit_url_template.empty() && details)
     if (auto r = details->find("receipt_id"); r != details->end())
-      audit = fill_template(opts.audit_url_template,
-                            r->get_ref<const std::string&>());
+      audit = fill_audit_template(opts.audit_url_template,
+                                  r->get_ref<const std::string&>());
 
   auto text = [&ev](const char* key) -> std::optional<std::string_view> {
     auto it = ev.find(key);
@@ -200,6 +246,22 @@ result<delivery::new_event> validate_one(const json& ev,
 }
 
 } // namespace
+
+std::string fill_audit_template(std::string_view tmpl,
+                                std::string_view receipt_id) {
+  constexpr std::string_view placeholder = "{receipt_id}";
+  auto value = percent_encode(receipt_id);
+  std::string out;
+  out.reserve(tmpl.size() + value.size());
+  for (;;) {
+    auto pos = tmpl.find(placeholder);
+    out.append(tmpl.substr(0, pos));
+    if (pos == std::string_view::npos)
+      return out;
+    out += value;
+    tmpl.remove_prefix(pos + placeholder.size());
+  }
+}
 
 bool is_valid_idempotency_key(std::string_view key) {
   return !key.empty() && key.size() <= 256 &&
@@ -462,6 +524,12 @@ std::optional<delivery::new_event> validate(const event_fields& ev,
     return std::nullopt;
   if (!string_of_length(ev.severity, 16) || !string_of_length(ev.timestamp, 64))
     return std::nullopt;
+  // The reader took no control character; a bidirectional override is
+  // left to the document path to explain.
+  for (auto* s : {&ev.type, &ev.agent_id, &ev.summary, &ev.severity,
+                  &ev.timestamp, &ev.audit})
+    if (*s && deceptive_text(**s, true))
+      return std::nullopt;
   if (ev.idempotency_key && !is_valid_idempotency_key(*ev.idempotency_key))
     return std::nullopt;
   std::string_view severity =
@@ -480,6 +548,11 @@ std::optional<delivery::new_event> validate(const event_fields& ev,
   if (ev.has_details) {
     if (find(ev.details, "escalation"))
       return std::nullopt;
+    if (auto o = find(ev.details, "origin"); o && o->value == "\"tocsin\"")
+      return std::nullopt;
+    for (auto& m : ev.details)
+      if (deceptive_text(m.key, true) || deceptive_text(m.value, true))
+        return std::nullopt;
     for (const char* k : {"action", "rule", "receipt_id"})
       if (auto m = find(ev.details, k); m && m->value.front() != '"')
         return std::nullopt;
@@ -487,14 +560,15 @@ std::optional<delivery::new_event> validate(const event_fields& ev,
   }
   std::string audit;
   if (ev.audit) {
-    if (ev.audit->size() > 1024 || !parse_url(*ev.audit))
+    if (!opts.allow_producer_links || ev.audit->size() > 1024 ||
+        !parse_url(*ev.audit))
       return std::nullopt;
     audit = *ev.audit;
   }
   if (audit.empty() && !opts.audit_url_template.empty() && receipt)
-    audit = fill_template(
+    audit = fill_audit_template(
         opts.audit_url_template,
-        std::string{receipt->value.substr(1, receipt->value.size() - 2)});
+        receipt->value.substr(1, receipt->value.size() - 2));
 
   json_writer details;
   if (ev.has_details)

@@ -27,7 +27,17 @@ struct validation_options {
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
   /// Digest the whole request for its Idempotency-Key header.
   bool digest_request = false;
+  /// A producer may set links.audit (server.allow_producer_links); when
+  /// false, an event with links.audit is refused ("forbidden_field") and
+  /// the link only ever comes from audit_url_template.
+  bool allow_producer_links = false;
 };
+
+/// audit_url_template with each "{receipt_id}" replaced by `receipt_id`
+/// percent-encoded (only RFC 3986's unreserved characters kept): a receipt
+/// id cannot leave its place in the URL ("../", "?", "#").
+std::string fill_audit_template(std::string_view tmpl,
+                                std::string_view receipt_id);
 
 /// Whether `key` may be an idempotency key: 1 to 256 printable ASCII
 /// characters, no space (the Idempotency-Key header and the field alike).

@@ -447,7 +447,9 @@ response asset_response(std::string_view path) {
       r.headers.emplace_back("Referrer-Policy", "no-referrer");
       r.headers.emplace_back(
           "Content-Security-Policy",
-          "default-src 'self'; connect-src 'self' ws: wss:; "
+          // 'self' covers ws(s):// to this same host (CSP Level 3): the
+          // stream, and nothing else.
+          "default-src 'self'; connect-src 'self'; "
           "img-src 'self' data:; style-src 'self'; script-src 'self'; "
           "frame-ancestors 'none'");
       r.headers.emplace_back("Cache-Control", "no-cache");
@@ -559,7 +561,8 @@ void request_handler::post_events(call& c) {
     return c.respond(std::move(resp));
   }
   validation_options vopts{opts_.audit_url_template, now_ms(),
-                           opts_.max_payload_bytes, !key.empty()};
+                           opts_.max_payload_bytes, !key.empty(),
+                           opts_.allow_producer_links};
   auto batch = validate_events(req.body, vopts);
   if (!batch) {
     release();
@@ -831,6 +834,13 @@ void request_handler::answer_event(call& c, storage::event_state state) {
                                "'" + key + "' must be a string of 1 to " +
                                    std::to_string(limit) + " bytes",
                                key}));
+    // Shown to people (Slack, PagerDuty, the dashboard): no text that reads
+    // other than it was sent; a note may have lines and tabs.
+    if (auto why =
+            deceptive_text(value.get_ref<const std::string&>(), key == "note"))
+      return c.respond(error_response(
+          400,
+          {"invalid_field", "'" + key + "' must not contain a " + *why, key}));
     (key == "by" ? req.by : req.note) = value.get<std::string>();
   }
   engine_.answer(std::move(req), [respond = std::move(c.respond)](
@@ -855,7 +865,8 @@ void request_handler::slack_interaction(call& c) {
     log::warn("Slack interaction refused", {{"reason", ok.error().message}});
     return c.respond(error_response(401, ok.error()));
   }
-  auto clicks = parse_slack_interaction(req.body);
+  auto clicks =
+      parse_slack_interaction(req.body, opts_.slack_response_url_hosts);
   if (!clicks)
     return c.respond(error_response(400, clicks.error()));
   // Slack wants its answer within 3 s: it gets it now, and the
@@ -1015,7 +1026,7 @@ void request_handler::list_endpoints(call& c) {
     auto def = from_stored_json(text);
     if (!def)
       return c.respond(error_response(500, def.error()));
-    items.push_back(to_api_json(*def, false));
+    items.push_back(to_api_json(*def, false, opts_.rules.transports));
   }
   c.respond(json_response(200, json{{"endpoints", std::move(items)}}));
 }
@@ -1062,7 +1073,8 @@ request_handler::stored_endpoint(call& c, bool changing) {
 
 void request_handler::get_endpoint(call& c) {
   if (auto current = stored_endpoint(c, false))
-    c.respond(json_response(200, to_api_json(*current, false)));
+    c.respond(json_response(
+        200, to_api_json(*current, false, opts_.rules.transports)));
 }
 
 void request_handler::patch_endpoint(call& c) {
@@ -1147,7 +1159,7 @@ void request_handler::change_endpoint(delivery::endpoint_change change,
   change.id = def.id;
   change.config = std::move(*config);
   change.definition = to_stored_json(def);
-  auto shown = to_api_json(def, with_secret);
+  auto shown = to_api_json(def, with_secret, opts_.rules.transports);
   engine_.change_endpoint(
       std::move(change), [respond = std::move(c.respond), status,
                           shown = std::move(shown)](tocsin::status st) {

@@ -45,6 +45,8 @@ response error_response(int status, const error& e);
 
 struct handler_options {
   std::string audit_url_template;
+  /// Producers may set links.audit (server.allow_producer_links).
+  bool allow_producer_links = false;
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
   endpoints::endpoint_defaults defaults = {};
   endpoints::endpoint_rules rules = {};
@@ -59,6 +61,9 @@ struct handler_options {
   /// /v1/integrations/pagerduty/webhook (404 while empty).
   std::string slack_signing_secret = {};
   std::string pagerduty_webhook_secret = {};
+  /// The hosts a Slack click's response_url may name
+  /// (slack.response_url_hosts).
+  std::vector<std::string> slack_response_url_hosts = {"hooks.slack.com"};
   /// GET /v1/stream's hub; none: the stream is off (404).
   stream_hub* stream = nullptr;
   /// GET /metrics without a token (server.public_metrics).

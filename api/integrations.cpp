@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 
 namespace tocsin::api {
@@ -24,7 +25,8 @@ error bad_payload(std::string message) {
 }
 
 /// A name from a sender, made fit for a log record and a Slack message: no
-/// control characters, at most 200 bytes (whole UTF-8 sequences).
+/// control characters and no bidirectional overrides or isolates (each
+/// becomes a space), at most 200 bytes (whole UTF-8 sequences).
 std::string clean_name(std::string_view s) {
   std::string out;
   for (std::size_t i = 0; i < s.size() && out.size() < 200;) {
@@ -34,7 +36,8 @@ std::string clean_name(std::string_view s) {
       continue;
     }
     auto c = static_cast<unsigned char>(s[i]);
-    if (n == 1 && (c < 0x20 || c == 0x7f))
+    if ((n == 1 && (c < 0x20 || c == 0x7f)) ||
+        (n == 3 && deceptive_text(s.substr(i, n), false)))
       out += ' ';
     else if (out.size() + n <= 200)
       out.append(s.substr(i, n));
@@ -105,7 +108,8 @@ status check_pagerduty_headers(std::string_view signature) {
 }
 
 result<std::vector<slack_click>>
-parse_slack_interaction(std::string_view body) {
+parse_slack_interaction(std::string_view body,
+                        const std::vector<std::string>& response_url_hosts) {
   auto payload = form_value(body, "payload");
   if (!payload)
     return bad_payload("expected a form with a 'payload' field");
@@ -135,6 +139,10 @@ parse_slack_interaction(std::string_view body) {
     auto u = parse_url(reply);
     if (!u || u->scheme != "https")
       return bad_payload("response_url is not an https URL");
+    if (std::find(response_url_hosts.begin(), response_url_hosts.end(),
+                  u->host) == response_url_hosts.end())
+      return bad_payload("response_url's host '" + clean_name(u->host) +
+                         "' is not listed in slack.response_url_hosts");
   }
   // The message clicked: the container names it; older payloads only
   // carry channel.id and message.ts.

@@ -62,8 +62,13 @@ struct slack_click {
 /// interactions (other buttons, other types), which are answered 200 and
 /// ignored. Errors ("invalid_payload"): not a form with a JSON payload, a
 /// button whose value is not an event id, a response_url that is not
-/// https.
-result<std::vector<slack_click>> parse_slack_interaction(std::string_view body);
+/// https or whose host is not one of `response_url_hosts` (lower case;
+/// slack.response_url_hosts, Slack's is hooks.slack.com): tocsin posts to
+/// it, and the signature only says that Slack's app secret signed the
+/// body, not that the URL in it is Slack's.
+result<std::vector<slack_click>>
+parse_slack_interaction(std::string_view body,
+                        const std::vector<std::string>& response_url_hosts);
 
 /// X-PagerDuty-Signature holds one or more comma-separated "v1=" + hex
 /// HMAC-SHA256(webhook secret, body) (several while a secret is rotated):

@@ -9,6 +9,8 @@
 #include "delivery/signing.hpp"
 #include "net/address_policy.hpp"
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -196,6 +198,7 @@ status read_server(table_reader& r, server_config& s) {
       r.read_int("max_queued_bytes", s.max_queued_bytes, 1 << 20, 1LL << 40));
   TOCSIN_TRY(r.read("plugins_dir", s.plugins_dir));
   TOCSIN_TRY(r.read("audit_url_template", s.audit_url_template));
+  TOCSIN_TRY(r.read("allow_producer_links", s.allow_producer_links));
   TOCSIN_TRY(r.read("public_url", s.public_url));
   TOCSIN_TRY(r.read("public_metrics", s.public_metrics));
   TOCSIN_TRY(r.read_int("io_threads", s.io_threads, 1, 64));
@@ -446,7 +449,20 @@ result<config> parse_config(std::string_view toml_text,
       return r.bad(key, "must be at least 16 characters (or empty: off)");
     return r.finish();
   };
-  TOCSIN_TRY(section("slack", [&](table_reader& r) {
+  TOCSIN_TRY(section("slack", [&](table_reader& r) -> status {
+    auto& hosts = cfg.slack_response_url_hosts;
+    TOCSIN_TRY(r.read("response_url_hosts", hosts));
+    for (auto& h : hosts) {
+      std::transform(h.begin(), h.end(), h.begin(), [](unsigned char c) {
+        return static_cast<char>(std::tolower(c));
+      });
+      auto u = parse_url("https://" + h + "/");
+      if (!u || u->host != h)
+        return r.bad("response_url_hosts",
+                     "must hold host names (e.g. \"hooks.slack.com\"), "
+                     "got '" +
+                         h + "'");
+    }
     return secret(r, "signing_secret", cfg.slack_signing_secret);
   }));
   TOCSIN_TRY(section("pagerduty", [&](table_reader& r) {

@@ -49,6 +49,9 @@ struct server_config {
   std::size_t max_queued_bytes = 64 << 20;
   std::string plugins_dir;
   std::string audit_url_template;
+  /// Producers may set an event's links.audit; otherwise the audit link
+  /// only ever comes from audit_url_template.
+  bool allow_producer_links = false;
   /// Where people reach this tocsin's dashboard ("https://tocsin.example"):
   /// Slack's Investigate button and PagerDuty's links point at an event
   /// there. Empty: no such links.
@@ -95,6 +98,9 @@ struct config {
   std::string log_level = "info"; ///< [log] level
   /// [slack] signing_secret: enables POST /v1/integrations/slack/interactions.
   std::string slack_signing_secret;
+  /// [slack] response_url_hosts: the hosts a click's response_url may name
+  /// (lower case); a click naming another is refused.
+  std::vector<std::string> slack_response_url_hosts = {"hooks.slack.com"};
   /// [pagerduty] webhook_secret: enables POST
   /// /v1/integrations/pagerduty/webhook.
   std::string pagerduty_webhook_secret;

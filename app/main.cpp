@@ -189,6 +189,7 @@ int serve(const std::string& config_file) {
 
   api::handler_options api_opts;
   api_opts.audit_url_template = cfg->server.audit_url_template;
+  api_opts.allow_producer_links = cfg->server.allow_producer_links;
   api_opts.max_payload_bytes = cfg->delivery.max_payload_bytes;
   api_opts.max_queued_requests = cfg->server.max_queued_requests;
   api_opts.max_queued_bytes = cfg->server.max_queued_bytes;
@@ -198,6 +199,7 @@ int serve(const std::string& config_file) {
   metrics::families::register_all();
   app::add_store_metrics(metrics::global(), **log);
   api_opts.slack_signing_secret = cfg->slack_signing_secret;
+  api_opts.slack_response_url_hosts = cfg->slack_response_url_hosts;
   api_opts.pagerduty_webhook_secret = cfg->pagerduty_webhook_secret;
   api_opts.rules.transports = &*transports;
   // GET /v1/stream: one thread tails the log for every client.

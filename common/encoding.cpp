@@ -1,6 +1,7 @@
 #include "common/encoding.hpp"
 
 #include <algorithm>
+#include <cstdio>
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -212,6 +213,52 @@ std::string percent_decode(std::string_view s) {
     }
   }
   return out;
+}
+
+std::string percent_encode(std::string_view s) {
+  static constexpr char digits[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(s.size());
+  for (char ch : s) {
+    auto c = static_cast<unsigned char>(ch);
+    if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+        (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+        c == '~') {
+      out += ch;
+    } else {
+      out += '%';
+      out += digits[c >> 4];
+      out += digits[c & 0xf];
+    }
+  }
+  return out;
+}
+
+std::optional<std::string> deceptive_text(std::string_view s,
+                                          bool allow_lf_tab) {
+  auto code_point = [](unsigned cp) {
+    char buf[16];
+    std::snprintf(buf, sizeof(buf), "U+%04X", cp);
+    return std::string{buf};
+  };
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20) {
+      if (allow_lf_tab && (c == '\n' || c == '\t'))
+        continue;
+      return "control character " + code_point(c);
+    }
+    // U+202A-U+202E are E2 80 AA-AE; U+2066-U+2069 are E2 81 A6-A9.
+    if (c == 0xE2 && i + 2 < s.size()) {
+      auto b1 = static_cast<unsigned char>(s[i + 1]);
+      auto b2 = static_cast<unsigned char>(s[i + 2]);
+      if ((b1 == 0x80 && b2 >= 0xAA && b2 <= 0xAE) ||
+          (b1 == 0x81 && b2 >= 0xA6 && b2 <= 0xA9))
+        return "bidirectional control " +
+               code_point(0x2000u + ((b1 & 0x3Fu) << 6) + (b2 & 0x3Fu));
+    }
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> form_value(std::string_view form,

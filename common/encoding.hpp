@@ -52,6 +52,19 @@ std::size_t utf8_sequence_length(std::string_view s, std::size_t i);
 /// and query strings). A '%' without two hex digits stays as it is.
 std::string percent_decode(std::string_view s);
 
+/// Percent-encodes every byte but RFC 3986's unreserved characters
+/// (A-Z a-z 0-9 - . _ ~), as "%2F": a value put into a URL cannot add a
+/// path segment, a query or a fragment.
+std::string percent_encode(std::string_view s);
+
+/// What in `s` (valid UTF-8) could mislead whoever reads it, or nothing: a
+/// C0 control character (U+0000 to U+001F; line feed and tab allowed when
+/// `allow_lf_tab`), or a bidirectional override or isolate (U+202A to
+/// U+202E, U+2066 to U+2069), which reorder what is shown. E.g. "control
+/// character U+0007".
+std::optional<std::string> deceptive_text(std::string_view s,
+                                          bool allow_lf_tab);
+
 /// The decoded value of the first `key` in "a=1&b=2" (a query string or a
 /// form body), or nothing when the key is absent.
 std::optional<std::string> form_value(std::string_view form,

@@ -70,4 +70,40 @@ trusted_code_problem(const struct stat& st, const std::filesystem::path& p) {
   return std::nullopt;
 }
 
+std::optional<std::string>
+trusted_code_dir_problem(const std::filesystem::path& dir,
+                         std::filesystem::path* real) {
+  std::error_code ec;
+  auto resolved = std::filesystem::canonical(dir, ec);
+  if (ec)
+    return "cannot resolve " + dir.string() + ": " + ec.message();
+  struct stat st {};
+  if (::stat(resolved.c_str(), &st) != 0)
+    return "cannot stat " + resolved.string() + ": " + std::strerror(errno);
+  if (!S_ISDIR(st.st_mode))
+    return resolved.string() + " is not a directory";
+  if (auto why = trusted_code_problem(st, resolved))
+    return why;
+  for (auto p = resolved.parent_path();; p = p.parent_path()) {
+    if (::stat(p.c_str(), &st) != 0)
+      return "cannot stat " + p.string() + ": " + std::strerror(errno);
+    if (st.st_uid != 0 && st.st_uid != ::geteuid())
+      return p.string() + ", above " + resolved.string() +
+             ", is owned by uid " + std::to_string(st.st_uid) +
+             ", neither root nor the user running tocsin: its owner can " +
+             "replace what is below it";
+    if ((st.st_mode & 022) != 0 && (st.st_mode & S_ISVTX) == 0)
+      return p.string() + ", above " + resolved.string() + ", is writable by " +
+             ((st.st_mode & 002) != 0 ? "others" : "its group") + " (mode " +
+             octal(st.st_mode) +
+             ", not sticky): anyone who can write it can replace what is "
+             "below it and run code inside tocsin";
+    if (p == p.parent_path())
+      break;
+  }
+  if (real)
+    *real = std::move(resolved);
+  return std::nullopt;
+}
+
 } // namespace tocsin

@@ -27,4 +27,15 @@ private_dir_problem(const std::filesystem::path& dir);
 std::optional<std::string> trusted_code_problem(const struct stat& st,
                                                 const std::filesystem::path& p);
 
+/// A directory code is loaded from, checked as sshd's StrictModes checks
+/// a key's path: symbolic links resolved first (the real path is what is
+/// checked, and what `real` is set to), then the directory itself as
+/// trusted_code_problem says, then every directory above it up to "/":
+/// each owned by root or this user and not writable by group or others,
+/// unless its sticky bit is set (as /tmp's is: there others cannot
+/// rename or remove what is ours).
+std::optional<std::string>
+trusted_code_dir_problem(const std::filesystem::path& dir,
+                         std::filesystem::path* real = nullptr);
+
 } // namespace tocsin

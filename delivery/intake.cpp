@@ -142,8 +142,11 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
 
 std::string intake::raise_health(const health_report& r, unix_ms now) {
   json_writer details;
+  // origin: what tells tocsin's own health events from a producer's
+  // (producers cannot send origin "tocsin": api/event_validation).
   details.begin_object()
       .field("endpoint_id", r.endpoint_id)
+      .field("origin", "tocsin")
       .field("state", r.healthy ? "healthy" : "unhealthy");
   if (!r.reason.empty())
     details.field("reason", r.reason);

@@ -199,6 +199,7 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
                     const endpoint_rules& rules, bool create) {
   if (!body.is_object())
     return invalid("", "the endpoint must be a JSON object");
+  auto previous_options = e.options;
   std::optional<std::string> signature;
   for (auto& [key, v] : body.items()) {
     if (key == "url") {
@@ -304,6 +305,15 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
   }
   if (e.url.empty())
     return invalid("url", "url is required", "missing_field");
+  // A credential sent back as the API showed it: the stored one stays.
+  if (auto* plugin =
+          rules.transports ? rules.transports->find(e.transport) : nullptr;
+      plugin && !create && body.contains("options"))
+    for (auto& name : plugin->secret_options())
+      if (auto now = e.options.find(name), before = previous_options.find(name);
+          now != e.options.end() && before != previous_options.end() &&
+          now->is_string() && *now == masked_option(*before))
+        *now = *before;
   if (create) {
     auto* plugin =
         rules.transports ? rules.transports->find(e.transport) : nullptr;
@@ -509,8 +519,28 @@ result<endpoint_definition> from_stored_json(std::string_view text) {
   }
 }
 
-ordered_json to_api_json(const endpoint_definition& e, bool with_secret) {
+std::string masked_option(const ordered_json& value) {
+  constexpr std::string_view ellipsis = "\u2026";
+  if (!value.is_string())
+    return std::string{ellipsis};
+  auto& s = value.get_ref<const std::string&>();
+  // Where each character (code point) starts.
+  std::vector<std::size_t> starts;
+  for (std::size_t i = 0; i < s.size(); ++i)
+    if ((static_cast<unsigned char>(s[i]) & 0xC0) != 0x80)
+      starts.push_back(i);
+  if (starts.size() < 8)
+    return std::string{ellipsis};
+  return std::string{ellipsis} + s.substr(starts[starts.size() - 4]);
+}
+
+ordered_json to_api_json(const endpoint_definition& e, bool with_secret,
+                         const plugins::loaded_plugins* transports) {
   auto j = settings_json(e);
+  if (auto* plugin = transports ? transports->find(e.transport) : nullptr)
+    for (auto& name : plugin->secret_options())
+      if (auto it = j["options"].find(name); it != j["options"].end())
+        *it = masked_option(*it);
   if (e.signature() == "ed25519")
     if (auto pk = delivery::ed25519_public_key(e.secret))
       j["public_key"] = *pk;

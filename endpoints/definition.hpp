@@ -100,6 +100,9 @@ result<endpoint_definition> create_endpoint(const ordered_json& body,
 
 /// Applies a partial update (PATCH): only the fields present change; `null`
 /// resets an optional override. The id, secret and metadata cannot be set.
+/// An option the transport marks secret whose new value is the mask the API
+/// shows of the current one (masked_option) keeps the current value: what
+/// GET showed can be sent back without erasing the credential.
 result<endpoint_definition> patch_endpoint(endpoint_definition current,
                                            const ordered_json& body,
                                            const endpoint_rules& rules,
@@ -116,9 +119,17 @@ rotate_endpoint_secret(endpoint_definition current,
 std::string to_stored_json(const endpoint_definition& e);
 result<endpoint_definition> from_stored_json(std::string_view text);
 
+/// How the API shows an option that is a credential: an ellipsis (U+2026)
+/// and the value's last 4 characters ("\u2026abcd"); the ellipsis alone for
+/// a value of fewer than 8 characters, or one that is not a string.
+std::string masked_option(const ordered_json& value);
+
 /// The API form. The secret appears only when `with_secret` (create and
-/// rotate answers); an Ed25519 endpoint always shows its public key.
-ordered_json to_api_json(const endpoint_definition& e, bool with_secret);
+/// rotate answers); an Ed25519 endpoint always shows its public key. The
+/// options its transport (found in `transports`, when given) marks secret
+/// are shown masked (masked_option), always.
+ordered_json to_api_json(const endpoint_definition& e, bool with_secret,
+                         const plugins::loaded_plugins* transports);
 
 /// True when two definitions configure the same behaviour (ignores
 /// timestamps and revision).

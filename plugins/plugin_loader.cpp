@@ -267,6 +267,7 @@ struct library {
   bool signs = false;
   bool follows_state = false;
   bool posts_messages = false;
+  std::vector<std::string> secret_options;
   double rate = 0;
   std::uint32_t burst = 0;
 };
@@ -336,6 +337,10 @@ bool transport_plugin::signs_requests() const {
 }
 bool transport_plugin::follows_state() const {
   return library_->follows_state;
+}
+
+const std::vector<std::string>& transport_plugin::secret_options() const {
+  return library_->secret_options;
 }
 
 bool transport_plugin::posts_messages() const {
@@ -526,6 +531,18 @@ std::optional<std::string> check_table(const tocsin_transport* t,
     return "plugin " + std::string{t->name} + " has no build_request";
   if (t->classify == nullptr)
     return "plugin " + std::string{t->name} + " has no classify";
+  if (TOCSIN_HAS_FIELD(tocsin_transport, t, secret_options) &&
+      t->secret_options != nullptr) {
+    std::size_t n = 0;
+    for (auto* p = t->secret_options; *p != nullptr; ++p, ++n) {
+      auto len = ::strnlen(*p, 65);
+      if (n == max_secret_options || len == 0 || len > 64)
+        return "plugin " + std::string{t->name} +
+               ": secret_options must list at most " +
+               std::to_string(max_secret_options) +
+               " names of 1..64 bytes, NULL-terminated";
+    }
+  }
   return std::nullopt;
 }
 
@@ -599,15 +616,14 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
     return error{"plugins_dir",
                  "plugins directory " + dir.string() + " does not exist"};
   }
-  // Whoever can write the directory can put code into tocsin.
-  struct stat dir_st {};
-  if (::stat(dir.c_str(), &dir_st) != 0)
-    return error{"plugins_dir", "cannot stat plugins directory " +
-                                    dir.string() + ": " + std::strerror(errno)};
-  if (auto why = trusted_code_problem(dir_st, dir))
+  // Whoever can write the directory, or any directory above it (and so
+  // replace it), can put code into tocsin. Links are resolved first: the
+  // real path is checked, and loaded from.
+  fs::path real;
+  if (auto why = trusted_code_dir_problem(dir, &real))
     return error{"plugins_dir_unsafe", "refusing plugins directory: " + *why};
   std::vector<fs::path> files;
-  for (fs::directory_iterator it{dir, ec}, end; !ec && it != end;
+  for (fs::directory_iterator it{real, ec}, end; !ec && it != end;
        it.increment(ec))
     if (std::error_code file_ec;
         it->path().extension() == ".so" &&
@@ -667,6 +683,10 @@ result<loaded_plugins> load_plugins(const std::filesystem::path& dir,
       lib->follows_state = (table->flags & TOCSIN_TRANSPORT_FOLLOWS_STATE) != 0;
       lib->posts_messages = (table->flags & TOCSIN_TRANSPORT_MESSAGES) != 0;
     }
+    if (TOCSIN_HAS_FIELD(tocsin_transport, table, secret_options) &&
+        table->secret_options != nullptr) // checked by check_table
+      for (auto* p = table->secret_options; *p != nullptr; ++p)
+        lib->secret_options.emplace_back(*p);
     if (TOCSIN_HAS_FIELD(tocsin_transport, table, default_burst) &&
         table->default_rate_per_second > 0 &&
         table->default_rate_per_second < 1e6) {

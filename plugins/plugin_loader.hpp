@@ -24,6 +24,8 @@ inline constexpr std::size_t max_body_bytes = 1024 * 1024;
 inline constexpr std::size_t max_headers = 64;
 inline constexpr std::size_t max_header_bytes = 16 * 1024; // names + values
 inline constexpr std::size_t max_url_bytes = 8 * 1024;
+/// tocsin_transport::secret_options lists at most this many names.
+inline constexpr std::size_t max_secret_options = 32;
 
 /// Where an event stands (see tocsin_event_state).
 enum class event_state { open, acknowledged, resolved };
@@ -107,6 +109,9 @@ public:
   /// Its endpoints post messages people read (TOCSIN_TRANSPORT_MESSAGES):
   /// an answer to several events is told once, not once per event.
   bool posts_messages() const;
+  /// The names of the endpoint options that are credentials
+  /// (tocsin_transport::secret_options): never shown whole.
+  const std::vector<std::string>& secret_options() const;
   /// The rate limit the plugin suggests per endpoint; 0: none.
   double default_rate_per_second() const;
   std::uint32_t default_burst() const;

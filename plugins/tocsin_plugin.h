@@ -266,6 +266,16 @@ typedef struct tocsin_transport {
    * was closed. NULL if there is nothing to do. */
   void (*unload)(void);
 
+  /* Added in tocsin 0.13 (read with TOCSIN_HAS_FIELD). The endpoint options
+   * that are credentials (a routing key, a bot token): a NULL-terminated
+   * list of names of top-level members of "options", at most 32, each 1..64
+   * bytes. The host never shows their values whole: its API and CLI show
+   * an ellipsis (U+2026) and the value's last 4 characters ("\u2026abcd"),
+   * and an update that sends that mask back keeps the stored value.
+   * NULL: none.
+   * OWNERSHIP: static, like the table. */
+  const char* const* secret_options;
+
   /* New members are only ever added here, at the end. */
 } tocsin_transport;
 

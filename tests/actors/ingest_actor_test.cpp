@@ -238,6 +238,8 @@ BOOST_AUTO_TEST_CASE(health_events_go_to_the_others_once_per_transition) {
              1u);
   BOOST_TEST(client.held_for("hooks.example", "endpoint a is failing") == 1u);
   BOOST_TEST(client.held_for("hooks.example", R"("state":"unhealthy")") == 1u);
+  // Told from a producer's system.health (which cannot say this).
+  BOOST_TEST(client.held_for("hooks.example", R"("origin":"tocsin")") == 1u);
   BOOST_TEST(client.held_for("a.example", "system.health") == 0u);
   client.answer_to("hooks.example", 200);
   run();

@@ -18,6 +18,13 @@ namespace {
 const validation_options opts{"https://audit.example/receipts/{receipt_id}",
                               1795756200123};
 
+/// opts, and producers may set links.audit (server.allow_producer_links).
+validation_options with_links() {
+  auto o = opts;
+  o.allow_producer_links = true;
+  return o;
+}
+
 error error_of(std::string_view body) {
   auto r = validate_events(body, opts);
   BOOST_REQUIRE_MESSAGE(!r, "expected an error for: " << body);
@@ -32,16 +39,18 @@ BOOST_AUTO_TEST_SUITE(event_validation)
 // out byte for byte as nlohmann::ordered_json (the way it was built before)
 // writes it, escapes and key order included.
 BOOST_AUTO_TEST_CASE(the_payload_is_written_as_a_json_document_would_write_it) {
+  // (Of the control characters only line feeds and tabs are taken, and
+  // only in the summary and details' values.)
   const char* summaries[] = {R"(plain)", R"(quote \" backslash \\ slash \/)",
-                             R"(controls \b\f\n\r\t \u0001 \u001f \u007f)",
+                             R"(controls \n\t \u000a \u0009 \u007f)",
                              R"(unicode é 日本 \ud83d\ude00)"};
   for (auto* summary : summaries) {
     std::string text =
         std::string{
-            R"({"type":"policy.denied","agent_id":"a\tb","summary":")"} +
+            R"({"type":"policy.denied","agent_id":"a\/b","summary":")"} +
         summary +
-        R"(","details":{"z":{"b":[1,2.5,-3e-7,null,true],"a":"\u0000x"},)"
-        R"("action":"x\by","rule":"r","receipt_id":"r\"1","n":12345678901234}})";
+        R"(","details":{"z":{"b":[1,2.5,-3e-7,null,true],"a":"\u007fx\n"},)"
+        R"("action":"x\ty","rule":"r","receipt_id":"r\"1","n":12345678901234}})";
     auto r = validate_events(text, opts);
     BOOST_REQUIRE_MESSAGE(r, text);
     auto& ev = r->events[0];
@@ -50,7 +59,7 @@ BOOST_AUTO_TEST_CASE(the_payload_is_written_as_a_json_document_would_write_it) {
     expected["id"] = ev.id;
     expected["type"] = "policy.denied";
     expected["timestamp"] = ev.timestamp;
-    expected["agent_id"] = "a\tb";
+    expected["agent_id"] = "a/b";
     expected["severity"] = "high";
     expected["summary"] = in["summary"];
     expected["details"] = in["details"];
@@ -84,7 +93,7 @@ BOOST_AUTO_TEST_CASE(keeps_given_timestamp_severity_and_links) {
   auto r = validate_events(R"({"type":"anomaly.detected","agent_id":"a",
     "summary":"s","severity":"low","timestamp":"2026-01-02T03:04:05+01:00",
     "links":{"audit":"https://elsewhere.example/x"}})",
-                           opts);
+                           with_links());
   BOOST_REQUIRE(r);
   auto body = json::parse(r->events[0].body);
   BOOST_TEST(body["timestamp"] == "2026-01-02T02:04:05.000Z");
@@ -153,7 +162,7 @@ BOOST_AUTO_TEST_CASE(refuses_every_kind_of_bad_input_naming_the_field) {
       {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"escalation":{"rule":"r"}}})",
        "reserved_field", "details.escalation"},
       {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"audit":"not a url"}})",
-       "invalid_field", "links.audit"},
+       "forbidden_field", "links.audit"},
       {R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"other":"x"}})",
        "unknown_field", "links.other"},
       {R"({"type":"policy.denied","agent_id":"a","summary":"s","colour":"red"})",
@@ -311,13 +320,35 @@ BOOST_AUTO_TEST_CASE(plain_bodies_are_read_as_the_document_reads_them) {
   auto ws = [&] { return chance(80) ? "" : pick({" ", "\n", "\t ", "\r\n"}); };
   auto text = [&] {
     return pick({R"("agent-7")", R"("a b/c é 日本")", R"("")", R"("x\"y")",
-                 R"("tab\tin")", R"("\u0041")", "null", "7", R"("a\/b")"});
+                 R"("tab\tin")", R"("\u0041")", "null", "7", R"("a\/b")",
+                 R"("rlo \u202e")", "\"rlo \xe2\x80\xae\"",
+                 "\"lri \xe2\x81\xa6\"", R"("bel \u0007")", R"("lf\n")"});
   };
   auto scalar = [&] {
-    return pick({R"("file.delete")", R"("rcpt_1")", "0", "-0", "12",
-                 "-123456789012345678", "1234567890123456789", "1.5", "1e3",
-                 "true", "false", "null", R"("q\"")", R"("é\u00e9")",
-                 R"(["x"])", R"({"a":1})", R"({})", R"("\u007f")"});
+    return pick({R"("file.delete")",
+                 R"("rcpt_1")",
+                 "0",
+                 "-0",
+                 "12",
+                 "-123456789012345678",
+                 "1234567890123456789",
+                 "1.5",
+                 "1e3",
+                 "true",
+                 "false",
+                 "null",
+                 R"("q\"")",
+                 R"("é\u00e9")",
+                 R"(["x"])",
+                 R"({"a":1})",
+                 R"({})",
+                 R"("\u007f")",
+                 R"("tocsin")",
+                 R"("\u202e")",
+                 "\"\xe2\x80\xaa\"",
+                 R"(["\u0000"])",
+                 R"({"\u0001":1})",
+                 R"("a\tb")"});
   };
   auto event = [&] {
     std::vector<std::string> members;
@@ -346,8 +377,8 @@ BOOST_AUTO_TEST_CASE(plain_bodies_are_read_as_the_document_reads_them) {
           pick({R"("key-1")", R"("has space")", R"("")", "null", "1"}));
     if (chance(80)) {
       std::vector<std::string> d;
-      for (auto k :
-           {"action", "rule", "receipt_id", "zeta", "Alpha", "n", "escalation"})
+      for (auto k : {"action", "rule", "receipt_id", "zeta", "Alpha", "n",
+                     "escalation", "origin", "\xe2\x81\xa7k"})
         if (chance(k == std::string{"escalation"} ? 3 : 50))
           d.push_back(ws() + "\"" + k + "\":" + ws() +
                       (chance(70) ? R"("v")" : scalar()));
@@ -390,6 +421,7 @@ BOOST_AUTO_TEST_CASE(plain_bodies_are_read_as_the_document_reads_them) {
       body += pick({"x", "}", ",", "\u0000"});
     validation_options o = opts;
     o.max_payload_bytes = chance(10) ? 200 : opts.max_payload_bytes;
+    o.allow_producer_links = chance(50);
     auto fast = detail::read_plain_events(body, o);
     auto doc = detail::validate_events_with_document(body, o);
     if (fast) {
@@ -428,12 +460,155 @@ BOOST_AUTO_TEST_CASE(the_common_shapes_are_read_without_a_document) {
         // Bytes a document writes back as they are: DEL, UTF-8, a slash.
         "{\"type\":\"system.health\",\"summary\":\"del \x7f \xc3\xa9 "
         "\xe6\x97\xa5 / \xf0\x9f\x98\x80\",\"details\":{\"k\x7f\":\"/\"}}"}) {
-    auto fast = detail::read_plain_events(body, opts);
+    auto fast = detail::read_plain_events(body, with_links());
     BOOST_TEST_REQUIRE(bool(fast), body);
-    auto doc = detail::validate_events_with_document(body, opts);
+    auto doc = detail::validate_events_with_document(body, with_links());
     BOOST_TEST_REQUIRE(bool(doc));
     BOOST_TEST(test::same_events(*fast, *doc), body);
   }
+}
+
+// The audit link made from audit_url_template carries the receipt id
+// percent-encoded: it stays one path segment (issue 24).
+BOOST_AUTO_TEST_CASE(receipt_ids_are_percent_encoded_into_the_audit_link) {
+  BOOST_TEST(fill_audit_template(
+                 "https://a.example/r/{receipt_id}?x={receipt_id}", "a b/c") ==
+             "https://a.example/r/a%20b%2Fc?x=a%20b%2Fc");
+  BOOST_TEST(fill_audit_template("https://a.example/static", "x") ==
+             "https://a.example/static");
+  BOOST_TEST(fill_audit_template("{receipt_id}", "{receipt_id}") ==
+             "%7Breceipt_id%7D");
+  for (std::string_view body :
+       {R"({"type":"policy.denied","agent_id":"a","summary":"s",)"
+        R"("details":{"receipt_id":"../../admin/delete?all=1#"}})",
+        R"({"type":"policy.denied","agent_id":"a","summary":"s",)"
+        R"("details":{"receipt_id":"..\/..\/admin\/delete?all=1#"}})"}) {
+    auto r = validate_events(body, opts);
+    BOOST_REQUIRE_MESSAGE(r, body);
+    BOOST_TEST(r->events[0].audit_url ==
+               "https://audit.example/receipts/"
+               "..%2F..%2Fadmin%2Fdelete%3Fall%3D1%23");
+    BOOST_TEST(json::parse(r->events[0].body)["links"]["audit"] ==
+               r->events[0].audit_url);
+  }
+}
+
+// links.audit overrides the template's link: only where the operator lets
+// producers set it (server.allow_producer_links).
+BOOST_AUTO_TEST_CASE(producer_links_are_refused_unless_allowed) {
+  for (std::string_view body :
+       {R"({"type":"policy.denied","agent_id":"a","summary":"s",)"
+        R"("links":{"audit":"https://elsewhere.example/x"}})",
+        R"({"type":"policy.denied","agent_id":"a","summary":"s",)"
+        R"("links":{"audit":"https:\/\/elsewhere.example\/x"}})",
+        R"({"events":[{"type":"system.health","summary":"s"},)"
+        R"({"type":"system.health","summary":"s",)"
+        R"("links":{"audit":"https://elsewhere.example/x"}}]})"}) {
+    auto r = validate_events(body, opts);
+    BOOST_REQUIRE_MESSAGE(!r, body);
+    BOOST_TEST(r.error().code == "forbidden_field");
+    BOOST_TEST(r.error().field.ends_with("links.audit"), r.error().field);
+    BOOST_TEST(r.error().message.find("server.allow_producer_links") !=
+               std::string::npos);
+    auto allowed = validate_events(body, with_links());
+    BOOST_REQUIRE_MESSAGE(allowed, body);
+    BOOST_TEST(allowed->events.back().audit_url ==
+               "https://elsewhere.example/x");
+  }
+  // Still checked where allowed.
+  auto bad = validate_events(
+      R"({"type":"policy.denied","agent_id":"a","summary":"s","links":{"audit":"not a url"}})",
+      with_links());
+  BOOST_REQUIRE(!bad);
+  BOOST_TEST(bad.error().code == "invalid_field");
+  // An empty links object sets nothing and is fine.
+  BOOST_TEST(bool(validate_events(
+      R"({"type":"system.health","summary":"s","links":{}})", opts)));
+}
+
+// Control characters and bidirectional overrides make what a receiver
+// shows differ from what was sent: refused, naming the field. Line feeds
+// and tabs are taken in the summary and in details' values only.
+BOOST_AUTO_TEST_CASE(controls_and_bidi_overrides_are_refused_naming_the_field) {
+  struct bad_case {
+    std::string body, field;
+  };
+  const std::string rlo = "\xe2\x80\xae", pdi = "\xe2\x81\xa9";
+  std::vector<bad_case> cases = {
+      {R"({"type":"policy.denied\u0007","agent_id":"a","summary":"s"})",
+       "type"},
+      {R"({"type":"policy.denied","agent_id":"a\tb","summary":"s"})",
+       "agent_id"},
+      {R"({"type":"policy.denied","agent_id":"a\nb","summary":"s"})",
+       "agent_id"},
+      {R"({"type":"policy.denied","agent_id":"a)" + rlo +
+           R"(b","summary":"s"})",
+       "agent_id"},
+      {R"({"type":"policy.denied","agent_id":"a\u2066b","summary":"s"})",
+       "agent_id"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s\r"})", "summary"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"\u001b[2Jcleared"})",
+       "summary"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s\u0000"})",
+       "summary"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"harmless )" + rlo +
+           R"(fdp.exe"})",
+       "summary"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"x)" + pdi + R"("})",
+       "summary"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","severity":"high\u0000"})",
+       "severity"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","timestamp":"2026-11-28T08:00:00Z\u202a"})",
+       "timestamp"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"rule":"r\u0008"}})",
+       "details.rule"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"x":")" +
+           rlo + R"("}})",
+       "details.x"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"a":{"b":["ok","\u202d"]}}})",
+       "details.a.b[1]"},
+      {R"({"type":"policy.denied","agent_id":"a","summary":"s","details":{"k\n":"v"}})",
+       "details.k\n"},
+      {R"({"events":[{"type":"system.health","summary":"s"},{"type":"system.health","summary":"\u0007"}]})",
+       "events[1].summary"},
+  };
+  for (auto& c : cases) {
+    auto e = error_of(c.body);
+    BOOST_TEST(e.code == "invalid_field", c.body);
+    BOOST_TEST(e.field == c.field, c.body);
+    BOOST_TEST((e.message.find("control") != std::string::npos), e.message);
+  }
+  // Lines and tabs where text is read as text; neighbours of the bidi
+  // controls (U+2029, U+202F) and DEL are not refused.
+  auto ok = validate_events(
+      "{\"type\":\"policy.denied\",\"agent_id\":\"a\",\"summary\":\"two\\n"
+      "lines\\tand a tab \xe2\x80\xa9 \xe2\x80\xaf \x7f\",\"details\":{\"log\":"
+      "\"l1\\nl2\\t\",\"n\":{\"deep\":[\"\\t\"]}}}",
+      opts);
+  BOOST_TEST(bool(ok), (ok ? "" : ok.error().message));
+}
+
+// tocsin's own system.health events say details.origin "tocsin"; a
+// producer's cannot.
+BOOST_AUTO_TEST_CASE(details_origin_tocsin_is_reserved) {
+  for (
+      std::string_view body :
+      {R"({"type":"system.health","summary":"endpoint ops is failing",)"
+       R"("details":{"origin":"tocsin","endpoint_id":"ops","state":"unhealthy"}})",
+       R"({"type":"policy.denied","agent_id":"a","summary":"s",)"
+       R"("details":{"origin":"tocsin"}})",
+       R"({"type":"system.health","summary":"s","details":{"origin":"tocs\u0069n"}})"}) {
+    auto e = error_of(body);
+    BOOST_TEST(e.code == "reserved_field", body);
+    BOOST_TEST(e.field == "details.origin", body);
+  }
+  // Any other origin is the producer's own business.
+  for (
+      std::string_view body :
+      {R"({"type":"system.health","summary":"s","details":{"origin":"scanner"}})",
+       R"({"type":"system.health","summary":"s","details":{"origin":7}})",
+       R"({"type":"system.health","summary":"s","details":{"origin":"Tocsin"}})"})
+    BOOST_TEST(bool(validate_events(body, opts)), body);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

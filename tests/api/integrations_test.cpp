@@ -21,6 +21,8 @@ namespace {
 constexpr const char* slack_secret = "8f742231b10e8888abcd99yyyzzz85a5";
 constexpr unix_ms now = 1'764'201'600'000; // 2025-11-27T00:00:00Z
 constexpr const char* event_id = "evt_01JD0000000000000000000001";
+/// slack.response_url_hosts' default.
+const std::vector<std::string> slack_hosts{"hooks.slack.com"};
 
 std::string slack_signature(std::string_view ts, std::string_view body,
                             std::string_view secret = slack_secret) {
@@ -91,7 +93,8 @@ BOOST_AUTO_TEST_CASE(forged_stale_and_replayed_slack_requests_are_refused) {
 }
 
 BOOST_AUTO_TEST_CASE(a_click_on_acknowledge_is_read) {
-  auto clicks = parse_slack_interaction(slack_body(click_payload()));
+  auto clicks =
+      parse_slack_interaction(slack_body(click_payload()), slack_hosts);
   BOOST_REQUIRE(clicks.ok());
   BOOST_REQUIRE_EQUAL(clicks->size(), 1u);
   BOOST_TEST(clicks->at(0).event_id == event_id);
@@ -100,23 +103,29 @@ BOOST_AUTO_TEST_CASE(a_click_on_acknowledge_is_read) {
              "https://hooks.slack.com/actions/T1/2/abc");
   // Other buttons and other interaction types: nothing to do.
   auto other = parse_slack_interaction(
-      slack_body(click_payload(event_id, "tocsin.investigate")));
+      slack_body(click_payload(event_id, "tocsin.investigate")), slack_hosts);
   BOOST_REQUIRE(other.ok());
   BOOST_TEST(other->empty());
   auto p = click_payload();
   p["type"] = "view_submission";
-  BOOST_TEST(parse_slack_interaction(slack_body(p))->empty());
+  BOOST_TEST(parse_slack_interaction(slack_body(p), slack_hosts)->empty());
   // A user with control characters in the name is cleaned.
   p = click_payload();
   p["user"] = {{"username", "mal\nlory\x01"}};
-  auto cleaned = parse_slack_interaction(slack_body(p));
+  auto cleaned = parse_slack_interaction(slack_body(p), slack_hosts);
   BOOST_REQUIRE(cleaned.ok());
   BOOST_TEST(cleaned->at(0).user == "mal lory ");
+  // So are bidirectional overrides, which would make it read otherwise.
+  p["user"] = {{"username", "mallory\xe2\x80\xae\xe2\x81\xa6"
+                            "ecila"}};
+  cleaned = parse_slack_interaction(slack_body(p), slack_hosts);
+  BOOST_REQUIRE(cleaned.ok());
+  BOOST_TEST(cleaned->at(0).user == "mallory  ecila");
 }
 
 BOOST_AUTO_TEST_CASE(bad_interaction_bodies_are_refused) {
   auto refused = [](const std::string& body) {
-    auto r = parse_slack_interaction(body);
+    auto r = parse_slack_interaction(body, slack_hosts);
     return !r && r.error().code == "invalid_payload";
   };
   BOOST_TEST(refused(""));
@@ -134,6 +143,27 @@ BOOST_AUTO_TEST_CASE(bad_interaction_bodies_are_refused) {
   p = click_payload();
   p["actions"] = "no";
   BOOST_TEST(refused(slack_body(p)));
+  // A response_url on a host slack.response_url_hosts does not list
+  // (tocsin would post there): refused, saying which key allows it.
+  for (auto* url : {"https://evil.example/actions/T1/2/abc",
+                    "https://hooks.slack.com.evil.example/x",
+                    "https://127.0.0.1/x", "https://[::1]/x"}) {
+    p = click_payload();
+    p["response_url"] = url;
+    auto r = parse_slack_interaction(slack_body(p), slack_hosts);
+    BOOST_REQUIRE_MESSAGE(!r, url);
+    BOOST_TEST(r.error().code == "invalid_payload");
+    BOOST_TEST(r.error().message.find("slack.response_url_hosts") !=
+                   std::string::npos,
+               r.error().message);
+  }
+  // Listed hosts pass, the name's case aside.
+  p = click_payload();
+  p["response_url"] = "https://Hooks.Slack.COM/actions/x";
+  BOOST_TEST(parse_slack_interaction(slack_body(p), slack_hosts).ok());
+  p["response_url"] = "https://127.0.0.1:8443/x";
+  BOOST_TEST(parse_slack_interaction(slack_body(p), {"127.0.0.1"}).ok());
+  BOOST_TEST(!parse_slack_interaction(slack_body(p), {}).ok());
   // Duplicate keys are refused like everywhere else.
   BOOST_TEST(refused("payload=" +
                      form_encode(R"({"type":"block_actions","type":"x"})")));

@@ -209,6 +209,36 @@ BOOST_AUTO_TEST_CASE(integration_secrets_are_read_and_checked) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(slack_response_url_hosts_are_read_and_checked) {
+  auto d = parse_config("", "t");
+  BOOST_REQUIRE(d);
+  BOOST_TEST(d->slack_response_url_hosts ==
+             (std::vector<std::string>{"hooks.slack.com"}));
+  auto c = parse_config(
+      "[slack]\nresponse_url_hosts = [\"Hooks.Slack.com\", \"127.0.0.1\"]\n",
+      "t");
+  BOOST_REQUIRE_MESSAGE(c, (c ? "" : c.error().message));
+  BOOST_TEST(c->slack_response_url_hosts ==
+             (std::vector<std::string>{"hooks.slack.com", "127.0.0.1"}));
+  for (auto* bad : {"[slack]\nresponse_url_hosts = \"hooks.slack.com\"\n",
+                    "[slack]\nresponse_url_hosts = [\"https://x.example\"]\n",
+                    "[slack]\nresponse_url_hosts = [\"x.example/path\"]\n",
+                    "[slack]\nresponse_url_hosts = [\"x.example:443\"]\n",
+                    "[slack]\nresponse_url_hosts = [\"\"]\n"})
+    BOOST_TEST(error_of(bad).find("slack.response_url_hosts") !=
+                   std::string::npos,
+               bad);
+}
+
+BOOST_AUTO_TEST_CASE(producer_links_are_off_unless_allowed) {
+  BOOST_TEST(!parse_config("", "t")->server.allow_producer_links);
+  auto c = parse_config("[server]\nallow_producer_links = true\n", "t");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->server.allow_producer_links);
+  BOOST_TEST(error_of("[server]\nallow_producer_links = 1\n")
+                 .find("server.allow_producer_links") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(retention_defaults_to_seven_days_and_is_checked) {
   auto c = parse_config("", "t");
   BOOST_REQUIRE(c);

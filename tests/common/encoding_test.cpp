@@ -71,4 +71,45 @@ BOOST_AUTO_TEST_CASE(utf8_validation) {
   BOOST_TEST(!is_valid_utf8("ab\x80"));
 }
 
+BOOST_AUTO_TEST_CASE(percent_encode_keeps_only_unreserved_characters) {
+  BOOST_TEST(percent_encode("rcpt_123-a.b~c") == "rcpt_123-a.b~c");
+  // A receipt id cannot climb out of its path segment or add a query or a
+  // fragment to a template's URL.
+  BOOST_TEST(percent_encode("../../admin/delete?all=1#") ==
+             "..%2F..%2Fadmin%2Fdelete%3Fall%3D1%23");
+  BOOST_TEST(percent_encode("a b%c+d&e") == "a%20b%25c%2Bd%26e");
+  BOOST_TEST(percent_encode("caf\xc3\xa9") == "caf%C3%A9");
+  BOOST_TEST(percent_decode(percent_encode("x/y?z=1#w %")) == "x/y?z=1#w %");
+  BOOST_TEST(percent_encode("").empty());
+}
+
+BOOST_AUTO_TEST_CASE(deceptive_text_finds_controls_and_bidi_overrides) {
+  BOOST_TEST(!deceptive_text("plain caf\xc3\xa9 \xf0\x9f\x9a\xa8", false));
+  BOOST_TEST(!deceptive_text("two\nlines\tand a tab", true));
+  BOOST_TEST(deceptive_text("two\nlines", false).value_or("") ==
+             "control character U+000A");
+  BOOST_TEST(deceptive_text("tab\t", false).value_or("") ==
+             "control character U+0009");
+  BOOST_TEST(deceptive_text("cr\r", true).value_or("") ==
+             "control character U+000D");
+  BOOST_TEST(deceptive_text(std::string_view{"nul\0", 4}, true).value_or("") ==
+             "control character U+0000");
+  BOOST_TEST(deceptive_text("esc\x1b[31m", true).value_or("") ==
+             "control character U+001B");
+  // U+202A..U+202E and U+2066..U+2069, and their neighbours, which are fine.
+  BOOST_TEST(deceptive_text("\xe2\x80\xaa", true).value_or("") ==
+             "bidirectional control U+202A");
+  BOOST_TEST(deceptive_text("evil\xe2\x80\xaegnp.exe", true).value_or("") ==
+             "bidirectional control U+202E");
+  BOOST_TEST(deceptive_text("\xe2\x81\xa6", true).value_or("") ==
+             "bidirectional control U+2066");
+  BOOST_TEST(deceptive_text("\xe2\x81\xa9", true).value_or("") ==
+             "bidirectional control U+2069");
+  BOOST_TEST(
+      !deceptive_text("\xe2\x80\xa9 \xe2\x80\xaf", true)); // U+2029, U+202F
+  BOOST_TEST(
+      !deceptive_text("\xe2\x81\xa5 \xe2\x81\xaa", true)); // U+2065, U+206A
+  BOOST_TEST(!deceptive_text("\x7f", false));              // DEL is not C0
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -65,4 +65,24 @@ BOOST_AUTO_TEST_CASE(trusted_code) {
                std::string::npos);
 }
 
+BOOST_AUTO_TEST_CASE(trusted_code_dirs_are_checked_up_to_the_root) {
+  tocsin::test::temp_dir dir; // 0700 under /tmp (1777: sticky)
+  std::filesystem::path real;
+  BOOST_TEST(!trusted_code_dir_problem(dir.path(), &real));
+  BOOST_TEST(real == std::filesystem::canonical(dir.path()));
+  auto inner = dir.path() / "a" / "b";
+  std::filesystem::create_directories(inner);
+  BOOST_REQUIRE(::chmod((dir.path() / "a").c_str(), 0757) == 0);
+  auto why = trusted_code_dir_problem(inner);
+  BOOST_REQUIRE(why);
+  BOOST_TEST(why->find("/a, above ") != std::string::npos, *why);
+  BOOST_TEST(why->find("writable by others (mode 0757, not sticky)") !=
+                 std::string::npos,
+             *why);
+  BOOST_REQUIRE(::chmod((dir.path() / "a").c_str(), 01757) == 0);
+  BOOST_TEST(!trusted_code_dir_problem(inner));
+  BOOST_TEST(trusted_code_dir_problem(dir.path() / "missing")
+                 ->find("cannot resolve") != std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -34,8 +34,11 @@ inline constexpr const char* pagerduty_secret =
     "tocsin-e2e-pagerduty-webhook-sec";
 inline constexpr const char* routing_key = "R0ut1ngKeyR0ut1ngKeyR0ut1ngKey32";
 
+/// [slack] with the signing secret; the test receivers (on 127.0.0.1)
+/// stand in for hooks.slack.com as the clicks' response_url host.
 inline std::string slack_config() {
-  return std::string{"[slack]\nsigning_secret = \""} + slack_secret + "\"\n";
+  return std::string{"[slack]\nsigning_secret = \""} + slack_secret +
+         "\"\nresponse_url_hosts = [\"127.0.0.1\"]\n";
 }
 
 inline std::string pagerduty_config() {

@@ -23,6 +23,10 @@ void expect_error(const http_result& r, int status, const std::string& code,
   BOOST_TEST(r.status == status, what << ": got " << r.status << " " << r.body);
   auto body = json::parse(r.body, nullptr, false);
   BOOST_REQUIRE_MESSAGE(body.is_object(), what << ": not JSON: " << r.body);
+  if (!body.contains("error") || !body["error"].is_object()) {
+    BOOST_ERROR(what << ": no error in " << r.body);
+    return;
+  }
   BOOST_TEST(body["error"]["code"] == code, what << ": " << r.body);
   BOOST_TEST(!body["error"]["message"].get<std::string>().empty());
   BOOST_TEST(r.headers.at("content-type") == "application/json");
@@ -121,6 +125,86 @@ BOOST_AUTO_TEST_CASE(every_bad_request_is_refused_and_stores_nothing) {
   auto dead = json::parse(f.get("/v1/dead-letters", reader).body);
   BOOST_TEST(dead["dead_letters"].empty());
   BOOST_TEST(f.get("/healthz").status == 200);
+}
+
+// What a producer could forge (issue 24): an audit link of its own, a
+// receipt id that climbs out of the audit link's path, text that shows
+// other than it reads (control characters, bidi overrides), a
+// system.health that passes for tocsin's own. Refused with the field
+// named, or made harmless; only the good event is delivered.
+BOOST_AUTO_TEST_CASE(producers_cannot_forge_links_text_or_tocsins_own_events) {
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start(
+      {{"ops", daemon_fixture::url_of(*receiver)}},
+      "audit_url_template = \"https://audit.example/receipts/{receipt_id}\"\n");
+  auto with = [](json ev, const std::string& key, json value) {
+    ev[key] = std::move(value);
+    return ev;
+  };
+  struct bad {
+    json body;
+    std::string code, field;
+  };
+  for (auto& b : std::vector<bad>{
+           {with(sample_event(), "links",
+                 {{"audit", "https://phish.example/login"}}),
+            "forbidden_field", "links.audit"},
+           {with(sample_event(), "summary",
+                 "report \xe2\x80\xae"
+                 "fdp.exe"),
+            "invalid_field", "summary"},
+           {with(sample_event(), "summary", "\x1b[2Jall clear"),
+            "invalid_field", "summary"},
+           {with(sample_event("agent\xe2\x81\xa6-7"), "summary", "s"),
+            "invalid_field", "agent_id"},
+           {with(sample_event("agent\t7"), "summary", "s"), "invalid_field",
+            "agent_id"},
+           {{{"type", "system.health"},
+             {"summary", "endpoint ops delivers again"},
+             {"details",
+              {{"endpoint_id", "ops"},
+               {"origin", "tocsin"},
+               {"state", "healthy"}}}},
+            "reserved_field",
+            "details.origin"},
+           {with(sample_event(), "details", {{"note", "a\rb"}}),
+            "invalid_field", "details.note"},
+       }) {
+    auto r = f.post("/v1/events", b.body.dump(), f.admin_token());
+    expect_error(r, 400, b.code, b.body.dump());
+    auto answer = json::parse(r.body, nullptr, false);
+    bool named = answer.is_object() && answer.contains("error") &&
+                 answer["error"].value("field", "") == b.field;
+    BOOST_TEST(named, b.body.dump() << " -> " << r.body);
+  }
+  // A receipt id is put into the template percent-encoded: the link stays
+  // on its receipt. Lines and tabs in a summary are fine.
+  auto good = sample_event();
+  good["details"]["receipt_id"] = "../../admin/delete?all=1#";
+  good["summary"] = "two\nlines\tand a tab";
+  auto id = f.post_events(good).at(0);
+  BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
+  auto body = json::parse(receiver->requests().at(0).body);
+  BOOST_TEST(body["id"] == id);
+  BOOST_TEST(body["links"]["audit"] == "https://audit.example/receipts/"
+                                       "..%2F..%2Fadmin%2Fdelete%3Fall%3D1%23");
+  BOOST_TEST(body["summary"] == "two\nlines\tand a tab");
+  f.wait_finished(id);
+  BOOST_TEST(receiver->count() == 1u);
+
+  // An operator who trusts the producers lets them set links.audit.
+  daemon_fixture trusting;
+  auto r2 = trusting.make_receiver();
+  trusting.start({{"ops", daemon_fixture::url_of(*r2)}},
+                 "allow_producer_links = true\n");
+  auto linked = with(sample_event(), "links",
+                     {{"audit", "https://audit.example/mine/1"}});
+  auto linked_id = trusting.post_events(linked).at(0);
+  BOOST_REQUIRE(r2->wait_for(1, std::chrono::seconds{10}));
+  auto got = json::parse(r2->requests().at(0).body);
+  BOOST_TEST(got["id"] == linked_id);
+  BOOST_TEST(got["links"]["audit"] == "https://audit.example/mine/1");
 }
 
 BOOST_AUTO_TEST_CASE(slow_clients_are_cut_off_and_others_still_served) {

@@ -43,8 +43,12 @@ BOOST_AUTO_TEST_CASE(
   auto page = f.get("/");
   BOOST_TEST(page.status == 200);
   BOOST_TEST(page.headers["content-type"].rfind("text/html", 0) == 0u);
-  BOOST_TEST(page.headers["content-security-policy"].find(
-                 "default-src 'self'") != std::string::npos);
+  auto& csp = page.headers["content-security-policy"];
+  BOOST_TEST(csp.find("default-src 'self'") != std::string::npos, csp);
+  // The page may open connections to this host only (its stream included:
+  // 'self' covers ws:// to the same host), not to any ws: or wss: host.
+  BOOST_TEST(csp.find("connect-src 'self';") != std::string::npos, csp);
+  BOOST_TEST(csp.find("ws:") == std::string::npos, csp);
   BOOST_TEST(page.body.find("http") == std::string::npos); // no CDN
   BOOST_TEST(f.get("/dashboard/chart.js").body.find("Chart.js v") !=
              std::string::npos);

@@ -1,6 +1,7 @@
 // The endpoints API against the real daemon: create, route, change, rotate,
 // delete; every change survives a restart; nothing queued silently vanishes.
 #include "tests/e2e/fixture.hpp"
+#include "tests/support/run_command.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -315,6 +316,82 @@ BOOST_AUTO_TEST_CASE(bad_endpoint_requests_are_refused_and_change_nothing) {
   BOOST_TEST(still["revision"] == 1);
   BOOST_TEST(f.call("PATCH", "/v1/endpoints/nope", json::object()).status ==
              404);
+}
+
+// Credentials in endpoint options (PagerDuty's routing_key, a Slack app's
+// bot_token) are never shown whole: the 201 of a create, GET of one and of
+// all, a PATCH's answer and the CLI show "…" and the last 4 characters;
+// sending the mask back keeps the stored value (issue 24).
+BOOST_AUTO_TEST_CASE(credentials_in_options_are_never_shown_whole) {
+  daemon_fixture f;
+  auto pd = f.make_receiver(always(answer(202, R"({"status":"success"})")));
+  const std::string routing_key = "R0ut1ngKeyR0ut1ngKeyR0ut1ngKeyZ9";
+  const std::string bot_token =
+      "xoxb-1234567890-1234567890123-AbCdEfGhIjKlMnOpQrStWxyz";
+  endpoint_spec app{"app", "https://127.0.0.1:9/api/chat.postMessage"};
+  app.with_secret = false;
+  app.extra = "transport = \"slack\"\nenabled = false\n"
+              "options = { bot_token = \"" +
+              bot_token + "\", channel = \"C0123456789\" }\n";
+  f.start({app});
+  auto created = f.call("POST", "/v1/endpoints",
+                        {{"id", "pd"},
+                         {"url", daemon_fixture::url_of(*pd)},
+                         {"transport", "pagerduty"},
+                         {"options", {{"routing_key", routing_key}}},
+                         {"retry_schedule", {0.05}}});
+  BOOST_REQUIRE_MESSAGE(created.status == 201, created.body);
+  const std::string masked_key = "\u2026eyZ9", masked_token = "\u2026Wxyz";
+  auto shown = [&](const std::string& body, const std::string& what) {
+    BOOST_TEST(body.find(routing_key) == std::string::npos, what << body);
+    BOOST_TEST(body.find(bot_token) == std::string::npos, what << body);
+    BOOST_TEST(body.find(bot_token.substr(5, 20)) == std::string::npos,
+               what << body);
+  };
+  shown(created.body, "201: ");
+  BOOST_TEST(json::parse(created.body)["options"]["routing_key"] == masked_key);
+  auto one = f.get("/v1/endpoints/pd", f.admin_token());
+  shown(one.body, "GET pd: ");
+  BOOST_TEST(json::parse(one.body)["options"]["routing_key"] == masked_key);
+  auto app_shown = f.get("/v1/endpoints/app", f.admin_token());
+  shown(app_shown.body, "GET app: ");
+  BOOST_TEST(json::parse(app_shown.body)["options"]["bot_token"] ==
+             masked_token);
+  BOOST_TEST(json::parse(app_shown.body)["options"]["channel"] ==
+             "C0123456789");
+  auto all = f.get("/v1/endpoints", f.admin_token());
+  shown(all.body, "GET all: ");
+  BOOST_TEST(contains(all.body, "eyZ9"), all.body);
+
+  // What GET showed, sent back with another change: the key is kept.
+  auto options = json::parse(one.body)["options"];
+  auto patched = f.call("PATCH", "/v1/endpoints/pd",
+                        {{"description", "pager"}, {"options", options}});
+  BOOST_REQUIRE_MESSAGE(patched.status == 200, patched.body);
+  shown(patched.body, "PATCH: ");
+  auto id = f.post_events(sample_event()).at(0);
+  BOOST_REQUIRE(pd->wait_for(1, wait_time));
+  BOOST_TEST(json::parse(pd->requests().at(0).body)["routing_key"] ==
+                 routing_key,
+             pd->requests().at(0).body);
+  f.wait_finished(id);
+  // A new key replaces it (and is shown masked in turn).
+  const std::string new_key = "N3wK3yN3wK3yN3wK3yN3wK3yN3wK3yQ7";
+  auto replaced = patch(f, "pd", {{"options", {{"routing_key", new_key}}}});
+  BOOST_TEST(replaced["options"]["routing_key"] == "\u2026"
+                                                   "3yQ7");
+  auto id2 = f.post_events(sample_event()).at(0);
+  BOOST_REQUIRE(pd->wait_for(2, wait_time));
+  BOOST_TEST(json::parse(pd->requests().at(1).body)["routing_key"] == new_key);
+  f.wait_finished(id2);
+
+  // The CLI shows what the API shows.
+  auto cli = run_command({TOCSIN_BINARY, "endpoints", "get", "app", "--server",
+                          "http://127.0.0.1:" + std::to_string(f.api_port()),
+                          "--config", f.config_file().string()});
+  BOOST_TEST(cli.code == 0, cli);
+  shown(cli.out, "CLI: ");
+  BOOST_TEST(contains(cli.out, "Wxyz"), cli);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

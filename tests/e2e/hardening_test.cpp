@@ -670,6 +670,48 @@ BOOST_AUTO_TEST_CASE(plugins_others_can_write_are_not_loaded) {
   BOOST_TEST(listed.out.find("slack") == std::string::npos, listed);
 }
 
+// The plugins directory is safe only if no directory above it can be
+// written by others (they could swap it), and a link to it is judged by
+// where it leads (issue 24).
+BOOST_AUTO_TEST_CASE(
+    plugins_under_a_directory_others_can_write_are_not_loaded) {
+  daemon_fixture f;
+  auto open = f.dir() / "open";
+  auto plugins = open / "plugins";
+  fs::create_directories(plugins);
+  fs::copy_file(fs::path{TOCSIN_PLUGINS_OUTPUT_DIR} / "webhook.so",
+                plugins / "webhook.so");
+  BOOST_REQUIRE(::chmod(plugins.c_str(), 0755) == 0);
+  BOOST_REQUIRE(::chmod(open.c_str(), 0777) == 0);
+  auto link = f.dir() / "plugins-link";
+  fs::create_symlink(plugins, link);
+  for (auto& dir : {plugins, link}) {
+    std::ofstream{f.config_file(), std::ios::trunc}
+        << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
+        << (f.dir() / "data").string() << "\"\n"
+        << daemon_fixture::plugins_dir_setting(dir);
+    daemon_process p{
+        {TOCSIN_BINARY, "serve", "--config", f.config_file().string()},
+        f.dir() / "refused.log"};
+    auto code = p.wait_exit(seconds{10});
+    BOOST_REQUIRE_MESSAGE(code, dir << ": " << p.log());
+    BOOST_TEST(*code != 0);
+    BOOST_TEST(p.log().find(open.string() + ", above " + plugins.string() +
+                            ", is writable by others") != std::string::npos,
+               p.log());
+    auto listed = run_command(
+        {TOCSIN_BINARY, "plugins", "--config", f.config_file().string()});
+    BOOST_TEST(listed.code != 0, listed);
+    BOOST_TEST(listed.err.find("not sticky") != std::string::npos, listed);
+  }
+  // Made safe, the link leads to a directory that loads.
+  BOOST_REQUIRE(::chmod(open.c_str(), 0755) == 0);
+  auto listed = run_command(
+      {TOCSIN_BINARY, "plugins", "--config", f.config_file().string()});
+  BOOST_TEST(listed.code == 0, listed);
+  BOOST_TEST(listed.out.find("webhook") != std::string::npos, listed);
+}
+
 BOOST_AUTO_TEST_CASE(an_idempotency_key_cannot_suppress_another_alert) {
   daemon_fixture f;
   auto receiver = f.make_receiver();

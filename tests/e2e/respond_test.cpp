@@ -427,7 +427,11 @@ BOOST_AUTO_TEST_CASE(
            {R"({"by":"bob","x":1})", "unknown_field"},
            {"{", "invalid_json"},
            {"[]", ""},
-           {R"({"by":")" + std::string(201, 'b') + "\"}", "invalid_field"}}) {
+           {R"({"by":")" + std::string(201, 'b') + "\"}", "invalid_field"},
+           // Text that reads other than it was sent (issue 24).
+           {R"({"by":"bob\u202e"})", "invalid_field"},
+           {R"({"by":"bob\nalice"})", "invalid_field"},
+           {R"({"note":"fixed\r\u001b[2K"})", "invalid_field"}}) {
     auto r = f.post(target, b.body, admin);
     BOOST_TEST(r.status == 400, b.body << ": " << r.body);
     if (!b.code.empty())
@@ -645,6 +649,35 @@ BOOST_AUTO_TEST_CASE(an_answer_during_the_triggers_retries_follows_it) {
   BOOST_TEST(notices == 1u, ev.dump());
   std::this_thread::sleep_for(std::chrono::milliseconds{300});
   BOOST_TEST(pager->count() == 3u);
+}
+
+// tocsin posts to a click's response_url: a click naming a host that
+// slack.response_url_hosts does not list (by default only hooks.slack.com)
+// is refused and changes nothing, although correctly signed.
+BOOST_AUTO_TEST_CASE(a_click_whose_response_url_is_elsewhere_is_refused) {
+  daemon_fixture f;
+  auto slack = f.make_receiver(always(slack_ok()));
+  auto reply = f.make_receiver(always(response_url_ok()));
+  // The default list: hooks.slack.com only.
+  f.start({}, "",
+          std::string{"[slack]\nsigning_secret = \""} + slack_secret + "\"\n");
+  create_endpoint(f, slack_endpoint(*slack));
+  auto id = f.post_events(sample_event()).at(0);
+  wait_deliveries(f, id, 1);
+  for (auto& url :
+       {response_url_of(*reply),
+        "https://localhost:" + std::to_string(reply->port()) + "/x",
+        std::string{"https://hooks.slack.com.evil.example/actions/1"}}) {
+    auto r = click(f, click_body(id, url));
+    BOOST_TEST(r.status == 400, url << ": " << r.body << r.error);
+    BOOST_TEST(error_code(r) == "invalid_payload", r.body);
+    BOOST_TEST(contains(r.body, "slack.response_url_hosts"), r.body);
+  }
+  auto ev = f.event(id);
+  BOOST_TEST(ev["state"] == "open", ev.dump());
+  BOOST_TEST(!ev.contains("acknowledged"), ev.dump());
+  expect_quiet({slack.get(), reply.get()}, {1, 0}, "refused clicks");
+  BOOST_TEST(f.event(id)["deliveries"].size() == 1u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -433,7 +433,10 @@ BOOST_AUTO_TEST_CASE(pagerduty_answers_are_classified) {
   BOOST_TEST(error_of(patched)["code"] == "invalid_options", patched.body);
   auto kept =
       json::parse(f.get("/v1/endpoints/" + ep_accepted, f.admin_token()).body);
-  BOOST_TEST(kept["options"]["routing_key"] == routing_key, kept.dump());
+  // (Shown masked: the key is a credential.)
+  BOOST_TEST(kept["options"]["routing_key"] ==
+                 "\u2026" + std::string{routing_key}.substr(28),
+             kept.dump());
 
   // 400 with PagerDuty's error body: dead-lettered, its errors kept.
   auto d_invalid = delivery_to(ev, ep_invalid);

@@ -63,7 +63,8 @@ BOOST_AUTO_TEST_CASE(a_secret_belongs_only_to_transports_that_sign) {
       endpoints::create_endpoint(with("transport", "slack"), rules(), 1000);
   BOOST_REQUIRE(slack);
   BOOST_TEST(slack->secret.empty());
-  BOOST_TEST(endpoints::to_api_json(*slack, true)["signature"].is_null());
+  BOOST_TEST(
+      endpoints::to_api_json(*slack, true, nullptr)["signature"].is_null());
   auto runtime = endpoints::runtime_config(*slack, {}, &shipped_transports());
   BOOST_REQUIRE(runtime);
   BOOST_TEST(runtime->signing_keys.empty());
@@ -294,7 +295,7 @@ BOOST_AUTO_TEST_CASE(ed25519_endpoints_get_a_keypair) {
   BOOST_REQUIRE(e);
   BOOST_TEST(e->secret.rfind("whsk_", 0) == 0);
   BOOST_TEST(e->signature() == "ed25519");
-  auto shown = endpoints::to_api_json(*e, false);
+  auto shown = endpoints::to_api_json(*e, false, nullptr);
   BOOST_TEST(!shown.contains("secret"));
   BOOST_REQUIRE(shown.contains("public_key"));
   BOOST_TEST(shown["public_key"] == *delivery::ed25519_public_key(e->secret));
@@ -306,10 +307,11 @@ BOOST_AUTO_TEST_CASE(ed25519_endpoints_get_a_keypair) {
 
 BOOST_AUTO_TEST_CASE(the_secret_is_shown_only_when_asked) {
   auto e = endpoints::create_endpoint(base(), {}, 5);
-  BOOST_TEST(!endpoints::to_api_json(*e, false).contains("secret"));
-  BOOST_TEST(endpoints::to_api_json(*e, true)["secret"] == e->secret);
-  BOOST_TEST(endpoints::to_api_json(*e, false).dump().find(e->secret) ==
-             std::string::npos);
+  BOOST_TEST(!endpoints::to_api_json(*e, false, nullptr).contains("secret"));
+  BOOST_TEST(endpoints::to_api_json(*e, true, nullptr)["secret"] == e->secret);
+  BOOST_TEST(
+      endpoints::to_api_json(*e, false, nullptr).dump().find(e->secret) ==
+      std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(patch_changes_only_what_it_names) {
@@ -411,6 +413,67 @@ BOOST_AUTO_TEST_CASE(the_stored_form_round_trips) {
   BOOST_TEST(endpoints::to_stored_json(*back) == text);
   BOOST_TEST(!endpoints::from_stored_json("{}"));
   BOOST_TEST(!endpoints::from_stored_json("nope"));
+}
+
+BOOST_AUTO_TEST_CASE(credentials_are_masked_to_their_last_four_characters) {
+  using endpoints::masked_option;
+  const std::string e = "\u2026";
+  BOOST_TEST(masked_option("R0ut1ngKeyR0ut1ngKeyR0ut1ngKeyZ9") == e + "eyZ9");
+  BOOST_TEST(masked_option("abcdefgh") == e + "efgh");
+  BOOST_TEST(masked_option("abcdefg") == e); // under 8: nothing of it
+  BOOST_TEST(masked_option("") == e);
+  BOOST_TEST(masked_option("\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"
+                           "\xc3\xa9\xc3\xa9\xc3\xa9") ==
+             e + "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"); // characters, not bytes
+  BOOST_TEST(masked_option(12345678901) == e);
+  BOOST_TEST(masked_option(nullptr) == e);
+}
+
+BOOST_AUTO_TEST_CASE(transports_mark_their_credentials) {
+  auto& set = shipped_transports();
+  BOOST_TEST(set.find("pagerduty")->secret_options() ==
+             (std::vector<std::string>{"routing_key"}));
+  BOOST_TEST(set.find("slack")->secret_options() ==
+             (std::vector<std::string>{"bot_token"}));
+  BOOST_TEST(set.find("webhook")->secret_options().empty());
+}
+
+BOOST_AUTO_TEST_CASE(credentials_are_shown_masked_and_kept_when_sent_back) {
+  const std::string key = "R0ut1ngKeyR0ut1ngKeyR0ut1ngKeyZ9";
+  auto body = with("transport", "pagerduty");
+  body["options"] = {{"routing_key", key}};
+  auto e = endpoints::create_endpoint(body, rules(), 1000);
+  BOOST_REQUIRE_MESSAGE(e, (e ? "" : e.error().message));
+  for (bool with_secret : {false, true}) {
+    auto shown = endpoints::to_api_json(*e, with_secret, &shipped_transports());
+    BOOST_TEST(shown["options"]["routing_key"] == "\u2026eyZ9");
+    BOOST_TEST(shown.dump().find(key) == std::string::npos, shown.dump());
+  }
+  // Without the transports nothing is known to be secret.
+  BOOST_TEST(endpoints::to_api_json(*e, false,
+                                    nullptr)["options"]["routing_key"] == key);
+  // The stored form keeps it whole.
+  BOOST_TEST(endpoints::to_stored_json(*e).find(key) != std::string::npos);
+  // PATCH with what GET showed: kept.
+  auto shown = endpoints::to_api_json(*e, false, &shipped_transports());
+  auto kept = endpoints::patch_endpoint(
+      *e, {{"options", shown["options"]}, {"description", "d"}}, rules(), 2000);
+  BOOST_REQUIRE_MESSAGE(kept, (kept ? "" : kept.error().message));
+  BOOST_TEST(kept->options["routing_key"] == key);
+  BOOST_TEST(kept->description == "d");
+  // Another value (or another mask) is taken as the new value, and checked.
+  const std::string next = "N3wK3yN3wK3yN3wK3yN3wK3yN3wK3yQ7";
+  auto changed = endpoints::patch_endpoint(
+      *e, {{"options", {{"routing_key", next}}}}, rules(), 2000);
+  BOOST_REQUIRE(changed);
+  BOOST_TEST(changed->options["routing_key"] == next);
+  auto wrong_mask = endpoints::patch_endpoint(
+      *e, {{"options", {{"routing_key", "\u2026abcd"}}}}, rules(), 2000);
+  BOOST_REQUIRE(!wrong_mask);
+  BOOST_TEST(wrong_mask.error().code == "invalid_options");
+  // A create cannot send a mask for a value it does not have.
+  body["options"] = {{"routing_key", "\u2026eyZ9"}};
+  BOOST_TEST(!endpoints::create_endpoint(body, rules(), 1000));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

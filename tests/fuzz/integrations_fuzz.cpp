@@ -5,8 +5,12 @@
 // the reader: even for a Slack interaction, odd for a PagerDuty webhook.
 #include "api/integrations.hpp"
 
+#include "common/url.hpp"
+
 #include <cstdint>
+#include <string>
 #include <string_view>
+#include <vector>
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
                                       std::size_t size) {
@@ -16,10 +20,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data,
   std::string_view in{reinterpret_cast<const char*>(data) + 1, size - 1};
   constexpr unix_ms now = 1'764'201'600'000;
   if (data[0] % 2 == 0) {
-    if (auto clicks = api::parse_slack_interaction(in))
+    static const std::vector<std::string> hosts{"hooks.slack.com"};
+    if (auto clicks = api::parse_slack_interaction(in, hosts))
       for (auto& c : *clicks)
-        if (c.event_id.size() != 30 || c.user.size() > 200)
-          __builtin_trap(); // only event ids and bounded names come out
+        if (c.event_id.size() != 30 || c.user.size() > 200 ||
+            (!c.response_url.empty() &&
+             parse_url(c.response_url)->host != hosts[0]))
+          __builtin_trap(); // only event ids, bounded names, listed hosts
     // The body's first line as the timestamp and signature header.
     auto nl = in.find('\n');
     auto header = in.substr(0, nl);

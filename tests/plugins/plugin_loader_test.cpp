@@ -194,6 +194,87 @@ BOOST_AUTO_TEST_CASE(code_others_can_write_is_refused) {
   }
 }
 
+// Whoever can write a directory above the plugins directory can replace
+// it: every ancestor is checked (as sshd's StrictModes does), after links
+// are resolved (issue 24).
+BOOST_AUTO_TEST_CASE(
+    a_plugins_dir_under_a_directory_others_can_write_is_refused) {
+  tocsin::test::temp_dir tmp; // 0700, in /tmp (1777: sticky, fine)
+  auto open = tmp.path() / "open";
+  auto dir = open / "plugins";
+  fs::create_directories(dir);
+  fs::copy_file(plugins_dir / "discord.so", dir / "discord.so");
+  BOOST_REQUIRE(::chmod(dir.c_str(), 0755) == 0);
+  BOOST_REQUIRE(::chmod(open.c_str(), 0777) == 0);
+  auto r = load_plugins(dir);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == "plugins_dir_unsafe");
+  BOOST_TEST(r.error().message.find(open.string() + ", above " + dir.string() +
+                                    ", is writable by others (mode 0777") !=
+                 std::string::npos,
+             r.error().message);
+  BOOST_REQUIRE(::chmod(open.c_str(), 0775) == 0);
+  r = load_plugins(dir);
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().message.find("writable by its group") !=
+                 std::string::npos,
+             r.error().message);
+  // Sticky, as /tmp is: others cannot replace what is ours there.
+  BOOST_REQUIRE(::chmod(open.c_str(), 01777) == 0);
+  BOOST_TEST(load(dir).plugins.size() == 1u);
+  BOOST_REQUIRE(::chmod(open.c_str(), 0755) == 0);
+  BOOST_TEST(load(dir).plugins.size() == 1u);
+  // Owned by someone else (only root can give a directory away).
+  if (::geteuid() == 0) {
+    BOOST_REQUIRE(::chown(open.c_str(), 65534, 65534) == 0);
+    r = load_plugins(dir);
+    BOOST_REQUIRE(!r.ok());
+    BOOST_TEST(r.error().message.find("owned by uid 65534") !=
+                   std::string::npos,
+               r.error().message);
+    BOOST_REQUIRE(::chown(open.c_str(), 0, 0) == 0);
+  }
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_plugins_dir_reached_through_a_link_is_checked_where_it_is) {
+  tocsin::test::temp_dir tmp;
+  auto open = tmp.path() / "open";
+  auto dir = open / "plugins";
+  fs::create_directories(dir);
+  fs::copy_file(plugins_dir / "discord.so", dir / "discord.so");
+  BOOST_REQUIRE(::chmod(dir.c_str(), 0755) == 0);
+  BOOST_REQUIRE(::chmod(open.c_str(), 0777) == 0);
+  // The link itself sits in a safe directory; where it leads does not.
+  auto safe = tmp.path() / "safe";
+  fs::create_directories(safe);
+  BOOST_REQUIRE(::chmod(safe.c_str(), 0755) == 0);
+  fs::create_symlink(dir, safe / "plugins");
+  auto r = load_plugins(safe / "plugins");
+  BOOST_REQUIRE(!r.ok());
+  BOOST_TEST(r.error().code == "plugins_dir_unsafe");
+  BOOST_TEST(r.error().message.find(open.string() + ", above " +
+                                    dir.string()) != std::string::npos,
+             r.error().message);
+  // A link to a directory that is itself open, and links along the way.
+  fs::create_symlink(open, safe / "via");
+  BOOST_REQUIRE(::chmod(open.c_str(), 0755) == 0);
+  BOOST_REQUIRE(::chmod(dir.c_str(), 0777) == 0);
+  for (auto& p : {safe / "plugins", safe / "via" / "plugins"}) {
+    r = load_plugins(p);
+    BOOST_REQUIRE_MESSAGE(!r.ok(), p);
+    BOOST_TEST(
+        r.error().message.find(dir.string() + " is writable by others") !=
+            std::string::npos,
+        r.error().message);
+  }
+  // Made safe: loaded through the link, from the real directory.
+  BOOST_REQUIRE(::chmod(dir.c_str(), 0755) == 0);
+  auto set = load(safe / "via" / "plugins");
+  BOOST_REQUIRE_EQUAL(set.plugins.size(), 1u);
+  BOOST_TEST(set.plugins[0].path() == fs::canonical(dir) / "discord.so");
+}
+
 BOOST_AUTO_TEST_CASE(a_second_plugin_of_the_same_name_is_refused) {
   plugin_copies dir;
   dir.add("discord");

@@ -362,6 +362,9 @@ int classify(const tocsin_host_api* host, tocsin_call* call, tocsin_instance*,
   }
 }
 
+// The routing key lets anyone page the service: never shown whole.
+const char* const secret_options[] = {"routing_key", nullptr};
+
 const tocsin_transport table = {
     sizeof(tocsin_transport),
     TOCSIN_PLUGIN_ABI_VERSION,
@@ -381,6 +384,7 @@ const tocsin_transport table = {
     2.0,
     10,
     nullptr,
+    secret_options,
 };
 
 } // namespace

@@ -789,6 +789,9 @@ int classify(const tocsin_host_api* host, tocsin_call* call,
   }
 }
 
+// A bot token posts as the app anywhere it is: never shown whole.
+const char* const secret_options[] = {"bot_token", nullptr};
+
 const tocsin_transport table = {
     sizeof(tocsin_transport),
     TOCSIN_PLUGIN_ABI_VERSION,
@@ -805,6 +808,7 @@ const tocsin_transport table = {
     1.0, // Slack: about one message per second per webhook
     3,
     nullptr,
+    secret_options,
 };
 
 } // namespace

@@ -59,6 +59,7 @@ const tocsin_transport table = {
     0, // no rate limit: the receiver is the operator's own
     0,
     nullptr,
+    nullptr, // no option is a credential (the signing secret is not one)
 };
 
 } // namespace
