@@ -62,6 +62,7 @@ if [ "$sanitize" = 1 ] || [ "$fuzz" = 1 ]; then
   cmake --build build-asan -j "$jobs"
   if [ "$sanitize" = 1 ]; then
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export LSAN_OPTIONS=suppressions=$PWD/tests/lsan.supp
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:suppressions=$PWD/tests/ubsan.supp
     echo "== tests under ASan + UBSan"
     (cd build-asan && ctest --output-on-failure -j "$jobs")

@@ -120,7 +120,16 @@ BOOST_AUTO_TEST_CASE(a_thousand_escalations_in_one_commit_cost_little) {
                      << " ms); RSS " << rss_before / 1024 << " MiB before, "
                      << rss_after / 1024 << " MiB after, peak " << peak / 1024
                      << " MiB");
-  BOOST_TEST(peak - rss_before <= 100 * 1024,
+  // Under ASan the daemon keeps 256 MB of freed memory in quarantine and pads
+  // every allocation: the bound is the product's only in a plain build. The
+  // code before this bound took +1,063 MiB in a plain build, far over
+  // either.
+#ifdef TOCSIN_TESTS_SANITIZED
+  constexpr long bound_kib = 400 * 1024;
+#else
+  constexpr long bound_kib = 100 * 1024;
+#endif
+  BOOST_TEST(peak - rss_before <= bound_kib,
              "the firing commit took " << (peak - rss_before) / 1024
                                        << " MiB more RSS at its peak");
 
