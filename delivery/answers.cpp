@@ -5,11 +5,9 @@
 #include "common/json_writer.hpp"
 #include "common/metric_families.hpp"
 #include "delivery/own_records.hpp"
-#include "delivery/payload.hpp"
 
 #include <nlohmann/json.hpp>
 
-#include <algorithm>
 #include <unordered_set>
 
 namespace tocsin::delivery {

@@ -2,8 +2,6 @@
 
 #include "common/defaults.hpp"
 #include "common/event_types.hpp"
-#include "common/ids.hpp"
-#include "common/json_parse.hpp"
 #include "common/json_writer.hpp"
 #include "common/log.hpp"
 #include "common/metric_families.hpp"
@@ -11,8 +9,6 @@
 #include "delivery/payload.hpp"
 #include "delivery/retry_policy.hpp"
 #include "delivery/routing.hpp"
-
-#include <nlohmann/json.hpp>
 
 #include <utility>
 
