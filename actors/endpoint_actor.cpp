@@ -56,7 +56,7 @@ void page_in(self_ptr self, unix_ms now) {
   if (!want)
     return;
   auto& id = q.config().id;
-  auto page = st.deps.log->pending_of(
+  auto page = st.deps.log->line_of(
       id, want->from, want->limit,
       [&q](std::string_view delivery_id) { return q.holds(delivery_id); });
   std::vector<delivery::job> jobs;
@@ -166,7 +166,7 @@ void pump(self_ptr self) {
   auto& q = *st.queue;
   auto now = st.deps.clock();
   page_in(self, now);
-  storage::write_set ws;
+  storage::changes ws;
   auto starting = q.start_due(now, ws);
   if (!starting.empty()) {
     status written;

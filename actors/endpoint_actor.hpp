@@ -16,7 +16,7 @@
 #include "delivery/endpoint_queue.hpp"
 #include "delivery/escalation.hpp"
 #include "net/https_client.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 #include <array>
 
 #include <functional>
@@ -28,7 +28,7 @@ namespace tocsin::actors {
 /// What the actors run against: the store, the network, and the time
 /// (Unix ms; tests give a clock that follows CAF's test scheduler).
 struct actor_deps {
-  storage::event_log* log = nullptr;
+  storage::store* log = nullptr;
   net::https_client* client = nullptr;
   std::function<unix_ms()> clock = now_ms;
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
@@ -59,7 +59,7 @@ struct endpoint_metrics {
 struct endpoint_state {
   std::optional<delivery::endpoint_queue> queue;
   actor_deps deps;
-  storage::write_set outcomes; ///< recorded, written at the next flush
+  storage::changes outcomes; ///< recorded, written at the next flush
   bool flush_scheduled = false;
   bool paged_once = false;
   log::throttle store_errors_log; ///< a store refusing writes: not every time

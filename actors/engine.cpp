@@ -69,7 +69,7 @@ struct bridge {
 
 class engine_impl final : public engine {
 public:
-  engine_impl(const engine_options& opts, storage::event_log& log,
+  engine_impl(const engine_options& opts, storage::store& log,
               net::https_client& client)
       : cfg_(make_config(opts.scheduler_threads)), sys_(cfg_), log_(log),
         opts_(opts), client_(client) {}
@@ -144,7 +144,7 @@ public:
 private:
   caf::actor_system_config cfg_;
   caf::actor_system sys_;
-  storage::event_log& log_;
+  storage::store& log_;
   engine_options opts_;
   net::https_client& client_;
   ingest_actor ingest_;
@@ -154,7 +154,7 @@ private:
 } // namespace
 
 result<std::unique_ptr<engine>> engine::start(engine_options opts,
-                                              storage::event_log& log,
+                                              storage::store& log,
                                               net::https_client& client) {
   auto e = std::make_unique<engine_impl>(opts, log, client);
   e->start();

@@ -13,7 +13,7 @@
 #include "delivery/new_event.hpp"
 #include "delivery/replay.hpp"
 #include "net/https_client.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <chrono>
 #include <memory>
@@ -39,7 +39,7 @@ class engine {
 public:
   /// `log` and `client` must outlive the engine.
   static result<std::unique_ptr<engine>> start(engine_options opts,
-                                               storage::event_log& log,
+                                               storage::store& log,
                                                net::https_client& client);
 
   virtual ~engine() = default;

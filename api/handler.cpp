@@ -289,7 +289,7 @@ const std::vector<request_handler::route>& request_handler::routes() {
 }
 
 request_handler::request_handler(actors::engine& engine,
-                                 storage::event_log& log, authenticator auth,
+                                 storage::store& log, authenticator auth,
                                  handler_options opts)
     : engine_(engine), log_(log), auth_(std::move(auth)),
       opts_(std::move(opts)) {}

@@ -8,7 +8,7 @@
 #include "api/stream.hpp"
 #include "common/defaults.hpp"
 #include "endpoints/definition.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <atomic>
 #include <cstdint>
@@ -85,7 +85,7 @@ struct head_verdict {
 
 class request_handler {
 public:
-  request_handler(actors::engine& engine, storage::event_log& log,
+  request_handler(actors::engine& engine, storage::store& log,
                   authenticator auth, handler_options opts);
 
   /// Handles one request; `respond` runs exactly once, possibly later and on
@@ -174,7 +174,7 @@ private:
                        bool with_secret, call& c);
 
   actors::engine& engine_;
-  storage::event_log& log_;
+  storage::store& log_;
   authenticator auth_;
   handler_options opts_;
   std::atomic<std::size_t> queued_requests_{0};

@@ -97,7 +97,7 @@ bool stream_frame::matches(const stream_filter& f) const {
 }
 
 std::optional<stream_frame> frame_of(std::uint64_t seq, std::string_view record,
-                                     storage::event_log& log) {
+                                     storage::store& log) {
   json r;
   if (!parse_json(record, r, nullptr, stored_json_limits) || !r.is_object())
     return std::nullopt;
@@ -243,7 +243,7 @@ std::size_t stream_subscription::room() const {
 
 // -- the hub ------------------------------------------------------------------
 
-stream_hub::stream_hub(storage::event_log& log, stream_options opts)
+stream_hub::stream_hub(storage::store& log, stream_options opts)
     : log_(log), opts_(opts), next_(log.last_sequence() + 1),
       thread_([this] { run(); }) {}
 
@@ -318,7 +318,7 @@ void stream_hub::step() {
     return;
   while (next_ <= last) {
     std::vector<std::pair<std::uint64_t, std::string>> records;
-    auto st = log_.for_each_record(
+    auto st = log_.read_log(
         next_, [&](std::uint64_t seq, std::string_view rec) {
           if (seq > last)
             return false;
@@ -350,7 +350,7 @@ void stream_hub::catch_up(stream_subscription& s) {
   auto from = *s.cursor_;
   std::size_t pushed = 0;
   auto st =
-      log_.for_each_record(from, [&](std::uint64_t seq, std::string_view rec) {
+      log_.read_log(from, [&](std::uint64_t seq, std::string_view rec) {
         if (seq >= next_)
           return false; // live from here on
         s.cursor_ = seq + 1;

@@ -10,7 +10,7 @@
 #pragma once
 
 #include "common/result.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -61,7 +61,7 @@ struct stream_frame {
 /// Turns a log record (its JSON) into a frame, or nothing for records the
 /// stream does not show. `log` is read for an accepted event's fields.
 std::optional<stream_frame> frame_of(std::uint64_t seq, std::string_view record,
-                                     storage::event_log& log);
+                                     storage::store& log);
 
 /// One client's queue. The hub pushes, the client's session takes.
 class stream_subscription {
@@ -122,7 +122,7 @@ struct stream_options {
 class stream_hub {
 public:
   /// Starts tailing `log` (which must outlive the hub) from its end.
-  stream_hub(storage::event_log& log, stream_options opts = {});
+  stream_hub(storage::store& log, stream_options opts = {});
   ~stream_hub();
   stream_hub(const stream_hub&) = delete;
   stream_hub& operator=(const stream_hub&) = delete;
@@ -141,7 +141,7 @@ private:
   void step();
   void catch_up(stream_subscription& s);
 
-  storage::event_log& log_;
+  storage::store& log_;
   stream_options opts_;
   std::uint64_t next_ = 0; ///< the hub's thread only: next record to read
   mutable std::mutex mtx_;

@@ -19,7 +19,7 @@
 #include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "plugins/tocsin_plugin.h"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 #include "storage/retention.hpp"
 
 #include <cmath>
@@ -123,7 +123,7 @@ int serve(const std::string& config_file) {
                                    ec.message()});
   if (auto why = private_dir_problem(cfg->server.data_dir))
     return refuse("data_dir", {"data_dir_unsafe", *why});
-  auto log = storage::open_event_log({cfg->server.data_dir});
+  auto log = storage::open_store({cfg->server.data_dir});
   if (!log)
     return refuse("store", log.error());
 

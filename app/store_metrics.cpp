@@ -19,7 +19,7 @@ struct store_gauges {
 
 } // namespace
 
-void add_store_metrics(metrics::registry& reg, storage::event_log& log,
+void add_store_metrics(metrics::registry& reg, storage::store& log,
                        std::chrono::milliseconds refresh) {
   auto cache = std::make_shared<store_gauges>();
   reg.add_collector([&log, cache, refresh](std::string& out) {

@@ -5,7 +5,7 @@
 
 #include "common/metrics.hpp"
 #include "common/time.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <chrono>
 
@@ -14,7 +14,7 @@ namespace tocsin::app {
 /// Adds a collector to `reg` that reads `log` (which must outlive it). The
 /// per-endpoint counts walk index keys; they are taken again at most every
 /// `refresh` (scrapes in between see the last ones).
-void add_store_metrics(metrics::registry& reg, storage::event_log& log,
+void add_store_metrics(metrics::registry& reg, storage::store& log,
                        std::chrono::milliseconds refresh = std::chrono::seconds{
                            5});
 

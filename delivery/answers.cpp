@@ -16,7 +16,7 @@ namespace {
 
 /// The events an escalation was derived from as its body lists them
 /// (details.escalation.event_ids: all of them in escalations recorded before
-/// storage::event_log::members_of, the newest 100 since); none for any
+/// storage::store::members_of, the newest 100 since); none for any
 /// other event.
 std::vector<std::string> episode_of(const storage::event_record& rec) {
   std::vector<std::string> ids;
@@ -64,7 +64,7 @@ storage::record_kind kind_of(storage::event_state s) {
 
 } // namespace
 
-answers::answers(storage::event_log& log, const std::vector<route>& routes,
+answers::answers(storage::store& log, const std::vector<route>& routes,
                  std::size_t max_payload_bytes, pending_commit& pending)
     : log_(log), routes_(routes), max_payload_bytes_(max_payload_bytes),
       pending_(pending) {}
@@ -108,7 +108,7 @@ void answers::add_notice(storage::event_record& rec, const route& r,
   rec.delivery_ids.push_back(n.id);
   auto content = make_event_content(rec, max_payload_bytes_);
   auto place = r.place(severity_rank_of(content.get()), now);
-  pending_.batch.add_delivery(n, place);
+  pending_.batch.delivery_created(n, place);
   pending_.hand_over(r.endpoint_id,
                      job_of(std::move(n), std::move(content), place));
 }
@@ -244,7 +244,7 @@ result<answer_outcome> answers::answer(const answer_request& req, unix_ms now) {
     if (!req.note.empty())
       fields.field("note", req.note);
     fields.field("notices", static_cast<std::int64_t>(notices[i])).end_object();
-    pending_.batch.put_event(rec, kind_of(req.state), fields.take());
+    pending_.batch.event_changed(rec, kind_of(req.state), fields.take());
     for (auto& e : out.events)
       if (e.event_id == rec.id)
         e.notices = notices[i];
@@ -292,7 +292,7 @@ result<bool> answers::follow_up(const std::string& event_id,
       .end_object();
   // The event again (its new delivery listed), logged as the answer it
   // carries the news of.
-  pending_.batch.put_event(rec, kind_of(state), fields.take());
+  pending_.batch.event_changed(rec, kind_of(state), fields.take());
   pending_.answered.insert_or_assign(rec.id, std::move(rec));
   return true;
 }

@@ -17,7 +17,7 @@
 #include "delivery/answer.hpp"
 #include "delivery/pending_commit.hpp"
 #include "delivery/route.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <cstddef>
 #include <optional>
@@ -29,7 +29,7 @@ namespace tocsin::delivery {
 class answers {
 public:
   /// `routes` is the intake's routing table (read at each call).
-  answers(storage::event_log& log, const std::vector<route>& routes,
+  answers(storage::store& log, const std::vector<route>& routes,
           std::size_t max_payload_bytes, pending_commit& pending);
 
   /// Records an operator's answer to an event (and to the events of its
@@ -59,7 +59,7 @@ private:
   void add_notice(storage::event_record& rec, const route& r,
                   storage::notice news, unix_ms now);
 
-  storage::event_log& log_;
+  storage::store& log_;
   const std::vector<route>& routes_;
   std::size_t max_payload_bytes_;
   pending_commit& pending_;

@@ -18,12 +18,12 @@ endpoint_queue::endpoint_queue(endpoint_config config, std::uint64_t seed,
   breaker_.configure(config_.breaker);
 }
 
-storage::pending_key endpoint_queue::store_key(const job& j) const {
-  return storage::pending_key{j.indexed_due, j.state.id};
+storage::line_position endpoint_queue::store_key(const job& j) const {
+  return storage::line_position{j.place, j.state.id};
 }
 
 unix_ms endpoint_queue::place_of(const job& j) const {
-  return config_.ordered ? j.indexed_due
+  return config_.ordered ? j.place
                          : place_in_line(false, severity_rank_of(j.event.get()),
                                          j.state.next_attempt_at);
 }
@@ -57,7 +57,7 @@ void endpoint_queue::reconfigure(endpoint_config cfg) {
   ready_.clear();
   due_.clear();
   waiting_.clear();
-  frontier_ = storage::pending_key{};
+  frontier_ = storage::line_position{};
 }
 
 void endpoint_queue::evict_one() {
@@ -65,8 +65,8 @@ void endpoint_queue::evict_one() {
   // latest one. Scanned, not indexed: it happens only when a job comes in
   // ahead of a full window (a more severe event, a retry).
   auto before = [](const job& a, const job& b) {
-    return std::tie(a.indexed_due, a.state.id) <
-           std::tie(b.indexed_due, b.state.id);
+    return std::tie(a.place, a.state.id) <
+           std::tie(b.place, b.state.id);
   };
   job j;
   auto last_waiting = waiting_.end();
@@ -149,9 +149,9 @@ std::optional<page_request> endpoint_queue::page_wanted() const {
 }
 
 page_report endpoint_queue::paged(std::vector<job> jobs,
-                                  std::optional<storage::pending_key> next,
+                                  std::optional<storage::line_position> next,
                                   std::uint64_t as_of, unix_ms now,
-                                  storage::write_set& ws) {
+                                  storage::changes& ws) {
   page_report report;
   paged_as_of_ = std::max(paged_as_of_, as_of);
   frontier_ = std::move(next);
@@ -169,11 +169,11 @@ page_report endpoint_queue::paged(std::vector<job> jobs,
       ++report.interrupted;
       if (!removed_) {
         d.next_attempt_at = now;
-        j.next_indexed_due = place_of(j);
-        ws.put_delivery(
+        j.next_place = place_of(j);
+        ws.delivery_changed(
             d, record_kind::attempt_interrupted,
-            storage::delivery_position{delivery_state::pending, j.indexed_due},
-            j.next_indexed_due);
+            storage::standing{delivery_state::pending, j.place},
+            j.next_place);
         known_.insert(d.id);
         settling_.push_back(std::move(j));
         continue;
@@ -195,7 +195,7 @@ void endpoint_queue::promote_due(unix_ms now) {
   while (!waiting_.empty() && waiting_.begin()->first.first <= now) {
     auto& j = waiting_.begin()->second;
     // In the store's order: the most severe first, then the earliest due.
-    auto key = std::make_pair(j.indexed_due, j.state.id);
+    auto key = std::make_pair(j.place, j.state.id);
     due_.emplace(std::move(key), std::move(j));
     waiting_.erase(waiting_.begin());
   }
@@ -219,7 +219,7 @@ job endpoint_queue::take_next_up() {
 }
 
 std::vector<job> endpoint_queue::start_due(unix_ms now,
-                                           storage::write_set& ws) {
+                                           storage::changes& ws) {
   std::vector<job> starting;
   if (draining_ || removed_)
     return starting;
@@ -243,11 +243,11 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
     a.number = static_cast<int>(d.attempts.size()) + 1;
     a.started_at = now;
     d.attempts.push_back(a);
-    j.next_indexed_due = place_of(j);
-    ws.put_delivery(
+    j.next_place = place_of(j);
+    ws.delivery_changed(
         d, record_kind::attempt_started,
-        storage::delivery_position{delivery_state::pending, j.indexed_due},
-        j.next_indexed_due);
+        storage::standing{delivery_state::pending, j.place},
+        j.next_place);
     starting.push_back(std::move(j));
   }
   return starting;
@@ -255,7 +255,7 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
 
 void endpoint_queue::launched(std::vector<job> jobs) {
   for (auto& j : jobs) {
-    j.indexed_due = j.next_indexed_due; // as the attempt was written
+    j.place = j.next_place; // as the attempt was written
     auto id = j.state.id;
     in_flight_.emplace(std::move(id), std::move(j));
   }
@@ -273,7 +273,7 @@ void endpoint_queue::unlaunched(std::vector<job> jobs, unix_ms now) {
 std::optional<attempt_report>
 endpoint_queue::finish(const std::string& delivery_id,
                        const net::inbound_response& r, unix_ms now,
-                       storage::write_set& ws) {
+                       storage::changes& ws) {
   auto it = in_flight_.find(delivery_id);
   if (it == in_flight_.end())
     return std::nullopt;
@@ -323,12 +323,12 @@ endpoint_queue::finish(const std::string& delivery_id,
     d.next_attempt_at = v.next_attempt_at;
   }
   // The new state once, then the outcome as its own record.
-  j.next_indexed_due = place_of(j);
-  ws.put_delivery(
+  j.next_place = place_of(j);
+  ws.delivery_changed(
       d, record_kind::attempt_finished,
-      storage::delivery_position{delivery_state::pending, j.indexed_due},
-      j.next_indexed_due);
-  ws.add_delivery_outcome(kind, d);
+      storage::standing{delivery_state::pending, j.place},
+      j.next_place);
+  ws.delivery_outcome(kind, d);
   if (report.circuit != circuit_breaker::change::none) {
     bool opened = report.circuit == circuit_breaker::change::opened;
     json_writer f;
@@ -336,13 +336,13 @@ endpoint_queue::finish(const std::string& delivery_id,
     if (opened)
       f.field("failures", breaker_.consecutive_failures())
           .field("probe_at", *breaker_.reopens_at());
-    ws.add_record(opened ? record_kind::endpoint_circuit_opened
+    ws.noted(opened ? record_kind::endpoint_circuit_opened
                          : record_kind::endpoint_circuit_closed,
                   f.end_object().take());
   }
   if (v.flags_endpoint() && !flagged_) {
     flagged_ = report.flagged = true;
-    ws.add_record(record_kind::endpoint_flagged,
+    ws.noted(record_kind::endpoint_flagged,
                   json_writer{}
                       .begin_object()
                       .field("endpoint_id", config_.id)
@@ -402,7 +402,7 @@ std::vector<settled> endpoint_queue::settle(bool written, unix_ms now) {
       continue;
     }
     out.push_back({d, true});
-    j.indexed_due = j.next_indexed_due;
+    j.place = j.next_place;
     // A retry decided before the endpoint was deleted, written after.
     if (removed_)
       leave_to_removal(j);
@@ -413,14 +413,14 @@ std::vector<settled> endpoint_queue::settle(bool written, unix_ms now) {
 }
 
 void endpoint_queue::dead_letter(job j, std::string reason, unix_ms now,
-                                 storage::write_set& ws) {
+                                 storage::changes& ws) {
   auto& d = j.state;
   d.state = delivery_state::dead_lettered;
   d.finished_at = now;
   d.reason = std::move(reason);
-  ws.put_delivery(
+  ws.delivery_changed(
       d, record_kind::delivery_dead_lettered,
-      storage::delivery_position{delivery_state::pending, j.indexed_due});
+      storage::standing{delivery_state::pending, j.place});
   settling_.push_back(std::move(j));
 }
 
@@ -432,7 +432,7 @@ void endpoint_queue::leave_to_removal(const job& j) {
     frontier_ = std::move(key);
 }
 
-std::size_t endpoint_queue::remove(unix_ms now, storage::write_set& ws) {
+std::size_t endpoint_queue::remove(unix_ms now, storage::changes& ws) {
   removed_ = true;
   std::string reason{endpoint_deleted_reason};
   auto queued = this->queued();

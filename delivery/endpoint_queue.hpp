@@ -2,14 +2,14 @@
 // machine of explicit time (no actors, no I/O, no clock): which attempts may
 // start now (in-flight bound, rate limit, circuit breaker, FIFO order), what
 // an attempt's result means and what it records, when to look again. Every
-// call that changes a delivery adds its log records to a write_set the
+// call that changes a delivery adds its log records to a changes the
 // caller commits; changes take effect only once the caller says they were
 // written (log before effect). The endpoint actor is a thin shell around it.
 //
 // Memory is bounded by the window, not by the backlog: the queue holds at
 // most `window` deliveries that wait (plus those in flight), always the
 // next ones due, and everything else stays in the store. The frontier is
-// the place in the store's pending index (a due time, or on a FIFO endpoint
+// the place in the endpoint's line in the store (a due time, or on a FIFO endpoint
 // where a delivery joined the line) from which on nothing is held: every
 // pending delivery of the endpoint that is not in memory sits at or after
 // it. New deliveries before the frontier come in (the latest ones due go out
@@ -24,7 +24,7 @@
 #include "delivery/job.hpp"
 #include "delivery/retry_policy.hpp"
 #include "net/http_types.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <cstdint>
 #include <deque>
@@ -68,7 +68,7 @@ struct settled {
 
 /// What the queue wants read from the store next.
 struct page_request {
-  storage::pending_key from;
+  storage::line_position from;
   std::size_t limit = 0;
 };
 
@@ -112,14 +112,14 @@ public:
   /// interrupted in `ws`, and deliveries of a deleted endpoint as dead
   /// letters; those wait in "settling" until settle().
   page_report paged(std::vector<job> jobs,
-                    std::optional<storage::pending_key> next,
-                    std::uint64_t as_of, unix_ms now, storage::write_set& ws);
+                    std::optional<storage::line_position> next,
+                    std::uint64_t as_of, unix_ms now, storage::changes& ws);
 
   /// The attempts that may start at `now`, each with its "attempt.started"
   /// record added to `ws`. Commit `ws`, then hand them to launched() (and
   /// send them), or to unlaunched() if the write failed: nothing is sent
   /// that the log does not know of.
-  std::vector<job> start_due(unix_ms now, storage::write_set& ws);
+  std::vector<job> start_due(unix_ms now, storage::changes& ws);
   void launched(std::vector<job> jobs);
   void unlaunched(std::vector<job> jobs, unix_ms now);
 
@@ -128,7 +128,7 @@ public:
   /// "settling" until settle(). Nothing for an unknown id.
   std::optional<attempt_report> finish(const std::string& delivery_id,
                                        const net::inbound_response& r,
-                                       unix_ms now, storage::write_set& ws);
+                                       unix_ms now, storage::changes& ws);
 
   /// The outcomes recorded since the last settle() were written (or not):
   /// retries are scheduled, finished deliveries leave; after a failed write
@@ -138,7 +138,7 @@ public:
   /// The endpoint was deleted: everything queued is dead-lettered
   /// ("endpoint_deleted") in `ws`; attempts in flight finish (a success
   /// counts). Returns how many were dead-lettered.
-  std::size_t remove(unix_ms now, storage::write_set& ws);
+  std::size_t remove(unix_ms now, storage::changes& ws);
 
   /// No new attempts start (shutting down).
   void drain() { draining_ = true; }
@@ -174,7 +174,7 @@ private:
   /// store, where the removal's pages dead-letter it.
   void leave_to_removal(const job& j);
   /// The job's position in the store's order for this endpoint.
-  storage::pending_key store_key(const job& j) const;
+  storage::line_position store_key(const job& j) const;
   /// Where a pending job's next write puts it in the store's order: when
   /// it is due, or, on a FIFO endpoint, where it is (a retry of the head
   /// keeps its place in the line).
@@ -187,13 +187,13 @@ private:
   job take_next_up();
   int max_in_flight() const;
   void dead_letter(job j, std::string reason, unix_ms now,
-                   storage::write_set& ws);
+                   storage::changes& ws);
 
   endpoint_config config_;
   std::size_t window_;
   /// Nothing: memory holds every pending delivery of the endpoint. Else the
   /// store position from which on nothing is held.
-  std::optional<storage::pending_key> frontier_ = storage::pending_key{};
+  std::optional<storage::line_position> frontier_ = storage::line_position{};
   /// The log position the last page reflected.
   std::uint64_t paged_as_of_ = 0;
   /// Ids of the jobs held: ready, waiting, in flight, settling.

@@ -27,7 +27,7 @@ std::optional<storage::event_fields> fields_of(const storage::event_record& e) {
 
 } // namespace
 
-episodes::episodes(storage::event_log& log, std::vector<escalation_rule> rules,
+episodes::episodes(storage::store& log, std::vector<escalation_rule> rules,
                    std::size_t max_payload_bytes)
     : log_(log), rules_(rules), max_payload_bytes_(max_payload_bytes),
       escalator_(std::move(rules)), reported_(rules_.size(), 0),
@@ -69,7 +69,7 @@ episodes::observe(const new_event& ev, unix_ms now, pending_commit& pending) {
   auto fired = escalator_.observe({ev.id, ev.type, ev.agent_id, ev.body, now},
                                   &counted_);
   for (auto& c : counted_)
-    pending.batch.count_in_group(ev.id, c.rule, c.group);
+    pending.batch.counted_in_group(ev.id, c.rule, c.group);
   if (escalator_.forgotten_groups() != reported_total_)
     report_forgotten();
   for (auto& d : fired) {
@@ -90,7 +90,7 @@ episodes::observe(const new_event& ev, unix_ms now, pending_commit& pending) {
 }
 
 void episodes::link(const fired_escalation& fired, pending_commit& pending) {
-  pending.batch.record_escalation(fired.event.id, fired.rule, fired.group,
+  pending.batch.escalation_recorded(fired.event.id, fired.rule, fired.group,
                                   fired.at, fired.members);
 }
 

@@ -9,7 +9,7 @@
 #include "delivery/escalation.hpp"
 #include "delivery/new_event.hpp"
 #include "delivery/pending_commit.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <cstddef>
 #include <string>
@@ -31,7 +31,7 @@ struct fired_escalation {
 
 class episodes {
 public:
-  episodes(storage::event_log& log, std::vector<escalation_rule> rules,
+  episodes(storage::store& log, std::vector<escalation_rule> rules,
            std::size_t max_payload_bytes);
 
   bool empty() const { return escalator_.empty(); }
@@ -43,7 +43,7 @@ public:
 
   /// Counts `ev`, accepted at `now`, and returns the escalations it fires;
   /// their counters, and where `ev` was counted (see
-  /// storage::write_set::count_in_group), go into `pending`. Accept each
+  /// storage::changes::counted_in_group), go into `pending`. Accept each
   /// event, then link() it. Groups forgotten at a rule's limit are counted
   /// (tocsin_escalation_groups_forgotten_total) and logged, at most once
   /// every 10 s.
@@ -51,14 +51,14 @@ public:
                                         pending_commit& pending);
 
   /// Records in `pending` the events `fired` was derived from (one record,
-  /// however many: storage::write_set::record_escalation).
+  /// however many: storage::changes::escalation_recorded).
   static void link(const fired_escalation& fired, pending_commit& pending);
 
 private:
   /// Counts and logs the groups forgotten since the last call.
   void report_forgotten();
 
-  storage::event_log& log_;
+  storage::store& log_;
   std::vector<escalation_rule> rules_;
   std::size_t max_payload_bytes_;
   escalator escalator_;

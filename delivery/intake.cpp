@@ -31,7 +31,7 @@ error key_reused(std::string field) {
 
 } // namespace
 
-intake::intake(storage::event_log& log, std::vector<route> routes,
+intake::intake(storage::store& log, std::vector<route> routes,
                std::size_t max_payload_bytes,
                std::vector<escalation_rule> escalation)
     : log_(log), routes_(std::move(routes)),
@@ -73,7 +73,7 @@ intake::find_key(const std::string& key, unix_ms now) {
 
 void intake::remember_key(const std::string& key,
                           storage::idempotency_record rec) {
-  pending_.batch.put_idempotency_key(key, rec);
+  pending_.batch.idempotency_key_used(key, rec);
   pending_keys_.insert_or_assign(key, std::move(rec));
 }
 
@@ -169,7 +169,7 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
   // Built for the first matching endpoint, shared by the others.
   std::shared_ptr<const event_content> content;
   event_facts facts{ev.type, ev.severity, ev.agent_id};
-  storage::write_set created;
+  storage::changes created;
   std::size_t deliveries = 0;
   for (auto& r : routes_) {
     if (!r.enabled || !matches(r.filter, facts) ||
@@ -180,13 +180,13 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
     auto d = new_delivery(ev.id, r.endpoint_id, now);
     rec.delivery_ids.push_back(d.id);
     auto place = r.place(ev.severity, now);
-    created.add_delivery(d, place);
+    created.delivery_created(d, place);
     pending_.hand_over(r.endpoint_id, job_of(std::move(d), content, place));
     ++deliveries;
   }
   auto escalations = episodes_.observe(ev, now, pending_);
   rec.body = std::move(ev.body);
-  pending_.batch.add_event(rec);
+  pending_.batch.event_accepted(rec);
   pending_.batch.append(std::move(created));
   pending_.on_commit.push_back(&accepted(ev.type));
   // An escalation is accepted right after the event that caused it, in the
@@ -260,9 +260,9 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
     d.next_attempt_at = now;
     auto content = make_event_content(**ev, max_payload_bytes_);
     auto place = routes_[ri].place(severity_rank_of(content.get()), now);
-    pending_.batch.put_delivery(
+    pending_.batch.delivery_changed(
         d, storage::record_kind::delivery_replayed,
-        storage::delivery_position{storage::delivery_state::dead_lettered, 0},
+        storage::standing{storage::delivery_state::dead_lettered, 0},
         place);
     auto endpoint = d.endpoint_id;
     pending_.hand_over(endpoint,
@@ -317,18 +317,18 @@ status intake::change_endpoint(const endpoint_change& c) {
                                    " changed meanwhile; read it again and "
                                    "retry"};
   }
-  storage::write_set ws;
+  storage::changes ws;
   switch (c.what) {
   case kind::create:
-    ws.put_endpoint(c.id, c.definition, storage::record_kind::endpoint_created);
+    ws.endpoint_put(c.id, c.definition, storage::record_kind::endpoint_created);
     break;
   case kind::update:
-    ws.put_endpoint(
+    ws.endpoint_put(
         c.id, c.definition,
         c.record_kind.value_or(storage::record_kind::endpoint_updated));
     break;
   case kind::remove:
-    ws.delete_endpoint(c.id);
+    ws.endpoint_deleted(c.id);
     break;
   }
   if (auto st = log_.commit(ws, storage::durability::synced); !st) {

@@ -19,7 +19,7 @@
 #include "delivery/pending_commit.hpp"
 #include "delivery/replay.hpp"
 #include "delivery/route.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <cstdint>
 #include <map>
@@ -40,7 +40,7 @@ class intake {
 public:
   /// `escalation`: the rules run over every accepted event; their
   /// escalations are accepted with it, in the same commit.
-  intake(storage::event_log& log, std::vector<route> routes,
+  intake(storage::store& log, std::vector<route> routes,
          std::size_t max_payload_bytes,
          std::vector<escalation_rule> escalation = {});
 
@@ -107,7 +107,7 @@ private:
   std::size_t add_event(new_event& ev, unix_ms now,
                         std::string_view except_endpoint = {});
 
-  storage::event_log& log_;
+  storage::store& log_;
   std::vector<route> routes_;
   std::size_t max_payload_bytes_;
   unix_ms last_added_at_ = 0; ///< the time of the last add()

@@ -40,14 +40,14 @@ inline int severity_rank_of(const event_content* e) {
 struct job {
   storage::delivery state;
   std::shared_ptr<const event_content> event;
-  /// Its place in the endpoint's pending index, as last written: when it
+  /// Its place in the endpoint's line, as last written: when it
   /// is due, or on an ordered endpoint where it joined the line. (In memory
   /// next_attempt_at can move ahead of it when a write is refused and the
   /// attempt postponed.)
-  unix_ms indexed_due = 0;
+  unix_ms place = 0;
   /// The place the write under way (an attempt's start or end) gives it,
   /// until that write is done.
-  unix_ms next_indexed_due = 0;
+  unix_ms next_place = 0;
 };
 
 /// A job for a delivery as the store holds it, at `place` in the pending

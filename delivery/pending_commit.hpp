@@ -8,7 +8,7 @@
 
 #include "common/metrics.hpp"
 #include "delivery/job.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <map>
 #include <string>
@@ -18,7 +18,7 @@
 namespace tocsin::delivery {
 
 struct pending_commit {
-  storage::write_set batch;
+  storage::changes batch;
   /// New deliveries per endpoint, handed over once the commit succeeded.
   std::map<std::string, std::vector<job>> handoff;
   /// Counted once the commit that makes them true succeeds.

@@ -35,7 +35,7 @@ struct route {
                  c.ordered};
   }
 
-  /// The place in this endpoint's pending index of a delivery of an event
+  /// The place in this endpoint's line of a delivery of an event
   /// of `severity_rank` due at `due` (see place_in_line).
   unix_ms place(int severity_rank, unix_ms due) const {
     return place_in_line(ordered, severity_rank, due);

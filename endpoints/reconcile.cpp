@@ -7,7 +7,7 @@
 namespace tocsin::endpoints {
 
 result<loaded_endpoints>
-load_endpoints(storage::event_log& log,
+load_endpoints(storage::store& log,
                const std::vector<endpoint_entry>& declared,
                const endpoint_defaults& defaults,
                const plugins::loaded_plugins& transports, unix_ms now) {
@@ -23,7 +23,7 @@ load_endpoints(storage::event_log& log,
     stored.emplace(id, std::move(*def));
   }
   loaded_endpoints out;
-  storage::write_set ws;
+  storage::changes ws;
   std::map<std::string, endpoint_definition> final;
   for (auto& entry : declared) {
     auto def = entry.definition;
@@ -32,7 +32,7 @@ load_endpoints(storage::event_log& log,
     if (it == stored.end()) {
       def.created_at = def.updated_at = now;
       def.revision = 1;
-      ws.put_endpoint(def.id, to_stored_json(def),
+      ws.endpoint_put(def.id, to_stored_json(def),
                       storage::record_kind::endpoint_created);
       ++out.created;
     } else if (it->second.source != "config" ||
@@ -44,7 +44,7 @@ load_endpoints(storage::event_log& log,
       def.created_at = it->second.created_at;
       def.updated_at = now;
       def.revision = it->second.revision + 1;
-      ws.put_endpoint(def.id, to_stored_json(def),
+      ws.endpoint_put(def.id, to_stored_json(def),
                       storage::record_kind::endpoint_updated);
       ++out.updated;
     } else {
@@ -57,7 +57,7 @@ load_endpoints(storage::event_log& log,
       continue;
     if (def.source == "config") {
       // Its pending deliveries are dead-lettered by recovery.
-      ws.delete_endpoint(id);
+      ws.endpoint_deleted(id);
       ++out.removed;
       continue;
     }

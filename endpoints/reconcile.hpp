@@ -4,7 +4,7 @@
 #pragma once
 
 #include "endpoints/definition.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <vector>
 
@@ -24,7 +24,7 @@ struct loaded_endpoints {
 /// Every endpoint must name a loaded transport that accepts its options;
 /// otherwise nothing is changed and the error names the endpoint.
 result<loaded_endpoints>
-load_endpoints(storage::event_log& log,
+load_endpoints(storage::store& log,
                const std::vector<endpoint_entry>& declared,
                const endpoint_defaults& defaults,
                const plugins::loaded_plugins& transports, unix_ms now);

@@ -4,7 +4,7 @@
 #pragma once
 
 #include "common/result.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <map>
 #include <string>
@@ -18,6 +18,6 @@ struct folded_delivery {
 };
 
 /// Folds every log record into the per-delivery state it describes.
-result<std::map<std::string, folded_delivery>> fold_log(event_log& log);
+result<std::map<std::string, folded_delivery>> fold_log(store& log);
 
 } // namespace tocsin::storage

@@ -12,7 +12,7 @@ std::chrono::milliseconds retention_interval(std::chrono::milliseconds keep) {
                     std::chrono::milliseconds{std::chrono::minutes{1}});
 }
 
-retention_runner::retention_runner(event_log& log, retention_options opts)
+retention_runner::retention_runner(store& log, retention_options opts)
     : log_{log}, opts_{std::move(opts)}, thread_{[this] { run(); }} {}
 
 retention_runner::~retention_runner() {
@@ -24,7 +24,7 @@ retention_runner::~retention_runner() {
   thread_.join();
 }
 
-result<expiry> retention_runner::pass(event_log& log,
+result<expiry> retention_runner::pass(store& log,
                                       const retention_options& opts,
                                       const std::function<bool()>& stopping) {
   auto now = opts.clock();

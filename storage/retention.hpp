@@ -1,14 +1,14 @@
-// Retention: a background thread that removes, through event_log::expire,
+// Retention: a background thread that removes, through store::expire,
 // what finished longer ago than `delivery.retention` (events whose
 // deliveries all finished, their deliveries, log records) and idempotency
 // keys past their window,
 // a chunk at a time so that commits never wait long. Knows only the
-// event_log interface, so every backend retains the same way.
+// store interface, so every backend retains the same way.
 #pragma once
 
 #include "common/result.hpp"
 #include "common/time.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <chrono>
 #include <condition_variable>
@@ -36,20 +36,20 @@ std::chrono::milliseconds retention_interval(std::chrono::milliseconds keep);
 class retention_runner {
 public:
   /// Starts the thread; its first pass runs at once.
-  retention_runner(event_log& log, retention_options opts);
+  retention_runner(store& log, retention_options opts);
   ~retention_runner(); ///< stops between chunks and joins
 
   retention_runner(const retention_runner&) = delete;
   retention_runner& operator=(const retention_runner&) = delete;
 
   /// One whole pass (every chunk) with the cutoff now - keep.
-  static result<expiry> pass(event_log& log, const retention_options& opts,
+  static result<expiry> pass(store& log, const retention_options& opts,
                              const std::function<bool()>& stopping = {});
 
 private:
   void run();
 
-  event_log& log_;
+  store& log_;
   retention_options opts_;
   std::mutex mtx_;
   std::condition_variable cv_;

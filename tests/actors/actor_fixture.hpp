@@ -28,14 +28,14 @@ inline constexpr const char* test_secret =
 
 /// The store, with a switch that makes every commit fail (a full disk, an
 /// I/O error) while it is on.
-class switchable_log final : public storage::event_log {
+class switchable_log final : public storage::store {
 public:
-  explicit switchable_log(storage::event_log& real) : real_(real) {}
+  explicit switchable_log(storage::store& real) : real_(real) {}
   bool refuse = false;
   int commits = 0;        ///< accepted commits
   int synced_commits = 0; ///< of which synced (the ingest actor's)
 
-  result<std::uint64_t> commit(const storage::write_set& ws,
+  result<std::uint64_t> commit(const storage::changes& ws,
                                storage::durability d) override {
     if (refuse && !ws.empty())
       return error{"store_error", "refused by the test"};
@@ -68,13 +68,13 @@ public:
   get_idempotency_key(std::string_view k) override {
     return real_.get_idempotency_key(k);
   }
-  int pages = 0; ///< pending_of calls
-  result<storage::pending_page>
-  pending_of(std::string_view ep, const storage::pending_key& from,
+  int pages = 0; ///< line_of calls
+  result<storage::line_page>
+  line_of(std::string_view ep, const storage::line_position& from,
              std::size_t limit,
-             const std::function<bool(std::string_view)>& skip) override {
+          const std::function<bool(std::string_view)>& held) override {
     ++pages;
-    return real_.pending_of(ep, from, limit, skip);
+    return real_.line_of(ep, from, limit, held);
   }
   result<std::vector<std::string>> endpoints_with_pending() override {
     return real_.endpoints_with_pending();
@@ -120,14 +120,14 @@ public:
   list_events(const storage::event_query& q) override {
     return real_.list_events(q);
   }
-  status for_each_record(
+  status read_log(
       std::uint64_t from,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override {
-    return real_.for_each_record(from, fn);
+    return real_.read_log(from, fn);
   }
 
 private:
-  storage::event_log& real_;
+  storage::store& real_;
 };
 
 /// Holds every request until the test answers it.
@@ -198,8 +198,8 @@ struct actor_fixture {
   caf::scheduler::test_coordinator& sched{
       dynamic_cast<caf::scheduler::test_coordinator&>(sys.scheduler())};
   temp_dir dir;
-  std::unique_ptr<storage::event_log> real_log = [this] {
-    auto l = storage::open_event_log({(dir.path() / "store").string()});
+  std::unique_ptr<storage::store> real_log = [this] {
+    auto l = storage::open_store({(dir.path() / "store").string()});
     BOOST_REQUIRE(l);
     return std::move(*l);
   }();
@@ -298,9 +298,9 @@ struct actor_fixture {
     if (severity)
       place = delivery::place_in_line(
           ordered, severity_rank(*severity).value_or(0), d.next_attempt_at);
-    storage::write_set ws;
-    ws.add_event(e);
-    ws.add_delivery(d, place);
+    storage::changes ws;
+    ws.event_accepted(e);
+    ws.delivery_created(d, place);
     BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
     return delivery::job_of(std::move(d),
                             delivery::make_event_content(e.body, 4096), place);

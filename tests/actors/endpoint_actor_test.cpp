@@ -131,7 +131,7 @@ BOOST_AUTO_TEST_CASE(the_breaker_opens_probes_and_closes) {
   // The transitions are in the log.
   std::vector<std::string> kinds;
   BOOST_REQUIRE(real_log
-                    ->for_each_record(0,
+                    ->read_log(0,
                                       [&](std::uint64_t, std::string_view r) {
                                         if (r.find("circuit") !=
                                             std::string_view::npos)
@@ -188,7 +188,7 @@ BOOST_AUTO_TEST_CASE(an_ordered_endpoints_head_keeps_its_place_in_the_store) {
   client.answer(503);
   run();
   BOOST_TEST(stored("dlv_1").next_attempt_at == now() + 1000);
-  auto page = real_log->pending_of("ep", {}, 10, {});
+  auto page = real_log->line_of("ep", {}, 10, {});
   BOOST_REQUIRE(page);
   BOOST_REQUIRE(page->deliveries.size() == 3u);
   BOOST_TEST(page->deliveries[0].id == "dlv_1");
@@ -212,11 +212,11 @@ BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_joins_the_back_of_a_fifo_line) {
   auto first = job("0", "ep");
   advance(1);
   auto d = first.state;
-  storage::write_set ws;
-  auto was = storage::position_of(d);
+  storage::changes ws;
+  auto was = storage::standing_of(d);
   d.state = delivery_state::dead_lettered;
   d.finished_at = now();
-  ws.put_delivery(d, storage::record_kind::delivery_dead_lettered, was);
+  ws.delivery_changed(d, storage::record_kind::delivery_dead_lettered, was);
   BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
   for (auto id : {"1", "2"}) {
     job(id, "ep");
@@ -226,8 +226,8 @@ BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_joins_the_back_of_a_fifo_line) {
   d.finished_at = 0;
   d.next_attempt_at = now();
   ws.clear();
-  ws.put_delivery(d, storage::record_kind::delivery_replayed,
-                  storage::delivery_position{delivery_state::dead_lettered, 0});
+  ws.delivery_changed(d, storage::record_kind::delivery_replayed,
+                  storage::standing{delivery_state::dead_lettered, 0});
   BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
   auto cfg = endpoint("ep", {1, 1, 1, 1});
   cfg.ordered = true;
@@ -499,9 +499,9 @@ BOOST_AUTO_TEST_CASE(an_attempt_a_crash_cut_short_is_made_again) {
   // The store as a SIGKILL left it: an attempt started, never finished.
   auto j = job("1", "ep");
   j.state.attempts.push_back(storage::attempt{1, now(), 0, 0, 0, "", ""});
-  storage::write_set ws;
-  ws.put_delivery(j.state, storage::record_kind::attempt_started,
-                  storage::position_of(j.state));
+  storage::changes ws;
+  ws.delivery_changed(j.state, storage::record_kind::attempt_started,
+                  storage::standing_of(j.state));
   BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
   advance(5000);
   auto a = spawn(endpoint("ep", {1, 1, 1, 1}));

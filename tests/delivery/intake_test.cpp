@@ -48,8 +48,8 @@ escalation_rule denials_rule() {
 
 struct store_fixture {
   test::temp_dir dir;
-  std::unique_ptr<storage::event_log> log = [this] {
-    auto l = storage::open_event_log({(dir.path() / "store").string()});
+  std::unique_ptr<storage::store> log = [this] {
+    auto l = storage::open_store({(dir.path() / "store").string()});
     BOOST_REQUIRE(l);
     return std::move(*l);
   }();
@@ -84,7 +84,7 @@ struct store_fixture {
   /// Marks every delivery of `h` delivered, as an endpoint would; those
   /// to `with_receipts` keep a receipt naming a message of their own.
   void deliver_all(const handoff& h, const std::string& with_receipts = {}) {
-    storage::write_set ws;
+    storage::changes ws;
     for (auto& [endpoint, jobs] : h.jobs)
       for (auto& j : jobs) {
         auto d = j.state;
@@ -92,8 +92,8 @@ struct store_fixture {
         d.finished_at = now_ms();
         if (endpoint == with_receipts)
           d.receipt = receipt_of(d.id);
-        ws.put_delivery(d, storage::record_kind::delivery_delivered,
-                        storage::position_of(j.state));
+        ws.delivery_changed(d, storage::record_kind::delivery_delivered,
+                        storage::standing_of(j.state));
       }
     BOOST_REQUIRE(log->commit(ws, storage::durability::buffered).ok());
   }

@@ -3,7 +3,7 @@
 #include "tests/e2e/fixture.hpp"
 
 #include "common/ids.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 #include "storage/log_fold.hpp"
 
 #include <boost/test/unit_test.hpp>
@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(
   // Event sourcing holds across the crash: folding the log records alone
   // gives exactly the stored state of every delivery.
   BOOST_REQUIRE(f.terminate() == 0);
-  auto log = tocsin::storage::open_event_log({(f.dir() / "data").string()});
+  auto log = tocsin::storage::open_store({(f.dir() / "data").string()});
   BOOST_REQUIRE(log);
   auto folded = tocsin::storage::fold_log(**log);
   BOOST_REQUIRE(folded);

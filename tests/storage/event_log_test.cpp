@@ -1,5 +1,5 @@
 #include "common/ids.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 #include "storage/log_fold.hpp"
 
 #include "common/ids.hpp"
@@ -32,9 +32,9 @@ delivery make_delivery(std::string id, std::string event_id) {
   return d;
 }
 
-std::vector<nlohmann::json> records(event_log& log) {
+std::vector<nlohmann::json> records(store& log) {
   std::vector<nlohmann::json> out;
-  auto st = log.for_each_record(0, [&](std::uint64_t, std::string_view r) {
+  auto st = log.read_log(0, [&](std::uint64_t, std::string_view r) {
     out.push_back(nlohmann::json::parse(r));
     return true;
   });
@@ -44,13 +44,13 @@ std::vector<nlohmann::json> records(event_log& log) {
 
 /// Every pending delivery of `endpoint` in the index's order, read a page of
 /// `limit` at a time.
-std::vector<std::string> pending_ids(event_log& log,
+std::vector<std::string> pending_ids(store& log,
                                      std::string endpoint = "ep",
                                      std::size_t limit = 2) {
   std::vector<std::string> out;
-  pending_key from;
+  line_position from;
   for (;;) {
-    auto page = log.pending_of(endpoint, from, limit, {});
+    auto page = log.line_of(endpoint, from, limit, {});
     BOOST_REQUIRE(page.ok());
     for (auto& d : page->deliveries)
       out.push_back(d.id);
@@ -158,7 +158,7 @@ void drop_column_families(const std::filesystem::path& dir,
   });
 }
 
-constexpr delivery_position pending_at_1000{delivery_state::pending, 1000};
+constexpr standing pending_at_1000{delivery_state::pending, 1000};
 
 } // namespace
 
@@ -166,14 +166,14 @@ BOOST_AUTO_TEST_SUITE(event_log)
 
 BOOST_AUTO_TEST_CASE(commits_events_and_deliveries_and_reads_them_back) {
   test::temp_dir dir;
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   event_record e{"evt_1", R"({"id":"evt_1"})", 1000, {"dlv_1", "dlv_2"}};
-  write_set ws;
-  ws.add_event(e);
-  ws.put_delivery(make_delivery("dlv_1", "evt_1"),
+  changes ws;
+  ws.event_accepted(e);
+  ws.delivery_changed(make_delivery("dlv_1", "evt_1"),
                   record_kind::delivery_created);
-  ws.put_delivery(make_delivery("dlv_2", "evt_1"),
+  ws.delivery_changed(make_delivery("dlv_2", "evt_1"),
                   record_kind::delivery_created);
   BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
 
@@ -218,14 +218,14 @@ BOOST_AUTO_TEST_CASE(events_read_at_once_come_in_the_order_asked_for) {
     return std::string{s};
   };
   for (int half : {0, 1}) {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
-    write_set ws;
+    changes ws;
     for (int i = half; i < 200; i += 2)
-      ws.add_event(event_record{id(i), body(i), 1000, {}});
+      ws.event_accepted(event_record{id(i), body(i), 1000, {}});
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   } // the first half is flushed to a table when the store closes
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   std::vector<std::string> ask{"evt_150", "evt_000", "evt_001", "evt_",
                                "evt_199", "evt_2",   "evt_040", "evt_150",
@@ -251,13 +251,13 @@ BOOST_AUTO_TEST_CASE(events_read_at_once_come_in_the_order_asked_for) {
 
 BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   test::temp_dir dir;
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto a = make_delivery("dlv_a", "evt_1");
   auto b = make_delivery("dlv_b", "evt_1");
-  write_set ws;
-  ws.put_delivery(a, record_kind::delivery_created);
-  ws.put_delivery(b, record_kind::delivery_created);
+  changes ws;
+  ws.delivery_changed(a, record_kind::delivery_created);
+  ws.delivery_changed(b, record_kind::delivery_created);
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
 
   a.state = delivery_state::delivered;
@@ -265,8 +265,8 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   b.reason = "attempts_exhausted";
   b.attempts.push_back(attempt{1, 1000, 1100, 503, 12.5, "busy", ""});
   ws.clear();
-  ws.put_delivery(a, record_kind::delivery_delivered);
-  ws.put_delivery(b, record_kind::delivery_dead_lettered);
+  ws.delivery_changed(a, record_kind::delivery_delivered);
+  ws.delivery_changed(b, record_kind::delivery_dead_lettered);
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
 
   BOOST_TEST(pending_ids(**log).empty());
@@ -282,7 +282,7 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
   // Back to pending (a replay): out of the dead letters again.
   b.state = delivery_state::pending;
   ws.clear();
-  ws.put_delivery(b, record_kind::delivery_replayed);
+  ws.delivery_changed(b, record_kind::delivery_replayed);
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
   BOOST_TEST((*log)->list_dead_letters("", 10)->empty());
 }
@@ -294,23 +294,23 @@ BOOST_AUTO_TEST_CASE(state_changes_move_deliveries_between_indexes) {
 BOOST_AUTO_TEST_CASE(index_entries_come_and_go_without_leftovers) {
   test::temp_dir dir;
   auto d = make_delivery("dlv_a", "evt_1");
-  auto step = [&](storage::event_log& log, record_kind kind,
-                  std::optional<delivery_position> was) {
-    write_set ws;
-    ws.put_delivery(d, kind, was);
+  auto step = [&](storage::store& log, record_kind kind,
+                  std::optional<standing> was) {
+    changes ws;
+    ws.delivery_changed(d, kind, was);
     BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
   };
-  auto pending_count = [](storage::event_log& log) {
+  auto pending_count = [](storage::store& log) {
     auto b = log.backlog_of("ep");
     BOOST_REQUIRE(b.ok());
     return b->pending;
   };
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     step(**log, record_kind::delivery_created, std::nullopt);
     for (unix_ms due : {2000, 3000, 4000}) { // retries, each at a new time
-      auto was = position_of(d);
+      auto was = standing_of(d);
       d.next_attempt_at = due;
       step(**log, record_kind::delivery_retry_scheduled, was);
       BOOST_TEST(pending_ids(**log) == std::vector<std::string>{"dlv_a"});
@@ -318,13 +318,13 @@ BOOST_AUTO_TEST_CASE(index_entries_come_and_go_without_leftovers) {
   }
   // Reopened: what was in memory is now in a table file, below the
   // deletions to come.
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
-  auto was = position_of(d);
+  auto was = standing_of(d);
   d.next_attempt_at = 4500; // one more retry, in memory over the file
   step(**log, record_kind::delivery_retry_scheduled, was);
   BOOST_TEST(pending_count(**log) == 1u);
-  was = position_of(d);
+  was = standing_of(d);
   d.state = delivery_state::dead_lettered;
   d.finished_at = 5000;
   step(**log, record_kind::delivery_dead_lettered, was);
@@ -335,7 +335,7 @@ BOOST_AUTO_TEST_CASE(index_entries_come_and_go_without_leftovers) {
   step(**log, record_kind::delivery_replayed, std::nullopt);
   BOOST_TEST(pending_ids(**log) == std::vector<std::string>{"dlv_a"});
   BOOST_TEST(pending_count(**log) == 1u);
-  was = position_of(d);
+  was = standing_of(d);
   d.state = delivery_state::delivered;
   d.finished_at = 7000;
   step(**log, record_kind::delivery_delivered, was);
@@ -355,7 +355,7 @@ BOOST_AUTO_TEST_CASE(index_entries_come_and_go_without_leftovers) {
                     ++entries;
                 });
   BOOST_TEST(entries == 0u);
-  log = open_event_log({dir.path().string()});
+  log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   BOOST_TEST(pending_ids(**log).empty());
   BOOST_TEST(pending_count(**log) == 0u);
@@ -363,13 +363,13 @@ BOOST_AUTO_TEST_CASE(index_entries_come_and_go_without_leftovers) {
 
 BOOST_AUTO_TEST_CASE(dead_letters_page_in_id_order) {
   test::temp_dir dir;
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
-  write_set ws;
+  changes ws;
   for (auto id : {"dlv_3", "dlv_1", "dlv_2"}) {
     auto d = make_delivery(id, "evt");
     d.state = delivery_state::dead_lettered;
-    ws.put_delivery(d, record_kind::delivery_dead_lettered);
+    ws.delivery_changed(d, record_kind::delivery_dead_lettered);
   }
   BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
   auto first = (*log)->list_dead_letters("", 2);
@@ -385,18 +385,18 @@ BOOST_AUTO_TEST_CASE(dead_letters_page_in_id_order) {
 BOOST_AUTO_TEST_CASE(survives_reopen_and_continues_the_sequence) {
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
-    write_set ws;
-    ws.put_delivery(make_delivery("dlv_1", "evt_1"),
+    changes ws;
+    ws.delivery_changed(make_delivery("dlv_1", "evt_1"),
                     record_kind::delivery_created);
-    ws.add_record(record_kind::endpoint_flagged, R"({"endpoint_id":"ep"})");
+    ws.noted(record_kind::endpoint_flagged, R"({"endpoint_id":"ep"})");
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   }
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
-  write_set ws;
-  ws.add_record(record_kind::endpoint_flagged, R"({"endpoint_id":"ep2"})");
+  changes ws;
+  ws.noted(record_kind::endpoint_flagged, R"({"endpoint_id":"ep2"})");
   BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   auto recs = records(**log);
   BOOST_REQUIRE(recs.size() == 3u);
@@ -407,37 +407,37 @@ BOOST_AUTO_TEST_CASE(survives_reopen_and_continues_the_sequence) {
 
 BOOST_AUTO_TEST_CASE(folding_the_log_gives_the_stored_state) {
   test::temp_dir dir;
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto commit = [&](auto&& fill) {
-    write_set ws;
+    changes ws;
     fill(ws);
     BOOST_REQUIRE((*log)->commit(ws, durability::buffered).ok());
   };
   auto a = make_delivery("dlv_a", "evt_1");
   auto b = make_delivery("dlv_b", "evt_1");
-  commit([&](write_set& ws) {
-    ws.add_delivery(a);
-    ws.add_delivery(b);
+  commit([&](changes& ws) {
+    ws.delivery_created(a);
+    ws.delivery_created(b);
   });
   for (int n = 1; n <= 2; ++n) {
     a.attempts.push_back(attempt{n, 1000, 0, 0, 0, "", ""});
-    commit([&](write_set& ws) {
-      ws.put_delivery(a, record_kind::attempt_started, pending_at_1000);
+    commit([&](changes& ws) {
+      ws.delivery_changed(a, record_kind::attempt_started, pending_at_1000);
     });
     a.attempts.back().finished_at = 1100;
     a.attempts.back().status = n == 1 ? 503 : 200;
     if (n == 2)
       a.state = delivery_state::delivered;
-    commit([&](write_set& ws) {
-      ws.put_delivery(a, record_kind::attempt_finished, pending_at_1000);
+    commit([&](changes& ws) {
+      ws.delivery_changed(a, record_kind::attempt_finished, pending_at_1000);
     });
   }
   b.attempts.push_back(attempt{1, 1000, 1100, 400, 1, "no", ""});
   b.state = delivery_state::dead_lettered;
   b.reason = "rejected_http_400";
-  commit([&](write_set& ws) {
-    ws.put_delivery(b, record_kind::attempt_finished, pending_at_1000);
+  commit([&](changes& ws) {
+    ws.delivery_changed(b, record_kind::attempt_finished, pending_at_1000);
   });
 
   auto folded = fold_log(**log);
@@ -454,9 +454,9 @@ BOOST_AUTO_TEST_CASE(folding_the_log_gives_the_stored_state) {
 
 BOOST_AUTO_TEST_CASE(a_second_opener_is_refused_with_store_locked) {
   test::temp_dir dir;
-  auto first = open_event_log({dir.path().string()});
+  auto first = open_store({dir.path().string()});
   BOOST_REQUIRE(first);
-  auto second = open_event_log({dir.path().string()});
+  auto second = open_store({dir.path().string()});
   BOOST_REQUIRE(!second);
   BOOST_TEST(second.error().code == "store_locked");
 }
@@ -464,19 +464,19 @@ BOOST_AUTO_TEST_CASE(a_second_opener_is_refused_with_store_locked) {
 BOOST_AUTO_TEST_CASE(endpoint_definitions_are_logged_and_survive_reopening) {
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
-    write_set ws;
-    ws.put_endpoint("b", R"({"id":"b","v":1})", record_kind::endpoint_created);
-    ws.put_endpoint("a", R"({"id":"a","v":1})", record_kind::endpoint_created);
+    changes ws;
+    ws.endpoint_put("b", R"({"id":"b","v":1})", record_kind::endpoint_created);
+    ws.endpoint_put("a", R"({"id":"a","v":1})", record_kind::endpoint_created);
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
-    write_set change;
-    change.put_endpoint("a", R"({"id":"a","v":2})",
+    changes change;
+    change.endpoint_put("a", R"({"id":"a","v":2})",
                         record_kind::endpoint_updated);
-    change.delete_endpoint("b");
+    change.endpoint_deleted("b");
     BOOST_REQUIRE((*log)->commit(change, durability::synced).ok());
   }
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto all = (*log)->list_endpoints();
   BOOST_REQUIRE(all);
@@ -514,7 +514,7 @@ BOOST_AUTO_TEST_CASE(sequence_numbers_follow_commit_order_without_gaps) {
   // whenever it asks how far the log goes, every record up to there is
   // already readable, in order, each once.
   test::temp_dir dir;
-  auto opened = open_event_log({dir.path().string()});
+  auto opened = open_store({dir.path().string()});
   BOOST_REQUIRE(opened);
   auto& log = **opened;
   constexpr int writers = 4, commits = 300;
@@ -526,7 +526,7 @@ BOOST_AUTO_TEST_CASE(sequence_numbers_follow_commit_order_without_gaps) {
     for (;;) {
       bool last_round = running == 0;
       auto upto = log.last_sequence();
-      auto st = log.for_each_record(seen + 1,
+      auto st = log.read_log(seen + 1,
                                     [&](std::uint64_t seq, std::string_view) {
                                       if (seq > upto)
                                         return false;
@@ -555,11 +555,11 @@ BOOST_AUTO_TEST_CASE(sequence_numbers_follow_commit_order_without_gaps) {
   for (int w = 0; w < writers; ++w)
     threads.emplace_back([&, w] {
       for (int i = 0; i < commits; ++i) {
-        write_set ws;
+        changes ws;
         auto id = "dlv_" + std::to_string(w) + "_" + std::to_string(i);
-        ws.add_delivery(make_delivery(id, "evt"));
+        ws.delivery_created(make_delivery(id, "evt"));
         if (i % 3 == 0)
-          ws.add_record(record_kind::endpoint_flagged,
+          ws.noted(record_kind::endpoint_flagged,
                         R"({"endpoint_id":"ep"})");
         BOOST_REQUIRE(log.commit(ws, i % 10 == 0 ? durability::synced
                                                  : durability::buffered)
@@ -582,14 +582,14 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_what_it_covered_and_stops_writes) {
   // synced answer (an idempotency key's replay) from then on.
   test::temp_dir dir;
   std::atomic<bool> failing{false};
-  event_log_options opts{dir.path().string()};
+  store_options opts{dir.path().string()};
   opts.fail_log_sync = [&] { return failing.load(); };
-  auto opened = open_event_log(opts);
+  auto opened = open_store(opts);
   BOOST_REQUIRE(opened);
   auto& log = **opened;
   auto one = [](const std::string& id) {
-    write_set ws;
-    ws.add_delivery(make_delivery(id, "evt_1"));
+    changes ws;
+    ws.delivery_created(make_delivery(id, "evt_1"));
     return ws;
   };
   BOOST_REQUIRE(log.commit(one("dlv_1"), durability::synced));
@@ -599,7 +599,7 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_what_it_covered_and_stops_writes) {
   BOOST_TEST(failed.error().message.find("sync") != std::string::npos,
              failed.error().message);
   BOOST_TEST(!log.commit(one("dlv_3"), durability::buffered).ok());
-  BOOST_TEST(!log.commit(write_set{}, durability::synced).ok());
+  BOOST_TEST(!log.commit(changes{}, durability::synced).ok());
   BOOST_TEST(!log.writable().ok());
   failing = false;
   // RocksDB 7.8 does not resume after a failed sync of its write-ahead log
@@ -608,7 +608,7 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_what_it_covered_and_stops_writes) {
   std::this_thread::sleep_for(std::chrono::milliseconds{1100});
   BOOST_TEST(!log.writable().ok());
   opened->reset();
-  auto again = open_event_log(opts);
+  auto again = open_store(opts);
   BOOST_REQUIRE(again);
   // What was written before the sync failed reached the operating system:
   // it is there (answered 503, and still delivered — hence idempotency
@@ -617,12 +617,12 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_what_it_covered_and_stops_writes) {
   BOOST_REQUIRE(kept);
   BOOST_TEST(kept->has_value());
   BOOST_TEST((*again)->commit(one("dlv_4"), durability::synced).ok());
-  BOOST_TEST((*again)->commit(write_set{}, durability::synced).ok());
+  BOOST_TEST((*again)->commit(changes{}, durability::synced).ok());
 }
 
 BOOST_AUTO_TEST_CASE(dead_letters_are_indexed_per_endpoint_by_time) {
   test::temp_dir dir;
-  auto opened = open_event_log({dir.path().string()});
+  auto opened = open_store({dir.path().string()});
   BOOST_REQUIRE(opened);
   auto& log = **opened;
   auto dead = [](std::string id, std::string ep, unix_ms at) {
@@ -632,16 +632,16 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_indexed_per_endpoint_by_time) {
     d.finished_at = at;
     return d;
   };
-  write_set ws;
-  ws.put_delivery(dead("dlv_1", "a", 3000),
+  changes ws;
+  ws.delivery_changed(dead("dlv_1", "a", 3000),
                   record_kind::delivery_dead_lettered);
-  ws.put_delivery(dead("dlv_2", "b", 1000),
+  ws.delivery_changed(dead("dlv_2", "b", 1000),
                   record_kind::delivery_dead_lettered);
-  ws.put_delivery(dead("dlv_3", "a", 1000),
+  ws.delivery_changed(dead("dlv_3", "a", 1000),
                   record_kind::delivery_dead_lettered);
-  ws.put_delivery(dead("dlv_4", "a", 2000),
+  ws.delivery_changed(dead("dlv_4", "a", 2000),
                   record_kind::delivery_dead_lettered);
-  ws.put_delivery(dead("dlv_5", "ab", 500),
+  ws.delivery_changed(dead("dlv_5", "ab", 500),
                   record_kind::delivery_dead_lettered);
   BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
   auto ids = [](const std::vector<delivery>& ds) {
@@ -664,8 +664,8 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_indexed_per_endpoint_by_time) {
   back.state = delivery_state::pending;
   back.finished_at = 0;
   ws.clear();
-  ws.put_delivery(back, record_kind::delivery_replayed,
-                  delivery_position{delivery_state::dead_lettered, 0});
+  ws.delivery_changed(back, record_kind::delivery_replayed,
+                  standing{delivery_state::dead_lettered, 0});
   BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
   BOOST_TEST(ids(*log.list_dead_letters_of("a", 0, 10)) ==
              (v{"dlv_3", "dlv_1"}));
@@ -675,9 +675,9 @@ BOOST_AUTO_TEST_CASE(dead_letters_are_indexed_per_endpoint_by_time) {
 BOOST_AUTO_TEST_CASE(a_store_from_before_the_endpoint_index_gets_one) {
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
-    write_set ws;
+    changes ws;
     for (auto [id, ep, at] :
          {std::tuple{"dlv_1", "a", 3000}, std::tuple{"dlv_2", "a", 1000},
           std::tuple{"dlv_3", "b", 2000}}) {
@@ -685,13 +685,13 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_endpoint_index_gets_one) {
       d.endpoint_id = ep;
       d.state = delivery_state::dead_lettered;
       d.finished_at = at;
-      ws.put_delivery(d, record_kind::delivery_dead_lettered);
+      ws.delivery_changed(d, record_kind::delivery_dead_lettered);
     }
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   }
   // Take the index away, as a store of an older version never had it.
   drop_column_families(dir.path(), {"dead_by_endpoint"});
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto a = (*log)->list_dead_letters_of("a", 0, 10);
   BOOST_REQUIRE(a);
@@ -703,23 +703,23 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_endpoint_index_gets_one) {
 
 BOOST_AUTO_TEST_CASE(pending_deliveries_page_per_endpoint_in_their_places) {
   test::temp_dir dir;
-  auto opened = open_event_log({dir.path().string()});
+  auto opened = open_store({dir.path().string()});
   BOOST_REQUIRE(opened);
   auto& log = **opened;
   // Endpoint "a" (and "ab", whose keys follow a's) with dues out of id order.
-  write_set ws;
+  changes ws;
   std::vector<delivery> a;
   for (auto [id, due] : {std::pair{"dlv_1", 5000}, std::pair{"dlv_2", 1000},
                          std::pair{"dlv_3", 3000}, std::pair{"dlv_4", 3000}}) {
     auto d = make_delivery(id, "evt");
     d.endpoint_id = "a";
     d.next_attempt_at = due;
-    ws.add_delivery(d);
+    ws.delivery_created(d);
     a.push_back(d);
   }
   auto other = make_delivery("dlv_0", "evt");
   other.endpoint_id = "ab";
-  ws.add_delivery(other);
+  ws.delivery_created(other);
   auto seq = log.commit(ws, durability::buffered);
   BOOST_REQUIRE(seq);
   BOOST_TEST(*seq == log.last_sequence());
@@ -732,7 +732,7 @@ BOOST_AUTO_TEST_CASE(pending_deliveries_page_per_endpoint_in_their_places) {
 
   // A page: its size, where the next one starts, what it skips, the log
   // position it reflects.
-  auto page = log.pending_of("a", {}, 2,
+  auto page = log.line_of("a", {}, 2,
                              [](std::string_view id) { return id == "dlv_3"; });
   BOOST_REQUIRE(page);
   BOOST_TEST(page->deliveries.size() == 2u);
@@ -742,29 +742,29 @@ BOOST_AUTO_TEST_CASE(pending_deliveries_page_per_endpoint_in_their_places) {
              boost::test_tools::per_element());
   BOOST_REQUIRE(page->next);
   BOOST_TEST(page->next->id == "dlv_1");
-  BOOST_TEST(page->next->due == 5000);
+  BOOST_TEST(page->next->place == 5000);
   BOOST_TEST(page->as_of == 5u);
 
   // A retry moves the delivery to when it is due, unless its writer keeps
   // it in its place (a FIFO endpoint's head); delivered and dead-lettered
   // ones leave the index.
-  auto was = position_of(a[1]);
+  auto was = standing_of(a[1]);
   a[1].next_attempt_at = 9000; // dlv_2 retried later
-  auto kept = position_of(a[0]);
+  auto kept = standing_of(a[0]);
   a[0].next_attempt_at = 20000; // dlv_1 retried, its place kept
   a[2].state = delivery_state::delivered;
   a[3].state = delivery_state::dead_lettered;
   a[3].finished_at = 4000;
   ws.clear();
-  ws.put_delivery(a[0], record_kind::attempt_finished, kept, kept.due);
-  ws.put_delivery(a[1], record_kind::attempt_finished, was);
-  ws.put_delivery(a[2], record_kind::attempt_finished,
-                  delivery_position{delivery_state::pending, 3000});
-  ws.put_delivery(a[3], record_kind::attempt_finished); // read from the store
+  ws.delivery_changed(a[0], record_kind::attempt_finished, kept, kept.place);
+  ws.delivery_changed(a[1], record_kind::attempt_finished, was);
+  ws.delivery_changed(a[2], record_kind::attempt_finished,
+                  standing{delivery_state::pending, 3000});
+  ws.delivery_changed(a[3], record_kind::attempt_finished); // read from the store
   BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
   BOOST_TEST(pending_ids(log, "a") == (v{"dlv_1", "dlv_2"}),
              boost::test_tools::per_element());
-  page = log.pending_of("a", {}, 10, {});
+  page = log.line_of("a", {}, 10, {});
   BOOST_REQUIRE(page);
   BOOST_TEST(page->places == (std::vector<unix_ms>{5000, 9000}),
              boost::test_tools::per_element());
@@ -773,7 +773,7 @@ BOOST_AUTO_TEST_CASE(pending_deliveries_page_per_endpoint_in_their_places) {
   a[3].state = delivery_state::pending;
   a[3].next_attempt_at = 100;
   ws.clear();
-  ws.put_delivery(a[3], record_kind::delivery_replayed);
+  ws.delivery_changed(a[3], record_kind::delivery_replayed);
   BOOST_REQUIRE(log.commit(ws, durability::buffered).ok());
   BOOST_TEST(pending_ids(log, "a") == (v{"dlv_4", "dlv_1", "dlv_2"}),
              boost::test_tools::per_element());
@@ -785,14 +785,14 @@ BOOST_AUTO_TEST_CASE(pending_deliveries_page_per_endpoint_in_their_places) {
 BOOST_AUTO_TEST_CASE(a_store_from_before_the_per_endpoint_indexes_is_migrated) {
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
-    write_set ws;
+    changes ws;
     for (auto [id, due] :
          {std::pair{"dlv_1", 2000}, std::pair{"dlv_2", 1000}}) {
       auto d = make_delivery(id, "evt");
       d.next_attempt_at = due;
-      ws.add_delivery(d);
+      ws.delivery_created(d);
     }
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   }
@@ -811,7 +811,7 @@ BOOST_AUTO_TEST_CASE(a_store_from_before_the_per_endpoint_indexes_is_migrated) {
         if (h->GetName() == "default")
           BOOST_REQUIRE(db.Delete({}, h, "index_layout").ok());
       });
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   using v = std::vector<std::string>;
   BOOST_TEST(pending_ids(**log) == (v{"dlv_2", "dlv_1"}),
@@ -829,14 +829,14 @@ BOOST_AUTO_TEST_CASE(a_store_with_an_index_in_acceptance_order_drops_it) {
   test::temp_dir dir;
   using v = std::vector<std::string>;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
-    write_set ws;
+    changes ws;
     for (auto [id, due] : {std::pair{"dlv_1", 2000}, std::pair{"dlv_2", 1000},
                            std::pair{"dlv_3", 3000}}) {
       auto d = make_delivery(id, "evt");
       d.next_attempt_at = due;
-      ws.add_delivery(d);
+      ws.delivery_created(d);
     }
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
   }
@@ -852,7 +852,7 @@ BOOST_AUTO_TEST_CASE(a_store_with_an_index_in_acceptance_order_drops_it) {
   });
   BOOST_TEST(entries_of(dir.path(), "pending") == 3u);
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     BOOST_TEST(pending_ids(**log) == (v{"dlv_2", "dlv_1", "dlv_3"}),
                boost::test_tools::per_element());
@@ -873,36 +873,36 @@ namespace {
 
 /// Commits an event with one delivery per (id, state, finished_at).
 void commit_event(
-    storage::event_log& log, const std::string& event_id,
+    storage::store& log, const std::string& event_id,
     std::vector<std::tuple<std::string, delivery_state, unix_ms>> deliveries) {
   event_record e{event_id, R"({"id":")" + event_id + R"("})", 1000, {}};
-  write_set ws;
+  changes ws;
   for (auto& [id, state, finished] : deliveries)
     e.delivery_ids.push_back(id);
-  ws.add_event(e);
+  ws.event_accepted(e);
   for (auto& [id, state, finished] : deliveries) {
     auto d = make_delivery(id, event_id);
     d.state = state;
     d.finished_at = finished;
-    ws.add_delivery(d);
+    ws.delivery_created(d);
   }
   BOOST_REQUIRE(log.commit(ws, durability::synced).ok());
 }
 
-bool has_event(storage::event_log& log, const std::string& id) {
+bool has_event(storage::store& log, const std::string& id) {
   auto e = log.get_event(id);
   BOOST_REQUIRE(e);
   return e->has_value();
 }
 
-bool has_delivery(storage::event_log& log, const std::string& id) {
+bool has_delivery(storage::store& log, const std::string& id) {
   auto d = log.get_delivery(id);
   BOOST_REQUIRE(d);
   return d->has_value();
 }
 
 /// expire() until it has nothing more; what it removed in all.
-expiry expire_all(storage::event_log& log, unix_ms cutoff, std::size_t limit) {
+expiry expire_all(storage::store& log, unix_ms cutoff, std::size_t limit) {
   expiry sum;
   for (int calls = 0;; ++calls) {
     BOOST_REQUIRE(calls < 1000);
@@ -928,7 +928,7 @@ BOOST_AUTO_TEST_SUITE(retention)
 BOOST_AUTO_TEST_CASE(
     retention_removes_events_once_all_their_deliveries_finished_before_the_cutoff) {
   test::temp_dir dir;
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto& l = **log;
   commit_event(l, "evt_1", {{"dlv_1", delivered, 1000}, {"dlv_2", dead, 2000}});
@@ -937,18 +937,18 @@ BOOST_AUTO_TEST_CASE(
   commit_event(l, "evt_4", {{"dlv_6", dead, 2500}});
   BOOST_TEST(l.expired_before() == 0);
   // evt_3 was an escalation derived from evt_1 and evt_3 itself.
-  write_set links;
-  links.link_escalation("evt_1", "evt_3");
-  links.link_escalation("evt_2", "evt_3");
+  changes links;
+  links.escalation_linked("evt_1", "evt_3");
+  links.escalation_linked("evt_2", "evt_3");
   BOOST_REQUIRE(l.commit(links, durability::buffered));
   BOOST_TEST(*l.escalations_of("evt_1") == std::vector<std::string>{"evt_3"});
-  // evt_4, an escalation as record_escalation records one: its members
+  // evt_4, an escalation as escalation_recorded records one: its members
   // (real ids, packed) and its group's index go with it.
   auto a = new_id("evt"), b = new_id("evt");
-  write_set rec;
-  rec.count_in_group(a, "r", "g");
-  rec.count_in_group(b, "r", "g");
-  rec.record_escalation("evt_4", "r", "g", now_ms(), a + "\n" + b + "\n");
+  changes rec;
+  rec.counted_in_group(a, "r", "g");
+  rec.counted_in_group(b, "r", "g");
+  rec.escalation_recorded("evt_4", "r", "g", now_ms(), a + "\n" + b + "\n");
   BOOST_REQUIRE(l.commit(rec, durability::buffered));
   BOOST_TEST(*l.members_of("evt_4") == (std::vector<std::string>{a, b}));
   BOOST_TEST(*l.escalations_of(b) == std::vector<std::string>{"evt_4"});
@@ -981,8 +981,8 @@ BOOST_AUTO_TEST_CASE(
   auto d4 = make_delivery("dlv_4", "evt_2");
   d4.state = delivered;
   d4.finished_at = 2800;
-  write_set ws;
-  ws.put_delivery(d4, record_kind::attempt_finished, pending_at_1000);
+  changes ws;
+  ws.delivery_changed(d4, record_kind::attempt_finished, pending_at_1000);
   BOOST_REQUIRE(l.commit(ws, durability::buffered));
   x = expire_all(l, 3000, 100);
   BOOST_TEST(x.events == 1u);
@@ -997,15 +997,15 @@ BOOST_AUTO_TEST_CASE(
 
 BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_is_kept_until_it_finishes_again) {
   test::temp_dir dir;
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto& l = **log;
   commit_event(l, "evt_1", {{"dlv_1", dead, 1000}});
   // Replayed: pending again (its old index entry stays behind).
   auto d = make_delivery("dlv_1", "evt_1");
-  write_set ws;
-  ws.put_delivery(d, record_kind::delivery_replayed,
-                  delivery_position{dead, 0});
+  changes ws;
+  ws.delivery_changed(d, record_kind::delivery_replayed,
+                  standing{dead, 0});
   BOOST_REQUIRE(l.commit(ws, durability::buffered));
   BOOST_TEST(expire_all(l, 3000, 100).events == 0u);
   BOOST_TEST(has_delivery(l, "dlv_1"));
@@ -1013,7 +1013,7 @@ BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_is_kept_until_it_finishes_again) {
   d.state = delivered;
   d.finished_at = 4000;
   ws.clear();
-  ws.put_delivery(d, record_kind::attempt_finished, pending_at_1000);
+  ws.delivery_changed(d, record_kind::attempt_finished, pending_at_1000);
   BOOST_REQUIRE(l.commit(ws, durability::buffered));
   BOOST_TEST(expire_all(l, 3000, 100).events == 0u);
   BOOST_TEST(expire_all(l, 4001, 100).events == 1u);
@@ -1023,12 +1023,12 @@ BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_is_kept_until_it_finishes_again) {
 BOOST_AUTO_TEST_CASE(retention_expires_idempotency_keys_and_old_log_records) {
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     auto& l = **log;
-    write_set ws;
-    ws.put_idempotency_key("old", {{"evt_1"}, 1000, "d1"});
-    ws.put_idempotency_key("new", {{"evt_2"}, 5000, "d2"});
+    changes ws;
+    ws.idempotency_key_used("old", {{"evt_1"}, 1000, "d1"});
+    ws.idempotency_key_used("new", {{"evt_2"}, 5000, "d2"});
     BOOST_REQUIRE(l.commit(ws, durability::buffered));
     commit_event(l, "evt_3", {{"dlv_1", pending, 0}});
     auto seq = l.last_sequence();
@@ -1047,7 +1047,7 @@ BOOST_AUTO_TEST_CASE(retention_expires_idempotency_keys_and_old_log_records) {
     // The pending delivery is not retention's to remove.
     BOOST_TEST(has_delivery(l, "dlv_1"));
   }
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   BOOST_TEST((*log)->last_sequence() == 4u);
   commit_event(**log, "evt_4", {{"dlv_2", pending, 0}});
@@ -1062,7 +1062,7 @@ BOOST_AUTO_TEST_CASE(a_log_range_deletion_of_an_older_version_replays_safely) {
   test::temp_dir dir;
   auto marker = dir.path() / "TOCSIN-LOG-HINTS";
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     commit_event(**log, "evt_1", {{"dlv_1", pending, 0}});
   }
@@ -1085,7 +1085,7 @@ BOOST_AUTO_TEST_CASE(a_log_range_deletion_of_an_older_version_replays_safely) {
         BOOST_REQUIRE(db.DeleteRange({}, h, be64(1), be64(4000)).ok());
       });
   for (int opening = 1; opening <= 2; ++opening) {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     BOOST_TEST(std::filesystem::exists(marker));
     BOOST_TEST((*log)->last_sequence() == 5000u + 2u * (opening - 1));
@@ -1093,7 +1093,7 @@ BOOST_AUTO_TEST_CASE(a_log_range_deletion_of_an_older_version_replays_safely) {
                  {{"dlv_" + std::to_string(opening + 1), pending, 0}});
     std::size_t kept = 0;
     BOOST_REQUIRE(
-        (*log)->for_each_record(1, [&](std::uint64_t, std::string_view) {
+        (*log)->read_log(1, [&](std::uint64_t, std::string_view) {
           ++kept;
           return true;
         }));
@@ -1103,12 +1103,12 @@ BOOST_AUTO_TEST_CASE(a_log_range_deletion_of_an_older_version_replays_safely) {
 
 BOOST_AUTO_TEST_CASE(a_cutoff_in_the_past_keeps_newer_keys_and_records) {
   test::temp_dir dir;
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto& l = **log;
-  write_set ws;
-  ws.put_idempotency_key("old", {{"evt_1"}, 1000, "d1"});
-  ws.put_idempotency_key("new", {{"evt_2"}, 5000, "d2"});
+  changes ws;
+  ws.idempotency_key_used("old", {{"evt_1"}, 1000, "d1"});
+  ws.idempotency_key_used("new", {{"evt_2"}, 5000, "d2"});
   BOOST_REQUIRE(l.commit(ws, durability::buffered));
   // Keys have their own cutoff (their window may be shorter).
   auto x = l.expire(0, 3000, 100);
@@ -1123,16 +1123,16 @@ BOOST_AUTO_TEST_CASE(a_cutoff_in_the_past_keeps_newer_keys_and_records) {
 BOOST_AUTO_TEST_CASE(a_store_from_before_retention_gets_its_time_indexes) {
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     commit_event(**log, "evt_1", {{"dlv_1", delivered, 1000}});
-    write_set ws;
-    ws.put_idempotency_key("old", {{"evt_1"}, 1000, "d1"});
+    changes ws;
+    ws.idempotency_key_used("old", {{"evt_1"}, 1000, "d1"});
     BOOST_REQUIRE((*log)->commit(ws, durability::buffered));
   }
   // Take the indexes away, as a store of an older version never had them.
   drop_column_families(dir.path(), {"finished", "idempotency_at"});
-  auto log = open_event_log({dir.path().string()});
+  auto log = open_store({dir.path().string()});
   BOOST_REQUIRE(log);
   auto x = expire_all(**log, 3000, 100);
   BOOST_TEST(x.events == 1u);
@@ -1144,7 +1144,7 @@ BOOST_AUTO_TEST_CASE(tables_of_expired_log_records_are_dropped_at_once) {
   // when retention has run.
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     std::uint64_t noise = 42; // incompressible reasons: tables as large
     for (int i = 0; i < 300; ++i) {
@@ -1153,8 +1153,8 @@ BOOST_AUTO_TEST_CASE(tables_of_expired_log_records_are_dropped_at_once) {
         noise = noise * 6364136223846793005u + 1442695040888963407u;
         reason += static_cast<char>('a' + (noise >> 59));
       }
-      write_set ws;
-      ws.add_record(record_kind::endpoint_flagged,
+      changes ws;
+      ws.noted(record_kind::endpoint_flagged,
                     R"({"endpoint_id":"ep","reason":")" + reason + R"("})");
       BOOST_REQUIRE((*log)->commit(ws, durability::buffered));
     }
@@ -1163,7 +1163,7 @@ BOOST_AUTO_TEST_CASE(tables_of_expired_log_records_are_dropped_at_once) {
   auto before = log_tables(dir.path());
   BOOST_TEST(before >= 5u);
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     auto x = expire_all(**log, now_ms() + 60'000, 100);
     BOOST_TEST(x.log_records == 299u); // the newest stays
@@ -1179,7 +1179,7 @@ BOOST_AUTO_TEST_CASE(a_store_compacted_by_level_opens_as_it_is) {
   // the events: nothing is rewritten, nothing missed.
   test::temp_dir dir;
   {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     for (int i = 1; i <= 40; ++i)
       commit_event(**log, "evt_" + std::to_string(i),
@@ -1188,7 +1188,7 @@ BOOST_AUTO_TEST_CASE(a_store_compacted_by_level_opens_as_it_is) {
   }
   compact_by_level(dir.path());
   for (int opening = 1; opening <= 2; ++opening) {
-    auto log = open_event_log({dir.path().string()});
+    auto log = open_store({dir.path().string()});
     BOOST_REQUIRE(log);
     auto& l = **log;
     BOOST_TEST(records(l).size() == 80u + 2u * (opening - 1));
@@ -1253,15 +1253,15 @@ constexpr int listing_count = 60;
 
 /// The listing's events, committed in chunks (the first flushed to a table
 /// file when its store closes, so that reads cross tables and memtable).
-std::unique_ptr<storage::event_log>
+std::unique_ptr<storage::store>
 open_with_listing_events(const std::filesystem::path& dir) {
   for (int half : {0, 1}) {
-    auto log = open_event_log({dir.string()});
+    auto log = open_store({dir.string()});
     BOOST_REQUIRE(log);
-    write_set ws;
+    changes ws;
     for (int i = half * listing_count / 2; i < (half + 1) * listing_count / 2;
          ++i)
-      ws.add_event(listing_event(i));
+      ws.event_accepted(listing_event(i));
     BOOST_REQUIRE((*log)->commit(ws, durability::synced).ok());
     if (half == 1)
       return std::move(*log);
@@ -1288,7 +1288,7 @@ std::vector<std::string> ids_of(const event_page& page) {
 
 /// Every page of `q` (from its `before` on), each checked against the
 /// limits; all the ids, in order.
-std::vector<std::string> all_pages(storage::event_log& log, event_query q,
+std::vector<std::string> all_pages(storage::store& log, event_query q,
                                    std::size_t* pages = nullptr) {
   std::vector<std::string> out;
   for (std::size_t n = 1;; ++n) {
@@ -1466,9 +1466,9 @@ BOOST_AUTO_TEST_CASE(pages_cover_every_event_exactly_once) {
   auto first = log->list_events(q);
   BOOST_REQUIRE(first);
   BOOST_REQUIRE(first->next);
-  write_set ws;
+  changes ws;
   auto late = listing_event(listing_count + 5);
-  ws.add_event(late);
+  ws.event_accepted(late);
   BOOST_REQUIRE(log->commit(ws, durability::synced).ok());
   q.before = *first->next;
   auto rest = all_pages(*log, q);

@@ -3,7 +3,7 @@
 #pragma once
 
 #include "actors/engine.hpp"
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include <string>
 #include <vector>
@@ -47,9 +47,9 @@ public:
 
 /// A store with nothing in it (but the one endpoint a test may set) that
 /// accepts every write.
-class empty_log final : public storage::event_log {
+class empty_log final : public storage::store {
 public:
-  result<std::uint64_t> commit(const storage::write_set&,
+  result<std::uint64_t> commit(const storage::changes&,
                                storage::durability) override {
     return std::uint64_t{0};
   }
@@ -65,10 +65,10 @@ public:
   get_idempotency_key(std::string_view) override {
     return std::optional<storage::idempotency_record>{};
   }
-  result<storage::pending_page>
-  pending_of(std::string_view, const storage::pending_key&, std::size_t,
+  result<storage::line_page>
+  line_of(std::string_view, const storage::line_position&, std::size_t,
              const std::function<bool(std::string_view)>&) override {
-    return storage::pending_page{};
+    return storage::line_page{};
   }
   result<std::vector<std::string>> endpoints_with_pending() override {
     return std::vector<std::string>{};
@@ -123,7 +123,7 @@ public:
   list_events(const storage::event_query&) override {
     return storage::event_page{};
   }
-  status for_each_record(
+  status read_log(
       std::uint64_t,
       const std::function<bool(std::uint64_t, std::string_view)>&) override {
     return {};

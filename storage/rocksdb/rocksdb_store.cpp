@@ -1,4 +1,4 @@
-#include "storage/event_log.hpp"
+#include "storage/store.hpp"
 
 #include "common/ids.hpp"
 
@@ -34,104 +34,9 @@
 
 namespace tocsin::storage {
 
-// -- write_set ----------------------------------------------------------------
-
-void write_set::add_event(const event_record& e) {
-  ops_.push_back(op{op::type::event, record_kind::event_accepted, e.id,
-                    encode(e), delivery_state::pending,
-                    compact_event_accepted(e)});
-  ops_.back().form = log_form::event_accepted;
-}
-
-void write_set::put_event(const event_record& e, record_kind kind,
-                          std::string json_fields) {
-  ops_.push_back(op{op::type::event, kind, e.id, encode(e),
-                    delivery_state::pending, std::move(json_fields)});
-}
-
-void write_set::add_delivery(const delivery& d, std::optional<unix_ms> place) {
-  put_delivery(d, record_kind::delivery_created, std::nullopt, place);
-  ops_.back().created = true;
-}
-
-void write_set::put_delivery(const delivery& d, record_kind kind,
-                             std::optional<delivery_position> was,
-                             std::optional<unix_ms> place) {
-  auto now = position_of(d);
-  if (place && d.state == delivery_state::pending)
-    now.due = *place;
-  ops_.push_back(op{op::type::delivery, kind, d.id, encode(d), d.state,
-                    compact_delivery_change(d, kind), d.endpoint_id, now, was,
-                    false, d.finished_at, log_form::delivery_change});
-}
-
-void write_set::put_idempotency_key(std::string_view key,
-                                    const idempotency_record& rec) {
-  auto write = [&](json_writer& w) {
-    w.field("at", rec.at).field("digest", rec.digest).key("ids").begin_array();
-    for (auto& id : rec.ids)
-      w.value(id);
-    w.end_array().end_object();
-  };
-  json_writer value, fields;
-  value.begin_object();
-  write(value);
-  fields.begin_object().field("idempotency_key", key);
-  write(fields);
-  ops_.push_back(op{op::type::idempotency, record_kind::idempotency_recorded,
-                    std::string{key}, value.take(), delivery_state::pending,
-                    fields.take()});
-  ops_.back().finished_at = rec.at;
-}
-
-void write_set::put_endpoint(std::string_view id, std::string definition,
-                             record_kind kind) {
-  auto fields = json_writer{}
-                    .begin_object()
-                    .field("endpoint_id", id)
-                    .key("endpoint")
-                    .raw(definition) // already JSON
-                    .end_object()
-                    .take();
-  ops_.push_back(op{op::type::endpoint_put, kind, std::string{id},
-                    std::move(definition), delivery_state::pending,
-                    std::move(fields)});
-}
-
-void write_set::delete_endpoint(std::string_view id) {
-  ops_.push_back(op{op::type::endpoint_delete,
-                    record_kind::endpoint_deleted,
-                    std::string{id},
-                    {},
-                    delivery_state::pending,
-                    json_writer{}
-                        .begin_object()
-                        .field("endpoint_id", id)
-                        .end_object()
-                        .take()});
-}
-
-void write_set::link_escalation(std::string_view event_id,
-                                std::string_view escalation_id) {
-  std::string key{event_id};
-  key += '\0';
-  key += escalation_id;
-  ops_.push_back(op{op::type::escalation_link,
-                    record_kind::event_escalated,
-                    std::move(key),
-                    {},
-                    delivery_state::pending,
-                    json_writer{}
-                        .begin_object()
-                        .field("event_id", event_id)
-                        .field("escalation_id", escalation_id)
-                        .end_object()
-                        .take()});
-}
-
 namespace {
 
-/// Escalation keys (cf_escalations), besides link_escalation's
+/// Escalation keys (cf_escalations), besides escalation_linked's
 /// "<event id>\0<escalation id>":
 /// - "<event id>\0#<group key>": the event was counted in the group;
 /// - "#<group key><be64(at)><escalation id>": the group's escalations, by
@@ -154,6 +59,35 @@ std::string be64_of(std::uint64_t v) {
   for (int i = 7; i >= 0; --i, v >>= 8)
     out[static_cast<std::size_t>(i)] = static_cast<char>(v & 0xff);
   return out;
+}
+
+/// "<event id>\0<escalation id>": an escalation_linked change.
+std::string link_key(std::string_view event_id,
+                     std::string_view escalation_id) {
+  std::string key{event_id};
+  key += '\0';
+  key += escalation_id;
+  return key;
+}
+
+/// "<event id>\0#<group key>": a counted_in_group change.
+std::string counted_key(std::string_view event_id, std::string_view rule,
+                        std::string_view group) {
+  std::string key{event_id};
+  key += '\0';
+  key += '#';
+  key += escalation_group_key(rule, group);
+  return key;
+}
+
+/// "#<group key><be64(at)><escalation id>": an escalation's place in its
+/// group's index.
+std::string group_index_key(std::string_view rule, std::string_view group,
+                            unix_ms at, std::string_view escalation_id) {
+  auto key = '#' + escalation_group_key(rule, group) +
+             be64_of(static_cast<std::uint64_t>(at));
+  key += escalation_id;
+  return key;
 }
 
 constexpr std::string_view crockford = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
@@ -264,68 +198,6 @@ std::string_view index_key_of(std::string_view v) {
 
 } // namespace
 
-void write_set::count_in_group(std::string_view event_id, std::string_view rule,
-                               std::string_view group) {
-  std::string key{event_id};
-  key += '\0';
-  key += '#';
-  key += escalation_group_key(rule, group);
-  op o{op::type::escalation_group,
-       record_kind::event_escalated,
-       std::move(key),
-       {},
-       delivery_state::pending,
-       {}};
-  o.logged = false;
-  ops_.push_back(std::move(o));
-}
-
-void write_set::record_escalation(std::string_view escalation_id,
-                                  std::string_view rule, std::string_view group,
-                                  unix_ms at, std::string_view members) {
-  auto index_key = '#' + escalation_group_key(rule, group) +
-                   be64_of(static_cast<std::uint64_t>(at));
-  index_key += escalation_id;
-  auto count = static_cast<std::int64_t>(
-      std::count(members.begin(), members.end(), '\n'));
-  ops_.push_back(op{op::type::escalation_members, record_kind::event_escalated,
-                    std::string{escalation_id},
-                    escalation_members_value(index_key, members),
-                    delivery_state::pending,
-                    json_writer{}
-                        .begin_object()
-                        .field("escalation_id", escalation_id)
-                        .field("rule", rule)
-                        .field("group", group)
-                        .field("count", count)
-                        .end_object()
-                        .take()});
-}
-
-void write_set::add_record(record_kind kind, std::string json_fields) {
-  ops_.push_back(op{op::type::record,
-                    kind,
-                    {},
-                    {},
-                    delivery_state::pending,
-                    std::move(json_fields)});
-}
-
-void write_set::add_delivery_outcome(record_kind kind, const delivery& d) {
-  add_record(kind, compact_delivery_outcome(d));
-  ops_.back().form = log_form::delivery_outcome;
-}
-
-void write_set::append(write_set&& other) {
-  if (ops_.empty()) {
-    ops_ = std::move(other.ops_);
-  } else {
-    ops_.reserve(ops_.size() + other.ops_.size());
-    std::move(other.ops_.begin(), other.ops_.end(), std::back_inserter(ops_));
-  }
-  other.ops_.clear();
-}
-
 // -- RocksDB implementation ---------------------------------------------------
 
 namespace {
@@ -389,7 +261,7 @@ public:
   }
 };
 
-/// event_log_options::fail_log_sync: the write-ahead log's files fail to
+/// store_options::fail_log_sync: the write-ahead log's files fail to
 /// sync while the hook says so (tests of a disk that fails).
 class failing_sync_fs final : public rocksdb::FileSystemWrapper {
 public:
@@ -545,9 +417,9 @@ error store_error(const rocksdb::Status& st) {
   return error{"store_error", st.ToString()};
 }
 
-class rocksdb_event_log final : public event_log {
+class rocksdb_store final : public store {
 public:
-  rocksdb_event_log(std::unique_ptr<rocksdb::Env> env,
+  rocksdb_store(std::unique_ptr<rocksdb::Env> env,
                     std::unique_ptr<rocksdb::DB> db,
                     std::vector<rocksdb::ColumnFamilyHandle*> handles)
       : env_(std::move(env)), db_(std::move(db)), cfs_(std::move(handles)) {
@@ -557,7 +429,7 @@ public:
     last_seq_ = it->Valid() ? from_be64(it->key()) : 0;
   }
 
-  ~rocksdb_event_log() override {
+  ~rocksdb_store() override {
     for (auto* h : cfs_) {
       // Closing: nothing useful to do with an error here.
       [[maybe_unused]] auto st = db_->DestroyColumnFamilyHandle(h);
@@ -736,9 +608,8 @@ public:
   // afterwards for a sync of the log that covers it, one sync for all that
   // wait, while the commits behind it write on (a delivery's step does not
   // wait for an ingest's fsync).
-  result<std::uint64_t> commit(const write_set& changes,
-                               durability d) override {
-    if (changes.empty()) {
+  result<std::uint64_t> commit(const changes& set, durability d) override {
+    if (set.empty()) {
       // Nothing to write, but a synced commit still vouches for what it
       // answers from the store (an idempotency key's replay): not while the
       // store cannot say that is on disk.
@@ -746,7 +617,7 @@ public:
         TOCSIN_TRY(writable());
       return last_sequence();
     }
-    writer w{&changes};
+    writer w{&set};
     auto last = write_in_turn(w);
     if (last && d == durability::synced)
       TOCSIN_TRY(sync_through(*last));
@@ -964,16 +835,16 @@ public:
     return d;
   }
 
-  result<pending_page>
-  pending_of(std::string_view endpoint_id, const pending_key& from,
-             std::size_t limit,
-             const std::function<bool(std::string_view id)>& skip) override {
+  result<line_page>
+  line_of(std::string_view endpoint_id, const line_position& from,
+          std::size_t limit,
+          const std::function<bool(std::string_view id)>& held) override {
     // One snapshot for the index, the records and the log position.
     const rocksdb::Snapshot* snap = db_->GetSnapshot();
     rocksdb::ReadOptions ro;
     ro.snapshot = snap;
     auto release = [&] { db_->ReleaseSnapshot(snap); };
-    pending_page page;
+    line_page page;
     {
       std::unique_ptr<rocksdb::Iterator> log_it{
           db_->NewIterator(ro, cfs_[cf_log])};
@@ -989,18 +860,18 @@ public:
     rocksdb::Slice upper{end};
     ro.iterate_upper_bound = &upper;
     std::unique_ptr<rocksdb::Iterator> it{db_->NewIterator(ro, cfs_[cf_due])};
-    it->Seek(due_index_key(endpoint_id, from.due, from.id));
+    it->Seek(due_index_key(endpoint_id, from.place, from.id));
     // The index first, then the records in one pass in key order.
-    std::vector<pending_key> keys;
+    std::vector<line_position> keys;
     for (; it->Valid() && it->key().starts_with(prefix); it->Next()) {
       auto rest = it->key().ToStringView().substr(prefix.size());
       if (rest.size() < 8)
         continue;
-      pending_key key;
-      key.due = static_cast<unix_ms>(from_be64(rocksdb::Slice{rest.data(), 8}));
+      line_position key;
+      key.place = static_cast<unix_ms>(from_be64(rocksdb::Slice{rest.data(), 8}));
       rest.remove_prefix(8);
       key.id = std::string{rest};
-      if (skip && skip(key.id))
+      if (held && held(key.id))
         continue;
       if (keys.size() >= limit) {
         page.next = std::move(key);
@@ -1032,7 +903,7 @@ public:
       if (d->state != delivery_state::pending)
         continue;
       page.deliveries.push_back(std::move(*d));
-      page.places.push_back(keys[i].due);
+      page.places.push_back(keys[i].place);
     }
     return page;
   }
@@ -1307,7 +1178,7 @@ public:
     return page;
   }
 
-  status for_each_record(
+  status read_log(
       std::uint64_t from,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override {
     std::unique_ptr<rocksdb::Iterator> it{
@@ -1361,7 +1232,7 @@ private:
       queue_.front()->cv.notify_one();
   }
 
-  /// One chunk of retention (see event_log::expire); runs exclusively.
+  /// One chunk of retention (see store::expire); runs exclusively.
   result<expiry> expire_chunk(unix_ms cutoff, unix_ms keys_cutoff,
                               std::size_t limit) {
     expiry out;
@@ -1537,7 +1408,7 @@ private:
   }
 
   struct writer {
-    const write_set* changes; ///< nothing: an exclusive turn (see exclusive)
+    const changes* set; ///< nothing: an exclusive turn (see exclusive)
     status result = {};
     std::uint64_t last = 0; ///< sequence number of its last record
     bool done = false;
@@ -1556,7 +1427,7 @@ private:
     // Leader: take everyone queued so far, up to an exclusive turn.
     std::vector<writer*> group;
     for (auto* m : queue_) {
-      if (!m->changes)
+      if (!m->set)
         break;
       group.push_back(m);
     }
@@ -1567,14 +1438,14 @@ private:
     // a dozen times over as it grows.
     std::size_t bytes = 0;
     for (auto* member : group)
-      for (auto& op : member->changes->ops())
-        bytes += 4 * op.key.size() + op.value.size() + op.log_fields.size() +
-                 op.endpoint_id.size() + 96;
+      for (auto& c : member->set->list())
+        bytes += 4 * c.id.size() + c.body.size() + c.log_fields.size() +
+                 c.endpoint_id.size() + 96;
     rocksdb::WriteBatch batch{bytes};
     status result;
     for (auto* member : group) {
       if (result.ok())
-        if (auto st = add_to_batch(batch, *member->changes, seq); !st)
+        if (auto st = add_to_batch(batch, *member->set, seq); !st)
           result = st;
       member->last = seq - 1;
     }
@@ -1602,49 +1473,55 @@ private:
 
   /// Adds the changes to `batch`, their log records numbered from `seq`
   /// (advanced past them).
-  status add_to_batch(rocksdb::WriteBatch& batch, const write_set& changes,
+  status add_to_batch(rocksdb::WriteBatch& batch, const changes& set,
                       std::uint64_t& seq) {
     auto at = now_ms();
-    for (auto& op : changes.ops()) {
+    for (auto& c : set.list()) {
       rocksdb::Status st;
-      switch (op.what) {
-      case write_set::op::type::event:
-        st = batch.Put(cfs_[cf_events], op.key, op.value);
+      switch (c.what) {
+      case change::type::event_accepted:
+      case change::type::event_changed:
+        st = batch.Put(cfs_[cf_events], c.id, c.body);
         break;
-      case write_set::op::type::delivery:
-        st = put_delivery(batch, op);
+      case change::type::delivery_created:
+      case change::type::delivery_changed:
+        st = put_delivery(batch, c);
         break;
-      case write_set::op::type::idempotency:
-        st = batch.Put(cfs_[cf_idempotency], op.key, op.value);
+      case change::type::idempotency_key:
+        st = batch.Put(cfs_[cf_idempotency], c.id, c.body);
         if (st.ok())
-          st = batch.Put(cfs_[cf_idempotency_at],
-                         time_key(op.finished_at, op.key), {});
+          st = batch.Put(cfs_[cf_idempotency_at], time_key(c.at, c.id), {});
         break;
-      case write_set::op::type::endpoint_put:
-        st = batch.Put(cfs_[cf_endpoints], op.key, op.value);
+      case change::type::endpoint_put:
+        st = batch.Put(cfs_[cf_endpoints], c.id, c.body);
         break;
-      case write_set::op::type::endpoint_delete:
-        st = batch.Delete(cfs_[cf_endpoints], op.key);
+      case change::type::endpoint_deleted:
+        st = batch.Delete(cfs_[cf_endpoints], c.id);
         break;
-      case write_set::op::type::escalation_link:
-      case write_set::op::type::escalation_group:
-        st = batch.Put(cfs_[cf_escalations], op.key, {});
+      case change::type::escalation_linked:
+        st = batch.Put(cfs_[cf_escalations], link_key(c.id, c.other), {});
         break;
-      case write_set::op::type::escalation_members:
-        st = batch.Put(cfs_[cf_escalations], op.key, op.value);
+      case change::type::counted_in_group:
+        st = batch.Put(cfs_[cf_escalations], counted_key(c.id, c.rule, c.group),
+                       {});
+        break;
+      case change::type::escalation_recorded: {
+        auto index_key = group_index_key(c.rule, c.group, c.at, c.id);
+        st = batch.Put(cfs_[cf_escalations], c.id,
+                       escalation_members_value(index_key, c.body));
         if (st.ok())
-          st = batch.Put(cfs_[cf_escalations], index_key_of(op.value), {});
+          st = batch.Put(cfs_[cf_escalations], index_key, {});
         break;
-      case write_set::op::type::record:
+      }
+      case change::type::noted:
         break;
       }
       if (!st.ok())
         return store_error(st);
-      if (!op.logged)
+      if (!c.logged)
         continue;
-      st = batch.Put(
-          cfs_[cf_log], be64(seq),
-          stored_log_record(seq, at, op.kind, op.form, op.log_fields));
+      st = batch.Put(cfs_[cf_log], be64(seq),
+                     stored_log_record(seq, at, c.kind, c.form, c.log_fields));
       ++seq;
       if (!st.ok())
         return store_error(st);
@@ -1652,57 +1529,56 @@ private:
     return {};
   }
 
-  rocksdb::Status put_delivery(rocksdb::WriteBatch& batch,
-                               const write_set::op& op) {
-    auto st = batch.Put(cfs_[cf_deliveries], op.key, op.value);
+  rocksdb::Status put_delivery(rocksdb::WriteBatch& batch, const change& c) {
+    auto st = batch.Put(cfs_[cf_deliveries], c.id, c.body);
     if (!st.ok())
       return st;
     // Where it was: given, new, or as the store has it.
-    std::optional<delivery_position> was = op.was;
-    if (!was && !op.created) {
+    std::optional<standing> was = c.was;
+    if (!was && !c.created) {
       std::string value;
       auto got =
-          db_->Get(rocksdb::ReadOptions{}, cfs_[cf_deliveries], op.key, &value);
+          db_->Get(rocksdb::ReadOptions{}, cfs_[cf_deliveries], c.id, &value);
       if (!got.ok() && !got.IsNotFound())
         return got;
       if (got.ok())
         if (auto d = decode_delivery(value))
-          was = position_of(*d);
+          was = standing_of(*d);
     }
-    auto& now = op.now;
+    auto& now = c.now;
     bool was_pending = was && was->state == delivery_state::pending;
     bool is_pending = now.state == delivery_state::pending;
     // Index entries are written once and deleted once, so that they go with
     // SingleDelete: an entry and its deletion that meet in a memtable (most
     // do: a delivery is seldom pending for long) vanish at the flush instead
     // of leaving a tombstone for flushes, compactions and seeks to carry.
-    if (was_pending && (!is_pending || was->due != now.due))
+    if (was_pending && (!is_pending || was->place != now.place))
       st = batch.SingleDelete(cfs_[cf_due],
-                              due_index_key(op.endpoint_id, was->due, op.key));
-    if (st.ok() && is_pending && (!was_pending || was->due != now.due))
+                              due_index_key(c.endpoint_id, was->place, c.id));
+    if (st.ok() && is_pending && (!was_pending || was->place != now.place))
       st = batch.Put(cfs_[cf_due],
-                     due_index_key(op.endpoint_id, now.due, op.key), {});
+                     due_index_key(c.endpoint_id, now.place, c.id), {});
     // Finished (delivered or dead) deliveries by when: what retention reads.
     // An entry left behind by a replay is dropped when retention meets it.
     bool was_finished = was && was->state != delivery_state::pending;
     if (st.ok() && !is_pending && !was_finished)
-      st = batch.Put(cfs_[cf_finished], time_key(op.finished_at, op.key), {});
+      st = batch.Put(cfs_[cf_finished], time_key(c.at, c.id), {});
     bool was_dead = was && was->state == delivery_state::dead_lettered;
     bool is_dead = now.state == delivery_state::dead_lettered;
     if (st.ok() && was_dead && !is_dead)
-      st = forget_dead_letter(batch, op.key);
+      st = forget_dead_letter(batch, c.id);
     if (st.ok() && is_dead && !was_dead) {
-      auto key = dead_index_key(op.endpoint_id, op.finished_at, op.key);
+      auto key = dead_index_key(c.endpoint_id, c.at, c.id);
       // The dead-letter entry remembers its per-endpoint key, so that a
       // replay can take it out again.
-      st = batch.Put(cfs_[cf_dead], op.key, key);
+      st = batch.Put(cfs_[cf_dead], c.id, key);
       if (st.ok())
         st = batch.Put(cfs_[cf_dead_by_endpoint], key, {});
     }
     return st;
   }
 
-  /// Removes what record_escalation stored of `id`, if it is an escalation:
+  /// Removes what escalation_recorded stored of `id`, if it is an escalation:
   /// its members and its place in its group's index.
   rocksdb::Status forget_escalation(rocksdb::WriteBatch& batch,
                                     const std::string& id) {
@@ -1782,8 +1658,8 @@ public:
 
 } // namespace
 
-result<std::unique_ptr<event_log>>
-open_event_log(const event_log_options& opts) {
+result<std::unique_ptr<store>>
+open_rocksdb_store(const store_options& opts) {
   rocksdb::DBOptions db_opts;
   db_opts.create_if_missing = opts.create_if_missing;
   db_opts.create_missing_column_families = true;
@@ -1877,7 +1753,7 @@ open_event_log(const event_log_options& opts) {
                  "cannot open the store in " + opts.dir + ": " + st.ToString()};
   }
   std::unique_ptr<rocksdb::DB> db{raw};
-  auto log = std::make_unique<rocksdb_event_log>(std::move(env), std::move(db),
+  auto log = std::make_unique<rocksdb_store>(std::move(env), std::move(db),
                                                  std::move(handles));
   if (needs_dead_index)
     if (auto s = log->backfill_dead_index(); !s)
@@ -1889,7 +1765,7 @@ open_event_log(const event_log_options& opts) {
       return s.error();
   if (!std::filesystem::exists(marker, ec))
     log->mark_log_hints_safe(marker);
-  return std::unique_ptr<event_log>{std::move(log)};
+  return std::unique_ptr<store>{std::move(log)};
 }
 
 } // namespace tocsin::storage
