@@ -807,18 +807,10 @@ public:
       return std::optional<idempotency_record>{};
     if (!st.ok())
       return store_error(st);
-    nlohmann::json j;
-    idempotency_record rec;
-    if (!parse_json(value, j, nullptr, stored_json_limits) || !j.is_object())
+    auto rec = decode_idempotency(value);
+    if (!rec)
       return error{"store_corrupt", "unreadable idempotency record"};
-    try {
-      rec.ids = j.at("ids").get<std::vector<std::string>>();
-      rec.at = j.at("at").get<unix_ms>();
-      rec.digest = j.value("digest", "");
-    } catch (const nlohmann::json::exception&) {
-      return error{"store_corrupt", "unreadable idempotency record"};
-    }
-    return std::optional<idempotency_record>{std::move(rec)};
+    return rec;
   }
 
   result<std::optional<delivery>> get_delivery(std::string_view id) override {
