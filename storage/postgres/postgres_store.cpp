@@ -145,6 +145,13 @@ status postgres_store::connect_writer() {
   return {};
 }
 
+status postgres_store::reachable_now() {
+  std::lock_guard lock{health_mtx_};
+  if (!down_.empty() && std::chrono::steady_clock::now() < next_connect_)
+    return error{"store_unavailable", down_};
+  return {};
+}
+
 status postgres_store::writable() {
   {
     std::lock_guard lock{health_mtx_};

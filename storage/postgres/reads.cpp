@@ -43,9 +43,10 @@ result<delivery> delivery_of(const pqxx::field& record, std::string_view id) {
 }
 
 /// A SQL read that returns something: `fn` runs on a reader connection.
-template <class T, class F> result<T> read(reader_pool& pool, F&& fn) {
+template <class T, class F> result<T> read(postgres_store& s, F&& fn) {
+  TOCSIN_TRY(s.reachable_now());
   result<T> out = T{};
-  auto st = pool.with([&](pqxx::connection& c) -> status {
+  auto st = s.readers().with([&](pqxx::connection& c) -> status {
     out = fn(c);
     if (!out)
       return out.error();
@@ -61,7 +62,7 @@ template <class T, class F> result<T> read(reader_pool& pool, F&& fn) {
 result<std::optional<event_record>>
 postgres_store::get_event(std::string_view id) {
   using out_t = std::optional<event_record>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params("SELECT record FROM tocsin_events WHERE id = $1",
                            std::string{id});
@@ -77,7 +78,7 @@ postgres_store::get_event(std::string_view id) {
 result<std::vector<std::optional<event_record>>>
 postgres_store::get_events(const std::vector<std::string>& ids) {
   using out_t = std::vector<std::optional<event_record>>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     array_literal wanted;
     for (auto& id : ids)
       wanted.add_text(id);
@@ -106,7 +107,7 @@ postgres_store::get_events(const std::vector<std::string>& ids) {
 result<std::optional<delivery>>
 postgres_store::get_delivery(std::string_view id) {
   using out_t = std::optional<delivery>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params(
         "SELECT record FROM tocsin_deliveries WHERE id = $1", std::string{id});
@@ -122,7 +123,7 @@ postgres_store::get_delivery(std::string_view id) {
 result<std::optional<idempotency_record>>
 postgres_store::get_idempotency_key(std::string_view key) {
   using out_t = std::optional<idempotency_record>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params("SELECT record FROM tocsin_idempotency_keys "
                            "WHERE key = decode($1, 'hex')",
@@ -140,7 +141,7 @@ result<line_page>
 postgres_store::line_of(std::string_view endpoint_id, const line_position& from,
                         std::size_t limit,
                         const std::function<bool(std::string_view id)>& held) {
-  return read<line_page>(readers_, [&](pqxx::connection& c)
+  return read<line_page>(*this, [&](pqxx::connection& c)
                                        -> result<line_page> {
     // One snapshot for the log position and the page.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> t{c};
@@ -185,7 +186,7 @@ postgres_store::line_of(std::string_view endpoint_id, const line_position& from,
 
 result<std::vector<std::string>> postgres_store::endpoints_with_pending() {
   using out_t = std::vector<std::string>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     // One index probe per endpoint, not a scan of every pending delivery.
     auto r = t.exec(
@@ -206,7 +207,7 @@ result<std::vector<std::string>> postgres_store::endpoints_with_pending() {
 result<std::vector<delivery>>
 postgres_store::list_dead_letters(std::string_view after, std::size_t limit) {
   using out_t = std::vector<delivery>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params("SELECT id, record FROM tocsin_deliveries WHERE "
                            "state = 2 AND id > $1 ORDER BY id LIMIT $2",
@@ -226,7 +227,7 @@ result<std::vector<delivery>>
 postgres_store::list_dead_letters_of(std::string_view endpoint_id,
                                      unix_ms since, std::size_t limit) {
   using out_t = std::vector<delivery>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params(
         "SELECT id, record FROM tocsin_deliveries WHERE state = 2 AND "
@@ -248,7 +249,7 @@ postgres_store::list_dead_letters_of(std::string_view endpoint_id,
 result<std::vector<std::pair<std::string, std::string>>>
 postgres_store::list_endpoints() {
   using out_t = std::vector<std::pair<std::string, std::string>>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r =
         t.exec("SELECT id, definition FROM tocsin_endpoints ORDER BY id");
@@ -262,7 +263,7 @@ postgres_store::list_endpoints() {
 result<std::optional<std::string>>
 postgres_store::get_endpoint(std::string_view id) {
   using out_t = std::optional<std::string>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params(
         "SELECT definition FROM tocsin_endpoints WHERE id = $1",
@@ -275,7 +276,7 @@ postgres_store::get_endpoint(std::string_view id) {
 
 result<endpoint_backlog>
 postgres_store::backlog_of(std::string_view endpoint_id) {
-  return read<endpoint_backlog>(readers_, [&](pqxx::connection& c)
+  return read<endpoint_backlog>(*this, [&](pqxx::connection& c)
                                               -> result<endpoint_backlog> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params(
@@ -295,7 +296,7 @@ postgres_store::backlog_of(std::string_view endpoint_id) {
 }
 
 std::uint64_t postgres_store::approximate_bytes() {
-  auto bytes = read<std::uint64_t>(readers_, [&](pqxx::connection& c)
+  auto bytes = read<std::uint64_t>(*this, [&](pqxx::connection& c)
                                                  -> result<std::uint64_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec("SELECT coalesce(sum(pg_total_relation_size(oid)), 0) "
@@ -309,7 +310,7 @@ std::uint64_t postgres_store::approximate_bytes() {
 result<std::vector<std::string>>
 postgres_store::escalations_of(std::string_view event_id) {
   using out_t = std::vector<std::string>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     out_t out;
     std::string id{event_id};
@@ -367,7 +368,7 @@ postgres_store::escalations_of(std::string_view event_id) {
 result<std::vector<std::string>>
 postgres_store::members_of(std::string_view escalation_id) {
   using out_t = std::vector<std::string>;
-  return read<out_t>(readers_, [&](pqxx::connection& c) -> result<out_t> {
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
     auto r = t.exec_params(
         "SELECT members FROM tocsin_escalations WHERE id = $1",
@@ -396,7 +397,7 @@ status postgres_store::for_each_event_since(
   bool inclusive = true;
   for (;;) {
     auto chunk = read<std::vector<event_record>>(
-        readers_,
+        *this,
         [&](pqxx::connection& c) -> result<std::vector<event_record>> {
           pqxx::read_transaction t{c};
           auto r = t.exec_params(
@@ -436,7 +437,7 @@ result<event_page> postgres_store::list_events(const event_query& q) {
   event_page page;
   if (upper <= lower || q.limit == 0)
     return page;
-  return read<event_page>(readers_, [&](pqxx::connection& c)
+  return read<event_page>(*this, [&](pqxx::connection& c)
                                         -> result<event_page> {
     pqxx::read_transaction t{c};
     std::string below = upper;
@@ -485,7 +486,7 @@ status postgres_store::read_log(
   // In chunks: `fn` runs with no connection held.
   for (;;) {
     using rows_t = std::vector<std::pair<std::uint64_t, std::string>>;
-    auto chunk = read<rows_t>(readers_, [&](pqxx::connection& c)
+    auto chunk = read<rows_t>(*this, [&](pqxx::connection& c)
                                             -> result<rows_t> {
       pqxx::read_transaction t{c};
       auto r = t.exec_params("SELECT seq, fields FROM tocsin_log WHERE seq "

@@ -105,6 +105,12 @@ public:
       std::uint64_t from,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override;
 
+  /// Fails at once, without trying, while the database is known to be out
+  /// of reach and the next attempt is not due: a read must not wait for a
+  /// connection attempt to a host that does not answer each time.
+  status reachable_now();
+  reader_pool& readers() { return readers_; }
+
 private:
   // -- the writer's turn (commit.cpp) --
   /// One caller of commit() (or an exclusive turn: retention), queued.
