@@ -337,9 +337,9 @@ bool postgres_store::committed_after_all(std::int64_t xid) {
         if (r[0].as<std::string>() == "committed") {
           log::warn("a commit cut short by the lost connection took",
                     {{"xid", std::to_string(xid)}});
-          conn_ = std::move(c);
+          // The next commit connects (and takes the writer's lock) at once.
           std::lock_guard lock{health_mtx_};
-          down_.clear();
+          next_connect_ = {};
           return true;
         }
         // "in progress": the old session still runs (a partition); ask

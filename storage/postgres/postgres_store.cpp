@@ -2,6 +2,7 @@
 // writes. Commits: commit.cpp; reads: reads.cpp; retention: retention.cpp.
 #include "storage/postgres/postgres_store.hpp"
 
+#include "common/ids.hpp"
 #include "common/log.hpp"
 #include "storage/postgres/schema.hpp"
 #include "storage/postgres/store_impl.hpp"
@@ -9,6 +10,7 @@
 #include <pqxx/pqxx>
 
 #include <cstdlib>
+#include <unistd.h>
 #include <regex>
 
 namespace tocsin::storage {
@@ -103,7 +105,12 @@ status reader_pool::with(const std::function<status(pqxx::connection&)>& fn) {
 }
 
 postgres_store::postgres_store(std::string url, std::uint64_t last_seq)
-    : url_(std::move(url)), readers_(url_, 4), last_seq_(last_seq) {}
+    : url_(std::move(url)), readers_(url_, 4), last_seq_(last_seq) {
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  session_name_ = "tocsin " + std::string{host} + " " +
+                  std::to_string(::getpid()) + " " + new_ulid().substr(16);
+}
 
 postgres_store::~postgres_store() = default;
 
@@ -133,6 +140,33 @@ status postgres_store::connect_writer() {
     pqxx::nontransaction t{*c};
     if (t.exec1("SELECT pg_is_in_recovery()")[0].as<bool>())
       throw pqxx::broken_connection{"the server is a standby (read-only)"};
+    // Named, so that a session of ours the server still holds after the
+    // connection broke (it notices late: TCP keepalive) can be told apart.
+    t.exec0("SET application_name = " + t.quote(session_name_));
+    auto lock_sql =
+        "SELECT pg_try_advisory_lock(" + std::to_string(writer_lock_key) + ")";
+    bool held = t.exec1(lock_sql)[0].as<bool>();
+    if (!held) {
+      // Ours from before: ended, and the lock is free once it is gone.
+      auto ended = t.exec_params(
+          "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a JOIN "
+          "pg_locks l ON l.pid = a.pid WHERE l.locktype = 'advisory' AND "
+          "l.granted AND l.objid = $1 AND a.application_name = $2 AND a.pid "
+          "<> pg_backend_pid()",
+          static_cast<long long>(writer_lock_key & 0xffffffff), session_name_);
+      for (int i = 0; !ended.empty() && !held && i < 50; ++i) {
+        t.exec0("SELECT pg_sleep(0.1)"); // the backend ends at its pace
+        held = t.exec1(lock_sql)[0].as<bool>();
+      }
+    }
+    // Another tocsin writes here: not ours to write.
+    if (!held) {
+      locked_ = true;
+      throw pqxx::broken_connection{
+          "another tocsin writes to this database (its advisory lock " +
+          std::to_string(writer_lock_key) + " is held)"};
+    }
+    locked_ = false;
     conn_ = std::move(c);
   } catch (const std::exception& e) {
     lost_writer(e);
@@ -143,6 +177,11 @@ status postgres_store::connect_writer() {
     log::warn("PostgreSQL reachable again; taking writes");
   down_.clear();
   return {};
+}
+
+status postgres_store::start() {
+  std::unique_lock lock{mtx_}; // nobody else yet; for form's sake
+  return connect_writer();
 }
 
 status postgres_store::reachable_now() {
@@ -201,8 +240,14 @@ result<std::unique_ptr<store>> open_postgres_store(const store_options& opts) {
     TOCSIN_TRY(postgres::migrate(c));
     pqxx::read_transaction t{c};
     auto seq = t.exec1("SELECT seq FROM tocsin_log_head")[0].as<long long>();
-    return std::unique_ptr<store>{std::make_unique<postgres::postgres_store>(
-        opts.postgres_url, static_cast<std::uint64_t>(seq))};
+    auto s = std::make_unique<postgres::postgres_store>(
+        opts.postgres_url, static_cast<std::uint64_t>(seq));
+    if (auto st = s->start(); !st) {
+      if (s->locked())
+        return error{"store_locked", st.error().message};
+      return st.error();
+    }
+    return std::unique_ptr<store>{std::move(s)};
   } catch (const std::exception& e) {
     auto failure = postgres::store_failure(e);
     failure.message = "cannot open the PostgreSQL store at " +

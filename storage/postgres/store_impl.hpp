@@ -109,6 +109,9 @@ public:
   /// of reach and the next attempt is not due: a read must not wait for a
   /// connection attempt to a host that does not answer each time.
   status reachable_now();
+  /// Opens the writing connection (at open: refused with the lock taken).
+  status start();
+  bool locked() const { return locked_; }
   reader_pool& readers() { return readers_; }
 
 private:
@@ -149,6 +152,9 @@ private:
   std::deque<writer*> queue_; ///< guarded by mtx_
   /// Used by the writer at the head of the queue only.
   std::unique_ptr<pqxx::connection> conn_;
+  bool locked_ = false; ///< the last connection found the writer lock held
+  /// The writing session's application_name: "tocsin <host> <pid> <id>".
+  std::string session_name_;
 
   std::mutex health_mtx_;
   std::string down_; ///< why the database is out of reach; empty: it is not

@@ -123,6 +123,21 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_are_kept_as_bytes) {
   BOOST_TEST(!s->get_idempotency_key("k")->has_value());
 }
 
+BOOST_AUTO_TEST_CASE(a_second_writer_is_refused_with_store_locked) {
+  auto url = test::fresh_database("store_second");
+  store_options o;
+  o.kind = backend::postgres;
+  o.postgres_url = url;
+  auto first = open_store(o);
+  BOOST_TEST_REQUIRE(first.ok());
+  auto second = open_store(o);
+  BOOST_TEST_REQUIRE(!second.ok());
+  BOOST_TEST(second.error().code == "store_locked");
+  first->reset(); // its session ends, and the lock with it
+  auto third = open_store(o);
+  BOOST_TEST(third.ok(), (third.ok() ? "" : third.error().message));
+}
+
 BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused_with_one_line) {
   auto url = test::fresh_database("store_newer");
   store_options o;
