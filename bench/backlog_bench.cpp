@@ -266,8 +266,8 @@ int run(const options& opt) {
     std::printf("  PostgreSQL while draining: %.1f us CPU per event "
                 "(postmaster and all its processes, user + system)\n",
                 n > 0 ? store_cpu * 1e6 / n : 0.0);
-    std::printf("  PostgreSQL work:   %s (pg_stat_database, both daemons' "
-                "whole runs)\n",
+    std::printf("  PostgreSQL work:   %s, over both daemons' whole runs "
+                "(pg_stat_database)\n",
                 store_work.c_str());
   }
   return lost == 0 && load.failures == 0 ? 0 : 1;

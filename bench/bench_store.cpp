@@ -152,21 +152,39 @@ std::string bench_store::work_per_event(std::size_t events) const {
                                 "postgres")) != "0" &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
-  std::istringstream row{trimmed(cluster_->psql(
+  auto n = static_cast<double>(events);
+  std::istringstream totals{trimmed(cluster_->psql(
       std::string{"SELECT xact_commit, tup_inserted + tup_updated + "
                   "tup_deleted FROM pg_stat_database WHERE datname = '"} +
           database + "'",
       "postgres"))};
   double commits = 0, rows = 0;
   char bar = 0;
-  row >> commits >> bar >> rows;
-  auto n = static_cast<double>(events);
+  totals >> commits >> bar >> rows;
   char buf[200];
+  std::snprintf(buf, sizeof buf, "%.2f rows written per event (", rows / n);
+  std::string out = buf;
+  // Which tables, most first.
+  std::istringstream tables{cluster_->psql(
+      "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del AS w FROM "
+      "pg_stat_user_tables ORDER BY w DESC, relname",
+      database)};
+  std::string sep;
+  for (std::string line; std::getline(tables, line);) {
+    auto at = line.find('|');
+    if (at == std::string::npos)
+      continue;
+    auto per_event = std::stod(line.substr(at + 1)) / n;
+    if (per_event < 0.005)
+      continue;
+    std::snprintf(buf, sizeof buf, "%.2f", per_event);
+    out += sep + line.substr(0, at) + " " + buf;
+    sep = ", ";
+  }
   std::snprintf(buf, sizeof buf,
-                "%.2f transactions committed (reads included), %.2f rows "
-                "written per event",
-                commits / n, rows / n);
-  return buf;
+                ") and %.3f transactions committed (reads included)",
+                commits / n);
+  return out + buf;
 }
 
 std::uintmax_t bench_store::bytes() const {

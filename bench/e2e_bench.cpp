@@ -474,8 +474,8 @@ int run(const options& opt) {
                 "processes, user + system, same window; with the daemon's: "
                 "%.1f us)\n",
                 per_event(store_cpu), per_event(cpu + store_cpu));
-    std::printf("  PostgreSQL work: %s (pg_stat_database, the daemon's whole "
-                "run)\n",
+    std::printf("  PostgreSQL work: %s, over the daemon's whole run "
+                "(pg_stat_database)\n",
                 store_work.c_str());
   }
   if (opt.fanout > 1)
