@@ -9,6 +9,8 @@
 
 #include <pqxx/pqxx>
 
+#include <algorithm>
+
 #include <thread>
 #include <unordered_map>
 
@@ -232,10 +234,26 @@ result<std::uint64_t> postgres_store::commit(const changes& set, durability d) {
 
 result<std::uint64_t> postgres_store::write_in_turn(writer& w) {
   std::unique_lock lock{mtx_};
+  // While a lost commit's outcome is asked after, which may take as long
+  // as the database is away, the rest wait for nothing: refused at once,
+  // as when the database is known to be out of reach.
+  auto doubt = [] {
+    return error{"store_unavailable",
+                 "PostgreSQL was lost while committing; waiting for it to "
+                 "say whether that commit took"};
+  };
+  if (in_doubt_)
+    return doubt();
   queue_.push_back(&w);
-  w.cv.wait(lock, [&] { return w.done || queue_.front() == &w; });
+  w.cv.wait(lock, [&] {
+    return w.done || queue_.front() == &w || (in_doubt_ && !w.taken);
+  });
   if (w.done)
     return w.result ? result<std::uint64_t>{w.last} : w.result.error();
+  if (queue_.front() != &w) {
+    queue_.erase(std::find(queue_.begin(), queue_.end(), &w));
+    return doubt();
+  }
   // Leader: everyone queued so far, up to an exclusive turn (or that turn
   // alone when it is first).
   std::vector<writer*> group;
@@ -243,6 +261,7 @@ result<std::uint64_t> postgres_store::write_in_turn(writer& w) {
     if (!m->set && !group.empty())
       break;
     group.push_back(m);
+    m->taken = true;
     if (!m->set)
       break;
   }
@@ -315,7 +334,19 @@ status postgres_store::write_group(const std::vector<writer*>& group) {
     t.commit();
   } catch (const pqxx::in_doubt_error& e) {
     lost_writer(e);
-    if (!committed_after_all(xid))
+    {
+      std::lock_guard lock{mtx_};
+      in_doubt_ = true;
+      for (auto* m : queue_)
+        if (!m->taken)
+          m->cv.notify_one();
+    }
+    bool took = committed_after_all(xid);
+    {
+      std::lock_guard lock{mtx_};
+      in_doubt_ = false;
+    }
+    if (!took)
       return error{"store_unavailable",
                    "PostgreSQL was lost while committing; the commit did "
                    "not take"};

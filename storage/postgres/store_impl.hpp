@@ -121,6 +121,7 @@ private:
   struct writer {
     const changes* set = nullptr; ///< nothing: an exclusive turn
     durability d = durability::synced;
+    bool taken = false; ///< a leader writes it (in its group)
     std::function<status(pqxx::connection&)> exclusive = {};
     status result = {};
     std::uint64_t last = 0; ///< the number of its last log record
@@ -151,6 +152,9 @@ private:
 
   std::mutex mtx_;
   std::deque<writer*> queue_; ///< guarded by mtx_
+  /// A commit's outcome is being asked after (committed_after_all): the
+  /// writers queued behind it are refused at once. Guarded by mtx_.
+  bool in_doubt_ = false;
   /// Used by the writer at the head of the queue only.
   std::unique_ptr<pqxx::connection> conn_;
   bool locked_ = false; ///< the last connection found the writer lock held
