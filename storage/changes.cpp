@@ -2,7 +2,10 @@
 // record it appends. What a backend keeps of them is its own affair.
 #include "storage/store.hpp"
 
+#include "common/json_parse.hpp"
 #include "common/json_writer.hpp"
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <iterator>
@@ -53,6 +56,21 @@ void changes::delivery_changed(const delivery& d, record_kind kind,
 void changes::delivery_outcome(record_kind kind, const delivery& d) {
   noted(kind, compact_delivery_outcome(d));
   list_.back().form = log_form::delivery_outcome;
+}
+
+std::optional<idempotency_record> decode_idempotency(std::string_view body) {
+  nlohmann::json j;
+  idempotency_record rec;
+  if (!parse_json(body, j, nullptr, stored_json_limits) || !j.is_object())
+    return std::nullopt;
+  try {
+    rec.ids = j.at("ids").get<std::vector<std::string>>();
+    rec.at = j.at("at").get<unix_ms>();
+    rec.digest = j.value("digest", "");
+  } catch (const nlohmann::json::exception&) {
+    return std::nullopt;
+  }
+  return rec;
 }
 
 void changes::idempotency_key_used(std::string_view key,

@@ -30,6 +30,10 @@ struct idempotency_record {
   std::string digest; ///< hex SHA-256; empty in records of older versions
 };
 
+/// An idempotency record as changes::idempotency_key_used keeps it (the
+/// body of its change); nothing when it cannot be read.
+std::optional<idempotency_record> decode_idempotency(std::string_view body);
+
 /// Where a pending delivery stands in its endpoint's line. The line is the
 /// order in which the endpoint's queue takes its pending deliveries: by
 /// place, then by id. The queue decides the place (delivery/job.hpp:

@@ -30,8 +30,16 @@ struct numbered_entry {
   log_entry entry;
 };
 
-/// Appends `entries` in `t` (nothing for none) and returns the number of the
-/// last one (of none: 0). Throws what libpqxx throws.
+/// Takes the next `n` numbers in `t` (the head row's lock held to its end)
+/// and returns the first. Throws what libpqxx throws.
+std::uint64_t reserve_log(pqxx::transaction_base& t, std::size_t n);
+
+/// Inserts `entries` numbered from `first` in `t` (one statement).
+void insert_log(pqxx::transaction_base& t, std::uint64_t first,
+                const std::vector<log_entry>& entries);
+
+/// reserve_log and insert_log: appends `entries` in `t` (nothing for none)
+/// and returns the number of the last one (of none: 0).
 std::uint64_t append_log(pqxx::transaction_base& t,
                          const std::vector<log_entry>& entries);
 

@@ -12,36 +12,37 @@ namespace {
 // database is brought forward one step at a time, each in its own
 // transaction with its version.
 constexpr std::string_view schema_v1 = R"sql(
+-- Ids are ASCII and compared byte by byte ("C"), as the embedded store
+-- orders them; what a client or an event brings (idempotency keys,
+-- escalation groups) is kept as bytes, never as text the database checks.
 CREATE TABLE tocsin_events (
-  id          text PRIMARY KEY,      -- evt_<ULID>: ordered by time
-  accepted_at bigint NOT NULL,       -- Unix ms
-  record      bytea NOT NULL         -- storage::encode(event_record)
+  id          text COLLATE "C" PRIMARY KEY, -- evt_<ULID>: ordered by time
+  record      bytea NOT NULL                -- storage::encode(event_record)
 );
 CREATE TABLE tocsin_deliveries (
-  id          text PRIMARY KEY,      -- dlv_<ULID>
-  event_id    text NOT NULL,
-  endpoint_id text NOT NULL,
-  state       smallint NOT NULL,     -- 0 pending, 1 delivered, 2 dead-lettered
-  place       bigint,                -- its place in its endpoint's line while pending
-  finished_at bigint NOT NULL DEFAULT 0,
-  record      bytea NOT NULL         -- storage::encode(delivery)
+  id          text COLLATE "C" PRIMARY KEY, -- dlv_<ULID>
+  endpoint_id text COLLATE "C" NOT NULL,
+  state       smallint NOT NULL,  -- 0 pending, 1 delivered, 2 dead-lettered
+  place       bigint NOT NULL,    -- its place in its endpoint's line while pending
+  finished_at bigint NOT NULL,    -- Unix ms; 0 while pending
+  record      bytea NOT NULL      -- storage::encode(delivery)
 );
 -- An endpoint's line of pending deliveries, in the order its queue takes
--- them; its dead letters by time; what retention looks at.
+-- them; dead letters by endpoint and time, and by id; what retention reads.
 CREATE INDEX tocsin_deliveries_line ON tocsin_deliveries (endpoint_id, place, id)
   WHERE state = 0;
 CREATE INDEX tocsin_deliveries_dead ON tocsin_deliveries (endpoint_id, finished_at, id)
   WHERE state = 2;
-CREATE INDEX tocsin_deliveries_finished ON tocsin_deliveries (finished_at)
+CREATE INDEX tocsin_deliveries_dead_id ON tocsin_deliveries (id) WHERE state = 2;
+CREATE INDEX tocsin_deliveries_finished ON tocsin_deliveries (finished_at, id)
   WHERE state <> 0;
-CREATE INDEX tocsin_deliveries_event ON tocsin_deliveries (event_id);
 -- The log: sequence numbers follow commit order (the head row is locked by
 -- every writing transaction until it commits).
 CREATE TABLE tocsin_log (
   seq    bigint PRIMARY KEY,
-  at     bigint NOT NULL,
-  kind   smallint NOT NULL,
-  fields bytea NOT NULL
+  at     bigint NOT NULL,    -- Unix ms: what retention goes by
+  kind   smallint NOT NULL,  -- storage::record_kind
+  fields bytea NOT NULL      -- the stored record (storage/log_record.hpp)
 );
 CREATE TABLE tocsin_log_head (
   one  boolean PRIMARY KEY DEFAULT true CHECK (one),
@@ -49,18 +50,34 @@ CREATE TABLE tocsin_log_head (
 );
 INSERT INTO tocsin_log_head (seq) VALUES (0);
 CREATE TABLE tocsin_idempotency_keys (
-  key    text PRIMARY KEY,
+  key    bytea PRIMARY KEY,
   at     bigint NOT NULL,
-  record text NOT NULL
+  record bytea NOT NULL      -- JSON: ids, at, digest
 );
 CREATE INDEX tocsin_idempotency_keys_at ON tocsin_idempotency_keys (at);
 CREATE TABLE tocsin_endpoints (
-  id         text PRIMARY KEY,
-  definition text NOT NULL
+  id         text COLLATE "C" PRIMARY KEY,
+  definition bytea NOT NULL  -- JSON
 );
+-- Escalations: which groups an event was counted in, each escalation with
+-- its members, and the one-record-per-member links of older versions.
+CREATE TABLE tocsin_escalation_counts (
+  event_id text COLLATE "C" NOT NULL,
+  rule     bytea NOT NULL,
+  grp      bytea NOT NULL,
+  PRIMARY KEY (event_id, rule, grp)
+);
+CREATE TABLE tocsin_escalations (
+  id      text COLLATE "C" PRIMARY KEY,
+  rule    bytea NOT NULL,
+  grp     bytea NOT NULL,
+  at      bigint NOT NULL,
+  members text NOT NULL      -- event ids, each followed by a newline
+);
+CREATE INDEX tocsin_escalations_group ON tocsin_escalations (rule, grp, at, id);
 CREATE TABLE tocsin_escalation_links (
-  event_id      text NOT NULL,
-  escalation_id text NOT NULL,
+  event_id      text COLLATE "C" NOT NULL,
+  escalation_id text COLLATE "C" NOT NULL,
   PRIMARY KEY (event_id, escalation_id)
 );
 CREATE TABLE tocsin_settings (

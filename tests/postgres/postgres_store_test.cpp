@@ -1,0 +1,155 @@
+// What only the PostgreSQL store does, against a real PostgreSQL: the
+// database restarted under it (commits refused as "store_unavailable"
+// meanwhile, then taken again without reopening the store), a set the
+// database refuses failing alone instead of with the sets grouped with it,
+// and client bytes kept as bytes. (The contract both backends keep is the
+// store_contract suite.)
+#include "storage/postgres/postgres_store.hpp"
+
+#include "common/ids.hpp"
+#include "tests/postgres/pg_fixture.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <chrono>
+#include <thread>
+
+using namespace tocsin;
+using namespace tocsin::storage;
+
+namespace {
+
+std::unique_ptr<store> open_pg(const std::string& db) {
+  store_options o;
+  o.kind = backend::postgres;
+  o.postgres_url = test::fresh_database(db);
+  auto s = open_store(o);
+  BOOST_TEST_REQUIRE(s.ok(), (s.ok() ? "" : s.error().message));
+  return std::move(*s);
+}
+
+changes one_event(const std::string& endpoint) {
+  auto now = now_ms();
+  event_record e{new_id("evt"), R"({"type":"policy.denied"})", now, {}};
+  delivery d;
+  d.id = new_id("dlv");
+  d.event_id = e.id;
+  d.endpoint_id = endpoint;
+  d.next_attempt_at = now;
+  e.delivery_ids.push_back(d.id);
+  changes c;
+  c.event_accepted(e);
+  c.delivery_created(d);
+  return c;
+}
+
+/// Calls `fn` until it returns true, at most for `limit` (a condition the
+/// store reaches by itself: reconnecting takes up to a second).
+template <class F>
+bool within(std::chrono::seconds limit, F&& fn) {
+  auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    if (fn())
+      return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds{10}); // a poll
+
+  }
+  return fn();
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_SUITE(postgres_store)
+
+BOOST_AUTO_TEST_CASE(a_restarted_database_is_refused_meanwhile_then_taken_again) {
+  auto s = open_pg("store_restart");
+  BOOST_TEST_REQUIRE(s->commit(one_event("ep"), durability::synced).ok());
+  auto& pg = test::cluster();
+  pg.stop("immediate");
+  auto refused = s->commit(one_event("ep"), durability::synced);
+  BOOST_TEST_REQUIRE(!refused.ok());
+  BOOST_TEST(refused.error().code == "store_unavailable");
+  BOOST_TEST(s->writable().error().code == "store_unavailable");
+  auto read = s->line_of("ep", {}, 10, {});
+  BOOST_TEST_REQUIRE(!read.ok());
+  BOOST_TEST(read.error().code == "store_unavailable");
+  pg.start();
+  // The same store, not reopened: writable again by itself, and the
+  // commit before the crash is there with the one after.
+  BOOST_TEST(within(std::chrono::seconds{10}, [&] { return s->writable().ok(); }));
+  auto again = s->commit(one_event("ep"), durability::synced);
+  BOOST_TEST_REQUIRE(again.ok(), (again.ok() ? "" : again.error().message));
+  auto page = s->line_of("ep", {}, 10, {});
+  BOOST_TEST_REQUIRE(page.ok());
+  BOOST_TEST(page->deliveries.size() == 2u);
+  BOOST_TEST(s->last_sequence() == 4u);
+}
+
+BOOST_AUTO_TEST_CASE(a_set_the_database_refuses_fails_alone) {
+  auto s = open_pg("store_refused_set");
+  // Many threads commit at once, so that sets are grouped; one of them
+  // carries a row the database refuses (a NUL in text).
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0}, refused{0};
+  for (int i = 0; i < 8; ++i)
+    threads.emplace_back([&, i] {
+      for (int j = 0; j < 20; ++j) {
+        auto c = one_event(i == 3 && j == 10 ? std::string{"bad\0ep", 6}
+                                             : "ep");
+        (s->commit(c, durability::synced).ok() ? ok : refused)++;
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  BOOST_TEST(refused.load() == 1);
+  BOOST_TEST(ok.load() == 159);
+  auto page = s->line_of("ep", {}, 1000, {});
+  BOOST_TEST_REQUIRE(page.ok());
+  BOOST_TEST(page->deliveries.size() == 159u);
+  BOOST_TEST(s->last_sequence() == 2u * 159u);
+}
+
+BOOST_AUTO_TEST_CASE(idempotency_keys_are_kept_as_bytes) {
+  auto s = open_pg("store_key_bytes");
+  std::string key{"k\xff\x01\"\\{}", 7};
+  idempotency_record rec{{"evt_A"}, 5, "d"};
+  changes c;
+  c.idempotency_key_used(key, rec);
+  BOOST_TEST_REQUIRE(s->commit(c, durability::synced).ok());
+  auto got = s->get_idempotency_key(key);
+  BOOST_TEST_REQUIRE(got.ok());
+  BOOST_TEST_REQUIRE(got->has_value());
+  BOOST_TEST((*got)->ids == std::vector<std::string>{"evt_A"});
+  BOOST_TEST(!s->get_idempotency_key("k")->has_value());
+}
+
+BOOST_AUTO_TEST_CASE(a_second_writer_is_refused_with_store_locked) {
+  auto url = test::fresh_database("store_second");
+  store_options o;
+  o.kind = backend::postgres;
+  o.postgres_url = url;
+  auto first = open_store(o);
+  BOOST_TEST_REQUIRE(first.ok());
+  auto second = open_store(o);
+  BOOST_TEST_REQUIRE(!second.ok());
+  BOOST_TEST(second.error().code == "store_locked");
+  first->reset(); // its session ends, and the lock with it
+  auto third = open_store(o);
+  BOOST_TEST(third.ok(), (third.ok() ? "" : third.error().message));
+}
+
+BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused_with_one_line) {
+  auto url = test::fresh_database("store_newer");
+  store_options o;
+  o.kind = backend::postgres;
+  o.postgres_url = url;
+  BOOST_TEST_REQUIRE(open_store(o).ok());
+  test::cluster().psql("UPDATE tocsin_schema SET version = version + 1",
+                       "store_newer");
+  auto again = open_store(o);
+  BOOST_TEST_REQUIRE(!again.ok());
+  BOOST_TEST(again.error().code == "schema_too_new");
+  BOOST_TEST(again.error().message.find('\n') == std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
