@@ -165,7 +165,10 @@ response error_response(int status, const error& e) {
   json err{{"code", e.code}, {"message", e.message}};
   if (!e.field.empty())
     err["field"] = e.field;
-  return json_response(status, json{{"error", std::move(err)}});
+  auto resp = json_response(status, json{{"error", std::move(err)}});
+  if (status == 503)
+    resp.headers.emplace_back("Retry-After", "1");
+  return resp;
 }
 
 /// One route: a path pattern ("{id}" matches any one segment; "/" alone is
@@ -288,9 +291,8 @@ const std::vector<request_handler::route>& request_handler::routes() {
   return all;
 }
 
-request_handler::request_handler(actors::engine& engine,
-                                 storage::store& log, authenticator auth,
-                                 handler_options opts)
+request_handler::request_handler(actors::engine& engine, storage::store& log,
+                                 authenticator auth, handler_options opts)
     : engine_(engine), log_(log), auth_(std::move(auth)),
       opts_(std::move(opts)) {}
 
@@ -554,11 +556,9 @@ void request_handler::post_events(call& c) {
   if (requests_before >= opts_.max_queued_requests ||
       bytes_before + bytes > opts_.max_queued_bytes) {
     release();
-    auto resp = error_response(
+    return c.respond(error_response(
         503, {"overloaded", "too many requests are waiting to be stored; "
-                            "retry after the time in Retry-After"});
-    resp.headers.emplace_back("Retry-After", "1");
-    return c.respond(std::move(resp));
+                            "retry after the time in Retry-After"}));
   }
   validation_options vopts{opts_.audit_url_template, now_ms(),
                            opts_.max_payload_bytes, !key.empty(),

@@ -40,7 +40,9 @@ struct response {
   std::vector<std::pair<std::string, std::string>> headers;
 };
 
-/// {"error": {"code", "message", "field"}} with `status`.
+/// {"error": {"code", "message", "field"}} with `status`. A 503 says the
+/// refusal passes by itself (overloaded, the store out of reach): it carries
+/// Retry-After: 1, for clients to come back rather than give up.
 response error_response(int status, const error& e);
 
 struct handler_options {

@@ -406,9 +406,10 @@ private:
   /// The bodies being read at once are at server.max_reading_bytes.
   void overloaded() {
     release_reading();
-    reply(retry_soon({"overloaded",
-                      "too many request bodies are being read at once; retry "
-                      "after the time in Retry-After"}),
+    reply(error_response(
+              503, {"overloaded",
+                    "too many request bodies are being read at once; retry "
+                    "after the time in Retry-After"}),
           false);
   }
 
@@ -481,18 +482,12 @@ private:
     if (ec || !awaiting_answer_)
       return;
     awaiting_answer_ = false;
-    reply(retry_soon({"answer_timeout",
-                      "no answer within server.request_timeout; the request "
-                      "may still take effect: retry with the same "
-                      "Idempotency-Key"}),
+    reply(error_response(
+              503, {"answer_timeout",
+                    "no answer within server.request_timeout; the request "
+                    "may still take effect: retry with the same "
+                    "Idempotency-Key"}),
           false);
-  }
-
-  /// 503 with Retry-After: 1, for a refusal that passes.
-  static response retry_soon(error e) {
-    auto resp = error_response(503, std::move(e));
-    resp.headers.emplace_back("Retry-After", "1");
-    return resp;
   }
 
   void reply(response resp, bool keep_alive) {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "common/conninfo.hpp"
 #include "common/encoding.hpp"
 #include "common/event_types.hpp"
 #include "common/log.hpp"
@@ -13,9 +14,11 @@
 #include <cctype>
 #include <cmath>
 #include <fstream>
+#include <optional>
 #include <set>
 #include <sstream>
 
+#include <libpq-fe.h>
 #include <toml++/toml.h>
 
 namespace tocsin::app {
@@ -159,8 +162,7 @@ status refuse_unimplemented(table_reader& top) {
     const char* section; ///< "" for a top-level key
     const char* key;     ///< "" for the whole section
   };
-  for (auto& m :
-       std::initializer_list<missing>{{"", "storage"}, {"", "cluster"}}) {
+  for (auto& m : std::initializer_list<missing>{{"", "cluster"}}) {
     std::string name =
         *m.section ? std::string{m.section} + "." + m.key : std::string{m.key};
     const toml::node* n = nullptr;
@@ -220,6 +222,63 @@ status read_server(table_reader& r, server_config& s) {
                    "e.g. \"https://tocsin.example\"");
   }
   return r.finish();
+}
+
+/// libpq's reason for refusing a connection string (without its password),
+/// or nothing if libpq can read it. Checked here so that a typo is refused
+/// with the key named, before anything starts.
+std::optional<std::string> conninfo_problem(const std::string& conninfo) {
+  char* why = nullptr;
+  auto* parsed = PQconninfoParse(conninfo.c_str(), &why);
+  if (parsed) {
+    PQconninfoFree(parsed);
+    return std::nullopt;
+  }
+  std::string reason = why ? why : "out of memory";
+  PQfreemem(why);
+  while (!reason.empty() &&
+         std::isspace(static_cast<unsigned char>(reason.back())))
+    reason.pop_back();
+  return hide_password(reason, conninfo);
+}
+
+status read_storage(table_reader& r, storage_config& s) {
+  std::string backend{backend_name(s.backend)};
+  TOCSIN_TRY(r.read("backend", backend));
+  TOCSIN_TRY(r.read("postgres_url", s.postgres_url));
+  // A misspelt postgres_url is named as such, not as a missing one.
+  TOCSIN_TRY(r.finish());
+  if (backend == backend_name(storage::backend::rocksdb))
+    s.backend = storage::backend::rocksdb;
+  else if (backend == backend_name(storage::backend::postgres))
+    s.backend = storage::backend::postgres;
+  else
+    return r.bad("backend", "must be \"rocksdb\" or \"postgres\", not \"" +
+                                backend + "\"");
+  auto& url = s.postgres_url;
+  if (s.backend == storage::backend::rocksdb) {
+    // Accepted and ignored, it would let an operator believe the
+    // PostgreSQL database is in use.
+    if (!url.empty())
+      return r.bad("postgres_url",
+                   "is set but storage.backend is \"rocksdb\", which does not "
+                   "use it: set backend = \"postgres\", or remove "
+                   "postgres_url");
+    return {};
+  }
+  if (url.empty())
+    return r.bad("postgres_url",
+                 "is required with storage.backend = \"postgres\" (e.g. "
+                 "\"postgresql://tocsin@db.internal/tocsin\")");
+  if (std::any_of(url.begin(), url.end(),
+                  [](unsigned char c) { return c < 0x20 || c == 0x7f; }))
+    return r.bad("postgres_url", "must not hold control characters");
+  if (auto why = conninfo_problem(url))
+    return r.bad("postgres_url",
+                 "is not a PostgreSQL connection string (a postgresql:// URL "
+                 "or key=value pairs): " +
+                     *why);
+  return {};
 }
 
 status read_delivery(table_reader& r, delivery_config& d) {
@@ -389,6 +448,10 @@ status for_each_table(table_reader& parent, std::string_view key, F&& f) {
 
 } // namespace
 
+std::string_view backend_name(storage::backend b) {
+  return b == storage::backend::postgres ? "postgres" : "rocksdb";
+}
+
 endpoint_defaults endpoint_defaults_of(const delivery_config& d) {
   endpoint_defaults e;
   e.retry_schedule = d.retry_schedule;
@@ -430,6 +493,9 @@ result<config> parse_config(std::string_view toml_text,
       "server", [&](table_reader& r) { return read_server(r, cfg.server); }));
   TOCSIN_TRY(section("delivery", [&](table_reader& r) {
     return read_delivery(r, cfg.delivery);
+  }));
+  TOCSIN_TRY(section("storage", [&](table_reader& r) {
+    return read_storage(r, cfg.storage);
   }));
   TOCSIN_TRY(section("auth", [&](table_reader& r) -> status {
     TOCSIN_TRY(for_each_table(r, "tokens", [&](table_reader& tr) -> status {

@@ -9,6 +9,7 @@
 #include "delivery/endpoint_config.hpp"
 #include "delivery/escalation.hpp"
 #include "endpoints/definition.hpp"
+#include "storage/store.hpp"
 
 #include <cstdint>
 #include <filesystem>
@@ -91,9 +92,22 @@ struct delivery_config {
   double breaker_cooldown = defaults::breaker_cooldown;
 };
 
+/// [storage]: which store, and where. Cannot change while tocsin runs.
+struct storage_config {
+  storage::backend backend = storage::backend::rocksdb;
+  /// With backend postgres (required then, refused otherwise): a libpq
+  /// connection string or URL. It may hold a password: what goes to a log
+  /// or an error goes through mask_password (common/conninfo.hpp).
+  std::string postgres_url;
+};
+
+/// "rocksdb" or "postgres", as storage.backend spells it.
+std::string_view backend_name(storage::backend b);
+
 struct config {
   server_config server;
   delivery_config delivery;
+  storage_config storage;
   std::vector<api::token_config> tokens;
   std::string log_level = "info"; ///< [log] level
   /// [slack] signing_secret: enables POST /v1/integrations/slack/interactions.

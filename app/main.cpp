@@ -9,6 +9,7 @@
 #include "app/config.hpp"
 #include "app/store_metrics.hpp"
 #include "cli/commands.hpp"
+#include "common/conninfo.hpp"
 #include "common/defaults.hpp"
 #include "common/file_safety.hpp"
 #include "common/log.hpp"
@@ -19,8 +20,8 @@
 #include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
 #include "plugins/tocsin_plugin.h"
-#include "storage/store.hpp"
 #include "storage/retention.hpp"
+#include "storage/store.hpp"
 
 #include <cmath>
 #include <csignal>
@@ -96,6 +97,26 @@ int list_plugins(const std::string& config_file) {
   return loaded->refused.empty() ? 0 : 1;
 }
 
+/// The store storage.backend names: RocksDB in data_dir, or the PostgreSQL
+/// database of storage.postgres_url (data_dir then holds admin.token alone).
+/// Says which, and where, with the URL's password masked, also in a refusal.
+result<std::unique_ptr<storage::store>> open_store(const app::config& cfg) {
+  storage::store_options opts;
+  opts.dir = cfg.server.data_dir;
+  opts.kind = cfg.storage.backend;
+  opts.postgres_url = cfg.storage.postgres_url;
+  bool postgres = opts.kind == storage::backend::postgres;
+  log::info("opening the store",
+            {{"backend", std::string{app::backend_name(opts.kind)}},
+             {"at", postgres ? mask_password(opts.postgres_url) : opts.dir}});
+  auto store = storage::open_store(opts);
+  if (!store && postgres)
+    return error{store.error().code,
+                 hide_password(store.error().message, opts.postgres_url),
+                 store.error().field};
+  return store;
+}
+
 int serve(const std::string& config_file) {
   // Signals are taken synchronously by this thread (sigwait below); block
   // them before any other thread starts so that none inherits them unblocked.
@@ -123,7 +144,7 @@ int serve(const std::string& config_file) {
                                    ec.message()});
   if (auto why = private_dir_problem(cfg->server.data_dir))
     return refuse("data_dir", {"data_dir_unsafe", *why});
-  auto log = storage::open_store({cfg->server.data_dir});
+  auto log = open_store(*cfg);
   if (!log)
     return refuse("store", log.error());
 

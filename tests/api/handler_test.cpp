@@ -171,30 +171,72 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
     done(delivery::ingest_answer{{batch.events.at(0).id}, 0});
 }
 
-BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
-  struct refusing_engine final : actors::engine {
-    void ingest(delivery::ingest_batch,
-                delivery::ingest_callback done) override {
-      done(error{"idempotency_key_reused", "used for other content",
-                 "Idempotency-Key"});
-    }
-    void change_endpoint(delivery::endpoint_change,
-                         delivery::endpoint_change_callback) override {}
-    void replay(delivery::replay_selection,
-                delivery::replay_callback) override {}
-    void answer(delivery::answer_request, delivery::answer_callback) override {}
-    void drain(std::chrono::milliseconds) override {}
-  } refusing;
+namespace {
+
+/// An engine whose every ingest fails with `refusal`.
+struct refusing_engine final : actors::engine {
+  explicit refusing_engine(error e) : refusal(std::move(e)) {}
+  void ingest(delivery::ingest_batch, delivery::ingest_callback done) override {
+    done(refusal);
+  }
+  void change_endpoint(delivery::endpoint_change,
+                       delivery::endpoint_change_callback) override {}
+  void replay(delivery::replay_selection, delivery::replay_callback) override {}
+  void answer(delivery::answer_request, delivery::answer_callback) override {}
+  void drain(std::chrono::milliseconds) override {}
+  error refusal;
+};
+
+/// POST /v1/events of `event` as admin (with Idempotency-Key `key`) to an
+/// engine that refuses it; the answer.
+api::response refused_post(test::empty_log& log, error refusal,
+                           const std::string& key = {}) {
+  refusing_engine refusing{std::move(refusal)};
   api::request_handler handler{
       refusing, log,
       api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
       api::handler_options{}};
   api::request req{"POST",           "/v1/events", "application/json",
-                   "Bearer admin-t", "key-1",      event};
+                   "Bearer admin-t", key,          event};
   api::response got{0, {}, {}};
   handler.handle(std::move(req), [&](api::response r) { got = r; });
+  return got;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(a_reused_idempotency_key_is_422) {
+  auto got = refused_post(
+      log,
+      {"idempotency_key_reused", "used for other content", "Idempotency-Key"},
+      "key-1");
   BOOST_TEST(got.status == 422);
   BOOST_TEST(got.body.find("idempotency_key_reused") != std::string::npos);
+  BOOST_TEST(got.headers.empty());
+}
+
+// A store out of reach (a database restarting, a disk full): producers are
+// told to come back, and load balancers to send them elsewhere meanwhile.
+BOOST_AUTO_TEST_CASE(a_store_that_refuses_writes_answers_503_with_retry_after) {
+  auto got = refused_post(
+      log, {"store_unavailable",
+            "the event store refused the write; nothing was accepted"});
+  BOOST_TEST(got.status == 503);
+  BOOST_TEST(got.body.find("\"code\":\"store_unavailable\"") !=
+                 std::string::npos,
+             got.body);
+  BOOST_TEST((got.headers == std::vector<std::pair<std::string, std::string>>{
+                                 {"Retry-After", "1"}}));
+
+  BOOST_TEST(status("GET", "/readyz", "") == 200);
+  log.unwritable = error{"store_unavailable", "the database is restarting"};
+  api::response ready{0, {}, {}};
+  handler.handle(api::request{"GET", "/readyz", "", "", "", ""},
+                 [&](api::response r) { ready = r; });
+  BOOST_TEST(ready.status == 503);
+  BOOST_TEST(ready.body.find("store_unavailable") != std::string::npos);
+  log.unwritable.reset();
+  BOOST_TEST(status("GET", "/readyz", "") == 200);
 }
 
 BOOST_AUTO_TEST_CASE(paths_are_routed_by_segment) {

@@ -23,7 +23,7 @@
 
 namespace tocsin::test {
 
-inline constexpr auto wait_time = std::chrono::seconds{15};
+inline constexpr auto wait_time = eventually_time;
 /// Long enough for a request the daemon should not send to show up.
 inline constexpr auto settle_time = std::chrono::milliseconds{300};
 
@@ -211,19 +211,6 @@ inline http_result post_pagerduty(daemon_fixture& f, const std::string& body,
 }
 
 // ---- Looking at what happened ----------------------------------------------
-
-/// Polls `done` every 20 ms until it is true or `timeout` has passed.
-template <class F>
-bool eventually(F done, std::chrono::milliseconds timeout = wait_time) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done())
-      return true;
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-}
 
 /// Polls GET /v1/events/{id} until its state is `state`; the event.
 inline nlohmann::json wait_state(daemon_fixture& f, const std::string& id,

@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <fstream>
 #include <netinet/in.h>
+#include <sstream>
 #include <sys/socket.h>
 #include <thread>
 #include <unistd.h>
@@ -319,6 +320,74 @@ BOOST_AUTO_TEST_CASE(a_second_daemon_on_the_same_store_is_refused) {
   BOOST_TEST(*code != 0);
   BOOST_TEST(second.log().find("locked") != std::string::npos, second.log());
   BOOST_TEST(f.get("/healthz").status == 200); // the first one is unharmed
+}
+
+namespace {
+
+/// The log records of `log` whose msg is `msg`.
+std::vector<json> records(const std::string& log, const std::string& msg) {
+  std::vector<json> out;
+  std::istringstream lines{log};
+  for (std::string line; std::getline(lines, line);) {
+    auto j = json::parse(line, nullptr, false);
+    if (j.is_object() && j.value("msg", "") == msg)
+      out.push_back(std::move(j));
+  }
+  return out;
+}
+
+/// A loopback port nothing listens on now.
+std::uint16_t unused_port() {
+  https_receiver r{receiver_options{}};
+  auto port = r.port();
+  r.stop();
+  return port;
+}
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(the_start_says_which_store_and_where) {
+  daemon_fixture f;
+  f.start({});
+  auto opened = records(f.process().log(), "opening the store");
+  BOOST_REQUIRE_EQUAL(opened.size(), 1u);
+  auto options = f.store_options();
+  if (f.backend() == tocsin::storage::backend::rocksdb) {
+    BOOST_TEST(opened[0]["backend"] == "rocksdb", opened[0].dump());
+    BOOST_TEST(opened[0]["at"] == options.dir, opened[0].dump());
+  } else {
+    BOOST_TEST(opened[0]["backend"] == "postgres", opened[0].dump());
+    BOOST_TEST(opened[0]["at"] == options.postgres_url, opened[0].dump());
+  }
+}
+
+// A database that cannot be reached stops the start with one line; neither
+// that line nor the log shows the password of storage.postgres_url.
+BOOST_AUTO_TEST_CASE(
+    an_unreachable_database_stops_the_daemon_without_its_password) {
+  temp_dir dir;
+  auto url = "postgresql://tocsin:hunter2-pw@127.0.0.1:" +
+             std::to_string(unused_port()) + "/tocsin";
+  auto file = dir.path() / "pg.toml";
+  std::ofstream{file} << "[server]\ndata_dir = \""
+                      << (dir.path() / "data").string()
+                      << "\"\n[storage]\nbackend = \"postgres\"\n"
+                         "postgres_url = \""
+                      << url << "\"\n";
+  daemon_process p{{TOCSIN_BINARY, "serve", "--config", file.string()},
+                   dir.path() / "pg.log"};
+  auto code = p.wait_exit(std::chrono::seconds{30});
+  BOOST_REQUIRE(code);
+  BOOST_TEST(*code != 0);
+  auto log = p.log();
+  BOOST_TEST(!contains(log, "hunter2"), log);
+  BOOST_TEST(count_of(log, "tocsin: store: ") == 1u, log);
+  auto opened = records(log, "opening the store");
+  BOOST_REQUIRE_EQUAL(opened.size(), 1u);
+  BOOST_TEST(opened[0]["backend"] == "postgres");
+  BOOST_TEST(opened[0]["at"] == "postgresql://tocsin:***@127.0.0.1:" +
+                                    url.substr(url.rfind(':') + 1),
+             opened[0].dump());
 }
 
 BOOST_AUTO_TEST_SUITE_END()

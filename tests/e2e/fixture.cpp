@@ -2,18 +2,51 @@
 
 #include "common/encoding.hpp"
 #include "common/time.hpp"
+#include "tests/postgres/pg_fixture.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <atomic>
+#include <cstdlib>
 #include <fstream>
 #include <thread>
 
 namespace tocsin::test {
 
+storage::backend backend_of_this_run() {
+  static const storage::backend b = [] {
+    auto* name = std::getenv("TOCSIN_E2E_BACKEND");
+    std::string_view v = name ? name : "";
+    if (v.empty() || v == "rocksdb")
+      return storage::backend::rocksdb;
+    if (v == "postgres")
+      return storage::backend::postgres;
+    throw std::invalid_argument("TOCSIN_E2E_BACKEND must be rocksdb or "
+                                "postgres, not " +
+                                std::string{v});
+  }();
+  return b;
+}
+
 daemon_fixture::daemon_fixture()
     : ca_(dir_.path()), receiver_cert_(ca_.issue("receiver", {"localhost"},
                                                  {"127.0.0.1", "::1"})),
-      config_file_(dir_.path() / "tocsin.toml") {}
+      config_file_(dir_.path() / "tocsin.toml"),
+      backend_(backend_of_this_run()) {}
+
+void daemon_fixture::use_postgres(std::string url) {
+  backend_ = storage::backend::postgres;
+  postgres_url_ = std::move(url);
+}
+
+storage::store_options daemon_fixture::store_options() const {
+  storage::store_options o;
+  o.dir = (dir_.path() / "data").string();
+  o.create_if_missing = false;
+  o.kind = backend_;
+  o.postgres_url = postgres_url_;
+  return o;
+}
 
 namespace {
 
@@ -60,8 +93,16 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
   std::ofstream cfg{config_file_};
   cfg << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
       << (dir_.path() / "data").string() << "\"\n"
-      << server_extra << "\n"
-      << "[delivery]\nca_file = \"" << ca_.ca_file() << "\"\njitter = 0\n"
+      << server_extra << "\n";
+  if (backend_ == storage::backend::postgres) {
+    // A database per daemon: every test starts from an empty store.
+    static std::atomic<int> databases{0};
+    if (postgres_url_.empty())
+      postgres_url_ = fresh_database("e2e_" + std::to_string(++databases));
+    cfg << "[storage]\nbackend = \"postgres\"\npostgres_url = \""
+        << postgres_url_ << "\"\n\n";
+  }
+  cfg << "[delivery]\nca_file = \"" << ca_.ca_file() << "\"\njitter = 0\n"
       << "allow_networks = [" << allow_networks_ << "]\n"
       << "timeout = 5\n"
       // Retry schedules here are in milliseconds; so is the circuit's pause.

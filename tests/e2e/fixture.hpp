@@ -1,7 +1,11 @@
 // End-to-end fixture: the real tocsin binary as a child process, with a config
-// written per test, a test CA, and HTTPS receivers on loopback.
+// written per test, a test CA, and HTTPS receivers on loopback. Its store is
+// RocksDB in the test's directory, or with TOCSIN_E2E_BACKEND=postgres a
+// database of its own in the test binary's PostgreSQL (CTest's *_pg
+// entries run suites so).
 #pragma once
 
+#include "storage/store.hpp"
 #include "tests/support/daemon_process.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/https_receiver.hpp"
@@ -13,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -32,10 +37,21 @@ struct endpoint_spec {
                            ///< need none)
 };
 
+/// The backend TOCSIN_E2E_BACKEND names: "postgres", or RocksDB (unset).
+storage::backend backend_of_this_run();
+
 class daemon_fixture {
 public:
   daemon_fixture();
   ~daemon_fixture();
+
+  /// Which store the daemon runs on (default: backend_of_this_run()).
+  storage::backend backend() const { return backend_; }
+  /// Runs the daemon on PostgreSQL: the database `url` names, or (empty) a
+  /// new one in the test binary's PostgreSQL. Before start().
+  void use_postgres(std::string url = {});
+  /// The daemon's store, for a test to open itself while no daemon runs.
+  storage::store_options store_options() const;
 
   /// A receiver with a certificate from the test CA for localhost, 127.0.0.1
   /// and ::1, verifying signatures with test_secret.
@@ -108,6 +124,8 @@ private:
   std::string admin_token_;
   std::string allow_networks_ = "\"127.0.0.0/8\", \"::1/128\"";
   std::string delivery_extra_;
+  storage::backend backend_;
+  std::string postgres_url_; ///< made at the first start() when empty
 };
 
 /// An [[auth.tokens]] table for start()'s `extra`: `token` with `role`.
@@ -141,6 +159,23 @@ nlohmann::json create_endpoint(daemon_fixture& f, const nlohmann::json& body);
 
 /// The "error" object of an API answer; fails the test if there is none.
 nlohmann::json error_of(const http_result& r);
+
+// ---- Waiting on a condition ------------------------------------------------
+
+inline constexpr auto eventually_time = std::chrono::seconds{15};
+
+/// Polls `done` every 20 ms until it is true or `timeout` has passed.
+template <class F>
+bool eventually(F done, std::chrono::milliseconds timeout = eventually_time) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (done())
+      return true;
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
 
 /// How often `part` occurs in `text`.
 inline std::size_t count_of(std::string_view text, std::string_view part) {

@@ -3,8 +3,8 @@
 #include "tests/e2e/fixture.hpp"
 
 #include "common/ids.hpp"
-#include "storage/store.hpp"
 #include "storage/log_fold.hpp"
+#include "storage/store.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -106,7 +106,7 @@ BOOST_AUTO_TEST_CASE(
   // Event sourcing holds across the crash: folding the log records alone
   // gives exactly the stored state of every delivery.
   BOOST_REQUIRE(f.terminate() == 0);
-  auto log = tocsin::storage::open_store({(f.dir() / "data").string()});
+  auto log = tocsin::storage::open_store(f.store_options());
   BOOST_REQUIRE(log);
   auto folded = tocsin::storage::fold_log(**log);
   BOOST_REQUIRE(folded);
@@ -287,6 +287,7 @@ BOOST_AUTO_TEST_CASE(a_full_disk_answers_503_and_recovers_when_space_returns) {
                                << refused.body << "\n"
                                << f.process().log().substr(0, 4000));
   BOOST_TEST(error_of(refused)["code"] == "store_unavailable");
+  BOOST_TEST(refused.headers["retry-after"] == "1"); // come back soon
   // The daemon lives on: it keeps refusing, and reads still work.
   BOOST_TEST(f.process().running());
   BOOST_TEST(post_batch().status == 503);

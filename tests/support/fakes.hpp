@@ -5,6 +5,7 @@
 #include "actors/engine.hpp"
 #include "storage/store.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -67,13 +68,19 @@ public:
   }
   result<storage::line_page>
   line_of(std::string_view, const storage::line_position&, std::size_t,
-             const std::function<bool(std::string_view)>&) override {
+          const std::function<bool(std::string_view)>&) override {
     return storage::line_page{};
   }
   result<std::vector<std::string>> endpoints_with_pending() override {
     return std::vector<std::string>{};
   }
-  status writable() override { return {}; }
+  status writable() override {
+    if (unwritable)
+      return *unwritable;
+    return {};
+  }
+  /// What writable() fails with, when set.
+  std::optional<error> unwritable;
   std::uint64_t last_sequence() const override { return 0; }
   result<storage::expiry> expire(unix_ms, unix_ms, std::size_t) override {
     return storage::expiry{};
