@@ -34,12 +34,6 @@ void require_postgres() {
                      "postgresql (scripts/install-deps.sh --test)");
 }
 
-/// The daemon's config for the PostgreSQL store at `url` (start()'s extra).
-std::string postgres_storage(const std::string& url) {
-  return "[storage]\nbackend = \"postgres\"\npostgres_url = \"" + url +
-         "\"\n";
-}
-
 /// fsync off: the tests stop and crash PostgreSQL's processes, never the
 /// machine, and what it wrote stays in the kernel's cache (its fsyncs made
 /// starting a standby take several seconds on a busy VM).
@@ -274,9 +268,10 @@ void postgres_restarted_under_load(const std::string& mode) {
   require_postgres();
   pg_cluster pg{pg_settings};
   daemon_fixture f;
+  f.use_postgres(pg.url());
   auto receiver = f.make_receiver();
   f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.2, 0.5, 1, 2, 4]"}},
-          server_settings, postgres_storage(pg.url()));
+          server_settings);
   auto pid = f.process().pid();
 
   producers p{f, 2, 10};
@@ -335,10 +330,10 @@ BOOST_AUTO_TEST_CASE(
   auto standby = primary.make_standby("standby1");
   primary.make_synchronous("standby1");
   daemon_fixture f;
+  f.use_postgres(read_write_url({&primary, standby.get()}));
   auto receiver = f.make_receiver();
-  auto url = read_write_url({&primary, standby.get()});
   f.start({{"ops", daemon_fixture::url_of(*receiver), "[0.2, 0.5, 1, 2, 4]"}},
-          server_settings, postgres_storage(url));
+          server_settings);
   auto pid = f.process().pid();
 
   producers p{f, 2, 10};
