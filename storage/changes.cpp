@@ -130,8 +130,8 @@ void changes::escalation_linked(std::string_view event_id,
   list_.push_back(std::move(c));
 }
 
-void changes::counted_in_group(std::string_view event_id,
-                               std::string_view rule, std::string_view group) {
+void changes::counted_in_group(std::string_view event_id, std::string_view rule,
+                               std::string_view group) {
   change c{change::type::counted_in_group, record_kind::event_escalated,
            std::string{event_id}};
   c.rule = rule;
@@ -141,9 +141,8 @@ void changes::counted_in_group(std::string_view event_id,
 }
 
 void changes::escalation_recorded(std::string_view escalation_id,
-                                  std::string_view rule,
-                                  std::string_view group, unix_ms at,
-                                  std::string_view members) {
+                                  std::string_view rule, std::string_view group,
+                                  unix_ms at, std::string_view members) {
   auto count = static_cast<std::int64_t>(
       std::count(members.begin(), members.end(), '\n'));
   change c{change::type::escalation_recorded, record_kind::event_escalated,

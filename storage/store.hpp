@@ -60,15 +60,15 @@ inline standing standing_of(const delivery& d) {
 /// describes. Built by `changes`; read by the backends.
 struct change {
   enum class type : std::uint8_t {
-    event_accepted,      ///< an event and the ids of its deliveries
-    event_changed,       ///< an event answered (acknowledged, resolved, ...)
-    delivery_created,    ///< a new delivery, at its place in line
-    delivery_changed,    ///< an attempt started or finished, settled, replayed
-    idempotency_key,     ///< the ids an idempotency key was answered with
-    endpoint_put,        ///< an endpoint created or changed
-    endpoint_deleted,    ///< an endpoint deleted
-    escalation_linked,   ///< one event an escalation was derived from (old form)
-    counted_in_group,    ///< an escalation rule counted an event in a group
+    event_accepted,    ///< an event and the ids of its deliveries
+    event_changed,     ///< an event answered (acknowledged, resolved, ...)
+    delivery_created,  ///< a new delivery, at its place in line
+    delivery_changed,  ///< an attempt started or finished, settled, replayed
+    idempotency_key,   ///< the ids an idempotency key was answered with
+    endpoint_put,      ///< an endpoint created or changed
+    endpoint_deleted,  ///< an endpoint deleted
+    escalation_linked, ///< one event an escalation was derived from (old form)
+    counted_in_group,  ///< an escalation rule counted an event in a group
     escalation_recorded, ///< an escalation and all the events it came from
     noted,               ///< a record that changes nothing stored
   } what;
@@ -185,8 +185,7 @@ struct line_position {
   line_place place = 0;
   std::string id;
 
-  friend auto operator<=>(const line_position&,
-                          const line_position&) = default;
+  friend auto operator<=>(const line_position&, const line_position&) = default;
 };
 
 struct line_page {
@@ -377,9 +376,9 @@ public:
 
   /// Calls `fn(seq, record_json)` for each log record with seq >= `from`,
   /// in order, until it returns false.
-  virtual status read_log(
-      std::uint64_t from,
-      const std::function<bool(std::uint64_t, std::string_view)>& fn) = 0;
+  virtual status
+  read_log(std::uint64_t from,
+           const std::function<bool(std::uint64_t, std::string_view)>& fn) = 0;
 };
 
 enum class backend { rocksdb, postgres };

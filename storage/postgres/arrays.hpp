@@ -14,7 +14,7 @@ namespace tocsin::storage::postgres {
 class array_literal {
 public:
   template <class N>
-    requires std::is_arithmetic_v<N>
+  requires std::is_arithmetic_v<N>
   void add(N v) {
     sep();
     out_ += std::to_string(v);

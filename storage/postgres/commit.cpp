@@ -16,6 +16,44 @@ namespace tocsin::storage::postgres {
 
 namespace {
 
+/// The statements of a commit, prepared on the writer's connection once.
+constexpr std::pair<const char*, const char*> write_statements[] = {
+    {"tocsin_upsert_events",
+     "INSERT INTO tocsin_events (id, record) SELECT * FROM "
+     "unnest($1::text[], $2::bytea[]) ON CONFLICT (id) DO UPDATE SET "
+     "record = excluded.record"},
+    {"tocsin_upsert_deliveries",
+     "INSERT INTO tocsin_deliveries (id, endpoint_id, state, place, "
+     "finished_at, record) SELECT * FROM unnest($1::text[], $2::text[], "
+     "$3::smallint[], $4::bigint[], $5::bigint[], $6::bytea[]) "
+     "ON CONFLICT (id) DO UPDATE SET endpoint_id = excluded.endpoint_id, "
+     "state = excluded.state, place = excluded.place, finished_at = "
+     "excluded.finished_at, record = excluded.record"},
+    {"tocsin_upsert_keys",
+     "INSERT INTO tocsin_idempotency_keys (key, at, record) SELECT * "
+     "FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) ON CONFLICT "
+     "(key) DO UPDATE SET at = excluded.at, record = excluded.record"},
+    {"tocsin_delete_endpoints",
+     "DELETE FROM tocsin_endpoints WHERE id = ANY($1)"},
+    {"tocsin_upsert_endpoints",
+     "INSERT INTO tocsin_endpoints (id, definition) SELECT * FROM "
+     "unnest($1::text[], $2::bytea[]) ON CONFLICT (id) DO UPDATE SET "
+     "definition = excluded.definition"},
+    {"tocsin_insert_links",
+     "INSERT INTO tocsin_escalation_links SELECT * FROM "
+     "unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING"},
+    {"tocsin_insert_counts",
+     "INSERT INTO tocsin_escalation_counts SELECT * FROM "
+     "unnest($1::text[], $2::bytea[], $3::bytea[]) ON "
+     "CONFLICT DO NOTHING"},
+    {"tocsin_upsert_escalations",
+     "INSERT INTO tocsin_escalations (id, rule, grp, at, members) "
+     "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], "
+     "$4::bigint[], $5::text[]) ON CONFLICT (id) DO UPDATE SET "
+     "rule = excluded.rule, grp = excluded.grp, at = excluded.at, "
+     "members = excluded.members"},
+};
+
 /// The rows one transaction writes, one statement per table: what many
 /// change sets come to, a row changed twice taking its last state.
 class rows {
@@ -50,23 +88,19 @@ public:
       break;
     }
     if (c.logged)
-      log_.push_back({at, static_cast<int>(c.kind),
-                      stored_log_record(seq, at, c.kind, c.form,
-                                        c.log_fields)});
+      log_.push_back(
+          {at, static_cast<int>(c.kind),
+           stored_log_record(seq, at, c.kind, c.form, c.log_fields)});
   }
 
-  void write(pqxx::transaction_base& t, std::uint64_t first_seq) {
+  void write(pqxx::transaction_base& t, std::uint64_t first_seq, unix_ms at) {
     if (!events_.list.empty()) {
       array_literal ids, records;
       for (auto* c : events_.list) {
         ids.add_text(c->id);
         records.add_bytes(c->body);
       }
-      t.exec_params0(
-          "INSERT INTO tocsin_events (id, record) SELECT * FROM "
-          "unnest($1::text[], $2::bytea[]) ON CONFLICT (id) DO UPDATE SET "
-          "record = excluded.record",
-          ids.take(), records.take());
+      t.exec_prepared0("tocsin_upsert_events", ids.take(), records.take());
     }
     if (!deliveries_.list.empty()) {
       array_literal ids, endpoints, states, places, finished, records;
@@ -79,15 +113,9 @@ public:
         finished.add(c->at);
         records.add_bytes(c->body);
       }
-      t.exec_params0(
-          "INSERT INTO tocsin_deliveries (id, endpoint_id, state, place, "
-          "finished_at, record) SELECT * FROM unnest($1::text[], $2::text[], "
-          "$3::smallint[], $4::bigint[], $5::bigint[], $6::bytea[]) "
-          "ON CONFLICT (id) DO UPDATE SET endpoint_id = excluded.endpoint_id, "
-          "state = excluded.state, place = excluded.place, finished_at = "
-          "excluded.finished_at, record = excluded.record",
-          ids.take(), endpoints.take(), states.take(), places.take(),
-          finished.take(), records.take());
+      t.exec_prepared0("tocsin_upsert_deliveries", ids.take(), endpoints.take(),
+                       states.take(), places.take(), finished.take(),
+                       records.take());
     }
     if (!keys_.list.empty()) {
       array_literal keys, ats, records;
@@ -96,11 +124,8 @@ public:
         ats.add(c->at);
         records.add_bytes(c->body);
       }
-      t.exec_params0(
-          "INSERT INTO tocsin_idempotency_keys (key, at, record) SELECT * "
-          "FROM unnest($1::bytea[], $2::bigint[], $3::bytea[]) ON CONFLICT "
-          "(key) DO UPDATE SET at = excluded.at, record = excluded.record",
-          keys.take(), ats.take(), records.take());
+      t.exec_prepared0("tocsin_upsert_keys", keys.take(), ats.take(),
+                       records.take());
     }
     if (!endpoints_.list.empty()) {
       array_literal put_ids, definitions, deleted;
@@ -113,14 +138,10 @@ public:
         }
       }
       if (deleted.size() > 0)
-        t.exec_params0("DELETE FROM tocsin_endpoints WHERE id = ANY($1)",
-                       deleted.take());
+        t.exec_prepared0("tocsin_delete_endpoints", deleted.take());
       if (put_ids.size() > 0)
-        t.exec_params0(
-            "INSERT INTO tocsin_endpoints (id, definition) SELECT * FROM "
-            "unnest($1::text[], $2::bytea[]) ON CONFLICT (id) DO UPDATE SET "
-            "definition = excluded.definition",
-            put_ids.take(), definitions.take());
+        t.exec_prepared0("tocsin_upsert_endpoints", put_ids.take(),
+                         definitions.take());
     }
     if (!links_.empty()) {
       array_literal events, escalations;
@@ -128,9 +149,8 @@ public:
         events.add_text(c->id);
         escalations.add_text(c->other);
       }
-      t.exec_params0("INSERT INTO tocsin_escalation_links SELECT * FROM "
-                     "unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-                     events.take(), escalations.take());
+      t.exec_prepared0("tocsin_insert_links", events.take(),
+                       escalations.take());
     }
     if (!counts_.empty()) {
       array_literal events, rules, groups;
@@ -139,10 +159,8 @@ public:
         rules.add_bytes(c->rule);
         groups.add_bytes(c->group);
       }
-      t.exec_params0("INSERT INTO tocsin_escalation_counts SELECT * FROM "
-                     "unnest($1::text[], $2::bytea[], $3::bytea[]) ON "
-                     "CONFLICT DO NOTHING",
-                     events.take(), rules.take(), groups.take());
+      t.exec_prepared0("tocsin_insert_counts", events.take(), rules.take(),
+                       groups.take());
     }
     if (!escalations_.empty()) {
       array_literal ids, rules, groups, ats, members;
@@ -153,15 +171,10 @@ public:
         ats.add(c->at);
         members.add_text(c->body);
       }
-      t.exec_params0(
-          "INSERT INTO tocsin_escalations (id, rule, grp, at, members) "
-          "SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], "
-          "$4::bigint[], $5::text[]) ON CONFLICT (id) DO UPDATE SET "
-          "rule = excluded.rule, grp = excluded.grp, at = excluded.at, "
-          "members = excluded.members",
-          ids.take(), rules.take(), groups.take(), ats.take(), members.take());
+      t.exec_prepared0("tocsin_upsert_escalations", ids.take(), rules.take(),
+                       groups.take(), ats.take(), members.take());
     }
-    insert_log(t, first_seq, log_);
+    insert_log(t, first_seq, at, log_);
   }
 
 private:
@@ -193,8 +206,16 @@ std::size_t logged_count(const changes& set) {
 
 } // namespace
 
-result<std::uint64_t> postgres_store::commit(const changes& set,
-                                             durability d) {
+void prepare_writes(pqxx::connection_base& c) {
+  for (auto [name, sql] : write_statements)
+    c.prepare(name, sql);
+  c.prepare("tocsin_take_numbers",
+            "UPDATE tocsin_log_head SET seq = seq + $1 RETURNING seq, "
+            "txid_current()");
+  prepare_log(c);
+}
+
+result<std::uint64_t> postgres_store::commit(const changes& set, durability d) {
   if (set.empty()) {
     // Nothing to write, but a synced commit vouches for what it answers
     // from the store (an idempotency key's replay): not while it is out of
@@ -274,10 +295,8 @@ status postgres_store::write_group(const std::vector<writer*>& group) {
     pqxx::work t{*conn_};
     // Numbers for every record of the group, and the transaction's id to
     // ask after if the connection is lost while it commits.
-    auto head = t.exec_params1(
-        "UPDATE tocsin_log_head SET seq = seq + $1 RETURNING seq, "
-        "txid_current()",
-        static_cast<long long>(n));
+    auto head =
+        t.exec_prepared1("tocsin_take_numbers", static_cast<long long>(n));
     auto last = static_cast<std::uint64_t>(head[0].as<long long>());
     xid = head[1].as<std::int64_t>();
     first = last - n + 1;
@@ -292,7 +311,7 @@ status postgres_store::write_group(const std::vector<writer*>& group) {
           ++seq;
       m->last = seq - 1;
     }
-    all.write(t, first);
+    all.write(t, first, at);
     t.commit();
   } catch (const pqxx::in_doubt_error& e) {
     lost_writer(e);
@@ -309,9 +328,9 @@ status postgres_store::write_group(const std::vector<writer*>& group) {
   // (another node's, in a cluster).
   auto last = first + n - 1;
   auto seen = last_seq_.load(std::memory_order_relaxed);
-  while (n > 0 && seen < last &&
-         !last_seq_.compare_exchange_weak(seen, last,
-                                          std::memory_order_release))
+  while (
+      n > 0 && seen < last &&
+      !last_seq_.compare_exchange_weak(seen, last, std::memory_order_release))
     ;
   return {};
 }

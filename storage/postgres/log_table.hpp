@@ -5,6 +5,12 @@
 // that, so a reader tailing by sequence (the stream's `since`, escalation)
 // never sees a number while a smaller one may still appear. An aborted
 // transaction gives its numbers back (no gaps).
+//
+// A commit's records are kept together in one row (a batch: its first and
+// last numbers, when, and the records framed one after the other, lz4
+// compressed by the server): a row and an index entry per commit instead of
+// per record, which is most of what the log would otherwise cost the
+// database (five records per delivered event).
 #pragma once
 
 #include "common/time.hpp"
@@ -13,9 +19,8 @@
 #include <string>
 #include <vector>
 
-namespace pqxx {
-class transaction_base;
-} // namespace pqxx
+#include <pqxx/connection_base>
+#include <pqxx/transaction_base>
 
 namespace tocsin::storage::postgres {
 
@@ -30,12 +35,17 @@ struct numbered_entry {
   log_entry entry;
 };
 
+/// Prepares the statements below on `c` (once per connection, before
+/// they are used on it).
+void prepare_log(pqxx::connection_base& c);
+
 /// Takes the next `n` numbers in `t` (the head row's lock held to its end)
 /// and returns the first. Throws what libpqxx throws.
 std::uint64_t reserve_log(pqxx::transaction_base& t, std::size_t n);
 
-/// Inserts `entries` numbered from `first` in `t` (one statement).
-void insert_log(pqxx::transaction_base& t, std::uint64_t first,
+/// Inserts `entries` numbered from `first` in `t`, as one batch written at
+/// `at` (nothing for none).
+void insert_log(pqxx::transaction_base& t, std::uint64_t first, unix_ms at,
                 const std::vector<log_entry>& entries);
 
 /// reserve_log and insert_log: appends `entries` in `t` (nothing for none)
@@ -46,5 +56,10 @@ std::uint64_t append_log(pqxx::transaction_base& t,
 /// Up to `limit` records numbered after `after`, in order.
 std::vector<numbered_entry> read_log(pqxx::transaction_base& t,
                                      std::uint64_t after, std::size_t limit);
+
+/// The records of one batch as insert_log framed them; false when it cannot
+/// be read.
+bool unframe_log(std::string_view batch, std::uint64_t first,
+                 std::vector<numbered_entry>& out);
 
 } // namespace tocsin::storage::postgres

@@ -10,8 +10,8 @@
 #include <pqxx/pqxx>
 
 #include <cstdlib>
-#include <unistd.h>
 #include <regex>
+#include <unistd.h>
 
 namespace tocsin::storage {
 
@@ -29,8 +29,7 @@ error store_failure(const std::exception& e) {
     // down or starting), 25006 (read-only: a standby, before promotion):
     // all pass by themselves.
     auto state = sql->sqlstate();
-    if (state.starts_with("08") || state.starts_with("57P") ||
-        state == "25006")
+    if (state.starts_with("08") || state.starts_with("57P") || state == "25006")
       return error{"store_unavailable", "PostgreSQL: " + what};
   }
   return error{"store_error", "PostgreSQL: " + what};
@@ -167,6 +166,7 @@ status postgres_store::connect_writer() {
           std::to_string(writer_lock_key) + " is held)"};
     }
     locked_ = false;
+    prepare_writes(*c);
     conn_ = std::move(c);
   } catch (const std::exception& e) {
     lost_writer(e);
@@ -233,9 +233,9 @@ result<std::unique_ptr<store>> open_postgres_store(const store_options& opts) {
       if (!version)
         return version.error();
       if (*version == 0)
-        return error{"store_missing", "no tocsin schema in the database at " +
-                                          postgres::masked_url(
-                                              opts.postgres_url)};
+        return error{"store_missing",
+                     "no tocsin schema in the database at " +
+                         postgres::masked_url(opts.postgres_url)};
     }
     TOCSIN_TRY(postgres::migrate(c));
     pqxx::read_transaction t{c};

@@ -4,6 +4,7 @@
 // builds a result of unbounded size.
 #include "common/ids.hpp"
 #include "storage/postgres/arrays.hpp"
+#include "storage/postgres/log_table.hpp"
 #include "storage/postgres/store_impl.hpp"
 
 #include <pqxx/pqxx>
@@ -43,7 +44,8 @@ result<delivery> delivery_of(const pqxx::field& record, std::string_view id) {
 }
 
 /// A SQL read that returns something: `fn` runs on a reader connection.
-template <class T, class F> result<T> read(postgres_store& s, F&& fn) {
+template <class T, class F>
+result<T> read(postgres_store& s, F&& fn) {
   TOCSIN_TRY(s.reachable_now());
   result<T> out = T{};
   auto st = s.readers().with([&](pqxx::connection& c) -> status {
@@ -109,8 +111,8 @@ postgres_store::get_delivery(std::string_view id) {
   using out_t = std::optional<delivery>;
   return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
-    auto r = t.exec_params(
-        "SELECT record FROM tocsin_deliveries WHERE id = $1", std::string{id});
+    auto r = t.exec_params("SELECT record FROM tocsin_deliveries WHERE id = $1",
+                           std::string{id});
     if (r.empty())
       return out_t{};
     auto d = delivery_of(r[0][0], id);
@@ -141,8 +143,7 @@ result<line_page>
 postgres_store::line_of(std::string_view endpoint_id, const line_position& from,
                         std::size_t limit,
                         const std::function<bool(std::string_view id)>& held) {
-  return read<line_page>(*this, [&](pqxx::connection& c)
-                                       -> result<line_page> {
+  return read<line_page>(*this, [&](pqxx::connection& c) -> result<line_page> {
     // One snapshot for the log position and the page.
     pqxx::transaction<pqxx::repeatable_read, pqxx::read_only> t{c};
     line_page page;
@@ -251,8 +252,7 @@ postgres_store::list_endpoints() {
   using out_t = std::vector<std::pair<std::string, std::string>>;
   return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
-    auto r =
-        t.exec("SELECT id, definition FROM tocsin_endpoints ORDER BY id");
+    auto r = t.exec("SELECT id, definition FROM tocsin_endpoints ORDER BY id");
     out_t out;
     for (auto row : r)
       out.emplace_back(row[0].as<std::string>(), bytes_of(row[1]));
@@ -265,9 +265,9 @@ postgres_store::get_endpoint(std::string_view id) {
   using out_t = std::optional<std::string>;
   return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
-    auto r = t.exec_params(
-        "SELECT definition FROM tocsin_endpoints WHERE id = $1",
-        std::string{id});
+    auto r =
+        t.exec_params("SELECT definition FROM tocsin_endpoints WHERE id = $1",
+                      std::string{id});
     if (r.empty())
       return out_t{};
     return out_t{bytes_of(r[0][0])};
@@ -276,34 +276,34 @@ postgres_store::get_endpoint(std::string_view id) {
 
 result<endpoint_backlog>
 postgres_store::backlog_of(std::string_view endpoint_id) {
-  return read<endpoint_backlog>(*this, [&](pqxx::connection& c)
-                                              -> result<endpoint_backlog> {
-    pqxx::read_transaction t{c};
-    auto r = t.exec_params(
-        "SELECT count(*) FILTER (WHERE state = 0), min(id) FILTER (WHERE "
-        "state = 0), count(*) FILTER (WHERE state = 2) FROM "
-        "tocsin_deliveries WHERE endpoint_id = $1 AND state IN (0, 2)",
-        std::string{endpoint_id});
-    endpoint_backlog out;
-    out.pending = r[0][0].as<std::size_t>();
-    // Delivery ids are time-ordered: the smallest is the oldest.
-    if (!r[0][1].is_null())
-      out.oldest_pending =
-          time_of_id(r[0][1].as<std::string>(), "dlv").value_or(0);
-    out.dead_letters = r[0][2].as<std::size_t>();
-    return out;
-  });
+  return read<endpoint_backlog>(
+      *this, [&](pqxx::connection& c) -> result<endpoint_backlog> {
+        pqxx::read_transaction t{c};
+        auto r = t.exec_params(
+            "SELECT count(*) FILTER (WHERE state = 0), min(id) FILTER (WHERE "
+            "state = 0), count(*) FILTER (WHERE state = 2) FROM "
+            "tocsin_deliveries WHERE endpoint_id = $1 AND state IN (0, 2)",
+            std::string{endpoint_id});
+        endpoint_backlog out;
+        out.pending = r[0][0].as<std::size_t>();
+        // Delivery ids are time-ordered: the smallest is the oldest.
+        if (!r[0][1].is_null())
+          out.oldest_pending =
+              time_of_id(r[0][1].as<std::string>(), "dlv").value_or(0);
+        out.dead_letters = r[0][2].as<std::size_t>();
+        return out;
+      });
 }
 
 std::uint64_t postgres_store::approximate_bytes() {
-  auto bytes = read<std::uint64_t>(*this, [&](pqxx::connection& c)
-                                                 -> result<std::uint64_t> {
-    pqxx::read_transaction t{c};
-    auto r = t.exec("SELECT coalesce(sum(pg_total_relation_size(oid)), 0) "
-                    "FROM pg_class WHERE relkind = 'r' AND relname LIKE "
-                    "'tocsin\\_%'");
-    return r[0][0].as<std::uint64_t>();
-  });
+  auto bytes = read<std::uint64_t>(
+      *this, [&](pqxx::connection& c) -> result<std::uint64_t> {
+        pqxx::read_transaction t{c};
+        auto r = t.exec("SELECT coalesce(sum(pg_total_relation_size(oid)), 0) "
+                        "FROM pg_class WHERE relkind = 'r' AND relname LIKE "
+                        "'tocsin\\_%'");
+        return r[0][0].as<std::uint64_t>();
+      });
   return bytes ? *bytes : 0;
 }
 
@@ -370,9 +370,9 @@ postgres_store::members_of(std::string_view escalation_id) {
   using out_t = std::vector<std::string>;
   return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
     pqxx::read_transaction t{c};
-    auto r = t.exec_params(
-        "SELECT members FROM tocsin_escalations WHERE id = $1",
-        std::string{escalation_id});
+    auto r =
+        t.exec_params("SELECT members FROM tocsin_escalations WHERE id = $1",
+                      std::string{escalation_id});
     out_t out;
     if (r.empty())
       return out;
@@ -397,8 +397,7 @@ status postgres_store::for_each_event_since(
   bool inclusive = true;
   for (;;) {
     auto chunk = read<std::vector<event_record>>(
-        *this,
-        [&](pqxx::connection& c) -> result<std::vector<event_record>> {
+        *this, [&](pqxx::connection& c) -> result<std::vector<event_record>> {
           pqxx::read_transaction t{c};
           auto r = t.exec_params(
               std::string{"SELECT id, record FROM tocsin_events WHERE id "} +
@@ -437,47 +436,47 @@ result<event_page> postgres_store::list_events(const event_query& q) {
   event_page page;
   if (upper <= lower || q.limit == 0)
     return page;
-  return read<event_page>(*this, [&](pqxx::connection& c)
-                                        -> result<event_page> {
-    pqxx::read_transaction t{c};
-    std::string below = upper;
-    std::string last; // the last id read
-    for (;;) {
-      auto want = std::min<std::size_t>(q.max_examined - page.examined + 1,
-                                        500);
-      auto r = t.exec_params(
-          "SELECT id, record FROM tocsin_events WHERE id >= $1 AND id < $2 "
-          "ORDER BY id DESC LIMIT $3",
-          lower, below, static_cast<long long>(want));
-      for (auto row : r) {
-        // Another event in range that this call may not take: the next
-        // page starts below the last one read.
-        if (page.events.size() >= q.limit ||
-            page.examined >= q.max_examined) {
-          page.next = std::move(last);
-          return page;
+  return read<event_page>(
+      *this, [&](pqxx::connection& c) -> result<event_page> {
+        pqxx::read_transaction t{c};
+        std::string below = upper;
+        std::string last; // the last id read
+        for (;;) {
+          auto want =
+              std::min<std::size_t>(q.max_examined - page.examined + 1, 500);
+          auto r = t.exec_params(
+              "SELECT id, record FROM tocsin_events WHERE id >= $1 AND id < $2 "
+              "ORDER BY id DESC LIMIT $3",
+              lower, below, static_cast<long long>(want));
+          for (auto row : r) {
+            // Another event in range that this call may not take: the next
+            // page starts below the last one read.
+            if (page.events.size() >= q.limit ||
+                page.examined >= q.max_examined) {
+              page.next = std::move(last);
+              return page;
+            }
+            ++page.examined;
+            last = row[0].as<std::string>();
+            auto e = decode_event(bytes_of(row[1]));
+            if (!e)
+              return unreadable("event record", last);
+            if (q.state && e->state() != *q.state)
+              continue;
+            if (!q.type.empty() || !q.severity.empty() || !q.agent_id.empty()) {
+              auto f = fields_of_event(*e);
+              if ((!q.type.empty() && f.type != q.type) ||
+                  (!q.severity.empty() && f.severity != q.severity) ||
+                  (!q.agent_id.empty() && f.agent_id != q.agent_id))
+                continue;
+            }
+            page.events.push_back(std::move(*e));
+          }
+          if (r.size() < want)
+            return page;
+          below = last;
         }
-        ++page.examined;
-        last = row[0].as<std::string>();
-        auto e = decode_event(bytes_of(row[1]));
-        if (!e)
-          return unreadable("event record", last);
-        if (q.state && e->state() != *q.state)
-          continue;
-        if (!q.type.empty() || !q.severity.empty() || !q.agent_id.empty()) {
-          auto f = fields_of_event(*e);
-          if ((!q.type.empty() && f.type != q.type) ||
-              (!q.severity.empty() && f.severity != q.severity) ||
-              (!q.agent_id.empty() && f.agent_id != q.agent_id))
-            continue;
-        }
-        page.events.push_back(std::move(*e));
-      }
-      if (r.size() < want)
-        return page;
-      below = last;
-    }
-  });
+      });
 }
 
 status postgres_store::read_log(
@@ -485,33 +484,26 @@ status postgres_store::read_log(
     const std::function<bool(std::uint64_t, std::string_view)>& fn) {
   // In chunks: `fn` runs with no connection held.
   for (;;) {
-    using rows_t = std::vector<std::pair<std::uint64_t, std::string>>;
-    auto chunk = read<rows_t>(*this, [&](pqxx::connection& c)
-                                            -> result<rows_t> {
-      pqxx::read_transaction t{c};
-      auto r = t.exec_params("SELECT seq, fields FROM tocsin_log WHERE seq "
-                             ">= $1 ORDER BY seq LIMIT 1000",
-                             static_cast<long long>(from));
-      rows_t out;
-      out.reserve(r.size());
-      for (auto row : r)
-        out.emplace_back(row[0].as<std::uint64_t>(), bytes_of(row[1]));
-      return out;
-    });
+    using rows_t = std::vector<numbered_entry>;
+    auto chunk =
+        read<rows_t>(*this, [&](pqxx::connection& c) -> result<rows_t> {
+          pqxx::read_transaction t{c};
+          return postgres::read_log(t, from == 0 ? 0 : from - 1, 1000);
+        });
     if (!chunk)
       return chunk.error();
     std::string scratch;
-    for (auto& [seq, stored] : *chunk) {
-      auto text = render_log_record(seq, stored, scratch);
+    for (auto& e : *chunk) {
+      auto text = render_log_record(e.seq, e.entry.fields, scratch);
       if (!text)
         return error{"store_corrupt",
-                     "unreadable log record " + std::to_string(seq)};
-      if (!fn(seq, *text))
+                     "unreadable log record " + std::to_string(e.seq)};
+      if (!fn(e.seq, *text))
         return {};
     }
     if (chunk->size() < 1000)
       return {};
-    from = chunk->back().first + 1;
+    from = chunk->back().seq + 1;
   }
 }
 

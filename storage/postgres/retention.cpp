@@ -102,8 +102,8 @@ status postgres_store::expire_chunk(pqxx::connection& c, unix_ms cutoff,
       auto s = siblings.find(did);
       if (did == d.id && s == siblings.end())
         s = siblings
-                .emplace(did, standing_row{static_cast<int>(d.state),
-                                           d.finished_at})
+                .emplace(did,
+                         standing_row{static_cast<int>(d.state), d.finished_at})
                 .first;
       if (s == siblings.end())
         continue;
@@ -144,16 +144,16 @@ status postgres_store::expire_chunk(pqxx::connection& c, unix_ms cutoff,
     out.more = out.idempotency_keys == limit;
   }
   if (!out.more) {
-    // A few records per delivery: a chunk of the log is a multiple of the
-    // deliveries'. The newest record stays, as in the embedded store.
-    auto log_limit = 8 * limit;
-    auto records = t.exec_params(
-        "DELETE FROM tocsin_log WHERE seq IN (SELECT seq FROM tocsin_log "
-        "WHERE at < $1 AND seq < (SELECT max(seq) FROM tocsin_log) ORDER BY "
-        "seq LIMIT $2)",
-        static_cast<long long>(cutoff), static_cast<long long>(log_limit));
-    out.log_records = records.affected_rows();
-    out.more = out.log_records == log_limit;
+    // A commit's records are one batch. (The head row carries the sequence
+    // on: no record needs to stay for it.)
+    auto batches = t.exec_params(
+        "DELETE FROM tocsin_log WHERE first_seq IN (SELECT first_seq FROM "
+        "tocsin_log WHERE at < $1 ORDER BY first_seq LIMIT $2) RETURNING "
+        "last_seq - first_seq + 1",
+        static_cast<long long>(cutoff), static_cast<long long>(limit));
+    for (auto row : batches)
+      out.log_records += row[0].as<std::uint64_t>();
+    out.more = batches.size() == limit;
   }
   if (!out.more)
     t.exec_params0("INSERT INTO tocsin_settings VALUES ('expired_before', $1) "

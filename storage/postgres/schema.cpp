@@ -37,12 +37,13 @@ CREATE INDEX tocsin_deliveries_dead_id ON tocsin_deliveries (id) WHERE state = 2
 CREATE INDEX tocsin_deliveries_finished ON tocsin_deliveries (finished_at, id)
   WHERE state <> 0;
 -- The log: sequence numbers follow commit order (the head row is locked by
--- every writing transaction until it commits).
+-- every writing transaction until it commits); a commit's records in one
+-- row, framed one after the other (storage/postgres/log_table.hpp).
 CREATE TABLE tocsin_log (
-  seq    bigint PRIMARY KEY,
-  at     bigint NOT NULL,    -- Unix ms: what retention goes by
-  kind   smallint NOT NULL,  -- storage::record_kind
-  fields bytea NOT NULL      -- the stored record (storage/log_record.hpp)
+  first_seq bigint PRIMARY KEY,
+  last_seq  bigint NOT NULL,
+  at        bigint NOT NULL,     -- Unix ms: what retention goes by
+  records   bytea COMPRESSION lz4 NOT NULL
 );
 CREATE TABLE tocsin_log_head (
   one  boolean PRIMARY KEY DEFAULT true CHECK (one),

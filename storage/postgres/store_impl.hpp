@@ -17,13 +17,15 @@
 #include <string>
 #include <vector>
 
-
 namespace tocsin::storage::postgres {
 
 /// What a failure of the database means to a caller: "store_unavailable"
 /// for a connection lost or refused (it passes by itself), "store_error"
 /// for the rest.
 error store_failure(const std::exception& e);
+
+/// Prepares the statements a commit runs on the writer's connection `c`.
+void prepare_writes(pqxx::connection_base& c);
 
 /// The URL with its password masked, for log lines and errors.
 std::string masked_url(std::string_view url);
@@ -89,8 +91,7 @@ public:
                        std::size_t limit) override;
   result<std::vector<std::pair<std::string, std::string>>>
   list_endpoints() override;
-  result<std::optional<std::string>>
-  get_endpoint(std::string_view id) override;
+  result<std::optional<std::string>> get_endpoint(std::string_view id) override;
   result<endpoint_backlog> backlog_of(std::string_view endpoint_id) override;
   std::uint64_t approximate_bytes() override;
   result<std::vector<std::string>>
@@ -141,8 +142,8 @@ private:
   void lost_writer(const std::exception& e);
 
   // -- retention (retention.cpp) --
-  status expire_chunk(pqxx::connection& c, unix_ms cutoff,
-                      unix_ms keys_cutoff, std::size_t limit, expiry& out);
+  status expire_chunk(pqxx::connection& c, unix_ms cutoff, unix_ms keys_cutoff,
+                      std::size_t limit, expiry& out);
 
   std::string url_;
   reader_pool readers_;

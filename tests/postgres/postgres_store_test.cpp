@@ -52,7 +52,6 @@ bool within(std::chrono::seconds limit, F&& fn) {
     if (fn())
       return true;
     std::this_thread::sleep_for(std::chrono::milliseconds{10}); // a poll
-
   }
   return fn();
 }
@@ -61,7 +60,8 @@ bool within(std::chrono::seconds limit, F&& fn) {
 
 BOOST_AUTO_TEST_SUITE(postgres_store)
 
-BOOST_AUTO_TEST_CASE(a_restarted_database_is_refused_meanwhile_then_taken_again) {
+BOOST_AUTO_TEST_CASE(
+    a_restarted_database_is_refused_meanwhile_then_taken_again) {
   auto s = open_pg("store_restart");
   BOOST_TEST_REQUIRE(s->commit(one_event("ep"), durability::synced).ok());
   auto& pg = test::cluster();
@@ -76,7 +76,8 @@ BOOST_AUTO_TEST_CASE(a_restarted_database_is_refused_meanwhile_then_taken_again)
   pg.start();
   // The same store, not reopened: writable again by itself, and the
   // commit before the crash is there with the one after.
-  BOOST_TEST(within(std::chrono::seconds{10}, [&] { return s->writable().ok(); }));
+  BOOST_TEST(
+      within(std::chrono::seconds{10}, [&] { return s->writable().ok(); }));
   auto again = s->commit(one_event("ep"), durability::synced);
   BOOST_TEST_REQUIRE(again.ok(), (again.ok() ? "" : again.error().message));
   auto page = s->line_of("ep", {}, 10, {});
@@ -94,8 +95,8 @@ BOOST_AUTO_TEST_CASE(a_set_the_database_refuses_fails_alone) {
   for (int i = 0; i < 8; ++i)
     threads.emplace_back([&, i] {
       for (int j = 0; j < 20; ++j) {
-        auto c = one_event(i == 3 && j == 10 ? std::string{"bad\0ep", 6}
-                                             : "ep");
+        auto c =
+            one_event(i == 3 && j == 10 ? std::string{"bad\0ep", 6} : "ep");
         (s->commit(c, durability::synced).ok() ? ok : refused)++;
       }
     });
