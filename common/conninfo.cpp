@@ -53,6 +53,15 @@ struct scanned {
     if (!read.empty() && read != written)
       secrets.push_back(std::move(read));
   }
+
+  /// `head` as written, then a password (`written`, read as `read`)
+  /// masked.
+  void masked_after(std::string_view head, std::string_view written,
+                    std::string read) {
+    masked += head;
+    masked += mask;
+    secret(written, std::move(read));
+  }
 };
 
 bool starts_with_nocase(std::string_view s, std::string_view prefix) {
@@ -82,9 +91,8 @@ scanned scan_url(std::string_view s, std::size_t scheme_end) {
     auto colon = user.find(':');
     if (colon != std::string_view::npos) {
       auto password = user.substr(colon + 1);
-      out.secret(password, percent_decoded(password));
-      out.masked += user.substr(0, colon + 1);
-      out.masked += mask;
+      out.masked_after(user.substr(0, colon + 1), password,
+                       percent_decoded(password));
     } else {
       out.masked += user;
     }
@@ -95,28 +103,23 @@ scanned scan_url(std::string_view s, std::size_t scheme_end) {
   out.masked += rest.substr(0, q);
   if (q == std::string_view::npos)
     return out;
-  out.masked += '?';
   auto query = rest.substr(q + 1);
-  for (bool first = true; !query.empty() || first; first = false) {
+  for (char sep = '?';; sep = '&') {
+    out.masked += sep;
     auto amp = query.find('&');
     auto param = query.substr(0, amp);
     auto eq = param.find('=');
-    if (!first)
-      out.masked += '&';
     if (eq != std::string_view::npos &&
         is_secret_key(percent_decoded(param.substr(0, eq)))) {
       auto value = param.substr(eq + 1);
-      out.secret(value, percent_decoded(value));
-      out.masked += param.substr(0, eq + 1);
-      out.masked += mask;
+      out.masked_after(param.substr(0, eq + 1), value, percent_decoded(value));
     } else {
       out.masked += param;
     }
     if (amp == std::string_view::npos)
-      break;
+      return out;
     query.remove_prefix(amp + 1);
   }
-  return out;
 }
 
 /// key = value pairs separated by white space; a value single-quoted (with
@@ -139,10 +142,11 @@ scanned scan_pairs(std::string_view s) {
     if (i >= s.size() || s[i] != '=') {
       // Not a pair: libpq refuses the string. What follows could be
       // anything, a password among it.
-      out.masked += s.substr(from, key_from - from);
       if (key_from < s.size())
-        out.masked += mask;
-      out.secret(s.substr(key_from), {});
+        out.masked_after(s.substr(from, key_from - from), s.substr(key_from),
+                         {});
+      else
+        out.masked += s.substr(from);
       return out;
     }
     ++i;
@@ -164,12 +168,13 @@ scanned scan_pairs(std::string_view s) {
         value += s[i];
       }
     }
-    out.masked += s.substr(from, value_from - from);
+    auto head = s.substr(from, value_from - from);
+    auto written = s.substr(value_from, i - value_from);
     if (is_secret_key(key)) {
-      out.secret(s.substr(value_from, i - value_from), std::move(value));
-      out.masked += mask;
+      out.masked_after(head, written, std::move(value));
     } else {
-      out.masked += s.substr(value_from, i - value_from);
+      out.masked += head;
+      out.masked += written;
     }
   }
   return out;
