@@ -199,14 +199,14 @@ void check_answers(const producers& p, clock_type::time_point gone,
   std::ostringstream by_code;
   for (auto& [code, n] : codes)
     by_code << " " << (code.empty() ? "(no code)" : code) << ": " << n;
-  BOOST_TEST_MESSAGE(answers.size() << " requests: " << accepted << " 202 ("
-                                    << p.accepted() << " events), " << refused
-                                    << " 503 (" << by_code.str() << " ), "
-                                    << other.size() << " other");
+  BOOST_TEST_MESSAGE(answers.size()
+                     << " requests: " << accepted << " 202 (" << p.accepted()
+                     << " events), " << refused << " 503 (" << by_code.str()
+                     << " ), " << other.size() << " other");
   BOOST_TEST(refused >= 1u, "no 503 while the database was gone");
-  BOOST_TEST(without_retry_after == 0u,
-             without_retry_after << " of " << refused
-                                 << " 503s without Retry-After");
+  BOOST_TEST(without_retry_after == 0u, without_retry_after
+                                            << " of " << refused
+                                            << " 503s without Retry-After");
   BOOST_TEST(accepted_while_gone == 0u,
              accepted_while_gone
                  << " requests sent after the database was gone were "
@@ -254,10 +254,9 @@ void check_all_delivered(daemon_fixture& f, const https_receiver& receiver,
       break;
     receiver.wait_for(received + 1, 200ms);
   }
-  BOOST_TEST_MESSAGE(accepted.size() << " events accepted, "
-                                     << accepted.size() - missing.size()
-                                     << " delivered, " << dups
-                                     << " delivered more than once");
+  BOOST_TEST_MESSAGE(accepted.size()
+                     << " events accepted, " << accepted.size() - missing.size()
+                     << " delivered, " << dups << " delivered more than once");
   BOOST_TEST(missing.empty(),
              missing.size()
                  << " of " << accepted.size()

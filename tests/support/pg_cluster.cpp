@@ -4,8 +4,8 @@
 
 #include <cerrno>
 #include <cstdlib>
-#include <sstream>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <system_error>
 #include <thread>
@@ -123,8 +123,7 @@ pg_cluster::pg_cluster(options opts) : opts_(std::move(opts)) {
   psql("CREATE DATABASE tocsin", "postgres");
 }
 
-pg_cluster::pg_cluster(standby_tag, const pg_cluster& primary,
-                       std::string name)
+pg_cluster::pg_cluster(standby_tag, const pg_cluster& primary, std::string name)
     : opts_(primary.opts_), standby_name_(std::move(name)) {
   if (!primary.opts_.replication)
     throw std::logic_error("make_standby: the primary was not made with "

@@ -77,9 +77,9 @@ public:
   /// pg_stat_replication shows it streaming with sync_state `sync`; throws
   /// if it does not within `timeout`. (Only once the standby is running:
   /// set before, every commit waits for it.)
-  void make_synchronous(const std::string& name,
-                        std::chrono::milliseconds timeout = std::chrono::seconds{
-                            30});
+  void make_synchronous(
+      const std::string& name,
+      std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
   /// The state of standby `name` in this primary's pg_stat_replication,
   /// "state|sync_state" (e.g. "streaming|sync"); empty when not connected.
@@ -109,9 +109,8 @@ private:
 
 /// A libpq URL naming several servers, for the one that takes writes:
 /// "postgresql://postgres@127.0.0.1:P1,127.0.0.1:P2/<db>?target_session_attrs=read-write".
-std::string
-read_write_url(const std::vector<const pg_cluster*>& servers,
-               const std::string& db = "tocsin");
+std::string read_write_url(const std::vector<const pg_cluster*>& servers,
+                           const std::string& db = "tocsin");
 
 /// Whether PostgreSQL's server binaries are installed (tests skip with a
 /// message naming the package when they are not).
