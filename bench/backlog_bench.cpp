@@ -7,6 +7,23 @@
 //
 //   backlog_bench [--events N] [--batch B] [--connections C]
 //                 [--in-flight M] [--window W]
+//                 [--store rocksdb|postgres] [--pg-clients N]
+//
+// --store postgres: the backlog waits in PostgreSQL instead of the embedded
+// RocksDB (the default): a PostgreSQL 15 cluster that the bench starts for
+// itself with the server's defaults, nothing tuned (bench_store.hpp; run as
+// root, apt-get install postgresql-15). It is not restarted: the SIGKILL is
+// the daemon's alone. The report adds PostgreSQL's own commit ceiling on
+// that cluster, measured before the daemon starts (pg_ceiling.hpp; --pg-clients
+// connections, default 8, for its one-row phase), PostgreSQL's CPU per event
+// while draining beside the daemon's, the database's size instead of the
+// data_dir's, and what the database did per event.
+//
+// Each row with RocksDB and with PostgreSQL: the same command with and
+// without --store postgres, e.g.
+//   build-release/bench/backlog_bench --events 1000000 [--store postgres]
+//   build-release/bench/backlog_bench --events 10000000 [--store postgres]
+#include "bench/bench_store.hpp"
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
 #include "bench/sample_event.hpp"
@@ -39,19 +56,25 @@ struct options {
   int batch = 1000;
   int connections = 4;
   int in_flight = 64;
-  int window = 0; ///< delivery.queue_window; 0: the default
+  int window = 0;                ///< delivery.queue_window; 0: the default
+  std::string store = "rocksdb"; ///< or "postgres"
+  int pg_clients = 8;            ///< the PostgreSQL ceiling's connections
 };
 
 options parse(int argc, char** argv) {
   options o;
-  parse_flags(argc, argv,
-              "usage: backlog_bench [--events N] [--batch B] [--connections C] "
-              "[--in-flight M] [--window W]",
+  auto usage = std::string{"usage: backlog_bench [--events N] [--batch B] "
+                           "[--connections C] [--in-flight M] [--window W] "} +
+               bench_store::usage;
+  parse_flags(argc, argv, usage.c_str(),
               {{"--events", &o.events},
                {"--batch", &o.batch},
                {"--connections", &o.connections},
                {"--in-flight", &o.in_flight},
-               {"--window", &o.window}});
+               {"--window", &o.window},
+               {"--store", &o.store},
+               {"--pg-clients", &o.pg_clients}});
+  bench_store::check_flags(o.store, o.pg_clients);
   return o;
 }
 
@@ -75,10 +98,7 @@ double mib(long kib) {
   return static_cast<double>(kib) / 1024.0;
 }
 
-} // namespace
-
-int main(int argc, char** argv) {
-  auto opt = parse(argc, argv);
+int run(const options& opt) {
   temp_dir dir;
   test_ca ca{dir.path()};
   auto cert = ca.issue("sink", {"localhost"}, {"127.0.0.1"});
@@ -91,6 +111,8 @@ int main(int argc, char** argv) {
     https_receiver probe{receiver_options{cert.cert_file, cert.key_file}};
     sink_port = probe.port();
   }
+  bench_store store{opt.store, dir.path() / "data", opt.pg_clients};
+  auto store_ceiling = store.measure_ceiling();
 
   auto config = dir.path() / "tocsin.toml";
   {
@@ -102,6 +124,7 @@ int main(int argc, char** argv) {
         << opt.in_flight << "\nbreaker_cooldown = 1\n";
     if (opt.window > 0)
       out << "queue_window = " << opt.window << "\n";
+    out << store.config_toml();
     // Retries a second or two apart, so that the backlog moves as soon as the
     // endpoint is back (the default schedule waits minutes).
     out << "\n[[endpoints]]\nid = \"sink\"\nurl = \"https://127.0.0.1:"
@@ -136,7 +159,7 @@ int main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds{2}); // attempts fail, settle
   auto rss_waiting = status_kib(daemon->pid(), "VmRSS");
   auto peak_before = peak_rss_kib(daemon->pid());
-  auto store_bytes = dir_bytes(dir.path() / "data");
+  auto store_bytes = store.bytes();
 
   // 2. SIGKILL, and a restart with the backlog in the store.
   daemon->kill9();
@@ -159,6 +182,7 @@ int main(int argc, char** argv) {
   std::atomic<std::int64_t> first_ns{0};
   auto back_at = clock_type::now();
   auto cpu_before = cpu_seconds(daemon->pid());
+  auto store_cpu_before = store.cpu_seconds();
   https_receiver sink{
       receiver_options{.cert_file = cert.cert_file,
                        .key_file = cert.key_file,
@@ -191,6 +215,7 @@ int main(int argc, char** argv) {
   }
   auto drain_secs = std::chrono::duration<double>(done_at - back_at).count();
   auto cpu = cpu_seconds(daemon->pid()) - cpu_before;
+  auto store_cpu = store.cpu_seconds() - store_cpu_before;
   auto peak_after = peak_rss_kib(daemon->pid());
   std::size_t lost = 0;
   {
@@ -199,6 +224,7 @@ int main(int argc, char** argv) {
       lost += arrived.count(id) == 0;
   }
   daemon->terminate();
+  auto store_work = store.work_per_event(accepted.size());
 
   std::ostringstream cmd;
   cmd << "build-release/bench/backlog_bench --events " << opt.events
@@ -206,18 +232,24 @@ int main(int argc, char** argv) {
       << " --in-flight " << opt.in_flight;
   if (opt.window > 0)
     cmd << " --window " << opt.window;
+  cmd << store.flags();
   auto n = static_cast<double>(accepted.size());
   std::printf("tocsin backlog benchmark (endpoint down, SIGKILL, restart, "
               "endpoint back)\n");
   std::printf("  machine:           %s\n", machine().c_str());
   std::printf("  command:           %s\n", cmd.str().c_str());
+  std::printf("  store:             %s\n", store.description().c_str());
+  if (store.postgres())
+    std::printf("  store ceiling:     PostgreSQL on the same cluster, this "
+                "run, before the daemon started: %s\n",
+                store_ceiling.c_str());
   std::printf("  accepted:          %zu events (%d failed requests), %.0f "
               "events/s\n",
               accepted.size(), load.failures, n / ingest_secs);
   std::printf("  while down:        RSS %.1f MiB (peak %.1f MiB), store %.1f "
-              "MiB on disk\n",
+              "MiB %s\n",
               mib(rss_waiting), mib(peak_before),
-              static_cast<double>(store_bytes) / (1 << 20));
+              static_cast<double>(store_bytes) / (1 << 20), store.bytes_note());
   std::printf("  after SIGKILL:     /healthz answered %.2f s after the "
               "restart; RSS %.1f MiB\n",
               ready_secs, mib(rss_restarted));
@@ -230,5 +262,20 @@ int main(int argc, char** argv) {
   std::printf("  daemon while draining: %.1f us CPU per event, peak RSS %.1f "
               "MiB\n",
               n > 0 ? cpu * 1e6 / n : 0.0, mib(peak_after));
+  if (store.postgres()) {
+    std::printf("  PostgreSQL while draining: %.1f us CPU per event "
+                "(postmaster and all its processes, user + system)\n",
+                n > 0 ? store_cpu * 1e6 / n : 0.0);
+    std::printf("  PostgreSQL work:   %s, over both daemons' whole runs "
+                "(pg_stat_database)\n",
+                store_work.c_str());
+  }
   return lost == 0 && load.failures == 0 ? 0 : 1;
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  auto opt = parse(argc, argv);
+  return exit_code_of([&] { return run(opt); });
 }

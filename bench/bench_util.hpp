@@ -1,11 +1,13 @@
 // What the benchmarks report about the machine and the daemon process:
-// the CPU model, peak and current RSS, CPU time used (from /proc); and a free
-// loopback port for the child processes that must be told theirs.
+// the CPU model, peak and current RSS, CPU time used by a process or by all
+// the processes of a server (from /proc); and a free loopback port for the
+// child processes that must be told theirs.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <fstream>
 #include <initializer_list>
@@ -66,18 +68,70 @@ inline long peak_rss_kib(pid_t pid) {
   return status_kib(pid, "VmHWM");
 }
 
-/// User + system CPU seconds the process has used so far.
-inline double cpu_seconds(pid_t pid) {
+/// What /proc/<pid>/stat says of a process: its parent and its CPU time.
+struct proc_stat {
+  pid_t ppid = -1;       ///< -1: the process is gone
+  double cpu = 0;        ///< utime + stime, seconds
+  double reaped_cpu = 0; ///< cutime + cstime: its children it waited for
+};
+
+inline proc_stat read_proc_stat(pid_t pid) {
   std::ifstream in{"/proc/" + std::to_string(pid) + "/stat"};
   std::string text((std::istreambuf_iterator<char>(in)), {});
+  auto paren = text.rfind(')');
+  if (paren == std::string::npos || paren + 2 > text.size())
+    return {};
   // Fields after the command name (which may hold spaces) start after ')'.
-  std::istringstream rest{text.substr(text.rfind(')') + 2)};
+  std::istringstream rest{text.substr(paren + 2)};
   std::string field;
-  double ticks = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i)
-    if (i == 14 || i == 15) // utime, stime
+  proc_stat s;
+  double ticks = 0, reaped = 0;
+  for (int i = 3; i <= 17 && rest >> field; ++i) {
+    if (i == 4) // ppid
+      s.ppid = static_cast<pid_t>(std::stol(field));
+    else if (i == 14 || i == 15) // utime, stime
       ticks += std::stod(field);
-  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
+    else if (i == 16 || i == 17) // cutime, cstime
+      reaped += std::stod(field);
+  }
+  auto hz = static_cast<double>(sysconf(_SC_CLK_TCK));
+  s.cpu = ticks / hz;
+  s.reaped_cpu = reaped / hz;
+  return s;
+}
+
+/// User + system CPU seconds the process has used so far.
+inline double cpu_seconds(pid_t pid) {
+  return read_proc_stat(pid).cpu;
+}
+
+/// The processes whose parent is `pid` now.
+inline std::vector<pid_t> children_of(pid_t pid) {
+  std::vector<pid_t> pids;
+  std::error_code ec;
+  for (auto& entry : std::filesystem::directory_iterator{"/proc", ec}) {
+    auto name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    auto child = static_cast<pid_t>(std::stol(name));
+    if (read_proc_stat(child).ppid == pid)
+      pids.push_back(child);
+  }
+  return pids;
+}
+
+/// User + system CPU seconds used so far by a server of several processes
+/// that a master forks (nginx's workers, PostgreSQL's backends and
+/// background processes): the master, its children now, and those of its
+/// children that have exited (which the master waited for, as both do).
+/// Taken before and after a window, the difference is what the server used
+/// in it, also in a child that came or went in between.
+inline double server_cpu_seconds(pid_t master) {
+  auto m = read_proc_stat(master);
+  double total = m.cpu + m.reaped_cpu;
+  for (pid_t child : children_of(master))
+    total += cpu_seconds(child);
+  return total;
 }
 
 /// User + system CPU seconds this process (all its threads) has used so far.
@@ -137,6 +191,19 @@ inline void parse_flags(
       **n = std::atoi(argv[i + 1]);
     else
       *std::get<std::string*>(it->second) = argv[i + 1];
+  }
+}
+
+/// A benchmark's exit code: what `run()` returns, or 1 with the message when
+/// it throws (a sink or PostgreSQL that did not start): unwinding stops what
+/// did start and removes the temp dir.
+template <class Run>
+int exit_code_of(Run&& run) {
+  try {
+    return run();
+  } catch (const std::exception& e) {
+    std::cerr << e.what() << "\n";
+    return 1;
   }
 }
 

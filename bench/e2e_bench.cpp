@@ -9,6 +9,7 @@
 //             [--io-threads T] [--rate R] [--endpoints E --fanout K]
 //             [--stream-idle I] [--stream-stalled S]
 //             [--sink builtin|nginx] [--nginx-workers N]
+//             [--store rocksdb|postgres] [--pg-clients N]
 //
 // --sink builtin (the default): the test receiver, in this process, which
 // checks every signature, and competes with the daemon for the CPU. --sink
@@ -25,6 +26,34 @@
 // websocket clients of GET /v1/stream that take no frames (a filter nothing
 // matches) and S that take every frame and never read one, open during the
 // run.
+//
+// --store postgres: the daemon stores in PostgreSQL instead of the embedded
+// RocksDB (the default). The bench starts a PostgreSQL 15 cluster of its own
+// (apt-get install postgresql-15; run as root, the server as user postgres)
+// with the server's defaults, nothing tuned, shared_buffers and
+// synchronous_commit included: the store line says which values it ran with.
+// Before the daemon starts it measures PostgreSQL's own commit ceiling on
+// that cluster (bench/pg_ceiling.hpp): --pg-clients connections (default 8)
+// committing one-row INSERTs for 3 s, then one connection committing 100-row
+// INSERTs as tocsin's group commit does, for 3 s. Beside the daemon's CPU it
+// reports PostgreSQL's: the postmaster and all its processes, user + system,
+// over the same window, per event; and what the database did per event
+// (transactions, rows written): tocsin writes several rows per event (the
+// event, its delivery, log records, the delivery again when it is done), so
+// compare its events/s with the ceiling's rows/s divided by those.
+//
+// Each row of docs/benchmarks.md, with RocksDB and with PostgreSQL: the same
+// command, with and without --store postgres, e.g.
+//   build-release/bench/e2e_bench --events 200000 --connections 4 --batch 100
+//       --sink nginx [--store postgres]
+//   build-release/bench/e2e_bench --events 100000 --connections 32 --batch 1
+//       --sink nginx [--store postgres]
+//   build-release/bench/e2e_bench --events 20000 --connections 4 --batch 1
+//       --rate 1000 --sink nginx [--store postgres]
+// alternated in one series on a quiet machine (scripts/bench-ab.sh alternates
+// daemon binaries, not stores: for the stores, a loop that runs the command
+// without and then with --store postgres, round after round).
+#include "bench/bench_store.hpp"
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
 #include "bench/nginx_sink.hpp"
@@ -73,16 +102,20 @@ struct options {
   int stream_stalled = 0;
   std::string sink = "builtin"; ///< or "nginx"
   int nginx_workers = 1;
+  std::string store = "rocksdb"; ///< or "postgres"
+  int pg_clients = 8;            ///< the PostgreSQL ceiling's connections
 };
 
 options parse(int argc, char** argv) {
   options o;
-  parse_flags(argc, argv,
-              "usage: e2e_bench [--events N] [--connections C] [--batch B] "
-              "[--in-flight M] [--queue-window W] [--io-threads T] [--rate R] "
-              "[--endpoints E --fanout K] [--stream-idle I] "
-              "[--stream-stalled S] [--sink builtin|nginx] "
-              "[--nginx-workers N]",
+  auto usage =
+      std::string{"usage: e2e_bench [--events N] [--connections C] "
+                  "[--batch B] [--in-flight M] [--queue-window W] "
+                  "[--io-threads T] [--rate R] [--endpoints E --fanout K] "
+                  "[--stream-idle I] [--stream-stalled S] "
+                  "[--sink builtin|nginx] [--nginx-workers N] "} +
+      bench_store::usage;
+  parse_flags(argc, argv, usage.c_str(),
               {{"--events", &o.events},
                {"--connections", &o.connections},
                {"--batch", &o.batch},
@@ -95,7 +128,9 @@ options parse(int argc, char** argv) {
                {"--stream-idle", &o.stream_idle},
                {"--stream-stalled", &o.stream_stalled},
                {"--sink", &o.sink},
-               {"--nginx-workers", &o.nginx_workers}});
+               {"--nginx-workers", &o.nginx_workers},
+               {"--store", &o.store},
+               {"--pg-clients", &o.pg_clients}});
   if (o.fanout < 1 || o.endpoints < o.fanout || o.endpoints % o.fanout != 0) {
     std::cerr << "--endpoints must be a multiple of --fanout\n";
     std::exit(2);
@@ -109,6 +144,7 @@ options parse(int argc, char** argv) {
     std::cerr << "nginx not found: apt-get install nginx-light\n";
     std::exit(2);
   }
+  bench_store::check_flags(o.store, o.pg_clients);
   return o;
 }
 
@@ -269,6 +305,10 @@ int run(const options& opt) {
   // The ceiling first, with the machine to itself, as many in flight as
   // tocsin will have: requests without a webhook-id, which the sink ignores.
   auto ceiling = sink_ceiling(sink.port(), ca.ca_file(), opt.in_flight, 3);
+  // PostgreSQL's (--store postgres), the same way, on the cluster the daemon
+  // will use.
+  bench_store store{opt.store, dir.path() / "data", opt.pg_clients};
+  auto store_ceiling = store.measure_ceiling();
 
   auto config = dir.path() / "tocsin.toml";
   {
@@ -281,6 +321,7 @@ int run(const options& opt) {
         << opt.in_flight << "\n";
     if (opt.queue_window > 0)
       out << "queue_window = " << opt.queue_window << "\n";
+    out << store.config_toml();
     for (int i = 0; i < opt.endpoints; ++i) {
       out << "\n[[endpoints]]\nid = \"sink-" << i
           << "\"\nurl = \"https://127.0.0.1:" << sink.port() << "/hook/" << i
@@ -323,6 +364,7 @@ int run(const options& opt) {
   int requests = (opt.events + opt.batch - 1) / opt.batch;
   auto cpu_at_start = cpu_seconds(daemon.pid());
   auto sink_cpu_at_start = sink.cpu_seconds();
+  auto store_cpu_at_start = store.cpu_seconds();
   auto start = clock_type::now();
   auto load = tocsin::bench::run_load({.port = port,
                                        .token = token,
@@ -349,6 +391,7 @@ int run(const options& opt) {
   auto rss = peak_rss_kib(daemon.pid());
   auto cpu = cpu_seconds(daemon.pid()) - cpu_at_start;
   auto sink_cpu = sink.cpu_seconds() - sink_cpu_at_start;
+  auto store_cpu = store.cpu_seconds() - store_cpu_at_start;
   std::vector<double> latencies;
   // The last delivery's time is when the sink received it, not when the loop
   // above noticed (up to a second later with nginx's buffered log).
@@ -365,6 +408,7 @@ int run(const options& opt) {
     last = std::max(last, *at);
   }
   daemon.terminate();
+  auto store_work = store.work_per_event(accepted);
   auto secs = [](auto d) { return std::chrono::duration<double>(d).count(); };
   std::ostringstream cmd;
   cmd << "build-release/bench/e2e_bench --events " << opt.events
@@ -383,10 +427,12 @@ int run(const options& opt) {
   cmd << " --sink " << opt.sink;
   if (opt.sink == "nginx")
     cmd << " --nginx-workers " << opt.nginx_workers;
+  cmd << store.flags();
   std::printf("tocsin end-to-end benchmark\n");
   std::printf("  machine:        %s\n", machine().c_str());
   std::printf("  command:        %s\n", cmd.str().c_str());
   std::printf("  sink:           %s\n", sink.description().c_str());
+  std::printf("  store:          %s\n", store.description().c_str());
   std::printf("  accepted:       %zu events (%d failed requests)\n", accepted,
               failures);
   // Not arrived when the wait ended: still queued, or lost (a restart would
@@ -405,6 +451,10 @@ int run(const options& opt) {
               "sink, %d in flight, 3 s, this run): delivered = %.0f%% of it\n",
               ceiling, opt.in_flight,
               ceiling > 0 ? 100 * delivered_per_s * opt.fanout / ceiling : 0.0);
+  if (store.postgres())
+    std::printf("  store ceiling:  PostgreSQL on the same cluster, this run, "
+                "before the daemon started: %s\n",
+                store_ceiling.c_str());
   std::printf("  latency:        p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms "
               "(%s)\n",
               percentile(latencies, 0.5), percentile(latencies, 0.99),
@@ -413,20 +463,29 @@ int run(const options& opt) {
               "202 received)\n",
               percentile(load.answer_ms, 0.5),
               percentile(load.answer_ms, 0.99));
+  auto per_event = [&](double seconds) {
+    return accepted ? seconds * 1e6 / static_cast<double>(accepted) : 0.0;
+  };
   std::printf("  daemon CPU:     %.1f us per event (user + system, all "
               "threads)\n",
-              accepted ? cpu * 1e6 / static_cast<double>(accepted) : 0.0);
+              per_event(cpu));
+  if (store.postgres()) {
+    std::printf("  PostgreSQL CPU: %.1f us per event (postmaster and all its "
+                "processes, user + system, same window; with the daemon's: "
+                "%.1f us)\n",
+                per_event(store_cpu), per_event(cpu + store_cpu));
+    std::printf("  PostgreSQL work: %s, over the daemon's whole run "
+                "(pg_stat_database)\n",
+                store_work.c_str());
+  }
   if (opt.fanout > 1)
     std::printf("  fan-out:        %d endpoints, each event to %d: %.0f "
                 "deliveries/s, %.1f us CPU per delivery\n",
                 opt.endpoints, opt.fanout,
                 static_cast<double>((accepted - lost) * opt.fanout) /
                     secs(last - start),
-                accepted
-                    ? cpu * 1e6 / static_cast<double>(accepted) / opt.fanout
-                    : 0.0);
-  sink.print_cpu(accepted ? sink_cpu * 1e6 / static_cast<double>(accepted)
-                          : 0.0);
+                per_event(cpu) / opt.fanout);
+  sink.print_cpu(per_event(sink_cpu));
   std::printf("  daemon peak RSS: %.1f MiB\n",
               static_cast<double>(rss) / 1024.0);
   if (auto problems = sink.problems(); !problems.empty())
@@ -436,12 +495,5 @@ int run(const options& opt) {
 
 int main(int argc, char** argv) {
   auto opt = parse(argc, argv);
-  // A sink that did not start throws; unwinding stops what did start and
-  // removes the temp dir.
-  try {
-    return run(opt);
-  } catch (const std::exception& e) {
-    std::cerr << e.what() << "\n";
-    return 1;
-  }
+  return exit_code_of([&] { return run(opt); });
 }

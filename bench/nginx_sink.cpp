@@ -93,20 +93,6 @@ bool accepts_tcp(std::uint16_t port) {
   return ok;
 }
 
-/// The parent pid in /proc/<pid>/stat; -1 if the process is gone.
-pid_t parent_of(const std::string& pid) {
-  std::ifstream in{"/proc/" + pid + "/stat"};
-  std::string text((std::istreambuf_iterator<char>(in)), {});
-  auto paren = text.rfind(')'); // the command name may hold spaces
-  if (paren == std::string::npos)
-    return -1;
-  std::istringstream rest{text.substr(paren + 1)};
-  std::string state;
-  pid_t ppid = -1;
-  rest >> state >> ppid;
-  return ppid;
-}
-
 std::vector<std::string_view> split(std::string_view line, char sep) {
   std::vector<std::string_view> fields;
   for (std::size_t at; (at = line.find(sep)) != std::string_view::npos;
@@ -162,22 +148,11 @@ bool nginx_sink::wait_accepting(std::chrono::milliseconds timeout) {
 }
 
 std::vector<pid_t> nginx_sink::worker_pids() const {
-  std::vector<pid_t> pids;
-  std::error_code ec;
-  for (auto& entry : fs::directory_iterator{"/proc", ec}) {
-    auto name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") == std::string::npos &&
-        parent_of(name) == process_.pid())
-      pids.push_back(std::stoi(name));
-  }
-  return pids;
+  return children_of(process_.pid());
 }
 
 double nginx_sink::cpu_seconds() const {
-  double total = bench::cpu_seconds(process_.pid());
-  for (pid_t worker : worker_pids())
-    total += bench::cpu_seconds(worker);
-  return total;
+  return server_cpu_seconds(process_.pid());
 }
 
 std::chrono::steady_clock::time_point

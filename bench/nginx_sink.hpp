@@ -52,7 +52,8 @@ public:
   /// "1.22.1", from `nginx -v`.
   const std::string& version() const { return version_; }
 
-  /// User + system CPU seconds of the master and its workers so far.
+  /// User + system CPU seconds of the master and its workers so far
+  /// (server_cpu_seconds).
   double cpu_seconds() const;
 
   /// The arrivals in access-log lines completed since the last call. nginx
