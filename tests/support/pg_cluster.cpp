@@ -4,9 +4,11 @@
 
 #include <cerrno>
 #include <cstdlib>
+#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <system_error>
+#include <thread>
 
 #include <arpa/inet.h>
 #include <grp.h>
@@ -75,7 +77,7 @@ bool postgres_installed() {
          ::getpwnam("postgres") != nullptr;
 }
 
-pg_cluster::pg_cluster(options opts) : opts_(std::move(opts)) {
+void pg_cluster::make_dirs() {
   auto templ =
       (std::filesystem::temp_directory_path() / "tocsin-pg-XXXXXX").string();
   std::vector<char> buf(templ.begin(), templ.end());
@@ -92,12 +94,124 @@ pg_cluster::pg_cluster(options opts) : opts_(std::move(opts)) {
   std::filesystem::create_directory(data_);
   ::chmod(data_.c_str(), 0700);
   chown_to_postgres(data_);
+}
+
+pg_cluster::pg_cluster(options opts) : opts_(std::move(opts)) {
+  make_dirs();
   as_postgres({(bin / "initdb").string(), "-D", data_.string(), "-A", "trust",
                "-U", "postgres", "--no-sync", "-E", "UTF8", "--locale=C"},
               "initdb");
+  if (opts_.replication) {
+    // In the files, not on the command line: a base backup copies them, so
+    // a standby has them too (a standby needs max_wal_senders and the
+    // like no lower than its primary's).
+    std::ofstream conf{data_ / "postgresql.conf", std::ios::app};
+    conf << "\n# tests/support/pg_cluster: replication\n"
+            "wal_level = replica\n"
+            "max_wal_senders = 10\n"
+            "max_replication_slots = 10\n"
+            "wal_keep_size = 64MB\n"
+            "hot_standby = on\n";
+    std::ofstream hba{data_ / "pg_hba.conf", std::ios::app};
+    hba << "host replication postgres 127.0.0.1/32 trust\n";
+    if (!conf || !hba)
+      throw std::runtime_error("cannot write the replication settings in " +
+                               data_.string());
+  }
   port_ = free_port();
   start();
   psql("CREATE DATABASE tocsin", "postgres");
+}
+
+pg_cluster::pg_cluster(standby_tag, const pg_cluster& primary, std::string name)
+    : opts_(primary.opts_), standby_name_(std::move(name)) {
+  if (!primary.opts_.replication)
+    throw std::logic_error("make_standby: the primary was not made with "
+                           "pg_options::replication");
+  if (!primary.running_)
+    throw std::logic_error("make_standby: the primary is not running");
+  make_dirs();
+  as_postgres({(bin / "pg_basebackup").string(), "-d",
+               "host=127.0.0.1 port=" + std::to_string(primary.port_) +
+                   " user=postgres application_name=" + standby_name_,
+               "-D", data_.string(), "-R", "-X", "stream", "-c", "fast",
+               "--no-sync"},
+              "pg_basebackup");
+  // The primary's log came along with its files.
+  std::error_code ec;
+  std::filesystem::remove(data_ / "server.log", ec);
+  port_ = free_port();
+  start();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{30};
+  while (primary.replication_state(standby_name_).rfind("streaming", 0) != 0) {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("standby " + standby_name_ +
+                               " is not streaming from the primary after 30 "
+                               "s; its log:\n" +
+                               server_log());
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+std::unique_ptr<pg_cluster>
+pg_cluster::make_standby(const std::string& name) const {
+  return std::make_unique<pg_cluster>(standby_tag{}, *this, name);
+}
+
+std::string pg_cluster::replication_state(const std::string& name) const {
+  auto out = psql("SELECT state || '|' || sync_state FROM pg_stat_replication "
+                  "WHERE application_name = '" +
+                      name + "'",
+                  "postgres");
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r'))
+    out.pop_back();
+  return out;
+}
+
+void pg_cluster::make_synchronous(const std::string& name,
+                                  std::chrono::milliseconds timeout) {
+  psql("ALTER SYSTEM SET synchronous_standby_names = '" + name + "'",
+       "postgres");
+  psql("SELECT pg_reload_conf()", "postgres");
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string state;
+  while ((state = replication_state(name)) != "streaming|sync") {
+    if (std::chrono::steady_clock::now() > deadline)
+      throw std::runtime_error("standby " + name +
+                               " is not a streaming synchronous standby "
+                               "after " +
+                               std::to_string(timeout.count()) +
+                               " ms; pg_stat_replication says \"" + state +
+                               "\"");
+    std::this_thread::sleep_for(std::chrono::milliseconds{20});
+  }
+}
+
+bool pg_cluster::in_recovery() const {
+  return psql("SELECT pg_is_in_recovery()", "postgres") == "t\n";
+}
+
+void pg_cluster::promote() {
+  as_postgres({(bin / "pg_ctl").string(), "-D", data_.string(), "-w", "-t",
+               "60", "promote"},
+              "pg_ctl promote");
+}
+
+std::string pg_cluster::server_log() const {
+  std::ifstream in{data_ / "server.log"};
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string read_write_url(const std::vector<const pg_cluster*>& servers,
+                           const std::string& db) {
+  std::string hosts;
+  for (auto* s : servers)
+    hosts += (hosts.empty() ? "" : ",") + std::string{"127.0.0.1:"} +
+             std::to_string(s->port());
+  return "postgresql://postgres@" + hosts + "/" + db +
+         "?target_session_attrs=read-write";
 }
 
 pg_cluster::~pg_cluster() {
