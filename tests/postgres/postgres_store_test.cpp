@@ -12,6 +12,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 using namespace tocsin;
@@ -137,6 +138,51 @@ BOOST_AUTO_TEST_CASE(a_second_writer_is_refused_with_store_locked) {
   first->reset(); // its session ends, and the lock with it
   auto third = open_store(o);
   BOOST_TEST(third.ok(), (third.ok() ? "" : third.error().message));
+}
+
+BOOST_AUTO_TEST_CASE(
+    a_commit_cut_short_is_resolved_and_the_rest_refused_meanwhile) {
+  // A commit that waits for a synchronous standby which is gone, then the
+  // primary crashes under it: its outcome is unknown to tocsin until the
+  // database is back. Meanwhile other commits are refused at once.
+  test::pg_cluster primary{
+      test::pg_options{.settings = {"fsync=off"}, .replication = true}};
+  primary.psql("CREATE DATABASE doubt", "postgres");
+  store_options o;
+  o.kind = backend::postgres;
+  o.postgres_url = primary.url("doubt");
+  auto opened = open_store(o);
+  BOOST_TEST_REQUIRE(opened.ok());
+  auto& s = **opened;
+  {
+    auto standby = primary.make_standby("standby1");
+    primary.make_synchronous("standby1");
+  } // the standby is stopped: every commit now waits for it
+  std::optional<result<std::uint64_t>> cut_short;
+  std::thread committer{
+      [&] { cut_short = s.commit(one_event("ep"), durability::synced); }};
+  // Its commit is in, waiting for the standby.
+  BOOST_TEST(within(std::chrono::seconds{30}, [&] {
+    return primary.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                        "wait_event = 'SyncRep'",
+                        "postgres") == "1\n";
+  }));
+  primary.stop("immediate");
+  // Refused at once while the first waits for the database's word (it
+  // would wait as long as the database is away).
+  auto refused = s.commit(one_event("ep"), durability::synced);
+  BOOST_TEST(!refused.ok());
+  BOOST_TEST((refused.ok() ? "" : refused.error().code) == "store_unavailable");
+  BOOST_TEST(!cut_short.has_value());
+  // Back (its own copy only: the standby is gone for good). The commit
+  // was on the primary's disk: it took.
+  primary.start();
+  committer.join();
+  BOOST_TEST_REQUIRE(cut_short->ok(),
+                     (cut_short->ok() ? "" : cut_short->error().message));
+  auto page = s.line_of("ep", {}, 10, {});
+  BOOST_TEST_REQUIRE(page.ok());
+  BOOST_TEST(page->deliveries.size() == 1u);
 }
 
 BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused_with_one_line) {
