@@ -38,9 +38,8 @@ struct engine_options {
 class engine {
 public:
   /// `log` and `client` must outlive the engine.
-  static result<std::unique_ptr<engine>> start(engine_options opts,
-                                               storage::store& log,
-                                               net::https_client& client);
+  static result<std::unique_ptr<engine>>
+  start(engine_options opts, storage::store& log, net::https_client& client);
 
   virtual ~engine() = default;
 

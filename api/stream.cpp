@@ -318,8 +318,8 @@ void stream_hub::step() {
     return;
   while (next_ <= last) {
     std::vector<std::pair<std::uint64_t, std::string>> records;
-    auto st = log_.read_log(
-        next_, [&](std::uint64_t seq, std::string_view rec) {
+    auto st =
+        log_.read_log(next_, [&](std::uint64_t seq, std::string_view rec) {
           if (seq > last)
             return false;
           records.emplace_back(seq, rec);
@@ -349,17 +349,16 @@ void stream_hub::catch_up(stream_subscription& s) {
     return; // it will have room once its client reads
   auto from = *s.cursor_;
   std::size_t pushed = 0;
-  auto st =
-      log_.read_log(from, [&](std::uint64_t seq, std::string_view rec) {
-        if (seq >= next_)
-          return false; // live from here on
-        s.cursor_ = seq + 1;
-        if (auto f = frame_of(seq, rec, log_); f && f->matches(s.filter())) {
-          s.push(std::make_shared<const std::string>(std::move(f->json)));
-          ++pushed;
-        }
-        return pushed < room && pushed < chunk;
-      });
+  auto st = log_.read_log(from, [&](std::uint64_t seq, std::string_view rec) {
+    if (seq >= next_)
+      return false; // live from here on
+    s.cursor_ = seq + 1;
+    if (auto f = frame_of(seq, rec, log_); f && f->matches(s.filter())) {
+      s.push(std::make_shared<const std::string>(std::move(f->json)));
+      ++pushed;
+    }
+    return pushed < room && pushed < chunk;
+  });
   if (!st) {
     log::warn("stream: a client's catch-up read failed",
               {{"error", st.error().message}});

@@ -70,9 +70,9 @@ public:
   /// What PostgreSQL did for the daemon, per event, over the database's
   /// whole life (so also at the daemon's start; pg_stat_database):
   /// rows written (inserted, updated or deleted), in all and by table, and
-  /// transactions committed (reads included). Call it once the daemon has stopped: it waits up
-  /// to 5 s for the daemon's connections to end, as their counts reach the
-  /// statistics when they do. Empty for RocksDB.
+  /// transactions committed (reads included). Call it once the daemon has
+  /// stopped: it waits up to 5 s for the daemon's connections to end, as their
+  /// counts reach the statistics when they do. Empty for RocksDB.
   std::string work_per_event(std::size_t events) const;
 
   /// The store's size: the files under the daemon's data_dir, or the

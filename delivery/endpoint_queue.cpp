@@ -65,8 +65,7 @@ void endpoint_queue::evict_one() {
   // latest one. Scanned, not indexed: it happens only when a job comes in
   // ahead of a full window (a more severe event, a retry).
   auto before = [](const job& a, const job& b) {
-    return std::tie(a.place, a.state.id) <
-           std::tie(b.place, b.state.id);
+    return std::tie(a.place, a.state.id) < std::tie(b.place, b.state.id);
   };
   job j;
   auto last_waiting = waiting_.end();
@@ -170,10 +169,9 @@ page_report endpoint_queue::paged(std::vector<job> jobs,
       if (!removed_) {
         d.next_attempt_at = now;
         j.next_place = place_of(j);
-        ws.delivery_changed(
-            d, record_kind::attempt_interrupted,
-            storage::standing{delivery_state::pending, j.place},
-            j.next_place);
+        ws.delivery_changed(d, record_kind::attempt_interrupted,
+                            storage::standing{delivery_state::pending, j.place},
+                            j.next_place);
         known_.insert(d.id);
         settling_.push_back(std::move(j));
         continue;
@@ -218,8 +216,7 @@ job endpoint_queue::take_next_up() {
   return j;
 }
 
-std::vector<job> endpoint_queue::start_due(unix_ms now,
-                                           storage::changes& ws) {
+std::vector<job> endpoint_queue::start_due(unix_ms now, storage::changes& ws) {
   std::vector<job> starting;
   if (draining_ || removed_)
     return starting;
@@ -244,10 +241,9 @@ std::vector<job> endpoint_queue::start_due(unix_ms now,
     a.started_at = now;
     d.attempts.push_back(a);
     j.next_place = place_of(j);
-    ws.delivery_changed(
-        d, record_kind::attempt_started,
-        storage::standing{delivery_state::pending, j.place},
-        j.next_place);
+    ws.delivery_changed(d, record_kind::attempt_started,
+                        storage::standing{delivery_state::pending, j.place},
+                        j.next_place);
     starting.push_back(std::move(j));
   }
   return starting;
@@ -324,10 +320,9 @@ endpoint_queue::finish(const std::string& delivery_id,
   }
   // The new state once, then the outcome as its own record.
   j.next_place = place_of(j);
-  ws.delivery_changed(
-      d, record_kind::attempt_finished,
-      storage::standing{delivery_state::pending, j.place},
-      j.next_place);
+  ws.delivery_changed(d, record_kind::attempt_finished,
+                      storage::standing{delivery_state::pending, j.place},
+                      j.next_place);
   ws.delivery_outcome(kind, d);
   if (report.circuit != circuit_breaker::change::none) {
     bool opened = report.circuit == circuit_breaker::change::opened;
@@ -337,18 +332,18 @@ endpoint_queue::finish(const std::string& delivery_id,
       f.field("failures", breaker_.consecutive_failures())
           .field("probe_at", *breaker_.reopens_at());
     ws.noted(opened ? record_kind::endpoint_circuit_opened
-                         : record_kind::endpoint_circuit_closed,
-                  f.end_object().take());
+                    : record_kind::endpoint_circuit_closed,
+             f.end_object().take());
   }
   if (v.flags_endpoint() && !flagged_) {
     flagged_ = report.flagged = true;
     ws.noted(record_kind::endpoint_flagged,
-                  json_writer{}
-                      .begin_object()
-                      .field("endpoint_id", config_.id)
-                      .field("reason", d.reason)
-                      .end_object()
-                      .take());
+             json_writer{}
+                 .begin_object()
+                 .field("endpoint_id", config_.id)
+                 .field("reason", d.reason)
+                 .end_object()
+                 .take());
   }
   // Health: one change per transition, never caused by a health event's
   // own delivery (no loops between endpoints that fail together) nor by
@@ -418,9 +413,8 @@ void endpoint_queue::dead_letter(job j, std::string reason, unix_ms now,
   d.state = delivery_state::dead_lettered;
   d.finished_at = now;
   d.reason = std::move(reason);
-  ws.delivery_changed(
-      d, record_kind::delivery_dead_lettered,
-      storage::standing{delivery_state::pending, j.place});
+  ws.delivery_changed(d, record_kind::delivery_dead_lettered,
+                      storage::standing{delivery_state::pending, j.place});
   settling_.push_back(std::move(j));
 }
 

@@ -9,9 +9,9 @@
 // Memory is bounded by the window, not by the backlog: the queue holds at
 // most `window` deliveries that wait (plus those in flight), always the
 // next ones due, and everything else stays in the store. The frontier is
-// the place in the endpoint's line in the store (a due time, or on a FIFO endpoint
-// where a delivery joined the line) from which on nothing is held: every
-// pending delivery of the endpoint that is not in memory sits at or after
+// the place in the endpoint's line in the store (a due time, or on a FIFO
+// endpoint where a delivery joined the line) from which on nothing is held:
+// every pending delivery of the endpoint that is not in memory sits at or after
 // it. New deliveries before the frontier come in (the latest ones due go out
 // to make room, pushing the frontier back); those after it stay in the store
 // until a page reads them, when the queue runs low. A hand-off names the log

@@ -91,7 +91,7 @@ episodes::observe(const new_event& ev, unix_ms now, pending_commit& pending) {
 
 void episodes::link(const fired_escalation& fired, pending_commit& pending) {
   pending.batch.escalation_recorded(fired.event.id, fired.rule, fired.group,
-                                  fired.at, fired.members);
+                                    fired.at, fired.members);
 }
 
 void episodes::report_forgotten() {

@@ -262,8 +262,7 @@ result<std::size_t> intake::replay(const replay_selection& sel, unix_ms now) {
     auto place = routes_[ri].place(severity_rank_of(content.get()), now);
     pending_.batch.delivery_changed(
         d, storage::record_kind::delivery_replayed,
-        storage::standing{storage::delivery_state::dead_lettered, 0},
-        place);
+        storage::standing{storage::delivery_state::dead_lettered, 0}, place);
     auto endpoint = d.endpoint_id;
     pending_.hand_over(endpoint,
                        job_of(std::move(d), std::move(content), place));

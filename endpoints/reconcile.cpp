@@ -7,8 +7,7 @@
 namespace tocsin::endpoints {
 
 result<loaded_endpoints>
-load_endpoints(storage::store& log,
-               const std::vector<endpoint_entry>& declared,
+load_endpoints(storage::store& log, const std::vector<endpoint_entry>& declared,
                const endpoint_defaults& defaults,
                const plugins::loaded_plugins& transports, unix_ms now) {
   auto stored_text = log.list_endpoints();

@@ -24,8 +24,7 @@ struct loaded_endpoints {
 /// Every endpoint must name a loaded transport that accepts its options;
 /// otherwise nothing is changed and the error names the endpoint.
 result<loaded_endpoints>
-load_endpoints(storage::store& log,
-               const std::vector<endpoint_entry>& declared,
+load_endpoints(storage::store& log, const std::vector<endpoint_entry>& declared,
                const endpoint_defaults& defaults,
                const plugins::loaded_plugins& transports, unix_ms now);
 

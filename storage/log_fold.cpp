@@ -9,8 +9,7 @@ namespace tocsin::storage {
 result<std::map<std::string, folded_delivery>> fold_log(store& log) {
   std::map<std::string, folded_delivery> out;
   std::optional<error> failure;
-  auto st = log.read_log(0, [&](std::uint64_t seq,
-                                       std::string_view text) {
+  auto st = log.read_log(0, [&](std::uint64_t seq, std::string_view text) {
     nlohmann::json r;
     if (!parse_json(text, r, nullptr, stored_json_limits) || !r.is_object()) {
       failure = error{"store_corrupt",

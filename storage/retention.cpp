@@ -24,8 +24,7 @@ retention_runner::~retention_runner() {
   thread_.join();
 }
 
-result<expiry> retention_runner::pass(store& log,
-                                      const retention_options& opts,
+result<expiry> retention_runner::pass(store& log, const retention_options& opts,
                                       const std::function<bool()>& stopping) {
   auto now = opts.clock();
   auto cutoff = now - opts.keep.count();

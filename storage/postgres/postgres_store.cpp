@@ -2,6 +2,7 @@
 // writes. Commits: commit.cpp; reads: reads.cpp; retention: retention.cpp.
 #include "storage/postgres/postgres_store.hpp"
 
+#include "common/conninfo.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
 #include "storage/postgres/schema.hpp"
@@ -10,7 +11,6 @@
 #include <pqxx/pqxx>
 
 #include <cstdlib>
-#include <regex>
 #include <unistd.h>
 
 namespace tocsin::storage {
@@ -33,15 +33,6 @@ error store_failure(const std::exception& e) {
       return error{"store_unavailable", "PostgreSQL: " + what};
   }
   return error{"store_error", "PostgreSQL: " + what};
-}
-
-std::string masked_url(std::string_view url) {
-  std::string s{url};
-  // postgresql://user:password@host/..., and password=... in key=value form.
-  static const std::regex in_url{R"(^(postgres(?:ql)?://[^:/@?#]*):[^@/?#]*@)"};
-  static const std::regex in_pairs{R"(password\s*=\s*('[^']*'|\S+))"};
-  s = std::regex_replace(s, in_url, "$1:***@");
-  return std::regex_replace(s, in_pairs, "password=***");
 }
 
 reader_pool::~reader_pool() = default;
@@ -141,7 +132,8 @@ status postgres_store::connect_writer() {
       throw pqxx::broken_connection{"the server is a standby (read-only)"};
     // Named, so that a session of ours the server still holds after the
     // connection broke (it notices late: TCP keepalive) can be told apart.
-    t.exec0("SET application_name = " + t.quote(session_name_));
+    t.exec_params("SELECT set_config('application_name', $1, false)",
+                  session_name_);
     auto lock_sql =
         "SELECT pg_try_advisory_lock(" + std::to_string(writer_lock_key) + ")";
     bool held = t.exec1(lock_sql)[0].as<bool>();
@@ -233,9 +225,8 @@ result<std::unique_ptr<store>> open_postgres_store(const store_options& opts) {
       if (!version)
         return version.error();
       if (*version == 0)
-        return error{"store_missing",
-                     "no tocsin schema in the database at " +
-                         postgres::masked_url(opts.postgres_url)};
+        return error{"store_missing", "no tocsin schema in the database at " +
+                                          mask_password(opts.postgres_url)};
     }
     TOCSIN_TRY(postgres::migrate(c));
     pqxx::read_transaction t{c};
@@ -251,8 +242,7 @@ result<std::unique_ptr<store>> open_postgres_store(const store_options& opts) {
   } catch (const std::exception& e) {
     auto failure = postgres::store_failure(e);
     failure.message = "cannot open the PostgreSQL store at " +
-                      postgres::masked_url(opts.postgres_url) + ": " +
-                      failure.message;
+                      mask_password(opts.postgres_url) + ": " + failure.message;
     return failure;
   }
 }

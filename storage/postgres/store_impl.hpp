@@ -27,9 +27,6 @@ error store_failure(const std::exception& e);
 /// Prepares the statements a commit runs on the writer's connection `c`.
 void prepare_writes(pqxx::connection_base& c);
 
-/// The URL with its password masked, for log lines and errors.
-std::string masked_url(std::string_view url);
-
 /// Connections to one database, made on demand: a few readers shared by
 /// the threads that read (each takes one for one read), replaced when one
 /// breaks.

@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <numeric>
 
-
 namespace tocsin::storage::rocksdb_backend {
 
 result<std::optional<event_record>>

@@ -71,7 +71,7 @@ public:
   int pages = 0; ///< line_of calls
   result<storage::line_page>
   line_of(std::string_view ep, const storage::line_position& from,
-             std::size_t limit,
+          std::size_t limit,
           const std::function<bool(std::string_view)>& held) override {
     ++pages;
     return real_.line_of(ep, from, limit, held);

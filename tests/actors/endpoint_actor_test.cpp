@@ -132,12 +132,12 @@ BOOST_AUTO_TEST_CASE(the_breaker_opens_probes_and_closes) {
   std::vector<std::string> kinds;
   BOOST_REQUIRE(real_log
                     ->read_log(0,
-                                      [&](std::uint64_t, std::string_view r) {
-                                        if (r.find("circuit") !=
-                                            std::string_view::npos)
-                                          kinds.emplace_back(r);
-                                        return true;
-                                      })
+                               [&](std::uint64_t, std::string_view r) {
+                                 if (r.find("circuit") !=
+                                     std::string_view::npos)
+                                   kinds.emplace_back(r);
+                                 return true;
+                               })
                     .ok());
   BOOST_REQUIRE(kinds.size() == 2u);
   BOOST_TEST(kinds[0].find("endpoint.circuit_opened") != std::string::npos);
@@ -227,7 +227,7 @@ BOOST_AUTO_TEST_CASE(a_replayed_dead_letter_joins_the_back_of_a_fifo_line) {
   d.next_attempt_at = now();
   ws.clear();
   ws.delivery_changed(d, storage::record_kind::delivery_replayed,
-                  storage::standing{delivery_state::dead_lettered, 0});
+                      storage::standing{delivery_state::dead_lettered, 0});
   BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
   auto cfg = endpoint("ep", {1, 1, 1, 1});
   cfg.ordered = true;
@@ -501,7 +501,7 @@ BOOST_AUTO_TEST_CASE(an_attempt_a_crash_cut_short_is_made_again) {
   j.state.attempts.push_back(storage::attempt{1, now(), 0, 0, 0, "", ""});
   storage::changes ws;
   ws.delivery_changed(j.state, storage::record_kind::attempt_started,
-                  storage::standing_of(j.state));
+                      storage::standing_of(j.state));
   BOOST_REQUIRE(real_log->commit(ws, storage::durability::buffered).ok());
   advance(5000);
   auto a = spawn(endpoint("ep", {1, 1, 1, 1}));

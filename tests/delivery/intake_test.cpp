@@ -93,7 +93,7 @@ struct store_fixture {
         if (endpoint == with_receipts)
           d.receipt = receipt_of(d.id);
         ws.delivery_changed(d, storage::record_kind::delivery_delivered,
-                        storage::standing_of(j.state));
+                            storage::standing_of(j.state));
       }
     BOOST_REQUIRE(log->commit(ws, storage::durability::buffered).ok());
   }

@@ -421,11 +421,10 @@ BOOST_AUTO_TEST_CASE(a_log_range_deletion_of_an_older_version_replays_safely) {
     commit_event(**log, "evt_" + std::to_string(opening + 1),
                  {{"dlv_" + std::to_string(opening + 1), pending, 0}});
     std::size_t kept = 0;
-    BOOST_REQUIRE(
-        (*log)->read_log(1, [&](std::uint64_t, std::string_view) {
-          ++kept;
-          return true;
-        }));
+    BOOST_REQUIRE((*log)->read_log(1, [&](std::uint64_t, std::string_view) {
+      ++kept;
+      return true;
+    }));
     BOOST_TEST(kept == 1001u + 2u * opening);
   }
 }
@@ -465,7 +464,7 @@ BOOST_AUTO_TEST_CASE(tables_of_expired_log_records_are_dropped_at_once) {
       }
       changes ws;
       ws.noted(record_kind::endpoint_flagged,
-                    R"({"endpoint_id":"ep","reason":")" + reason + R"("})");
+               R"({"endpoint_id":"ep","reason":")" + reason + R"("})");
       BOOST_REQUIRE((*log)->commit(ws, durability::buffered));
     }
   }

@@ -18,12 +18,12 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cstdio>
 #include <atomic>
+#include <cstdio>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -113,8 +113,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(commits_events_and_deliveries_and_reads_them_back,
   BOOST_REQUIRE((*several)[2]);
   BOOST_TEST((*several)[2]->id == "evt_1");
 
-  BOOST_TEST(pending_ids(*log) ==
-             (std::vector<std::string>{"dlv_1", "dlv_2"}));
+  BOOST_TEST(pending_ids(*log) == (std::vector<std::string>{"dlv_1", "dlv_2"}));
 
   auto recs = records(*log);
   BOOST_REQUIRE(recs.size() == 3u);
@@ -168,8 +167,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(events_read_at_once_come_in_the_order_asked_for,
   BOOST_TEST((*got)[0]->body == body(150));
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(state_changes_move_deliveries_between_indexes,
-                              B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(state_changes_move_deliveries_between_indexes, B,
+                              backends) {
   B b;
   std::unique_ptr<store> log = b.open();
   auto a = make_delivery("dlv_a", "evt_1");
@@ -303,8 +302,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(folding_the_log_gives_the_stored_state, B,
   BOOST_TEST((*stored)->attempts.size() == 2u);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(endpoint_definitions_are_logged_and_survive_reopening,
-                              B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(
+    endpoint_definitions_are_logged_and_survive_reopening, B, backends) {
   B b;
   {
     std::unique_ptr<store> log = b.open();
@@ -359,19 +358,19 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(sequence_numbers_follow_commit_order_without_gaps,
     for (;;) {
       bool last_round = running == 0;
       auto upto = log.last_sequence();
-      auto st = log.read_log(seen + 1, [&](std::uint64_t seq,
-                                           std::string_view) {
-        if (seq > upto)
-          return false;
-        if (seq != seen + 1) {
-          broken = true;
-          why = "after " + std::to_string(seen) + " came " +
-                std::to_string(seq);
-          return false;
-        }
-        seen = seq;
-        return true;
-      });
+      auto st =
+          log.read_log(seen + 1, [&](std::uint64_t seq, std::string_view) {
+            if (seq > upto)
+              return false;
+            if (seq != seen + 1) {
+              broken = true;
+              why = "after " + std::to_string(seen) + " came " +
+                    std::to_string(seq);
+              return false;
+            }
+            seen = seq;
+            return true;
+          });
       if (!st.ok()) {
         broken = true;
         why = "read_log failed: " + st.error().message;
@@ -492,9 +491,9 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(
         try {
           auto r = nlohmann::json::parse(text);
           if (r.value("seq", std::uint64_t{0}) != seq)
-            return fail(seq, "says it is " + (r.contains("seq")
-                                                      ? r["seq"].dump()
-                                                      : "no record"));
+            return fail(seq,
+                        "says it is " + (r.contains("seq") ? r["seq"].dump()
+                                                           : "no record"));
           auto [rw, rc, rpart] = place_of(r);
           if (w < 0) { // a commit starts
             if (rw < 0 || rw >= writers || rpart != 0 ||
@@ -506,8 +505,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(
           } else if (rw != w || rc != c || rpart != part) {
             return fail(seq, "within commit " + std::to_string(w) + "/" +
                                  std::to_string(c) + " comes one of " +
-                                 std::to_string(rw) + "/" +
-                                 std::to_string(rc));
+                                 std::to_string(rw) + "/" + std::to_string(rc));
           }
           if (r.value("kind", "") == "delivery.created")
             ids_this_pass.push_back(r.at("delivery_id").get<std::string>());
@@ -548,21 +546,22 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(
   });
   for (int w = 0; w < writers; ++w)
     threads.emplace_back([&, w] {
-      auto tag = [&](int c) { return std::to_string(w) + "_" + std::to_string(c); };
+      auto tag = [&](int c) {
+        return std::to_string(w) + "_" + std::to_string(c);
+      };
       for (int c = 0; c < commits; ++c) {
-        event_record e{"evt_" + tag(c), R"({"id":"evt_)" + tag(c) + R"("})",
-                       1000, {}};
+        event_record e{
+            "evt_" + tag(c), R"({"id":"evt_)" + tag(c) + R"("})", 1000, {}};
         for (int j = 0; j < deliveries_of(c); ++j)
           e.delivery_ids.push_back("dlv_" + tag(c) + "_" + std::to_string(j));
         changes ws;
         ws.event_accepted(e);
         for (auto& id : e.delivery_ids)
           ws.delivery_created(make_delivery(id, e.id));
-        ws.noted(record_kind::endpoint_flagged,
-                 nlohmann::json{{"endpoint_id", "ep"},
-                                {"writer", w},
-                                {"commit", c}}
-                     .dump());
+        ws.noted(
+            record_kind::endpoint_flagged,
+            nlohmann::json{{"endpoint_id", "ep"}, {"writer", w}, {"commit", c}}
+                .dump());
         auto seq = log.commit(ws, durability::synced);
         if (!seq) { // no assertion off the test's thread
           writer_failed[static_cast<std::size_t>(w)] = seq.error().message;
@@ -657,8 +656,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(dead_letters_are_indexed_per_endpoint_by_time, B,
   BOOST_TEST(log.list_dead_letters("", 10)->size() == 4u);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(pending_deliveries_page_per_endpoint_in_their_places,
-                              B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(
+    pending_deliveries_page_per_endpoint_in_their_places, B, backends) {
   B b;
   std::unique_ptr<store> opened = b.open();
   auto& log = *opened;
@@ -742,8 +741,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(pending_deliveries_page_per_endpoint_in_their_plac
   BOOST_TEST(*endpoints == (v{"a", "ab"}), boost::test_tools::per_element());
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(backlog_counts_pending_deliveries_and_dead_letters,
-                              B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(
+    backlog_counts_pending_deliveries_and_dead_letters, B, backends) {
   // Per endpoint ("ab", whose id starts with a's, apart), through
   // creation, retries that move a delivery in its line, delivery,
   // dead-lettering, a replay and a reopening. `oldest_pending` is when the
@@ -958,8 +957,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(
   BOOST_TEST(expire_all(l, 3000, 100).events == 0u);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(a_replayed_dead_letter_is_kept_until_it_finishes_again,
-                              B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(
+    a_replayed_dead_letter_is_kept_until_it_finishes_again, B, backends) {
   B b;
   std::unique_ptr<store> log = b.open();
   auto& l = *log;
@@ -982,8 +981,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(a_replayed_dead_letter_is_kept_until_it_finishes_a
   BOOST_TEST(!has_delivery(l, "dlv_1"));
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(retention_expires_idempotency_keys_and_old_log_records,
-                              B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(
+    retention_expires_idempotency_keys_and_old_log_records, B, backends) {
   B b;
   {
     std::unique_ptr<store> log = b.open();
@@ -1155,7 +1154,8 @@ std::vector<std::string> all_pages(storage::store& log, event_query q,
 
 BOOST_AUTO_TEST_SUITE(event_listing)
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(events_are_listed_newest_first_with_their_fields, B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(events_are_listed_newest_first_with_their_fields,
+                              B, backends) {
   B b;
   std::unique_ptr<store> log = open_with_listing_events(b);
   event_query q;
@@ -1184,7 +1184,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(events_are_listed_newest_first_with_their_fields, 
   BOOST_TEST(*first->next == first->events.back().id);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(each_filter_keeps_only_what_it_names, B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(each_filter_keeps_only_what_it_names, B,
+                              backends) {
   B b;
   std::unique_ptr<store> log = open_with_listing_events(b);
   auto listed = [&](event_query q) {
@@ -1241,7 +1242,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(each_filter_keeps_only_what_it_names, B, backends)
   }
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(since_and_until_bound_the_acceptance_time, B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(since_and_until_bound_the_acceptance_time, B,
+                              backends) {
   B b;
   std::unique_ptr<store> log = open_with_listing_events(b);
   event_query q;
@@ -1276,7 +1278,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(since_and_until_bound_the_acceptance_time, B, back
   BOOST_TEST(!page->next);
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(pages_cover_every_event_exactly_once, B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(pages_cover_every_event_exactly_once, B,
+                              backends) {
   B b;
   std::unique_ptr<store> log = open_with_listing_events(b);
   for (std::size_t limit : {1u, 7u, 30u, 59u, 60u, 61u}) {
@@ -1316,7 +1319,8 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(pages_cover_every_event_exactly_once, B, backends)
   BOOST_TEST((std::find(rest.begin(), rest.end(), late.id) == rest.end()));
 }
 
-BOOST_AUTO_TEST_CASE_TEMPLATE(the_scan_budget_returns_what_matched_and_a_cursor, B, backends) {
+BOOST_AUTO_TEST_CASE_TEMPLATE(the_scan_budget_returns_what_matched_and_a_cursor,
+                              B, backends) {
   B b;
   std::unique_ptr<store> log = open_with_listing_events(b);
   // Open critical events are rare: within 8 records only some match.

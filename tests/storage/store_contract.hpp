@@ -44,9 +44,8 @@ inline std::vector<nlohmann::json> records(store& log) {
 
 /// Every pending delivery of `endpoint` in line order, read a page of
 /// `limit` at a time.
-inline std::vector<std::string> pending_ids(store& log,
-                                            std::string endpoint = "ep",
-                                            std::size_t limit = 2) {
+inline std::vector<std::string>
+pending_ids(store& log, std::string endpoint = "ep", std::size_t limit = 2) {
   std::vector<std::string> out;
   line_position from;
   for (;;) {
