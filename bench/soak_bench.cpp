@@ -4,7 +4,11 @@
 // remove what finished, both must stay flat instead of growing with time.
 //
 //   soak_bench [--rate EVENTS_PER_S] [--batch B] [--seconds S]
-//              [--retention S] [--sample S]
+//              [--retention S] [--sample S] [--store rocksdb|postgres]
+//
+// --store postgres: the daemon stores in a PostgreSQL the benchmark starts
+// (bench_store.hpp); the size sampled is the database's.
+#include "bench/bench_store.hpp"
 #include "bench/bench_util.hpp"
 #include "bench/http_load.hpp"
 #include "bench/sample_event.hpp"
@@ -34,18 +38,24 @@ struct options {
   int seconds = 180;
   int retention = 20;
   int sample = 10;
+  std::string store = "rocksdb"; ///< or "postgres"
+  int pg_clients = 8;            ///< the PostgreSQL ceiling's connections
 };
 
 options parse(int argc, char** argv) {
   options o;
-  parse_flags(argc, argv,
-              "usage: soak_bench [--rate N] [--batch B] [--seconds S] "
-              "[--retention S] [--sample S]",
+  auto usage = std::string{"usage: soak_bench [--rate N] [--batch B] "
+                           "[--seconds S] [--retention S] [--sample S] "} +
+               bench_store::usage;
+  parse_flags(argc, argv, usage.c_str(),
               {{"--rate", &o.rate},
                {"--batch", &o.batch},
                {"--seconds", &o.seconds},
                {"--retention", &o.retention},
-               {"--sample", &o.sample}});
+               {"--sample", &o.sample},
+               {"--store", &o.store},
+               {"--pg-clients", &o.pg_clients}});
+  bench_store::check_flags(o.store, o.pg_clients);
   return o;
 }
 
@@ -70,6 +80,7 @@ int main(int argc, char** argv) {
                         return canned_response{};
                       }};
 
+  bench_store store{opt.store, dir.path() / "data", opt.pg_clients};
   auto config = dir.path() / "tocsin.toml";
   {
     std::ofstream out{config};
@@ -80,6 +91,7 @@ int main(int argc, char** argv) {
         << opt.retention << "\n\n[[endpoints]]\nid = \"sink\"\nurl = "
         << "\"https://127.0.0.1:" << sink.port() << "/hook\"\nsecret = \""
         << secret << "\"\n";
+    out << store.config_toml();
   }
   daemon_process daemon{{TOCSIN_BINARY, "serve", "--config", config.string()},
                         dir.path() / "daemon.log"};
@@ -94,10 +106,11 @@ int main(int argc, char** argv) {
   std::ostringstream cmd;
   cmd << "build-release/bench/soak_bench --rate " << opt.rate << " --batch "
       << opt.batch << " --seconds " << opt.seconds << " --retention "
-      << opt.retention << " --sample " << opt.sample;
+      << opt.retention << " --sample " << opt.sample << store.flags();
   std::printf("tocsin retention soak (steady load, short retention)\n");
   std::printf("  machine:   %s\n", machine().c_str());
   std::printf("  command:   %s\n", cmd.str().c_str());
+  std::printf("  store:     %s\n", store.description().c_str());
   std::printf("  %6s %12s %12s %10s %9s\n", "t (s)", "accepted~", "delivered",
               "store MiB", "RSS MiB");
   std::fflush(stdout);
@@ -121,7 +134,7 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_until(t);
     auto secs = std::chrono::duration<double>(t - start).count();
     auto offered = std::min<double>(secs, opt.seconds) * opt.rate;
-    auto bytes = static_cast<double>(dir_bytes(dir.path() / "data"));
+    auto bytes = static_cast<double>(store.bytes());
     sizes.push_back(bytes);
     std::printf("  %6.0f %12.0f %12zu %10.1f %9.1f\n", secs, offered,
                 delivered.load(), mib(bytes),
