@@ -249,6 +249,19 @@ struct event_page {
   std::size_t examined = 0; ///< records read
 };
 
+/// The ids a listing of `q` reads, [lower, upper): event ids are "evt_"
+/// and a ULID, so bounds made of ids at the range's times leave everything
+/// outside it unread, and reading down from `upper` gives the newest first.
+/// Empty (lower >= upper) when nothing can match.
+struct event_id_range {
+  std::string lower, upper;
+  bool empty() const { return upper <= lower; }
+};
+event_id_range id_range_of(const event_query& q);
+
+/// Whether an event read for `q` is one it lists (its filters).
+bool matches(const event_query& q, const event_record& e);
+
 /// Durability of a commit. `synced`: durable before the call returns, as
 /// the store's own durability goes (survives power loss: RocksDB syncs its
 /// write-ahead log; PostgreSQL commits as its `synchronous_commit` says).

@@ -31,6 +31,22 @@ std::string hex_of(std::string_view s) {
   return out;
 }
 
+/// Calls `fn(id)` for each id of an escalation's members (each followed
+/// by '\n', as changes::escalation_recorded keeps them) until it returns
+/// false.
+template <class F>
+void for_each_member(std::string_view members, F&& fn) {
+  for (std::size_t at = 0; at < members.size();) {
+    auto end = members.find('\n', at);
+    if (end == std::string_view::npos)
+      end = members.size();
+    auto member = members.substr(at, end - at);
+    at = end + 1;
+    if (!member.empty() && !fn(member))
+      return;
+  }
+}
+
 error unreadable(std::string_view what, std::string_view id) {
   return error{"store_corrupt",
                "unreadable " + std::string{what} + " " + std::string{id}};
@@ -340,18 +356,12 @@ postgres_store::escalations_of(std::string_view event_id) {
         auto escalation = row[0].as<std::string>();
         std::string_view members{row[1].c_str(), row[1].size()};
         bool listed = false, any = false, all_after = true;
-        for (std::size_t at = 0; at < members.size() && !listed;) {
-          auto end = members.find('\n', at);
-          if (end == std::string_view::npos)
-            end = members.size();
-          auto member = members.substr(at, end - at);
-          at = end + 1;
-          if (member.empty())
-            continue;
+        for_each_member(members, [&](std::string_view member) {
           any = true;
           listed = member == event_id;
           all_after = all_after && member > event_id;
-        }
+          return !listed;
+        });
         if (listed) {
           if (std::find(out.begin(), out.end(), escalation) == out.end())
             out.push_back(std::move(escalation));
@@ -376,15 +386,11 @@ postgres_store::members_of(std::string_view escalation_id) {
     out_t out;
     if (r.empty())
       return out;
-    std::string_view members{r[0][0].c_str(), r[0][0].size()};
-    for (std::size_t at = 0; at < members.size();) {
-      auto end = members.find('\n', at);
-      if (end == std::string_view::npos)
-        end = members.size();
-      if (end > at)
-        out.emplace_back(members.substr(at, end - at));
-      at = end + 1;
-    }
+    for_each_member({r[0][0].c_str(), r[0][0].size()},
+                    [&](std::string_view member) {
+                      out.emplace_back(member);
+                      return true;
+                    });
     return out;
   });
 }
@@ -426,15 +432,12 @@ status postgres_store::for_each_event_since(
 }
 
 result<event_page> postgres_store::list_events(const event_query& q) {
-  // Event ids are "evt_" + a ULID: bounds made of ids at the range's times
-  // leave everything outside it unread, and reading down from the upper
-  // bound gives the newest first.
-  std::string lower = q.since > 0 ? id_floor("evt", q.since) : "evt_";
-  std::string upper = q.until ? id_floor("evt", *q.until) : "evt`"; // '_'+1
-  if (!q.before.empty() && q.before < upper)
-    upper = q.before; // exclusive: the page before ended with it
+  // Reading down from the upper bound of ids gives the newest first.
+  auto range = id_range_of(q);
+  const auto& lower = range.lower;
+  const auto& upper = range.upper;
   event_page page;
-  if (upper <= lower || q.limit == 0)
+  if (range.empty())
     return page;
   return read<event_page>(
       *this, [&](pqxx::connection& c) -> result<event_page> {
@@ -461,15 +464,8 @@ result<event_page> postgres_store::list_events(const event_query& q) {
             auto e = decode_event(bytes_of(row[1]));
             if (!e)
               return unreadable("event record", last);
-            if (q.state && e->state() != *q.state)
+            if (!matches(q, *e))
               continue;
-            if (!q.type.empty() || !q.severity.empty() || !q.agent_id.empty()) {
-              auto f = fields_of_event(*e);
-              if ((!q.type.empty() && f.type != q.type) ||
-                  (!q.severity.empty() && f.severity != q.severity) ||
-                  (!q.agent_id.empty() && f.agent_id != q.agent_id))
-                continue;
-            }
             page.events.push_back(std::move(*e));
           }
           if (r.size() < want)

@@ -405,16 +405,14 @@ status rocksdb_store::for_each_event_since(
 }
 
 result<event_page> rocksdb_store::list_events(const event_query& q) {
-  // Event ids are "evt_" + a ULID: bounds made of ids at the range's
-  // times leave everything outside it unread (tombstones of expired
-  // events included), and stepping back from the upper bound gives the
+  // Bounds of ids leave everything outside the range unread (tombstones of
+  // expired events included); stepping back from the upper one gives the
   // newest first.
-  std::string lower = q.since > 0 ? id_floor("evt", q.since) : "evt_";
-  std::string upper = q.until ? id_floor("evt", *q.until) : "evt`"; // '_'+1
-  if (!q.before.empty() && q.before < upper)
-    upper = q.before; // exclusive: the page before ended with it
+  auto range = id_range_of(q);
+  const auto& lower = range.lower;
+  const auto& upper = range.upper;
   event_page page;
-  if (upper <= lower || q.limit == 0)
+  if (range.empty())
     return page;
   rocksdb::Slice lo{lower}, hi{upper};
   rocksdb::ReadOptions ro;
@@ -434,15 +432,8 @@ result<event_page> rocksdb_store::list_events(const event_query& q) {
     auto e = decode_event(it->value().ToStringView());
     if (!e)
       return error{"store_corrupt", "unreadable event record " + last};
-    if (q.state && e->state() != *q.state)
+    if (!matches(q, *e))
       continue;
-    if (!q.type.empty() || !q.severity.empty() || !q.agent_id.empty()) {
-      auto f = fields_of_event(*e);
-      if ((!q.type.empty() && f.type != q.type) ||
-          (!q.severity.empty() && f.severity != q.severity) ||
-          (!q.agent_id.empty() && f.agent_id != q.agent_id))
-        continue;
-    }
     page.events.push_back(std::move(*e));
   }
   if (!it->status().ok())
