@@ -176,6 +176,18 @@ void changes::append(changes&& other) {
               std::back_inserter(list_));
   }
   other.list_.clear();
+  for (auto& f : other.fences_)
+    fence(f.name, f.epoch);
+  other.fences_.clear();
+}
+
+void changes::fence(std::string_view name, std::uint64_t epoch) {
+  for (auto& f : fences_)
+    if (f.name == name) {
+      f.epoch = epoch;
+      return;
+    }
+  fences_.push_back({std::string{name}, epoch});
 }
 
 } // namespace tocsin::storage

@@ -86,6 +86,8 @@ struct attempt {
   double latency_ms = 0;
   std::string response; ///< first 1 KiB of the response body
   std::string error;    ///< network, TLS or timeout error; empty otherwise
+  /// The cluster node that made it; empty on a node that is not in one.
+  std::string node;
 
   bool finished() const { return finished_at != 0; }
 };

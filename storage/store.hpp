@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/result.hpp"
+#include "storage/cluster.hpp"
 #include "storage/log_record.hpp"
 #include "storage/record_kind.hpp"
 #include "storage/records.hpp"
@@ -169,15 +170,26 @@ public:
 
   std::size_t size() const { return list_.size(); }
   bool empty() const { return list_.empty(); }
-  void clear() { list_.clear(); }
+  void clear() {
+    list_.clear();
+    fences_.clear();
+  }
 
-  /// Moves all changes of `other` to the end of this set.
+  /// Moves all changes of `other` to the end of this set (its fences too).
   void append(changes&& other);
+
+  /// These changes are made by the holder of lease `name` at `epoch`: the
+  /// commit is refused ("fenced") if the lease has been taken since (a
+  /// newer epoch). A set may carry several fences; RocksDB ignores them
+  /// (one node).
+  void fence(std::string_view name, std::uint64_t epoch);
+  const std::vector<lease_grant>& fences() const { return fences_; }
 
   const std::vector<change>& list() const { return list_; }
 
 private:
   std::vector<change> list_;
+  std::vector<lease_grant> fences_;
 };
 
 /// A position in an endpoint's line: a place, then a delivery id.
@@ -392,6 +404,10 @@ public:
   virtual status
   read_log(std::uint64_t from,
            const std::function<bool(std::uint64_t, std::string_view)>& fn) = 0;
+
+  /// What nodes sharing this store coordinate through; null when the store
+  /// is one node's own (RocksDB).
+  virtual cluster_store* cluster() { return nullptr; }
 };
 
 enum class backend { rocksdb, postgres };
