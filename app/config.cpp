@@ -154,34 +154,6 @@ private:
   std::set<std::string> known_;
 };
 
-/// Keys of DESIGN.md this version does not implement yet are refused by
-/// name, never accepted and ignored: an operator must not believe that
-/// retention runs, or that a Slack signing secret is checked.
-status refuse_unimplemented(table_reader& top) {
-  struct missing {
-    const char* section; ///< "" for a top-level key
-    const char* key;     ///< "" for the whole section
-  };
-  for (auto& m : std::initializer_list<missing>{{"", "cluster"}}) {
-    std::string name =
-        *m.section ? std::string{m.section} + "." + m.key : std::string{m.key};
-    const toml::node* n = nullptr;
-    if (!*m.section) {
-      n = top.table().get(m.key);
-    } else if (auto section = top.table().get(m.section);
-               section && section->is_table()) {
-      n = section->as_table()->get(m.key);
-    }
-    if (n)
-      return error{"config_unsupported",
-                   "'" + name +
-                       "' is not implemented yet in this version of "
-                       "tocsin; remove it",
-                   name};
-  }
-  return {};
-}
-
 status read_server(table_reader& r, server_config& s) {
   TOCSIN_TRY(r.read("listen", s.listen));
   TOCSIN_TRY(r.read("data_dir", s.data_dir));
@@ -278,6 +250,21 @@ status read_storage(table_reader& r, storage_config& s) {
                  "is not a PostgreSQL connection string (a postgresql:// URL "
                  "or key=value pairs): " +
                      *why);
+  return {};
+}
+
+status read_cluster(table_reader& r, cluster_config& c) {
+  TOCSIN_TRY(r.read("node_id", c.node_id));
+  TOCSIN_TRY(r.read("lease_ttl", c.lease_ttl, 1, 3600));
+  TOCSIN_TRY(r.finish());
+  // Shown in GET /v1/cluster, logs and every attempt it makes.
+  if (c.node_id.size() > 128 ||
+      !std::all_of(c.node_id.begin(), c.node_id.end(), [](unsigned char ch) {
+        return std::isalnum(ch) || ch == '.' || ch == '-' || ch == '_' ||
+               ch == ':';
+      }))
+    return r.bad("node_id", "must be at most 128 letters, digits, '.', '-', "
+                            "'_' or ':' (empty: host name and port)");
   return {};
 }
 
@@ -478,7 +465,6 @@ result<config> parse_config(std::string_view toml_text,
   }
   config cfg;
   table_reader top{root, ""};
-  TOCSIN_TRY(refuse_unimplemented(top));
   auto section = [&](std::string_view key, auto&& read) -> status {
     auto n = top.get(key);
     if (!n)
@@ -496,6 +482,9 @@ result<config> parse_config(std::string_view toml_text,
   }));
   TOCSIN_TRY(section("storage", [&](table_reader& r) {
     return read_storage(r, cfg.storage);
+  }));
+  TOCSIN_TRY(section("cluster", [&](table_reader& r) {
+    return read_cluster(r, cfg.cluster);
   }));
   TOCSIN_TRY(section("auth", [&](table_reader& r) -> status {
     TOCSIN_TRY(for_each_table(r, "tokens", [&](table_reader& tr) -> status {

@@ -101,6 +101,16 @@ struct storage_config {
   std::string postgres_url;
 };
 
+/// [cluster]: this node among the nodes that share a PostgreSQL store
+/// (with RocksDB a node is alone; node_id still names it).
+struct cluster_config {
+  /// Empty: the host name and the port the API listens on.
+  std::string node_id;
+  /// Seconds a node's heartbeat and leases last: after kill -9 or a pause,
+  /// its endpoints move to the others within this.
+  double lease_ttl = 10;
+};
+
 /// "rocksdb" or "postgres", as storage.backend spells it.
 std::string_view backend_name(storage::backend b);
 
@@ -108,6 +118,7 @@ struct config {
   server_config server;
   delivery_config delivery;
   storage_config storage;
+  cluster_config cluster;
   std::vector<api::token_config> tokens;
   std::string log_level = "info"; ///< [log] level
   /// [slack] signing_secret: enables POST /v1/integrations/slack/interactions.

@@ -174,15 +174,25 @@ BOOST_AUTO_TEST_CASE(refuses_bad_endpoints) {
                  .find("duplicates") != std::string::npos);
 }
 
-BOOST_AUTO_TEST_CASE(keys_not_implemented_yet_are_refused_not_ignored) {
-  // DESIGN.md names it; until it works, an operator must not believe it
-  // does.
-  auto c = parse_config("[cluster]\nlease_ttl = 10\n", "t");
-  BOOST_REQUIRE(!c);
-  BOOST_TEST(c.error().code == "config_unsupported");
-  BOOST_TEST(c.error().field == "cluster");
-  BOOST_TEST(c.error().message.find("not implemented yet") != std::string::npos,
-             c.error().message);
+BOOST_AUTO_TEST_CASE(the_cluster_section_names_the_node_and_the_lease_ttl) {
+  auto defaults = parse_config("", "t");
+  BOOST_REQUIRE(defaults);
+  BOOST_TEST(defaults->cluster.node_id.empty());
+  BOOST_TEST(defaults->cluster.lease_ttl == 10);
+  auto c =
+      parse_config("[cluster]\nnode_id = \"eu-1:8080\"\nlease_ttl = 3\n", "t");
+  BOOST_REQUIRE(c);
+  BOOST_TEST(c->cluster.node_id == "eu-1:8080");
+  BOOST_TEST(c->cluster.lease_ttl == 3);
+  for (auto bad :
+       {"[cluster]\nnode_id = \"a b\"\n", "[cluster]\nnode_id = \"x/y\"\n",
+        "[cluster]\nlease_ttl = 0.5\n", "[cluster]\nlease_ttl = 0\n",
+        "[cluster]\nleasettl = 3\n"}) {
+    auto r = parse_config(bad, "t");
+    BOOST_TEST(!r, bad);
+    if (!r)
+      BOOST_TEST(r.error().field.rfind("cluster.", 0) == 0, r.error().field);
+  }
 }
 
 BOOST_AUTO_TEST_CASE(the_storage_backend_and_its_url_are_read) {
