@@ -126,6 +126,9 @@ void announce_names(self_ptr self) {
   names.reserve(st.all_endpoints.size() + 1);
   for (auto& [id, cfg] : st.all_endpoints)
     names.push_back(id);
+  for (auto& id : st.orphans)
+    if (st.all_endpoints.count(id) == 0)
+      names.push_back(id);
   if (st.intake->has_escalation_rules())
     names.emplace_back(storage::escalation_lease);
   caf::anon_send(st.membership, names_atom_v, std::move(names));
@@ -156,7 +159,8 @@ void endpoint_applied(self_ptr self, const std::string& id,
                       bool created) {
   auto& st = self->state;
   if (!cfg) {
-    st.all_endpoints.erase(id);
+    if (st.clustered && st.all_endpoints.erase(id) > 0)
+      st.orphans.insert(id);
     if (auto it = st.endpoints.find(id); it != st.endpoints.end()) {
       // Its queued deliveries are dead-lettered ("endpoint_deleted") by the
       // actor, the store's a page at a time; a crash before that leaves
@@ -509,6 +513,12 @@ clustered_ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
   setup(self, endpoints, deps, true);
   auto& st = self->state;
   st.membership = std::move(membership);
+  // Deliveries left by endpoints deleted while no node ran: the node that
+  // takes such an endpoint's lease dead-letters them.
+  if (auto pending = st.deps.log->endpoints_with_pending())
+    for (auto& id : *pending)
+      if (st.all_endpoints.count(id) == 0)
+        st.orphans.insert(id);
   // The rules run on the node that holds the escalation lease, over the
   // events the log says were accepted.
   st.intake->escalate_on_add(false);

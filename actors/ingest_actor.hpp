@@ -14,6 +14,7 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -47,6 +48,10 @@ struct ingest_state {
   /// lost, and the escalation lease when this node holds it.
   bool clustered = false;
   std::map<std::string, delivery::endpoint_config> all_endpoints;
+  /// Endpoints deleted (here, on another node, or before the start) that
+  /// may have left pending deliveries: leases too, so that the node that
+  /// takes one dead-letters what is left.
+  std::set<std::string> orphans;
   std::map<std::string, std::uint64_t> epochs;
   caf::actor membership;
   std::optional<storage::lease_grant> escalating;
