@@ -67,9 +67,13 @@ status flush(self_ptr self) {
   st.waiting_answers.clear();
   auto handoff = st.intake->take_handoff();
   for (auto& [endpoint_id, jobs] : handoff.jobs)
-    if (auto it = st.endpoints.find(endpoint_id); it != st.endpoints.end())
+    if (auto it = st.endpoints.find(endpoint_id); it != st.endpoints.end()) {
+      if (st.clustered)
+        for (auto& j : jobs)
+          st.handed_here.insert(j.state.id);
       self->send(it->second.first, deliver_atom_v, std::move(jobs),
                  handoff.as_of);
+    }
   return committed;
 }
 
@@ -262,7 +266,7 @@ void follow(self_ptr self, follow_batch& b) {
   }
   std::map<std::string, std::vector<pending_news>> by_endpoint;
   for (auto& n : b.pending)
-    if (drives(self, n.endpoint_id))
+    if (st.handed_here.erase(n.delivery_id) == 0 && drives(self, n.endpoint_id))
       by_endpoint[n.endpoint_id].push_back(std::move(n));
   for (auto& [id, news] : by_endpoint)
     self->send(st.endpoints.at(id).first, fetch_atom_v, std::move(news));

@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -52,6 +53,10 @@ struct ingest_state {
   /// may have left pending deliveries: leases too, so that the node that
   /// takes one dead-letters what is left.
   std::set<std::string> orphans;
+  /// Deliveries this node handed to its own endpoint actors at commit: the
+  /// log brings them back (as news for the whole cluster) and they are not
+  /// read again.
+  std::unordered_set<std::string> handed_here;
   std::map<std::string, std::uint64_t> epochs;
   caf::actor membership;
   std::optional<storage::lease_grant> escalating;
