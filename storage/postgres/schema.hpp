@@ -17,8 +17,9 @@ namespace tocsin::storage::postgres {
 /// The schema this build writes. Version 1: events, deliveries (with the
 /// per-endpoint pending line and the dead letters as partial indexes), the
 /// log with its sequence head, idempotency keys, endpoints, escalation
-/// links and the store's own settings.
-inline constexpr int schema_version = 1;
+/// links and the store's own settings. Version 2: the nodes sharing the
+/// store and their leases (tocsin_nodes, tocsin_leases).
+inline constexpr int schema_version = 2;
 
 /// The key of the advisory lock taken while the schema is created or
 /// migrated (pg_advisory_lock): "tocsin" in ASCII.
