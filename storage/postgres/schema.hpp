@@ -25,11 +25,6 @@ inline constexpr int schema_version = 2;
 /// migrated (pg_advisory_lock): "tocsin" in ASCII.
 inline constexpr long long schema_lock_key = 0x746f6373696eLL;
 
-/// The session-level advisory lock the writing connection holds: one tocsin
-/// writes to a database at a time (several nodes sharing one take turns
-/// per endpoint instead, with leases).
-inline constexpr long long writer_lock_key = schema_lock_key + 1;
-
 /// Creates the schema in an empty database, migrates an older one, or
 /// checks the current one. Errors: "schema_too_new" (a newer tocsin wrote
 /// it: this one refuses to run on it), "store_unavailable" (the database
