@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstring>
 #include <fstream>
 #include <optional>
 #include <set>
@@ -20,6 +21,7 @@
 
 #include <libpq-fe.h>
 #include <toml++/toml.h>
+#include <unistd.h>
 
 namespace tocsin::app {
 
@@ -437,6 +439,18 @@ status for_each_table(table_reader& parent, std::string_view key, F&& f) {
 
 std::string_view backend_name(storage::backend b) {
   return b == storage::backend::postgres ? "postgres" : "rocksdb";
+}
+
+std::string node_id_of(const config& cfg) {
+  if (!cfg.cluster.node_id.empty())
+    return cfg.cluster.node_id;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+    std::strcpy(host, "localhost");
+  auto& listen = cfg.server.listen;
+  auto colon = listen.rfind(':');
+  return std::string{host} + ":" +
+         (colon == std::string::npos ? listen : listen.substr(colon + 1));
 }
 
 endpoint_defaults endpoint_defaults_of(const delivery_config& d) {

@@ -137,6 +137,11 @@ struct config {
   std::vector<delivery::escalation_rule> escalation;
 };
 
+/// The name of this node: cluster.node_id, or (empty) the host name and the
+/// port of server.listen, "host:8650". With port 0 (a port the system picks)
+/// that is "host:0" on every node: such nodes need a node_id each.
+std::string node_id_of(const config& cfg);
+
 /// What endpoints inherit from [delivery].
 endpoints::endpoint_defaults endpoint_defaults_of(const delivery_config& d);
 
