@@ -137,9 +137,8 @@ struct config {
   std::vector<delivery::escalation_rule> escalation;
 };
 
-/// The name of this node: cluster.node_id, or (empty) the host name and the
-/// port of server.listen, "host:8650". With port 0 (a port the system picks)
-/// that is "host:0" on every node: such nodes need a node_id each.
+/// This node's id: cluster.node_id, or the host name and the port the API
+/// listens on ("db-2:8650").
 std::string node_id_of(const config& cfg);
 
 /// What endpoints inherit from [delivery].
