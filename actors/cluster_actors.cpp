@@ -34,6 +34,8 @@ void count_leases(const delivery::lease_keeper& k) {
 /// One heartbeat, and what it changes for the ingest actor.
 void beat(membership_ptr self) {
   auto& st = self->state;
+  if (st.left)
+    return;
   auto& keeper = *st.keeper;
   auto request = keeper.next_round();
   st.asked = request.take;
@@ -68,6 +70,7 @@ void beat(membership_ptr self) {
       log::error("could not leave the cluster; the others wait for this "
                  "node's heartbeat to expire",
                  {{"error", left.error().message}});
+    st.left = true;
     for (auto& p : st.leaving)
       p.deliver(true);
     st.leaving.clear();
@@ -121,8 +124,12 @@ caf::behavior membership_fn(caf::stateful_actor<membership_state>* self,
       },
       [=](leave_atom) -> caf::response_promise {
         auto& st = self->state;
-        st.keeper->leave();
         auto promise = self->make_response_promise();
+        if (st.left) {
+          promise.deliver(true);
+          return promise;
+        }
+        st.keeper->leave();
         st.leaving.push_back(promise);
         beat(self);
         return promise;
