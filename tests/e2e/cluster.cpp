@@ -277,7 +277,8 @@ cluster_view cluster_fixture::wait_owned(
 std::vector<std::string> attempt_nodes(daemon_fixture& via,
                                        const std::string& id) {
   std::vector<std::string> out;
-  for (auto& d : via.event(id)["deliveries"])
+  auto ev = via.event(id);
+  for (auto& d : ev["deliveries"])
     for (auto& a : d["attempts"])
       out.push_back(a.value("node", std::string{"(none)"}));
   return out;

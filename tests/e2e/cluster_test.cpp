@@ -92,13 +92,21 @@ ledger wait_delivered(cluster_fixture& c,
       break;
     c.receiver().wait_for(seen + 1, 200ms);
   }
-  BOOST_TEST(missing.empty(),
-             missing.size() << " of " << accepted.size()
-                            << " events answered 202 never reached the "
-                               "receiver within "
-                            << limit.count() << " s, e.g. "
-                            << (missing.empty() ? "" : missing.front()) << "\n"
-                            << c.logs());
+  // What a running node says of the first one missing, and of the cluster.
+  std::string state;
+  for (auto* f : c.nodes())
+    if (!missing.empty() && state.empty() && f->process().running()) {
+      state = f->get("/v1/events/" + missing.front(), f->admin_token()).body +
+              "\n" + f->get("/v1/cluster", f->admin_token()).body;
+    }
+  BOOST_TEST(missing.empty(), missing.size()
+                                  << " of " << accepted.size()
+                                  << " events answered 202 never reached the "
+                                     "receiver within "
+                                  << limit.count() << " s, e.g. "
+                                  << (missing.empty() ? "" : missing.front())
+                                  << ": " << state << "\n"
+                                  << c.logs());
   BOOST_TEST(l.unsigned_requests == 0u);
   return l;
 }
