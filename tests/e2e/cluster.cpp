@@ -277,7 +277,10 @@ cluster_view cluster_fixture::wait_owned(
 std::vector<std::string> attempt_nodes(daemon_fixture& via,
                                        const std::string& id) {
   std::vector<std::string> out;
-  for (auto& d : via.event(id)["deliveries"])
+  // Held here: a range-for over a member of the temporary event() returns
+  // would read it after it is gone.
+  auto event = via.event(id);
+  for (auto& d : event["deliveries"])
     for (auto& a : d["attempts"])
       out.push_back(a.value("node", std::string{"(none)"}));
   return out;
