@@ -521,7 +521,7 @@ BOOST_AUTO_TEST_CASE(an_ordered_endpoint_ignores_severity) {
 BOOST_AUTO_TEST_CASE(an_attempt_a_crash_cut_short_is_made_again) {
   // The store as a SIGKILL left it: an attempt started, never finished.
   auto j = job("1", "ep");
-  j.state.attempts.push_back(storage::attempt{1, now(), 0, 0, 0, "", ""});
+  j.state.attempts.push_back(storage::attempt{1, now(), 0, 0, 0, "", "", ""});
   storage::changes ws;
   ws.delivery_changed(j.state, storage::record_kind::attempt_started,
                       storage::standing_of(j.state));
