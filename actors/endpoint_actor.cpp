@@ -166,14 +166,12 @@ void fetch(self_ptr self, std::vector<pending_news>& news) {
       found ? st.deps.log->get_events(event_ids)
             : decltype(st.deps.log->get_events(event_ids)){found.error()};
   if (!events) {
-    // They stay in the store, anywhere in the line: pages read it again
-    // from its start, once the store answers.
+    // They stay in the store: a page brings them in (the queue's frontier
+    // is moved back to them by a later page or restart).
     log::error(
-        "cannot read deliveries another node made pending; the "
-        "endpoint's line is read again from the store",
+        "cannot read deliveries another node made pending; they "
+        "wait in the store",
         {{"endpoint", q.config().id}, {"error", events.error().message}});
-    q.resync();
-    wake_at(self, st.deps.clock() + delivery::store_retry_delay_ms);
     return;
   }
   for (std::size_t i = 0; i < event_ids.size(); ++i)

@@ -104,11 +104,6 @@ public:
   /// holds deliveries to dead-letter.
   std::optional<page_request> page_wanted() const;
 
-  /// The store may hold pending deliveries that memory does not know of
-  /// anywhere in the line (news of them could not be read): pages read the
-  /// line from its start again, leaving out what is held.
-  void resync() { frontier_ = storage::line_position{}; }
-
   /// Whether the delivery with this id is in memory (pages leave it out).
   bool holds(std::string_view delivery_id) const;
 
