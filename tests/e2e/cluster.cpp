@@ -293,8 +293,10 @@ cluster_view cluster_fixture::wait_balanced(daemon_fixture& via,
 std::vector<std::string> attempt_nodes(daemon_fixture& via,
                                        const std::string& id) {
   std::vector<std::string> out;
-  auto ev = via.event(id);
-  for (auto& d : ev["deliveries"])
+  // Held here: a range-for over a member of the temporary event() returns
+  // would read it after it is gone.
+  auto event = via.event(id);
+  for (auto& d : event["deliveries"])
     for (auto& a : d["attempts"])
       out.push_back(a.value("node", std::string{"(none)"}));
   return out;
