@@ -223,13 +223,20 @@ caf::behavior follower_fn(caf::stateful_actor<follower_state>* self,
   self->send(self, tick_atom_v);
   return {
       [=](news_atom, storage::cluster_news news, std::uint64_t seq) {
-        // Already read that far: nothing new.
-        if (news == storage::cluster_news::log_advanced &&
-            seq < self->state.next)
+        auto& st = self->state;
+        // Already read that far, or a read is coming: nothing to do.
+        if ((news == storage::cluster_news::log_advanced && seq < st.next) ||
+            st.read_soon)
           return;
+        // Under load every node commits many times a second: the news of a
+        // few milliseconds is read at once, in one transaction.
+        st.read_soon = true;
+        self->delayed_send(self, st.gather, round_atom_v);
+      },
+      [=](round_atom) {
+        self->state.read_soon = false;
         read_log(self);
       },
-      [=](round_atom) { read_log(self); },
       [=](tick_atom) {
         read_log(self);
         self->delayed_send(self, self->state.poll, tick_atom_v);

@@ -57,6 +57,9 @@ struct follower_state {
   ingest_actor ingest;
   std::uint64_t next = 1; ///< the first sequence not read yet
   std::chrono::milliseconds poll{500};
+  /// How long news waits for more news before the log is read.
+  std::chrono::milliseconds gather{3};
+  bool read_soon = false; ///< a read is scheduled
   log::throttle failures_log;
 
   static inline const char* name = "tocsin.follower";
