@@ -274,10 +274,39 @@ cluster_view cluster_fixture::wait_owned(
       limit, what);
 }
 
+cluster_view cluster_fixture::wait_settled(
+    daemon_fixture& via, const std::function<bool(const cluster_view&)>& done,
+    std::chrono::milliseconds limit, const std::string& what) {
+  std::vector<std::string> running;
+  for (auto& [id, f] : nodes_)
+    if (f->process().running())
+      running.push_back(id);
+  // The latest first heartbeat among them, once every one is alive.
+  unix_ms all_alive_at = 0;
+  return wait_view(
+      via,
+      [&](const cluster_view& v) {
+        unix_ms latest = 0;
+        for (auto& id : running) {
+          auto* n = v.find(id);
+          if (!n || !n->alive)
+            return false;
+          latest = std::max(latest, n->heartbeat_at);
+        }
+        if (all_alive_at == 0)
+          all_alive_at = latest;
+        for (auto& id : running)
+          if (v.find(id)->heartbeat_at <= all_alive_at)
+            return false;
+        return done(v);
+      },
+      limit, what);
+}
+
 cluster_view cluster_fixture::wait_balanced(daemon_fixture& via,
                                             std::chrono::milliseconds limit,
                                             const std::string& what) {
-  return wait_view(
+  return wait_settled(
       via,
       [&](const cluster_view& v) {
         if (!owned(v))

@@ -153,9 +153,17 @@ public:
                           const std::string& what,
                           const std::set<std::string>& not_by = {},
                           const std::vector<std::string>& which = {});
-  /// Waits until `via` says every configured endpoint is held by exactly
-  /// one alive node and each running node holds at least one (with at
-  /// least as many endpoints as nodes: the placement's bounded load).
+  /// Waits until `via` lists every running node alive, each with a
+  /// heartbeat sent after all of them were (each has placed the leases over
+  /// all of them since), and `done` says yes; that view.
+  cluster_view
+  wait_settled(daemon_fixture& via,
+               const std::function<bool(const cluster_view&)>& done,
+               std::chrono::milliseconds limit, const std::string& what);
+  /// Waits until settled (wait_settled) with every configured endpoint held
+  /// by exactly one alive node and each running node holding at least one
+  /// (with at least as many endpoints as nodes: the placement's bounded
+  /// load).
   cluster_view wait_balanced(daemon_fixture& via,
                              std::chrono::milliseconds limit,
                              const std::string& what);

@@ -278,7 +278,9 @@ BOOST_AUTO_TEST_CASE(a_paused_owner_of_a_fifo_endpoint_is_fenced_out) {
   cluster_fixture c{o};
   c.start_node("n1");
   c.start_node("n2");
-  auto v = c.wait_owned(c.node("n1"), 15s, "fifo never had an owner");
+  auto v = c.wait_settled(
+      c.node("n1"), [&](const cluster_view& cv) { return c.owned(cv); }, 15s,
+      "fifo never had an owner");
   auto old_owner = v.owner("fifo");
   auto other = old_owner == "n1" ? "n2" : "n1";
   auto& old_node = c.node(old_owner);
@@ -396,7 +398,7 @@ BOOST_AUTO_TEST_CASE(a_joining_node_gets_endpoints_and_nothing_is_lost) {
   c.start_node("n1");
   c.start_node("n2");
   auto& n1 = c.node("n1");
-  c.wait_owned(n1, 15s, "the endpoints never all had one owner");
+  c.wait_balanced(n1, 15s, "the endpoints were never spread over the nodes");
   producers p{c.nodes(), 2, agents(6), 20ms};
   wait_until(
       c, [&] { return p.accepted() >= 300 && c.receiver().count() >= 150; },
@@ -553,7 +555,7 @@ BOOST_AUTO_TEST_CASE(
   cluster_fixture c{o};
   for (auto id : {"n1", "n2", "n3"})
     c.start_node(id);
-  auto v = c.wait_view(
+  auto v = c.wait_settled(
       c.node("n1"),
       [&](const cluster_view& cv) {
         return c.owned(cv) && !cv.escalation_holder().empty();
@@ -650,7 +652,9 @@ BOOST_AUTO_TEST_CASE(
   for (auto id : {"n1", "n2", "n3"})
     c.start_node(id);
   auto& a = c.node("n1");
-  c.wait_owned(a, 15s, "the endpoints never all had one owner");
+  c.wait_settled(
+      a, [&](const cluster_view& cv) { return c.owned(cv); }, 15s,
+      "the endpoints never all had one owner");
   // The streams of the two other nodes: the one that neither takes the
   // event nor drives its endpoint commits nothing of it.
   std::map<std::string, std::unique_ptr<ws_client>> streams;
