@@ -281,24 +281,43 @@ cluster_view cluster_fixture::wait_settled(
   for (auto& [id, f] : nodes_)
     if (f->process().running())
       running.push_back(id);
-  // The latest first heartbeat among them, once every one is alive.
-  unix_ms all_alive_at = 0;
+  // Who holds what, alive: a hand-over under way changes it.
+  auto holdings = [&](const cluster_view& v) {
+    std::string out;
+    for (auto& n : v.nodes)
+      if (n.alive) {
+        out += n.id + (n.escalation ? "+escalation:" : ":");
+        for (auto& e : n.endpoints)
+          out += e + ",";
+        out += ";";
+      }
+    return out;
+  };
+  // Settled: every running node alive, `done`, and the same holdings over
+  // a round in which each of them beat after all of them were alive (each
+  // placed the leases over all of them, and what that moved has moved).
+  unix_ms round_from = 0; ///< heartbeats after this count for the round
+  std::string held;       ///< the holdings when the round began
   return wait_view(
       via,
       [&](const cluster_view& v) {
-        unix_ms latest = 0;
+        unix_ms latest = 0, earliest = 0;
         for (auto& id : running) {
           auto* n = v.find(id);
           if (!n || !n->alive)
             return false;
           latest = std::max(latest, n->heartbeat_at);
+          earliest = earliest == 0 ? n->heartbeat_at
+                                   : std::min(earliest, n->heartbeat_at);
         }
-        if (all_alive_at == 0)
-          all_alive_at = latest;
-        for (auto& id : running)
-          if (v.find(id)->heartbeat_at <= all_alive_at)
-            return false;
-        return done(v);
+        if (!done(v))
+          return false;
+        if (round_from == 0 || holdings(v) != held) {
+          round_from = latest; // a new round from here
+          held = holdings(v);
+          return false;
+        }
+        return earliest > round_from;
       },
       limit, what);
 }

@@ -153,9 +153,10 @@ public:
                           const std::string& what,
                           const std::set<std::string>& not_by = {},
                           const std::vector<std::string>& which = {});
-  /// Waits until `via` lists every running node alive, each with a
-  /// heartbeat sent after all of them were (each has placed the leases over
-  /// all of them since), and `done` says yes; that view.
+  /// Waits until `via` lists every running node alive, `done` says yes,
+  /// and who holds what stays the same over a round in which every node
+  /// beat after all of them were alive (each placed the leases over all of
+  /// them, and a hand-over that caused is done); that view.
   cluster_view
   wait_settled(daemon_fixture& via,
                const std::function<bool(const cluster_view&)>& done,

@@ -334,31 +334,32 @@ BOOST_AUTO_TEST_CASE(a_paused_owner_of_a_fifo_endpoint_is_fenced_out) {
       c, [&] { return size() >= expected.size(); }, 30s,
       "the events held and taken meanwhile were not delivered");
 
-  // The paused node wakes up: its timer fires, its lease is gone.
+  // The paused node wakes up: its timer fires, its lease is gone. At its
+  // first heartbeat it holds nothing (the placement may give the endpoint
+  // back to it later, after a hand-over: only if the other node has beaten
+  // since can it hold it already).
   auto resumed_wall = tocsin::now_ms();
   c.resume(old_owner);
-  c.wait_view(
+  auto woke = c.wait_view(
       old_node,
       [&](const cluster_view& cv) {
         auto* n = cv.find(old_owner);
         return n && n->alive && n->heartbeat_at > resumed_wall;
       },
       c.lease_ttl() + 10s, "the resumed node never sent a heartbeat");
-  // Events taken by the node that was paused go to the new owner too.
+  auto* woken = woke.find(old_owner);
+  auto* owner_now = woke.find(other);
+  BOOST_TEST((woke.owner("fifo") == other ||
+              (owner_now && owner_now->heartbeat_at > woken->heartbeat_at)),
+             "the resumed node holds fifo at once: " << woke.text);
+  // Events taken by the node that was paused arrive too, in order, once.
+  auto after_from = expected.size();
   for (int i = 0; i < 3; ++i)
     expected.push_back(post_one(old_node, "after"));
   wait_until(
       c, [&] { return size() >= expected.size(); }, 30s,
       "the events taken after the pause were not delivered");
-  auto after = c.wait_view(
-      old_node,
-      [&](const cluster_view& cv) {
-        auto* n = cv.find(old_owner);
-        return n && n->alive;
-      },
-      10s, "the resumed node is not alive");
-  BOOST_TEST(after.owner("fifo") == other, after.text);
-  BOOST_TEST(after.held_by(old_owner).empty(), after.text);
+  c.wait_owned(old_node, 10s, "fifo has no single owner after the pause");
 
   {
     std::lock_guard g{m};
@@ -377,7 +378,7 @@ BOOST_AUTO_TEST_CASE(a_paused_owner_of_a_fifo_endpoint_is_fenced_out) {
   for (std::size_t i = 0; i < e0_nodes.size(); ++i)
     BOOST_TEST(e0_nodes[i] == (i < failed_before ? old_owner : other),
                "e0's attempt " << i + 1 << " by " << e0_nodes[i]);
-  for (std::size_t i = 3; i < expected.size(); ++i) {
+  for (std::size_t i = 3; i < after_from; ++i) {
     auto by = attempt_nodes(new_node, expected[i]);
     BOOST_TEST(by == std::vector<std::string>{other},
                expected[i] << ": attempts by " << joined(by));
