@@ -842,8 +842,23 @@ struct ha_result {
   /// Of those accepted before the kill: notified after it, and how late
   /// the last of them came (s after the kill).
   std::size_t pending_at_kill = 0;
+  /// The duplicated: how many were due before the kill, and how long after
+  /// the first notification the second came (p50 / max, ms).
+  std::size_t dup_before_kill = 0;
+  /// Of those, due in the last second before it.
+  std::size_t dup_last_second = 0;
+  /// Items due after the kill: first notification p50 / max, ms.
+  double after_p50 = 0, after_max = 0;
+  /// Alertmanager: seconds after the kill until every survivor counted
+  /// two members, and until one of them was at position 0 (its /metrics:
+  /// alertmanager_cluster_members, alertmanager_peer_position); tocsin:
+  /// until the victim was no longer listed alive, and until every endpoint
+  /// lease was held by a survivor (GET /v1/cluster). -1: not seen.
+  double seen_gone = -1, took_over = -1;
+  double dup_gap_p50 = 0, dup_gap_max = 0;
   double cpu_us = 0; ///< per alert/event: all replicas or nodes (+ PG)
   std::string note;
+  std::string problems; ///< from the daemons' logs
 };
 
 /// What the receiver got, matched with what was sent: `due[i]` when item i
@@ -854,20 +869,28 @@ void match(ha_result& h, const std::vector<arrival>& arrivals,
            const std::function<std::vector<int>(const arrival&)>& items_of,
            clock_type::time_point kill_at) {
   std::vector<int> times(due.size(), 0);
-  std::vector<clock_type::time_point> first(due.size());
+  std::vector<clock_type::time_point> first(due.size()), second(due.size());
   for (auto& a : arrivals)
     for (int i : items_of(a)) {
       if (i < 0 || static_cast<std::size_t>(i) >= due.size())
         continue;
-      if (times[i]++ == 0)
+      if (times[i] == 0)
         first[i] = a.at;
+      else if (times[i] == 1)
+        second[i] = a.at;
+      ++times[i];
     }
-  std::vector<double> lat;
+  std::vector<double> gaps;
+  std::vector<double> lat, after;
   clock_type::time_point last_first = kill_at;
   for (std::size_t i = 0; i < due.size(); ++i) {
     if (times[i] > 1) {
       ++h.duplicated;
       h.extra += static_cast<std::size_t>(times[i] - 1);
+      h.dup_before_kill += due[i] < kill_at ? 1 : 0;
+      h.dup_last_second += due[i] < kill_at && due[i] >= kill_at - 1s ? 1 : 0;
+      // The receiver records in arrival order, one thread.
+      gaps.push_back(ms_between(first[i], second[i]));
     }
     if (!accepted[i]) {
       if (times[i] > 0)
@@ -880,6 +903,8 @@ void match(ha_result& h, const std::vector<arrival>& arrivals,
     }
     ++h.notified;
     lat.push_back(ms_between(due[i], first[i]));
+    if (due[i] >= kill_at)
+      after.push_back(lat.back());
     last_first = std::max(last_first, first[i]);
     if (due[i] < kill_at && first[i] > kill_at)
       ++h.pending_at_kill;
@@ -888,6 +913,39 @@ void match(ha_result& h, const std::vector<arrival>& arrivals,
   h.p99 = percentile(lat, 0.99);
   h.max_ms = lat.empty() ? 0 : *std::max_element(lat.begin(), lat.end());
   h.last_after_kill = secs(last_first - kill_at);
+  h.after_p50 = percentile(after, 0.5);
+  h.after_max =
+      after.empty() ? 0 : *std::max_element(after.begin(), after.end());
+  h.dup_gap_p50 = percentile(gaps, 0.5);
+  h.dup_gap_max =
+      gaps.empty() ? 0 : *std::max_element(gaps.begin(), gaps.end());
+}
+
+/// Alertmanager's warnings and errors (logfmt, level=warn|error), counted
+/// by msg, with the first of each: what a replica said went wrong.
+std::string am_problems(const std::string& log) {
+  std::map<std::string, std::pair<int, std::string>> by_msg;
+  std::istringstream in{log};
+  for (std::string line; std::getline(in, line);) {
+    if (line.find("level=warn") == std::string::npos &&
+        line.find("level=error") == std::string::npos)
+      continue;
+    std::string msg = "?";
+    if (auto at = line.find("msg="); at != std::string::npos) {
+      auto rest = line.substr(at + 4);
+      if (!rest.empty() && rest[0] == '"')
+        msg = rest.substr(1, rest.find('"', 1) - 1);
+      else
+        msg = rest.substr(0, rest.find(' '));
+    }
+    auto& e = by_msg[msg];
+    if (e.first++ == 0)
+      e.second = line.substr(0, 400);
+  }
+  std::string out;
+  for (auto& [msg, e] : by_msg)
+    out += "      " + std::to_string(e.first) + " x " + e.second + "\n";
+  return out;
 }
 
 // ---- Alertmanager ---------------------------------------------------------
@@ -911,6 +969,17 @@ struct am_replica {
   std::unique_ptr<daemon_process> process;
   std::string name; ///< its cluster peer name
 };
+
+/// A gauge from Alertmanager's /metrics; -1 if absent.
+double am_gauge(std::uint16_t port, const std::string& name) {
+  http_client c{"127.0.0.1", port};
+  auto r = c.request("GET", "/metrics");
+  std::istringstream in{r.body};
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind(name + " ", 0) == 0)
+      return std::stod(line.substr(name.size() + 1));
+  return -1;
+}
 
 /// GET /api/v2/status: (own peer name, peers seen, cluster status).
 std::tuple<std::string, std::size_t, std::string>
@@ -1023,15 +1092,38 @@ ha_result ha_alertmanager(const options& opt, const fs::path& dir,
   double victim_cpu =
       cpu_seconds(replicas[victim].process->pid()) - cpu_before[victim];
   replicas[victim].process->kill9();
+  // How soon the survivors notice: members down to 2 on both, and one of
+  // them at position 0 (which then sends without waiting).
+  auto load_end = start + std::chrono::seconds{opt.ha_seconds};
+  while (clock_type::now() < load_end && (h.seen_gone < 0 || h.took_over < 0)) {
+    bool all_two = true, one_first = false;
+    for (std::size_t i = 0; i < replicas.size(); ++i) {
+      if (i == victim)
+        continue;
+      all_two &= am_gauge(replicas[i].web, "alertmanager_cluster_members") == 2;
+      one_first |= am_gauge(replicas[i].web, "alertmanager_peer_position") == 0;
+    }
+    auto t = secs(clock_type::now() - kill_at);
+    if (all_two && h.seen_gone < 0)
+      h.seen_gone = t;
+    if (one_first && h.took_over < 0)
+      h.took_over = t;
+    std::this_thread::sleep_for(250ms);
+  }
   load.join();
-  wait_quiet(sink, std::chrono::seconds{opt.ha_quiet}, 300s);
+  // CPU over the load's window (the victim's until the kill): with
+  // group_interval short, every active alert costs on, load or not.
   double cpu = victim_cpu;
   for (std::size_t i = 0; i < replicas.size(); ++i)
     if (i != victim)
       cpu += cpu_seconds(replicas[i].process->pid()) - cpu_before[i];
-  for (std::size_t i = 0; i < replicas.size(); ++i)
+  wait_quiet(sink, std::chrono::seconds{opt.ha_quiet}, 300s);
+  for (std::size_t i = 0; i < replicas.size(); ++i) {
     if (i != victim)
       replicas[i].process->terminate();
+    if (auto p = am_problems(replicas[i].process->log()); !p.empty())
+      h.problems += "    replica " + std::to_string(i + 1) + ":\n" + p;
+  }
 
   std::vector<clock_type::time_point> due(items);
   std::vector<bool> accepted(items);
@@ -1162,12 +1254,32 @@ ha_result ha_tocsin(const options& opt, int round, const fs::path& dir,
   std::this_thread::sleep_until(kill_at);
   double victim_cpu = nodes[victim]->cpu() - cpu_before[victim];
   nodes[victim]->kill9();
+  // How soon the survivors notice: the victim no longer listed alive, and
+  // every endpoint lease held by a survivor.
+  auto load_end = start + std::chrono::seconds{opt.ha_seconds};
+  auto survivor = nodes[(victim + 1) % nodes.size()]->port();
+  while (clock_type::now() < load_end && (h.seen_gone < 0 || h.took_over < 0)) {
+    auto v = leases_of(survivor);
+    if (!v)
+      break;
+    auto t = secs(clock_type::now() - kill_at);
+    if (!v->count(nodes[victim]->id()) && h.seen_gone < 0)
+      h.seen_gone = t;
+    std::size_t held = 0;
+    for (auto& [id, l] : *v)
+      if (id != nodes[victim]->id())
+        held += l.size();
+    if (held == static_cast<std::size_t>(opt.ha_endpoints) && h.took_over < 0)
+      h.took_over = t;
+    std::this_thread::sleep_for(250ms);
+  }
   load.join();
-  wait_quiet(sink, std::chrono::seconds{opt.ha_quiet}, 300s);
+  // Over the load's window, as for Alertmanager.
   double cpu = victim_cpu + store.cpu_seconds() - store_cpu_before;
   for (std::size_t i = 0; i < nodes.size(); ++i)
     if (i != victim)
       cpu += nodes[i]->cpu() - cpu_before[i];
+  wait_quiet(sink, std::chrono::seconds{opt.ha_quiet}, 300s);
   auto after = nodes[(victim + 1) % nodes.size()]->port();
   auto view_after = leases_of(after);
   for (std::size_t i = 0; i < nodes.size(); ++i)
@@ -1248,14 +1360,27 @@ void print_ha(const options& opt, const ha_result& am, const ha_result& t) {
   });
   both("notified, never accepted",
        [&](const ha_result& h) { return n(h.unanswered_notified); });
+  both("duplicated: due before the kill (last 1 s)", [&](const ha_result& h) {
+    return n(h.dup_before_kill) + " (" + n(h.dup_last_second) + ")";
+  });
+  both("duplicated: 2nd after the 1st p50 / max ms", [&](const ha_result& h) {
+    return num(h.dup_gap_p50, 0) + " / " + num(h.dup_gap_max, 0);
+  });
   both("due before the kill, notified after",
        [&](const ha_result& h) { return n(h.pending_at_kill); });
   both("latency p50 / p99 / max ms", [&](const ha_result& h) {
     return num(h.p50, 1) + " / " + num(h.p99, 0) + " / " + num(h.max_ms, 0);
   });
+  both("due after the kill: p50 / max ms", [&](const ha_result& h) {
+    return num(h.after_p50, 1) + " / " + num(h.after_max, 0);
+  });
+  both("victim seen gone / its work taken over s", [&](const ha_result& h) {
+    auto s = [](double v) { return v < 0 ? std::string{"-"} : num(v, 1); };
+    return s(h.seen_gone) + " / " + s(h.took_over);
+  });
   both("last first notification after the kill s",
        [&](const ha_result& h) { return num(h.last_after_kill, 1); });
-  both("CPU per accepted, all processes us",
+  both("CPU per accepted (load window) us",
        [&](const ha_result& h) { return num(h.cpu_us, 0); });
   if (am.ran)
     std::printf("    Alertmanager: %s; killed %s; %s\n", am.setup.c_str(),
@@ -1263,6 +1388,9 @@ void print_ha(const options& opt, const ha_result& am, const ha_result& t) {
   if (t.ran)
     std::printf("    tocsin: %s; killed %s; %s\n", t.setup.c_str(),
                 t.victim.c_str(), t.note.c_str());
+  if (!am.problems.empty())
+    std::printf("    Alertmanager's warnings and errors (count x first):\n%s",
+                am.problems.c_str());
   std::fflush(stdout);
 }
 
