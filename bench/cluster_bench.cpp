@@ -102,8 +102,8 @@ using json = nlohmann::json;
 namespace {
 
 constexpr const char* webhook_secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
-/// The bench's API token, configured in [[tokens]] on every node (admin: it
-/// posts events and reads /v1/cluster), the same on all so that an
+/// The bench's API token, configured in [[auth.tokens]] on every node (admin:
+/// it posts events and reads /v1/cluster), the same on all so that an
 /// idempotency key means the same on every node.
 constexpr const char* api_token = "tok_cluster_bench_0123456789abcdef";
 
@@ -120,7 +120,7 @@ struct options {
   int pg_clients = 8;
   int lease_ttl = 10; ///< [cluster] lease_ttl, seconds (the default)
   // ha
-  int ha_rate = 200;
+  int ha_rate = 20;
   int ha_seconds = 40;
   int ha_kill_at = 15;
   int ha_quiet = 40;
@@ -289,7 +289,7 @@ public:
     if (!o.id.empty())
       out << "\n[cluster]\nnode_id = \"" << o.id
           << "\"\nlease_ttl = " << o.lease_ttl << "\n";
-    out << "\n[[tokens]]\nname = \"bench\"\nsha256 = \""
+    out << "\n[[auth.tokens]]\nname = \"bench\"\nsha256 = \""
         << tocsin::hex_encode(tocsin::sha256(api_token))
         << "\"\nrole = \"admin\"\n";
     for (int i = 0; i < o.endpoints; ++i)
@@ -970,15 +970,20 @@ struct am_replica {
   std::string name; ///< its cluster peer name
 };
 
-/// A gauge from Alertmanager's /metrics; -1 if absent.
+/// A metric from Alertmanager's /metrics, the sum of its series; -1 if
+/// absent.
 double am_gauge(std::uint16_t port, const std::string& name) {
   http_client c{"127.0.0.1", port};
   auto r = c.request("GET", "/metrics");
   std::istringstream in{r.body};
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind(name + " ", 0) == 0)
-      return std::stod(line.substr(name.size() + 1));
-  return -1;
+  double sum = -1;
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind(name, 0) != 0 || line.size() <= name.size() ||
+        (line[name.size()] != ' ' && line[name.size()] != '{'))
+      continue;
+    sum = std::max(sum, 0.0) + std::stod(line.substr(line.rfind(' ') + 1));
+  }
+  return sum;
 }
 
 /// GET /api/v2/status: (own peer name, peers seen, cluster status).
@@ -1088,7 +1093,16 @@ ha_result ha_alertmanager(const options& opt, const fs::path& dir,
             status[item][replica] = r.status;
           });
   }};
-  std::this_thread::sleep_until(kill_at);
+  // Until the kill: the longest gossip queue (messages not yet sent to
+  // the peers: notification log entries, mostly) any replica had.
+  double queued_max = 0;
+  while (clock_type::now() < kill_at) {
+    for (auto& r : replicas)
+      queued_max = std::max(
+          queued_max, am_gauge(r.web, "alertmanager_cluster_messages_queued"));
+    std::this_thread::sleep_until(
+        std::min<clock_type::time_point>(kill_at, clock_type::now() + 500ms));
+  }
   double victim_cpu =
       cpu_seconds(replicas[victim].process->pid()) - cpu_before[victim];
   replicas[victim].process->kill9();
@@ -1118,6 +1132,12 @@ ha_result ha_alertmanager(const options& opt, const fs::path& dir,
     if (i != victim)
       cpu += cpu_seconds(replicas[i].process->pid()) - cpu_before[i];
   wait_quiet(sink, std::chrono::seconds{opt.ha_quiet}, 300s);
+  double pruned = 0;
+  for (std::size_t i = 0; i < replicas.size(); ++i)
+    if (i != victim)
+      pruned +=
+          std::max(0.0, am_gauge(replicas[i].web,
+                                 "alertmanager_cluster_messages_pruned_total"));
   for (std::size_t i = 0; i < replicas.size(); ++i) {
     if (i != victim)
       replicas[i].process->terminate();
@@ -1158,7 +1178,9 @@ ha_result ha_alertmanager(const options& opt, const fs::path& dir,
       kill_at);
   h.cpu_us =
       cpu * 1e6 / static_cast<double>(std::max<std::size_t>(1, h.accepted));
-  h.note = std::to_string(arrivals.size()) + " notifications received";
+  h.note = std::to_string(arrivals.size()) +
+           " notifications received; gossip queue before the kill at most " +
+           num(queued_max) + " messages, pruned (survivors) " + num(pruned);
   h.ran = true;
   return h;
 }
