@@ -33,6 +33,29 @@ void schedule_flush(self_ptr self) {
   }
 }
 
+/// Commits what the endpoint recorded, under its lease's epoch in a
+/// cluster. A write refused because another node took the lease ends the
+/// endpoint's run here: the supervisor is told (once) and stops it.
+status write(self_ptr self, storage::changes& ws) {
+  auto& st = self->state;
+  auto& id = st.queue->config().id;
+  if (st.deps.epoch != 0)
+    ws.fence(id, st.deps.epoch);
+  auto committed = st.deps.log->commit(ws, storage::durability::buffered);
+  if (committed)
+    return {};
+  if (committed.error().code == "fenced" && !st.fenced) {
+    st.fenced = true;
+    st.queue->drain(); // nothing new starts while the supervisor stops it
+    metrics::families::cluster_fenced_writes().with().add();
+    log::warn("another node drives the endpoint now; this node stops",
+              {{"endpoint", id}, {"error", committed.error().message}});
+    if (auto to = caf::actor_cast<ingest_actor>(st.deps.supervisor))
+      self->send(to, fenced_atom_v, id);
+  }
+  return committed.error();
+}
+
 /// Answers drain requests and ends a removed endpoint, once nothing runs.
 void check_idle(self_ptr self) {
   auto& st = self->state;
@@ -115,6 +138,63 @@ void page_in(self_ptr self, unix_ms now) {
     schedule_flush(self);
 }
 
+/// Deliveries another node made pending (a cluster): read from the store,
+/// each with its event, and added as of the log position that made them
+/// pending (a page that saw that position has them already). Those no
+/// longer pending (delivered here meanwhile) are left alone.
+void fetch(self_ptr self, std::vector<pending_news>& news) {
+  auto& st = self->state;
+  auto& q = *st.queue;
+  std::vector<std::string> ids;
+  ids.reserve(news.size());
+  for (auto& n : news)
+    if (!q.holds(n.delivery_id))
+      ids.push_back(n.delivery_id);
+  if (ids.empty())
+    return;
+  auto found = st.deps.log->get_deliveries(ids);
+  std::vector<std::string> event_ids;
+  std::unordered_map<std::string,
+                     std::shared_ptr<const delivery::event_content>>
+      contents;
+  if (found)
+    for (auto& d : *found)
+      if (d && d->state == storage::delivery_state::pending &&
+          contents.emplace(d->event_id, nullptr).second)
+        event_ids.push_back(d->event_id);
+  auto events =
+      found ? st.deps.log->get_events(event_ids)
+            : decltype(st.deps.log->get_events(event_ids)){found.error()};
+  if (!events) {
+    // They stay in the store: a page brings them in (the queue's frontier
+    // is moved back to them by a later page or restart).
+    log::error(
+        "cannot read deliveries another node made pending; they "
+        "wait in the store",
+        {{"endpoint", q.config().id}, {"error", events.error().message}});
+    return;
+  }
+  for (std::size_t i = 0; i < event_ids.size(); ++i)
+    if (auto& ev = (*events)[i])
+      contents[event_ids[i]] =
+          delivery::make_event_content(*ev, st.deps.max_payload_bytes);
+  std::unordered_map<std::string_view, std::uint64_t> seq_of;
+  for (auto& n : news)
+    seq_of[n.delivery_id] = n.seq;
+  auto ordered = q.config().ordered;
+  for (auto& d : *found) {
+    if (!d || d->state != storage::delivery_state::pending)
+      continue;
+    auto seq = seq_of[d->id];
+    auto content = contents[d->event_id];
+    auto place = delivery::place_in_line(
+        ordered, delivery::severity_rank_of(content.get()), d->next_attempt_at);
+    std::vector<delivery::job> one;
+    one.push_back(delivery::job_of(std::move(*d), std::move(content), place));
+    q.add(std::move(one), seq);
+  }
+}
+
 /// Sends the attempts `starting` once their "attempt.started" records were
 /// committed (`written`); after a failed write they go back to wait, unsent.
 void launch(self_ptr self, std::vector<delivery::job> starting,
@@ -169,9 +249,7 @@ void pump(self_ptr self) {
   storage::changes ws;
   auto starting = q.start_due(now, ws);
   if (!starting.empty()) {
-    status written;
-    if (auto s = st.deps.log->commit(ws, storage::durability::buffered); !s)
-      written = s.error();
+    auto written = write(self, ws);
     launch(self, std::move(starting), written, now);
   }
   if (auto at = q.next_wake(now))
@@ -233,8 +311,7 @@ void flush(self_ptr self) {
   std::vector<delivery::job> starting;
   if (!st.queue->config().ordered)
     starting = st.queue->start_due(now, st.outcomes);
-  auto committed =
-      st.deps.log->commit(st.outcomes, storage::durability::buffered);
+  auto committed = write(self, st.outcomes);
   st.outcomes.clear();
   auto& id = st.queue->config().id;
   if (!committed && st.store_errors_log.admit())
@@ -265,10 +342,7 @@ void flush(self_ptr self) {
                                            {"event", d.event_id},
                                            {"reason", d.reason}});
   }
-  status written;
-  if (!committed)
-    written = committed.error();
-  launch(self, std::move(starting), written, now);
+  launch(self, std::move(starting), committed, now);
 }
 
 } // namespace
@@ -282,11 +356,17 @@ endpoint_actor_fn(endpoint_actor::stateful_pointer<endpoint_state> self,
   st.measured.circuit_open->set(0);
   st.queue.emplace(std::move(config), std::random_device{}(),
                    st.deps.queue_window);
+  if (!st.deps.node.empty())
+    st.queue->set_node(st.deps.node);
   // Whatever the store holds for the endpoint comes in a page at a time.
   self->send(self, tick_atom_v);
   return {
       [=](deliver_atom, std::vector<delivery::job>& jobs, std::uint64_t as_of) {
         self->state.queue->add(std::move(jobs), as_of);
+        pump(self);
+      },
+      [=](fetch_atom, std::vector<pending_news>& news) {
+        fetch(self, news);
         pump(self);
       },
       [=](done_atom, const std::string& id, net::inbound_response& resp) {

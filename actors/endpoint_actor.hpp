@@ -41,6 +41,15 @@ struct actor_deps {
   std::vector<delivery::escalation_rule> escalation = {};
   /// server.public_url, for links to an event on the dashboard.
   std::string public_url = {};
+  /// Cluster mode: this node's id (recorded in every attempt it makes).
+  std::string node = {};
+  /// Cluster mode: the epoch of the lease an endpoint actor drives its
+  /// endpoint under; every write it makes carries it (0: alone, unfenced).
+  std::uint64_t epoch = 0;
+  /// Cluster mode: reads an endpoint's stored definition (as the log
+  /// carries it) into the settings it runs with.
+  std::function<result<delivery::endpoint_config>(std::string_view)>
+      endpoint_loader = {};
 };
 
 /// The endpoint's metrics, looked up once (updates take no lock).
@@ -63,7 +72,8 @@ struct endpoint_state {
   bool flush_scheduled = false;
   bool paged_once = false;
   log::throttle store_errors_log; ///< a store refusing writes: not every time
-  unix_ms tick_at = 0;            ///< the pending tick's time; 0: none
+  bool fenced = false; ///< another node took the lease: nothing more runs
+  unix_ms tick_at = 0; ///< the pending tick's time; 0: none
   std::vector<caf::typed_response_promise<bool>> drained;
   endpoint_metrics measured;
 

@@ -1,7 +1,10 @@
 #include "actors/engine.hpp"
 
+#include "actors/cluster_actors.hpp"
 #include "actors/ingest_actor.hpp"
 #include "common/log.hpp"
+
+#include <mutex>
 
 // The engine's callers hand their callbacks to the bridge actor (in-process).
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::ingest_callback)
@@ -67,6 +70,25 @@ struct bridge {
   }
 };
 
+/// Where the store's listening thread hands news to the actors; emptied
+/// before the actor system goes.
+struct news_relay {
+  std::mutex mutex;
+  caf::actor follower, membership;
+
+  void pass(storage::cluster_news news, std::uint64_t seq) {
+    std::lock_guard lock{mutex};
+    if (follower && news != storage::cluster_news::leases_released)
+      caf::anon_send(follower, news_atom_v, news, seq);
+    if (membership && news != storage::cluster_news::log_advanced)
+      caf::anon_send(membership, news_atom_v, news, seq);
+  }
+  void close() {
+    std::lock_guard lock{mutex};
+    follower = membership = {};
+  }
+};
+
 class engine_impl final : public engine {
 public:
   engine_impl(const engine_options& opts, storage::store& log,
@@ -75,6 +97,12 @@ public:
         opts_(opts), client_(client) {}
 
   ~engine_impl() override {
+    if (relay_)
+      relay_->close();
+    if (follower_)
+      caf::anon_send_exit(follower_, caf::exit_reason::user_shutdown);
+    if (membership_)
+      caf::anon_send_exit(membership_, caf::exit_reason::user_shutdown);
     caf::scoped_actor self{sys_};
     std::vector<endpoint_actor> actors;
     self->request(ingest_, std::chrono::seconds{5}, endpoints_atom_v)
@@ -92,7 +120,31 @@ public:
                     opts_.queue_window};
     deps.escalation = opts_.escalation;
     deps.public_url = opts_.public_url;
-    ingest_ = sys_.spawn<caf::detached>(ingest_actor_fn, opts_.endpoints, deps);
+    auto* shared = opts_.cluster ? log_.cluster() : nullptr;
+    if (!shared) {
+      ingest_ =
+          sys_.spawn<caf::detached>(ingest_actor_fn, opts_.endpoints, deps);
+      bridge_ = sys_.spawn(bridge::make, ingest_);
+      return;
+    }
+    auto& c = *opts_.cluster;
+    deps.node = c.node;
+    deps.endpoint_loader = c.endpoint_loader;
+    membership_ = sys_.spawn<caf::detached>(
+        membership_fn, shared,
+        delivery::lease_keeper{c.node, c.listen, c.lease_ttl}, deps.clock);
+    ingest_ = sys_.spawn<caf::detached>(clustered_ingest_actor_fn,
+                                        opts_.endpoints, deps, membership_);
+    caf::anon_send(membership_, ingest_);
+    follower_ =
+        sys_.spawn<caf::detached>(follower_fn, &log_, ingest_, c.follow_from);
+    relay_ = std::make_shared<news_relay>();
+    relay_->follower = follower_;
+    relay_->membership = membership_;
+    shared->listen(
+        [relay = relay_](storage::cluster_news news, std::uint64_t seq) {
+          relay->pass(news, seq);
+        });
     bridge_ = sys_.spawn(bridge::make, ingest_);
   }
 
@@ -121,6 +173,18 @@ public:
   void drain(std::chrono::milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     caf::scoped_actor self{sys_};
+    if (membership_) {
+      // Every endpoint handed over (its attempts in flight finished), the
+      // leases released and the others told: they take them at once.
+      self->request(membership_, timeout, leave_atom_v)
+          .receive([](bool) {},
+                   [](caf::error& e) {
+                     log::warn("leaving the cluster took too long; the others "
+                               "take this node's endpoints when its leases "
+                               "expire",
+                               {{"error", caf::to_string(e)}});
+                   });
+    }
     std::vector<endpoint_actor> actors;
     self->request(ingest_, timeout, endpoints_atom_v)
         .receive(
@@ -134,6 +198,8 @@ public:
     std::vector<handle> answers;
     for (auto& a : actors)
       answers.push_back(self->request(a, timeout, drain_atom_v));
+    if (actors.empty())
+      return;
     for (auto& answer : answers) {
       if (std::chrono::steady_clock::now() >= deadline)
         return;
@@ -149,6 +215,8 @@ private:
   net::https_client& client_;
   ingest_actor ingest_;
   caf::actor bridge_;
+  caf::actor membership_, follower_;
+  std::shared_ptr<news_relay> relay_;
 };
 
 } // namespace

@@ -16,10 +16,25 @@
 #include "storage/store.hpp"
 
 #include <chrono>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <vector>
 
 namespace tocsin::actors {
+
+/// One node of a cluster sharing the store (storage::store::cluster()).
+struct cluster_options {
+  std::string node;   ///< this node's id
+  std::string listen; ///< where its API listens (GET /v1/cluster)
+  std::chrono::milliseconds lease_ttl{10000};
+  /// The log position the endpoints given to the engine reflect: the
+  /// follower reads what other nodes did from there on.
+  std::uint64_t follow_from = 1;
+  /// Reads an endpoint's stored definition into the settings it runs with.
+  std::function<result<delivery::endpoint_config>(std::string_view)>
+      endpoint_loader;
+};
 
 struct engine_options {
   std::vector<delivery::endpoint_config> endpoints;
@@ -33,6 +48,9 @@ struct engine_options {
   std::vector<delivery::escalation_rule> escalation = {};
   /// server.public_url: where links to an event on the dashboard point.
   std::string public_url = {};
+  /// Set: this node is one of a cluster (the store must be one that nodes
+  /// share). Unset: it is alone and drives every endpoint.
+  std::optional<cluster_options> cluster = {};
 };
 
 class engine {
@@ -63,7 +81,8 @@ public:
                                delivery::endpoint_change_callback done) = 0;
 
   /// Starts no new attempts and waits up to `timeout` for those in flight
-  /// (each endpoint answers when it has none left).
+  /// (each endpoint answers when it has none left). In a cluster, hands
+  /// every endpoint over first and leaves (the others take them at once).
   virtual void drain(std::chrono::milliseconds timeout) = 0;
 };
 

@@ -14,7 +14,9 @@
 
 #include <map>
 #include <optional>
+#include <set>
 #include <string>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -41,6 +43,24 @@ struct ingest_state {
   bool flush_scheduled = false;
   log::throttle refusals_log; ///< a store refusing writes: not every time
 
+  /// Cluster mode: the endpoints of the whole cluster (those this node
+  /// drives are in `endpoints` too, with the epochs of their leases), the
+  /// membership actor to tell of endpoints that come and go and of leases
+  /// lost, and the escalation lease when this node holds it.
+  bool clustered = false;
+  std::map<std::string, delivery::endpoint_config> all_endpoints;
+  /// Endpoints deleted (here, on another node, or before the start) that
+  /// may have left pending deliveries: leases too, so that the node that
+  /// takes one dead-letters what is left.
+  std::set<std::string> orphans;
+  /// Deliveries this node handed to its own endpoint actors at commit: the
+  /// log brings them back (as news for the whole cluster) and they are not
+  /// read again.
+  std::unordered_set<std::string> handed_here;
+  std::map<std::string, std::uint64_t> epochs;
+  caf::actor membership;
+  std::optional<storage::lease_grant> escalating;
+
   static inline const char* name = "tocsin.ingest";
 };
 
@@ -51,5 +71,13 @@ ingest_actor::behavior_type
 ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
                 std::vector<delivery::endpoint_config> endpoints,
                 actor_deps deps);
+
+/// The same as one node of a cluster: it spawns no endpoint actor until
+/// the membership actor says this node holds the endpoint's lease (own),
+/// and tells `membership` (names_atom) which endpoints exist.
+ingest_actor::behavior_type
+clustered_ingest_actor_fn(ingest_actor::stateful_pointer<ingest_state> self,
+                          std::vector<delivery::endpoint_config> endpoints,
+                          actor_deps deps, caf::actor membership);
 
 } // namespace tocsin::actors

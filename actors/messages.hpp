@@ -12,7 +12,9 @@
 #include "delivery/new_event.hpp"
 #include "delivery/replay.hpp"
 #include "net/http_types.hpp"
+#include "storage/cluster.hpp"
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -33,9 +35,44 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, tick_atom, "tick")
 CAF_ADD_ATOM(tocsin, tocsin::actors, answer_atom, "answer")
 CAF_ADD_ATOM(tocsin, tocsin::actors, health_atom, "health")
 CAF_ADD_ATOM(tocsin, tocsin::actors, sent_atom, "sent")
+CAF_ADD_ATOM(tocsin, tocsin::actors, fetch_atom, "fetch")
+CAF_ADD_ATOM(tocsin, tocsin::actors, own_atom, "own")
+CAF_ADD_ATOM(tocsin, tocsin::actors, disown_atom, "disown")
+CAF_ADD_ATOM(tocsin, tocsin::actors, hand_over_atom, "handover")
+CAF_ADD_ATOM(tocsin, tocsin::actors, fenced_atom, "fenced")
+CAF_ADD_ATOM(tocsin, tocsin::actors, follow_atom, "follow")
+CAF_ADD_ATOM(tocsin, tocsin::actors, names_atom, "names")
+CAF_ADD_ATOM(tocsin, tocsin::actors, news_atom, "news")
+CAF_ADD_ATOM(tocsin, tocsin::actors, leave_atom, "leave")
+CAF_ADD_ATOM(tocsin, tocsin::actors, round_atom, "round")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
+
+/// A delivery that became pending (created or replayed) at log position
+/// `seq`, as a node of a cluster learns it from the log.
+struct pending_news {
+  std::string delivery_id;
+  std::string endpoint_id;
+  std::uint64_t seq = 0;
+};
+
+/// What a node of a cluster read from the shared log since it last looked
+/// (actors/log_follower.hpp), for the ingest actor.
+struct follow_batch {
+  std::vector<pending_news> pending;
+  /// Events accepted (by any node), in log order: what the escalation rules
+  /// observe on the node that holds the escalation lease.
+  std::vector<std::string> accepted;
+  /// Endpoints created or changed (their stored definition) or deleted
+  /// (nothing), in log order.
+  std::vector<std::pair<std::string, std::optional<std::string>>> endpoints;
+  std::uint64_t through = 0; ///< the last sequence read
+
+  bool empty() const {
+    return pending.empty() && accepted.empty() && endpoints.empty();
+  }
+};
 
 /// One endpoint: its queue, timers and requests in flight.
 ///  - deliver: deliveries to attempt (new or replayed), handed over by the
@@ -46,9 +83,13 @@ namespace tocsin::actors {
 ///    attempts in flight finish, then quit;
 ///  - tick: something waited for time (a retry, a token, a probe);
 ///  - flush: write the outcomes recorded since the last flush;
-///  - drain: start nothing new; answered (true) once nothing is in flight.
+///  - drain: start nothing new; answered (true) once nothing is in flight;
+///  - fetch: (cluster) deliveries another node made pending, by id and the
+///    log position that made them so: read them from the store and take
+///    those still pending.
 using endpoint_actor = caf::typed_actor<
     caf::reacts_to<deliver_atom, std::vector<delivery::job>, std::uint64_t>,
+    caf::reacts_to<fetch_atom, std::vector<pending_news>>,
     caf::reacts_to<done_atom, std::string, net::inbound_response>,
     caf::reacts_to<update_atom, delivery::endpoint_config>,
     caf::reacts_to<remove_atom>, caf::reacts_to<tick_atom>,
@@ -65,6 +106,12 @@ using answer_reply = result<delivery::answer_outcome>;
 /// control-plane changes, and supervises the endpoint actors. Every reply comes
 /// once the change is durable (group commit for events and replays, a synced
 /// write per endpoint change).
+///
+/// In a cluster it drives only the endpoints whose leases this node holds
+/// (own: start driving under that epoch; disown: stop at once, another node
+/// may hold it; hand_over: let what is in flight finish, answered once
+/// nothing runs), hears of what other nodes did from the log (follow), and
+/// gives up an endpoint whose write was fenced.
 using ingest_actor = caf::typed_actor<
     caf::replies_to<ingest_atom, delivery::ingest_batch>::with<ingest_reply>,
     caf::replies_to<replay_atom,
@@ -74,7 +121,12 @@ using ingest_actor = caf::typed_actor<
     caf::reacts_to<flush_atom>,
     caf::reacts_to<health_atom, delivery::health_report>,
     caf::reacts_to<sent_atom, std::string, std::string>,
-    caf::replies_to<endpoints_atom>::with<std::vector<endpoint_actor>>>;
+    caf::replies_to<endpoints_atom>::with<std::vector<endpoint_actor>>,
+    caf::reacts_to<own_atom, std::string, std::uint64_t>,
+    caf::reacts_to<disown_atom, std::string>,
+    caf::replies_to<hand_over_atom, std::string>::with<bool>,
+    caf::reacts_to<follow_atom, follow_batch>,
+    caf::reacts_to<fenced_atom, std::string>>;
 
 } // namespace tocsin::actors
 
@@ -92,3 +144,6 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::health_report)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::answer_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::endpoint_actor>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::follow_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<tocsin::actors::pending_news>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::storage::cluster_news)

@@ -13,10 +13,13 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <fstream>
 #include <optional>
 #include <set>
 #include <sstream>
+
+#include <unistd.h>
 
 #include <libpq-fe.h>
 #include <toml++/toml.h>
@@ -549,6 +552,18 @@ result<config> parse_config(std::string_view toml_text,
   }));
   TOCSIN_TRY(top.finish());
   return cfg;
+}
+
+std::string node_id_of(const config& cfg) {
+  if (!cfg.cluster.node_id.empty())
+    return cfg.cluster.node_id;
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !*host)
+    std::snprintf(host, sizeof host, "tocsin");
+  auto& listen = cfg.server.listen;
+  auto colon = listen.rfind(':');
+  return std::string{host} + ":" +
+         (colon == std::string::npos ? listen : listen.substr(colon + 1));
 }
 
 result<config> load_config(const std::filesystem::path& file) {

@@ -137,6 +137,10 @@ struct config {
   std::vector<delivery::escalation_rule> escalation;
 };
 
+/// This node's id: cluster.node_id, or the host name and the port the API
+/// listens on ("db-2:8650").
+std::string node_id_of(const config& cfg);
+
 /// What endpoints inherit from [delivery].
 endpoints::endpoint_defaults endpoint_defaults_of(const delivery_config& d);
 

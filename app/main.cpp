@@ -16,6 +16,7 @@
 #include "common/metric_families.hpp"
 #include "common/thread_pool.hpp"
 #include "common/version.hpp"
+#include "endpoints/definition.hpp"
 #include "endpoints/reconcile.hpp"
 #include "net/https_client.hpp"
 #include "plugins/plugin_loader.hpp"
@@ -178,6 +179,9 @@ int serve(const std::string& config_file) {
   if (!transports)
     return refuse("plugins", transports.error());
   auto defaults = app::endpoint_defaults_of(cfg->delivery);
+  // In a cluster, what other nodes do from here on reaches this one
+  // through the log.
+  auto endpoints_as_of = (*log)->last_sequence();
   auto endpoints = endpoints::load_endpoints(**log, cfg->endpoints, defaults,
                                              *transports, now_ms());
   if (!endpoints)
@@ -196,6 +200,27 @@ int serve(const std::string& config_file) {
   engine_opts.escalation = cfg->escalation;
   engine_opts.public_url = cfg->server.public_url;
   engine_opts.endpoints = std::move(endpoints->runtime);
+  auto node = app::node_id_of(*cfg);
+  if ((*log)->cluster()) {
+    actors::cluster_options c;
+    c.node = node;
+    c.listen = cfg->server.listen;
+    c.lease_ttl =
+        std::chrono::milliseconds{std::llround(cfg->cluster.lease_ttl * 1000)};
+    c.follow_from = endpoints_as_of + 1;
+    c.endpoint_loader =
+        [defaults, &transports](
+            std::string_view stored) -> result<delivery::endpoint_config> {
+      auto def = endpoints::from_stored_json(stored);
+      if (!def)
+        return def.error();
+      return endpoints::runtime_config(*def, defaults, &*transports);
+    };
+    engine_opts.cluster = std::move(c);
+    log::info("joining the cluster",
+              {{"node", node},
+               {"lease_ttl_s", std::to_string(cfg->cluster.lease_ttl)}});
+  }
   auto engine = actors::engine::start(engine_opts, **log, **client);
   if (!engine)
     return refuse("recovery", engine.error());

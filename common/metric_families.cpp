@@ -122,6 +122,39 @@ family<counter>& http_refused_before_body() {
   return f;
 }
 
+family<gauge>& cluster_leases() {
+  static auto& f = global().gauges(
+      "tocsin_cluster_leases",
+      "Leases this node holds (cluster mode): endpoints it drives, and the "
+      "escalation lease.",
+      {"kind"});
+  return f;
+}
+
+family<gauge>& cluster_nodes() {
+  static auto& f = global().gauges(
+      "tocsin_cluster_nodes",
+      "Nodes of the cluster as this node's last heartbeat saw them.",
+      {"state"});
+  return f;
+}
+
+family<counter>& cluster_heartbeat_failures() {
+  static auto& f =
+      global().counters("tocsin_cluster_heartbeat_failures_total",
+                        "Heartbeats that did not reach the database.", {});
+  return f;
+}
+
+family<counter>& cluster_fenced_writes() {
+  static auto& f = global().counters(
+      "tocsin_cluster_fenced_writes_total",
+      "Writes refused because another node took the lease meanwhile (this "
+      "node then stops driving that endpoint).",
+      {});
+  return f;
+}
+
 void register_all() {
   events_accepted();
   deliveries();

@@ -23,6 +23,14 @@ family<counter>& http_connections_refused(); ///< {reason}
 family<counter>& http_connections_evicted(); ///< {phase}
 family<counter>& http_refused_before_body(); ///< {status}
 
+/// Cluster mode: the leases this node holds ({kind}: endpoint, escalation),
+/// the nodes it sees ({state}: alive, dead), heartbeats that failed, writes
+/// refused because another node took the lease meanwhile.
+family<gauge>& cluster_leases(); ///< {kind}
+family<gauge>& cluster_nodes();  ///< {state}
+family<counter>& cluster_heartbeat_failures();
+family<counter>& cluster_fenced_writes();
+
 void register_all();
 
 } // namespace tocsin::metrics::families

@@ -239,6 +239,7 @@ std::vector<job> endpoint_queue::start_due(unix_ms now, storage::changes& ws) {
     storage::attempt a;
     a.number = static_cast<int>(d.attempts.size()) + 1;
     a.started_at = now;
+    a.node = node_;
     d.attempts.push_back(a);
     j.next_place = place_of(j);
     ws.delivery_changed(d, record_kind::attempt_started,

@@ -140,6 +140,10 @@ public:
   /// counts). Returns how many were dead-lettered.
   std::size_t remove(unix_ms now, storage::changes& ws);
 
+  /// The cluster node whose attempts these are (recorded in each attempt
+  /// it starts); empty on a node that is not in a cluster.
+  void set_node(std::string node) { node_ = std::move(node); }
+
   /// No new attempts start (shutting down).
   void drain() { draining_ = true; }
 
@@ -212,6 +216,7 @@ private:
   bool unhealthy_ = false; ///< see health_change
   bool draining_ = false;
   bool removed_ = false;
+  std::string node_;
 };
 
 } // namespace tocsin::delivery

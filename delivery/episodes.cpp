@@ -41,11 +41,17 @@ status episodes::restore(unix_ms now) {
   if (escalator_.empty())
     return {};
   std::size_t seen = 0;
+  restored_recently_.clear();
+  // How far behind the log's news may run (a node's follower) and how far
+  // apart the nodes' clocks may be, generously.
+  constexpr unix_ms recent_ms = 60'000;
   auto st = log_.for_each_event_since(
       now - escalator_.horizon(), [&](const storage::event_record& e) {
         if (auto f = fields_of(e)) {
           escalator_.restore(
               {e.id, f->type, f->agent_id, e.body, e.accepted_at});
+          if (e.accepted_at >= now - recent_ms)
+            restored_recently_.insert(e.id);
           ++seen;
         }
         return true;
@@ -87,6 +93,22 @@ episodes::observe(const new_event& ev, unix_ms now, pending_commit& pending) {
     out.push_back(std::move(f));
   }
   return out;
+}
+
+std::vector<fired_escalation>
+episodes::observe_stored(const storage::event_record& e,
+                         pending_commit& pending) {
+  if (escalator_.empty() || restored_recently_.erase(e.id) > 0)
+    return {};
+  auto f = fields_of(e);
+  if (!f)
+    return {};
+  new_event ev;
+  ev.id = e.id;
+  ev.type = f->type;
+  ev.agent_id = f->agent_id;
+  ev.body = e.body;
+  return observe(ev, e.accepted_at, pending);
 }
 
 void episodes::link(const fired_escalation& fired, pending_commit& pending) {

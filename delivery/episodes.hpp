@@ -13,6 +13,7 @@
 
 #include <cstddef>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace tocsin::delivery {
@@ -50,6 +51,11 @@ public:
   std::vector<fired_escalation> observe(const new_event& ev, unix_ms now,
                                         pending_commit& pending);
 
+  /// Counts an event the log says was accepted (by any node of a cluster),
+  /// at its acceptance time, unless the last restore() counted it already.
+  std::vector<fired_escalation> observe_stored(const storage::event_record& e,
+                                               pending_commit& pending);
+
   /// Records in `pending` the events `fired` was derived from (one record,
   /// however many: storage::changes::escalation_recorded).
   static void link(const fired_escalation& fired, pending_commit& pending);
@@ -69,6 +75,9 @@ private:
   /// Per rule: forgotten since the last log line about it.
   std::vector<std::size_t> unlogged_;
   log::throttle log_throttle_;
+  /// Events the last restore() counted that the log may still bring to
+  /// observe_stored (those accepted in its last minute).
+  std::unordered_set<std::string> restored_recently_;
 };
 
 } // namespace tocsin::delivery

@@ -184,7 +184,9 @@ std::size_t intake::add_event(new_event& ev, unix_ms now,
     pending_.hand_over(r.endpoint_id, job_of(std::move(d), content, place));
     ++deliveries;
   }
-  auto escalations = episodes_.observe(ev, now, pending_);
+  std::vector<fired_escalation> escalations;
+  if (escalate_on_add_)
+    escalations = episodes_.observe(ev, now, pending_);
   rec.body = std::move(ev.body);
   pending_.batch.event_accepted(rec);
   pending_.batch.append(std::move(created));
@@ -348,6 +350,44 @@ status intake::change_endpoint(const endpoint_change& c) {
     break;
   }
   return {};
+}
+
+std::size_t
+intake::observe_accepted(const std::vector<storage::event_record>& events,
+                         const storage::lease_grant& fence) {
+  std::size_t fired = 0;
+  for (auto& e : events)
+    for (auto& f : episodes_.observe_stored(e, pending_)) {
+      // Accepted like any event (its deliveries routed here); the rules see
+      // it when the log says it was accepted, as they see every event.
+      add_event(f.event, f.at);
+      episodes::link(f, pending_);
+      ++fired;
+    }
+  if (!pending_.batch.empty())
+    pending_.batch.fence(fence.name, fence.epoch);
+  return fired;
+}
+
+intake::synced
+intake::sync_endpoint(const std::string& id,
+                      const std::optional<endpoint_config>& config) {
+  auto ri = route_of(id);
+  bool exists = ri < routes_.size();
+  if (!config) {
+    if (!exists)
+      return synced::nothing;
+    routes_.erase(routes_.begin() + static_cast<std::ptrdiff_t>(ri));
+    return synced::removed;
+  }
+  if (!exists) {
+    routes_.push_back(route::of(*config));
+    return synced::created;
+  }
+  if (routes_[ri].revision == config->revision)
+    return synced::nothing;
+  routes_[ri] = route::of(*config);
+  return synced::updated;
 }
 
 } // namespace tocsin::delivery

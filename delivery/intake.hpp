@@ -47,6 +47,18 @@ public:
   /// Rebuilds the escalation rules' counts (episodes::restore).
   status restore_escalations(unix_ms now) { return episodes_.restore(now); }
 
+  /// Whether the escalation rules run over each event as it is added (a
+  /// node alone: yes, the default). In a cluster they run on one node, over
+  /// every event the log says was accepted (observe_accepted).
+  void escalate_on_add(bool on) { escalate_on_add_ = on; }
+  bool has_escalation_rules() const { return !episodes_.empty(); }
+
+  /// The escalation rules observe events accepted (by any node), in log
+  /// order; escalations they fire are added to the next commit, which
+  /// `fence` (the escalation lease's) guards. How many fired.
+  std::size_t observe_accepted(const std::vector<storage::event_record>& events,
+                               const storage::lease_grant& fence);
+
   const std::vector<route>& routes() const { return routes_; }
   bool routes_to(std::string_view endpoint_id) const;
 
@@ -88,6 +100,15 @@ public:
   /// The deliveries of the last successful commit, per endpoint.
   handoff take_handoff();
 
+  /// What sync_endpoint changed in the routing table.
+  enum class synced { nothing, created, updated, removed };
+
+  /// Brings the routing table in line with an endpoint's definition as
+  /// another node (or this one) logged it: `config` (nothing: deleted).
+  /// Nothing is logged; a revision the table has already is left alone.
+  synced sync_endpoint(const std::string& id,
+                       const std::optional<endpoint_config>& config);
+
   /// Checks `change` against the routing table (a taken id, an unknown one,
   /// a stale revision: "conflict", "not_found"), logs it with a synced
   /// write and applies it to the routing table. Commit what is pending
@@ -119,6 +140,7 @@ private:
   /// Idempotency keys recorded in the batch not yet committed.
   std::unordered_map<std::string, storage::idempotency_record> pending_keys_;
   std::unordered_map<std::string, bool> replaying_; ///< in this batch
+  bool escalate_on_add_ = true;
   handoff committed_;
 };
 

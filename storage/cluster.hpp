@@ -32,7 +32,7 @@ inline constexpr std::string_view escalation_lease = "escalation";
 /// A node as the store knows it.
 struct node_record {
   std::string id;
-  std::string listen;     ///< the address its API listens on
+  std::string listen;       ///< the address its API listens on
   unix_ms heartbeat_at = 0; ///< its last heartbeat (the database's clock)
   /// Its last heartbeat is younger than the ttl it was asked with.
   bool alive = false;

@@ -334,6 +334,20 @@ public:
     return out;
   }
   virtual result<std::optional<delivery>> get_delivery(std::string_view id) = 0;
+  /// Several deliveries at once (one batched lookup), in the order asked
+  /// for.
+  virtual result<std::vector<std::optional<delivery>>>
+  get_deliveries(const std::vector<std::string>& ids) {
+    std::vector<std::optional<delivery>> out;
+    out.reserve(ids.size());
+    for (auto& id : ids) {
+      auto d = get_delivery(id);
+      if (!d)
+        return d.error();
+      out.push_back(std::move(*d));
+    }
+    return out;
+  }
   virtual result<std::optional<idempotency_record>>
   get_idempotency_key(std::string_view key) = 0;
 

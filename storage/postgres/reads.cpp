@@ -138,6 +138,35 @@ postgres_store::get_delivery(std::string_view id) {
   });
 }
 
+result<std::vector<std::optional<delivery>>>
+postgres_store::get_deliveries(const std::vector<std::string>& ids) {
+  using out_t = std::vector<std::optional<delivery>>;
+  return read<out_t>(*this, [&](pqxx::connection& c) -> result<out_t> {
+    array_literal wanted;
+    for (auto& id : ids)
+      wanted.add_text(id);
+    pqxx::read_transaction t{c};
+    auto r = t.exec_params(
+        "SELECT id, record FROM tocsin_deliveries WHERE id = ANY($1::text[])",
+        wanted.take());
+    // Asked for twice: each place gets it.
+    std::unordered_multimap<std::string_view, std::size_t> places;
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      places.emplace(ids[i], i);
+    out_t out(ids.size());
+    for (auto row : r) {
+      auto id = row[0].as<std::string>();
+      auto d = delivery_of(row[1], id);
+      if (!d)
+        return d.error();
+      auto [from, to] = places.equal_range(id);
+      for (auto it = from; it != to; ++it)
+        out[it->second] = *d;
+    }
+    return out;
+  });
+}
+
 result<std::optional<idempotency_record>>
 postgres_store::get_idempotency_key(std::string_view key) {
   using out_t = std::optional<idempotency_record>;

@@ -74,6 +74,8 @@ public:
   result<std::vector<std::optional<event_record>>>
   get_events(const std::vector<std::string>& ids) override;
   result<std::optional<delivery>> get_delivery(std::string_view id) override;
+  result<std::vector<std::optional<delivery>>>
+  get_deliveries(const std::vector<std::string>& ids) override;
   result<std::optional<idempotency_record>>
   get_idempotency_key(std::string_view key) override;
   result<line_page>
