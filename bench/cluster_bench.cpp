@@ -5,7 +5,7 @@
 //   cluster_bench [--parts throughput,ha] [--rounds R]
 //                 [--events N] [--batch B] [--connections C]
 //                 [--endpoints E] [--in-flight M] [--nginx-workers W]
-//                 [--pg-clients N] [--lease-ttl S]
+//                 [--pg-clients N] [--lease-ttl S] [--single-binary PATH]
 //                 [--ha-rate R] [--ha-seconds S] [--ha-kill-at K]
 //                 [--ha-quiet Q] [--ha-endpoints E] [--peer-timeout D]
 //                 [--group-interval D] [--alertmanager PATH]
@@ -18,7 +18,11 @@
 // batches of B on C connections, closed loop, delivered over HTTPS to nginx)
 // with E endpoints on the sink, the events of a batch spread over them (each
 // event to one endpoint, routed by agent), in three configurations:
-//   single:   one node on PostgreSQL, no [cluster] table (the existing row);
+//   single:   one node on PostgreSQL, no [cluster] table (the existing
+//             row); with --single-binary, that daemon (a build from before
+//             cluster mode: since it, a node alone on PostgreSQL is a
+//             cluster of one, and without it this row differs from the next
+//             only by the [cluster] table);
 //   cluster1: one node with [cluster] node_id and lease_ttl;
 //   cluster2: two nodes with [cluster], the producers' connections split
 //             between them (round-robin by connection), the endpoints
@@ -35,7 +39,11 @@
 // would add while one database is shared.
 //
 // Part "ha" (or "ha-alertmanager", "ha-tocsin" for one side): the same open
-// loop, --ha-rate alerts or events a second for --ha-seconds, one SIGKILL
+// loop, --ha-rate alerts or events a second for --ha-seconds (default 20/s:
+// each alert is a notification of its own, and Alertmanager's notification
+// log, gossiped in memberlist packets every 200 ms, falls behind at 100/s
+// and replicas then send what they have not heard was sent, without any
+// failure; the report shows its gossip queue), one SIGKILL
 // --ha-kill-at seconds in, and the same HTTPS receiver (in this process,
 // recording every arrival), then a wait until nothing has arrived for
 // --ha-quiet seconds (late duplicates included):
@@ -119,6 +127,8 @@ struct options {
   int nginx_workers = 1;
   int pg_clients = 8;
   int lease_ttl = 10; ///< [cluster] lease_ttl, seconds (the default)
+  /// The daemon of the "single" configuration; empty: the one built here.
+  std::string single_binary;
   // ha
   int ha_rate = 20;
   int ha_seconds = 40;
@@ -145,7 +155,8 @@ constexpr const char* usage_text =
     "usage: cluster_bench [--parts throughput,ha|ha-alertmanager|ha-tocsin] "
     "[--rounds R]\n  [--events N] [--batch B] [--connections C] "
     "[--endpoints E] [--in-flight M]\n  [--nginx-workers W] [--pg-clients N] "
-    "[--lease-ttl S]\n  [--ha-rate R] [--ha-seconds S] [--ha-kill-at K] "
+    "[--lease-ttl S] [--single-binary PATH]\n  [--ha-rate R] [--ha-seconds S] "
+    "[--ha-kill-at K] "
     "[--ha-quiet Q] [--ha-endpoints E]\n  [--peer-timeout D] "
     "[--group-interval D] [--alertmanager PATH]";
 
@@ -162,6 +173,7 @@ options parse(int argc, char** argv) {
                {"--nginx-workers", &o.nginx_workers},
                {"--pg-clients", &o.pg_clients},
                {"--lease-ttl", &o.lease_ttl},
+               {"--single-binary", &o.single_binary},
                {"--ha-rate", &o.ha_rate},
                {"--ha-seconds", &o.ha_seconds},
                {"--ha-kill-at", &o.ha_kill_at},
@@ -203,6 +215,8 @@ std::string command_line(const options& o) {
     if (o.in_flight > 0)
       c << " --in-flight " << o.in_flight;
     c << " --nginx-workers " << o.nginx_workers;
+    if (!o.single_binary.empty())
+      c << " --single-binary " << o.single_binary;
   }
   if (o.needs_postgres())
     c << " --pg-clients " << o.pg_clients << " --lease-ttl " << o.lease_ttl;
@@ -268,6 +282,7 @@ struct node_options {
   std::uint16_t sink_port = 0;
   std::string ca_file;
   std::string storage_toml; ///< bench_store::config_toml()
+  std::string binary = TOCSIN_BINARY;
 };
 
 /// One tocsin node: its own data_dir and config (the store's [storage]
@@ -299,7 +314,7 @@ public:
           << i << "\"]\n";
     out.close();
     process_ = std::make_unique<daemon_process>(
-        std::vector<std::string>{TOCSIN_BINARY, "serve", "--config",
+        std::vector<std::string>{o.binary, "serve", "--config",
                                  config.string()},
         dir_ / "daemon.log");
   }
@@ -331,11 +346,11 @@ std::vector<std::pair<std::string, std::string>> auth_headers() {
           {"content-type", "application/json"}};
 }
 
-/// Who holds which endpoint lease, as GET /v1/cluster on `port` says:
-/// node id -> the endpoint leases ("sink-*") it holds; nullopt when the
-/// daemon has no such route or answers otherwise than 200 with a list of
-/// nodes. Read leniently: {"nodes": [{"id", "leases": [...]}]} or the list
-/// alone; a lease may be a name or an object with "name".
+/// Who drives which endpoint, as GET /v1/cluster on `port` says (docs/
+/// cluster.md: {"nodes": [{"id", "alive", "endpoints": [...]}]}): live node
+/// id -> the bench's endpoints ("sink-*") it holds the leases of; nullopt
+/// when the daemon has no such route or answers otherwise than 200 with a
+/// list of nodes. A node listed as not alive is left out.
 std::optional<std::map<std::string, std::vector<std::string>>>
 leases_of(std::uint16_t port) {
   http_client client{"127.0.0.1", port};
@@ -358,9 +373,10 @@ leases_of(std::uint16_t port) {
     if (n.contains("alive") && n["alive"].is_boolean() && !n["alive"])
       continue;
     auto& mine = held[n["id"].get<std::string>()];
-    if (!n.contains("leases") || !n["leases"].is_array())
+    auto key = n.contains("endpoints") ? "endpoints" : "leases";
+    if (!n.contains(key) || !n[key].is_array())
       continue;
-    for (auto& l : n["leases"]) {
+    for (auto& l : n[key]) {
       std::string name;
       if (l.is_string())
         name = l.get<std::string>();
@@ -473,6 +489,8 @@ tp_result run_throughput(const tp_config& cfg, const options& opt, int round,
                     .sink_port = sink.port(),
                     .ca_file = ca_file,
                     .storage_toml = store.config_toml()};
+    if (!cfg.cluster && !opt.single_binary.empty())
+      no.binary = opt.single_binary;
     nodes.push_back(
         std::make_unique<node>(dir / ("r" + std::to_string(round) + "-" +
                                       cfg.name + "-n" + std::to_string(i + 1)),
@@ -572,8 +590,12 @@ tp_result run_throughput(const tp_config& cfg, const options& opt, int round,
   return r;
 }
 
-void print_tp(const tp_config& cfg, int round, const tp_result& r) {
-  std::printf("  [round %d] %s\n", round, cfg.label);
+void print_tp(const tp_config& cfg, int round, const tp_result& r,
+              const std::string& single_binary) {
+  std::printf("  [round %d] %s%s\n", round, cfg.label,
+              !cfg.cluster && !single_binary.empty()
+                  ? (" (" + single_binary + ")").c_str()
+                  : "");
   if (!r.ran) {
     std::printf("    did not run\n");
     return;
@@ -658,7 +680,7 @@ int part_throughput(const options& opt, const fs::path& dir, bench_store& store,
       std::reverse(order.begin(), order.end());
     for (auto* cfg : order) {
       auto r = run_throughput(*cfg, opt, round, dir, store, sink, ca.ca_file());
-      print_tp(*cfg, round, r);
+      print_tp(*cfg, round, r, opt.single_binary);
       results[cfg->name].push_back(std::move(r));
     }
   }
