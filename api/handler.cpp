@@ -53,6 +53,9 @@ json attempt_json(const storage::attempt& a) {
          {"latency_ms", a.latency_ms}};
   j["response"] = a.response;
   j["error"] = a.error.empty() ? json(nullptr) : json(a.error);
+  // The cluster node that made it (nothing on a node alone).
+  if (!a.node.empty())
+    j["node"] = a.node;
   return j;
 }
 

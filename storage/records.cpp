@@ -89,6 +89,8 @@ void write_json(json_writer& w, const attempt& a) {
     w.field("response", a.response);
   if (!a.error.empty())
     w.field("error", a.error);
+  if (!a.node.empty())
+    w.field("node", a.node);
   w.end_object();
 }
 
@@ -265,6 +267,7 @@ private:
 constexpr std::uint64_t tag_receipt = 16;
 constexpr std::uint64_t tag_notice_receipt = 17;
 constexpr std::uint64_t tag_notice_along = 18;
+constexpr std::uint64_t tag_attempt_nodes = 19;
 constexpr std::uint64_t tag_answers_via = 16;
 
 bool is_json(std::string_view stored) {
@@ -276,8 +279,11 @@ bool is_json(std::string_view stored) {
 std::string encode(const delivery& d) {
   std::size_t size = 64 + d.id.size() + d.event_id.size() +
                      d.endpoint_id.size() + d.reason.size();
-  for (auto& a : d.attempts)
-    size += 48 + a.response.size() + a.error.size();
+  bool nodes = false;
+  for (auto& a : d.attempts) {
+    size += 48 + a.response.size() + a.error.size() + a.node.size();
+    nodes = nodes || !a.node.empty();
+  }
   record_writer w{size};
   w.str(d.id)
       .str(d.event_id)
@@ -313,6 +319,12 @@ std::string encode(const delivery& d) {
     w.u64(tag_notice_receipt).str(d.news.receipt);
   if (d.news.along != 0)
     w.u64(tag_notice_along).u64(d.news.along);
+  // The node of each attempt, in the attempts' order (made in a cluster).
+  if (nodes) {
+    w.u64(tag_attempt_nodes).u64(d.attempts.size());
+    for (auto& a : d.attempts)
+      w.str(a.node);
+  }
   return w.take();
 }
 
@@ -371,6 +383,11 @@ std::optional<delivery> decode_delivery(std::string_view stored) {
       if (along > std::numeric_limits<std::uint32_t>::max())
         return std::nullopt;
       d.news.along = static_cast<std::uint32_t>(along);
+    } else if (tag == tag_attempt_nodes) {
+      if (r.u64() != d.attempts.size())
+        return std::nullopt;
+      for (auto& a : d.attempts)
+        a.node = r.str();
     } else {
       return std::nullopt;
     }

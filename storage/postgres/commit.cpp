@@ -1,7 +1,10 @@
 // Commits to PostgreSQL: one connection writes for every caller, the first
 // in line committing for all queued behind it in one transaction (group
 // commit), so that a flush of many requests costs one commit. The log's
-// numbers come from the head row, locked to the commit (log_table.hpp).
+// numbers come from the head row, locked to the commit (log_table.hpp):
+// the commits of every node sharing the database take turns there. A set
+// made under a lease carries its epoch (changes::fence) and is left out,
+// refused as "fenced", once the lease has moved on.
 #include "common/log.hpp"
 #include "storage/postgres/arrays.hpp"
 #include "storage/postgres/log_table.hpp"
@@ -214,6 +217,11 @@ void prepare_writes(pqxx::connection_base& c) {
   c.prepare("tocsin_take_numbers",
             "UPDATE tocsin_log_head SET seq = seq + $1 RETURNING seq, "
             "txid_current()");
+  c.prepare("tocsin_give_back", "UPDATE tocsin_log_head SET seq = seq - $1");
+  // In name order, as a heartbeat locks them (no deadlock between the two).
+  c.prepare("tocsin_fences",
+            "SELECT name, epoch FROM tocsin_leases WHERE name = "
+            "ANY($1::text[]) ORDER BY name FOR SHARE");
   prepare_log(c);
 }
 
@@ -281,10 +289,12 @@ result<std::uint64_t> postgres_store::write_in_turn(writer& w) {
   } else {
     auto st = write_group(group);
     // One set the database refuses (not a lost connection) must not fail
-    // the others it was grouped with: each is tried alone.
-    bool alone = !st && st.error().code == "store_error" && group.size() > 1;
-    for (auto* m : group)
-      m->result = alone ? write_group({m}) : st;
+    // the others it was grouped with: each is tried alone (a fenced one has
+    // its answer already).
+    if (!st && st.error().code == "store_error" && group.size() > 1)
+      for (auto* m : group)
+        if (!m->fenced)
+          (void)write_group({m});
   }
   lock.lock();
   for (auto* member : group) {
@@ -301,6 +311,53 @@ result<std::uint64_t> postgres_store::write_in_turn(writer& w) {
 }
 
 status postgres_store::write_group(const std::vector<writer*>& group) {
+  for (auto* m : group)
+    m->fenced.reset();
+  auto st = commit_group(group);
+  for (auto* m : group)
+    m->result = m->fenced ? status{*m->fenced} : st;
+  return st;
+}
+
+std::size_t postgres_store::check_fences(pqxx::transaction_base& t,
+                                         const std::vector<writer*>& group) {
+  std::vector<std::string_view> names;
+  for (auto* m : group)
+    for (auto& f : m->set->fences())
+      names.push_back(f.name);
+  if (names.empty())
+    return 0;
+  std::sort(names.begin(), names.end());
+  names.erase(std::unique(names.begin(), names.end()), names.end());
+  array_literal wanted;
+  for (auto name : names)
+    wanted.add_text(name);
+  // FOR SHARE to the end of the commit: a node taking one of these leases
+  // (an UPDATE of its row) waits until this commit is done, and a commit
+  // after the take reads the new epoch. One query for the whole group.
+  std::unordered_map<std::string, std::uint64_t> epochs;
+  for (auto row : t.exec_prepared("tocsin_fences", wanted.take()))
+    epochs.emplace(row[0].as<std::string>(), row[1].as<std::uint64_t>());
+  std::size_t left_out = 0;
+  for (auto* m : group) {
+    for (auto& f : m->set->fences()) {
+      auto now = epochs.find(f.name);
+      if (now != epochs.end() && now->second == f.epoch)
+        continue;
+      m->fenced = error{
+          "fenced",
+          "lease " + f.name + " is at " +
+              (now == epochs.end() ? std::string{"no epoch (never taken)"}
+                                   : "epoch " + std::to_string(now->second)) +
+              "; these changes were made at epoch " + std::to_string(f.epoch)};
+      left_out += logged_count(*m->set);
+      break;
+    }
+  }
+  return left_out;
+}
+
+status postgres_store::commit_group(const std::vector<writer*>& group) {
   TOCSIN_TRY(connect_writer());
   std::size_t n = 0;
   bool synced = false;
@@ -313,11 +370,20 @@ status postgres_store::write_group(const std::vector<writer*>& group) {
   try {
     pqxx::work t{*conn_};
     // Numbers for every record of the group, and the transaction's id to
-    // ask after if the connection is lost while it commits.
+    // ask after if the connection is lost while it commits. The head row's
+    // lock comes first in every commit: commits (of every node) never wait
+    // for each other in any other order.
     auto head =
         t.exec_prepared1("tocsin_take_numbers", static_cast<long long>(n));
     auto last = static_cast<std::uint64_t>(head[0].as<long long>());
     xid = head[1].as<std::int64_t>();
+    // The numbers of fenced sets go back at once (the head is still ours:
+    // nobody saw them).
+    if (auto left_out = check_fences(t, group); left_out > 0) {
+      t.exec_prepared0("tocsin_give_back", static_cast<long long>(left_out));
+      last -= left_out;
+      n -= left_out;
+    }
     first = last - n + 1;
     if (!synced)
       t.exec0("SET LOCAL synchronous_commit = off");
@@ -325,6 +391,8 @@ status postgres_store::write_group(const std::vector<writer*>& group) {
     auto at = now_ms();
     auto seq = first;
     for (auto* m : group) {
+      if (m->fenced)
+        continue;
       for (auto& c : m->set->list())
         if (all.add(c, at, seq), c.logged)
           ++seq;
@@ -355,15 +423,19 @@ status postgres_store::write_group(const std::vector<writer*>& group) {
       lost_writer(e);
     return store_failure(e);
   }
-  // Numbers only grow: a reader may have seen a later commit's already
-  // (another node's, in a cluster).
-  auto last = first + n - 1;
-  auto seen = last_seq_.load(std::memory_order_relaxed);
-  while (
-      n > 0 && seen < last &&
-      !last_seq_.compare_exchange_weak(seen, last, std::memory_order_release))
-    ;
+  // Numbers only grow: a reader (or the news) may have seen a later
+  // commit's already (another node's).
+  if (n > 0)
+    advance_to(first + n - 1);
   return {};
+}
+
+void postgres_store::advance_to(std::uint64_t seq) {
+  auto seen = last_seq_.load(std::memory_order_relaxed);
+  while (seen < seq &&
+         !last_seq_.compare_exchange_weak(seen, seq, std::memory_order_release,
+                                          std::memory_order_relaxed))
+    ;
 }
 
 bool postgres_store::committed_after_all(std::int64_t xid) {
@@ -387,7 +459,7 @@ bool postgres_store::committed_after_all(std::int64_t xid) {
         if (r[0].as<std::string>() == "committed") {
           log::warn("a commit cut short by the lost connection took",
                     {{"xid", std::to_string(xid)}});
-          // The next commit connects (and takes the writer's lock) at once.
+          // The next commit connects at once.
           std::lock_guard lock{health_mtx_};
           next_connect_ = {};
           return true;

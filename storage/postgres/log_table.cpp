@@ -29,9 +29,12 @@ std::uint64_t get_be(std::string_view in, std::size_t at, int bytes) {
 void prepare_log(pqxx::connection_base& c) {
   c.prepare("tocsin_reserve_log",
             "UPDATE tocsin_log_head SET seq = seq + $1 RETURNING seq");
+  // Announced in the same statement (delivered when the transaction
+  // commits; nothing if it does not).
   c.prepare("tocsin_insert_log",
             "INSERT INTO tocsin_log (first_seq, last_seq, at, records) "
-            "VALUES ($1, $2, $3, $4)");
+            "VALUES ($1, $2, $3, $4) RETURNING pg_notify('tocsin_log', "
+            "last_seq::text)");
 }
 
 std::uint64_t reserve_log(pqxx::transaction_base& t, std::size_t n) {
@@ -58,10 +61,10 @@ void insert_log(pqxx::transaction_base& t, std::uint64_t first, unix_ms at,
     batch += e.fields;
   }
   // The batch goes as a binary parameter: no encoding on either side.
-  t.exec_prepared0("tocsin_insert_log", static_cast<long long>(first),
-                   static_cast<long long>(first + entries.size() - 1),
-                   static_cast<long long>(at),
-                   pqxx::binarystring{batch.data(), batch.size()});
+  t.exec_prepared("tocsin_insert_log", static_cast<long long>(first),
+                  static_cast<long long>(first + entries.size() - 1),
+                  static_cast<long long>(at),
+                  pqxx::binarystring{batch.data(), batch.size()});
 }
 
 std::uint64_t append_log(pqxx::transaction_base& t,

@@ -11,6 +11,9 @@
 // compressed by the server): a row and an index entry per commit instead of
 // per record, which is most of what the log would otherwise cost the
 // database (five records per delivered event).
+//
+// Every batch is announced: NOTIFY tocsin_log with its last number, which
+// every node listening hears once the transaction has committed (news.hpp).
 #pragma once
 
 #include "common/time.hpp"
@@ -44,7 +47,8 @@ void prepare_log(pqxx::connection_base& c);
 std::uint64_t reserve_log(pqxx::transaction_base& t, std::size_t n);
 
 /// Inserts `entries` numbered from `first` in `t`, as one batch written at
-/// `at` (nothing for none).
+/// `at` (nothing for none), and announces its last number on channel
+/// tocsin_log.
 void insert_log(pqxx::transaction_base& t, std::uint64_t first, unix_ms at,
                 const std::vector<log_entry>& entries);
 

@@ -5,6 +5,7 @@
 #include "common/conninfo.hpp"
 #include "common/ids.hpp"
 #include "common/log.hpp"
+#include "storage/postgres/news.hpp"
 #include "storage/postgres/schema.hpp"
 #include "storage/postgres/store_impl.hpp"
 
@@ -102,7 +103,10 @@ postgres_store::postgres_store(std::string url, std::uint64_t last_seq)
                   std::to_string(::getpid()) + " " + new_ulid().substr(16);
 }
 
-postgres_store::~postgres_store() = default;
+postgres_store::~postgres_store() {
+  // Its thread calls into this store: stopped first.
+  listener_.reset();
+}
 
 void postgres_store::lost_writer(const std::exception& e) {
   conn_.reset();
@@ -126,38 +130,28 @@ status postgres_store::connect_writer() {
   }
   try {
     auto c = std::make_unique<pqxx::connection>(url_);
+    // Session settings go through libpqxx (outside a transaction), which
+    // sets them again on a connection it reopens by itself (it does when a
+    // BEGIN finds the connection gone).
+    //
+    // Named, with a token of this store's own, so that a session of ours
+    // the server still holds after the connection broke (it notices late:
+    // TCP keepalive) can be told apart from every other session (another
+    // node's, another store's) and ended below: a transaction it was in
+    // would hold the log head's lock, which every node's commits wait for.
+    c->set_variable("application_name", c->quote(session_name_));
+    // For a session cut off in a transaction that the server still holds
+    // when we are gone for good (a partition, a crash of this machine): the
+    // server ends it. Between the statements of a commit the writer only
+    // builds the next one.
+    c->set_variable("idle_in_transaction_session_timeout", "'10s'");
     // A multi-host URL may land on a standby when no host takes writes.
     pqxx::nontransaction t{*c};
     if (t.exec1("SELECT pg_is_in_recovery()")[0].as<bool>())
       throw pqxx::broken_connection{"the server is a standby (read-only)"};
-    // Named, so that a session of ours the server still holds after the
-    // connection broke (it notices late: TCP keepalive) can be told apart.
-    t.exec_params("SELECT set_config('application_name', $1, false)",
+    t.exec_params("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                  "WHERE application_name = $1 AND pid <> pg_backend_pid()",
                   session_name_);
-    auto lock_sql =
-        "SELECT pg_try_advisory_lock(" + std::to_string(writer_lock_key) + ")";
-    bool held = t.exec1(lock_sql)[0].as<bool>();
-    if (!held) {
-      // Ours from before: ended, and the lock is free once it is gone.
-      auto ended = t.exec_params(
-          "SELECT pg_terminate_backend(a.pid) FROM pg_stat_activity a JOIN "
-          "pg_locks l ON l.pid = a.pid WHERE l.locktype = 'advisory' AND "
-          "l.granted AND l.objid = $1 AND a.application_name = $2 AND a.pid "
-          "<> pg_backend_pid()",
-          static_cast<long long>(writer_lock_key & 0xffffffff), session_name_);
-      for (int i = 0; !ended.empty() && !held && i < 50; ++i) {
-        t.exec0("SELECT pg_sleep(0.1)"); // the backend ends at its pace
-        held = t.exec1(lock_sql)[0].as<bool>();
-      }
-    }
-    // Another tocsin writes here: not ours to write.
-    if (!held) {
-      locked_ = true;
-      throw pqxx::broken_connection{
-          "another tocsin writes to this database (its advisory lock " +
-          std::to_string(writer_lock_key) + " is held)"};
-    }
-    locked_ = false;
     prepare_writes(*c);
     conn_ = std::move(c);
   } catch (const std::exception& e) {
@@ -233,11 +227,7 @@ result<std::unique_ptr<store>> open_postgres_store(const store_options& opts) {
     auto seq = t.exec1("SELECT seq FROM tocsin_log_head")[0].as<long long>();
     auto s = std::make_unique<postgres::postgres_store>(
         opts.postgres_url, static_cast<std::uint64_t>(seq));
-    if (auto st = s->start(); !st) {
-      if (s->locked())
-        return error{"store_locked", st.error().message};
-      return st.error();
-    }
+    TOCSIN_TRY(s->start());
     return std::unique_ptr<store>{std::move(s)};
   } catch (const std::exception& e) {
     auto failure = postgres::store_failure(e);

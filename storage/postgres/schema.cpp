@@ -87,6 +87,33 @@ CREATE TABLE tocsin_settings (
 );
 )sql";
 
+// Version 2: the nodes sharing the store and their leases
+// (storage/cluster.hpp). Every time in them is the database's (now()), never a
+// node's clock.
+constexpr std::string_view schema_v2 = R"sql(
+CREATE TABLE tocsin_nodes (
+  id           text COLLATE "C" PRIMARY KEY,
+  listen       text NOT NULL,        -- the address its API listens on
+  heartbeat_at timestamptz NOT NULL, -- alive while younger than the ttl
+  started_at   timestamptz NOT NULL  -- its first heartbeat since it joined
+);
+-- A lease's holder drives what it names (an endpoint's id, "escalation").
+-- Released or never held: node_id and expires_at null. The epoch grows by
+-- one each time the lease is taken and is never reset: a holder's writes
+-- carry it and are refused once it has moved on (fencing).
+CREATE TABLE tocsin_leases (
+  name       text COLLATE "C" PRIMARY KEY,
+  node_id    text COLLATE "C",
+  epoch      bigint NOT NULL,
+  expires_at timestamptz
+);
+CREATE INDEX tocsin_leases_node ON tocsin_leases (node_id, name);
+)sql";
+
+/// The steps from each version to the next: steps[v - 1] makes version v.
+constexpr std::string_view steps[] = {schema_v1, schema_v2};
+static_assert(std::size(steps) == schema_version);
+
 error unavailable(const std::exception& e) {
   return error{"store_unavailable", std::string{"PostgreSQL: "} + e.what()};
 }
@@ -97,6 +124,18 @@ result<int> read_version(pqxx::transaction_base& t) {
     return 0;
   auto r = t.exec("SELECT version FROM tocsin_schema");
   return r.empty() ? 0 : r[0][0].as<int>();
+}
+
+/// Brings the schema in `t` from `version` to the next.
+void step_up(pqxx::transaction_base& t, int version) {
+  t.exec0(std::string{steps[version]});
+  if (version == 0) {
+    t.exec0("CREATE TABLE tocsin_schema (version integer NOT NULL)");
+    t.exec0("INSERT INTO tocsin_schema VALUES (1)");
+  } else {
+    t.exec0("UPDATE tocsin_schema SET version = " +
+            std::to_string(version + 1));
+  }
 }
 
 } // namespace
@@ -124,9 +163,11 @@ status migrate(pqxx::connection_base& c) {
               ")");
       u.commit();
     };
-    // The transaction ends (committed, or aborted on its way out) before
-    // the lock is let go.
-    auto create_or_check = [&]() -> status {
+    // Each step is a transaction of its own, with its version: one that
+    // fails leaves the store at the version before it. The transaction
+    // ends (committed, or aborted on its way out) before the lock is let go.
+    // The version reached, or the error.
+    auto step = [&]() -> result<int> {
       pqxx::work t{c};
       auto version = read_version(t);
       if (!version)
@@ -138,18 +179,23 @@ status migrate(pqxx::connection_base& c) {
                          std::to_string(schema_version) +
                          " at most: run the newer tocsin (stores are never "
                          "migrated backwards)"};
-      if (*version == 0) {
-        t.exec0(std::string{schema_v1});
-        t.exec0("CREATE TABLE tocsin_schema (version integer NOT NULL)");
-        t.exec0("INSERT INTO tocsin_schema VALUES (" +
-                std::to_string(schema_version) + ")");
-      }
+      if (*version == schema_version)
+        return *version;
+      step_up(t, *version);
       t.commit();
-      return {};
+      return *version + 1;
     };
     status outcome;
     try {
-      outcome = create_or_check();
+      for (;;) {
+        auto reached = step();
+        if (!reached) {
+          outcome = reached.error();
+          break;
+        }
+        if (*reached == schema_version)
+          break;
+      }
     } catch (...) {
       try {
         unlock();

@@ -17,17 +17,13 @@ namespace tocsin::storage::postgres {
 /// The schema this build writes. Version 1: events, deliveries (with the
 /// per-endpoint pending line and the dead letters as partial indexes), the
 /// log with its sequence head, idempotency keys, endpoints, escalation
-/// links and the store's own settings.
-inline constexpr int schema_version = 1;
+/// links and the store's own settings. Version 2: the nodes sharing the
+/// store and their leases (tocsin_nodes, tocsin_leases).
+inline constexpr int schema_version = 2;
 
 /// The key of the advisory lock taken while the schema is created or
 /// migrated (pg_advisory_lock): "tocsin" in ASCII.
 inline constexpr long long schema_lock_key = 0x746f6373696eLL;
-
-/// The session-level advisory lock the writing connection holds: one tocsin
-/// writes to a database at a time (several nodes sharing one take turns
-/// per endpoint instead, with leases).
-inline constexpr long long writer_lock_key = schema_lock_key + 1;
 
 /// Creates the schema in an empty database, migrates an older one, or
 /// checks the current one. Errors: "schema_too_new" (a newer tocsin wrote

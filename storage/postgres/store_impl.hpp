@@ -1,6 +1,7 @@
 // The PostgreSQL store's parts: the connections (one writer that commits
-// for everyone, a few readers), the group commit, the reads and retention.
-// Private to storage/postgres/.
+// for everyone, a few readers, one that listens for news), the group
+// commit, the reads, retention and the cluster's heartbeats. Private to
+// storage/postgres/.
 #pragma once
 
 #include "storage/store.hpp"
@@ -13,6 +14,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <pqxx/pqxx>
 #include <string>
 #include <vector>
@@ -56,7 +58,9 @@ private:
   std::size_t open_ = 0;
 };
 
-class postgres_store final : public store {
+class news_listener;
+
+class postgres_store final : public store, public cluster_store {
 public:
   postgres_store(std::string url, std::uint64_t last_seq);
   ~postgres_store() override;
@@ -104,14 +108,27 @@ public:
   status read_log(
       std::uint64_t from,
       const std::function<bool(std::uint64_t, std::string_view)>& fn) override;
+  cluster_store* cluster() override { return this; }
+
+  // -- the cluster (cluster.cpp, news.cpp) --
+  result<membership> heartbeat(const heartbeat_request& r) override;
+  status leave(std::string_view node) override;
+  result<std::vector<node_record>>
+  nodes(std::chrono::milliseconds ttl) override;
+  void listen(std::function<void(cluster_news, std::uint64_t)> fn) override;
 
   /// Fails at once, without trying, while the database is known to be out
   /// of reach and the next attempt is not due: a read must not wait for a
   /// connection attempt to a host that does not answer each time.
   status reachable_now();
-  /// Opens the writing connection (at open: refused with the lock taken).
+  /// Opens the writing connection.
   status start();
-  bool locked() const { return locked_; }
+  /// The commits and exclusive turns queued, the one writing among them
+  /// (for tests that need sets grouped in one transaction).
+  std::size_t queued() {
+    std::lock_guard lock{mtx_};
+    return queue_.size();
+  }
   reader_pool& readers() { return readers_; }
 
 private:
@@ -123,6 +140,9 @@ private:
     bool taken = false; ///< a leader writes it (in its group)
     std::function<status(pqxx::connection&)> exclusive = {};
     status result = {};
+    /// Its refusal by a fence (a lease taken since): its changes were left
+    /// out of the group's transaction.
+    std::optional<error> fenced = {};
     std::uint64_t last = 0; ///< the number of its last log record
     bool done = false;
     std::condition_variable cv = {};
@@ -130,8 +150,15 @@ private:
   /// Waits for its turn in the queue; the first in line commits for all
   /// queued behind it, in one transaction (group commit).
   result<std::uint64_t> write_in_turn(writer& w);
-  /// Writes `group` in one transaction; each member's `last` set.
+  /// Writes `group` in one transaction and sets each member's `result`:
+  /// its refusal when a fence stops it, else how the transaction went
+  /// (returned). Each written member's `last` set.
   status write_group(const std::vector<writer*>& group);
+  status commit_group(const std::vector<writer*>& group);
+  /// Marks the members of `group` whose fences name a lease that has moved
+  /// on; the number of log records they would have written.
+  std::size_t check_fences(pqxx::transaction_base& t,
+                           const std::vector<writer*>& group);
   /// The writer connection, opened again when lost (at most once a second
   /// while the database cannot be reached).
   status connect_writer();
@@ -140,6 +167,9 @@ private:
   /// connection, reconnecting as long as it takes). true: it committed.
   bool committed_after_all(std::int64_t xid);
   void lost_writer(const std::exception& e);
+  /// Raises last_sequence() to `seq`: numbers only grow, and news of
+  /// another node's commit may come before or after our own later one.
+  void advance_to(std::uint64_t seq);
 
   // -- retention (retention.cpp) --
   status expire_chunk(pqxx::connection& c, unix_ms cutoff, unix_ms keys_cutoff,
@@ -156,8 +186,9 @@ private:
   bool in_doubt_ = false;
   /// Used by the writer at the head of the queue only.
   std::unique_ptr<pqxx::connection> conn_;
-  bool locked_ = false; ///< the last connection found the writer lock held
-  /// The writing session's application_name: "tocsin <host> <pid> <id>".
+  /// The writing session's application_name: "tocsin <host> <pid> <token>",
+  /// the token this store's own (random): no other store, in this process
+  /// or on another node, has the same.
   std::string session_name_;
 
   std::mutex health_mtx_;
@@ -169,6 +200,11 @@ private:
   /// writer's turn.
   unix_ms expire_from_at_ = 0;
   std::string expire_from_id_;
+
+  /// Listens for news once listen() was called; stopped before the rest
+  /// of the store goes.
+  std::mutex listen_mtx_;
+  std::unique_ptr<news_listener> listener_;
 };
 
 } // namespace tocsin::storage::postgres

@@ -2,7 +2,10 @@
 #include "api/handler.hpp"
 
 #include "common/encoding.hpp"
+#include "common/ids.hpp"
+#include "storage/store.hpp"
 #include "tests/support/fakes.hpp"
+#include "tests/support/temp_dir.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -294,6 +297,52 @@ BOOST_AUTO_TEST_CASE(store_reads_run_where_offload_says) {
   BOOST_TEST(*dead == 200);
   BOOST_TEST(*ev == 404);
   BOOST_TEST(*eps == 200);
+}
+
+BOOST_AUTO_TEST_CASE(an_attempt_shows_the_node_that_made_it) {
+  // GET /v1/events/{id} from a store (RocksDB): an attempt made in a
+  // cluster names its node; one made alone has no "node" at all.
+  test::temp_dir dir;
+  auto opened = storage::open_store({.dir = dir.path().string()});
+  BOOST_TEST_REQUIRE(opened.ok());
+  auto& store = **opened;
+  storage::event_record e{new_id("evt"), event, now_ms(), {}};
+  storage::delivery d;
+  d.id = new_id("dlv");
+  d.event_id = e.id;
+  d.endpoint_id = "ep";
+  d.created_at = e.accepted_at;
+  e.delivery_ids.push_back(d.id);
+  storage::attempt a;
+  a.number = 1;
+  a.started_at = e.accepted_at;
+  a.finished_at = e.accepted_at + 5;
+  a.status = 503;
+  a.node = "node-b";
+  d.attempts.push_back(a);
+  a.number = 2;
+  a.node.clear();
+  d.attempts.push_back(a);
+  storage::changes c;
+  c.event_accepted(e);
+  c.delivery_created(d);
+  BOOST_TEST_REQUIRE(store.commit(c, storage::durability::synced).ok());
+  api::request_handler h{
+      engine, store,
+      api::authenticator{{{"r", hex_encode(sha256("read-t")), "read"}}},
+      api::handler_options{}};
+  api::request req;
+  req.method = "GET";
+  req.target = "/v1/events/" + e.id;
+  req.authorization = "Bearer read-t";
+  std::optional<api::response> got;
+  h.handle(std::move(req), [&](api::response r) { got = std::move(r); });
+  BOOST_TEST_REQUIRE(got.has_value());
+  BOOST_TEST_REQUIRE(got->status == 200, got->body);
+  auto attempts = nlohmann::json::parse(got->body)["deliveries"][0]["attempts"];
+  BOOST_TEST_REQUIRE(attempts.size() == 2u);
+  BOOST_TEST(attempts[0]["node"] == "node-b");
+  BOOST_TEST(!attempts[1].contains("node"));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

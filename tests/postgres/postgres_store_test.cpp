@@ -2,7 +2,8 @@
 // database restarted under it (commits refused as "store_unavailable"
 // meanwhile, then taken again without reopening the store), a set the
 // database refuses failing alone instead of with the sets grouped with it,
-// and client bytes kept as bytes. (The contract both backends keep is the
+// client bytes kept as bytes, and two stores (two nodes) committing to one
+// database. (The contract both backends keep is the
 // store_contract suite.)
 #include "storage/postgres/postgres_store.hpp"
 
@@ -11,8 +12,15 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <nlohmann/json.hpp>
+#include <pqxx/pqxx>
+
+#include <algorithm>
+#include <atomic>
 #include <chrono>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
 using namespace tocsin;
@@ -125,19 +133,112 @@ BOOST_AUTO_TEST_CASE(idempotency_keys_are_kept_as_bytes) {
   BOOST_TEST(!s->get_idempotency_key("k")->has_value());
 }
 
-BOOST_AUTO_TEST_CASE(a_second_writer_is_refused_with_store_locked) {
-  auto url = test::fresh_database("store_second");
+BOOST_AUTO_TEST_CASE(two_stores_on_one_database_both_commit) {
+  // Nodes of a cluster, each with its store on the one database: every
+  // commit of either is in the log once, numbered in commit order.
+  auto url = test::fresh_database("store_two_writers");
   store_options o;
   o.kind = backend::postgres;
   o.postgres_url = url;
   auto first = open_store(o);
   BOOST_TEST_REQUIRE(first.ok());
   auto second = open_store(o);
-  BOOST_TEST_REQUIRE(!second.ok());
-  BOOST_TEST(second.error().code == "store_locked");
-  first->reset(); // its session ends, and the lock with it
-  auto third = open_store(o);
-  BOOST_TEST(third.ok(), (third.ok() ? "" : third.error().message));
+  BOOST_TEST_REQUIRE(second.ok(), (second.ok() ? "" : second.error().message));
+  std::vector<std::thread> threads;
+  std::atomic<int> failed{0};
+  std::mutex mtx;
+  std::set<std::string> committed; // event ids
+  for (int i = 0; i < 6; ++i)
+    threads.emplace_back([&, i] {
+      auto& s = i % 2 ? **first : **second;
+      for (int j = 0; j < 25; ++j) {
+        auto c = one_event("ep");
+        auto id = c.list().front().id;
+        if (!s.commit(c, durability::synced).ok()) {
+          ++failed;
+          continue;
+        }
+        std::lock_guard lock{mtx};
+        committed.insert(id);
+      }
+    });
+  for (auto& t : threads)
+    t.join();
+  BOOST_TEST(failed.load() == 0);
+  BOOST_TEST(committed.size() == 150u);
+  std::vector<std::uint64_t> seqs;
+  std::multiset<std::string> logged; // the events' acceptances
+  BOOST_TEST((*first)
+                 ->read_log(1,
+                            [&](std::uint64_t seq, std::string_view text) {
+                              seqs.push_back(seq);
+                              auto j = nlohmann::json::parse(text);
+                              if (j["kind"] == "event.accepted")
+                                logged.insert(j["event_id"]);
+                              return true;
+                            })
+                 .ok());
+  BOOST_TEST_REQUIRE(seqs.size() == 300u);
+  for (std::size_t i = 0; i < seqs.size(); ++i)
+    BOOST_TEST_REQUIRE(seqs[i] == i + 1);
+  BOOST_TEST((logged ==
+              std::multiset<std::string>(committed.begin(), committed.end())));
+  BOOST_TEST((*second)->line_of("ep", {}, 1000, {})->deliveries.size() == 150u);
+}
+
+BOOST_AUTO_TEST_CASE(a_store_ends_only_its_own_stale_session) {
+  // A store that lost its connection ends, as it connects again, the
+  // session the server may still hold for it (by its application_name, a
+  // token of its own in it): never the session of another store.
+  auto url = test::fresh_database("store_stale_session");
+  auto& pg = test::cluster();
+  auto sessions = [&](const std::string& where) {
+    return pg.psql("SELECT pid || ' ' || application_name FROM "
+                   "pg_stat_activity WHERE datname = 'store_stale_session' "
+                   "AND " +
+                       where + " ORDER BY 1",
+                   "postgres");
+  };
+  store_options o;
+  o.kind = backend::postgres;
+  o.postgres_url = url;
+  auto first = open_store(o);
+  BOOST_TEST_REQUIRE(first.ok());
+  auto first_session = sessions("application_name LIKE 'tocsin %'");
+  BOOST_TEST_REQUIRE(
+      std::count(first_session.begin(), first_session.end(), '\n') == 1);
+  auto second = open_store(o);
+  BOOST_TEST_REQUIRE(second.ok());
+  // The second store's commit waits for the log's head (held here) in its
+  // transaction; its session is ended under it.
+  pqxx::connection holder{url};
+  pqxx::work hold{holder};
+  hold.exec("SELECT seq FROM tocsin_log_head FOR UPDATE");
+  std::optional<result<std::uint64_t>> cut;
+  std::thread committer{
+      [&] { cut = (*second)->commit(one_event("ep"), durability::synced); }};
+  BOOST_TEST_REQUIRE(within(std::chrono::seconds{10}, [&] {
+    return !sessions("wait_event_type = 'Lock'").empty();
+  }));
+  auto second_session = sessions("wait_event_type = 'Lock'");
+  BOOST_TEST(second_session != first_session);
+  BOOST_TEST(second_session.find(" tocsin ") != std::string::npos);
+  auto second_pid = second_session.substr(0, second_session.find(' '));
+  BOOST_TEST(pg.psql("SELECT pg_terminate_backend(" + second_pid + ")",
+                     "postgres") == "t\n");
+  committer.join();
+  hold.abort();
+  BOOST_TEST_REQUIRE(cut.has_value());
+  BOOST_TEST(!cut->ok());
+  // It connects again (its own old session ended, if the server still had
+  // it) and commits; the first store's session is the one it had.
+  BOOST_TEST(within(std::chrono::seconds{10},
+                    [&] { return (*second)->writable().ok(); }));
+  auto again = (*second)->commit(one_event("ep"), durability::synced);
+  BOOST_TEST_REQUIRE(again.ok(), (again.ok() ? "" : again.error().message));
+  auto now = sessions("application_name LIKE 'tocsin %'");
+  BOOST_TEST(now.find(first_session) != std::string::npos, now);
+  BOOST_TEST((*first)->commit(one_event("ep"), durability::synced).ok());
 }
 
 BOOST_AUTO_TEST_CASE(

@@ -1,7 +1,7 @@
 // The PostgreSQL store's schema against a real PostgreSQL: created once in
 // an empty database, left alone when current, created once when several
-// nodes start at once (the advisory lock), and a newer one refused
-// untouched.
+// nodes start at once (the advisory lock), an older one brought forward
+// with its rows, and a newer one refused untouched.
 #include "storage/postgres/schema.hpp"
 
 #include "tests/postgres/pg_fixture.hpp"
@@ -83,6 +83,32 @@ BOOST_AUTO_TEST_CASE(a_newer_schema_is_refused_untouched) {
   // The lock was let go: another start is refused the same way, at once.
   pqxx::connection other{db};
   BOOST_TEST(postgres::migrate(other).error().code == "schema_too_new");
+}
+
+BOOST_AUTO_TEST_CASE(a_version_1_store_is_brought_forward_keeping_its_rows) {
+  // A store as version 1 left it: without the cluster's tables.
+  auto db = test::fresh_database("schema_v1");
+  pqxx::connection c{db};
+  BOOST_REQUIRE(postgres::migrate(c).ok());
+  {
+    pqxx::work w{c};
+    w.exec0("DROP TABLE tocsin_nodes, tocsin_leases");
+    w.exec0("UPDATE tocsin_schema SET version = 1");
+    w.exec0("INSERT INTO tocsin_endpoints VALUES ('ep', '{}')");
+    w.exec0("UPDATE tocsin_log_head SET seq = 7");
+    w.commit();
+  }
+  BOOST_REQUIRE(*postgres::stored_schema_version(c) == 1);
+  auto st = postgres::migrate(c);
+  BOOST_TEST_REQUIRE(st.ok(), (st.ok() ? "" : st.error().message));
+  BOOST_TEST(*postgres::stored_schema_version(c) == 2);
+  pqxx::read_transaction r{c};
+  BOOST_TEST(r.exec1("SELECT count(*) FROM tocsin_schema")[0].as<int>() == 1);
+  BOOST_TEST(r.exec1("SELECT count(*) FROM tocsin_endpoints")[0].as<int>() ==
+             1);
+  BOOST_TEST(r.exec1("SELECT seq FROM tocsin_log_head")[0].as<long>() == 7);
+  BOOST_TEST(r.exec1("SELECT count(*) FROM tocsin_nodes")[0].as<int>() == 0);
+  BOOST_TEST(r.exec1("SELECT count(*) FROM tocsin_leases")[0].as<int>() == 0);
 }
 
 BOOST_AUTO_TEST_CASE(an_unreachable_database_is_store_unavailable) {

@@ -89,6 +89,23 @@ BOOST_AUTO_TEST_CASE(delivery_changes_render_as_the_json_they_replace) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(an_attempt_names_its_node_when_it_has_one) {
+  auto d = sample();
+  d.attempts.back().node = "node-a";
+  auto kind = record_kind::attempt_finished;
+  auto stored = stored_log_record(5, 77, kind, log_form::delivery_change,
+                                  compact_delivery_change(d, kind));
+  auto text = rendered(5, stored);
+  BOOST_TEST(text == as_json_record(5, 77, kind, d));
+  BOOST_TEST(text.find(R"("error":"tls: handshake","node":"node-a"})") !=
+                 std::string::npos,
+             text);
+  d.attempts.back().node.clear(); // alone: no "node" at all
+  stored = stored_log_record(5, 77, kind, log_form::delivery_change,
+                             compact_delivery_change(d, kind));
+  BOOST_TEST(rendered(5, stored).find("node") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_CASE(outcomes_and_accepted_events_render_as_before) {
   auto d = sample();
   d.reason = "attempts exhausted";

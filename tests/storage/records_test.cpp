@@ -62,6 +62,7 @@ void check_same(const delivery& a, const delivery& b) {
     BOOST_TEST(x.latency_ms == y.latency_ms);
     BOOST_TEST(x.response == y.response);
     BOOST_TEST(x.error == y.error);
+    BOOST_TEST(x.node == y.node);
   }
   BOOST_TEST((a.news == b.news));
   BOOST_TEST(a.receipt == b.receipt);
@@ -201,6 +202,52 @@ BOOST_AUTO_TEST_CASE(receipts_and_episodes_round_trip_as_tagged_fields) {
   auto bare = encode(e);
   BOOST_TEST((decode_event(bare)->answers == e.answers));
   BOOST_TEST(!decode_event(bare + '\x11').has_value());
+}
+
+BOOST_AUTO_TEST_CASE(attempts_keep_the_node_that_made_them) {
+  // Attempts made in a cluster name their node; those made alone (and
+  // every record of earlier versions) have none, and their record is the
+  // one earlier versions wrote.
+  auto d = sample_delivery();
+  auto alone = encode(d);
+  d.attempts[0].node = "node-a";
+  d.attempts[1].node = "node-\xff\x01";
+  auto stored = encode(d);
+  BOOST_TEST(stored != alone);
+  auto back = decode_delivery(stored);
+  BOOST_REQUIRE(back.has_value());
+  check_same(d, *back);
+  d.attempts[0].node.clear(); // some, not all
+  back = decode_delivery(encode(d));
+  BOOST_REQUIRE(back.has_value());
+  check_same(d, *back);
+  auto old = decode_delivery(alone);
+  BOOST_REQUIRE(old.has_value());
+  BOOST_TEST(old->attempts[0].node.empty());
+  BOOST_TEST(old->attempts[1].node.empty());
+  d.attempts[0].node.clear();
+  d.attempts[1].node.clear();
+  BOOST_TEST(encode(d) == alone);
+  // With the other tagged fields, in their order; a count that is not the
+  // attempts' is damage, as is every cut.
+  d.receipt = "{}";
+  d.attempts[1].node = "b";
+  back = decode_delivery(encode(d));
+  BOOST_REQUIRE(back.has_value());
+  check_same(d, *back);
+  auto full = encode(d);
+  auto nodes = full.size() - 5; // tag 19, count 2, "", "b"
+  BOOST_TEST(full.substr(nodes) == std::string("\x13\x02\x00\x01"
+                                               "b",
+                                               5));
+  for (auto n = nodes; n < full.size(); ++n)
+    BOOST_TEST(
+        decode_delivery(std::string_view{full}.substr(0, n)).has_value() ==
+            (n == nodes),
+        n - nodes);
+  auto miscounted = full;
+  miscounted[nodes + 1] = '\x01';
+  BOOST_TEST(!decode_delivery(miscounted).has_value());
 }
 
 // Exactly what versions before the binary form wrote.

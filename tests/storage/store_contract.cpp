@@ -181,7 +181,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(state_changes_move_deliveries_between_indexes, B,
   a.state = delivery_state::delivered;
   d.state = delivery_state::dead_lettered;
   d.reason = "attempts_exhausted";
-  d.attempts.push_back(attempt{1, 1000, 1100, 503, 12.5, "busy", ""});
+  d.attempts.push_back(attempt{1, 1000, 1100, 503, 12.5, "busy", "", ""});
   ws.clear();
   ws.delivery_changed(a, record_kind::delivery_delivered);
   ws.delivery_changed(d, record_kind::delivery_dead_lettered);
@@ -204,6 +204,27 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(state_changes_move_deliveries_between_indexes, B,
   BOOST_REQUIRE(log->commit(ws, durability::buffered).ok());
   BOOST_TEST(log->list_dead_letters("", 10)->empty());
   BOOST_TEST(pending_ids(*log) == std::vector<std::string>{"dlv_b"});
+}
+
+BOOST_AUTO_TEST_CASE_TEMPLATE(attempts_keep_the_node_that_made_them, B,
+                              backends) {
+  B b;
+  std::unique_ptr<store> log = b.open();
+  auto d = make_delivery("dlv_a", "evt_1");
+  d.attempts.push_back(attempt{1, 1000, 1100, 503, 12.5, "busy", "", ""});
+  d.attempts.push_back(attempt{2, 1200, 1300, 503, 10, "busy", "", "node-b"});
+  changes ws;
+  ws.delivery_changed(d, record_kind::attempt_finished);
+  BOOST_REQUIRE(log->commit(ws, durability::synced).ok());
+  auto got = log->get_delivery("dlv_a");
+  BOOST_REQUIRE(got);
+  BOOST_REQUIRE(*got);
+  BOOST_REQUIRE((*got)->attempts.size() == 2u);
+  BOOST_TEST((*got)->attempts[0].node.empty());
+  BOOST_TEST((*got)->attempts[1].node == "node-b");
+  auto recs = records(*log);
+  BOOST_REQUIRE(recs.size() == 1u);
+  BOOST_TEST(recs[0]["attempt"]["node"] == "node-b");
 }
 
 BOOST_AUTO_TEST_CASE_TEMPLATE(dead_letters_page_in_id_order, B, backends) {
@@ -266,7 +287,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(folding_the_log_gives_the_stored_state, B,
     ws.delivery_created(d);
   });
   for (int n = 1; n <= 2; ++n) {
-    a.attempts.push_back(attempt{n, 1000, 0, 0, 0, "", ""});
+    a.attempts.push_back(attempt{n, 1000, 0, 0, 0, "", "", ""});
     commit([&](changes& ws) {
       ws.delivery_changed(a, record_kind::attempt_started, pending_at_1000);
     });
@@ -278,7 +299,7 @@ BOOST_AUTO_TEST_CASE_TEMPLATE(folding_the_log_gives_the_stored_state, B,
       ws.delivery_changed(a, record_kind::attempt_finished, pending_at_1000);
     });
   }
-  d.attempts.push_back(attempt{1, 1000, 1100, 400, 1, "no", ""});
+  d.attempts.push_back(attempt{1, 1000, 1100, 400, 1, "no", "", ""});
   d.state = delivery_state::dead_lettered;
   d.reason = "rejected_http_400";
   commit([&](changes& ws) {
