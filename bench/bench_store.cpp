@@ -103,6 +103,12 @@ void bench_store::use_new_database(const std::string& name) {
   database_ = name;
 }
 
+std::string bench_store::query(const std::string& sql) const {
+  if (!cluster_)
+    throw std::logic_error("query: the store is not PostgreSQL");
+  return cluster_->psql(sql, database_);
+}
+
 std::string bench_store::description() const {
   if (!cluster_)
     return "rocksdb (embedded, in the daemon's data_dir, on " +

@@ -59,6 +59,11 @@ public:
   /// database of its own in the same cluster. Throws for RocksDB.
   void use_new_database(const std::string& name);
 
+  /// With postgres: runs `sql` with psql on that database; its output
+  /// (unaligned, '|' between columns, tuples only). Throws on failure and
+  /// for RocksDB.
+  std::string query(const std::string& sql) const;
+
   /// For the report's store line: which store, where, on what file system,
   /// and for PostgreSQL its version and the settings that commits depend
   /// on, as the server had them.

@@ -389,11 +389,48 @@ leases_of(std::uint16_t port) {
   return held;
 }
 
+/// The same from the database the nodes share (tocsin_nodes,
+/// tocsin_leases), for a daemon without GET /v1/cluster: live nodes (a
+/// heartbeat younger than `ttl` s) and the unexpired endpoint leases they
+/// hold. nullopt if the tables are not there.
+std::optional<std::map<std::string, std::vector<std::string>>>
+leases_in(const bench_store& store, int ttl) {
+  std::string out;
+  try {
+    out = store.query(
+        "SELECT n.id, coalesce(l.name, '') FROM tocsin_nodes n LEFT JOIN "
+        "tocsin_leases l ON l.node_id = n.id AND l.expires_at > now() AND "
+        "l.name LIKE 'sink-%' WHERE n.heartbeat_at > now() - interval '" +
+        std::to_string(ttl) + " seconds' ORDER BY n.id, l.name");
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+  std::map<std::string, std::vector<std::string>> held;
+  std::istringstream in{out};
+  for (std::string line; std::getline(in, line);) {
+    auto bar = line.find('|');
+    if (bar == std::string::npos)
+      continue;
+    auto& mine = held[line.substr(0, bar)];
+    if (bar + 1 < line.size())
+      mine.push_back(line.substr(bar + 1));
+  }
+  return held;
+}
+
+/// Who drives what: GET /v1/cluster on `port`, or else the database.
+std::optional<std::map<std::string, std::vector<std::string>>>
+lease_view(std::uint16_t port, const bench_store& store, int ttl) {
+  if (auto v = leases_of(port))
+    return v;
+  return leases_in(store, ttl);
+}
+
 /// "n1: 4, n2: 4" (endpoint leases per node), or "not reported".
 std::string describe_leases(
     const std::optional<std::map<std::string, std::vector<std::string>>>& l) {
   if (!l)
-    return "not reported (GET /v1/cluster)";
+    return "not reported (GET /v1/cluster, tocsin_leases)";
   std::string out, sep;
   for (auto& [id, leases] : *l) {
     out += sep + id + ": " + std::to_string(leases.size());
@@ -406,15 +443,15 @@ std::string describe_leases(
 /// endpoint leases between them, each of `nodes` nodes at least one, or
 /// `timeout` passed; the last view.
 std::optional<std::map<std::string, std::vector<std::string>>>
-wait_leases(std::uint16_t port, int nodes, int endpoints,
-            std::chrono::seconds timeout) {
+wait_leases(std::uint16_t port, const bench_store& store, int ttl, int nodes,
+            int endpoints, std::chrono::seconds timeout) {
   auto started = clock_type::now();
   auto deadline = started + timeout;
   std::optional<std::map<std::string, std::vector<std::string>>> view;
   for (;;) {
-    view = leases_of(port);
+    view = lease_view(port, store, ttl);
     if (!view && clock_type::now() - started > 3s)
-      return view; // no such route: nothing to wait for
+      return view; // nothing says: nothing to wait for
     if (view) {
       std::size_t held = 0;
       int holders = 0;
@@ -503,9 +540,9 @@ tp_result run_throughput(const tp_config& cfg, const options& opt, int round,
     }
   }
   if (cfg.cluster)
-    r.leases = describe_leases(
-        wait_leases(nodes[0]->port(), cfg.nodes, opt.endpoints,
-                    std::chrono::seconds{2 * opt.lease_ttl + 5}));
+    r.leases = describe_leases(wait_leases(
+        nodes[0]->port(), store, opt.lease_ttl, cfg.nodes, opt.endpoints,
+        std::chrono::seconds{2 * opt.lease_ttl + 5}));
 
   auto group = [&](int i) {
     return sample_event("group-" + std::to_string(i % opt.endpoints));
@@ -707,16 +744,22 @@ int part_throughput(const options& opt, const fs::path& dir, bench_store& store,
                 work.c_str());
   }
 
-  // On paper: every node on a machine of its own with this machine's
-  // cores, the database on another. A node's bound is its CPU per event;
-  // the database's the lower of its CPU per event and its commit ceiling
-  // (rows/s in 100-row commits, the lower of the two measurements) over the
-  // rows an event writes.
-  auto& c2 = results["cluster2"];
-  auto& c1 = results["cluster1"];
+  // On paper: each node on a machine of its own with this machine's cores,
+  // the database on another of the same size. What a node and the database
+  // spend per event grows with the nodes (each follows the whole shared
+  // log): taken as linear in the number of nodes N through the two
+  // measured points, T(N) for all the nodes together and P(N) for the
+  // database. The nodes share the events evenly, so together they bound the
+  // rate at N x cores / T(N); the database at cores / P(N) (CPU) and at its
+  // commit ceiling (rows/s in 100-row commits, the better of the two
+  // measurements of this run) over the rows an event writes.
   double cores = std::thread::hardware_concurrency();
-  double node_us = mean_of(c1, &tp_result::daemon_us);
-  double pg_us = mean_of(c2, &tp_result::pg_us);
+  auto& c1 = results["cluster1"];
+  auto& c2 = results["cluster2"];
+  double t1 = mean_of(c1, &tp_result::daemon_us);
+  double t2 = mean_of(c2, &tp_result::daemon_us);
+  double p1 = mean_of(c1, &tp_result::pg_us);
+  double p2 = mean_of(c2, &tp_result::pg_us);
   double rows = 0;
   int n_rows = 0;
   for (auto& r : c2)
@@ -725,31 +768,37 @@ int part_throughput(const options& opt, const fs::path& dir, bench_store& store,
       ++n_rows;
     }
   rows = n_rows ? rows / n_rows : 0;
-  double ceiling_rows = std::min(pg_before_figures.batch_rows_per_s,
+  double ceiling_rows = std::max(pg_before_figures.batch_rows_per_s,
                                  pg_after_figures.batch_rows_per_s);
-  if (node_us > 0 && pg_us > 0 && rows > 0) {
-    double node_bound = cores * 1e6 / node_us;
-    double db_cpu_bound = cores * 1e6 / pg_us;
-    double db_commit_bound = ceiling_rows / rows;
-    double db_bound = std::min(db_cpu_bound, db_commit_bound);
-    std::printf("\n  on paper, each node on a machine of its own (%.0f "
-                "cores), the database on another:\n",
-                cores);
-    std::printf("    a node: %.0f cores x 1e6 / %.1f us per event (1 node, "
-                "cluster mode) = %.0f events/s\n",
-                cores, node_us, node_bound);
-    std::printf("    the database: CPU %.0f cores x 1e6 / %.1f us per event "
-                "(2 nodes) = %.0f events/s; commits %.0f rows/s (100-row "
-                "INSERTs, lower ceiling) / %.2f rows per event = %.0f "
-                "events/s; bound %.0f events/s\n",
-                cores, pg_us, db_cpu_bound, ceiling_rows, rows, db_commit_bound,
-                db_bound);
+  if (t1 > 0 && t2 > 0 && p1 > 0 && p2 > 0 && rows > 0) {
+    auto t_of = [&](int n) { return std::max(1.0, t1 + (t2 - t1) * (n - 1)); };
+    auto p_of = [&](int n) { return std::max(1.0, p1 + (p2 - p1) * (n - 1)); };
+    double commit_bound = ceiling_rows / rows;
+    std::printf("\n  on paper: each node on a machine of its own (%.0f "
+                "cores), the database on another (%.0f cores)\n",
+                cores, cores);
+    std::printf("    measured, us per event: tocsin T(1) = %.1f, T(2) = %.1f "
+                "(all nodes); PostgreSQL P(1) = %.1f, P(2) = %.1f; taken as "
+                "linear in N: T(N) = %.1f + %.1f (N - 1), P(N) = %.1f + %.1f "
+                "(N - 1)\n",
+                t1, t2, p1, p2, t1, t2 - t1, p1, p2 - p1);
+    std::printf("    the database's commits: %.0f rows/s (100-row INSERTs, "
+                "the better ceiling of this run) / %.2f rows per event = "
+                "%.0f events/s\n",
+                ceiling_rows, rows, commit_bound);
     double prev = 0;
-    for (int m = 1; m <= 3; ++m) {
-      double total = std::min(m * node_bound, db_bound);
-      std::printf("    %d node machine(s): min(%d x %.0f, %.0f) = %.0f "
-                  "events/s (+%.0f)\n",
-                  m, m, node_bound, db_bound, total, total - prev);
+    for (int n = 1; n <= 3; ++n) {
+      double nodes_bound = n * cores * 1e6 / t_of(n);
+      double db_cpu = cores * 1e6 / p_of(n);
+      double total = std::min({nodes_bound, db_cpu, commit_bound});
+      const char* by = total == nodes_bound ? "the nodes"
+                       : total == db_cpu    ? "the database's CPU"
+                                            : "the database's commits";
+      std::printf("    %d node machine(s): nodes %d x %.0f x 1e6 / %.1f = "
+                  "%.0f; database CPU %.0f x 1e6 / %.1f = %.0f; commits "
+                  "%.0f -> %.0f events/s (%+.0f), bound by %s\n",
+                  n, n, cores, t_of(n), nodes_bound, cores, p_of(n), db_cpu,
+                  commit_bound, total, total - prev, by);
       prev = total;
     }
   }
@@ -1234,8 +1283,9 @@ ha_result ha_tocsin(const options& opt, int round, const fs::path& dir,
       return h;
     }
   }
-  auto view = wait_leases(nodes[0]->port(), 3, opt.ha_endpoints,
-                          std::chrono::seconds{2 * opt.lease_ttl + 5});
+  auto view =
+      wait_leases(nodes[0]->port(), store, opt.lease_ttl, 3, opt.ha_endpoints,
+                  std::chrono::seconds{2 * opt.lease_ttl + 5});
   // The node holding the most endpoint leases (n1 if nobody says).
   std::size_t victim = 0;
   if (view) {
@@ -1303,7 +1353,7 @@ ha_result ha_tocsin(const options& opt, int round, const fs::path& dir,
   auto load_end = start + std::chrono::seconds{opt.ha_seconds};
   auto survivor = nodes[(victim + 1) % nodes.size()]->port();
   while (clock_type::now() < load_end && (h.seen_gone < 0 || h.took_over < 0)) {
-    auto v = leases_of(survivor);
+    auto v = lease_view(survivor, store, opt.lease_ttl);
     if (!v)
       break;
     auto t = secs(clock_type::now() - kill_at);
@@ -1325,7 +1375,7 @@ ha_result ha_tocsin(const options& opt, int round, const fs::path& dir,
       cpu += nodes[i]->cpu() - cpu_before[i];
   wait_quiet(sink, std::chrono::seconds{opt.ha_quiet}, 300s);
   auto after = nodes[(victim + 1) % nodes.size()]->port();
-  auto view_after = leases_of(after);
+  auto view_after = lease_view(after, store, opt.lease_ttl);
   for (std::size_t i = 0; i < nodes.size(); ++i)
     if (i != victim)
       nodes[i]->stop();
