@@ -75,10 +75,12 @@ void bench_store::check_flags(const std::string& kind, int pg_clients) {
 }
 
 bench_store::bench_store(const std::string& kind,
-                         std::filesystem::path data_dir, int pg_clients)
+                         std::filesystem::path data_dir, int pg_clients,
+                         std::vector<std::string> settings)
     : data_dir_(std::move(data_dir)), pg_clients_(pg_clients) {
-  if (kind == "postgres")
-    cluster_ = std::make_unique<test::pg_cluster>(); // creates "tocsin"
+  if (kind == "postgres") // creates "tocsin"
+    cluster_ = std::make_unique<test::pg_cluster>(
+        test::pg_options{.settings = std::move(settings)});
 }
 
 bench_store::~bench_store() = default;

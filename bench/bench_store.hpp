@@ -20,6 +20,7 @@
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tocsin::bench {
 
@@ -36,9 +37,10 @@ public:
   /// With "postgres", starts the cluster and creates the database; throws
   /// std::runtime_error with the commands' output when it cannot.
   /// `data_dir`: the daemon's (it need not exist yet). `pg_clients`: the
-  /// connections of the ceiling's one-row phase.
+  /// connections of the ceiling's one-row phase. `settings`: server
+  /// settings beyond the defaults ("name=value", for a diagnostic run).
   bench_store(const std::string& kind, std::filesystem::path data_dir,
-              int pg_clients);
+              int pg_clients, std::vector<std::string> settings = {});
   ~bench_store();
   bench_store(const bench_store&) = delete;
   bench_store& operator=(const bench_store&) = delete;

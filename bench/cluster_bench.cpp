@@ -129,6 +129,10 @@ struct options {
   int lease_ttl = 10; ///< [cluster] lease_ttl, seconds (the default)
   /// The daemon of the "single" configuration; empty: the one built here.
   std::string single_binary;
+  /// > 0: PostgreSQL loads pg_stat_statements and each configuration lists
+  /// its N statements that took the most time (a diagnostic run: the
+  /// extension costs the server a little).
+  int pg_statements = 0;
   // ha
   int ha_rate = 20;
   int ha_seconds = 40;
@@ -155,7 +159,8 @@ constexpr const char* usage_text =
     "usage: cluster_bench [--parts throughput,ha|ha-alertmanager|ha-tocsin] "
     "[--rounds R]\n  [--events N] [--batch B] [--connections C] "
     "[--endpoints E] [--in-flight M]\n  [--nginx-workers W] [--pg-clients N] "
-    "[--lease-ttl S] [--single-binary PATH]\n  [--ha-rate R] [--ha-seconds S] "
+    "[--lease-ttl S] [--single-binary PATH] [--pg-statements N]\n  [--ha-rate "
+    "R] [--ha-seconds S] "
     "[--ha-kill-at K] "
     "[--ha-quiet Q] [--ha-endpoints E]\n  [--peer-timeout D] "
     "[--group-interval D] [--alertmanager PATH]";
@@ -174,6 +179,7 @@ options parse(int argc, char** argv) {
                {"--pg-clients", &o.pg_clients},
                {"--lease-ttl", &o.lease_ttl},
                {"--single-binary", &o.single_binary},
+               {"--pg-statements", &o.pg_statements},
                {"--ha-rate", &o.ha_rate},
                {"--ha-seconds", &o.ha_seconds},
                {"--ha-kill-at", &o.ha_kill_at},
@@ -217,6 +223,8 @@ std::string command_line(const options& o) {
     c << " --nginx-workers " << o.nginx_workers;
     if (!o.single_binary.empty())
       c << " --single-binary " << o.single_binary;
+    if (o.pg_statements > 0)
+      c << " --pg-statements " << o.pg_statements;
   }
   if (o.needs_postgres())
     c << " --pg-clients " << o.pg_clients << " --lease-ttl " << o.lease_ttl;
@@ -496,6 +504,7 @@ struct tp_result {
   double busy_cores = 0, measured_cores = 0;
   bench_store::work_figures work;
   std::string leases;
+  std::string statements; ///< --pg-statements
 };
 
 /// Arrivals at nginx by webhook-id (one endpoint per event): the first
@@ -516,6 +525,8 @@ tp_result run_throughput(const tp_config& cfg, const options& opt, int round,
   tp_result r;
   store.use_new_database(std::string{"tocsin_r"} + std::to_string(round) + "_" +
                          cfg.name);
+  if (opt.pg_statements > 0)
+    store.query("CREATE EXTENSION pg_stat_statements");
   sink.take_arrivals(); // what an earlier configuration left
   std::vector<std::unique_ptr<node>> nodes;
   for (int i = 0; i < cfg.nodes; ++i) {
@@ -555,6 +566,8 @@ tp_result run_throughput(const tp_config& cfg, const options& opt, int round,
     ports.push_back(n->port());
     node_cpu_before.push_back(n->cpu());
   }
+  if (opt.pg_statements > 0)
+    store.query("SELECT pg_stat_statements_reset()");
   auto store_cpu_before = store.cpu_seconds();
   auto sink_cpu_before = sink.cpu_seconds();
   auto self_before = self_cpu_seconds();
@@ -593,6 +606,25 @@ tp_result run_throughput(const tp_config& cfg, const options& opt, int round,
   auto sink_cpu = sink.cpu_seconds() - sink_cpu_before;
   auto self_cpu = self_cpu_seconds() - self_before;
   auto busy = machine_busy_seconds() - busy_before;
+  if (opt.pg_statements > 0) {
+    // Per 1,000 events: calls, and milliseconds executing.
+    auto k = static_cast<double>(std::max<std::size_t>(1, r.accepted)) / 1000;
+    std::istringstream rows{store.query(
+        "SELECT calls, total_exec_time, left(regexp_replace(query, "
+        "'\\s+', ' ', 'g'), 110) FROM pg_stat_statements WHERE dbid = "
+        "(SELECT oid FROM pg_database WHERE datname = current_database()) "
+        "ORDER BY total_exec_time DESC LIMIT " +
+        std::to_string(opt.pg_statements))};
+    for (std::string line; std::getline(rows, line);) {
+      std::istringstream f{line};
+      std::string calls, ms, text;
+      std::getline(f, calls, '|');
+      std::getline(f, ms, '|');
+      std::getline(f, text);
+      r.statements += "      " + num(std::stod(calls) / k, 1) + " calls, " +
+                      num(std::stod(ms) / k, 2) + " ms: " + text + "\n";
+    }
+  }
   for (auto& n : nodes)
     n->stop();
   got.add(sink.take_arrivals());
@@ -665,6 +697,10 @@ void print_tp(const tp_config& cfg, int round, const tp_result& r,
               r.work.by_table.c_str());
   if (!r.leases.empty())
     std::printf("    leases at the start: %s\n", r.leases.c_str());
+  if (!r.statements.empty())
+    std::printf("    PostgreSQL's statements that took longest, per 1,000 "
+                "events (pg_stat_statements):\n%s",
+                r.statements.c_str());
   std::printf("    machine: %.2f cores busy in the window, %.2f of them the "
               "processes measured (daemons, PostgreSQL, nginx, this bench)\n",
               r.busy_cores, r.measured_cores);
@@ -1498,8 +1534,12 @@ int main(int argc, char** argv) {
     auto cert = ca.issue("sink", {"localhost"}, {"127.0.0.1"});
     std::unique_ptr<bench_store> store;
     if (opt.needs_postgres())
-      store = std::make_unique<bench_store>("postgres", dir.path() / "data",
-                                            opt.pg_clients);
+      store = std::make_unique<bench_store>(
+          "postgres", dir.path() / "data", opt.pg_clients,
+          opt.pg_statements > 0
+              ? std::vector<std::string>{"shared_preload_libraries="
+                                         "pg_stat_statements"}
+              : std::vector<std::string>{});
 
     std::printf("tocsin cluster benchmark\n");
     std::printf("  machine: %s, %s RAM\n", machine().c_str(),
