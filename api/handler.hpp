@@ -11,6 +11,7 @@
 #include "storage/store.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -75,6 +76,16 @@ struct handler_options {
   /// The largest body of a route (server.max_body_bytes); the integration
   /// routes take at most integration_max_body_bytes (64 KiB) of it.
   std::size_t max_body_bytes = defaults::max_body_bytes;
+  /// GET /v1/cluster: this node's id (app::node_id_of), which store it runs
+  /// on, and how long a heartbeat lasts (a node is alive while its last one
+  /// is younger).
+  std::string node_id = {};
+  storage::backend backend = storage::backend::rocksdb;
+  std::chrono::milliseconds lease_ttl{10000};
+  /// The address the API listens on (the port it was given once bound):
+  /// what GET /v1/cluster shows for this node alone, with RocksDB. Unset:
+  /// empty.
+  std::function<std::string()> listen = {};
 };
 
 /// What the head of a request that announces a body may do (check_head).
@@ -164,6 +175,7 @@ private:
   void resolve_event(call& c);
   void slack_interaction(call& c);
   void pagerduty_webhook(call& c);
+  void get_cluster(call& c);
 
   void answer_event(call& c, storage::event_state state);
 

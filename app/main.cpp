@@ -29,6 +29,8 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <memory>
+#include <mutex>
 #include <optional>
 
 #include <sys/stat.h>
@@ -117,6 +119,26 @@ result<std::unique_ptr<storage::store>> open_store(const app::config& cfg) {
                  store.error().field};
   return store;
 }
+
+/// The address the API listens on: the configured one until the server
+/// has bound its port (port 0: the one the system picked).
+class bound_address {
+public:
+  explicit bound_address(std::string configured)
+      : address_(std::move(configured)) {}
+  std::string get() const {
+    std::lock_guard g{mtx_};
+    return address_;
+  }
+  void set(std::string address) {
+    std::lock_guard g{mtx_};
+    address_ = std::move(address);
+  }
+
+private:
+  mutable std::mutex mtx_;
+  std::string address_;
+};
 
 int serve(const std::string& config_file) {
   // Signals are taken synchronously by this thread (sigwait below); block
@@ -248,6 +270,13 @@ int serve(const std::string& config_file) {
   api_opts.slack_response_url_hosts = cfg->slack_response_url_hosts;
   api_opts.pagerduty_webhook_secret = cfg->pagerduty_webhook_secret;
   api_opts.rules.transports = &*transports;
+  // GET /v1/cluster: this node, and (once the server is bound) its address.
+  api_opts.node_id = app::node_id_of(*cfg);
+  api_opts.backend = cfg->storage.backend;
+  api_opts.lease_ttl =
+      std::chrono::milliseconds{std::llround(cfg->cluster.lease_ttl * 1000)};
+  auto listen_address = std::make_shared<bound_address>(cfg->server.listen);
+  api_opts.listen = [listen_address] { return listen_address->get(); };
   // GET /v1/stream: one thread tails the log for every client.
   std::optional<api::stream_hub> stream_hub{std::in_place, **log};
   api_opts.stream = &*stream_hub;
@@ -275,6 +304,7 @@ int serve(const std::string& config_file) {
   auto server = api::start_server(server_opts, handler);
   if (!server)
     return refuse("server", server.error());
+  listen_address->set((*server)->address());
   log::info("listening", {{"address", (*server)->address()},
                           {"version", version},
                           {"endpoints", std::to_string(endpoint_count)},

@@ -1,6 +1,8 @@
 // Retention in PostgreSQL: what finished before the cutoff goes, a chunk at
-// a time, each chunk one transaction in the writer's turn (as a commit), so
-// that a delivery replayed meanwhile is never removed under it.
+// a time, each chunk one transaction in the writer's turn (as a commit)
+// holding the log head's lock (as every node's commit does), so that a
+// delivery replayed meanwhile, here or on another node, is never removed
+// under it.
 #include "storage/postgres/arrays.hpp"
 #include "storage/postgres/store_impl.hpp"
 
@@ -36,6 +38,9 @@ status postgres_store::expire_chunk(pqxx::connection& c, unix_ms cutoff,
                                     unix_ms keys_cutoff, std::size_t limit,
                                     expiry& out) {
   pqxx::work t{c};
+  // Commits of other nodes sharing the database wait until this chunk is
+  // done, and it reads what the ones before it committed.
+  t.exec("SELECT seq FROM tocsin_log_head FOR UPDATE");
   // Finished deliveries in the order they finished, from where the last
   // chunk stopped.
   auto finished = t.exec_params(

@@ -390,6 +390,29 @@ BOOST_AUTO_TEST_CASE(a_hand_off_a_page_has_seen_is_not_taken_twice) {
   BOOST_TEST(stored("dlv_1").attempts.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(deliveries_another_node_made_pending_are_fetched_once) {
+  auto a = spawn(endpoint("ep", {1, 1, 1, 1})); // nothing in the store yet
+  BOOST_TEST(client.requests.empty());
+  // Another node of the cluster accepted an event for ep: its delivery is
+  // in the store, and the log's news of it reaches this node's actor.
+  job("1", "ep");
+  std::vector<actors::pending_news> news{
+      {"dlv_1", "ep", real_log->last_sequence()}};
+  caf::anon_send(a, actors::fetch_atom_v, news);
+  run();
+  BOOST_TEST(held_ids(client) == std::vector<std::string>{"evt_1"},
+             boost::test_tools::per_element());
+  client.answer(200);
+  run();
+  BOOST_TEST((stored("dlv_1").state == delivery_state::delivered));
+  // The same news again (a poll after a notification): delivered already.
+  caf::anon_send(a, actors::fetch_atom_v, news);
+  run();
+  advance(10000);
+  BOOST_TEST(client.requests.empty());
+  BOOST_TEST(stored("dlv_1").attempts.size() == 1u);
+}
+
 BOOST_AUTO_TEST_CASE(new_deliveries_past_the_frontier_wait_their_turn) {
   for (auto id : {"1", "2", "3", "4", "5"}) {
     job(id, "ep");
@@ -498,7 +521,7 @@ BOOST_AUTO_TEST_CASE(an_ordered_endpoint_ignores_severity) {
 BOOST_AUTO_TEST_CASE(an_attempt_a_crash_cut_short_is_made_again) {
   // The store as a SIGKILL left it: an attempt started, never finished.
   auto j = job("1", "ep");
-  j.state.attempts.push_back(storage::attempt{1, now(), 0, 0, 0, "", ""});
+  j.state.attempts.push_back(storage::attempt{1, now(), 0, 0, 0, "", "", ""});
   storage::changes ws;
   ws.delivery_changed(j.state, storage::record_kind::attempt_started,
                       storage::standing_of(j.state));

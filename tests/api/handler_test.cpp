@@ -59,6 +59,7 @@ BOOST_AUTO_TEST_CASE(every_route_checks_its_role) {
       {"GET", "/v1/events/evt_01JD0000000000000000000000", "", 404, 403, 404},
       {"GET", "/v1/events?state=open", "", 200, 403, 200},
       {"GET", "/v1/dead-letters", "", 200, 403, 200},
+      {"GET", "/v1/cluster", "", 200, 403, 200},
       {"POST", "/v1/dead-letters/dlv_01JD0000000000000000000000/replay", "",
        202, 403, 403},
       {"POST", "/v1/endpoints/ops/replay", "", 202, 403, 403},
@@ -290,13 +291,123 @@ BOOST_AUTO_TEST_CASE(store_reads_run_where_offload_says) {
   auto dead = status_of("GET", "/v1/dead-letters");
   auto ev = status_of("GET", "/v1/events/evt_01JD0000000000000000000000");
   auto eps = status_of("GET", "/v1/endpoints");
-  BOOST_TEST(parked.size() == 3u);
+  auto nodes = status_of("GET", "/v1/cluster");
+  BOOST_TEST(parked.size() == 4u);
   BOOST_TEST(*dead == 0); // not answered until the work runs
   for (auto& work : parked)
     work();
   BOOST_TEST(*dead == 200);
   BOOST_TEST(*ev == 404);
   BOOST_TEST(*eps == 200);
+  BOOST_TEST(*nodes == 200);
+}
+
+namespace {
+
+/// A cluster store whose nodes() a test sets.
+struct fake_cluster final : storage::cluster_store {
+  result<storage::membership>
+  heartbeat(const storage::heartbeat_request&) override {
+    return storage::membership{};
+  }
+  status leave(std::string_view) override { return {}; }
+  result<std::vector<storage::node_record>>
+  nodes(std::chrono::milliseconds ttl) override {
+    asked_ttl = ttl;
+    if (failure)
+      return *failure;
+    return all;
+  }
+  void
+  listen(std::function<void(storage::cluster_news, std::uint64_t)>) override {}
+
+  std::vector<storage::node_record> all;
+  std::optional<error> failure;
+  std::chrono::milliseconds asked_ttl{0};
+};
+
+} // namespace
+
+BOOST_AUTO_TEST_CASE(
+    the_cluster_of_a_node_alone_is_itself_with_every_endpoint) {
+  log.endpoint_id = "ops";
+  log.endpoint_definition = "{}";
+  api::handler_options opts;
+  opts.node_id = "host-1:8650";
+  opts.listen = [] { return std::string{"127.0.0.1:8650"}; };
+  api::request_handler h{
+      engine, log,
+      api::authenticator{{{"r", hex_encode(sha256("read-t")), "read"},
+                          {"i", hex_encode(sha256("ingest-t")), "ingest"}}},
+      opts};
+  auto get = [&](const std::string& token) {
+    api::response got{0, {}, {}};
+    h.handle(api::request{"GET", "/v1/cluster", "", "Bearer " + token, "", ""},
+             [&](api::response r) { got = r; });
+    return got;
+  };
+  BOOST_TEST(get("ingest-t").status == 403);
+  auto before = now_ms();
+  auto got = get("read-t");
+  BOOST_TEST_REQUIRE(got.status == 200, got.body);
+  auto j = nlohmann::json::parse(got.body);
+  BOOST_TEST(j["node"] == "host-1:8650");
+  BOOST_TEST(j["backend"] == "rocksdb");
+  BOOST_REQUIRE(j["nodes"].size() == 1u);
+  auto& n = j["nodes"][0];
+  BOOST_TEST(n["id"] == "host-1:8650");
+  BOOST_TEST(n["listen"] == "127.0.0.1:8650");
+  BOOST_TEST(n["alive"] == true);
+  BOOST_TEST(n["endpoints"] == nlohmann::json::array({"ops"}));
+  BOOST_TEST(!n.contains("escalation"));
+  auto at = parse_rfc3339(n["heartbeat_at"].get<std::string>());
+  BOOST_TEST_REQUIRE(at.has_value());
+  BOOST_TEST(*at >= before - 1); // now (to the millisecond)
+  BOOST_TEST(n["heartbeat_at"].get<std::string>().size() == 24u); // ms, Z
+}
+
+BOOST_AUTO_TEST_CASE(the_cluster_lists_the_nodes_the_store_knows) {
+  fake_cluster shared;
+  shared.all = {
+      {"n1", "127.0.0.1:8001", 1795756200123, true, {"a", "escalation", "b"}},
+      {"n2", "127.0.0.1:8002", 1795756100000, false, {}}};
+  log.in_cluster = &shared;
+  api::handler_options opts;
+  opts.node_id = "n2";
+  opts.backend = storage::backend::postgres;
+  opts.lease_ttl = std::chrono::milliseconds{3000};
+  api::request_handler h{
+      engine, log,
+      api::authenticator{{{"r", hex_encode(sha256("read-t")), "read"}}}, opts};
+  auto get = [&] {
+    api::response got{0, {}, {}};
+    h.handle(api::request{"GET", "/v1/cluster", "", "Bearer read-t", "", ""},
+             [&](api::response r) { got = r; });
+    return got;
+  };
+  auto got = get();
+  BOOST_TEST_REQUIRE(got.status == 200, got.body);
+  BOOST_TEST(shared.asked_ttl.count() == 3000);
+  auto j = nlohmann::json::parse(got.body);
+  BOOST_TEST(j["node"] == "n2");
+  BOOST_TEST(j["backend"] == "postgres");
+  BOOST_TEST(j["nodes"] == nlohmann::json::parse(R"([
+    {"id":"n1","listen":"127.0.0.1:8001",
+     "heartbeat_at":"2026-11-27T05:10:00.123Z","alive":true,
+     "endpoints":["a","b"],"escalation":true},
+    {"id":"n2","listen":"127.0.0.1:8002",
+     "heartbeat_at":"2026-11-27T05:08:20.000Z","alive":false,
+     "endpoints":[]}])"),
+             j["nodes"].dump());
+
+  // The database out of reach: come back later, as for any store read.
+  shared.failure = error{"store_unavailable", "the database is restarting"};
+  got = get();
+  BOOST_TEST(got.status == 503);
+  BOOST_TEST(got.body.find("store_unavailable") != std::string::npos);
+  BOOST_TEST((got.headers == std::vector<std::pair<std::string, std::string>>{
+                                 {"Retry-After", "1"}}));
+  log.in_cluster = nullptr;
 }
 
 BOOST_AUTO_TEST_CASE(an_attempt_shows_the_node_that_made_it) {

@@ -2,6 +2,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <unistd.h>
+
 using namespace tocsin;
 using namespace tocsin::app;
 
@@ -193,6 +195,20 @@ BOOST_AUTO_TEST_CASE(the_cluster_section_names_the_node_and_the_lease_ttl) {
     if (!r)
       BOOST_TEST(r.error().field.rfind("cluster.", 0) == 0, r.error().field);
   }
+}
+
+BOOST_AUTO_TEST_CASE(the_node_id_defaults_to_the_host_name_and_the_port) {
+  auto named = parse_config("[cluster]\nnode_id = \"eu-1\"\n", "t");
+  BOOST_REQUIRE(named);
+  BOOST_TEST(node_id_of(*named) == "eu-1");
+  auto unnamed = parse_config("[server]\nlisten = \"0.0.0.0:9000\"\n", "t");
+  BOOST_REQUIRE(unnamed);
+  char host[256] = {};
+  BOOST_REQUIRE(::gethostname(host, sizeof host - 1) == 0);
+  BOOST_TEST(node_id_of(*unnamed) == std::string{host} + ":9000");
+  auto defaults = parse_config("", "t");
+  BOOST_REQUIRE(defaults);
+  BOOST_TEST(node_id_of(*defaults) == std::string{host} + ":8650");
 }
 
 BOOST_AUTO_TEST_CASE(the_storage_backend_and_its_url_are_read) {

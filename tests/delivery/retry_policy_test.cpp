@@ -26,7 +26,7 @@ storage::delivery with_attempts(int n) {
   storage::delivery d;
   d.window_start = 0;
   for (int i = 1; i <= n; ++i)
-    d.attempts.push_back(storage::attempt{i, 0, 1, 503, 1, "", ""});
+    d.attempts.push_back(storage::attempt{i, 0, 1, 503, 1, "", "", ""});
   return d;
 }
 
@@ -157,8 +157,8 @@ BOOST_AUTO_TEST_CASE(interrupted_attempts_do_not_count) {
   std::mt19937_64 rng{1};
   auto d = with_attempts(4);
   d.attempts.push_back(
-      storage::attempt{5, 0, 1, 0, 0, "", std::string{interrupted_error}});
-  d.attempts.push_back(storage::attempt{6, 0, 1, 503, 0, "", ""});
+      storage::attempt{5, 0, 1, 0, 0, "", std::string{interrupted_error}, ""});
+  d.attempts.push_back(storage::attempt{6, 0, 1, 503, 0, "", "", ""});
   BOOST_TEST(counted_attempts(d) == 5);
   d.attempts.pop_back();
   BOOST_TEST(counted_attempts(d) == 4);

@@ -1,10 +1,14 @@
 // The endpoints API against the real daemon: create, route, change, rotate,
 // delete; every change survives a restart; nothing queued silently vanishes.
 #include "tests/e2e/fixture.hpp"
+
+#include "common/time.hpp"
 #include "tests/support/run_command.hpp"
 
 #include <boost/test/unit_test.hpp>
 
+#include <chrono>
+#include <cstdlib>
 #include <thread>
 
 using namespace tocsin::test;
@@ -392,6 +396,38 @@ BOOST_AUTO_TEST_CASE(credentials_in_options_are_never_shown_whole) {
   BOOST_TEST(cli.code == 0, cli);
   shown(cli.out, "CLI: ");
   BOOST_TEST(contains(cli.out, "Wxyz"), cli);
+}
+
+BOOST_AUTO_TEST_CASE(a_node_alone_is_its_own_cluster) {
+  // With RocksDB (this suite's store) GET /v1/cluster lists this node alone,
+  // alive, driving every endpoint (the config's and the API's).
+  daemon_fixture f;
+  auto receiver = f.make_receiver();
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}}, {},
+          "[cluster]\nnode_id = \"solo-1\"\n");
+  auto made = create_endpoint(f, fast_endpoint(*receiver))["id"];
+  auto before = std::chrono::system_clock::now();
+  auto r = f.get("/v1/cluster", f.admin_token());
+  BOOST_REQUIRE_MESSAGE(r.status == 200, r.status << " " << r.body);
+  auto j = json::parse(r.body);
+  BOOST_TEST(j["node"] == "solo-1");
+  if (f.backend() != tocsin::storage::backend::rocksdb)
+    return; // a cluster's answer: cluster_test
+  BOOST_TEST(j["backend"] == "rocksdb");
+  BOOST_REQUIRE(j["nodes"].size() == 1u);
+  auto& n = j["nodes"][0];
+  BOOST_TEST(n["id"] == "solo-1");
+  BOOST_TEST(n["listen"] == "127.0.0.1:" + std::to_string(f.api_port()));
+  BOOST_TEST(n["alive"] == true);
+  BOOST_TEST(n["endpoints"] == json::array({made, "ops"}), n.dump());
+  auto at = tocsin::parse_rfc3339(n["heartbeat_at"].get<std::string>());
+  BOOST_REQUIRE(at.has_value());
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 before.time_since_epoch())
+                 .count();
+  BOOST_TEST(std::abs(*at - now) < 5000, *at << " vs " << now);
+  // Role read, like every other read.
+  BOOST_TEST(f.get("/v1/cluster").status == 401);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

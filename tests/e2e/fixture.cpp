@@ -102,7 +102,8 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
     cfg << "[storage]\nbackend = \"postgres\"\npostgres_url = \""
         << postgres_url_ << "\"\n\n";
   }
-  cfg << "[delivery]\nca_file = \"" << ca_.ca_file() << "\"\njitter = 0\n"
+  cfg << "[delivery]\nca_file = \""
+      << (ca_file_.empty() ? ca_.ca_file() : ca_file_) << "\"\njitter = 0\n"
       << "allow_networks = [" << allow_networks_ << "]\n"
       << "timeout = 5\n"
       // Retry schedules here are in milliseconds; so is the circuit's pause.

@@ -105,6 +105,9 @@ public:
   void set_allow_networks(std::string items) {
     allow_networks_ = std::move(items);
   }
+  /// delivery.ca_file: the CA the daemon trusts (default: this fixture's
+  /// own; nodes of a cluster trust one, whose receivers they all reach).
+  void set_ca_file(std::string file) { ca_file_ = std::move(file); }
   /// For configs that list tokens: the admin token the test configured.
   void use_admin_token(std::string token) { admin_token_ = std::move(token); }
   std::uint16_t api_port() const { return api_port_; }
@@ -124,6 +127,7 @@ private:
   std::string admin_token_;
   std::string allow_networks_ = "\"127.0.0.0/8\", \"::1/128\"";
   std::string delivery_extra_;
+  std::string ca_file_; ///< empty: ca_'s
   storage::backend backend_;
   std::string postgres_url_; ///< made at the first start() when empty
 };

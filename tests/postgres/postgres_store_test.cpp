@@ -241,6 +241,38 @@ BOOST_AUTO_TEST_CASE(a_store_ends_only_its_own_stale_session) {
   BOOST_TEST((*first)->commit(one_event("ep"), durability::synced).ok());
 }
 
+BOOST_AUTO_TEST_CASE(retention_takes_its_turn_with_every_nodes_commits) {
+  // A chunk of retention holds the log head as a commit does: a commit of
+  // another node (here: the test's transaction holding the head) is never
+  // interleaved with it, so a delivery it replays is not removed under it.
+  auto url = test::fresh_database("store_retention_turn");
+  store_options o;
+  o.kind = backend::postgres;
+  o.postgres_url = url;
+  auto s = open_store(o);
+  BOOST_TEST_REQUIRE(s.ok());
+  pqxx::connection other{url};
+  pqxx::work other_commit{other};
+  other_commit.exec("UPDATE tocsin_log_head SET seq = seq");
+  std::atomic<bool> done{false};
+  std::thread retention{[&] {
+    auto st = (*s)->expire(now_ms(), now_ms(), 100);
+    BOOST_TEST(st.ok(), (st.ok() ? "" : st.error().message));
+    done = true;
+  }};
+  auto& pg = test::cluster();
+  BOOST_TEST(within(std::chrono::seconds{10}, [&] {
+    return done || pg.psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                           "datname = 'store_retention_turn' AND "
+                           "wait_event_type = 'Lock'",
+                           "postgres") == "1\n";
+  }));
+  BOOST_TEST(!done.load(), "retention did not wait for the other commit");
+  other_commit.commit();
+  retention.join();
+  BOOST_TEST(done.load());
+}
+
 BOOST_AUTO_TEST_CASE(
     a_commit_cut_short_is_resolved_and_the_rest_refused_meanwhile) {
   // A commit that waits for a synchronous standby which is gone, then the

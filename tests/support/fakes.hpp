@@ -135,6 +135,9 @@ public:
       const std::function<bool(std::uint64_t, std::string_view)>&) override {
     return {};
   }
+  storage::cluster_store* cluster() override { return in_cluster; }
+  /// What cluster() answers (none: a node alone).
+  storage::cluster_store* in_cluster = nullptr;
 };
 
 } // namespace tocsin::test
