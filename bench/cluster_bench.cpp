@@ -1029,7 +1029,10 @@ void match(ha_result& h, const std::vector<arrival>& arrivals,
 }
 
 /// Alertmanager's warnings and errors (logfmt, level=warn|error), counted
-/// by msg, with the first of each: what a replica said went wrong.
+/// by msg, with the first of each: what a replica said went wrong. Those
+/// every run has are left out: joining peers not started yet, and
+/// reconnecting to the one killed ("failed to join cluster", "unable to
+/// join gossip mesh", "refresh").
 std::string am_problems(const std::string& log) {
   std::map<std::string, std::pair<int, std::string>> by_msg;
   std::istringstream in{log};
@@ -1045,6 +1048,9 @@ std::string am_problems(const std::string& log) {
       else
         msg = rest.substr(0, rest.find(' '));
     }
+    if (msg == "failed to join cluster" ||
+        msg == "unable to join gossip mesh" || msg == "refresh")
+      continue;
     auto& e = by_msg[msg];
     if (e.first++ == 0)
       e.second = line.substr(0, 400);
