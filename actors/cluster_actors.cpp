@@ -34,6 +34,8 @@ void count_leases(const delivery::lease_keeper& k) {
 /// One heartbeat, and what it changes for the ingest actor.
 void beat(membership_ptr self) {
   auto& st = self->state;
+  if (st.left)
+    return;
   auto& keeper = *st.keeper;
   auto request = keeper.next_round();
   st.asked = request.take;
@@ -68,6 +70,7 @@ void beat(membership_ptr self) {
       log::error("could not leave the cluster; the others wait for this "
                  "node's heartbeat to expire",
                  {{"error", left.error().message}});
+    st.left = true;
     for (auto& p : st.leaving)
       p.deliver(true);
     st.leaving.clear();
@@ -121,8 +124,12 @@ caf::behavior membership_fn(caf::stateful_actor<membership_state>* self,
       },
       [=](leave_atom) -> caf::response_promise {
         auto& st = self->state;
-        st.keeper->leave();
         auto promise = self->make_response_promise();
+        if (st.left) {
+          promise.deliver(true);
+          return promise;
+        }
+        st.keeper->leave();
         st.leaving.push_back(promise);
         beat(self);
         return promise;
@@ -216,13 +223,20 @@ caf::behavior follower_fn(caf::stateful_actor<follower_state>* self,
   self->send(self, tick_atom_v);
   return {
       [=](news_atom, storage::cluster_news news, std::uint64_t seq) {
-        // Already read that far: nothing new.
-        if (news == storage::cluster_news::log_advanced &&
-            seq < self->state.next)
+        auto& st = self->state;
+        // Already read that far, or a read is coming: nothing to do.
+        if ((news == storage::cluster_news::log_advanced && seq < st.next) ||
+            st.read_soon)
           return;
+        // Under load every node commits many times a second: the news of a
+        // few milliseconds is read at once, in one transaction.
+        st.read_soon = true;
+        self->delayed_send(self, st.gather, round_atom_v);
+      },
+      [=](round_atom) {
+        self->state.read_soon = false;
         read_log(self);
       },
-      [=](round_atom) { read_log(self); },
       [=](tick_atom) {
         read_log(self);
         self->delayed_send(self, self->state.poll, tick_atom_v);

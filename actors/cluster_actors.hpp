@@ -38,6 +38,9 @@ struct membership_state {
   std::chrono::milliseconds interval{1000};
   std::vector<std::string> asked; ///< what the last heartbeat tried to take
   std::vector<caf::response_promise> leaving;
+  /// Left the cluster: no heartbeat from here on (one would list the node
+  /// as alive again, holding nothing, and the others would wait for it).
+  bool left = false;
   log::throttle failures_log;
 
   static inline const char* name = "tocsin.membership";
@@ -54,6 +57,9 @@ struct follower_state {
   ingest_actor ingest;
   std::uint64_t next = 1; ///< the first sequence not read yet
   std::chrono::milliseconds poll{500};
+  /// How long news waits for more news before the log is read.
+  std::chrono::milliseconds gather{3};
+  bool read_soon = false; ///< a read is scheduled
   log::throttle failures_log;
 
   static inline const char* name = "tocsin.follower";

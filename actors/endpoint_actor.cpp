@@ -166,12 +166,14 @@ void fetch(self_ptr self, std::vector<pending_news>& news) {
       found ? st.deps.log->get_events(event_ids)
             : decltype(st.deps.log->get_events(event_ids)){found.error()};
   if (!events) {
-    // They stay in the store: a page brings them in (the queue's frontier
-    // is moved back to them by a later page or restart).
+    // They stay in the store, where nothing else would page them in (the
+    // queue may hold everything it knows of): the line is read again from
+    // the start, a second from now if the store is still out of reach.
     log::error(
-        "cannot read deliveries another node made pending; they "
-        "wait in the store",
+        "cannot read deliveries another node made pending; the endpoint's "
+        "line is read again from the store",
         {{"endpoint", q.config().id}, {"error", events.error().message}});
+    q.reread();
     return;
   }
   for (std::size_t i = 0; i < event_ids.size(); ++i)

@@ -46,8 +46,12 @@ void endpoint_queue::reconfigure(endpoint_config cfg) {
   if (!reorder)
     return;
   // The store's order for this endpoint changed (due time <-> acceptance):
-  // let go of what waits and page it in again from the start, in the new
-  // order. What is in flight or settling stays.
+  // page it in again from the start, in the new order.
+  reread();
+}
+
+void endpoint_queue::reread() {
+  // Let go of what waits; what is in flight or settling stays.
   for (auto& j : ready_)
     forget(j.state.id);
   for (auto& [key, j] : due_)

@@ -94,6 +94,12 @@ public:
   /// queue in acceptance order.
   void reconfigure(endpoint_config config);
 
+  /// Lets go of the deliveries waiting in memory (not those in flight or
+  /// settling) and pages the endpoint's line in again from the start: for
+  /// when the store may hold pending deliveries that memory should and
+  /// does not (reading them failed), or a new order.
+  void reread();
+
   /// Takes deliveries handed over by the commit at log position `as_of`
   /// (new or replayed), each due at its next_attempt_at. Those a page has
   /// seen already, and those past the frontier, are left to the store.

@@ -274,6 +274,22 @@ cluster_view cluster_fixture::wait_owned(
       limit, what);
 }
 
+cluster_view cluster_fixture::wait_balanced(daemon_fixture& via,
+                                            std::chrono::milliseconds limit,
+                                            const std::string& what) {
+  return wait_view(
+      via,
+      [&](const cluster_view& v) {
+        if (!owned(v))
+          return false;
+        for (auto& [id, f] : nodes_)
+          if (f->process().running() && v.held_by(id).empty())
+            return false;
+        return true;
+      },
+      limit, what);
+}
+
 std::vector<std::string> attempt_nodes(daemon_fixture& via,
                                        const std::string& id) {
   std::vector<std::string> out;

@@ -153,6 +153,12 @@ public:
                           const std::string& what,
                           const std::set<std::string>& not_by = {},
                           const std::vector<std::string>& which = {});
+  /// Waits until `via` says every configured endpoint is held by exactly
+  /// one alive node and each running node holds at least one (with at
+  /// least as many endpoints as nodes: the placement's bounded load).
+  cluster_view wait_balanced(daemon_fixture& via,
+                             std::chrono::milliseconds limit,
+                             const std::string& what);
   /// Whether `v` shows each of `which` (all configured endpoints: empty)
   /// held by exactly one alive node, none in `not_by`.
   bool owned(const cluster_view& v, const std::set<std::string>& not_by = {},
