@@ -30,8 +30,9 @@ endpoint_actor spawn_endpoint(self_ptr self,
 }
 
 /// Commits what was added since the last flush, answers everyone waiting
-/// for it, then hands the new deliveries to their endpoints.
-status flush(self_ptr self) {
+/// for it, then hands the new deliveries to their endpoints. Whether the
+/// commit was made (the callers that care: an escalation under its lease).
+status commit_waiting(self_ptr self) {
   auto& st = self->state;
   st.flush_scheduled = false;
   auto committed = st.intake->commit();
@@ -75,6 +76,12 @@ status flush(self_ptr self) {
                  handoff.as_of);
     }
   return committed;
+}
+
+/// commit_waiting() for the callers that have answered everyone already.
+void flush(self_ptr self) {
+  if (auto committed = commit_waiting(self); !committed)
+    return; // logged, and every request waiting for it refused
 }
 
 /// An endpoint actor that died (not one that finished): start it again. It
@@ -293,7 +300,7 @@ void follow(self_ptr self, follow_batch& b) {
   if (st.intake->observe_accepted(found, *st.escalating) == 0 &&
       !st.intake->dirty())
     return;
-  if (auto committed = flush(self); !committed) {
+  if (auto committed = commit_waiting(self); !committed) {
     // Fenced (another node holds the lease now) or the store is down: the
     // counts are rebuilt from the store by whoever holds the lease next.
     log::warn("escalations not recorded; the escalation lease is given up",

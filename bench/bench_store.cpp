@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
+#include <stdexcept>
 #include <thread>
 
 #include <sys/vfs.h>
@@ -16,7 +17,6 @@ namespace tocsin::bench {
 
 namespace {
 
-constexpr const char* database = "tocsin";
 constexpr const char* ceiling_database = "tocsin_ceiling";
 constexpr int ceiling_batch_rows = 100; ///< what a group commit often holds
 constexpr int ceiling_seconds = 3;
@@ -75,10 +75,12 @@ void bench_store::check_flags(const std::string& kind, int pg_clients) {
 }
 
 bench_store::bench_store(const std::string& kind,
-                         std::filesystem::path data_dir, int pg_clients)
+                         std::filesystem::path data_dir, int pg_clients,
+                         std::vector<std::string> settings)
     : data_dir_(std::move(data_dir)), pg_clients_(pg_clients) {
-  if (kind == "postgres")
-    cluster_ = std::make_unique<test::pg_cluster>(); // creates "tocsin"
+  if (kind == "postgres") // creates "tocsin"
+    cluster_ = std::make_unique<test::pg_cluster>(
+        test::pg_options{.settings = std::move(settings)});
 }
 
 bench_store::~bench_store() = default;
@@ -93,7 +95,20 @@ std::string bench_store::config_toml() const {
   if (!cluster_)
     return "";
   return "\n[storage]\nbackend = \"postgres\"\npostgres_url = \"" +
-         cluster_->url(database) + "\"\n";
+         cluster_->url(database_) + "\"\n";
+}
+
+void bench_store::use_new_database(const std::string& name) {
+  if (!cluster_)
+    throw std::logic_error("use_new_database: the store is not PostgreSQL");
+  cluster_->psql("CREATE DATABASE " + name, "postgres");
+  database_ = name;
+}
+
+std::string bench_store::query(const std::string& sql) const {
+  if (!cluster_)
+    throw std::logic_error("query: the store is not PostgreSQL");
+  return cluster_->psql(sql, database_);
 }
 
 std::string bench_store::description() const {
@@ -125,12 +140,11 @@ std::string bench_store::measure_ceiling() {
     return "";
   cluster_->psql(std::string{"CREATE DATABASE "} + ceiling_database,
                  "postgres");
-  auto figures =
-      measure_pg_ceiling(cluster_->url(ceiling_database), pg_clients_,
-                         ceiling_batch_rows, ceiling_seconds);
+  ceiling_ = measure_pg_ceiling(cluster_->url(ceiling_database), pg_clients_,
+                                ceiling_batch_rows, ceiling_seconds);
   cluster_->psql(std::string{"DROP DATABASE "} + ceiling_database, "postgres");
   cluster_->psql("CHECKPOINT", "postgres");
-  return describe(figures);
+  return describe(ceiling_);
 }
 
 double bench_store::cpu_seconds() const {
@@ -141,35 +155,35 @@ double bench_store::cpu_seconds() const {
   return postmaster > 0 ? server_cpu_seconds(postmaster) : 0;
 }
 
-std::string bench_store::work_per_event(std::size_t events) const {
+bench_store::work_figures bench_store::work(std::size_t events) const {
   if (!cluster_ || events == 0)
-    return "";
+    return {};
   auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{5};
-  while (trimmed(cluster_->psql(std::string{"SELECT count(*) FROM "
-                                            "pg_stat_activity WHERE datname "
-                                            "= '"} +
-                                    database + "'",
+  while (trimmed(cluster_->psql("SELECT count(*) FROM pg_stat_activity WHERE "
+                                "datname = '" +
+                                    database_ + "'",
                                 "postgres")) != "0" &&
          std::chrono::steady_clock::now() < deadline)
     std::this_thread::sleep_for(std::chrono::milliseconds{50});
   auto n = static_cast<double>(events);
   std::istringstream totals{trimmed(cluster_->psql(
-      std::string{"SELECT xact_commit, tup_inserted + tup_updated + "
-                  "tup_deleted FROM pg_stat_database WHERE datname = '"} +
-          database + "'",
+      "SELECT xact_commit, tup_inserted + tup_updated + tup_deleted FROM "
+      "pg_stat_database WHERE datname = '" +
+          database_ + "'",
       "postgres"))};
   double commits = 0, rows = 0;
   char bar = 0;
   totals >> commits >> bar >> rows;
-  char buf[200];
-  std::snprintf(buf, sizeof buf, "%.2f rows written per event (", rows / n);
-  std::string out = buf;
+  work_figures w;
+  w.rows_per_event = rows / n;
+  w.commits_per_event = commits / n;
   // Which tables, most first.
   std::istringstream tables{cluster_->psql(
       "SELECT relname, n_tup_ins + n_tup_upd + n_tup_del AS w FROM "
       "pg_stat_user_tables ORDER BY w DESC, relname",
-      database)};
+      database_)};
   std::string sep;
+  char buf[40];
   for (std::string line; std::getline(tables, line);) {
     auto at = line.find('|');
     if (at == std::string::npos)
@@ -178,12 +192,23 @@ std::string bench_store::work_per_event(std::size_t events) const {
     if (per_event < 0.005)
       continue;
     std::snprintf(buf, sizeof buf, "%.2f", per_event);
-    out += sep + line.substr(0, at) + " " + buf;
+    w.by_table += sep + line.substr(0, at) + " " + buf;
     sep = ", ";
   }
+  return w;
+}
+
+std::string bench_store::work_per_event(std::size_t events) const {
+  if (!cluster_ || events == 0)
+    return "";
+  auto w = work(events);
+  char buf[200];
+  std::snprintf(buf, sizeof buf, "%.2f rows written per event (",
+                w.rows_per_event);
+  std::string out = buf + w.by_table;
   std::snprintf(buf, sizeof buf,
                 ") and %.3f transactions committed (reads included)",
-                commits / n);
+                w.commits_per_event);
   return out + buf;
 }
 
@@ -191,7 +216,7 @@ std::uintmax_t bench_store::bytes() const {
   if (!cluster_)
     return dir_bytes(data_dir_);
   return std::stoull(trimmed(cluster_->psql(
-      std::string{"SELECT pg_database_size('"} + database + "')", "postgres")));
+      "SELECT pg_database_size('" + database_ + "')", "postgres")));
 }
 
 const char* bench_store::bytes_note() const {

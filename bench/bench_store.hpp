@@ -13,12 +13,14 @@
 // PostgreSQL's CPU time beside the daemon's.
 #pragma once
 
+#include "bench/pg_ceiling.hpp"
 #include "tests/support/pg_cluster.hpp"
 
 #include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace tocsin::bench {
 
@@ -35,9 +37,10 @@ public:
   /// With "postgres", starts the cluster and creates the database; throws
   /// std::runtime_error with the commands' output when it cannot.
   /// `data_dir`: the daemon's (it need not exist yet). `pg_clients`: the
-  /// connections of the ceiling's one-row phase.
+  /// connections of the ceiling's one-row phase. `settings`: server
+  /// settings beyond the defaults ("name=value", for a diagnostic run).
   bench_store(const std::string& kind, std::filesystem::path data_dir,
-              int pg_clients);
+              int pg_clients, std::vector<std::string> settings = {});
   ~bench_store();
   bench_store(const bench_store&) = delete;
   bench_store& operator=(const bench_store&) = delete;
@@ -51,6 +54,18 @@ public:
   /// The daemon config's [storage] table; empty for RocksDB, the default.
   std::string config_toml() const;
 
+  /// With postgres: creates database `name` (which must not exist) and
+  /// makes it the one that config_toml(), work_per_event(), work() and
+  /// bytes() name from now on ("tocsin" until then): for a benchmark that
+  /// runs several daemons, one configuration after another, each on a
+  /// database of its own in the same cluster. Throws for RocksDB.
+  void use_new_database(const std::string& name);
+
+  /// With postgres: runs `sql` with psql on that database; its output
+  /// (unaligned, '|' between columns, tuples only). Throws on failure and
+  /// for RocksDB.
+  std::string query(const std::string& sql) const;
+
   /// For the report's store line: which store, where, on what file system,
   /// and for PostgreSQL its version and the settings that commits depend
   /// on, as the server had them.
@@ -61,6 +76,8 @@ public:
   /// CHECKPOINT so that what it wrote is not flushed during the window
   /// measured next; the line for the report. Empty for RocksDB.
   std::string measure_ceiling();
+  /// The figures of the last measure_ceiling() (clients 0 before any).
+  const pg_ceiling_figures& ceiling() const { return ceiling_; }
 
   /// User + system CPU seconds that PostgreSQL's processes have used so far
   /// (server_cpu_seconds of the postmaster, its pid the first line of
@@ -75,6 +92,16 @@ public:
   /// counts reach the statistics when they do. Empty for RocksDB.
   std::string work_per_event(std::size_t events) const;
 
+  /// The figures of work_per_event() (which formats them): rows written
+  /// and transactions committed per event, and the tables, most written
+  /// first ("events 1.00, deliveries 3.00"). Zeros for RocksDB.
+  struct work_figures {
+    double rows_per_event = 0;
+    double commits_per_event = 0;
+    std::string by_table;
+  };
+  work_figures work(std::size_t events) const;
+
   /// The store's size: the files under the daemon's data_dir, or the
   /// database's (pg_database_size, which leaves out the WAL).
   std::uintmax_t bytes() const;
@@ -85,6 +112,8 @@ public:
 private:
   std::filesystem::path data_dir_;
   int pg_clients_;
+  std::string database_ = "tocsin"; ///< the daemon's, with postgres
+  pg_ceiling_figures ceiling_;
   std::unique_ptr<test::pg_cluster> cluster_; ///< with postgres only
 };
 

@@ -32,8 +32,8 @@ struct shared_state {
 
 class connection : public std::enable_shared_from_this<connection> {
 public:
-  connection(asio::io_context& ioc, shared_state& shared)
-      : stream_(ioc), timer_(ioc), shared_(shared) {
+  connection(asio::io_context& ioc, shared_state& shared, std::uint16_t port)
+      : stream_(ioc), timer_(ioc), shared_(shared), port_(port) {
     req_.method(http::verb::post);
     req_.target(shared.opts.target);
     req_.version(11);
@@ -47,7 +47,7 @@ public:
   }
 
   void start() {
-    tcp::endpoint ep{asio::ip::make_address("127.0.0.1"), shared_.opts.port};
+    tcp::endpoint ep{asio::ip::make_address("127.0.0.1"), port_};
     stream_.async_connect(
         ep, [self = shared_from_this()](beast::error_code ec) {
           if (ec)
@@ -133,6 +133,7 @@ private:
   beast::tcp_stream stream_;
   asio::steady_timer timer_;
   shared_state& shared_;
+  std::uint16_t port_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> req_;
   http::response<http::string_body> res_;
@@ -147,8 +148,13 @@ load_result run_load(const load_options& opts) {
   shared_state shared{opts, result};
   shared.start = clock_type::now();
   asio::io_context ioc{1};
-  for (int i = 0; i < opts.connections; ++i)
-    std::make_shared<connection>(ioc, shared)->start();
+  for (int i = 0; i < opts.connections; ++i) {
+    auto port =
+        opts.ports.empty()
+            ? opts.port
+            : opts.ports[static_cast<std::size_t>(i) % opts.ports.size()];
+    std::make_shared<connection>(ioc, shared, port)->start();
+  }
   ioc.run();
   return result;
 }

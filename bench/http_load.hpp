@@ -31,6 +31,11 @@ struct load_options {
   /// When set, request i carries body_of(i) instead of `body` (alerts that
   /// must differ to be told apart).
   std::function<std::string(int)> body_of = {};
+  /// When not empty, several daemons: connection i goes to
+  /// ports[i % ports.size()] (`port` is then not used), so that each gets an
+  /// equal share of the connections and, closed loop, of the requests as
+  /// fast as it answers them.
+  std::vector<std::uint16_t> ports = {};
 };
 
 struct load_result {
