@@ -97,7 +97,7 @@ void restart(self_ptr self, const std::string& endpoint_id,
   // What was on its way to the dead actor must be in the store before the
   // new one reads it.
   if (st.intake->dirty())
-    (void)flush(self); // its failure is answered and logged there
+    flush(self);
   it->second.first = spawn_endpoint(self, it->second.second);
 }
 
@@ -201,7 +201,7 @@ status change_endpoint(self_ptr self, const delivery::endpoint_change& c) {
   // hand them over before it changes.
   if (st.intake->dirty() || !st.waiting.empty() ||
       !st.waiting_replays.empty() || !st.waiting_answers.empty())
-    (void)flush(self);
+    flush(self);
   if (auto s = st.intake->change_endpoint(c); !s)
     return s;
   using kind = delivery::endpoint_change::kind;
@@ -229,7 +229,7 @@ void flush_waiting(self_ptr self) {
   auto& st = self->state;
   if (st.intake->dirty() || !st.waiting.empty() ||
       !st.waiting_replays.empty() || !st.waiting_answers.empty())
-    (void)flush(self);
+    flush(self);
 }
 
 /// Cluster mode: what the log says other nodes (and this one) did.
@@ -365,7 +365,7 @@ ingest_actor::behavior_type behavior(self_ptr self) {
       [=](endpoint_atom, const delivery::endpoint_change& c) {
         return change_endpoint(self, c);
       },
-      [=](flush_atom) { (void)flush(self); },
+      [=](flush_atom) { flush(self); },
       [=](sent_atom, const std::string& event_id,
           const std::string& endpoint_id) {
         auto& st = self->state;
