@@ -562,8 +562,12 @@ std::string node_id_of(const config& cfg) {
     std::snprintf(host, sizeof host, "tocsin");
   auto& listen = cfg.server.listen;
   auto colon = listen.rfind(':');
-  return std::string{host} + ":" +
-         (colon == std::string::npos ? listen : listen.substr(colon + 1));
+  auto port = colon == std::string::npos ? listen : listen.substr(colon + 1);
+  // Any free port (:0): "<host>:0" would be every such node's id on the
+  // host, and they would take each other's leases for their own.
+  if (port == "0")
+    return std::string{host} + ":pid-" + std::to_string(::getpid());
+  return std::string{host} + ":" + port;
 }
 
 result<config> load_config(const std::filesystem::path& file) {
