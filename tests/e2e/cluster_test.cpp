@@ -434,6 +434,38 @@ BOOST_AUTO_TEST_CASE(a_joining_node_gets_endpoints_and_nothing_is_lost) {
   auto last = l.arrivals.at(moved.front()).back();
   auto by = attempt_nodes(n1, last);
   BOOST_TEST(by.back() == "n3", last << ": attempts by " << joined(by));
+
+  // Each node's /metrics: the leases it holds (as GET /v1/cluster lists
+  // them) and the three nodes alive, once its next heartbeat counted them.
+  auto settled = c.wait_balanced(n1, 15s, "the endpoints did not settle");
+  auto metric = [](daemon_fixture& n, const std::string& series) {
+    auto r = n.get("/metrics", n.admin_token());
+    auto at = r.body.find("\n" + series + " ");
+    return at == std::string::npos
+               ? std::string{"(none)"}
+               : r.body.substr(at + series.size() + 2,
+                               r.body.find('\n', at + 1) -
+                                   (at + series.size() + 2));
+  };
+  std::string seen;
+  wait_until(
+      c,
+      [&] {
+        std::ostringstream out;
+        bool all = true;
+        for (auto id : {"n1", "n2", "n3"}) {
+          auto& n = c.node(id);
+          auto leases = metric(n, R"(tocsin_cluster_leases{kind="endpoint"})");
+          auto alive = metric(n, R"(tocsin_cluster_nodes{state="alive"})");
+          out << id << ": leases " << leases << ", alive " << alive << "; ";
+          all = all && leases == std::to_string(settled.held_by(id).size()) &&
+                alive == "3";
+        }
+        seen = out.str();
+        return all;
+      },
+      10s, "the nodes' metrics do not show their leases");
+  BOOST_TEST_MESSAGE("metrics: " << seen);
 }
 
 BOOST_AUTO_TEST_CASE(sigterm_hands_the_endpoints_over_at_once) {
