@@ -564,9 +564,11 @@ std::string node_id_of(const config& cfg) {
   auto colon = listen.rfind(':');
   auto port = colon == std::string::npos ? listen : listen.substr(colon + 1);
   // Any free port (:0): "<host>:0" would be every such node's id on the
-  // host, and they would take each other's leases for their own.
+  // host (they would take each other's leases for their own). Its data
+  // directory names it instead: its own, and the same after a restart (which
+  // then renews its leases at once instead of waiting for them to expire).
   if (port == "0")
-    return std::string{host} + ":pid-" + std::to_string(::getpid());
+    return std::string{host} + ":" + cfg.server.data_dir;
   return std::string{host} + ":" + port;
 }
 

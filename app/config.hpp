@@ -138,7 +138,8 @@ struct config {
 };
 
 /// This node's id: cluster.node_id, or the host name and the port the API
-/// listens on ("db-2:8650"; with port 0, the process id: "db-2:pid-4242").
+/// listens on ("db-2:8650"; with port 0, its data directory:
+/// "db-2:/var/lib/tocsin").
 std::string node_id_of(const config& cfg);
 
 /// What endpoints inherit from [delivery].

@@ -211,10 +211,11 @@ BOOST_AUTO_TEST_CASE(the_node_id_defaults_to_the_host_name_and_the_port) {
   BOOST_TEST(node_id_of(*defaults) == std::string{host} + ":8650");
   // Any free port: not "<host>:0", which every such node on the host would
   // share (and take each other's leases for their own).
-  auto any_port = parse_config("[server]\nlisten = \"127.0.0.1:0\"\n", "t");
+  // Its data directory is its own, and the same after a restart.
+  auto any_port = parse_config(
+      "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \"/srv/t1\"\n", "t");
   BOOST_REQUIRE(any_port);
-  BOOST_TEST(node_id_of(*any_port) ==
-             std::string{host} + ":pid-" + std::to_string(::getpid()));
+  BOOST_TEST(node_id_of(*any_port) == std::string{host} + ":/srv/t1");
 }
 
 BOOST_AUTO_TEST_CASE(the_storage_backend_and_its_url_are_read) {
