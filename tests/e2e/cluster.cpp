@@ -294,10 +294,12 @@ cluster_view cluster_fixture::wait_settled(
     return out;
   };
   // Settled: every running node alive, `done`, and the same holdings over
-  // a round in which each of them beat after all of them were alive (each
-  // placed the leases over all of them, and what that moved has moved).
+  // two rounds in which each of them beat after all of them were alive (each
+  // placed the leases over all of them, and what that moved has moved: a
+  // hand-over begun in the first round is released by the second).
   unix_ms round_from = 0; ///< heartbeats after this count for the round
   std::string held;       ///< the holdings when the round began
+  int rounds = 0;         ///< full rounds seen with the same holdings
   return wait_view(
       via,
       [&](const cluster_view& v) {
@@ -315,9 +317,13 @@ cluster_view cluster_fixture::wait_settled(
         if (round_from == 0 || holdings(v) != held) {
           round_from = latest; // a new round from here
           held = holdings(v);
+          rounds = 0;
           return false;
         }
-        return earliest > round_from;
+        if (earliest <= round_from)
+          return false;
+        round_from = latest; // a round done: the next one from here
+        return ++rounds == 2;
       },
       limit, what);
 }
