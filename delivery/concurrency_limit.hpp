@@ -1,0 +1,105 @@
+// How many attempts an endpoint may have in flight, learned from its answers
+// (issue 27, not wired into the endpoint queue yet): a plain controller of
+// explicit time, in the spirit of TCP's AIMD and of latency-gradient limits
+// (Netflix's concurrency-limits, Envoy's adaptive concurrency), written for
+// webhook receivers.
+//
+//  - The floor: the lowest latency seen over the last `floor_window` — what
+//    the receiver takes when nothing waits in it.
+//  - Rise: while answers come back near the floor (within `tolerance` times
+//    it) and the limit was used, the limit grows by one per limit's worth of
+//    such answers (additive: one step per round trip of the whole window).
+//  - Fall: an answer slower than that, a 429/503, a timeout or a connection
+//    error cuts the limit by `backoff` (multiplicative), at most once per
+//    `cooldown` so that one burst of failures is one cut.
+//  - Always between `min` and `max`.
+#pragma once
+
+#include "common/time.hpp"
+
+#include <algorithm>
+#include <cstddef>
+#include <deque>
+#include <utility>
+
+namespace tocsin::delivery {
+
+struct concurrency_options {
+  int min = 1;
+  int max = 256;
+  int initial = 16;
+  /// Latency within this many times the floor counts as "near the floor".
+  double tolerance = 2.0;
+  /// What a cut keeps of the limit.
+  double backoff = 0.8;
+  /// One cut per this long, however many failures it holds.
+  unix_ms cooldown = 500;
+  /// How far back the floor looks.
+  unix_ms floor_window = 30'000;
+};
+
+/// How an attempt ended, as the controller sees it.
+enum class answer_kind {
+  ok,       ///< an answer that is not an overload (any 2xx-5xx but 429/503)
+  overload, ///< 429 or 503: the receiver says it has too much
+  failure,  ///< a timeout or a connection error
+};
+
+class concurrency_limit {
+public:
+  explicit concurrency_limit(concurrency_options o = {})
+      : o_(o), limit_(std::clamp(o.initial, o.min, o.max)) {}
+
+  int limit() const { return limit_; }
+  /// The floor (ms), or -1 before the first answer.
+  double floor() const { return samples_.empty() ? -1 : floor_; }
+
+  /// An attempt ended at `now` after `latency_ms`, with `in_flight` attempts
+  /// (itself included) out when it ended.
+  void record(answer_kind kind, double latency_ms, int in_flight, unix_ms now) {
+    if (kind != answer_kind::ok) {
+      cut(now);
+      return;
+    }
+    remember(latency_ms, now);
+    if (latency_ms > floor_ * o_.tolerance) {
+      cut(now);
+      return;
+    }
+    // Growth only when the limit was what held attempts back.
+    if (in_flight * 2 < limit_)
+      return;
+    if (++good_ >= limit_) {
+      good_ = 0;
+      limit_ = std::min(o_.max, limit_ + 1);
+    }
+  }
+
+private:
+  void cut(unix_ms now) {
+    good_ = 0;
+    if (last_cut_ != 0 && now - last_cut_ < o_.cooldown)
+      return;
+    last_cut_ = now;
+    limit_ = std::max(o_.min, static_cast<int>(limit_ * o_.backoff));
+  }
+
+  /// Keeps the minimum over the window with a monotonic deque.
+  void remember(double latency_ms, unix_ms now) {
+    while (!samples_.empty() && samples_.back().second >= latency_ms)
+      samples_.pop_back();
+    samples_.emplace_back(now, latency_ms);
+    while (samples_.front().first < now - o_.floor_window)
+      samples_.pop_front();
+    floor_ = samples_.front().second;
+  }
+
+  concurrency_options o_;
+  int limit_;
+  int good_ = 0;
+  unix_ms last_cut_ = 0;
+  double floor_ = 0;
+  std::deque<std::pair<unix_ms, double>> samples_;
+};
+
+} // namespace tocsin::delivery

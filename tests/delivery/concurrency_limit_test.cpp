@@ -1,0 +1,87 @@
+// The adaptive concurrency limit on explicit time: every answer and its
+// time given by the test.
+#include "delivery/concurrency_limit.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+namespace tocsin::delivery {
+
+BOOST_AUTO_TEST_SUITE(concurrency_limit_suite)
+
+BOOST_AUTO_TEST_CASE(the_limit_rises_while_answers_stay_near_the_floor) {
+  concurrency_limit c;
+  BOOST_TEST(c.limit() == 16);
+  unix_ms now = 1000;
+  // 16 answers at the floor with the limit used: one step.
+  for (int i = 0; i < 16; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 17);
+  for (int i = 0; i < 2000; ++i)
+    c.record(answer_kind::ok, 10 + (i % 5), c.limit(), now += 1);
+  BOOST_TEST(c.limit() > 60);
+  BOOST_TEST(c.floor() == 10);
+}
+
+BOOST_AUTO_TEST_CASE(a_limit_that_holds_nothing_back_does_not_grow) {
+  concurrency_limit c;
+  unix_ms now = 1000;
+  for (int i = 0; i < 1000; ++i)
+    c.record(answer_kind::ok, 10, 3, now += 1); // 3 of 16 in flight
+  BOOST_TEST(c.limit() == 16);
+}
+
+BOOST_AUTO_TEST_CASE(latency_growth_cuts_the_limit_once_per_cooldown) {
+  concurrency_limit c;
+  unix_ms now = 1000;
+  for (int i = 0; i < 10; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  // The receiver starts queueing: three times its floor.
+  c.record(answer_kind::ok, 30, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 12); // 16 * 0.8
+  c.record(answer_kind::ok, 30, c.limit(), now += 100);
+  BOOST_TEST(c.limit() == 12); // the same burst
+  c.record(answer_kind::ok, 30, c.limit(), now += 500);
+  BOOST_TEST(c.limit() == 9);
+}
+
+BOOST_AUTO_TEST_CASE(overloads_and_failures_cut_the_limit) {
+  concurrency_limit c;
+  unix_ms now = 1000;
+  c.record(answer_kind::overload, 5, 16, now);
+  BOOST_TEST(c.limit() == 12);
+  c.record(answer_kind::failure, 0, 12, now += 600);
+  BOOST_TEST(c.limit() == 9);
+}
+
+BOOST_AUTO_TEST_CASE(the_limit_stays_between_its_floor_and_ceiling) {
+  concurrency_options o;
+  o.min = 2;
+  o.max = 20;
+  concurrency_limit c{o};
+  unix_ms now = 1000;
+  for (int i = 0; i < 50; ++i)
+    c.record(answer_kind::overload, 1, c.limit(), now += 1000);
+  BOOST_TEST(c.limit() == 2);
+  for (int i = 0; i < 5000; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 20);
+}
+
+BOOST_AUTO_TEST_CASE(the_floor_forgets_what_is_older_than_its_window) {
+  concurrency_limit c;
+  unix_ms now = 1000;
+  c.record(answer_kind::ok, 2, 1, now);
+  c.record(answer_kind::ok, 3, 1, now += 10);
+  BOOST_TEST(c.floor() == 2);
+  // The receiver moved (a slower host): 40 s later the old floor is gone,
+  // and answers at its new speed no longer count as queueing.
+  c.record(answer_kind::ok, 20, 1, now += 40'000);
+  BOOST_TEST(c.floor() == 20);
+  auto before = c.limit();
+  c.record(answer_kind::ok, 25, 1, now += 1000);
+  BOOST_TEST(c.limit() == before);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+} // namespace tocsin::delivery
