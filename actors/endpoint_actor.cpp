@@ -241,6 +241,21 @@ void launch(self_ptr self, std::vector<delivery::job> starting,
   st.deps.client->send_all(std::move(sends));
 }
 
+/// Shows the in-flight limit and what is out (gauges, the API's board) when
+/// they changed.
+void show(endpoint_state& st) {
+  auto& q = *st.queue;
+  endpoint_live now{q.in_flight_limit(), static_cast<int>(q.in_flight()),
+                    q.latency_floor()};
+  if (now == st.shown)
+    return;
+  st.shown = now;
+  st.measured.in_flight_limit->set(now.in_flight_limit);
+  st.measured.in_flight->set(now.in_flight);
+  if (st.deps.board)
+    st.deps.board->set(q.config().id, now);
+}
+
 /// Starts what is due (its attempts logged first), sends it, and asks for a
 /// tick when the next thing falls due.
 void pump(self_ptr self) {
@@ -256,6 +271,7 @@ void pump(self_ptr self) {
   }
   if (auto at = q.next_wake(now))
     wake_at(self, *at);
+  show(st);
 }
 
 void report(const endpoint_state& st, const delivery::attempt_report& r,
@@ -289,6 +305,8 @@ endpoint_metrics endpoint_metrics::of(const delivery::endpoint_config& c) {
       &families::deliveries().with({c.transport, "dead_lettered"});
   m.latency = &families::attempt_duration().with();
   m.circuit_open = &families::circuit_open().with({c.id});
+  m.in_flight_limit = &families::in_flight_limit().with({c.id});
+  m.in_flight = &families::in_flight().with({c.id});
   return m;
 }
 

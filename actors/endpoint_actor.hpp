@@ -9,6 +9,7 @@
 
 #include "actors/messages.hpp"
 #include "common/defaults.hpp"
+#include "common/endpoint_board.hpp"
 #include "common/log.hpp"
 #include "common/metrics.hpp"
 
@@ -50,6 +51,8 @@ struct actor_deps {
   /// carries it) into the settings it runs with.
   std::function<result<delivery::endpoint_config>(std::string_view)>
       endpoint_loader = {};
+  /// Where the endpoint actors show their in-flight limits (for the API).
+  std::shared_ptr<endpoint_board> board = {};
 };
 
 /// The endpoint's metrics, looked up once (updates take no lock).
@@ -60,6 +63,8 @@ struct endpoint_metrics {
   metrics::counter* dead_lettered = nullptr;
   metrics::histogram* latency = nullptr;
   metrics::gauge* circuit_open = nullptr;
+  metrics::gauge* in_flight_limit = nullptr;
+  metrics::gauge* in_flight = nullptr;
 
   static endpoint_metrics of(const delivery::endpoint_config& c);
   void attempt(const net::inbound_response& r);
@@ -76,6 +81,15 @@ struct endpoint_state {
   unix_ms tick_at = 0; ///< the pending tick's time; 0: none
   std::vector<caf::typed_response_promise<bool>> drained;
   endpoint_metrics measured;
+  endpoint_live shown; ///< what the board and the gauges show
+
+  endpoint_state() = default;
+  endpoint_state(const endpoint_state&) = delete;
+  endpoint_state& operator=(const endpoint_state&) = delete;
+  ~endpoint_state() {
+    if (deps.board && queue)
+      deps.board->erase(queue->config().id);
+  }
 
   static inline const char* name = "tocsin.endpoint";
 };

@@ -120,6 +120,7 @@ public:
                     opts_.queue_window};
     deps.escalation = opts_.escalation;
     deps.public_url = opts_.public_url;
+    deps.board = opts_.board;
     auto* shared = opts_.cluster ? log_.cluster() : nullptr;
     if (!shared) {
       ingest_ =

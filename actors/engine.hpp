@@ -6,6 +6,7 @@
 #pragma once
 
 #include "common/defaults.hpp"
+#include "common/endpoint_board.hpp"
 #include "delivery/answer.hpp"
 #include "delivery/endpoint_change.hpp"
 #include "delivery/endpoint_config.hpp"
@@ -51,6 +52,9 @@ struct engine_options {
   /// Set: this node is one of a cluster (the store must be one that nodes
   /// share). Unset: it is alone and drives every endpoint.
   std::optional<cluster_options> cluster = {};
+  /// Where endpoint actors show what they are doing (for the API); none:
+  /// nowhere.
+  std::shared_ptr<endpoint_board> board = {};
 };
 
 class engine {

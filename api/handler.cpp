@@ -1077,6 +1077,21 @@ void request_handler::replay(delivery::replay_selection sel, call& c) {
   });
 }
 
+ordered_json request_handler::live(ordered_json endpoint) const {
+  auto now = opts_.board
+                 ? opts_.board->get(endpoint.at("id").get<std::string>())
+                 : std::nullopt;
+  endpoint["in_flight"] =
+      now ? ordered_json{{"limit", now->in_flight_limit},
+                         {"current", now->in_flight},
+                         {"latency_floor_ms",
+                          now->latency_floor_ms < 0
+                              ? ordered_json(nullptr)
+                              : ordered_json(now->latency_floor_ms)}}
+          : ordered_json(nullptr);
+  return endpoint;
+}
+
 void request_handler::list_endpoints(call& c) {
   auto all = log_.list_endpoints();
   if (!all) {
@@ -1088,7 +1103,7 @@ void request_handler::list_endpoints(call& c) {
     auto def = from_stored_json(text);
     if (!def)
       return c.respond(error_response(500, def.error()));
-    items.push_back(to_api_json(*def, false, opts_.rules.transports));
+    items.push_back(live(to_api_json(*def, false, opts_.rules.transports)));
   }
   c.respond(json_response(200, json{{"endpoints", std::move(items)}}));
 }
@@ -1136,7 +1151,7 @@ request_handler::stored_endpoint(call& c, bool changing) {
 void request_handler::get_endpoint(call& c) {
   if (auto current = stored_endpoint(c, false))
     c.respond(json_response(
-        200, to_api_json(*current, false, opts_.rules.transports)));
+        200, live(to_api_json(*current, false, opts_.rules.transports))));
 }
 
 void request_handler::patch_endpoint(call& c) {

@@ -86,6 +86,9 @@ struct handler_options {
   /// what GET /v1/cluster shows for this node alone, with RocksDB. Unset:
   /// empty.
   std::function<std::string()> listen = {};
+  /// What each endpoint delivering on this node is doing (its in-flight
+  /// limit): shown in GET /v1/endpoints. None: null there.
+  std::shared_ptr<const endpoint_board> board = {};
 };
 
 /// What the head of a request that announces a body may do (check_head).
@@ -161,6 +164,10 @@ private:
   void list_dead_letters(call& c);
   void replay_dead_letter(call& c);
   void list_endpoints(call& c);
+  /// The endpoint as the API shows it, with what it is doing now
+  /// ("in_flight": its limit, attempts out, latency floor; null when it
+  /// delivers on another node).
+  endpoints::ordered_json live(endpoints::ordered_json endpoint) const;
   void create_endpoint(call& c);
   void get_endpoint(call& c);
   void patch_endpoint(call& c);

@@ -279,7 +279,10 @@ status read_delivery(table_reader& r, delivery_config& d) {
       r.read_int("max_payload_bytes", d.max_payload_bytes, 4096, 1 << 20));
   TOCSIN_TRY(r.read("ca_file", d.ca_file));
   TOCSIN_TRY(r.read("allow_networks", d.allow_networks));
+  TOCSIN_TRY(r.read("concurrency", d.concurrency));
   TOCSIN_TRY(r.read_int("max_in_flight", d.max_in_flight, 1, 1024));
+  TOCSIN_TRY(r.read_int("min_in_flight", d.min_in_flight, 1, 1024));
+  TOCSIN_TRY(r.read("http2", d.http2));
   TOCSIN_TRY(r.read_int("max_connections_per_origin",
                         d.max_connections_per_origin, 1, 4096));
   TOCSIN_TRY(r.read_int("queue_window", d.queue_window, 1, 1 << 20));
@@ -289,6 +292,11 @@ status read_delivery(table_reader& r, delivery_config& d) {
   TOCSIN_TRY(r.read("breaker_cooldown", d.breaker_cooldown, 0.01, 86400));
   if (auto policy = net::address_policy::from_cidrs(d.allow_networks); !policy)
     return r.bad("allow_networks", policy.error().message);
+  if (d.concurrency != "adaptive" && d.concurrency != "fixed")
+    return r.bad("concurrency", "must be \"adaptive\" or \"fixed\"");
+  if (d.min_in_flight > d.max_in_flight)
+    return r.bad("min_in_flight", "must be at most max_in_flight (" +
+                                      std::to_string(d.max_in_flight) + ")");
   if (!d.ca_file.empty() && !std::ifstream{d.ca_file})
     return r.bad("ca_file", "cannot be read: " + d.ca_file);
   return r.finish();
@@ -447,7 +455,12 @@ endpoint_defaults endpoint_defaults_of(const delivery_config& d) {
   e.retry_schedule = d.retry_schedule;
   e.jitter = d.jitter;
   e.timeout = d.timeout;
+  e.concurrency = d.concurrency == "fixed"
+                      ? delivery::concurrency_mode::fixed
+                      : delivery::concurrency_mode::adaptive;
   e.max_in_flight = d.max_in_flight;
+  e.min_in_flight = d.min_in_flight;
+  e.http2 = d.http2;
   e.secret_grace_ms = static_cast<unix_ms>(std::llround(d.secret_grace * 1000));
   e.breaker.failures = d.breaker_failures;
   e.breaker.cooldown =

@@ -75,7 +75,13 @@ struct delivery_config {
   std::size_t max_payload_bytes = defaults::max_payload_bytes;
   std::string ca_file;
   std::vector<std::string> allow_networks;
+  /// "adaptive": each endpoint's in-flight limit follows its receiver,
+  /// between min_in_flight and max_in_flight; "fixed": max_in_flight.
+  std::string concurrency = "adaptive";
   int max_in_flight = defaults::max_in_flight;
+  int min_in_flight = defaults::min_in_flight;
+  /// HTTP/2 to receivers that offer it (ALPN), HTTP/1.1 otherwise.
+  bool http2 = true;
   /// Connections open at once to one origin (scheme, host, port), shared by
   /// every endpoint there.
   int max_connections_per_origin = defaults::max_connections_per_origin;

@@ -222,6 +222,8 @@ int serve(const std::string& config_file) {
   engine_opts.escalation = cfg->escalation;
   engine_opts.public_url = cfg->server.public_url;
   engine_opts.endpoints = std::move(endpoints->runtime);
+  auto board = std::make_shared<endpoint_board>();
+  engine_opts.board = board;
   auto node = app::node_id_of(*cfg);
   if ((*log)->cluster()) {
     actors::cluster_options c;
@@ -264,6 +266,7 @@ int serve(const std::string& config_file) {
   api_opts.max_body_bytes = cfg->server.max_body_bytes;
   api_opts.defaults = defaults;
   api_opts.public_metrics = cfg->server.public_metrics;
+  api_opts.board = board;
   metrics::families::register_all();
   app::add_store_metrics(metrics::global(), **log);
   api_opts.slack_signing_secret = cfg->slack_signing_secret;

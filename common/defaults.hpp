@@ -17,8 +17,11 @@ inline std::vector<double> retry_schedule() {
 inline constexpr double jitter = 0.1;
 /// Seconds per attempt.
 inline constexpr double attempt_timeout = 10;
-/// Requests in flight per endpoint.
-inline constexpr int max_in_flight = 16;
+/// Requests in flight per endpoint: the ceiling of the adaptive limit (the
+/// limit itself when fixed), its floor, and where it starts.
+inline constexpr int max_in_flight = 256;
+inline constexpr int min_in_flight = 1;
+inline constexpr int initial_in_flight = 16;
 /// Connections open at once to one origin, whatever the number of endpoints
 /// that send there.
 inline constexpr int max_connections_per_origin = 128;

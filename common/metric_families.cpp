@@ -51,6 +51,21 @@ family<gauge>& circuit_open() {
   return f;
 }
 
+family<gauge>& in_flight_limit() {
+  static auto& f = global().gauges(
+      "tocsin_in_flight_limit",
+      "Attempts the endpoint may have in flight now: the adaptive limit its "
+      "receiver's answers set (max_in_flight when fixed, 1 when ordered).",
+      {"endpoint"});
+  return f;
+}
+
+family<gauge>& in_flight() {
+  static auto& f = global().gauges(
+      "tocsin_in_flight", "Attempts the endpoint has in flight.", {"endpoint"});
+  return f;
+}
+
 family<counter>& acknowledgements() {
   static auto& f = global().counters(
       "tocsin_acknowledgements_total",
@@ -162,6 +177,8 @@ void register_all() {
   attempt_duration().with(); // unlabelled: the one child from the start
   ingest_duration().with();
   circuit_open();
+  in_flight_limit();
+  in_flight();
   acknowledgements();
   answers_ignored();
   escalations();

@@ -13,6 +13,8 @@ family<counter>& attempts();        ///< {transport, class}
 family<histogram>& attempt_duration();
 family<histogram>& ingest_duration();
 family<gauge>& circuit_open();       ///< {endpoint}
+family<gauge>& in_flight_limit();    ///< {endpoint}
+family<gauge>& in_flight();          ///< {endpoint}
 family<counter>& acknowledgements(); ///< {source, state}
 /// Answers from Slack or PagerDuty about events never sent there.
 family<counter>& answers_ignored();             ///< {source}

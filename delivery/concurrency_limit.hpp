@@ -1,14 +1,21 @@
-// How many attempts an endpoint may have in flight, learned from its answers
-// (issue 27, not wired into the endpoint queue yet): a plain controller of
-// explicit time, in the spirit of TCP's AIMD and of latency-gradient limits
-// (Netflix's concurrency-limits, Envoy's adaptive concurrency), written for
-// webhook receivers.
+// How many attempts an endpoint may have in flight, learned from its answers:
+// a plain controller of explicit time, in the spirit of TCP's congestion
+// window and of latency-gradient limits (Netflix's concurrency-limits,
+// Envoy's adaptive concurrency), written for webhook receivers.
 //
 //  - The floor: the lowest latency seen over the last `floor_window` — what
 //    the receiver takes when nothing waits in it.
-//  - Rise: while answers come back near the floor (within `tolerance` times
-//    it) and the limit was used, the limit grows by one per limit's worth of
-//    such answers (additive: one step per round trip of the whole window).
+//  - Near the floor: within `tolerance` times it, or `slack_ms` above it,
+//    whichever is more. The slack is for fast receivers: a few milliseconds
+//    more cost a webhook nothing, and on a sub-millisecond floor they are
+//    the sender's own scheduling, not the receiver queueing.
+//  - Rise: while answers come back near the floor and the limit was used
+//    (at least half of it in flight), the limit grows by one per limit's
+//    worth of such answers (additive: one step per round trip of the whole
+//    window). After an outage (restart()) it starts again from `min` and
+//    grows by one per answer (doubling per round trip) up to half of what
+//    it was, then additively: a receiver that comes back is not met with
+//    the whole backlog at once.
 //  - Fall: an answer slower than that, a 429/503, a timeout or a connection
 //    error cuts the limit by `backoff` (multiplicative), at most once per
 //    `cooldown` so that one burst of failures is one cut.
@@ -28,8 +35,10 @@ struct concurrency_options {
   int min = 1;
   int max = 256;
   int initial = 16;
-  /// Latency within this many times the floor counts as "near the floor".
-  double tolerance = 2.0;
+  /// Latency within this many times the floor, or within `slack_ms` above
+  /// it, counts as "near the floor".
+  double tolerance = 1.4;
+  double slack_ms = 5;
   /// What a cut keeps of the limit.
   double backoff = 0.8;
   /// One cut per this long, however many failures it holds.
@@ -54,21 +63,46 @@ public:
   /// The floor (ms), or -1 before the first answer.
   double floor() const { return samples_.empty() ? -1 : floor_; }
 
-  /// An attempt ended at `now` after `latency_ms`, with `in_flight` attempts
-  /// (itself included) out when it ended.
+  /// New bounds (the endpoint was reconfigured); the limit is kept within.
+  void bound(int min, int max) {
+    o_.min = min;
+    o_.max = max;
+    limit_ = std::clamp(limit_, min, max);
+  }
+
+  /// The receiver is unreachable (its circuit is open): start again from
+  /// `min` once it answers, growing quickly up to half of the limit it had
+  /// before the outage (repeated calls during one outage keep that).
+  void restart() {
+    slow_start_until_ = std::max({slow_start_until_, o_.min, limit_ / 2});
+    limit_ = o_.min;
+    good_ = 0;
+  }
+
+  /// An attempt ended at `now` after `latency_ms`; `in_flight` attempts
+  /// (itself included) were out when it started.
   void record(answer_kind kind, double latency_ms, int in_flight, unix_ms now) {
     if (kind != answer_kind::ok) {
+      // An overload says how much the receiver takes: no quick growth past
+      // it. No answer at all says nothing about that.
+      if (kind == answer_kind::overload)
+        slow_start_until_ = 0;
       cut(now);
       return;
     }
     remember(latency_ms, now);
-    if (latency_ms > floor_ * o_.tolerance) {
+    if (latency_ms > std::max(floor_ * o_.tolerance, floor_ + o_.slack_ms)) {
+      slow_start_until_ = 0;
       cut(now);
       return;
     }
     // Growth only when the limit was what held attempts back.
     if (in_flight * 2 < limit_)
       return;
+    if (limit_ < slow_start_until_) {
+      ++limit_;
+      return;
+    }
     if (++good_ >= limit_) {
       good_ = 0;
       limit_ = std::min(o_.max, limit_ + 1);
@@ -97,6 +131,8 @@ private:
   concurrency_options o_;
   int limit_;
   int good_ = 0;
+  /// After restart(): grows by one per answer up to this.
+  int slow_start_until_ = 0;
   unix_ms last_cut_ = 0;
   double floor_ = 0;
   std::deque<std::pair<unix_ms, double>> samples_;

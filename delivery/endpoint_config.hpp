@@ -28,6 +28,11 @@ struct endpoint_key {
   unix_ms expires_at = 0;
 };
 
+/// How many attempts an endpoint may have in flight: learned from its
+/// answers between min_in_flight and max_in_flight (concurrency_limit), or
+/// always max_in_flight.
+enum class concurrency_mode { adaptive, fixed };
+
 struct endpoint_config {
   std::string id;
   std::string url; ///< as configured
@@ -47,7 +52,11 @@ struct endpoint_config {
   std::int64_t revision = 1;
   retry_policy retry;
   std::chrono::milliseconds timeout{10000};
+  concurrency_mode concurrency = concurrency_mode::adaptive;
   int max_in_flight = defaults::max_in_flight;
+  int min_in_flight = defaults::min_in_flight;
+  /// HTTP/2 when the receiver offers it (ALPN), else HTTP/1.1.
+  bool http2 = true;
   /// Requests per second (token bucket); per_second 0: unlimited.
   delivery::rate_limit rate;
   breaker_settings breaker;

@@ -10,10 +10,22 @@ namespace tocsin::delivery {
 using storage::delivery_state;
 using storage::record_kind;
 
+namespace {
+
+concurrency_options limit_options(const endpoint_config& c) {
+  concurrency_options o;
+  o.max = std::max(1, c.max_in_flight);
+  o.min = std::clamp(c.min_in_flight, 1, o.max);
+  o.initial = defaults::initial_in_flight;
+  return o;
+}
+
+} // namespace
+
 endpoint_queue::endpoint_queue(endpoint_config config, std::uint64_t seed,
                                std::size_t window)
     : config_(std::move(config)), window_(std::max<std::size_t>(1, window)),
-      rng_(seed) {
+      limit_(limit_options(config_)), rng_(seed) {
   bucket_.reset(config_.rate);
   breaker_.configure(config_.breaker);
 }
@@ -33,7 +45,29 @@ bool endpoint_queue::holds(std::string_view delivery_id) const {
 }
 
 int endpoint_queue::max_in_flight() const {
-  return config_.ordered ? 1 : std::max(1, config_.max_in_flight);
+  if (config_.ordered)
+    return 1;
+  if (config_.concurrency == concurrency_mode::fixed)
+    return std::max(1, config_.max_in_flight);
+  return limit_.limit();
+}
+
+void endpoint_queue::learn(const net::inbound_response& r, int in_flight,
+                           unix_ms now) {
+  if (config_.ordered || config_.concurrency == concurrency_mode::fixed)
+    return;
+  if (r.forbidden || r.unsendable)
+    return; // never reached the receiver
+  auto kind = answer_kind::ok;
+  if (r.status == 0)
+    kind = answer_kind::failure;
+  else if (r.status == 429 || r.status == 503)
+    kind = answer_kind::overload;
+  limit_.record(kind, r.latency_ms, in_flight, now);
+  // While the circuit is open the receiver is gone: it is met again from
+  // the floor of the limit, not with what it took before.
+  if (breaker_.current() != circuit_breaker::state::closed)
+    limit_.restart();
 }
 
 void endpoint_queue::reconfigure(endpoint_config cfg) {
@@ -41,6 +75,9 @@ void endpoint_queue::reconfigure(endpoint_config cfg) {
       cfg.rate.burst != config_.rate.burst)
     bucket_.reset(cfg.rate);
   breaker_.configure(cfg.breaker);
+  if (cfg.min_in_flight != config_.min_in_flight ||
+      cfg.max_in_flight != config_.max_in_flight)
+    limit_.bound(limit_options(cfg).min, limit_options(cfg).max);
   bool reorder = cfg.ordered != config_.ordered;
   config_ = std::move(cfg);
   if (!reorder)
@@ -255,8 +292,10 @@ std::vector<job> endpoint_queue::start_due(unix_ms now, storage::changes& ws) {
 }
 
 void endpoint_queue::launched(std::vector<job> jobs) {
+  auto out = static_cast<int>(in_flight_.size() + jobs.size());
   for (auto& j : jobs) {
     j.place = j.next_place; // as the attempt was written
+    j.in_flight_at_start = out;
     auto id = j.state.id;
     in_flight_.emplace(std::move(id), std::move(j));
   }
@@ -304,6 +343,7 @@ endpoint_queue::finish(const std::string& delivery_id,
   else if (c.from == source::answer)
     report.circuit = c.what == outcome::success ? breaker_.on_success()
                                                 : breaker_.on_answer();
+  learn(r, j.in_flight_at_start, now);
   auto v = decide(config_.retry, d, c, r.retry_after, now, rng_);
   if (removed_ && v.what == outcome::retry)
     v = verdict{outcome::permanent, 0, std::string{endpoint_deleted_reason}};

@@ -19,6 +19,7 @@
 // a page has already seen is never taken twice.
 #pragma once
 
+#include "delivery/concurrency_limit.hpp"
 #include "delivery/endpoint_config.hpp"
 #include "delivery/flow_control.hpp"
 #include "delivery/job.hpp"
@@ -170,6 +171,11 @@ public:
   /// Whether the store may hold pending deliveries that memory does not.
   bool spilled() const { return frontier_.has_value(); }
   std::size_t in_flight() const { return in_flight_.size(); }
+  /// How many attempts may be in flight now (1 on a FIFO endpoint; the
+  /// adaptive limit, or max_in_flight when fixed).
+  int in_flight_limit() const { return max_in_flight(); }
+  /// The lowest latency of the endpoint's recent answers (ms), or -1.
+  double latency_floor() const { return limit_.floor(); }
   const circuit_breaker& breaker() const { return breaker_; }
 
 private:
@@ -198,6 +204,9 @@ private:
   int max_in_flight() const;
   void dead_letter(job j, std::string reason, unix_ms now,
                    storage::changes& ws);
+  /// Tells the adaptive limit how an attempt ended (`in_flight`: attempts
+  /// out when it started, itself included).
+  void learn(const net::inbound_response& r, int in_flight, unix_ms now);
 
   endpoint_config config_;
   std::size_t window_;
@@ -217,6 +226,7 @@ private:
   std::vector<job> settling_; ///< outcome recorded, not yet written
   token_bucket bucket_;
   circuit_breaker breaker_;
+  concurrency_limit limit_;
   std::mt19937_64 rng_;
   bool flagged_ = false;
   bool unhealthy_ = false; ///< see health_change

@@ -48,6 +48,9 @@ struct job {
   /// The place the write under way (an attempt's start or end) gives it,
   /// until that write is done.
   unix_ms next_place = 0;
+  /// Attempts in flight when its attempt went out (itself included): whether
+  /// the in-flight limit was what held the endpoint back.
+  int in_flight_at_start = 0;
 };
 
 /// A job for a delivery as the store holds it, at `place` in the pending

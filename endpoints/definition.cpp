@@ -228,6 +228,32 @@ status apply_fields(endpoint_definition& e, const ordered_json& body,
           v.get<std::int64_t>() > 1024)
         return invalid(key, "max_in_flight must be an integer from 1 to 1024");
       e.max_in_flight = v.get<int>();
+    } else if (key == "min_in_flight") {
+      if (v.is_null()) {
+        e.min_in_flight.reset();
+        continue;
+      }
+      if (!v.is_number_integer() || v.get<std::int64_t>() < 1 ||
+          v.get<std::int64_t>() > 1024)
+        return invalid(key, "min_in_flight must be an integer from 1 to 1024");
+      e.min_in_flight = v.get<int>();
+    } else if (key == "concurrency") {
+      if (v.is_null()) {
+        e.concurrency.reset();
+        continue;
+      }
+      if (!v.is_string() || (v.get<std::string>() != "adaptive" &&
+                             v.get<std::string>() != "fixed"))
+        return invalid(key, "concurrency must be \"adaptive\" or \"fixed\"");
+      e.concurrency = v.get<std::string>();
+    } else if (key == "http2") {
+      if (v.is_null()) {
+        e.http2.reset();
+        continue;
+      }
+      if (!v.is_boolean())
+        return invalid(key, "http2 must be true, false or null");
+      e.http2 = v.get<bool>();
     } else if (key == "timeout") {
       if (v.is_null()) {
         e.timeout.reset();
@@ -437,6 +463,11 @@ ordered_json settings_json(const endpoint_definition& e) {
                                    : ordered_json(e.signature())}};
   j["max_in_flight"] =
       e.max_in_flight ? ordered_json(*e.max_in_flight) : ordered_json(nullptr);
+  j["min_in_flight"] =
+      e.min_in_flight ? ordered_json(*e.min_in_flight) : ordered_json(nullptr);
+  j["concurrency"] =
+      e.concurrency ? ordered_json(*e.concurrency) : ordered_json(nullptr);
+  j["http2"] = e.http2 ? ordered_json(*e.http2) : ordered_json(nullptr);
   j["timeout"] = e.timeout ? ordered_json(*e.timeout) : ordered_json(nullptr);
   j["retry_schedule"] = e.retry_schedule ? ordered_json(*e.retry_schedule)
                                          : ordered_json(nullptr);
@@ -495,6 +526,13 @@ result<endpoint_definition> from_stored_json(std::string_view text) {
                                          r.at("expires_at").get<unix_ms>()});
     if (auto& v = j.at("max_in_flight"); !v.is_null())
       e.max_in_flight = v.get<int>();
+    // Absent from definitions stored before they existed.
+    if (auto it = j.find("min_in_flight"); it != j.end() && !it->is_null())
+      e.min_in_flight = it->get<int>();
+    if (auto it = j.find("concurrency"); it != j.end() && !it->is_null())
+      e.concurrency = it->get<std::string>();
+    if (auto it = j.find("http2"); it != j.end() && !it->is_null())
+      e.http2 = it->get<bool>();
     if (auto& v = j.at("timeout"); !v.is_null())
       e.timeout = v.get<double>();
     if (auto& v = j.at("retry_schedule"); !v.is_null())
@@ -634,6 +672,14 @@ runtime_config(const endpoint_definition& e, const endpoint_defaults& d,
   c.timeout = std::chrono::milliseconds{
       std::llround(e.timeout.value_or(d.timeout) * 1000)};
   c.max_in_flight = e.max_in_flight.value_or(d.max_in_flight);
+  c.min_in_flight =
+      std::min(e.min_in_flight.value_or(d.min_in_flight), c.max_in_flight);
+  c.concurrency = d.concurrency;
+  if (e.concurrency)
+    c.concurrency = *e.concurrency == "fixed"
+                        ? delivery::concurrency_mode::fixed
+                        : delivery::concurrency_mode::adaptive;
+  c.http2 = e.http2.value_or(d.http2);
   if (e.rate_limit)
     c.rate = *e.rate_limit;
   else if (c.plugin && c.plugin->plugin().default_rate_per_second() > 0)

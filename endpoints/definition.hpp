@@ -41,6 +41,10 @@ struct endpoint_definition {
   std::string secret;
   std::vector<retired_secret> retired;
   std::optional<int> max_in_flight;
+  std::optional<int> min_in_flight;
+  /// "adaptive" or "fixed".
+  std::optional<std::string> concurrency;
+  std::optional<bool> http2;
   std::optional<double> timeout;
   std::optional<std::vector<double>> retry_schedule;
   /// Overrides the transport's suggested rate limit.
@@ -64,7 +68,10 @@ struct endpoint_defaults {
   std::vector<double> retry_schedule = defaults::retry_schedule();
   double jitter = defaults::jitter;
   double timeout = defaults::attempt_timeout;
+  delivery::concurrency_mode concurrency = delivery::concurrency_mode::adaptive;
   int max_in_flight = defaults::max_in_flight;
+  int min_in_flight = defaults::min_in_flight;
+  bool http2 = true;
   delivery::breaker_settings breaker;
   /// How long a rotated-out secret keeps signing (milliseconds).
   unix_ms secret_grace_ms = static_cast<unix_ms>(defaults::secret_grace * 1000);

@@ -344,6 +344,9 @@ async function refreshEndpoints() {
       const total = s.ok + s.failed;
       const open = m.tocsin_circuit_open === 1;
       const rl = ep.rate_limit ? ep.rate_limit.per_second + "/s" : "—";
+      // In flight / the limit the receiver's answers set (on this node).
+      const fl = ep.in_flight
+        ? ep.in_flight.current + " / " + ep.in_flight.limit : "—";
       body.append(el("tr", { "data-id": ep.id }, el("td", {}, ep.id),
         el("td", {}, ep.transport), el("td", {}, m.tocsin_pending_deliveries ?? ""),
         el("td", {}, m.tocsin_oldest_pending_age_seconds
@@ -351,7 +354,7 @@ async function refreshEndpoints() {
         el("td", {}, total ? Math.round(100 * s.ok / total) + " %" : "—"),
         el("td", {}, s.lastError || "—"),
         el("td", { class: open ? "open" : "" }, open ? "open" : "closed"),
-        el("td", {}, rl)));
+        el("td", { class: "in-flight" }, fl), el("td", {}, rl)));
     }
   } catch (e) { console.warn(e); }
 }

@@ -144,15 +144,15 @@ public:
   }
   void stop() override {}
 
-  /// Answers the oldest request held.
-  void answer(int status, std::string retry_after = {}) {
+  /// Answers the oldest request held, as if after `latency_ms`.
+  void answer(int status, std::string retry_after = {}, double latency_ms = 1) {
     BOOST_REQUIRE(!requests.empty());
     auto h = std::move(requests.front());
     requests.pop_front();
     net::inbound_response r;
     r.status = status;
     r.retry_after = std::move(retry_after);
-    r.latency_ms = 1;
+    r.latency_ms = latency_ms;
     h.done(std::move(r));
   }
   /// Answers the oldest request held for `host` with `status`.

@@ -49,6 +49,14 @@ struct endpoint_fixture : actor_fixture {
     }
     return sent;
   }
+  /// Ends the actors, with the requests they have out: nothing of theirs
+  /// outlives the test's scheduler.
+  template <class... Actors>
+  void stop(const Actors&... actors) {
+    (caf::anon_send_exit(actors, caf::exit_reason::kill), ...);
+    client.requests.clear();
+    run();
+  }
 };
 
 } // namespace
@@ -142,6 +150,117 @@ BOOST_AUTO_TEST_CASE(the_breaker_opens_probes_and_closes) {
   BOOST_REQUIRE(kinds.size() == 2u);
   BOOST_TEST(kinds[0].find("endpoint.circuit_opened") != std::string::npos);
   BOOST_TEST(kinds[1].find("endpoint.circuit_closed") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(the_in_flight_limit_follows_the_receiver) {
+  auto cfg = endpoint("ep", {60, 60, 60, 60});
+  cfg.max_in_flight = 256;
+  auto a = spawn(cfg);
+  std::vector<delivery::job> jobs;
+  for (int i = 0; i < 400; ++i)
+    jobs.push_back(job(std::to_string(i), "ep"));
+  deliver(a, std::move(jobs));
+  BOOST_TEST(client.requests.size() == 16u); // where the limit starts
+  // Answers at the floor: a round trip of 16 answers raises it by one.
+  for (int i = 0; i < 16; ++i)
+    client.answer(200, {}, 10);
+  run();
+  BOOST_TEST(client.requests.size() == 17u);
+  for (int i = 0; i < 17 + 18 + 19; ++i) {
+    client.answer(200, {}, 10);
+    run();
+  }
+  BOOST_TEST(client.requests.size() == 20u);
+  // The receiver is overwhelmed: one cut per burst of 503s.
+  advance(1000);
+  for (int i = 0; i < 5; ++i)
+    client.answer(503, {}, 10);
+  run();
+  BOOST_TEST(client.requests.size() == 16u); // 20 * 0.8
+  // Queueing in the receiver: past the floor's slack (5 ms), a cut.
+  advance(1000);
+  client.answer(200, {}, 16);
+  run();
+  BOOST_TEST(client.requests.size() == 15u); // the limit is 16 * 0.8 = 12
+  for (int i = 0; i < 3; ++i)
+    client.answer(200, {}, 10);
+  run();
+  BOOST_TEST(client.requests.size() == 12u);
+  client.answer(200, {}, 10);
+  run();
+  BOOST_TEST(client.requests.size() == 12u);
+  stop(a);
+}
+
+BOOST_AUTO_TEST_CASE(fixed_and_fifo_limits_do_not_move) {
+  auto fixed = endpoint("fixed", {60, 60, 60, 60});
+  fixed.concurrency = delivery::concurrency_mode::fixed;
+  fixed.max_in_flight = 24; // above where an adaptive limit starts
+  fixed.url = "https://fixed.example/in";
+  fixed.target = *parse_url(fixed.url);
+  auto fifo = endpoint("fifo", {60, 60, 60, 60});
+  fifo.max_in_flight = 256;
+  fifo.ordered = true;
+  fifo.url = "https://fifo.example/in";
+  fifo.target = *parse_url(fifo.url);
+  auto a = spawn(fixed);
+  auto b = spawn(fifo);
+  std::vector<delivery::job> to_a, to_b;
+  for (int i = 0; i < 100; ++i) {
+    to_a.push_back(job("a" + std::to_string(i), "fixed"));
+    to_b.push_back(job("b" + std::to_string(i), "fifo", "high", true));
+  }
+  deliver(a, std::move(to_a));
+  deliver(b, std::move(to_b));
+  for (int round = 0; round < 40; ++round) {
+    BOOST_TEST(client.held_for("fixed.example") == 24u);
+    BOOST_TEST(client.held_for("fifo.example") == 1u);
+    client.answer_to("fixed.example", round % 5 == 0 ? 503 : 200);
+    client.answer_to("fifo.example", 200);
+    run();
+  }
+  stop(a, b);
+}
+
+BOOST_AUTO_TEST_CASE(a_receiver_back_from_an_outage_is_met_from_one) {
+  auto cfg = endpoint("ep", {0.1, 0.1, 0.1, 0.1});
+  cfg.max_in_flight = 256;
+  cfg.breaker = {3, 5000};
+  auto a = spawn(cfg);
+  std::vector<delivery::job> jobs;
+  for (int i = 0; i < 300; ++i)
+    jobs.push_back(job(std::to_string(i), "ep"));
+  deliver(a, std::move(jobs));
+  // Up to 25 in flight at the floor.
+  while (client.requests.size() < 25u) {
+    client.answer(200, {}, 10);
+    run();
+  }
+  // Gone: connection errors open the circuit; nothing goes out.
+  while (!client.requests.empty()) {
+    client.fail();
+    run();
+  }
+  advance(4999);
+  BOOST_TEST(client.requests.empty());
+  advance(1);
+  BOOST_REQUIRE(client.requests.size() == 1u); // the probe
+  client.answer(200, {}, 10);
+  run();
+  // Back: the probe's answer lets two go, then twice as many per round
+  // trip, up to half of what it had when the circuit opened (25 * 0.8 / 2),
+  // then one more per round trip.
+  std::vector<std::size_t> rounds;
+  for (int r = 0; r < 6; ++r) {
+    rounds.push_back(client.requests.size());
+    auto n = client.requests.size();
+    for (std::size_t i = 0; i < n; ++i)
+      client.answer(200, {}, 10);
+    run();
+  }
+  BOOST_TEST(rounds == (std::vector<std::size_t>{2, 4, 8, 10, 11, 12}),
+             boost::test_tools::per_element());
+  stop(a);
 }
 
 BOOST_AUTO_TEST_CASE(an_ordered_endpoint_keeps_fifo_under_retries) {

@@ -37,6 +37,10 @@ BOOST_AUTO_TEST_CASE(empty_file_gives_documented_defaults) {
   BOOST_TEST(c->delivery.jitter == 0.1);
   BOOST_TEST(c->delivery.timeout == 10);
   BOOST_TEST(c->delivery.max_payload_bytes == 4096u);
+  BOOST_TEST(c->delivery.concurrency == "adaptive");
+  BOOST_TEST(c->delivery.max_in_flight == 256);
+  BOOST_TEST(c->delivery.min_in_flight == 1);
+  BOOST_TEST(c->delivery.http2);
   BOOST_TEST(c->log_level == "info");
   BOOST_TEST(c->tokens.empty());
   BOOST_TEST(c->endpoints.empty());
@@ -117,6 +121,27 @@ BOOST_AUTO_TEST_CASE(connection_and_reading_bounds_are_read_and_checked) {
   BOOST_TEST(static_cast<bool>(parse_config("[server]\nmax_body_bytes = 4096\n"
                                             "max_reading_bytes = 65536\n",
                                             "test.toml")));
+}
+
+BOOST_AUTO_TEST_CASE(the_in_flight_limit_settings_are_read_and_checked) {
+  auto c = parse_config("[delivery]\nconcurrency = \"fixed\"\n"
+                        "max_in_flight = 32\nmin_in_flight = 4\n"
+                        "http2 = false\n",
+                        "test.toml");
+  BOOST_REQUIRE(c);
+  auto d = endpoint_defaults_of(c->delivery);
+  BOOST_TEST((d.concurrency == tocsin::delivery::concurrency_mode::fixed));
+  BOOST_TEST(d.max_in_flight == 32);
+  BOOST_TEST(d.min_in_flight == 4);
+  BOOST_TEST(!d.http2);
+  BOOST_TEST(error_of("[delivery]\nconcurrency = \"auto\"\n")
+                 .find("delivery.concurrency") != std::string::npos);
+  BOOST_TEST(error_of("[delivery]\nmax_in_flight = 8\nmin_in_flight = 9\n")
+                 .find("delivery.min_in_flight") != std::string::npos);
+  BOOST_TEST(error_of("[delivery]\nmin_in_flight = 0\n")
+                 .find("delivery.min_in_flight") != std::string::npos);
+  BOOST_TEST(error_of("[delivery]\nhttp2 = \"yes\"\n").find("delivery.http2") !=
+             std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(endpoint_without_id_gets_a_stable_one) {

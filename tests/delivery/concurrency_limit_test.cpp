@@ -82,6 +82,83 @@ BOOST_AUTO_TEST_CASE(the_floor_forgets_what_is_older_than_its_window) {
   BOOST_TEST(c.limit() == before);
 }
 
+BOOST_AUTO_TEST_CASE(a_fast_receiver_gets_a_few_milliseconds_of_slack) {
+  // A 0.2 ms floor: 3 ms is 15 times it, and still no queueing worth a cut
+  // (it is within the 5 ms slack); 6 ms is past it.
+  concurrency_limit c;
+  unix_ms now = 1000;
+  c.record(answer_kind::ok, 0.2, 16, now);
+  for (int i = 0; i < 16; ++i)
+    c.record(answer_kind::ok, 3, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 17);
+  c.record(answer_kind::ok, 6, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 13);
+}
+
+BOOST_AUTO_TEST_CASE(a_slow_receiver_is_cut_past_the_tolerance) {
+  // A 20 ms floor: 27 ms is near it (1.35x); 29 ms is queueing (1.45x).
+  concurrency_limit c;
+  unix_ms now = 1000;
+  c.record(answer_kind::ok, 20, 16, now);
+  c.record(answer_kind::ok, 27, 16, now += 1);
+  BOOST_TEST(c.limit() == 16);
+  c.record(answer_kind::ok, 29, 16, now += 1);
+  BOOST_TEST(c.limit() == 12);
+}
+
+BOOST_AUTO_TEST_CASE(after_an_outage_the_limit_starts_small_and_doubles) {
+  concurrency_limit c;
+  unix_ms now = 1000;
+  for (int i = 0; i < 40 * 40; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  auto before = c.limit();
+  BOOST_TEST(before >= 40);
+  // The receiver is gone: failures, the circuit opens, probes fail.
+  c.record(answer_kind::failure, 0, before, now += 1);
+  BOOST_TEST(c.limit() == static_cast<int>(before * 0.8));
+  auto half = c.limit() / 2; // of what it had when the circuit opened
+  c.restart();
+  BOOST_TEST(c.limit() == 1);
+  for (int probe = 0; probe < 3; ++probe) {
+    c.record(answer_kind::failure, 0, 1, now += 5000);
+    c.restart();
+  }
+  BOOST_TEST(c.limit() == 1);
+  // It answers again: one more per answer while under half the old limit
+  // (each round trip doubles it), then one per round trip.
+  int answers = 0;
+  while (c.limit() < half && answers < 1000) {
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+    ++answers;
+  }
+  BOOST_TEST(c.limit() == half);
+  BOOST_TEST(answers == half - 1);
+  for (int i = 0; i < half - 1; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == half);
+  c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == half + 1);
+}
+
+BOOST_AUTO_TEST_CASE(an_overload_ends_the_quick_growth) {
+  concurrency_limit c;
+  unix_ms now = 1000;
+  for (int i = 0; i < 40 * 40; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  c.restart();
+  for (int i = 0; i < 5; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 6);
+  c.record(answer_kind::overload, 10, 6, now += 1000);
+  BOOST_TEST(c.limit() == 4);
+  // From here, one step per limit's worth of answers.
+  for (int i = 0; i < 3; ++i)
+    c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 4);
+  c.record(answer_kind::ok, 10, c.limit(), now += 1);
+  BOOST_TEST(c.limit() == 5);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 } // namespace tocsin::delivery

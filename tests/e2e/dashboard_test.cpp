@@ -87,6 +87,12 @@ BOOST_AUTO_TEST_CASE(
   BOOST_REQUIRE(b.wait_for("document.querySelector('#dead tr[data-id]')",
                            std::chrono::seconds{20}));
   BOOST_REQUIRE(b.wait_for("document.querySelector('#endpoints tr[data-id]')"));
+  // Each endpoint's in-flight limit, as its receiver's answers set it: the
+  // limit starts at 16 (nothing was ever queued long enough to move it).
+  BOOST_REQUIRE_MESSAGE(
+      b.wait_for("document.querySelector('#endpoints tr[data-id] "
+                 "td.in-flight').textContent.endsWith(' / 16')"),
+      b.eval("document.querySelector('#endpoints').textContent").dump());
   BOOST_TEST(b.screenshot(screenshots() / "dashboard.png"));
 
   // Acknowledge from the page: recorded by the API, shown from the stream.

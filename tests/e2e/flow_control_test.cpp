@@ -1,12 +1,15 @@
 // Per-endpoint flow control through the real daemon: the rate limit, the
 // circuit breaker and FIFO ordering. Nothing held back is ever dropped.
 #include "tests/e2e/fixture.hpp"
+#include "tests/support/app_server.hpp"
 
 #include <boost/test/unit_test.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <mutex>
+#include <set>
+#include <sstream>
 #include <thread>
 
 using namespace tocsin::test;
@@ -91,6 +94,51 @@ BOOST_AUTO_TEST_CASE(a_critical_event_overtakes_a_backlog_of_low_ones) {
       std::chrono::duration_cast<std::chrono::milliseconds>(it->at - posted)
           .count();
   BOOST_TEST(waited <= 2000, "the critical event waited " << waited << " ms");
+}
+
+BOOST_AUTO_TEST_CASE(a_small_app_servers_limit_settles_where_it_keeps_up) {
+  // 20 workers at 20 ms a request, 20 more requests may wait, 503 beyond:
+  // it takes 20 at once without waiting and 40 without refusing. With the
+  // defaults (adaptive, ceiling 256) the endpoint's limit finds that band
+  // on its own, from the latency of the answers and the 503s.
+  daemon_fixture f;
+  app_server srv;
+  auto receiver = f.make_receiver(srv.respond());
+  f.start({{"app", daemon_fixture::url_of(*receiver), "[1, 1, 1, 1]"}});
+  constexpr int events = 8000;
+  for (int b = 0; b < events / 500; ++b)
+    BOOST_REQUIRE_EQUAL(post_batch(f, 500).size(), 500u);
+  // From the 2,000th request on (2 s at the receiver's pace), the limit as
+  // GET /v1/endpoints/app shows it, at every 500th request.
+  std::vector<int> limits;
+  for (std::size_t n = 2000; n <= 7000; n += 500) {
+    BOOST_REQUIRE(receiver->wait_for(n, std::chrono::seconds{30}));
+    auto ep = json::parse(f.get("/v1/endpoints/app", f.admin_token()).body);
+    BOOST_REQUIRE_MESSAGE(ep["in_flight"].is_object(), ep.dump());
+    limits.push_back(ep["in_flight"]["limit"].get<int>());
+  }
+  for (auto l : limits)
+    BOOST_TEST((l >= 15 && l <= 40), "limit " << l);
+  // And it found more than where it starts (16, which leaves 4 of the 20
+  // workers idle).
+  BOOST_TEST(*std::max_element(limits.begin(), limits.end()) >= 18);
+  // Everything delivered, each once.
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds{60};
+  while (srv.stats().served < std::size_t{events} &&
+         std::chrono::steady_clock::now() < deadline)
+    receiver->wait_for(receiver->count() + 1, std::chrono::milliseconds{100});
+  auto st = srv.stats();
+  BOOST_TEST(st.served == std::size_t{events});
+  std::set<std::string> ids;
+  for (auto& r : receiver->requests())
+    ids.insert(r.headers.at("webhook-id"));
+  BOOST_TEST(ids.size() == std::size_t{events});
+  std::ostringstream shown;
+  for (auto l : limits)
+    shown << l << " ";
+  BOOST_TEST_MESSAGE("limits " << shown.str() << "| served " << st.served
+                               << ", 503s " << st.overloaded << ", held p95 "
+                               << st.held_percentile(95));
 }
 
 BOOST_AUTO_TEST_CASE(the_circuit_opens_probes_and_closes) {

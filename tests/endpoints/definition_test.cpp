@@ -150,6 +150,35 @@ BOOST_AUTO_TEST_CASE(overrides_fall_back_to_the_delivery_defaults) {
   BOOST_TEST((c->retry.schedule == std::vector<double>{0.1}));
   BOOST_TEST(c->timeout.count() == 3000);
   BOOST_TEST(c->max_in_flight == 7);
+  BOOST_TEST((c->concurrency == delivery::concurrency_mode::adaptive));
+  BOOST_TEST(c->http2);
+}
+
+BOOST_AUTO_TEST_CASE(an_endpoint_may_set_its_own_concurrency_and_http2) {
+  auto j = base();
+  j["concurrency"] = "fixed";
+  j["min_in_flight"] = 2;
+  j["max_in_flight"] = 9;
+  j["http2"] = false;
+  auto e = endpoints::create_endpoint(j, {}, 5);
+  BOOST_REQUIRE(e);
+  auto c = endpoints::runtime_config(*e, endpoints::endpoint_defaults{});
+  BOOST_REQUIRE(c);
+  BOOST_TEST((c->concurrency == delivery::concurrency_mode::fixed));
+  BOOST_TEST(c->min_in_flight == 2);
+  BOOST_TEST(c->max_in_flight == 9);
+  BOOST_TEST(!c->http2);
+  // Stored and read back the same; null puts the default back.
+  auto again = endpoints::from_stored_json(endpoints::to_stored_json(*e));
+  BOOST_REQUIRE(again);
+  BOOST_TEST(again->concurrency.value_or("") == "fixed");
+  BOOST_TEST(again->min_in_flight.value_or(0) == 2);
+  BOOST_TEST(again->http2.value_or(true) == false);
+  auto patched = endpoints::patch_endpoint(
+      *e, ordered_json{{"http2", nullptr}, {"concurrency", nullptr}}, {}, 6);
+  BOOST_REQUIRE(patched);
+  BOOST_TEST(!patched->http2.has_value());
+  BOOST_TEST(!patched->concurrency.has_value());
 }
 
 BOOST_AUTO_TEST_CASE(http_url_is_insecure_url) {
@@ -229,6 +258,9 @@ BOOST_AUTO_TEST_CASE(wrong_types_name_the_field) {
   check_refused(with("enabled", "yes"), "invalid_field", "enabled");
   check_refused(with("max_in_flight", 0), "invalid_field", "max_in_flight");
   check_refused(with("max_in_flight", 1.5), "invalid_field", "max_in_flight");
+  check_refused(with("min_in_flight", 0), "invalid_field", "min_in_flight");
+  check_refused(with("concurrency", "auto"), "invalid_field", "concurrency");
+  check_refused(with("http2", "yes"), "invalid_field", "http2");
   check_refused(with("timeout", 0), "invalid_field", "timeout");
   check_refused(with("retry_schedule", {-1}), "invalid_field",
                 "retry_schedule");
