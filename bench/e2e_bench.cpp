@@ -5,11 +5,15 @@
 // reproduces the run.
 //
 //   e2e_bench [--events N] [--connections C] [--batch B] [--in-flight M]
-//             [--queue-window W]
+//             [--concurrency adaptive|fixed] [--queue-window W]
 //             [--io-threads T] [--rate R] [--endpoints E --fanout K]
 //             [--stream-idle I] [--stream-stalled S]
 //             [--sink builtin|nginx] [--nginx-workers N]
 //             [--store rocksdb|postgres] [--pg-clients N]
+//
+// Delivery runs with the daemon's defaults unless --in-flight (its
+// max_in_flight) or --concurrency set them; the sink's ceiling is measured
+// with --in-flight in flight (64 without it).
 //
 // --sink builtin (the default): the test receiver, in this process, which
 // checks every signature, and competes with the daemon for the CPU. --sink
@@ -60,12 +64,14 @@
 #include "bench/sample_event.hpp"
 #include "bench/sink_ceiling.hpp"
 #include "tests/support/daemon_process.hpp"
+#include "tests/support/http_client.hpp"
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/temp_dir.hpp"
 #include "tests/support/test_ca.hpp"
 #include "tests/support/ws_client.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -92,8 +98,9 @@ struct options {
   int events = 50000;
   int connections = 32;
   int batch = 1;
-  int in_flight = 64;
-  int queue_window = 0; ///< 0: the daemon's default
+  int in_flight = 0;       ///< max_in_flight; 0: the daemon's default
+  std::string concurrency; ///< "adaptive", "fixed"; empty: the default
+  int queue_window = 0;    ///< 0: the daemon's default
   int io_threads = 1;
   int rate = 0;
   int endpoints = 1;
@@ -110,7 +117,8 @@ options parse(int argc, char** argv) {
   options o;
   auto usage =
       std::string{"usage: e2e_bench [--events N] [--connections C] "
-                  "[--batch B] [--in-flight M] [--queue-window W] "
+                  "[--batch B] [--in-flight M] [--concurrency adaptive|fixed] "
+                  "[--queue-window W] "
                   "[--io-threads T] [--rate R] [--endpoints E --fanout K] "
                   "[--stream-idle I] [--stream-stalled S] "
                   "[--sink builtin|nginx] [--nginx-workers N] "} +
@@ -120,6 +128,7 @@ options parse(int argc, char** argv) {
                {"--connections", &o.connections},
                {"--batch", &o.batch},
                {"--in-flight", &o.in_flight},
+               {"--concurrency", &o.concurrency},
                {"--queue-window", &o.queue_window},
                {"--io-threads", &o.io_threads},
                {"--rate", &o.rate},
@@ -304,7 +313,8 @@ int run(const options& opt) {
 
   // The ceiling first, with the machine to itself, as many in flight as
   // tocsin will have: requests without a webhook-id, which the sink ignores.
-  auto ceiling = sink_ceiling(sink.port(), ca.ca_file(), opt.in_flight, 3);
+  auto ceiling_in_flight = opt.in_flight > 0 ? opt.in_flight : 64;
+  auto ceiling = sink_ceiling(sink.port(), ca.ca_file(), ceiling_in_flight, 3);
   // PostgreSQL's (--store postgres), the same way, on the cluster the daemon
   // will use.
   bench_store store{opt.store, dir.path() / "data", opt.pg_clients};
@@ -317,8 +327,11 @@ int run(const options& opt) {
         << (dir.path() / "data").string()
         << "\"\nio_threads = " << opt.io_threads
         << "\n\n[delivery]\nca_file = \"" << ca.ca_file()
-        << "\"\nallow_networks = [\"127.0.0.0/8\"]\nmax_in_flight = "
-        << opt.in_flight << "\n";
+        << "\"\nallow_networks = [\"127.0.0.0/8\"]\n";
+    if (opt.in_flight > 0)
+      out << "max_in_flight = " << opt.in_flight << "\n";
+    if (!opt.concurrency.empty())
+      out << "concurrency = \"" << opt.concurrency << "\"\n";
     if (opt.queue_window > 0)
       out << "queue_window = " << opt.queue_window << "\n";
     out << store.config_toml();
@@ -362,6 +375,22 @@ int run(const options& opt) {
   auto body = opt.batch == 1 ? group(0).dump() : batch_body(opt.batch, group);
 
   int requests = (opt.events + opt.batch - 1) / opt.batch;
+  // The first endpoint's in-flight limit, five times a second, while the
+  // run lasts (what the adaptive limit settled on).
+  std::vector<int> limits;
+  std::atomic<bool> sampling{true};
+  std::thread sampler{[&] {
+    http_client api{"127.0.0.1", port};
+    while (sampling) {
+      auto r = api.request("GET", "/v1/endpoints/sink-0", {},
+                           {{"authorization", "Bearer " + token}});
+      auto j = nlohmann::json::parse(r.body, nullptr, false);
+      if (j.is_object() && j.contains("in_flight") &&
+          j["in_flight"].is_object())
+        limits.push_back(j["in_flight"]["limit"].get<int>());
+      std::this_thread::sleep_for(std::chrono::milliseconds{200});
+    }
+  }};
   auto cpu_at_start = cpu_seconds(daemon.pid());
   auto sink_cpu_at_start = sink.cpu_seconds();
   auto store_cpu_at_start = store.cpu_seconds();
@@ -388,6 +417,8 @@ int run(const options& opt) {
       break;
     std::this_thread::sleep_for(sink.poll_interval());
   }
+  sampling = false;
+  sampler.join();
   auto rss = peak_rss_kib(daemon.pid());
   auto cpu = cpu_seconds(daemon.pid()) - cpu_at_start;
   auto sink_cpu = sink.cpu_seconds() - sink_cpu_at_start;
@@ -413,7 +444,11 @@ int run(const options& opt) {
   std::ostringstream cmd;
   cmd << "build-release/bench/e2e_bench --events " << opt.events
       << " --connections " << opt.connections << " --batch " << opt.batch
-      << " --in-flight " << opt.in_flight << " --io-threads " << opt.io_threads;
+      << " --io-threads " << opt.io_threads;
+  if (opt.in_flight > 0)
+    cmd << " --in-flight " << opt.in_flight;
+  if (!opt.concurrency.empty())
+    cmd << " --concurrency " << opt.concurrency;
   if (opt.queue_window > 0)
     cmd << " --queue-window " << opt.queue_window;
   if (opt.rate > 0)
@@ -449,12 +484,18 @@ int run(const options& opt) {
               delivered_per_s);
   std::printf("  sink ceiling:   %.0f POSTs/s (HTTPS client straight at the "
               "sink, %d in flight, 3 s, this run): delivered = %.0f%% of it\n",
-              ceiling, opt.in_flight,
+              ceiling, ceiling_in_flight,
               ceiling > 0 ? 100 * delivered_per_s * opt.fanout / ceiling : 0.0);
   if (store.postgres())
     std::printf("  store ceiling:  PostgreSQL on the same cluster, this run, "
                 "before the daemon started: %s\n",
                 store_ceiling.c_str());
+  if (!limits.empty()) {
+    std::sort(limits.begin(), limits.end());
+    std::printf("  in-flight limit: min %d, median %d, max %d (sink-0, sampled "
+                "5 times a second)\n",
+                limits.front(), limits[limits.size() / 2], limits.back());
+  }
   std::printf("  latency:        p50 %.1f ms, p99 %.1f ms, p99.9 %.1f ms "
               "(%s)\n",
               percentile(latencies, 0.5), percentile(latencies, 0.99),

@@ -6,9 +6,12 @@
 //  - The floor: the lowest latency seen over the last `floor_window` — what
 //    the receiver takes when nothing waits in it.
 //  - Near the floor: within `tolerance` times it, or `slack_ms` above it,
-//    whichever is more. The slack is for fast receivers: a few milliseconds
-//    more cost a webhook nothing, and on a sub-millisecond floor they are
-//    the sender's own scheduling, not the receiver queueing.
+//    whichever is more. The slack is for fast receivers: on a
+//    sub-millisecond floor a millisecond more is the sender's own
+//    scheduling, not the receiver queueing. It is small on purpose: past
+//    the point where more in flight buys no more answers per second, the
+//    latency grows by the same factor as the limit (Little's law), and a
+//    limit that grows on nonetheless only costs CPU and connections.
 //  - Rise: while answers come back near the floor and the limit was used
 //    (at least half of it in flight), the limit grows by one per limit's
 //    worth of such answers (additive: one step per round trip of the whole
@@ -17,8 +20,9 @@
 //    it was, then additively: a receiver that comes back is not met with
 //    the whole backlog at once.
 //  - Fall: an answer slower than that, a 429/503, a timeout or a connection
-//    error cuts the limit by `backoff` (multiplicative), at most once per
-//    `cooldown` so that one burst of failures is one cut.
+//    error cuts the limit by `backoff` (multiplicative) — once per round
+//    trip, as TCP does once per window: answers to attempts that started
+//    before the last cut were sent under the old limit and cut nothing more.
 //  - Always between `min` and `max`.
 #pragma once
 
@@ -27,6 +31,7 @@
 #include <algorithm>
 #include <cstddef>
 #include <deque>
+#include <optional>
 #include <utility>
 
 namespace tocsin::delivery {
@@ -38,11 +43,9 @@ struct concurrency_options {
   /// Latency within this many times the floor, or within `slack_ms` above
   /// it, counts as "near the floor".
   double tolerance = 1.4;
-  double slack_ms = 5;
+  double slack_ms = 2;
   /// What a cut keeps of the limit.
   double backoff = 0.8;
-  /// One cut per this long, however many failures it holds.
-  unix_ms cooldown = 500;
   /// How far back the floor looks.
   unix_ms floor_window = 30'000;
 };
@@ -79,9 +82,12 @@ public:
     good_ = 0;
   }
 
-  /// An attempt ended at `now` after `latency_ms`; `in_flight` attempts
-  /// (itself included) were out when it started.
-  void record(answer_kind kind, double latency_ms, int in_flight, unix_ms now) {
+  /// An attempt that started at `started_at` ended at `now` after
+  /// `latency_ms`; `in_flight` attempts (itself included) were out when it
+  /// started.
+  void record(answer_kind kind, double latency_ms, int in_flight,
+              unix_ms started_at, unix_ms now) {
+    started_ = started_at;
     if (kind != answer_kind::ok) {
       // An overload says how much the receiver takes: no quick growth past
       // it. No answer at all says nothing about that.
@@ -109,12 +115,18 @@ public:
     }
   }
 
+  /// The same, for an attempt that started `latency_ms` before `now`.
+  void record(answer_kind kind, double latency_ms, int in_flight, unix_ms now) {
+    record(kind, latency_ms, in_flight, now - static_cast<unix_ms>(latency_ms),
+           now);
+  }
+
 private:
   void cut(unix_ms now) {
     good_ = 0;
-    if (last_cut_ != 0 && now - last_cut_ < o_.cooldown)
-      return;
-    last_cut_ = now;
+    if (cut_at_ && started_ <= *cut_at_)
+      return; // sent under the limit before the last cut
+    cut_at_ = now;
     limit_ = std::max(o_.min, static_cast<int>(limit_ * o_.backoff));
   }
 
@@ -133,7 +145,10 @@ private:
   int good_ = 0;
   /// After restart(): grows by one per answer up to this.
   int slow_start_until_ = 0;
-  unix_ms last_cut_ = 0;
+  /// When the limit was last cut; the attempt being recorded started at
+  /// started_.
+  std::optional<unix_ms> cut_at_;
+  unix_ms started_ = 0;
   double floor_ = 0;
   std::deque<std::pair<unix_ms, double>> samples_;
 };

@@ -53,7 +53,7 @@ int endpoint_queue::max_in_flight() const {
 }
 
 void endpoint_queue::learn(const net::inbound_response& r, int in_flight,
-                           unix_ms now) {
+                           unix_ms started_at, unix_ms now) {
   if (config_.ordered || config_.concurrency == concurrency_mode::fixed)
     return;
   if (r.forbidden || r.unsendable)
@@ -63,7 +63,7 @@ void endpoint_queue::learn(const net::inbound_response& r, int in_flight,
     kind = answer_kind::failure;
   else if (r.status == 429 || r.status == 503)
     kind = answer_kind::overload;
-  limit_.record(kind, r.latency_ms, in_flight, now);
+  limit_.record(kind, r.latency_ms, in_flight, started_at, now);
   // While the circuit is open the receiver is gone: it is met again from
   // the floor of the limit, not with what it took before.
   if (breaker_.current() != circuit_breaker::state::closed)
@@ -343,7 +343,7 @@ endpoint_queue::finish(const std::string& delivery_id,
   else if (c.from == source::answer)
     report.circuit = c.what == outcome::success ? breaker_.on_success()
                                                 : breaker_.on_answer();
-  learn(r, j.in_flight_at_start, now);
+  learn(r, j.in_flight_at_start, a.started_at, now);
   auto v = decide(config_.retry, d, c, r.retry_after, now, rng_);
   if (removed_ && v.what == outcome::retry)
     v = verdict{outcome::permanent, 0, std::string{endpoint_deleted_reason}};

@@ -204,9 +204,10 @@ private:
   int max_in_flight() const;
   void dead_letter(job j, std::string reason, unix_ms now,
                    storage::changes& ws);
-  /// Tells the adaptive limit how an attempt ended (`in_flight`: attempts
-  /// out when it started, itself included).
-  void learn(const net::inbound_response& r, int in_flight, unix_ms now);
+  /// Tells the adaptive limit how an attempt that started at `started_at`
+  /// ended (`in_flight`: attempts out when it started, itself included).
+  void learn(const net::inbound_response& r, int in_flight, unix_ms started_at,
+             unix_ms now);
 
   endpoint_config config_;
   std::size_t window_;

@@ -177,18 +177,26 @@ BOOST_AUTO_TEST_CASE(the_in_flight_limit_follows_the_receiver) {
     client.answer(503, {}, 10);
   run();
   BOOST_TEST(client.requests.size() == 16u); // 20 * 0.8
-  // Queueing in the receiver: past the floor's slack (5 ms), a cut.
+  // A round trip later, at the floor again: one step up.
   advance(1000);
-  client.answer(200, {}, 16);
-  run();
-  BOOST_TEST(client.requests.size() == 15u); // the limit is 16 * 0.8 = 12
-  for (int i = 0; i < 3; ++i)
+  for (int i = 0; i < 16; ++i)
     client.answer(200, {}, 10);
   run();
-  BOOST_TEST(client.requests.size() == 12u);
+  BOOST_TEST(client.requests.size() == 17u);
+  // Queueing in the receiver: past the floor's tolerance (1.4 x 10 ms), a
+  // cut, once for the attempts of that round trip.
+  advance(1);
+  client.answer(200, {}, 15);
+  client.answer(200, {}, 15);
+  run();
+  BOOST_TEST(client.requests.size() == 15u); // the limit is 17 * 0.8 = 13
+  for (int i = 0; i < 2; ++i)
+    client.answer(200, {}, 10);
+  run();
+  BOOST_TEST(client.requests.size() == 13u);
   client.answer(200, {}, 10);
   run();
-  BOOST_TEST(client.requests.size() == 12u);
+  BOOST_TEST(client.requests.size() == 13u);
   stop(a);
 }
 

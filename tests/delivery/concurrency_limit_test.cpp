@@ -30,7 +30,7 @@ BOOST_AUTO_TEST_CASE(a_limit_that_holds_nothing_back_does_not_grow) {
   BOOST_TEST(c.limit() == 16);
 }
 
-BOOST_AUTO_TEST_CASE(latency_growth_cuts_the_limit_once_per_cooldown) {
+BOOST_AUTO_TEST_CASE(latency_growth_cuts_the_limit_once_per_round_trip) {
   concurrency_limit c;
   unix_ms now = 1000;
   for (int i = 0; i < 10; ++i)
@@ -38,9 +38,12 @@ BOOST_AUTO_TEST_CASE(latency_growth_cuts_the_limit_once_per_cooldown) {
   // The receiver starts queueing: three times its floor.
   c.record(answer_kind::ok, 30, c.limit(), now += 1);
   BOOST_TEST(c.limit() == 12); // 16 * 0.8
-  c.record(answer_kind::ok, 30, c.limit(), now += 100);
-  BOOST_TEST(c.limit() == 12); // the same burst
-  c.record(answer_kind::ok, 30, c.limit(), now += 500);
+  // Answers to attempts sent before that cut: no more cuts.
+  c.record(answer_kind::ok, 30, 16, now - 5, now + 25);
+  c.record(answer_kind::ok, 30, 16, now, now + 30);
+  BOOST_TEST(c.limit() == 12);
+  // An attempt sent after it, and still slow: the next round trip's cut.
+  c.record(answer_kind::ok, 30, 12, now + 1, now + 31);
   BOOST_TEST(c.limit() == 9);
 }
 
@@ -83,15 +86,15 @@ BOOST_AUTO_TEST_CASE(the_floor_forgets_what_is_older_than_its_window) {
 }
 
 BOOST_AUTO_TEST_CASE(a_fast_receiver_gets_a_few_milliseconds_of_slack) {
-  // A 0.2 ms floor: 3 ms is 15 times it, and still no queueing worth a cut
-  // (it is within the 5 ms slack); 6 ms is past it.
+  // A 0.2 ms floor: 2 ms is 10 times it, and still no queueing worth a cut
+  // (it is within the 2 ms slack); 3 ms is past it.
   concurrency_limit c;
   unix_ms now = 1000;
   c.record(answer_kind::ok, 0.2, 16, now);
   for (int i = 0; i < 16; ++i)
-    c.record(answer_kind::ok, 3, c.limit(), now += 1);
+    c.record(answer_kind::ok, 2, c.limit(), now += 1);
   BOOST_TEST(c.limit() == 17);
-  c.record(answer_kind::ok, 6, c.limit(), now += 1);
+  c.record(answer_kind::ok, 3, c.limit(), now += 1);
   BOOST_TEST(c.limit() == 13);
 }
 
