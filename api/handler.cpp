@@ -1236,7 +1236,8 @@ void request_handler::change_endpoint(delivery::endpoint_change change,
   change.id = def.id;
   change.config = std::move(*config);
   change.definition = to_stored_json(def);
-  auto shown = to_api_json(def, with_secret, opts_.rules.transports);
+  // What it is doing as of the change (an update keeps its actor).
+  auto shown = live(to_api_json(def, with_secret, opts_.rules.transports));
   engine_.change_endpoint(
       std::move(change), [respond = std::move(c.respond), status,
                           shown = std::move(shown)](tocsin::status st) {
