@@ -619,6 +619,7 @@ BOOST_AUTO_TEST_CASE(a_timed_out_stream_leaves_its_siblings_alone) {
   BOOST_TEST(after.status == 200, after.error);
   BOOST_TEST(!after.new_connection);
   BOOST_TEST(receiver->connections() == 1u);
+  BOOST_TEST(receiver->client_resets() == 1u); // the slow one, cancelled
 }
 
 BOOST_AUTO_TEST_CASE(a_huge_body_ends_its_stream_not_the_connection) {
@@ -628,7 +629,9 @@ BOOST_AUTO_TEST_CASE(a_huge_body_ends_its_stream_not_the_connection) {
         r.status = 201;
         r.body = "head-";
         if (index == 0)
-          r.stream_bytes = std::size_t{64} << 20; // never read in full
+          // Past the drain bound (64 KiB), small enough to be read in full
+          // well within the deadline by a client that did not stop.
+          r.stream_bytes = std::size_t{1} << 20;
         return r;
       });
   auto client = make_client();
@@ -641,6 +644,7 @@ BOOST_AUTO_TEST_CASE(a_huge_body_ends_its_stream_not_the_connection) {
   BOOST_TEST(next.body_prefix == "head-");
   BOOST_TEST(!next.new_connection);
   BOOST_TEST(receiver->connections() == 1u);
+  BOOST_TEST(receiver->client_resets() == 1u); // the huge one, not read
 }
 
 BOOST_AUTO_TEST_CASE(the_address_policy_still_applies) {

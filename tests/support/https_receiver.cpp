@@ -72,6 +72,7 @@ struct core {
   std::size_t arrived = 0; ///< received + refused: the responder's index
   std::size_t refused = 0;
   std::size_t max_open_streams = 0; ///< on one HTTP/2 connection
+  std::size_t client_resets = 0;
   std::vector<std::weak_ptr<session_base>> sessions;
 
   // Returns the request's index: recording and numbering happen under one
@@ -479,6 +480,11 @@ private:
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame,
                            void* user_data) {
+    if (frame->hd.type == NGHTTP2_RST_STREAM) {
+      auto& c = self(user_data).core_;
+      std::lock_guard lock{c.mutex};
+      ++c.client_resets;
+    }
     if ((frame->hd.type == NGHTTP2_HEADERS || frame->hd.type == NGHTTP2_DATA) &&
         (frame->hd.flags & NGHTTP2_FLAG_END_STREAM))
       self(user_data).on_request(frame->hd.stream_id);
@@ -783,6 +789,11 @@ std::size_t https_receiver::refused() const {
 std::size_t https_receiver::max_open_streams() const {
   std::lock_guard lock{impl_->c.mutex};
   return impl_->c.max_open_streams;
+}
+
+std::size_t https_receiver::client_resets() const {
+  std::lock_guard lock{impl_->c.mutex};
+  return impl_->c.client_resets;
 }
 
 std::size_t https_receiver::connections() const {

@@ -94,6 +94,8 @@ public:
   std::size_t refused() const; // HTTP/2 streams refused (goaway etc.)
   // The most HTTP/2 streams open at once on one connection.
   std::size_t max_open_streams() const;
+  // HTTP/2 streams the client reset (RST_STREAM) before their end.
+  std::size_t client_resets() const;
   std::size_t connections() const;                // connections accepted
   std::vector<received_request> requests() const; // copy, in arrival order
   // True once count() >= n; waits on a condition variable.
