@@ -126,7 +126,8 @@ struct h2_session::impl {
     }
     r.error = std::move(error);
     results.emplace_back(id, std::move(r));
-    s.body = {}; // nothing more goes out for it
+    s.body = {}; // nothing more goes out for it (read_body)
+    s.body_sent = 0;
   }
 
   /// The stream ends here, before its answer is complete: the status stands
@@ -271,7 +272,8 @@ struct h2_session::impl {
                            std::size_t length, std::uint32_t* flags,
                            nghttp2_data_source*, void* user_data) {
     auto* s = self(user_data).find(id);
-    if (!s) {
+    if (!s || s->reported || s->body_sent >= s->body.size()) {
+      // Ended (its answer came, or it was cancelled): nothing more of it.
       *flags |= NGHTTP2_DATA_FLAG_EOF;
       return 0;
     }
