@@ -591,7 +591,6 @@ BOOST_AUTO_TEST_CASE(a_connection_lost_mid_stream_fails_once_unretried) {
 }
 
 BOOST_AUTO_TEST_CASE(a_timed_out_stream_leaves_its_siblings_alone) {
-  std::atomic<bool> release{false};
   auto receiver =
       make_h2_receiver([](const received_request& req, std::size_t) {
         canned_response r;
