@@ -750,6 +750,10 @@ h2_connection::h2_connection(client_impl& client,
       last_read_(established_) {
   // Streams have deadlines of their own; the connection has none.
   conn_->lowest().expires_never();
+  // Many small writes (frames of streams that do not wait for each other):
+  // Nagle's algorithm would hold each behind the previous one's ACK.
+  beast::error_code ignored;
+  conn_->lowest().socket().set_option(tcp::no_delay(true), ignored);
 }
 
 void h2_connection::start_first(std::shared_ptr<exchange> ex) {

@@ -405,6 +405,10 @@ public:
                                     core_.opts.max_concurrent_streams};
     (void)nghttp2_submit_settings(session_, NGHTTP2_FLAG_NONE, &settings, 1);
     beast::get_lowest_layer(stream_).expires_never();
+    // Answers of independent streams go out as they come (no Nagle delay).
+    beast::error_code ignored;
+    beast::get_lowest_layer(stream_).socket().set_option(tcp::no_delay(true),
+                                                         ignored);
     read_some();
     flush();
   }
