@@ -292,7 +292,8 @@ BOOST_AUTO_TEST_CASE(delivers_over_h2_to_a_receiver_that_offers_it) {
   BOOST_TEST(std::set<std::string>(seen.begin(), seen.end()) ==
              std::set<std::string>(ids.begin(), ids.end()));
   BOOST_TEST(receiver->connections() == 1u);
-  auto& d = only_delivery(f.wait_finished(ids[0]));
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
   BOOST_TEST(d["state"] == "delivered");
   BOOST_TEST(d["attempts"][0]["status"] == 200);
   BOOST_TEST(d["attempts"][0]["response"] == "ok");
