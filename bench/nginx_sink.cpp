@@ -40,7 +40,7 @@ std::string nginx_version() {
 /// directories) points into `prefix`, so that it runs beside a system nginx
 /// and leaves nothing behind.
 fs::path write_config(const fs::path& prefix, const test::pem_files& cert,
-                      int workers, std::uint16_t port) {
+                      int workers, std::uint16_t port, bool http2) {
   fs::create_directories(prefix);
   auto in = [&](const char* name) { return (prefix / name).string(); };
   auto config = prefix / "nginx.conf";
@@ -67,12 +67,14 @@ fs::path write_config(const fs::path& prefix, const test::pem_files& cert,
       << "  access_log " << in("access.log")
       << " sink buffer=256k flush=1s;\n"
       // tocsin keeps its connections open: they must not be closed under it
-      // after a number of requests or a short idle time.
+      // after a number of requests (HTTP/1.1 and, in nginx 1.22, HTTP/2
+      // streams alike) or a short idle time.
       << "  keepalive_requests 1000000;\n"
       << "  keepalive_timeout 60s;\n"
       << "  server {\n"
-      << "    listen 127.0.0.1:" << port << " ssl;\n" // HTTP/1.1, no http2
-      << "    ssl_certificate " << cert.cert_file << ";\n"
+      << "    listen 127.0.0.1:" << port
+      << (http2 ? " ssl http2;\n" : " ssl;\n") << "    ssl_certificate "
+      << cert.cert_file << ";\n"
       << "    ssl_certificate_key " << cert.key_file
       << ";\n"
       // 200, empty body; nginx reads and discards the request body, and
@@ -105,12 +107,13 @@ std::vector<std::string_view> split(std::string_view line, char sep) {
 } // namespace
 
 nginx_sink::nginx_sink(const fs::path& dir, const test::pem_files& cert,
-                       int workers)
+                       int workers, bool http2)
     : access_log_(dir / "nginx" / "access.log"), port_(free_port()),
       workers_(workers), version_(nginx_version()),
-      process_({binary, "-p", (dir / "nginx").string() + "/", "-c",
-                write_config(dir / "nginx", cert, workers, port_).string()},
-               dir / "nginx" / "error.log"),
+      process_(
+          {binary, "-p", (dir / "nginx").string() + "/", "-c",
+           write_config(dir / "nginx", cert, workers, port_, http2).string()},
+          dir / "nginx" / "error.log"),
       wall_at_start_(std::chrono::system_clock::now()),
       steady_at_start_(std::chrono::steady_clock::now()) {
   if (!wait_accepting(5s)) {

@@ -37,9 +37,10 @@ public:
   /// pid, logs, temp paths), starts nginx in the foreground with `workers`
   /// worker processes on a free loopback port serving `cert`, and waits until
   /// it accepts connections. Throws std::runtime_error, with nginx's own
-  /// log, if it does not within 5 s.
+  /// log, if it does not within 5 s. With `http2`, it offers h2 by ALPN
+  /// (`listen ... ssl http2`), HTTP/1.1 to clients that do not take it.
   nginx_sink(const std::filesystem::path& dir, const test::pem_files& cert,
-             int workers);
+             int workers, bool http2 = false);
   /// Graceful stop (SIGQUIT: the workers flush the access log), SIGKILL to
   /// master and workers after 5 s.
   ~nginx_sink();

@@ -12,7 +12,7 @@
 namespace tocsin::bench {
 
 double sink_ceiling(std::uint16_t port, const std::string& ca_file,
-                    int in_flight, int seconds) {
+                    int in_flight, int seconds, bool http2) {
   using clock_type = std::chrono::steady_clock;
   net::https_client_options co;
   co.ca_file = ca_file;
@@ -26,6 +26,7 @@ double sink_ceiling(std::uint16_t port, const std::string& ca_file,
       *parse_url("https://127.0.0.1:" + std::to_string(port) + "/ceiling");
   req.headers = {{"content-type", "application/json"}};
   req.body = std::string(700, 'x'); // about a notification's size
+  req.http2 = http2;
   std::atomic<bool> running{true};
   std::atomic<std::size_t> answered{0};
   std::atomic<int> outstanding{0};

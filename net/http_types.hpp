@@ -17,6 +17,9 @@ struct outbound_request {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
   std::chrono::milliseconds timeout{10000};
+  /// May go over HTTP/2 when the receiver offers it (ALPN); false: only
+  /// ever HTTP/1.1 (never a stream of a shared HTTP/2 connection).
+  bool http2 = true;
 };
 
 struct inbound_response {
@@ -28,6 +31,12 @@ struct inbound_response {
   std::string body_prefix; ///< first 1 KiB of the body
   std::string retry_after; ///< raw Retry-After header, if any
   double latency_ms = 0;   ///< from the start of the attempt to the response
+  /// "h2" or "http/1.1": what the attempt went over (empty when no
+  /// connection got that far).
+  std::string protocol;
+  /// The latency includes setting up a connection (TCP and TLS handshakes):
+  /// this attempt opened it, or (HTTP/2) waited for it to open.
+  bool new_connection = false;
 };
 
 } // namespace tocsin::net

@@ -270,6 +270,35 @@ BOOST_AUTO_TEST_CASE(fans_out_a_batch_and_reuses_connections) {
   BOOST_TEST(seen == std::set<std::string>(ids.begin(), ids.end()));
 }
 
+BOOST_AUTO_TEST_CASE(delivers_over_h2_to_a_receiver_that_offers_it) {
+  // A batch to a receiver that selects h2: every event arrives once, signed,
+  // as streams of one connection (the endpoint's 16 in flight fit in it).
+  daemon_fixture f;
+  auto receiver = f.make_receiver({}, 0, true);
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  json batch{{"events", json::array()}};
+  for (int i = 0; i < 100; ++i)
+    batch["events"].push_back(sample_event("agent-" + std::to_string(i)));
+  auto ids = f.post_events(batch);
+  BOOST_REQUIRE_EQUAL(ids.size(), 100u);
+  BOOST_REQUIRE(receiver->wait_for(100, std::chrono::seconds{20}));
+  std::multiset<std::string> seen;
+  for (auto& r : receiver->requests()) {
+    BOOST_TEST(r.signature_valid);
+    BOOST_TEST(r.protocol == "h2");
+    seen.insert(r.headers["webhook-id"]);
+  }
+  BOOST_TEST(seen.size() == 100u);
+  BOOST_TEST(std::set<std::string>(seen.begin(), seen.end()) ==
+             std::set<std::string>(ids.begin(), ids.end()));
+  BOOST_TEST(receiver->connections() == 1u);
+  auto ev = f.wait_finished(ids[0]);
+  auto& d = only_delivery(ev);
+  BOOST_TEST(d["state"] == "delivered");
+  BOOST_TEST(d["attempts"][0]["status"] == 200);
+  BOOST_TEST(d["attempts"][0]["response"] == "ok");
+}
+
 BOOST_AUTO_TEST_CASE(non_global_addresses_are_refused_unless_allowed) {
   daemon_fixture f;
   auto receiver = f.make_receiver();

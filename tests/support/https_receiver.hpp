@@ -22,6 +22,7 @@ struct received_request {
   std::int64_t unix_ms = 0;                   // wall clock when received
   // See verify_standard_webhook; false when no secret is configured.
   bool signature_valid = false;
+  std::string protocol{}; // "http/1.1" or "h2"
 };
 
 struct canned_response {
@@ -41,9 +42,20 @@ struct canned_response {
   std::string raw{};
   std::size_t stream_bytes = 0;
   bool stream_chunked = false;
+  // HTTP/2 only (ignored over HTTP/1.1), the request not processed (not in
+  // requests(), counted by refused()), so a client may send it again:
+  // `goaway` sends GOAWAY whose last stream is the one below this one (or
+  // the highest already processed), refusing this stream and every later
+  // one of the connection (those below still complete); `refuse_stream`
+  // resets this stream with REFUSED_STREAM. Over HTTP/2, `raw` is ignored;
+  // `stream_bytes` filler bytes follow `body` as DATA, and
+  // `close_connection` answers, then sends GOAWAY.
+  bool goaway = false;
+  bool refuse_stream = false;
 };
 
-// index = 0-based count of requests received so far (across connections).
+// index = 0-based count of requests that arrived before this one (across
+// connections, refused HTTP/2 streams included).
 using responder =
     std::function<canned_response(const received_request&, std::size_t index)>;
 
@@ -57,6 +69,11 @@ struct receiver_options {
   std::uint16_t port = 0; // 0 => ephemeral
   unsigned threads = 1;
   bool keep_requests = true; ///< false: count them only (benchmarks)
+  // TLS only: select "h2" by ALPN when the client offers it (HTTP/1.1
+  // otherwise), served with nghttp2; each stream answered on its own (a
+  // delay stalls only its stream).
+  bool http2 = false;
+  std::uint32_t max_concurrent_streams = 100; // announced in SETTINGS
 };
 
 // A real HTTP(S) server on loopback with its own io_context thread(s), so tests
@@ -73,7 +90,12 @@ public:
   https_receiver& operator=(const https_receiver&) = delete;
 
   std::uint16_t port() const;
-  std::size_t count() const;                      // requests received
+  std::size_t count() const;   // requests received
+  std::size_t refused() const; // HTTP/2 streams refused (goaway etc.)
+  // The most HTTP/2 streams open at once on one connection.
+  std::size_t max_open_streams() const;
+  // HTTP/2 streams the client reset (RST_STREAM) before their end.
+  std::size_t client_resets() const;
   std::size_t connections() const;                // connections accepted
   std::vector<received_request> requests() const; // copy, in arrival order
   // True once count() >= n; waits on a condition variable.
