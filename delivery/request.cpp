@@ -66,6 +66,7 @@ result<net::outbound_request> build_request(const endpoint_config& cfg,
   req.headers = std::move(built->headers);
   req.body = std::move(built->body);
   req.timeout = cfg.timeout;
+  req.http2 = cfg.http2;
   if (cfg.plugin->signs_requests()) {
     // Rotated-out keys sign until their grace period ends.
     std::vector<signing_key> keys;

@@ -299,6 +299,71 @@ BOOST_AUTO_TEST_CASE(delivers_over_h2_to_a_receiver_that_offers_it) {
   BOOST_TEST(d["attempts"][0]["response"] == "ok");
 }
 
+BOOST_AUTO_TEST_CASE(goaway_mid_load_loses_and_doubles_nothing) {
+  // The receiver ends its connection by GOAWAY every 150 requests (as nginx
+  // does after keepalive_requests): the streams it refused go again on a
+  // new connection, at once (not as a failed attempt); every event arrives
+  // once, in one attempt each.
+  daemon_fixture f;
+  auto receiver = f.make_receiver(
+      [](const received_request&, std::size_t i) {
+        canned_response r;
+        r.goaway = i > 0 && i % 150 == 0;
+        return r;
+      },
+      0, true);
+  f.start({{"ops", daemon_fixture::url_of(*receiver)}});
+  std::vector<std::string> ids;
+  for (int b = 0; b < 4; ++b) {
+    json batch{{"events", json::array()}};
+    for (int i = 0; i < 250; ++i)
+      batch["events"].push_back(sample_event("agent-" + std::to_string(i)));
+    auto more = f.post_events(batch);
+    ids.insert(ids.end(), more.begin(), more.end());
+  }
+  BOOST_REQUIRE(receiver->wait_for(1000, std::chrono::seconds{30}));
+  BOOST_TEST(receiver->refused() > 0u); // GOAWAY did refuse streams
+  BOOST_TEST(receiver->connections() > 1u);
+  std::multiset<std::string> seen;
+  for (auto& r : receiver->requests()) {
+    BOOST_TEST(r.protocol == "h2");
+    BOOST_TEST(r.signature_valid);
+    seen.insert(r.headers["webhook-id"]);
+  }
+  BOOST_TEST(seen.size() == 1000u); // none twice
+  BOOST_TEST(std::set<std::string>(seen.begin(), seen.end()) ==
+             std::set<std::string>(ids.begin(), ids.end()));
+  for (auto i : {0, 150, 151, 500, 999}) {
+    auto ev = f.wait_finished(ids[static_cast<std::size_t>(i)]);
+    auto& d = only_delivery(ev);
+    BOOST_TEST(d["state"] == "delivered");
+    BOOST_TEST(d["attempts"].size() == 1u); // a refused stream is no attempt
+  }
+}
+
+BOOST_AUTO_TEST_CASE(http11_where_the_receiver_or_the_endpoint_wants_it) {
+  // A receiver that offers only HTTP/1.1 gets HTTP/1.1; an endpoint with
+  // http2 = false sends HTTP/1.1 to one that offers h2.
+  daemon_fixture f;
+  auto old_one = f.make_receiver();
+  auto h2_one = f.make_receiver({}, 0, true);
+  f.start({{"old", daemon_fixture::url_of(*old_one), "[1]",
+            "agents = [\"a-old\"]\n"},
+           {"pinned", daemon_fixture::url_of(*h2_one), "[1]",
+            "agents = [\"a-pinned\"]\nhttp2 = false\n"}});
+  json batch{{"events", json::array()}};
+  for (int i = 0; i < 20; ++i)
+    batch["events"].push_back(sample_event(i % 2 ? "a-old" : "a-pinned"));
+  f.post_events(batch);
+  BOOST_REQUIRE(old_one->wait_for(10, std::chrono::seconds{20}));
+  BOOST_REQUIRE(h2_one->wait_for(10, std::chrono::seconds{20}));
+  for (auto* r : {old_one.get(), h2_one.get()})
+    for (auto& req : r->requests()) {
+      BOOST_TEST(req.protocol == "http/1.1");
+      BOOST_TEST(req.signature_valid);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(non_global_addresses_are_refused_unless_allowed) {
   daemon_fixture f;
   auto receiver = f.make_receiver();

@@ -647,7 +647,7 @@ private:
   }
 
   void flush() {
-    if (writing_ || dropped_)
+    if (writing_ || dropped_ || closing_)
       return;
     out_.clear();
     while (out_.size() < 64 * 1024) {
@@ -678,8 +678,16 @@ private:
     if (closing_)
       return;
     closing_ = true;
-    beast::get_lowest_layer(stream_).expires_after(shutdown_timeout);
-    stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+    // GOAWAY is sent and every stream answered. Not a TLS shutdown (it
+    // reads, and this session's read is pending: two reads at once on one
+    // stream), and not a close: bytes of the client's still unread would
+    // make it a reset, which can destroy answers not yet read on the
+    // client's side. A FIN after the last answer, then the read loop runs
+    // on to the client's end (or the deadline), as nginx's lingering close.
+    auto& tcp = beast::get_lowest_layer(stream_);
+    tcp.expires_after(shutdown_timeout);
+    beast::error_code ignored;
+    tcp.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   core& core_;
