@@ -15,6 +15,9 @@
 // max_in_flight) or --concurrency set them; the sink's ceiling is measured
 // with --in-flight in flight (64 without it).
 //
+// --sink-http2 1: the sink (either) offers h2 by ALPN, as well as HTTP/1.1;
+// the daemon (delivery.http2 = true by default) then speaks HTTP/2 to it.
+//
 // --sink builtin (the default): the test receiver, in this process, which
 // checks every signature, and competes with the daemon for the CPU. --sink
 // nginx: Debian's nginx (apt-get install nginx-light), a child process with N
@@ -108,6 +111,7 @@ struct options {
   int stream_idle = 0;
   int stream_stalled = 0;
   std::string sink = "builtin"; ///< or "nginx"
+  int sink_http2 = 0;           ///< 1: the sink offers h2 by ALPN
   int nginx_workers = 1;
   std::string store = "rocksdb"; ///< or "postgres"
   int pg_clients = 8;            ///< the PostgreSQL ceiling's connections
@@ -121,7 +125,8 @@ options parse(int argc, char** argv) {
                   "[--queue-window W] "
                   "[--io-threads T] [--rate R] [--endpoints E --fanout K] "
                   "[--stream-idle I] [--stream-stalled S] "
-                  "[--sink builtin|nginx] [--nginx-workers N] "} +
+                  "[--sink builtin|nginx] [--nginx-workers N] "
+                  "[--sink-http2 0|1] "} +
       bench_store::usage;
   parse_flags(argc, argv, usage.c_str(),
               {{"--events", &o.events},
@@ -138,6 +143,7 @@ options parse(int argc, char** argv) {
                {"--stream-stalled", &o.stream_stalled},
                {"--sink", &o.sink},
                {"--nginx-workers", &o.nginx_workers},
+               {"--sink-http2", &o.sink_http2},
                {"--store", &o.store},
                {"--pg-clients", &o.pg_clients}});
   if (o.fanout < 1 || o.endpoints < o.fanout || o.endpoints % o.fanout != 0) {
@@ -221,20 +227,20 @@ class webhook_sink {
 public:
   webhook_sink(const options& opt, const fs::path& dir, const pem_files& cert,
                arrivals& got)
-      : got_(got) {
+      : got_(got), http2_(opt.sink_http2 != 0) {
     if (opt.sink == "nginx") {
-      nginx_.emplace(dir, cert, opt.nginx_workers);
+      nginx_.emplace(dir, cert, opt.nginx_workers, opt.sink_http2 != 0);
       return;
     }
-    builtin_.emplace(receiver_options{cert.cert_file, cert.key_file,
-                                      "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"},
-                     [this](const received_request& r, std::size_t) {
-                       // Requests without a webhook-id are the ceiling's.
-                       if (auto it = r.headers.find("webhook-id");
-                           it != r.headers.end())
-                         got_.record(it->second, r.target, r.at);
-                       return canned_response{};
-                     });
+    receiver_options ro{cert.cert_file, cert.key_file,
+                        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"};
+    ro.http2 = opt.sink_http2 != 0;
+    builtin_.emplace(ro, [this](const received_request& r, std::size_t) {
+      // Requests without a webhook-id are the ceiling's.
+      if (auto it = r.headers.find("webhook-id"); it != r.headers.end())
+        got_.record(it->second, r.target, r.at);
+      return canned_response{};
+    });
   }
 
   std::uint16_t port() const {
@@ -260,7 +266,8 @@ public:
       return "builtin receiver (verifies signatures)";
     auto workers = nginx_->workers();
     return "nginx " + nginx_->version() + ", " + std::to_string(workers) +
-           (workers == 1 ? " worker" : " workers");
+           (workers == 1 ? " worker" : " workers") +
+           (http2_ ? ", offers h2" : ", HTTP/1.1 only");
   }
 
   /// CPU seconds used so far by the sink: nginx's processes, or for the
@@ -297,6 +304,7 @@ public:
 
 private:
   arrivals& got_;
+  bool http2_;
   std::optional<nginx_sink> nginx_;
   std::optional<https_receiver> builtin_; // last: it calls got_ at once
 };
@@ -314,7 +322,8 @@ int run(const options& opt) {
   // The ceiling first, with the machine to itself, as many in flight as
   // tocsin will have: requests without a webhook-id, which the sink ignores.
   auto ceiling_in_flight = opt.in_flight > 0 ? opt.in_flight : 64;
-  auto ceiling = sink_ceiling(sink.port(), ca.ca_file(), ceiling_in_flight, 3);
+  auto ceiling = sink_ceiling(sink.port(), ca.ca_file(), ceiling_in_flight, 3,
+                              opt.sink_http2 != 0);
   // PostgreSQL's (--store postgres), the same way, on the cluster the daemon
   // will use.
   bench_store store{opt.store, dir.path() / "data", opt.pg_clients};
@@ -460,6 +469,8 @@ int run(const options& opt) {
   if (opt.stream_stalled > 0)
     cmd << " --stream-stalled " << opt.stream_stalled;
   cmd << " --sink " << opt.sink;
+  if (opt.sink_http2)
+    cmd << " --sink-http2 1";
   if (opt.sink == "nginx")
     cmd << " --nginx-workers " << opt.nginx_workers;
   cmd << store.flags();
