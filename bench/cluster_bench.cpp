@@ -265,20 +265,6 @@ std::string memory_total() {
   return "?";
 }
 
-/// The machine's busy CPU time so far (all CPUs, /proc/stat: everything but
-/// idle and iowait), seconds: beside the processes measured, it shows what
-/// else ran in a window (on a shared VM, other work).
-double machine_busy_seconds() {
-  std::ifstream in{"/proc/stat"};
-  std::string cpu;
-  in >> cpu;
-  double v[8] = {};
-  for (auto& x : v)
-    in >> x;
-  double busy = v[0] + v[1] + v[2] + v[5] + v[6] + v[7];
-  return busy / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
 // ---------------------------------------------------------------------------
 // tocsin nodes.
 
