@@ -24,6 +24,7 @@
 #include "storage/retention.hpp"
 #include "storage/store.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <csignal>
 #include <cstdio>
@@ -139,6 +140,43 @@ private:
   mutable std::mutex mtx_;
   std::string address_;
 };
+
+/// `tocsin serve --check-config FILE`: what serve would refuse at start
+/// without opening the store, listening or sending anything — the config's
+/// keys and tokens, the plugins, every endpoint of the file as its transport
+/// takes it, the escalation rules — with serve's one-line reasons. 0 when
+/// serve would start (as far as the file goes), 1 when not.
+int check_config(const std::string& config_file) {
+  auto failed = [](const std::string& what, const error& e) {
+    refuse(what, e);
+    return 1;
+  };
+  auto cfg = config_file.empty() ? app::parse_config("", "defaults")
+                                 : app::load_config(config_file);
+  if (!cfg)
+    return failed("config", cfg.error());
+  auto [dir, missing] = plugins_dir_of(*cfg);
+  auto transports = plugins::load_plugins(dir, missing);
+  if (!transports)
+    return failed("plugins", transports.error());
+  for (auto& r : transports->refused)
+    std::fprintf(stderr, "tocsin: plugin refused (serve skips it): %s\n",
+                 r.message().c_str());
+  auto defaults = app::endpoint_defaults_of(cfg->delivery);
+  for (auto& e : cfg->endpoints) {
+    auto c = endpoints::runtime_config(e.definition, defaults, &*transports);
+    if (!c)
+      return failed("endpoints",
+                    error{c.error().code, "endpoint " + e.definition.id + ": " +
+                                              c.error().message});
+  }
+  std::printf("tocsin: %s is valid: %zu endpoints, %zu escalation rules, "
+              "%zu transports\n",
+              config_file.empty() ? "the default config" : config_file.c_str(),
+              cfg->endpoints.size(), cfg->escalation.size(),
+              transports->plugins.size());
+  return 0;
+}
 
 int serve(const std::string& config_file) {
   // Signals are taken synchronously by this thread (sigwait below); block
@@ -338,9 +376,15 @@ int main(int argc, char** argv) {
   CLI::App cli{"tocsin: delivers AI-safety events to webhooks, Slack and "
                "PagerDuty, reliably"};
   cli.require_subcommand(1);
+  cli.set_version_flag("--version", "tocsin " + std::string{version});
   std::string config_file;
+  std::string checked_file;
   auto serve_cmd = cli.add_subcommand("serve", "run the daemon");
   serve_cmd->add_option("-c,--config", config_file, "TOML config file");
+  auto check_opt = serve_cmd->add_option(
+      "--check-config", checked_file,
+      "validate FILE as serve would at start (keys, tokens, plugins, "
+      "endpoints, escalation rules), print why not, exit 0 or 1");
   cli.add_subcommand("version", "print the version")->callback([] {
     std::cout << "tocsin " << version << "\n";
   });
@@ -348,12 +392,29 @@ int main(int argc, char** argv) {
       "plugins", "list the transport plugins serve would load");
   plugins_cmd->add_option("-c,--config", config_file, "TOML config file");
   cli::operator_cli operator_commands{cli};
+  // A word that is no command: say so (CLI11 alone says a subcommand is
+  // required).
+  if (argc > 1 && argv[1][0] != '-') {
+    std::string word = argv[1];
+    auto known = cli.get_subcommands([](CLI::App*) { return true; });
+    if (std::none_of(known.begin(), known.end(),
+                     [&](CLI::App* c) { return c->check_name(word); })) {
+      std::string names;
+      for (auto* c : known)
+        names += (names.empty() ? "" : ", ") + c->get_name();
+      std::fprintf(stderr, "tocsin: unknown command '%s' (commands: %s)\n",
+                   word.c_str(), names.c_str());
+      return 2;
+    }
+  }
   try {
     cli.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     // --help exits 0, usage errors 2.
     return cli.exit(e) == 0 ? 0 : 2;
   }
+  if (serve_cmd->parsed() && check_opt->count() > 0)
+    return check_config(checked_file);
   if (serve_cmd->parsed())
     return serve(config_file);
   if (plugins_cmd->parsed())

@@ -407,6 +407,48 @@ BOOST_AUTO_TEST_CASE(usage_errors_exit_2) {
   BOOST_TEST(contains(help.out, "--event-type"), help);
 }
 
+BOOST_AUTO_TEST_CASE(version_check_config_and_an_unknown_command) {
+  auto v = run_cli({"--version"});
+  BOOST_TEST(v.code == 0, v);
+  BOOST_TEST(v.out.rfind("tocsin ", 0) == 0u, v);
+  auto bogus = run_cli({"bogus"});
+  BOOST_TEST(bogus.code == 2, bogus);
+  BOOST_TEST(contains(bogus.err, "unknown command 'bogus'"), bogus);
+  BOOST_TEST(contains(bogus.err, "serve"), bogus);
+
+  // --check-config: what serve would refuse, with its one-line reason; the
+  // plugins are loaded, so an endpoint of a transport there is none of is
+  // caught (the config's own parse cannot know).
+  temp_dir dir;
+  auto write = [&](const std::string& name, const std::string& text) {
+    auto path = dir.path() / name;
+    std::ofstream{path} << text;
+    return path.string();
+  };
+  auto data = dir.path() / "data";
+  auto good = write("good.toml", "[server]\ndata_dir = \"" + data.string() +
+                                     "\"\n[delivery]\nconcurrency = \"fixed\"\n"
+                                     "[[endpoints]]\nid = \"ops\"\n"
+                                     "url = \"https://hooks.example/in\"\n"
+                                     "transport = \"slack\"\n");
+  auto ok = run_cli({"serve", "--check-config", good});
+  BOOST_TEST(ok.code == 0, ok);
+  BOOST_TEST(contains(ok.out, "is valid: 1 endpoints"), ok);
+  auto bad_key = write("bad_key.toml", "[delivery]\nconcurrency = \"auto\"\n");
+  auto r = run_cli({"serve", "--check-config", bad_key});
+  BOOST_TEST(r.code == 1, r);
+  BOOST_TEST(contains(r.err, "delivery.concurrency"), r);
+  auto bad_transport =
+      write("bad_transport.toml", "[[endpoints]]\nid = \"t\"\n"
+                                  "url = \"https://hooks.example/in\"\n"
+                                  "transport = \"teams\"\n");
+  r = run_cli({"serve", "--check-config", bad_transport});
+  BOOST_TEST(r.code == 1, r);
+  BOOST_TEST(contains(r.err, "endpoint t: unknown transport 'teams'"), r);
+  // Nothing was started: the data directory was not even created.
+  BOOST_TEST(!std::filesystem::exists(data));
+}
+
 BOOST_AUTO_TEST_CASE(dead_letters_are_listed_and_replayed) {
   daemon_fixture f;
   std::atomic<bool> healthy{false};
