@@ -76,8 +76,10 @@ void endpoint_queue::reconfigure(endpoint_config cfg) {
     bucket_.reset(cfg.rate);
   breaker_.configure(cfg.breaker);
   if (cfg.min_in_flight != config_.min_in_flight ||
-      cfg.max_in_flight != config_.max_in_flight)
-    limit_.bound(limit_options(cfg).min, limit_options(cfg).max);
+      cfg.max_in_flight != config_.max_in_flight) {
+    auto bounds = limit_options(cfg);
+    limit_.bound(bounds.min, bounds.max);
+  }
   bool reorder = cfg.ordered != config_.ordered;
   config_ = std::move(cfg);
   if (!reorder)

@@ -1,6 +1,7 @@
 #include "net/h2_session.hpp"
 
 #include "common/encoding.hpp"
+#include "net/request_writer.hpp"
 
 #include <nghttp2/nghttp2.h>
 
@@ -328,12 +329,6 @@ std::int32_t h2_session::submit(const outbound_request& req,
   if (!accepting())
     return 0;
   auto& headers = req.headers;
-  auto replaced = [&](std::size_t i) {
-    for (auto j = i + 1; j < headers.size(); ++j)
-      if (ascii_iequals(headers[i].first, headers[j].first))
-        return true;
-    return false;
-  };
   // Every string outlives nghttp2_submit_request, which copies them.
   std::vector<std::pair<std::string, std::string>> fields{
       {":method", req.method},
@@ -347,7 +342,7 @@ std::int32_t h2_session::submit(const outbound_request& req,
       agent = value;
   fields.emplace_back("user-agent", agent);
   for (std::size_t i = 0; i < headers.size(); ++i)
-    if (!not_forwarded(headers[i].first) && !replaced(i))
+    if (!not_forwarded(headers[i].first) && !replaced_later(headers, i))
       fields.emplace_back(lower(headers[i].first), headers[i].second);
   bool with_length = !req.body.empty() || req.method == "POST" ||
                      req.method == "PUT" || req.method == "OPTIONS";

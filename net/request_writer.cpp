@@ -26,16 +26,18 @@ void add(std::string& out, std::string_view name, std::string_view value) {
 
 } // namespace
 
+bool replaced_later(
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::size_t i) {
+  for (auto j = i + 1; j < headers.size(); ++j)
+    if (ascii_iequals(headers[i].first, headers[j].first))
+      return true;
+  return false;
+}
+
 std::string write_request(const outbound_request& req,
                           std::string_view user_agent) {
   auto& headers = req.headers;
-  // Whether a later header of the same name replaces this one.
-  auto replaced = [&](std::size_t i) {
-    for (auto j = i + 1; j < headers.size(); ++j)
-      if (ascii_iequals(headers[i].first, headers[j].first))
-        return true;
-    return false;
-  };
   bool own_agent = std::any_of(headers.begin(), headers.end(), [](auto& h) {
     return ascii_iequals(h.first, "user-agent");
   });
@@ -57,7 +59,7 @@ std::string write_request(const outbound_request& req,
   if (!own_agent)
     add(out, "User-Agent", user_agent);
   for (std::size_t i = 0; i < headers.size(); ++i)
-    if (!clients_own(headers[i].first) && !replaced(i))
+    if (!clients_own(headers[i].first) && !replaced_later(headers, i))
       add(out, headers[i].first, headers[i].second);
   if (with_length)
     add(out, "Content-Length", std::to_string(req.body.size()));

@@ -5,8 +5,11 @@
 
 #include "net/http_types.hpp"
 
+#include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace tocsin::net {
 
@@ -20,5 +23,12 @@ namespace tocsin::net {
 /// transport host checked them (tokens; no CR, LF or NUL).
 std::string write_request(const outbound_request& req,
                           std::string_view user_agent);
+
+/// Whether a later header of the same name (compared without case) replaces
+/// headers[i]: of a name given twice, the last one goes out (HTTP/1.1 and
+/// HTTP/2 alike).
+bool replaced_later(
+    const std::vector<std::pair<std::string, std::string>>& headers,
+    std::size_t i);
 
 } // namespace tocsin::net
