@@ -9,7 +9,7 @@ packages=(
   libcaf-dev libboost-dev libboost-test-dev libssl-dev librocksdb-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev clang-format
   clang-14 libclang-rt-14-dev ccache libjemalloc-dev libjs-chart.js
-  libpqxx-dev libnghttp2-dev
+  libpqxx-dev libnghttp2-dev python3
 )
 
 # What only the tests use: promtool (checks the /metrics exposition), a
