@@ -208,6 +208,15 @@ public:
     }
   }
 
+  bool responsive(std::chrono::milliseconds timeout) override {
+    caf::scoped_actor self{sys_};
+    bool answered = false;
+    self->request(ingest_, timeout, endpoints_atom_v)
+        .receive([&](std::vector<endpoint_actor>&) { answered = true; },
+                 [](caf::error&) {});
+    return answered;
+  }
+
 private:
   caf::actor_system_config cfg_;
   caf::actor_system sys_;

@@ -88,6 +88,10 @@ public:
   /// (each endpoint answers when it has none left). In a cluster, hands
   /// every endpoint over first and leaves (the others take them at once).
   virtual void drain(std::chrono::milliseconds timeout) = 0;
+
+  /// Whether the actor that takes events answers a question within
+  /// `timeout` (the service manager's watchdog asks). Thread-safe.
+  virtual bool responsive(std::chrono::milliseconds timeout) = 0;
 };
 
 } // namespace tocsin::actors

@@ -21,6 +21,7 @@
 #include <array>
 #include <atomic>
 #include <functional>
+#include <future>
 #include <limits>
 #include <mutex>
 #include <thread>
@@ -643,6 +644,13 @@ public:
   }
 
   std::string address() const override { return address_; }
+
+  bool responsive(std::chrono::milliseconds timeout) override {
+    auto ran = std::make_shared<std::promise<void>>();
+    auto done = ran->get_future();
+    asio::post(ioc_, [ran] { ran->set_value(); });
+    return done.wait_for(timeout) == std::future_status::ready;
+  }
 
   void stop() override {
     std::call_once(stopped_, [this] {

@@ -54,6 +54,9 @@ public:
   virtual std::string address() const = 0;
   /// Stops accepting and closes connections; returns when I/O has stopped.
   virtual void stop() = 0;
+  /// Whether the I/O threads run work given to them within `timeout` (none
+  /// stuck, the server not stopped): the service manager's watchdog asks.
+  virtual bool responsive(std::chrono::milliseconds timeout) = 0;
 };
 
 /// Binds and starts serving; error "listen_failed" names the address and why

@@ -7,6 +7,7 @@
 #include "api/handler.hpp"
 #include "api/server.hpp"
 #include "app/config.hpp"
+#include "app/service_manager.hpp"
 #include "app/store_metrics.hpp"
 #include "cli/commands.hpp"
 #include "common/conninfo.hpp"
@@ -48,17 +49,22 @@ int refuse(const std::string& what, const error& e) {
   return 2;
 }
 
-/// server.plugins_dir, or where the build puts the shipped transports:
-/// <dir of this binary>/../plugins/transports.
+/// server.plugins_dir, or where the shipped transports are next to this
+/// binary: installed, <dir of tocsin>/../lib/tocsin/plugins (/usr/bin/tocsin:
+/// /usr/lib/tocsin/plugins; cmake/packaging.cmake), else as built,
+/// <dir of tocsin>/../plugins/transports (transports/CMakeLists.txt).
 std::pair<std::filesystem::path, plugins::if_missing>
 plugins_dir_of(const app::config& cfg) {
   if (!cfg.server.plugins_dir.empty())
     return {cfg.server.plugins_dir, plugins::if_missing::fail};
   std::error_code ec;
-  auto exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return {
-      (exe.parent_path() / ".." / "plugins" / "transports").lexically_normal(),
-      plugins::if_missing::load_nothing};
+  auto bin = std::filesystem::read_symlink("/proc/self/exe", ec).parent_path();
+  auto installed =
+      (bin / ".." / "lib" / "tocsin" / "plugins").lexically_normal();
+  auto built = (bin / ".." / "plugins" / "transports").lexically_normal();
+  bool use_built = !std::filesystem::is_directory(installed, ec) &&
+                   std::filesystem::is_directory(built, ec);
+  return {use_built ? built : installed, plugins::if_missing::load_nothing};
 }
 
 /// Loads the transports; refused files are reported and skipped.
@@ -350,11 +356,22 @@ int serve(const std::string& config_file) {
                           {"version", version},
                           {"endpoints", std::to_string(endpoint_count)},
                           {"data_dir", cfg->server.data_dir}});
+  // Under systemd (Type=notify): started, and alive while both the engine
+  // and the API's I/O threads answer.
+  app::notify_ready("listening on " + (*server)->address());
+  std::optional<app::watchdog> watchdog;
+  if (auto interval = app::watchdog_interval())
+    watchdog.emplace(*interval, [&](std::chrono::milliseconds timeout) {
+      return (*engine)->responsive(timeout / 2) &&
+             (*server)->responsive(timeout / 2);
+    });
 
   int sig = 0;
   sigwait(&signals, &sig);
   log::info("shutting down",
             {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+  watchdog.reset();
+  app::notify_stopping("draining deliveries in flight");
   // Order matters: no new requests, then let attempts in flight finish
   // (bounded), then stop the I/O the actors use, then the actors, then the log.
   (*server)->stop();

@@ -117,6 +117,7 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
                 delivery::replay_callback) override {}
     void answer(delivery::answer_request, delivery::answer_callback) override {}
     void drain(std::chrono::milliseconds) override {}
+    bool responsive(std::chrono::milliseconds) override { return true; }
     std::vector<std::pair<delivery::ingest_batch, delivery::ingest_callback>>
         held;
   } slow;
@@ -188,6 +189,7 @@ struct refusing_engine final : actors::engine {
   void replay(delivery::replay_selection, delivery::replay_callback) override {}
   void answer(delivery::answer_request, delivery::answer_callback) override {}
   void drain(std::chrono::milliseconds) override {}
+  bool responsive(std::chrono::milliseconds) override { return true; }
   error refusal;
 };
 

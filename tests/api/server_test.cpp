@@ -28,6 +28,7 @@ struct silent_engine final : actors::engine {
   void replay(delivery::replay_selection, delivery::replay_callback) override {}
   void answer(delivery::answer_request, delivery::answer_callback) override {}
   void drain(std::chrono::milliseconds) override {}
+  bool responsive(std::chrono::milliseconds) override { return true; }
   std::vector<delivery::ingest_callback> held;
 };
 

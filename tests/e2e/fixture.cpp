@@ -132,7 +132,7 @@ void daemon_fixture::restart() {
   daemon_ = std::make_unique<daemon_process>(
       std::vector<std::string>{TOCSIN_BINARY, "serve", "--config",
                                config_file_.string()},
-      dir_.path() / "daemon.log");
+      dir_.path() / "daemon.log", environment_);
   api_port_ = daemon_->wait_listening();
   BOOST_REQUIRE_MESSAGE(api_port_ != 0, "daemon did not start:\n"
                                             << daemon_->log());

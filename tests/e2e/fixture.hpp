@@ -111,6 +111,11 @@ public:
   /// delivery.ca_file: the CA the daemon trusts (default: this fixture's
   /// own; nodes of a cluster trust one, whose receivers they all reach).
   void set_ca_file(std::string file) { ca_file_ = std::move(file); }
+  /// "NAME=value" entries added to the daemon's environment (from the next
+  /// start on).
+  void set_environment(std::vector<std::string> entries) {
+    environment_ = std::move(entries);
+  }
   /// For configs that list tokens: the admin token the test configured.
   void use_admin_token(std::string token) { admin_token_ = std::move(token); }
   std::uint16_t api_port() const { return api_port_; }
@@ -131,6 +136,7 @@ private:
   std::string allow_networks_ = "\"127.0.0.0/8\", \"::1/128\"";
   std::string delivery_extra_;
   std::string ca_file_; ///< empty: ca_'s
+  std::vector<std::string> environment_;
   storage::backend backend_;
   std::string postgres_url_; ///< made at the first start() when empty
 };

@@ -1,5 +1,6 @@
 #include "tests/support/daemon_process.hpp"
 
+#include <algorithm>
 #include <cerrno>
 #include <csignal>
 #include <cstring>
@@ -31,8 +32,8 @@ std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
 
 // Everything below runs in the forked child of a possibly multi-threaded
 // parent, so only async-signal-safe calls are allowed until execv.
-[[noreturn]] void exec_child(char* const* argv, const char* log_path,
-                             pid_t parent) {
+[[noreturn]] void exec_child(char* const* argv, char* const* envp,
+                             const char* log_path, pid_t parent) {
   // Die with the test rather than outliving it as an orphan daemon.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent)
@@ -73,7 +74,7 @@ std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
       ::close(fd);
   }
 
-  ::execv(argv[0], argv);
+  ::execve(argv[0], argv, envp);
   const char msg[] = "daemon_process: execv failed\n";
   [[maybe_unused]] auto ignored = ::write(2, msg, sizeof(msg) - 1);
   ::_exit(127);
@@ -82,7 +83,8 @@ std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
 } // namespace
 
 daemon_process::daemon_process(std::vector<std::string> argv,
-                               std::filesystem::path log_file)
+                               std::filesystem::path log_file,
+                               std::vector<std::string> environment)
     : log_file_(std::move(log_file)) {
   if (argv.empty())
     throw std::invalid_argument("daemon_process: empty argv");
@@ -94,6 +96,23 @@ daemon_process::daemon_process(std::vector<std::string> argv,
   for (auto& arg : argv)
     c_argv.push_back(arg.data());
   c_argv.push_back(nullptr);
+  auto name_of = [](std::string_view entry) {
+    return entry.substr(0, entry.find('='));
+  };
+  std::vector<std::string> env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry{*e};
+    if (std::none_of(environment.begin(), environment.end(),
+                     [&](const std::string& added) {
+                       return name_of(added) == name_of(entry);
+                     }))
+      env.emplace_back(entry);
+  }
+  env.insert(env.end(), environment.begin(), environment.end());
+  std::vector<char*> c_env;
+  for (auto& entry : env)
+    c_env.push_back(entry.data());
+  c_env.push_back(nullptr);
   const std::string log_path = log_file_.string();
   const pid_t parent = ::getpid();
 
@@ -101,7 +120,7 @@ daemon_process::daemon_process(std::vector<std::string> argv,
   if (pid_ < 0)
     throw std::system_error(errno, std::generic_category(), "fork");
   if (pid_ == 0)
-    exec_child(c_argv.data(), log_path.c_str(), parent);
+    exec_child(c_argv.data(), c_env.data(), log_path.c_str(), parent);
 }
 
 daemon_process::~daemon_process() {

@@ -19,8 +19,11 @@ namespace tocsin::test {
 class daemon_process {
 public:
   // argv[0] is the binary path. The child's stdout and stderr are appended to
-  // log_file. Starts immediately; throws std::system_error if fork fails.
-  daemon_process(std::vector<std::string> argv, std::filesystem::path log_file);
+  // log_file. It inherits this process's environment, with the "NAME=value"
+  // entries of `environment` added (replacing variables of those names).
+  // Starts immediately; throws std::system_error if fork fails.
+  daemon_process(std::vector<std::string> argv, std::filesystem::path log_file,
+                 std::vector<std::string> environment = {});
   ~daemon_process(); // SIGKILL + reap if still running
 
   daemon_process(const daemon_process&) = delete;

@@ -42,6 +42,7 @@ public:
     done(delivery::answer_outcome{{std::move(ev)}});
   }
   void drain(std::chrono::milliseconds) override {}
+  bool responsive(std::chrono::milliseconds) override { return true; }
 
   std::vector<delivery::answer_request> answered;
 };

@@ -4,7 +4,9 @@
  *
  * Options (all optional): {"username": "<name shown in Discord, 1..80 bytes>",
  *                          "thread_id": "<digits: post into that thread>"}
- * Build: cc -std=c99 -shared -fPIC -I<tocsin>/plugins discord.c -o discord.so
+ * Build with the tocsin-dev package installed: `make` (see the Makefile:
+ * the headers come from `pkg-config --cflags tocsin-plugin`); in tocsin's
+ * own tree, tests/CMakeLists.txt builds it for the tests.
  */
 #include "tocsin_plugin.h"
 #include "tocsin_plugin_util.h"
