@@ -9,14 +9,15 @@ packages=(
   libcaf-dev libboost-dev libboost-test-dev libssl-dev librocksdb-dev
   nlohmann-json3-dev libtomlplusplus-dev libcli11-dev clang-format
   clang-14 libclang-rt-14-dev ccache libjemalloc-dev libjs-chart.js
-  libpqxx-dev libnghttp2-dev python3
+  libpqxx-dev libnghttp2-dev python3 libsystemd-dev dpkg-dev
 )
 
 # What only the tests use: promtool (checks the /metrics exposition), a
-# headless browser for the dashboard, and PostgreSQL 15 (the tests start
-# their own throwaway servers; the package's own cluster is not used).
+# headless browser for the dashboard, PostgreSQL 15 (the tests start their
+# own throwaway servers; the package's own cluster is not used), and for the
+# Debian packages' test lintian and systemd-analyze (systemd).
 if [ "${1:-}" = "--test" ]; then
-  packages+=(prometheus chromium postgresql)
+  packages+=(prometheus chromium postgresql lintian systemd)
 fi
 
 missing=()

@@ -7,11 +7,14 @@
 #                              build-asan/)
 #   FUZZ=1 scripts/test.sh     also the libFuzzer targets (FUZZ_SECONDS each)
 #   CI=true scripts/test.sh    what CI runs: clang-format check; gcc builds the
-#                              product with -Werror; the suite runs once, under
-#                              ASan + UBSan (a superset of the plain run, and
-#                              clang -O0 builds it faster than gcc -O2 builds
-#                              the plain one); the five fuzz targets, 60 s each
-#                              (at once: they share the two cores)
+#                              product with -Werror and packages it (cpack:
+#                              build/packages, the .debs package_tests checks);
+#                              the suite runs once, under ASan + UBSan (a
+#                              superset of the plain run, and clang -O0 builds
+#                              it faster than gcc -O2 builds the plain one);
+#                              the five fuzz targets, 60 s each (at once: they
+#                              share the two cores)
+# Without CI, package_tests packages the build directory it runs from.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh --test
@@ -50,7 +53,12 @@ if [ "$sanitize" = 1 ] || [ "$fuzz" = 1 ]; then
     echo "== build the product (gcc, -O1, -Werror)"
     configure build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CXX_FLAGS_RELEASE=-O1 \
       -DTOCSIN_WERROR=ON -DTOCSIN_BUILD_TESTS=OFF
-    cmake --build build -j "$jobs" --target tocsin
+    cmake --build build -j "$jobs"
+    echo "== Debian packages of the product (cpack)"
+    rm -rf build/packages
+    (cd build && cpack -G DEB >/dev/null)
+    # package_tests (in build-asan) checks these, not packages of its own.
+    export TOCSIN_PACKAGE_DIR=$PWD/build/packages
   fi
   echo "== build (clang 14, ASan + UBSan, -O0)"
   fuzz_flag=OFF

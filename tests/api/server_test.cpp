@@ -8,6 +8,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <condition_variable>
+#include <mutex>
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -30,6 +33,32 @@ struct silent_engine final : actors::engine {
   void drain(std::chrono::milliseconds) override {}
   bool responsive(std::chrono::milliseconds) override { return true; }
   std::vector<delivery::ingest_callback> held;
+};
+
+/// Blocks the thread that hands it events until `release` (a store call
+/// that hangs on the I/O thread).
+struct stuck_engine final : actors::engine {
+  void ingest(delivery::ingest_batch, delivery::ingest_callback done) override {
+    std::unique_lock lock{mtx};
+    entered = true;
+    changed.notify_all();
+    changed.wait(lock, [this] { return released; });
+    done(delivery::ingest_answer{{"evt_x"}, 0});
+  }
+  void change_endpoint(delivery::endpoint_change,
+                       delivery::endpoint_change_callback) override {}
+  void replay(delivery::replay_selection, delivery::replay_callback) override {}
+  void answer(delivery::answer_request, delivery::answer_callback) override {}
+  void drain(std::chrono::milliseconds) override {}
+  bool responsive(std::chrono::milliseconds) override { return true; }
+  void release() {
+    std::lock_guard g{mtx};
+    released = true;
+    changed.notify_all();
+  }
+  std::mutex mtx;
+  std::condition_variable changed;
+  bool entered = false, released = false;
 };
 
 /// A server over `handler` on a free port of 127.0.0.1.
@@ -200,6 +229,31 @@ BOOST_AUTO_TEST_CASE(an_answer_that_never_comes_is_a_503_in_time) {
   test::http_client again{"127.0.0.1", port};
   BOOST_TEST(again.request("GET", "/healthz").status == 200);
   (*server)->stop();
+}
+
+BOOST_AUTO_TEST_CASE(it_is_responsive_while_its_io_thread_runs) {
+  stuck_engine engine;
+  test::empty_log log;
+  api::request_handler handler{
+      engine, log,
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      api::handler_options{}};
+  running_server s{handler, {}};
+  BOOST_TEST(s.server->responsive(std::chrono::seconds{5}));
+  // A request whose handling hangs on the one I/O thread.
+  int fd = s.open(post_head("Content-Length: 38\r\n") +
+                  R"({"type":"system.health","summary":"s"})");
+  {
+    std::unique_lock lock{engine.mtx};
+    BOOST_REQUIRE(engine.changed.wait_for(lock, std::chrono::seconds{5},
+                                          [&] { return engine.entered; }));
+  }
+  BOOST_TEST(!s.server->responsive(std::chrono::milliseconds{100}));
+  engine.release();
+  BOOST_TEST(s.server->responsive(std::chrono::seconds{5}));
+  ::close(fd);
+  s.server->stop();
+  BOOST_TEST(!s.server->responsive(std::chrono::milliseconds{100}));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
