@@ -205,7 +205,8 @@ struct request_handler::route {
   std::string_view method;
   need role;
   void (request_handler::*handler)(call&);
-  /// Reads the store: runs on the `offload` threads.
+  /// Blocks (reads the store, or resolves an endpoint's host): runs on
+  /// the `offload` threads.
   bool reads_store = false;
 
   /// Whether `segs` fits the pattern; the {id} segment goes to `id`.
@@ -293,7 +294,8 @@ const std::vector<request_handler::route>& request_handler::routes() {
       {{"v1", "endpoints"},
        "POST",
        need::admin,
-       &request_handler::create_endpoint},
+       &request_handler::create_endpoint,
+       true},
       {{"v1", "endpoints", "{id}"},
        "GET",
        need::read,

@@ -8,6 +8,7 @@
 #include "api/stream.hpp"
 #include "common/defaults.hpp"
 #include "endpoints/definition.hpp"
+#include "net/address_policy.hpp"
 #include "storage/store.hpp"
 
 #include <atomic>
@@ -89,6 +90,11 @@ struct handler_options {
   /// What each endpoint delivering on this node is doing (its in-flight
   /// limit): shown in GET /v1/endpoints. None: null there.
   std::shared_ptr<const endpoint_board> board = {};
+  /// The SSRF guard deliveries go through (delivery.allow_networks): an
+  /// endpoint whose URL it would refuse on every address is refused at
+  /// POST/PATCH (422 forbidden_address); one whose host does not resolve
+  /// is taken with a warning. None: not checked.
+  std::optional<net::address_policy> addresses = {};
 };
 
 /// What the head of a request that announces a body may do (check_head).
@@ -190,9 +196,12 @@ private:
   /// The stored endpoint of c.id, or the answer already given.
   std::optional<endpoints::endpoint_definition> stored_endpoint(call& c,
                                                                 bool changing);
+  /// Makes the change, then answers `status` with the endpoint (and its
+  /// secret when `with_secret`). With `new_url`, the URL is judged by the
+  /// SSRF guard first (handler_options::addresses).
   void change_endpoint(delivery::endpoint_change change,
                        endpoints::endpoint_definition def, int status,
-                       bool with_secret, call& c);
+                       bool with_secret, call& c, bool new_url = false);
 
   actors::engine& engine_;
   storage::store& log_;

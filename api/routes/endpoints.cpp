@@ -5,6 +5,7 @@
 #include "api/routes/shared.hpp"
 #include "common/log.hpp"
 #include "common/time.hpp"
+#include "common/url.hpp"
 
 #include <cmath>
 
@@ -12,6 +13,40 @@ namespace tocsin::api {
 
 using namespace tocsin::endpoints;
 using namespace shared;
+
+namespace {
+
+/// What the SSRF guard would make of deliveries to the endpoint's URL: the
+/// 422 answer when it refuses every address the host is (or resolves to);
+/// a warning (into `warnings`) when the host does not resolve, which may
+/// change (deliveries are judged again on the address they connect to).
+std::optional<response>
+judge_destination(const std::optional<net::address_policy>& policy,
+                  const endpoint_definition& def, json& warnings) {
+  if (!policy)
+    return std::nullopt;
+  auto u = parse_url(def.url);
+  if (!u)
+    return std::nullopt; // refused by the definition's checks already
+  auto verdict = policy->check_host(u->host);
+  using kind = net::destination_verdict::kind;
+  if (verdict.what == kind::refused)
+    return error_response(
+        422,
+        {"forbidden_address",
+         "deliveries to this URL would be refused: " + verdict.reason, "url"});
+  if (verdict.what == kind::unresolved)
+    warnings.push_back(json{
+        {"code", "unresolved_host"},
+        {"message", u->host + " does not resolve now (" + verdict.reason +
+                        "): its deliveries fail and are retried until it "
+                        "does, each checked against delivery.allow_networks "
+                        "on the address it connects to"},
+        {"field", "url"}});
+  return std::nullopt;
+}
+
+} // namespace
 
 void request_handler::replay_endpoint(call& c) {
   delivery::replay_selection sel;
@@ -67,7 +102,7 @@ void request_handler::create_endpoint(call& c) {
     return c.respond(error_response(400, def.error()));
   delivery::endpoint_change change;
   change.what = delivery::endpoint_change::kind::create;
-  change_endpoint(std::move(change), std::move(*def), 201, true, c);
+  change_endpoint(std::move(change), std::move(*def), 201, true, c, true);
 }
 
 std::optional<endpoint_definition>
@@ -115,11 +150,15 @@ void request_handler::patch_endpoint(call& c) {
   change.what = delivery::endpoint_change::kind::update;
   change.id = current->id;
   change.based_on = current->revision;
+  auto url = current->url;
   auto next = endpoints::patch_endpoint(std::move(*current), *body, opts_.rules,
                                         now_ms());
   if (!next)
     return c.respond(error_response(400, next.error()));
-  change_endpoint(std::move(change), std::move(*next), 200, false, c);
+  // Only a new URL is judged: a change of anything else goes through
+  // whatever the guard makes of the URL now.
+  bool new_url = next->url != url;
+  change_endpoint(std::move(change), std::move(*next), 200, false, c, new_url);
 }
 
 void request_handler::delete_endpoint(call& c) {
@@ -179,15 +218,21 @@ void request_handler::rotate_secret(call& c) {
 
 void request_handler::change_endpoint(delivery::endpoint_change change,
                                       endpoint_definition def, int status,
-                                      bool with_secret, call& c) {
+                                      bool with_secret, call& c, bool new_url) {
   auto config = runtime_config(def, opts_.defaults, opts_.rules.transports);
   if (!config)
     return c.respond(error_response(400, config.error()));
+  auto warnings = json::array();
+  if (new_url)
+    if (auto refused = judge_destination(opts_.addresses, def, warnings))
+      return c.respond(std::move(*refused));
   change.id = def.id;
   change.config = std::move(*config);
   change.definition = to_stored_json(def);
   // What it is doing as of the change (an update keeps its actor).
   auto shown = live(to_api_json(def, with_secret, opts_.rules.transports));
+  if (!warnings.empty())
+    shown["warnings"] = std::move(warnings);
   engine_.change_endpoint(
       std::move(change), [respond = std::move(c.respond), status,
                           shown = std::move(shown)](tocsin::status st) {

@@ -16,6 +16,36 @@ namespace tocsin::api {
 
 using namespace shared;
 
+namespace {
+
+/// The 202 of POST /v1/events: the ids, the deliveries made, and per event
+/// how many, with a warning for each event that no endpoint matched (it is
+/// stored, and delivered nowhere).
+json accepted_json(const delivery::ingest_answer& a) {
+  json events = json::array();
+  json warnings = json::array();
+  for (std::size_t i = 0; i < a.ids.size(); ++i) {
+    auto e = i < a.events.size() ? a.events[i] : delivery::accepted_event{};
+    auto& id = a.ids[i];
+    events.push_back(
+        json{{"id", id}, {"deliveries", e.deliveries}, {"repeat", e.repeat}});
+    if (e.deliveries == 0 && !e.repeat)
+      warnings.push_back(json{{"code", "no_endpoint_matched"},
+                              {"message", "event " + id +
+                                              " matched no endpoint: it is "
+                                              "stored and delivered nowhere"},
+                              {"event_id", id}});
+  }
+  json body{{"ids", a.ids},
+            {"deliveries", a.deliveries},
+            {"events", std::move(events)}};
+  if (!warnings.empty())
+    body["warnings"] = std::move(warnings);
+  return body;
+}
+
+} // namespace
+
 void request_handler::post_events(call& c) {
   auto& req = c.req;
   static auto& ingest_time = metrics::families::ingest_duration().with();
@@ -68,8 +98,7 @@ void request_handler::post_events(call& c) {
         ingest_time.observe(std::chrono::duration<double>(
                                 std::chrono::steady_clock::now() - started)
                                 .count());
-        respond(json_response(202, json{{"ids", std::move(answer->ids)},
-                                        {"deliveries", answer->deliveries}}));
+        respond(json_response(202, accepted_json(*answer)));
       });
 }
 
