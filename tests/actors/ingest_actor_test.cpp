@@ -127,6 +127,22 @@ BOOST_AUTO_TEST_CASE(nothing_is_answered_or_handed_over_before_it_is_durable) {
   BOOST_TEST((**first)->events.at(0).deliveries == 1u);
   BOOST_TEST(!(**first)->events.at(0).repeat);
   BOOST_TEST(client.requests.size() == 1u);
+  // Keys of events: the second use in one request is a repeat of the first.
+  auto two = batch(2);
+  for (auto& e : two.events) {
+    e.idempotency_key = "per-event";
+    e.idempotency_digest = "d2";
+  }
+  two.idempotency_scope = "tok_1";
+  auto both = post(two);
+  run();
+  BOOST_REQUIRE(both->has_value() && (**both).ok());
+  BOOST_TEST((**both)->deliveries == 1u);
+  BOOST_TEST_REQUIRE((**both)->events.size() == 2u);
+  BOOST_TEST((**both)->events[0].deliveries == 1u);
+  BOOST_TEST(!(**both)->events[0].repeat);
+  BOOST_TEST((**both)->events[1].deliveries == 0u);
+  BOOST_TEST((**both)->events[1].repeat);
 }
 
 BOOST_AUTO_TEST_CASE(endpoint_changes_are_logged_then_applied) {
