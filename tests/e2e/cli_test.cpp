@@ -445,6 +445,35 @@ BOOST_AUTO_TEST_CASE(version_check_config_and_an_unknown_command) {
   r = run_cli({"serve", "--check-config", bad_transport});
   BOOST_TEST(r.code == 1, r);
   BOOST_TEST(contains(r.err, "endpoint t: unknown transport 'teams'"), r);
+  // Endpoints the SSRF guard would refuse (delivery.allow_networks is
+  // empty): said, by IP and by name, but not refused (see docs/api.md); a
+  // name that does not resolve is said too.
+  auto guarded =
+      write("guarded.toml", "[[endpoints]]\nid = \"by-ip\"\n"
+                            "url = \"https://127.0.0.1:9/in\"\n"
+                            "secret = \"" +
+                                std::string{test_secret} +
+                                "\"\n"
+                                "[[endpoints]]\nid = \"by-name\"\n"
+                                "url = \"https://localhost:9/in\"\n"
+                                "secret = \"" +
+                                std::string{test_secret} +
+                                "\"\n"
+                                "[[endpoints]]\nid = \"far\"\n"
+                                "url = \"https://hooks.invalid/in\"\n"
+                                "transport = \"slack\"\n");
+  r = run_cli({"serve", "--check-config", guarded});
+  BOOST_TEST(r.code == 0, r);
+  BOOST_TEST(contains(r.err, "warning: endpoint by-ip: deliveries to its URL "
+                             "will be refused: 127.0.0.1 is loopback"),
+             r);
+  BOOST_TEST(contains(r.err, "warning: endpoint by-name: deliveries to its "
+                             "URL will be refused: localhost resolves only"),
+             r);
+  BOOST_TEST(count_of(r.err, "delivery.allow_networks") == 2u, r);
+  BOOST_TEST(contains(r.err, "warning: endpoint far: hooks.invalid does not "
+                             "resolve now"),
+             r);
   // Nothing was started: the data directory was not even created.
   BOOST_TEST(!std::filesystem::exists(data));
 }
