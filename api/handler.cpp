@@ -237,6 +237,10 @@ const std::vector<request_handler::route>& request_handler::routes() {
        need::nobody,
        &request_handler::dashboard_file},
       {{"healthz"}, "GET", need::nobody, &request_handler::health},
+      {{"v1", "openapi.json"},
+       "GET",
+       need::nobody,
+       &request_handler::openapi_description},
       {{"readyz"}, "GET", need::nobody, &request_handler::ready, true},
       {{"metrics"}, "GET", need::read, &request_handler::metrics, true},
       {{"v1", "cluster"},
@@ -322,6 +326,20 @@ const std::vector<request_handler::route>& request_handler::routes() {
        &request_handler::replay_endpoint},
   };
   return all;
+}
+
+std::vector<request_handler::route_info> request_handler::route_table() {
+  std::vector<route_info> out;
+  for (auto& r : routes()) {
+    std::string path;
+    if (r.pattern.size() == 1 && r.pattern[0] == "/")
+      path = "/";
+    else
+      for (auto seg : r.pattern)
+        path.append("/").append(seg);
+    out.push_back({std::string{r.method}, std::move(path)});
+  }
+  return out;
 }
 
 request_handler::request_handler(actors::engine& engine, storage::store& log,

@@ -34,6 +34,7 @@ struct request {
   std::string slack_signature = {};     ///< X-Slack-Signature
   std::string slack_timestamp = {};     ///< X-Slack-Request-Timestamp
   std::string pagerduty_signature = {}; ///< X-PagerDuty-Signature
+  std::string if_none_match = {};       ///< If-None-Match
 };
 
 struct response {
@@ -139,6 +140,15 @@ public:
   open_stream(const request& req, std::string_view offered_protocols);
   stream_hub* stream() const { return opts_.stream; }
 
+  /// A route the router knows: its method and its path, "{id}" for a
+  /// segment that may be anything (GET routes answer HEAD too).
+  struct route_info {
+    std::string method;
+    std::string path;
+  };
+  /// Every route, for the API's description to be checked against.
+  static std::vector<route_info> route_table();
+
   /// One request as a route's handler sees it.
   struct call {
     request& req;
@@ -184,6 +194,7 @@ private:
   void stream_needs_upgrade(call& c);
   void dashboard_page(call& c);
   void dashboard_file(call& c);
+  void openapi_description(call& c);
   void acknowledge_event(call& c);
   void resolve_event(call& c);
   void slack_interaction(call& c);

@@ -1,8 +1,9 @@
-// Operations: GET /healthz, /readyz, /metrics, and the dashboard (GET /
-// and its files).
+// Operations: GET /healthz, /readyz, /metrics, /v1/openapi.json, and the
+// dashboard (GET / and its files).
 #include "api/handler.hpp"
 
 #include "api/dashboard.hpp"
+#include "api/openapi.hpp"
 #include "api/routes/shared.hpp"
 #include "common/metrics.hpp"
 
@@ -62,6 +63,32 @@ void request_handler::dashboard_file(call& c) {
 void request_handler::metrics(call& c) {
   response r{200, metrics::global().render(), {}};
   r.headers.emplace_back("Content-Type", "text/plain; version=0.0.4");
+  c.respond(std::move(r));
+}
+
+void request_handler::openapi_description(call& c) {
+  // The description changes only with the binary: a client that has this
+  // one (If-None-Match: its ETag, or *) is told so without the body.
+  std::string_view etag = openapi_etag();
+  std::string_view asked = c.req.if_none_match;
+  bool same = asked == "*";
+  while (!same && !asked.empty()) {
+    auto comma = asked.find(',');
+    auto tag = asked.substr(0, comma);
+    while (!tag.empty() && tag.front() == ' ')
+      tag.remove_prefix(1);
+    while (!tag.empty() && tag.back() == ' ')
+      tag.remove_suffix(1);
+    if (tag.substr(0, 2) == "W/") // weak comparison (RFC 9110, 13.1.2)
+      tag.remove_prefix(2);
+    same = tag == etag;
+    if (comma == std::string_view::npos)
+      break;
+    asked.remove_prefix(comma + 1);
+  }
+  response r{same ? 304 : 200, same ? "" : std::string{openapi_json()}, {}};
+  r.headers.emplace_back("ETag", std::string{etag});
+  r.headers.emplace_back("Cache-Control", "no-cache");
   c.respond(std::move(r));
 }
 
