@@ -3,6 +3,7 @@
 #include "app/config.hpp"
 #include "cli/client.hpp"
 #include "common/json_parse.hpp"
+#include "delivery/signing.hpp"
 
 #include <cctype>
 #include <cmath>
@@ -239,9 +240,15 @@ void print_table(const std::vector<std::vector<std::string>>& rows) {
   }
 }
 
+/// An endpoint's answer shows its signing secret once (a transport that
+/// does not sign, such as Slack or PagerDuty, has none: `"secret": ""`).
 void note_secret(const std::string& body) {
   auto j = parse_answer(body);
-  if (j.is_object() && j.contains("secret"))
+  if (!j.is_object())
+    return;
+  auto secret = j.find("secret");
+  if (secret != j.end() && secret->is_string() &&
+      !secret->get<std::string>().empty())
     std::fprintf(stderr, "note: the secret is shown only this once; "
                          "store it now\n");
 }
@@ -891,6 +898,31 @@ void add_events(CLI::App& app, operator_cli::state& st) {
   }
 }
 
+/// `tocsin secret new [--ed25519]`: a signing secret for an endpoint of the
+/// config file or of `endpoints add --secret`, made here from the OpenSSL
+/// CSPRNG as the daemon makes them (no daemon needed).
+void add_secret(CLI::App& app, operator_cli::state& st) {
+  auto group = app.add_subcommand("secret", "make signing secrets");
+  group->require_subcommand(1);
+  auto cmd = group->add_subcommand(
+      "new", "print a new whsec_ secret (HMAC-SHA256), or with --ed25519 a "
+             "whsk_ secret key and its whpk_ public key");
+  auto ed25519 = std::make_shared<bool>(false);
+  cmd->add_flag("--ed25519", *ed25519,
+                "an Ed25519 key pair (v1a signatures) instead");
+  on_parsed(cmd, st, [ed25519] {
+    if (!*ed25519) {
+      std::cout << delivery::generate_webhook_secret() << "\n";
+      return 0;
+    }
+    auto pair = delivery::generate_ed25519_keypair();
+    std::cout << pair.secret_key << "\n";
+    std::fprintf(stderr, "public key (give it to the receiver): %s\n",
+                 pair.public_key.c_str());
+    return 0;
+  });
+}
+
 } // namespace
 
 operator_cli::operator_cli(CLI::App& app) : state_(std::make_unique<state>()) {
@@ -899,6 +931,7 @@ operator_cli::operator_cli(CLI::App& app) : state_(std::make_unique<state>()) {
   add_send(app, *state_);
   add_dead_letters(app, *state_);
   add_events(app, *state_);
+  add_secret(app, *state_);
 }
 
 operator_cli::~operator_cli() = default;

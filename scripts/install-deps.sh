@@ -12,8 +12,8 @@
 # the system has (to check that path).
 set -euo pipefail
 
-# The build converts docs/openapi.yaml to the JSON it serves with python3 +
-# PyYAML (api/CMakeLists.txt).
+# python3: the README's tour receiver; with PyYAML, the build converts
+# docs/openapi.yaml to the JSON it serves (api/CMakeLists.txt).
 packages=(
   build-essential cmake ninja-build pkg-config git ca-certificates openssl
   libcaf-dev libboost-dev libboost-test-dev libssl-dev librocksdb-dev

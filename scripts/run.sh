@@ -5,4 +5,6 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/scripts/build-release.sh" tocsin
+echo "run.sh: the CLI is the same binary; put it on PATH with" \
+  "export PATH=$root/build-release/app:\$PATH" >&2
 exec "$root/build-release/app/tocsin" serve "$@"

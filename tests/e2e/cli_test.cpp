@@ -776,6 +776,55 @@ BOOST_AUTO_TEST_CASE(responses_are_read_chunked_or_until_close) {
 }
 
 // Needs the endpoints API (POST/GET/PATCH/DELETE /v1/endpoints, rotate-secret).
+BOOST_AUTO_TEST_CASE(secrets_are_made_here_and_shown_once_where_there_is_one) {
+  // `secret new`: a fresh whsec_ secret each time; --ed25519 a whsk_ secret
+  // key on stdout and its whpk_ public key on stderr.
+  auto a = run_cli({"secret", "new"});
+  auto b = run_cli({"secret", "new"});
+  BOOST_REQUIRE_MESSAGE(a.code == 0 && b.code == 0, a);
+  BOOST_TEST(a.out.rfind("whsec_", 0) == 0u, a);
+  BOOST_TEST(a.out != b.out);
+  auto pair = run_cli({"secret", "new", "--ed25519"});
+  BOOST_REQUIRE_MESSAGE(pair.code == 0, pair);
+  BOOST_TEST(pair.out.rfind("whsk_", 0) == 0u, pair);
+  auto at = pair.err.find("whpk_");
+  BOOST_REQUIRE_MESSAGE(at != std::string::npos, pair);
+  auto public_key = pair.err.substr(at, pair.err.find('\n', at) - at);
+  auto trim = [](std::string s) { return s.substr(0, s.find('\n')); };
+
+  // Both sign what a receiver holding the secret (resp. the public key)
+  // verifies.
+  daemon_fixture f;
+  auto hmac = f.make_receiver({}, 0, false, trim(a.out));
+  auto ed25519 = f.make_receiver({}, 0, false, public_key);
+  f.start({});
+  for (auto& [id, url, secret] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"hmac", daemon_fixture::url_of(*hmac), trim(a.out)},
+           {"ed", daemon_fixture::url_of(*ed25519), trim(pair.out)}}) {
+    auto add = run_cli(with_daemon(
+        f, {"endpoints", "add", "--url", url, "--id", id, "--secret", secret}));
+    BOOST_REQUIRE_MESSAGE(add.code == 0, add);
+    BOOST_TEST(contains(add.err, "shown only this once"), add);
+  }
+  auto sent = run_cli(with_daemon(f, {"send", "--type", "policy.denied",
+                                      "--agent", "a", "--summary", "s"}));
+  BOOST_REQUIRE_MESSAGE(sent.code == 0, sent);
+  BOOST_REQUIRE(hmac->wait_for(1, std::chrono::seconds{10}));
+  BOOST_REQUIRE(ed25519->wait_for(1, std::chrono::seconds{10}));
+  BOOST_TEST(hmac->requests()[0].signature_valid);
+  BOOST_TEST(ed25519->requests()[0].signature_valid);
+
+  // An endpoint of a transport that does not sign has no secret to show.
+  auto slack = run_cli(
+      with_daemon(f, {"endpoints", "add", "--transport", "slack", "--url",
+                      daemon_fixture::url_of(*hmac), "--id", "slack"}));
+  BOOST_REQUIRE_MESSAGE(slack.code == 0, slack);
+  auto none = json::parse(slack.out)["secret"];
+  BOOST_TEST((none.is_null() || none == ""), slack);
+  BOOST_TEST(!contains(slack.err, "secret"), slack);
+}
+
 BOOST_AUTO_TEST_CASE(endpoints_are_managed_through_the_api) {
   daemon_fixture f;
   auto receiver = f.make_receiver();

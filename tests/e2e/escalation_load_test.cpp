@@ -61,7 +61,15 @@ BOOST_AUTO_TEST_SUITE(escalation_load)
 
 BOOST_AUTO_TEST_CASE(a_thousand_escalations_in_one_commit_cost_little) {
   constexpr int groups = 1000;
+#ifdef TOCSIN_TESTS_SANITIZED
+  // Under ASan (CI) 200 denials per agent: 200,000 events instead of a
+  // million (about 70 s less), still past the 100 an escalation lists. The
+  // memory bound below is the product's only in a plain build, which posts
+  // the full million.
+  constexpr int threshold = 200;
+#else
   constexpr int threshold = 1000;
+#endif
   daemon_fixture f;
   auto pager = f.make_receiver();
   // Only the escalations are delivered: the 1,000,000 denials go nowhere.

@@ -69,12 +69,13 @@ daemon_fixture::~daemon_fixture() {
 }
 
 std::unique_ptr<https_receiver>
-daemon_fixture::make_receiver(responder r, std::uint16_t port, bool http2) {
+daemon_fixture::make_receiver(responder r, std::uint16_t port, bool http2,
+                              std::string secret) {
   receiver_options opts;
   opts.http2 = http2;
   opts.cert_file = receiver_cert_.cert_file;
   opts.key_file = receiver_cert_.key_file;
-  opts.webhook_secret = test_secret;
+  opts.webhook_secret = std::move(secret);
   opts.port = port;
   return std::make_unique<https_receiver>(opts, std::move(r));
 }

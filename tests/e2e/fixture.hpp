@@ -54,10 +54,12 @@ public:
   storage::store_options store_options() const;
 
   /// A receiver with a certificate from the test CA for localhost, 127.0.0.1
-  /// and ::1, verifying signatures with test_secret; with `http2`, it
-  /// selects h2 by ALPN when the daemon offers it.
+  /// and ::1, verifying signatures with `secret` (a "whsec_" secret or a
+  /// "whpk_" public key); with `http2`, it selects h2 by ALPN when the
+  /// daemon offers it.
   std::unique_ptr<https_receiver>
-  make_receiver(responder r = {}, std::uint16_t port = 0, bool http2 = false);
+  make_receiver(responder r = {}, std::uint16_t port = 0, bool http2 = false,
+                std::string secret = test_secret);
 
   /// "https://127.0.0.1:<port>/hook".
   static std::string url_of(const https_receiver& r);
