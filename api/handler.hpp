@@ -8,6 +8,7 @@
 #include "api/stream.hpp"
 #include "common/defaults.hpp"
 #include "endpoints/definition.hpp"
+#include "net/address_policy.hpp"
 #include "storage/store.hpp"
 
 #include <atomic>
@@ -33,6 +34,7 @@ struct request {
   std::string slack_signature = {};     ///< X-Slack-Signature
   std::string slack_timestamp = {};     ///< X-Slack-Request-Timestamp
   std::string pagerduty_signature = {}; ///< X-PagerDuty-Signature
+  std::string if_none_match = {};       ///< If-None-Match
 };
 
 struct response {
@@ -89,6 +91,11 @@ struct handler_options {
   /// What each endpoint delivering on this node is doing (its in-flight
   /// limit): shown in GET /v1/endpoints. None: null there.
   std::shared_ptr<const endpoint_board> board = {};
+  /// The SSRF guard deliveries go through (delivery.allow_networks): an
+  /// endpoint whose URL it would refuse on every address is refused at
+  /// POST/PATCH (422 forbidden_address); one whose host does not resolve
+  /// is taken with a warning. None: not checked.
+  std::optional<net::address_policy> addresses = {};
 };
 
 /// What the head of a request that announces a body may do (check_head).
@@ -132,6 +139,15 @@ public:
   std::variant<stream_grant, response>
   open_stream(const request& req, std::string_view offered_protocols);
   stream_hub* stream() const { return opts_.stream; }
+
+  /// A route the router knows: its method and its path, "{id}" for a
+  /// segment that may be anything (GET routes answer HEAD too).
+  struct route_info {
+    std::string method;
+    std::string path;
+  };
+  /// Every route, for the API's description to be checked against.
+  static std::vector<route_info> route_table();
 
   /// One request as a route's handler sees it.
   struct call {
@@ -178,6 +194,7 @@ private:
   void stream_needs_upgrade(call& c);
   void dashboard_page(call& c);
   void dashboard_file(call& c);
+  void openapi_description(call& c);
   void acknowledge_event(call& c);
   void resolve_event(call& c);
   void slack_interaction(call& c);
@@ -190,9 +207,12 @@ private:
   /// The stored endpoint of c.id, or the answer already given.
   std::optional<endpoints::endpoint_definition> stored_endpoint(call& c,
                                                                 bool changing);
+  /// Makes the change, then answers `status` with the endpoint (and its
+  /// secret when `with_secret`). With `new_url`, the URL is judged by the
+  /// SSRF guard first (handler_options::addresses).
   void change_endpoint(delivery::endpoint_change change,
                        endpoints::endpoint_definition def, int status,
-                       bool with_secret, call& c);
+                       bool with_secret, call& c, bool new_url = false);
 
   actors::engine& engine_;
   storage::store& log_;

@@ -86,6 +86,7 @@ request request_of(const Message& msg) {
   req.slack_signature = std::string{msg["X-Slack-Signature"]};
   req.slack_timestamp = std::string{msg["X-Slack-Request-Timestamp"]};
   req.pagerduty_signature = std::string{msg["X-PagerDuty-Signature"]};
+  req.if_none_match = std::string{msg[http::field::if_none_match]};
   return req;
 }
 

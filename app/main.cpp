@@ -16,6 +16,7 @@
 #include "common/log.hpp"
 #include "common/metric_families.hpp"
 #include "common/thread_pool.hpp"
+#include "common/url.hpp"
 #include "common/version.hpp"
 #include "endpoints/definition.hpp"
 #include "endpoints/reconcile.hpp"
@@ -147,6 +148,30 @@ private:
   std::string address_;
 };
 
+/// What the SSRF guard makes of the config file's endpoints, as warnings
+/// (the file is the operator's, delivery.allow_networks with it: the guard
+/// still refuses each delivery, as forbidden_address). Without
+/// `resolve`, hosts given by IP only: serve does not wait on DNS to start.
+std::vector<std::string>
+destination_warnings(const std::vector<endpoints::endpoint_entry>& entries,
+                     const net::address_policy& policy, bool resolve) {
+  std::vector<std::string> out;
+  for (auto& e : entries) {
+    auto u = parse_url(e.definition.url);
+    if (!u || (!u->host_is_ip && !resolve))
+      continue;
+    auto v = policy.check_host(u->host);
+    using kind = net::destination_verdict::kind;
+    if (v.what == kind::refused)
+      out.push_back("endpoint " + e.definition.id +
+                    ": deliveries to its URL will be refused: " + v.reason);
+    else if (v.what == kind::unresolved)
+      out.push_back("endpoint " + e.definition.id + ": " + u->host +
+                    " does not resolve now (" + v.reason + ")");
+  }
+  return out;
+}
+
 /// `tocsin serve --check-config FILE`: what serve would refuse at start
 /// without opening the store, listening or sending anything — the config's
 /// keys and tokens, the plugins, every endpoint of the file as its transport
@@ -176,6 +201,10 @@ int check_config(const std::string& config_file) {
                     error{c.error().code, "endpoint " + e.definition.id + ": " +
                                               c.error().message});
   }
+  // Validated with the config; cannot fail here.
+  auto policy = *net::address_policy::from_cidrs(cfg->delivery.allow_networks);
+  for (auto& w : destination_warnings(cfg->endpoints, policy, true))
+    std::fprintf(stderr, "tocsin: warning: %s\n", w.c_str());
   std::printf("tocsin: %s is valid: %zu endpoints, %zu escalation rules, "
               "%zu transports\n",
               config_file.empty() ? "the default config" : config_file.c_str(),
@@ -258,6 +287,11 @@ int serve(const std::string& config_file) {
                {"updated", std::to_string(endpoints->updated)},
                {"removed", std::to_string(endpoints->removed)}});
   auto endpoint_count = endpoints->runtime.size();
+  for (auto& w :
+       destination_warnings(cfg->endpoints, client_opts.addresses, false))
+    log::warn("a config endpoint's deliveries will be refused "
+              "(forbidden_address)",
+              {{"reason", w}});
 
   actors::engine_options engine_opts;
   engine_opts.scheduler_threads = cfg->server.actor_threads;
@@ -311,6 +345,7 @@ int serve(const std::string& config_file) {
   api_opts.defaults = defaults;
   api_opts.public_metrics = cfg->server.public_metrics;
   api_opts.board = board;
+  api_opts.addresses = client_opts.addresses;
   metrics::families::register_all();
   app::add_store_metrics(metrics::global(), **log);
   api_opts.slack_signing_secret = cfg->slack_signing_secret;

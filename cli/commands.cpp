@@ -612,6 +612,15 @@ void add_send(CLI::App& app, operator_cli::state& st) {
       for (auto& id : (*answer)["ids"])
         std::cout << (id.is_string() ? id.get<std::string>() : id.dump())
                   << "\n";
+      // Said, not failed: the events are stored (one no endpoint took,
+      // say, is delivered nowhere).
+      if (auto w = answer->find("warnings");
+          w != answer->end() && w->is_array())
+        for (auto& warning : *w)
+          if (auto m = warning.find("message");
+              warning.is_object() && m != warning.end() && m->is_string())
+            std::fprintf(stderr, "tocsin: warning: %s\n",
+                         m->get<std::string>().c_str());
       return 0;
     });
   });

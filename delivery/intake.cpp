@@ -111,7 +111,9 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
     if (auto prior = find_key(scoped_key(b, b.idempotency_key), now)) {
       if (prior->digest != b.idempotency_digest)
         return key_reused("Idempotency-Key");
-      return ingest_answer{std::move(prior->ids), 0};
+      auto n = prior->ids.size();
+      return ingest_answer{std::move(prior->ids), 0,
+                           std::vector<accepted_event>(n, {0, true})};
     }
   // Decided before anything is added: a batch is all or nothing.
   auto repeats = resolve_keys(b, now);
@@ -122,9 +124,12 @@ result<ingest_answer> intake::add(ingest_batch& b, unix_ms now) {
     auto& ev = b.events[i];
     if (!(*repeats)[i].empty()) {
       answer.ids.push_back(std::move((*repeats)[i])); // the first id
+      answer.events.push_back({0, true});
       continue;
     }
-    answer.deliveries += add_event(ev, now);
+    auto deliveries = add_event(ev, now);
+    answer.deliveries += deliveries;
+    answer.events.push_back({deliveries, false});
     if (!ev.idempotency_key.empty())
       remember_key(scoped_key(b, ev.idempotency_key),
                    {{ev.id}, now, ev.idempotency_digest});

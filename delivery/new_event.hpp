@@ -45,11 +45,22 @@ struct ingest_batch {
   std::string idempotency_scope = {};
 };
 
+/// One event of a request as its producer is told.
+struct accepted_event {
+  /// Deliveries created for it: 0 when no endpoint matched it (it is
+  /// stored all the same), or for a repeat.
+  std::size_t deliveries = 0;
+  /// A repeat of an idempotency key: the first event's id, nothing new.
+  bool repeat = false;
+};
+
 /// What a producer is told once its events are durable.
 struct ingest_answer {
   std::vector<std::string> ids;
   /// Deliveries created (0 for a repeated idempotency key).
   std::size_t deliveries = 0;
+  /// Per event, in the order of `ids`.
+  std::vector<accepted_event> events = {};
 };
 
 /// Runs once with the answer, after the events are durable, or an error:

@@ -3,6 +3,9 @@
 #include <arpa/inet.h>
 #include <charconv>
 #include <cstring>
+#include <memory>
+#include <netdb.h>
+#include <sys/socket.h>
 
 namespace tocsin::net {
 
@@ -192,6 +195,51 @@ std::string address_policy::refusal(const ip_address& a) const {
     return {};
   return a.to_string() + " is " + std::string{why} +
          ", not a global unicast address (see delivery.allow_networks)";
+}
+
+destination_verdict address_policy::check_host(const std::string& host) const {
+  using kind = destination_verdict::kind;
+  if (auto literal = ip_address::parse(host)) {
+    auto why = refusal(*literal);
+    return why.empty() ? destination_verdict{}
+                       : destination_verdict{kind::refused, std::move(why)};
+  }
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (int rc = ::getaddrinfo(host.c_str(), nullptr, &hints, &found); rc != 0)
+    return {kind::unresolved, ::gai_strerror(rc)};
+  std::unique_ptr<addrinfo, void (*)(addrinfo*)> owned{found, ::freeaddrinfo};
+  std::string first;
+  for (auto* ai = found; ai; ai = ai->ai_next) {
+    std::string why;
+    if (ai->ai_family == AF_INET) {
+      auto* sin = reinterpret_cast<const sockaddr_in*>(ai->ai_addr);
+      auto* b = reinterpret_cast<const std::uint8_t*>(&sin->sin_addr);
+      why = refusal(make_v4(b[0], b[1], b[2], b[3]));
+    } else if (ai->ai_family == AF_INET6) {
+      auto* sin6 = reinterpret_cast<const sockaddr_in6*>(ai->ai_addr);
+      ip_address a;
+      std::memcpy(a.bytes.data(), &sin6->sin6_addr, 16);
+      a.v4 = net(make_v4(0, 0, 0, 0), 96).contains(a);
+      // As the client does: a scoped address is no global one.
+      why = sin6->sin6_scope_id != 0 ? a.to_string() + " is scoped, not global"
+                                     : refusal(a);
+    } else {
+      continue;
+    }
+    if (why.empty())
+      return {};
+    if (first.empty())
+      first = std::move(why);
+  }
+  if (first.empty())
+    return {kind::unresolved, "no IPv4 or IPv6 address"};
+  return {kind::refused, host +
+                             " resolves only to addresses the SSRF guard "
+                             "refuses: " +
+                             first};
 }
 
 } // namespace tocsin::net

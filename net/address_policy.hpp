@@ -36,6 +36,19 @@ struct ip_network {
 /// empty if it is.
 std::string_view non_global_reason(const ip_address& a);
 
+/// What the guard would make of deliveries to a host, as of now.
+struct destination_verdict {
+  enum class kind {
+    allowed,   ///< an address it resolves to may be connected to
+    refused,   ///< every address it resolves to is refused
+    unresolved ///< it does not resolve (now): nothing to judge yet
+  };
+  kind what = kind::allowed;
+  /// refused: the first address's refusal (it names
+  /// delivery.allow_networks); unresolved: the resolver's reason.
+  std::string reason = {};
+};
+
 class address_policy {
 public:
   address_policy() = default;
@@ -48,6 +61,13 @@ public:
 
   /// Empty if `a` may be connected to, else why not.
   std::string refusal(const ip_address& a) const;
+
+  /// Judges a URL's host (a name, or an IP literal without brackets) the
+  /// way a delivery's connection is judged, before any is made: an IP
+  /// literal at once, a name by resolving it (getaddrinfo: blocks for as
+  /// long as the resolver takes). Deliveries are still judged on the
+  /// address they connect to (names may resolve elsewhere later).
+  destination_verdict check_host(const std::string& host) const;
 
 private:
   std::vector<ip_network> allow_;

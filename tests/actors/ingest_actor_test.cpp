@@ -84,6 +84,11 @@ BOOST_AUTO_TEST_CASE(one_synced_write_for_a_mailbox_of_requests) {
   BOOST_REQUIRE(second->has_value() && (**second).ok());
   BOOST_TEST((**first)->ids.size() == 2u);
   BOOST_TEST((**first)->deliveries == 4u); // two events, two endpoints
+  BOOST_TEST_REQUIRE((**first)->events.size() == 2u);
+  for (auto& e : (**first)->events) {
+    BOOST_TEST(e.deliveries == 2u);
+    BOOST_TEST(!e.repeat);
+  }
   // Then handed to the endpoint actors, which attempt them.
   BOOST_TEST(client.requests.size() == 10u);
   for (auto& id : (**second)->ids) {
@@ -117,7 +122,27 @@ BOOST_AUTO_TEST_CASE(nothing_is_answered_or_handed_over_before_it_is_durable) {
   BOOST_REQUIRE(first->has_value() && repeat->has_value());
   BOOST_TEST((**repeat)->ids == (**first)->ids);
   BOOST_TEST((**repeat)->deliveries == 0u);
+  BOOST_TEST_REQUIRE((**repeat)->events.size() == 1u);
+  BOOST_TEST((**repeat)->events[0].repeat);
+  BOOST_TEST((**first)->events.at(0).deliveries == 1u);
+  BOOST_TEST(!(**first)->events.at(0).repeat);
   BOOST_TEST(client.requests.size() == 1u);
+  // Keys of events: the second use in one request is a repeat of the first.
+  auto two = batch(2);
+  for (auto& e : two.events) {
+    e.idempotency_key = "per-event";
+    e.idempotency_digest = "d2";
+  }
+  two.idempotency_scope = "tok_1";
+  auto both = post(two);
+  run();
+  BOOST_REQUIRE(both->has_value() && (**both).ok());
+  BOOST_TEST((**both)->deliveries == 1u);
+  BOOST_TEST_REQUIRE((**both)->events.size() == 2u);
+  BOOST_TEST((**both)->events[0].deliveries == 1u);
+  BOOST_TEST(!(**both)->events[0].repeat);
+  BOOST_TEST((**both)->events[1].deliveries == 0u);
+  BOOST_TEST((**both)->events[1].repeat);
 }
 
 BOOST_AUTO_TEST_CASE(endpoint_changes_are_logged_then_applied) {
@@ -148,6 +173,9 @@ BOOST_AUTO_TEST_CASE(endpoint_changes_are_logged_then_applied) {
   r = post(batch(1));
   run();
   BOOST_TEST((**r)->deliveries == 0u); // disabled
+  BOOST_TEST_REQUIRE((**r)->events.size() == 1u);
+  BOOST_TEST((**r)->events[0].deliveries == 0u); // stored, sent nowhere
+  BOOST_TEST(!(**r)->events[0].repeat);
   delivery::endpoint_change remove;
   remove.what = delivery::endpoint_change::kind::remove;
   remove.id = "gone";

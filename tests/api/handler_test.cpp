@@ -458,6 +458,125 @@ BOOST_AUTO_TEST_CASE(an_attempt_shows_the_node_that_made_it) {
   BOOST_TEST(!attempts[1].contains("node"));
 }
 
+namespace {
+
+/// POST/PATCH of an endpoint as admin to `h`; the answer.
+api::response send(api::request_handler& h, const std::string& method,
+                   const std::string& target, const nlohmann::json& body) {
+  api::request req{method,           target, "application/json",
+                   "Bearer admin-t", "",     body.dump()};
+  api::response got{0, {}, {}};
+  h.handle(std::move(req), [&](api::response r) { got = std::move(r); });
+  return got;
+}
+
+} // namespace
+
+// The SSRF guard judges an endpoint's URL when it is configured, not only
+// each delivery: an endpoint it would refuse on every address is refused
+// at once instead of dead-lettering everything it is sent.
+BOOST_AUTO_TEST_CASE(an_endpoint_the_ssrf_guard_refuses_is_422_at_once) {
+  api::handler_options opts;
+  opts.addresses = *net::address_policy::from_cidrs({"10.20.0.0/16"});
+  api::request_handler h{
+      engine, log,
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      opts};
+  // IP literals outside delivery.allow_networks, and a name that resolves
+  // only to such addresses.
+  for (std::string url : {"https://127.0.0.1:8443/in", "https://[::1]/in",
+                          "https://192.168.1.9/in", "https://localhost/in"}) {
+    auto r = send(h, "POST", "/v1/endpoints", {{"url", url}});
+    BOOST_TEST(r.status == 422, url << ": " << r.body);
+    auto e = nlohmann::json::parse(r.body)["error"];
+    BOOST_TEST(e["code"] == "forbidden_address", url);
+    BOOST_TEST(e["field"] == "url", url);
+    BOOST_TEST(e["message"].get<std::string>().find(
+                   "delivery.allow_networks") != std::string::npos,
+               e.dump());
+  }
+  // Allowed: 201 and no warning.
+  auto ok = send(h, "POST", "/v1/endpoints", {{"url", "https://10.20.1.2/in"}});
+  BOOST_TEST(ok.status == 201, ok.body);
+  BOOST_TEST(!nlohmann::json::parse(ok.body).contains("warnings"));
+  // A name that does not resolve (yet): taken, with a warning.
+  auto later =
+      send(h, "POST", "/v1/endpoints", {{"url", "https://hooks.invalid/in"}});
+  BOOST_TEST_REQUIRE(later.status == 201, later.body);
+  auto w = nlohmann::json::parse(later.body)["warnings"];
+  BOOST_TEST_REQUIRE(w.size() == 1u, later.body);
+  BOOST_TEST(w[0]["code"] == "unresolved_host");
+  BOOST_TEST(w[0]["field"] == "url");
+  // PATCH: a new URL is judged; other changes are not.
+  auto stored = endpoints::create_endpoint(
+      {{"id", "ops"}, {"url", "https://10.20.1.2/in"}}, {}, now_ms());
+  BOOST_REQUIRE(stored);
+  log.endpoint_id = "ops";
+  log.endpoint_definition = endpoints::to_stored_json(*stored);
+  auto moved =
+      send(h, "PATCH", "/v1/endpoints/ops", {{"url", "https://127.0.0.1/in"}});
+  BOOST_TEST(moved.status == 422, moved.body);
+  stored->url = "https://127.0.0.1/in"; // from before the check, say
+  log.endpoint_definition = endpoints::to_stored_json(*stored);
+  auto disabled = send(h, "PATCH", "/v1/endpoints/ops", {{"enabled", false}});
+  BOOST_TEST(disabled.status == 200, disabled.body);
+  // Without a policy (handler_options::addresses unset): nothing judged.
+  BOOST_TEST(status("POST", "/v1/endpoints", "admin-t",
+                    R"({"url":"https://127.0.0.1/in"})") == 201);
+}
+
+// The producer learns from the 202 what became of each event: how many
+// deliveries it made, and that one matched no endpoint (stored, sent
+// nowhere), which a repeat of an idempotency key is not said to be.
+BOOST_AUTO_TEST_CASE(the_202_counts_deliveries_per_event_and_warns_of_none) {
+  struct counting_engine final : actors::engine {
+    std::vector<delivery::accepted_event> outcome;
+    void ingest(delivery::ingest_batch b,
+                delivery::ingest_callback done) override {
+      delivery::ingest_answer a;
+      for (std::size_t i = 0; i < b.events.size(); ++i) {
+        a.ids.push_back(b.events[i].id);
+        a.events.push_back(outcome.at(i));
+        a.deliveries += outcome.at(i).deliveries;
+      }
+      done(std::move(a));
+    }
+    void change_endpoint(delivery::endpoint_change,
+                         delivery::endpoint_change_callback) override {}
+    void replay(delivery::replay_selection,
+                delivery::replay_callback) override {}
+    void answer(delivery::answer_request, delivery::answer_callback) override {}
+    void drain(std::chrono::milliseconds) override {}
+  } counting;
+  counting.outcome = {{2, false}, {0, false}, {0, true}};
+  api::request_handler h{
+      counting, log,
+      api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+      api::handler_options{}};
+  auto one = nlohmann::json::parse(event);
+  auto r = send(h, "POST", "/v1/events", {{"events", {one, one, one}}});
+  BOOST_TEST_REQUIRE(r.status == 202, r.body);
+  auto j = nlohmann::json::parse(r.body);
+  BOOST_TEST_REQUIRE(j["ids"].size() == 3u);
+  BOOST_TEST(j["deliveries"] == 2);
+  BOOST_TEST_REQUIRE(j["events"].size() == 3u);
+  for (std::size_t i = 0; i < 3; ++i) {
+    BOOST_TEST(j["events"][i]["id"] == j["ids"][i]);
+    BOOST_TEST(j["events"][i]["deliveries"] == counting.outcome[i].deliveries);
+    BOOST_TEST(j["events"][i]["repeat"] == counting.outcome[i].repeat);
+  }
+  BOOST_TEST_REQUIRE(j["warnings"].size() == 1u, r.body);
+  BOOST_TEST(j["warnings"][0]["code"] == "no_endpoint_matched");
+  BOOST_TEST(j["warnings"][0]["event_id"] == j["ids"][1]);
+  // Every event delivered somewhere: no warnings at all.
+  counting.outcome = {{1, false}};
+  r = send(h, "POST", "/v1/events", one);
+  BOOST_TEST_REQUIRE(r.status == 202, r.body);
+  j = nlohmann::json::parse(r.body);
+  BOOST_TEST(j["events"][0]["deliveries"] == 1);
+  BOOST_TEST(!j.contains("warnings"), r.body);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // ---- check_head: what is refused before a byte of the body is read ---------

@@ -162,6 +162,7 @@ BOOST_AUTO_TEST_CASE(send_with_flags_posts_an_event_that_is_delivered) {
   BOOST_REQUIRE_EQUAL(ids.size(), 1u);
   BOOST_TEST(ids[0].rfind("evt_", 0) == 0u, r.out);
   BOOST_TEST(!contains(r.out + r.err, f.admin_token()));
+  BOOST_TEST(r.err.empty(), r); // delivered somewhere: nothing to say
 
   BOOST_REQUIRE(receiver->wait_for(1, std::chrono::seconds{10}));
   auto req = receiver->requests().at(0);
@@ -326,6 +327,17 @@ BOOST_AUTO_TEST_CASE(a_bad_event_exits_1_with_the_servers_message) {
   BOOST_TEST(r.err == "tocsin: severity must be one of critical, high, "
                       "medium, low, info (invalid_field, field severity)\n",
              r);
+  // A good event that no endpoint takes (there are none): stored, its id
+  // printed, and a warning says it goes nowhere.
+  auto nowhere = run_cli(with_daemon(f, {"send", "--type", "policy.denied",
+                                         "--agent", "a", "--summary", "s"}));
+  BOOST_TEST(nowhere.code == 0, nowhere);
+  auto id = nowhere.out.substr(0, nowhere.out.find('\n'));
+  BOOST_TEST(id.rfind("evt_", 0) == 0u, nowhere);
+  BOOST_TEST(nowhere.err == "tocsin: warning: event " + id +
+                                " matched no endpoint: it is stored and "
+                                "delivered nowhere\n",
+             nowhere);
   auto not_json =
       run_cli(with_daemon(f, {"send", "-"}), {.input = "{not json"});
   BOOST_TEST(not_json.code == 1, not_json);
@@ -445,6 +457,35 @@ BOOST_AUTO_TEST_CASE(version_check_config_and_an_unknown_command) {
   r = run_cli({"serve", "--check-config", bad_transport});
   BOOST_TEST(r.code == 1, r);
   BOOST_TEST(contains(r.err, "endpoint t: unknown transport 'teams'"), r);
+  // Endpoints the SSRF guard would refuse (delivery.allow_networks is
+  // empty): said, by IP and by name, but not refused (see docs/api.md); a
+  // name that does not resolve is said too.
+  auto guarded =
+      write("guarded.toml", "[[endpoints]]\nid = \"by-ip\"\n"
+                            "url = \"https://127.0.0.1:9/in\"\n"
+                            "secret = \"" +
+                                std::string{test_secret} +
+                                "\"\n"
+                                "[[endpoints]]\nid = \"by-name\"\n"
+                                "url = \"https://localhost:9/in\"\n"
+                                "secret = \"" +
+                                std::string{test_secret} +
+                                "\"\n"
+                                "[[endpoints]]\nid = \"far\"\n"
+                                "url = \"https://hooks.invalid/in\"\n"
+                                "transport = \"slack\"\n");
+  r = run_cli({"serve", "--check-config", guarded});
+  BOOST_TEST(r.code == 0, r);
+  BOOST_TEST(contains(r.err, "warning: endpoint by-ip: deliveries to its URL "
+                             "will be refused: 127.0.0.1 is loopback"),
+             r);
+  BOOST_TEST(contains(r.err, "warning: endpoint by-name: deliveries to its "
+                             "URL will be refused: localhost resolves only"),
+             r);
+  BOOST_TEST(count_of(r.err, "delivery.allow_networks") == 2u, r);
+  BOOST_TEST(contains(r.err, "warning: endpoint far: hooks.invalid does not "
+                             "resolve now"),
+             r);
   // Nothing was started: the data directory was not even created.
   BOOST_TEST(!std::filesystem::exists(data));
 }

@@ -384,6 +384,11 @@ BOOST_AUTO_TEST_CASE(non_global_addresses_are_refused_unless_allowed) {
     BOOST_TEST(err.find("loopback") != std::string::npos, err);
   }
   BOOST_TEST(receiver->count() == 0u);
+  // The endpoint given by IP was said at start (the name is not resolved
+  // then: serve does not wait on DNS).
+  auto log = f.process().log();
+  BOOST_TEST(count_of(log, "deliveries will be refused") == 1u, log);
+  BOOST_TEST(contains(log, "endpoint by-ip: deliveries to its URL"), log);
 }
 
 BOOST_AUTO_TEST_CASE(dead_letters_are_replayed_one_by_one_and_in_bulk) {

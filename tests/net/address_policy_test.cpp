@@ -86,4 +86,31 @@ BOOST_AUTO_TEST_CASE(bad_cidrs_are_refused) {
   BOOST_TEST(address_policy::from_cidrs({"10.0.0.1", "fd00::/8"}).ok());
 }
 
+BOOST_AUTO_TEST_CASE(hosts_are_judged_before_any_connection) {
+  using kind = destination_verdict::kind;
+  address_policy strict;
+  // An IP literal at once, with the refusal a delivery would get.
+  auto v = strict.check_host("127.0.0.1");
+  BOOST_TEST((v.what == kind::refused));
+  BOOST_TEST(v.reason.find("delivery.allow_networks") != std::string::npos,
+             v.reason);
+  BOOST_TEST((strict.check_host("::1").what == kind::refused));
+  BOOST_TEST((strict.check_host("8.8.8.8").what == kind::allowed));
+  // A name that resolves only to refused addresses (/etc/hosts).
+  v = strict.check_host("localhost");
+  BOOST_TEST((v.what == kind::refused));
+  BOOST_TEST(v.reason.find("localhost resolves only to") != std::string::npos,
+             v.reason);
+  BOOST_TEST(v.reason.find("loopback") != std::string::npos, v.reason);
+  // A name that does not resolve: nothing to judge (.invalid never does).
+  v = strict.check_host("no-such-host.invalid");
+  BOOST_TEST((v.what == kind::unresolved));
+  BOOST_TEST(!v.reason.empty());
+  auto loopback = address_policy::from_cidrs({"127.0.0.0/8", "::1/128"});
+  BOOST_REQUIRE(loopback);
+  BOOST_TEST((loopback->check_host("localhost").what == kind::allowed));
+  BOOST_TEST((loopback->check_host("127.0.0.2").what == kind::allowed));
+  BOOST_TEST((loopback->check_host("10.0.0.1").what == kind::refused));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

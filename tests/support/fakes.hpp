@@ -11,15 +11,18 @@
 
 namespace tocsin::test {
 
-/// Accepts every event at once and answers with its id; replays and
-/// answers "succeed".
+/// Accepts every event at once and answers with its id (and one delivery
+/// each); replays and answers "succeed".
 class fake_engine final : public actors::engine {
 public:
   void ingest(delivery::ingest_batch batch,
               delivery::ingest_callback done) override {
     delivery::ingest_answer answer;
-    for (auto& e : batch.events)
+    for (auto& e : batch.events) {
       answer.ids.push_back(e.id);
+      answer.events.push_back({1, false});
+      ++answer.deliveries;
+    }
     done(std::move(answer));
   }
   void change_endpoint(delivery::endpoint_change,
