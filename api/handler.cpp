@@ -301,8 +301,14 @@ const std::vector<request_handler::route>& request_handler::routes() {
 
 request_handler::request_handler(actors::engine& engine, storage::store& log,
                                  authenticator auth, handler_options opts)
-    : engine_(engine), log_(log), auth_(std::move(auth)),
-      opts_(std::move(opts)) {}
+    : engine_(engine), log_(log), opts_(std::move(opts)),
+      settings_(std::make_shared<const live_settings>(live_settings{
+          std::move(auth), opts_.slack_signing_secret,
+          opts_.slack_response_url_hosts, opts_.pagerduty_webhook_secret})) {}
+
+void request_handler::reload(live_settings settings) {
+  settings_.store(std::make_shared<const live_settings>(std::move(settings)));
+}
 
 /// A request and its answer, kept alive while a handler runs elsewhere.
 struct request_handler::context {
@@ -334,7 +340,7 @@ request_handler::authorize(const route& r,
               (opts_.public_metrics && r.handler == &request_handler::metrics);
   if (open)
     return principal{};
-  auto p = auth_.authenticate(authorization);
+  auto p = settings()->auth.authenticate(authorization);
   if (!p)
     return error_response(401,
                           {"unauthorized", "missing or invalid bearer token"});
@@ -403,8 +409,9 @@ request_handler::check_head(const request& head,
   auto refuse = [](const error& e) {
     return head_verdict{error_response(401, e)};
   };
+  auto live = settings();
   if (r->handler == &request_handler::slack_interaction) {
-    if (opts_.slack_signing_secret.empty())
+    if (live->slack_signing_secret.empty())
       return {error_response(404, {"not_found", "Slack interactions are not "
                                                 "enabled (set "
                                                 "slack.signing_secret)"})};
@@ -414,7 +421,7 @@ request_handler::check_head(const request& head,
       return refuse(ok.error());
     limit = std::min(limit, integration_max_body_bytes);
   } else if (r->handler == &request_handler::pagerduty_webhook) {
-    if (opts_.pagerduty_webhook_secret.empty())
+    if (live->pagerduty_webhook_secret.empty())
       return {error_response(404, {"not_found", "PagerDuty webhooks are not "
                                                 "enabled (set "
                                                 "pagerduty.webhook_secret)"})};
@@ -499,10 +506,12 @@ request_handler::open_stream(const request& req,
   stream_grant grant;
   // The token: the header, else the query, else an offered subprotocol.
   std::optional<principal> who;
+  auto live = settings();
+  auto& auth = live->auth;
   if (!req.authorization.empty())
-    who = auth_.authenticate(req.authorization);
+    who = auth.authenticate(req.authorization);
   else if (auto t = form_value(query, "token"); t && !t->empty())
-    who = auth_.authenticate("Bearer " + *t);
+    who = auth.authenticate("Bearer " + *t);
   while (!offered_protocols.empty()) {
     auto comma = offered_protocols.find(',');
     auto p = offered_protocols.substr(0, comma);
@@ -513,7 +522,7 @@ request_handler::open_stream(const request& req,
     if (p == "tocsin")
       grant.tocsin_protocol = true;
     else if (!who && req.authorization.empty() && !p.empty())
-      who = auth_.authenticate("Bearer " + std::string{p});
+      who = auth.authenticate("Bearer " + std::string{p});
     if (comma == std::string_view::npos)
       break;
     offered_protocols.remove_prefix(comma + 1);
@@ -914,7 +923,8 @@ void request_handler::answer_event(call& c, storage::event_state state) {
 }
 
 void request_handler::slack_interaction(call& c) {
-  auto& secret = opts_.slack_signing_secret;
+  auto live = settings();
+  auto& secret = live->slack_signing_secret;
   if (secret.empty())
     return c.respond(error_response(
         404, {"not_found", "Slack interactions are not enabled (set "
@@ -928,7 +938,7 @@ void request_handler::slack_interaction(call& c) {
     return c.respond(error_response(401, ok.error()));
   }
   auto clicks =
-      parse_slack_interaction(req.body, opts_.slack_response_url_hosts);
+      parse_slack_interaction(req.body, live->slack_response_url_hosts);
   if (!clicks)
     return c.respond(error_response(400, clicks.error()));
   // Slack wants its answer within 3 s: it gets it now, and the
@@ -966,7 +976,8 @@ void request_handler::slack_interaction(call& c) {
 }
 
 void request_handler::pagerduty_webhook(call& c) {
-  auto& secret = opts_.pagerduty_webhook_secret;
+  auto live = settings();
+  auto& secret = live->pagerduty_webhook_secret;
   if (secret.empty())
     return c.respond(error_response(
         404, {"not_found", "PagerDuty webhooks are not enabled (set "

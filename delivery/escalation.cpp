@@ -250,6 +250,46 @@ void escalator::restore(const observed_event& e) {
   (void)impl_->process(e, false, nullptr);
 }
 
+std::size_t escalator::adopt(escalator&& other) {
+  auto& m = *impl_;
+  auto& o = *other.impl_;
+  std::size_t taken = 0;
+  for (auto& r : m.rules) {
+    if (!r.index.empty())
+      continue;
+    auto same = std::find_if(
+        o.rules.begin(), o.rules.end(),
+        [&](const rule_state& theirs) { return *theirs.rule == *r.rule; });
+    if (same == o.rules.end())
+      continue;
+    // The groups move node by node (list, map and set keep their nodes):
+    // the index's keys, the distances' group pointers and each group's
+    // place stay valid. This rule's own settings are those of `other`'s.
+    r.order = std::move(same->order);
+    r.index = std::move(same->index);
+    r.by_distance = std::move(same->by_distance);
+    r.forgotten = same->forgotten;
+    same->order.clear();
+    same->index.clear();
+    same->by_distance.clear();
+    same->forgotten = 0;
+    ++taken;
+  }
+  if (taken == 0)
+    return 0;
+  // Touches order each rule's groups: later ones must come after every one
+  // taken over.
+  m.touches = std::max(m.touches, o.touches);
+  m.clock = std::max(m.clock, o.clock);
+  m.forgotten = 0;
+  for (auto& r : m.rules)
+    m.forgotten += r.forgotten;
+  o.forgotten = 0;
+  for (auto& r : o.rules)
+    o.forgotten += r.forgotten;
+  return taken;
+}
+
 void escalator::prune(unix_ms now) {
   for (auto& r : impl_->rules)
     impl::prune(r, now, std::numeric_limits<std::size_t>::max());

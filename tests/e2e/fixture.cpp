@@ -91,6 +91,13 @@ daemon_fixture::plugins_dir_setting(const std::filesystem::path& dir) {
 void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
                            const std::string& server_extra,
                            const std::string& extra) {
+  write_config(endpoints, server_extra, extra);
+  restart();
+}
+
+void daemon_fixture::write_config(const std::vector<endpoint_spec>& endpoints,
+                                  const std::string& server_extra,
+                                  const std::string& extra) {
   std::ofstream cfg{config_file_};
   cfg << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
       << (dir_.path() / "data").string() << "\"\n"
@@ -121,7 +128,6 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
   }
   cfg << extra;
   cfg.close();
-  restart();
 }
 
 void daemon_fixture::restart() {
@@ -131,7 +137,7 @@ void daemon_fixture::restart() {
   daemon_ = std::make_unique<daemon_process>(
       std::vector<std::string>{TOCSIN_BINARY, "serve", "--config",
                                config_file_.string()},
-      dir_.path() / "daemon.log");
+      dir_.path() / "daemon.log", daemon_env_);
   api_port_ = daemon_->wait_listening();
   BOOST_REQUIRE_MESSAGE(api_port_ != 0, "daemon did not start:\n"
                                             << daemon_->log());

@@ -67,6 +67,15 @@ public:
   void start(const std::vector<endpoint_spec>& endpoints,
              const std::string& server_extra = {},
              const std::string& extra = {});
+  /// Writes the config as start() does, without starting anything (for a
+  /// reload: process().signal(SIGHUP)).
+  void write_config(const std::vector<endpoint_spec>& endpoints,
+                    const std::string& server_extra = {},
+                    const std::string& extra = {});
+  /// More environment ("NAME=value") for the daemons started from now on.
+  void set_daemon_env(std::vector<std::string> env) {
+    daemon_env_ = std::move(env);
+  }
   /// Starts the daemon again on the same data directory and config.
   void restart();
   void kill9();
@@ -129,6 +138,7 @@ private:
   std::string allow_networks_ = "\"127.0.0.0/8\", \"::1/128\"";
   std::string delivery_extra_;
   std::string ca_file_; ///< empty: ca_'s
+  std::vector<std::string> daemon_env_;
   storage::backend backend_;
   std::string postgres_url_; ///< made at the first start() when empty
 };

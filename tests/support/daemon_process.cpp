@@ -31,8 +31,8 @@ std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
 
 // Everything below runs in the forked child of a possibly multi-threaded
 // parent, so only async-signal-safe calls are allowed until execv.
-[[noreturn]] void exec_child(char* const* argv, const char* log_path,
-                             pid_t parent) {
+[[noreturn]] void exec_child(char* const* argv, char* const* envp,
+                             const char* log_path, pid_t parent) {
   // Die with the test rather than outliving it as an orphan daemon.
   ::prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (::getppid() != parent)
@@ -73,7 +73,7 @@ std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
       ::close(fd);
   }
 
-  ::execv(argv[0], argv);
+  ::execve(argv[0], argv, envp);
   const char msg[] = "daemon_process: execv failed\n";
   [[maybe_unused]] auto ignored = ::write(2, msg, sizeof(msg) - 1);
   ::_exit(127);
@@ -82,7 +82,8 @@ std::uintmax_t file_size_or_zero(const std::filesystem::path& p) {
 } // namespace
 
 daemon_process::daemon_process(std::vector<std::string> argv,
-                               std::filesystem::path log_file)
+                               std::filesystem::path log_file,
+                               std::vector<std::string> env)
     : log_file_(std::move(log_file)) {
   if (argv.empty())
     throw std::invalid_argument("daemon_process: empty argv");
@@ -94,6 +95,20 @@ daemon_process::daemon_process(std::vector<std::string> argv,
   for (auto& arg : argv)
     c_argv.push_back(arg.data());
   c_argv.push_back(nullptr);
+  // The inherited environment, but for the names `env` sets.
+  std::vector<char*> c_env;
+  for (char** e = environ; *e; ++e) {
+    std::string_view entry{*e};
+    bool replaced = false;
+    for (auto& mine : env)
+      replaced = replaced || entry.substr(0, entry.find('=') + 1) ==
+                                 mine.substr(0, mine.find('=') + 1);
+    if (!replaced)
+      c_env.push_back(*e);
+  }
+  for (auto& e : env)
+    c_env.push_back(e.data());
+  c_env.push_back(nullptr);
   const std::string log_path = log_file_.string();
   const pid_t parent = ::getpid();
 
@@ -101,7 +116,7 @@ daemon_process::daemon_process(std::vector<std::string> argv,
   if (pid_ < 0)
     throw std::system_error(errno, std::generic_category(), "fork");
   if (pid_ == 0)
-    exec_child(c_argv.data(), log_path.c_str(), parent);
+    exec_child(c_argv.data(), c_env.data(), log_path.c_str(), parent);
 }
 
 daemon_process::~daemon_process() {
@@ -135,6 +150,29 @@ int daemon_process::exit_code(int wait_status) {
 
 bool daemon_process::running() {
   return !reap();
+}
+
+void daemon_process::signal(int sig) {
+  if (!reap())
+    ::kill(pid_, sig);
+}
+
+bool daemon_process::wait_log(std::string_view part, std::size_t count,
+                              std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const bool exited = reap();
+    auto text = log();
+    std::size_t n = 0;
+    for (auto at = text.find(part); at != std::string::npos && n < count;
+         at = text.find(part, at + part.size()))
+      ++n;
+    if (n >= count)
+      return true;
+    if (exited || std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(poll_interval);
+  }
 }
 
 void daemon_process::kill9() {

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -19,8 +20,10 @@ namespace tocsin::test {
 class daemon_process {
 public:
   // argv[0] is the binary path. The child's stdout and stderr are appended to
-  // log_file. Starts immediately; throws std::system_error if fork fails.
-  daemon_process(std::vector<std::string> argv, std::filesystem::path log_file);
+  // log_file; `env` ("NAME=value") is added to the environment it inherits.
+  // Starts immediately; throws std::system_error if fork fails.
+  daemon_process(std::vector<std::string> argv, std::filesystem::path log_file,
+                 std::vector<std::string> env = {});
   ~daemon_process(); // SIGKILL + reap if still running
 
   daemon_process(const daemon_process&) = delete;
@@ -45,6 +48,14 @@ public:
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
   bool running();
+
+  // Sends `sig` (SIGHUP: reload the config file) if it still runs.
+  void signal(int sig);
+
+  // Polls the log until `part` occurs `count` times in it; false on timeout
+  // or if the child exited first.
+  bool wait_log(std::string_view part, std::size_t count = 1,
+                std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
   // The log text written by this child (the file may hold earlier runs).
   std::string log() const;
