@@ -348,8 +348,8 @@ int serve(const std::string& config_file) {
   api::request_handler handler{**engine, **log, api::authenticator{tokens},
                                std::move(api_opts)};
   // SIGHUP: the config file again, applied while the daemon runs.
-  app::reloader reloader{config_file, *cfg,    tokens,     **log,
-                         **engine,    handler, *transports};
+  app::reloader reloader(config_file, *cfg, tokens, **log, **engine, handler,
+                         *transports);
   api::server_options server_opts;
   server_opts.listen = cfg->server.listen;
   server_opts.max_body_bytes = cfg->server.max_body_bytes;
