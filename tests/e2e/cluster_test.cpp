@@ -8,9 +8,8 @@
 // escalation rule fires once for events taken by several nodes, and once
 // more after the node that evaluates the rules is killed; an endpoint a
 // node's config reload adds or removes reaches the others through the log.
-// Every event
-// answered 202 arrives; repeats are bounded by what was in flight on a
-// node that died, and counted.
+// Every event answered 202 arrives; repeats are bounded by what was in
+// flight on a node that died, and counted.
 //
 // lease_ttl is 3 s (30 s where a handover must be told apart from expiry).
 #include "tests/e2e/cluster.hpp"
