@@ -366,9 +366,11 @@ status intake::reconfigure(const reconfiguration& r, unix_ms now) {
     }
   if (!ws.empty())
     if (auto st = log_.commit(ws, storage::durability::synced); !st) {
+      std::string ids;
+      for (auto& c : r.endpoints)
+        ids += (ids.empty() ? "" : ", ") + c.id;
       log::error("event log commit failed; endpoint change refused",
-                 {{"endpoints", std::to_string(r.endpoints.size())},
-                  {"error", st.error().message}});
+                 {{"endpoint", ids}, {"error", st.error().message}});
       return error{"store_unavailable",
                    "the event store refused the write; nothing changed"};
     }
