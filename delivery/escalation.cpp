@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <utility>
 
 namespace tocsin::delivery {
 
@@ -262,17 +263,14 @@ std::size_t escalator::adopt(escalator&& other) {
         [&](const rule_state& theirs) { return *theirs.rule == *r.rule; });
     if (same == o.rules.end())
       continue;
-    // The groups move node by node (list, map and set keep their nodes):
-    // the index's keys, the distances' group pointers and each group's
-    // place stay valid. This rule's own settings are those of `other`'s.
-    r.order = std::move(same->order);
-    r.index = std::move(same->index);
-    r.by_distance = std::move(same->by_distance);
-    r.forgotten = same->forgotten;
-    same->order.clear();
-    same->index.clear();
-    same->by_distance.clear();
-    same->forgotten = 0;
+    // Swapped with this rule's empty ones: swap moves no element and keeps
+    // every iterator, pointer and reference to them valid (the index's
+    // keys and list positions, the distances' group pointers, each group's
+    // place). This rule's own settings are those of `other`'s.
+    r.order.swap(same->order);
+    r.index.swap(same->index);
+    r.by_distance.swap(same->by_distance);
+    std::swap(r.forgotten, same->forgotten);
     ++taken;
   }
   if (taken == 0)
