@@ -66,6 +66,13 @@ struct bridge {
                   [done](status& s) { done(std::move(s)); },
                   [=](caf::error& e) { done(unreachable(e, self->system())); });
         },
+        [=](reload_atom, delivery::reconfiguration& r,
+            delivery::endpoint_change_callback& done) {
+          self->request(ingest, caf::infinite, reload_atom_v, std::move(r))
+              .then(
+                  [done](status& s) { done(std::move(s)); },
+                  [=](caf::error& e) { done(unreachable(e, self->system())); });
+        },
     };
   }
 };
@@ -169,6 +176,11 @@ public:
                        delivery::endpoint_change_callback done) override {
     caf::anon_send(bridge_, endpoint_atom_v, std::move(change),
                    std::move(done));
+  }
+
+  void reconfigure(delivery::reconfiguration r,
+                   delivery::endpoint_change_callback done) override {
+    caf::anon_send(bridge_, reload_atom_v, std::move(r), std::move(done));
   }
 
   void drain(std::chrono::milliseconds timeout) override {

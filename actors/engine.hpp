@@ -12,6 +12,7 @@
 #include "delivery/endpoint_config.hpp"
 #include "delivery/escalation.hpp"
 #include "delivery/new_event.hpp"
+#include "delivery/reconfiguration.hpp"
 #include "delivery/replay.hpp"
 #include "net/https_client.hpp"
 #include "storage/store.hpp"
@@ -83,6 +84,12 @@ public:
   /// effect). Thread-safe.
   virtual void change_endpoint(delivery::endpoint_change change,
                                delivery::endpoint_change_callback done) = 0;
+
+  /// Applies a reload of the config file (its endpoint changes in one
+  /// logged write, its escalation rules), all of it or, with an error,
+  /// none. Thread-safe.
+  virtual void reconfigure(delivery::reconfiguration r,
+                           delivery::endpoint_change_callback done) = 0;
 
   /// Starts no new attempts and waits up to `timeout` for those in flight
   /// (each endpoint answers when it has none left). In a cluster, hands

@@ -232,6 +232,44 @@ void flush_waiting(self_ptr self) {
     flush(self);
 }
 
+/// A reload of the config file: its endpoint changes and escalation rules,
+/// all or nothing (intake::reconfigure), then the endpoint actors follow.
+status reconfigure(self_ptr self, const delivery::reconfiguration& r) {
+  auto& st = self->state;
+  // Deliveries waiting for the commit were routed with the table as it is,
+  // and counted by the rules as they are: both go first.
+  flush_waiting(self);
+  if (auto s = st.intake->reconfigure(r, st.deps.clock()); !s)
+    return s;
+  using kind = delivery::endpoint_change::kind;
+  for (auto& c : r.endpoints) {
+    endpoint_applied(self, c.id,
+                     c.what == kind::remove ? std::nullopt : c.config,
+                     c.what == kind::create);
+    log::info(c.what == kind::create   ? "endpoint created"
+              : c.what == kind::update ? "endpoint updated"
+                                       : "endpoint deleted",
+              {{"endpoint", c.id}, {"by", "config reload"}});
+  }
+  if (r.escalation && st.clustered) {
+    // The rules run on the node that holds the escalation lease: this one
+    // counts again from the store with its new rules, as when it takes the
+    // lease. Rules that appear or go place or free the lease.
+    if (st.escalating)
+      if (auto restored = st.intake->restore_escalations(st.deps.clock());
+          !restored) {
+        log::error("escalation counts not restored; the escalation lease "
+                   "is given up",
+                   {{"error", restored.error().message}});
+        st.escalating.reset();
+        caf::anon_send(st.membership, fenced_atom_v,
+                       std::string{storage::escalation_lease});
+      }
+    announce_names(self);
+  }
+  return {};
+}
+
 /// Cluster mode: what the log says other nodes (and this one) did.
 void follow(self_ptr self, follow_batch& b) {
   auto& st = self->state;
@@ -364,6 +402,9 @@ ingest_actor::behavior_type behavior(self_ptr self) {
       },
       [=](endpoint_atom, const delivery::endpoint_change& c) {
         return change_endpoint(self, c);
+      },
+      [=](reload_atom, const delivery::reconfiguration& r) {
+        return reconfigure(self, r);
       },
       [=](flush_atom) { flush(self); },
       [=](sent_atom, const std::string& event_id,

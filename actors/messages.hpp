@@ -10,6 +10,7 @@
 #include "delivery/health.hpp"
 #include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
+#include "delivery/reconfiguration.hpp"
 #include "delivery/replay.hpp"
 #include "net/http_types.hpp"
 #include "storage/cluster.hpp"
@@ -45,6 +46,7 @@ CAF_ADD_ATOM(tocsin, tocsin::actors, names_atom, "names")
 CAF_ADD_ATOM(tocsin, tocsin::actors, news_atom, "news")
 CAF_ADD_ATOM(tocsin, tocsin::actors, leave_atom, "leave")
 CAF_ADD_ATOM(tocsin, tocsin::actors, round_atom, "round")
+CAF_ADD_ATOM(tocsin, tocsin::actors, reload_atom, "reload")
 CAF_END_TYPE_ID_BLOCK(tocsin)
 
 namespace tocsin::actors {
@@ -103,9 +105,10 @@ using answer_reply = result<delivery::answer_outcome>;
 /// endpoints' health changes (raised as system.health events), triggers
 /// delivered to endpoints that follow events' state (sent: event id,
 /// endpoint id; an answer that came meanwhile is sent after them) and
-/// control-plane changes, and supervises the endpoint actors. Every reply comes
-/// once the change is durable (group commit for events and replays, a synced
-/// write per endpoint change).
+/// control-plane changes (reload: a reload of the config file, its endpoint
+/// changes and escalation rules all at once), and supervises the endpoint
+/// actors. Every reply comes once the change is durable (group commit for
+/// events and replays, a synced write per endpoint change or reload).
 ///
 /// In a cluster it drives only the endpoints whose leases this node holds
 /// (own: start driving under that epoch; disown: stop at once, another node
@@ -117,6 +120,7 @@ using ingest_actor = caf::typed_actor<
     caf::replies_to<replay_atom,
                     delivery::replay_selection>::with<replay_reply>,
     caf::replies_to<endpoint_atom, delivery::endpoint_change>::with<status>,
+    caf::replies_to<reload_atom, delivery::reconfiguration>::with<status>,
     caf::replies_to<answer_atom, delivery::answer_request>::with<answer_reply>,
     caf::reacts_to<flush_atom>,
     caf::reacts_to<health_atom, delivery::health_report>,
@@ -136,6 +140,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_config)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::ingest_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::replay_selection)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::endpoint_change)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::delivery::reconfiguration)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::net::inbound_response)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::ingest_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(tocsin::actors::replay_reply)

@@ -344,8 +344,14 @@ std::vector<request_handler::route_info> request_handler::route_table() {
 
 request_handler::request_handler(actors::engine& engine, storage::store& log,
                                  authenticator auth, handler_options opts)
-    : engine_(engine), log_(log), auth_(std::move(auth)),
-      opts_(std::move(opts)) {}
+    : engine_(engine), log_(log), opts_(std::move(opts)),
+      settings_(std::make_shared<const live_settings>(live_settings{
+          std::move(auth), opts_.slack_signing_secret,
+          opts_.slack_response_url_hosts, opts_.pagerduty_webhook_secret})) {}
+
+void request_handler::reload(live_settings settings) {
+  settings_.store(std::make_shared<const live_settings>(std::move(settings)));
+}
 
 /// A request and its answer, kept alive while a handler runs elsewhere.
 struct request_handler::context {
@@ -377,7 +383,7 @@ request_handler::authorize(const route& r,
               (opts_.public_metrics && r.handler == &request_handler::metrics);
   if (open)
     return principal{};
-  auto p = auth_.authenticate(authorization);
+  auto p = settings()->auth.authenticate(authorization);
   if (!p)
     return error_response(401,
                           {"unauthorized", "missing or invalid bearer token"});
@@ -446,8 +452,9 @@ request_handler::check_head(const request& head,
   auto refuse = [](const error& e) {
     return head_verdict{error_response(401, e)};
   };
+  auto live = settings();
   if (r->handler == &request_handler::slack_interaction) {
-    if (opts_.slack_signing_secret.empty())
+    if (live->slack_signing_secret.empty())
       return {error_response(404, {"not_found", "Slack interactions are not "
                                                 "enabled (set "
                                                 "slack.signing_secret)"})};
@@ -457,7 +464,7 @@ request_handler::check_head(const request& head,
       return refuse(ok.error());
     limit = std::min(limit, integration_max_body_bytes);
   } else if (r->handler == &request_handler::pagerduty_webhook) {
-    if (opts_.pagerduty_webhook_secret.empty())
+    if (live->pagerduty_webhook_secret.empty())
       return {error_response(404, {"not_found", "PagerDuty webhooks are not "
                                                 "enabled (set "
                                                 "pagerduty.webhook_secret)"})};

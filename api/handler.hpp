@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -98,6 +99,16 @@ struct handler_options {
   std::optional<net::address_policy> addresses = {};
 };
 
+/// What a reload of the config file (SIGHUP) changes while requests are
+/// answered: the tokens and the integrations' secrets. Each request reads
+/// one snapshot of them.
+struct live_settings {
+  authenticator auth{{}};
+  std::string slack_signing_secret = {};
+  std::vector<std::string> slack_response_url_hosts = {};
+  std::string pagerduty_webhook_secret = {};
+};
+
 /// What the head of a request that announces a body may do (check_head).
 struct head_verdict {
   /// The answer to give at once, without reading a byte of the body.
@@ -148,6 +159,15 @@ public:
   };
   /// Every route, for the API's description to be checked against.
   static std::vector<route_info> route_table();
+
+  /// Replaces the tokens and the integrations' secrets (a reload of the
+  /// config file): requests from now on see the new ones, those being
+  /// answered keep the ones they started with. Thread-safe.
+  void reload(live_settings settings);
+  /// The tokens and secrets in force now (at start: the constructor's).
+  std::shared_ptr<const live_settings> settings() const {
+    return settings_.load();
+  }
 
   /// One request as a route's handler sees it.
   struct call {
@@ -216,8 +236,8 @@ private:
 
   actors::engine& engine_;
   storage::store& log_;
-  authenticator auth_;
   handler_options opts_;
+  std::atomic<std::shared_ptr<const live_settings>> settings_;
   std::atomic<std::size_t> queued_requests_{0};
   std::atomic<std::size_t> queued_bytes_{0};
 };

@@ -7,6 +7,8 @@
 #include "api/handler.hpp"
 #include "api/server.hpp"
 #include "app/config.hpp"
+#include "app/reload.hpp"
+#include "app/reloader.hpp"
 #include "app/service_manager.hpp"
 #include "app/store_metrics.hpp"
 #include "cli/commands.hpp"
@@ -30,12 +32,15 @@
 #include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <optional>
 
+#include <pthread.h>
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
@@ -111,9 +116,13 @@ int list_plugins(const std::string& config_file) {
 /// The store storage.backend names: RocksDB in data_dir, or the PostgreSQL
 /// database of storage.postgres_url (data_dir then holds admin.token alone).
 /// Says which, and where, with the URL's password masked, also in a refusal.
-result<std::unique_ptr<storage::store>> open_store(const app::config& cfg) {
+/// `on_failure`: see storage::store_options.
+result<std::unique_ptr<storage::store>>
+open_store(const app::config& cfg,
+           std::function<void(const std::string&)> on_failure) {
   storage::store_options opts;
   opts.dir = cfg.server.data_dir;
+  opts.on_failure = std::move(on_failure);
   opts.kind = cfg.storage.backend;
   opts.postgres_url = cfg.storage.postgres_url;
   bool postgres = opts.kind == storage::backend::postgres;
@@ -193,14 +202,10 @@ int check_config(const std::string& config_file) {
   for (auto& r : transports->refused)
     std::fprintf(stderr, "tocsin: plugin refused (serve skips it): %s\n",
                  r.message().c_str());
-  auto defaults = app::endpoint_defaults_of(cfg->delivery);
-  for (auto& e : cfg->endpoints) {
-    auto c = endpoints::runtime_config(e.definition, defaults, &*transports);
-    if (!c)
-      return failed("endpoints",
-                    error{c.error().code, "endpoint " + e.definition.id + ": " +
-                                              c.error().message});
-  }
+  if (auto st = app::check_endpoints(
+          *cfg, app::endpoint_defaults_of(cfg->delivery), *transports);
+      !st)
+    return failed("endpoints", st.error());
   // Validated with the config; cannot fail here.
   auto policy = *net::address_policy::from_cidrs(cfg->delivery.allow_networks);
   for (auto& w : destination_warnings(cfg->endpoints, policy, true))
@@ -213,6 +218,15 @@ int check_config(const std::string& config_file) {
   return 0;
 }
 
+/// What `serve` exits with when the store cannot go on in this process
+/// (storage::store::failed): for a supervisor to start it again (systemd's
+/// Restart=on-failure). 2: refused at start.
+constexpr int exit_store_failed = 3;
+
+/// Sent to the main thread when the store finds it cannot go on (from the
+/// thread that found it): sigwait wakes, and the daemon exits.
+constexpr int store_failed_signal = SIGUSR2;
+
 int serve(const std::string& config_file) {
   // Signals are taken synchronously by this thread (sigwait below); block
   // them before any other thread starts so that none inherits them unblocked.
@@ -220,8 +234,11 @@ int serve(const std::string& config_file) {
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  sigaddset(&signals, store_failed_signal);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
+  const pthread_t main_thread = pthread_self();
 
   auto cfg = config_file.empty() ? app::parse_config("", "defaults")
                                  : app::load_config(config_file);
@@ -240,7 +257,9 @@ int serve(const std::string& config_file) {
                                    ec.message()});
   if (auto why = private_dir_problem(cfg->server.data_dir))
     return refuse("data_dir", {"data_dir_unsafe", *why});
-  auto log = open_store(*cfg);
+  auto log = open_store(*cfg, [main_thread](const std::string&) {
+    pthread_kill(main_thread, store_failed_signal);
+  });
   if (!log)
     return refuse("store", log.error());
 
@@ -369,6 +388,9 @@ int serve(const std::string& config_file) {
   };
   api::request_handler handler{**engine, **log, api::authenticator{tokens},
                                std::move(api_opts)};
+  // SIGHUP: the config file again, applied while the daemon runs.
+  app::reloader reloader(config_file, *cfg, tokens, **log, **engine, handler,
+                         *transports);
   api::server_options server_opts;
   server_opts.listen = cfg->server.listen;
   server_opts.max_body_bytes = cfg->server.max_body_bytes;
@@ -401,8 +423,31 @@ int serve(const std::string& config_file) {
              (*server)->responsive(timeout / 2);
     });
 
+  // The store cannot go on: nothing more is written in this process. What
+  // was answered 202 is on disk; what was not is not counted on. No
+  // draining (outcomes could not be recorded), no closing of the store
+  // (that writes).
+  auto exit_if_failed = [&log] {
+    if (auto why = (*log)->failed()) {
+      std::fprintf(stderr,
+                   "tocsin: store cannot go on: %s; exiting for the "
+                   "supervisor to restart\n",
+                   why->c_str());
+      std::fflush(stderr);
+      std::_Exit(exit_store_failed);
+    }
+  };
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    sigwait(&signals, &sig);
+    exit_if_failed();
+    if (sig == SIGTERM || sig == SIGINT)
+      break;
+    if (sig == SIGHUP && !config_file.empty())
+      reloader.reload();
+    else if (sig == SIGHUP)
+      log::warn("SIGHUP ignored: serve runs without a config file");
+  }
   log::info("shutting down",
             {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
   watchdog.reset();
@@ -417,6 +462,7 @@ int serve(const std::string& config_file) {
   retention.reset();
   engine->reset();
   client->reset();
+  exit_if_failed(); // while shutting down
   log->reset();
   log::info("stopped");
   return 0;

@@ -32,8 +32,10 @@ bool enabled(level lvl) {
   return lvl >= min_level.load();
 }
 
-void write(level lvl, std::string_view msg,
-           std::initializer_list<field> fields) {
+namespace {
+
+template <class Fields>
+void write_line(level lvl, std::string_view msg, const Fields& fields) {
   if (!enabled(lvl))
     return;
   nlohmann::ordered_json j;
@@ -46,6 +48,17 @@ void write(level lvl, std::string_view msg,
   line += '\n';
   // One fwrite per record: lines from different threads do not interleave.
   std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+} // namespace
+
+void write(level lvl, std::string_view msg,
+           std::initializer_list<field> fields) {
+  write_line(lvl, msg, fields);
+}
+
+void write(level lvl, std::string_view msg, const std::vector<field>& fields) {
+  write_line(lvl, msg, fields);
 }
 
 } // namespace tocsin::log

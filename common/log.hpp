@@ -9,6 +9,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 namespace tocsin::log {
 
@@ -25,6 +26,8 @@ using field = std::pair<std::string_view, std::string>;
 
 void write(level lvl, std::string_view msg,
            std::initializer_list<field> fields);
+/// The same, with fields known only at run time.
+void write(level lvl, std::string_view msg, const std::vector<field>& fields);
 
 inline void debug(std::string_view msg, std::initializer_list<field> f = {}) {
   if (enabled(level::debug))

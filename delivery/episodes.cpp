@@ -7,6 +7,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace tocsin::delivery {
 
 namespace {
@@ -33,6 +35,28 @@ episodes::episodes(storage::store& log, std::vector<escalation_rule> rules,
       escalator_(std::move(rules)), reported_(rules_.size(), 0),
       unlogged_(rules_.size(), 0) {}
 
+result<std::size_t>
+episodes::replay_log(escalator& e, unix_ms now,
+                     std::unordered_set<std::string>* recent) const {
+  std::size_t seen = 0;
+  // How far behind the log's news may run (a node's follower) and how far
+  // apart the nodes' clocks may be, generously.
+  constexpr unix_ms recent_ms = 60'000;
+  auto st = log_.for_each_event_since(
+      now - e.horizon(), [&](const storage::event_record& r) {
+        if (auto f = fields_of(r)) {
+          e.restore({r.id, f->type, f->agent_id, r.body, r.accepted_at});
+          if (recent && r.accepted_at >= now - recent_ms)
+            recent->insert(r.id);
+          ++seen;
+        }
+        return true;
+      });
+  if (!st)
+    return st.error();
+  return seen;
+}
+
 status episodes::restore(unix_ms now) {
   escalator_ = escalator{rules_};
   // Groups forgotten while rebuilding were forgotten (and counted) before.
@@ -40,31 +64,51 @@ status episodes::restore(unix_ms now) {
   reported_total_ = 0;
   if (escalator_.empty())
     return {};
-  std::size_t seen = 0;
   restored_recently_.clear();
-  // How far behind the log's news may run (a node's follower) and how far
-  // apart the nodes' clocks may be, generously.
-  constexpr unix_ms recent_ms = 60'000;
-  auto st = log_.for_each_event_since(
-      now - escalator_.horizon(), [&](const storage::event_record& e) {
-        if (auto f = fields_of(e)) {
-          escalator_.restore(
-              {e.id, f->type, f->agent_id, e.body, e.accepted_at});
-          if (e.accepted_at >= now - recent_ms)
-            restored_recently_.insert(e.id);
-          ++seen;
-        }
-        return true;
-      });
-  if (!st)
-    return st;
+  auto seen = replay_log(escalator_, now, &restored_recently_);
+  if (!seen)
+    return seen.error();
   log::info("escalation rules restored from the event log",
-            {{"events", std::to_string(seen)},
+            {{"events", std::to_string(*seen)},
              {"groups", std::to_string(escalator_.groups())}});
   for (std::size_t i = 0; i < rules_.size(); ++i)
     reported_[i] = escalator_.forgotten_groups(i);
   reported_total_ = escalator_.forgotten_groups();
   return {};
+}
+
+result<episodes::rule_change>
+episodes::prepare_rules(std::vector<escalation_rule> rules, unix_ms now,
+                        bool rebuild) const {
+  std::vector<escalation_rule> fresh;
+  for (auto& r : rules)
+    if (std::find(rules_.begin(), rules_.end(), r) == rules_.end())
+      fresh.push_back(r);
+  rule_change change{std::move(rules), escalator{fresh}};
+  if (rebuild && !fresh.empty()) {
+    auto seen = replay_log(change.fresh, now, nullptr);
+    if (!seen)
+      return seen.error();
+    log::info("new and changed escalation rules restored from the event log",
+              {{"rules", std::to_string(fresh.size())},
+               {"events", std::to_string(*seen)},
+               {"groups", std::to_string(change.fresh.groups())}});
+  }
+  return change;
+}
+
+void episodes::install(rule_change change) {
+  escalator next{change.rules};
+  next.adopt(std::move(change.fresh));
+  next.adopt(std::move(escalator_));
+  escalator_ = std::move(next);
+  rules_ = std::move(change.rules);
+  // What the adopted rules had forgotten was counted in /metrics already.
+  reported_.assign(rules_.size(), 0);
+  for (std::size_t i = 0; i < rules_.size(); ++i)
+    reported_[i] = escalator_.forgotten_groups(i);
+  reported_total_ = escalator_.forgotten_groups();
+  unlogged_.assign(rules_.size(), 0);
 }
 
 std::vector<fired_escalation>

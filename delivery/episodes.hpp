@@ -42,6 +42,30 @@ public:
   /// counted but not accepted).
   status restore(unix_ms now);
 
+  const std::vector<escalation_rule>& rules() const { return rules_; }
+
+  /// New rules (a reload of the config file), made ready without changing
+  /// the ones that run: see prepare_rules() and install().
+  struct rule_change {
+    std::vector<escalation_rule> rules;
+    /// The counts of the rules that are new or changed, rebuilt from the
+    /// event log as at start.
+    escalator fresh;
+  };
+
+  /// Readies `rules` to replace the running ones: the counts of each rule
+  /// that is new or defined otherwise than before are rebuilt from the
+  /// events accepted in its horizon before `now` (with `rebuild`; without,
+  /// they start from nothing: the caller restores them all later). Changes
+  /// nothing that runs; an error when the log cannot be read.
+  result<rule_change> prepare_rules(std::vector<escalation_rule> rules,
+                                    unix_ms now, bool rebuild) const;
+
+  /// Runs the rules of `change` from now on. A rule defined as before keeps
+  /// its counts and suppressions; the others have theirs from
+  /// prepare_rules(); a rule no longer there is forgotten.
+  void install(rule_change change);
+
   /// Counts `ev`, accepted at `now`, and returns the escalations it fires;
   /// their counters, and where `ev` was counted (see
   /// storage::changes::counted_in_group), go into `pending`. Accept each
@@ -63,6 +87,10 @@ public:
 private:
   /// Counts and logs the groups forgotten since the last call.
   void report_forgotten();
+  /// Feeds `e` the events accepted in its horizon before `now`; how many.
+  /// `recent`, if given, gets those of the last minute.
+  result<std::size_t> replay_log(escalator& e, unix_ms now,
+                                 std::unordered_set<std::string>* recent) const;
 
   storage::store& log_;
   std::vector<escalation_rule> rules_;

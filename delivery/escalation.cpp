@@ -10,6 +10,7 @@
 #include <optional>
 #include <set>
 #include <unordered_map>
+#include <utility>
 
 namespace tocsin::delivery {
 
@@ -248,6 +249,43 @@ void escalator::restore(const observed_event& e) {
   // Nothing fires here: whether the escalation was raised before the
   // restart is told by its derived event, which follows in the log.
   (void)impl_->process(e, false, nullptr);
+}
+
+std::size_t escalator::adopt(escalator&& other) {
+  auto& m = *impl_;
+  auto& o = *other.impl_;
+  std::size_t taken = 0;
+  for (auto& r : m.rules) {
+    if (!r.index.empty())
+      continue;
+    auto same = std::find_if(
+        o.rules.begin(), o.rules.end(),
+        [&](const rule_state& theirs) { return *theirs.rule == *r.rule; });
+    if (same == o.rules.end())
+      continue;
+    // Swapped with this rule's empty ones: swap moves no element and keeps
+    // every iterator, pointer and reference to them valid (the index's
+    // keys and list positions, the distances' group pointers, each group's
+    // place). This rule's own settings are those of `other`'s.
+    r.order.swap(same->order);
+    r.index.swap(same->index);
+    r.by_distance.swap(same->by_distance);
+    std::swap(r.forgotten, same->forgotten);
+    ++taken;
+  }
+  if (taken == 0)
+    return 0;
+  // Touches order each rule's groups: later ones must come after every one
+  // taken over.
+  m.touches = std::max(m.touches, o.touches);
+  m.clock = std::max(m.clock, o.clock);
+  m.forgotten = 0;
+  for (auto& r : m.rules)
+    m.forgotten += r.forgotten;
+  o.forgotten = 0;
+  for (auto& r : o.rules)
+    o.forgotten += r.forgotten;
+  return taken;
 }
 
 void escalator::prune(unix_ms now) {

@@ -44,6 +44,9 @@ struct escalation_rule {
   /// Groups this rule tracks at once (0: escalator_limits'
   /// max_groups_per_rule); see escalator_limits.
   std::size_t max_groups = 0;
+
+  friend bool operator==(const escalation_rule&,
+                         const escalation_rule&) = default;
 };
 
 inline constexpr std::string_view default_escalation_summary =
@@ -169,6 +172,14 @@ public:
   /// Rebuilds the state from an event accepted before a restart: counts it
   /// like observe() but never fires.
   void restore(const observed_event& e);
+
+  /// Takes over the state `other` holds for each rule defined exactly as
+  /// one of this escalator's (same name, same everything) that has no state
+  /// here yet: its groups, counts and suppressions, as if this escalator
+  /// had observed what `other` did. What `other` holds of other rules is
+  /// left. How many rules were taken over. (A reload of the rules keeps
+  /// the state of those that did not change.)
+  std::size_t adopt(escalator&& other);
 
   /// Forgets groups that can no longer fire or suppress anything: whose
   /// newest event is max(window, suppress_for) or more before `now`. Also

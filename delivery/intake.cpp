@@ -10,6 +10,7 @@
 #include "delivery/retry_policy.hpp"
 #include "delivery/routing.hpp"
 
+#include <map>
 #include <utility>
 
 namespace tocsin::delivery {
@@ -310,50 +311,90 @@ handoff intake::take_handoff() {
 }
 
 status intake::change_endpoint(const endpoint_change& c) {
+  reconfiguration r;
+  r.endpoints.push_back(c);
+  return reconfigure(r, 0);
+}
+
+status intake::reconfigure(const reconfiguration& r, unix_ms now) {
   using kind = endpoint_change::kind;
-  auto ri = route_of(c.id);
-  bool exists = ri < routes_.size();
-  if (c.what == kind::create && exists)
-    return error{"conflict", "an endpoint with id " + c.id + " already exists"};
-  if (c.what != kind::create) {
-    if (!exists)
-      return error{"not_found", "no endpoint " + c.id};
-    if (routes_[ri].revision != c.based_on)
-      return error{"conflict", "endpoint " + c.id +
-                                   " changed meanwhile; read it again and "
-                                   "retry"};
+  // Each change against the table as the ones before it leave it: the
+  // endpoints by id and revision.
+  std::map<std::string, std::int64_t> table;
+  for (auto& route : routes_)
+    table.emplace(route.endpoint_id, route.revision);
+  for (auto& c : r.endpoints) {
+    if (c.what != kind::remove && !c.config)
+      return error{"invalid_change", "endpoint " + c.id + ": no settings"};
+    auto it = table.find(c.id);
+    if (c.what == kind::create && it != table.end())
+      return error{"conflict",
+                   "an endpoint with id " + c.id + " already exists"};
+    if (c.what != kind::create) {
+      if (it == table.end())
+        return error{"not_found", "no endpoint " + c.id};
+      if (it->second != c.based_on)
+        return error{"conflict", "endpoint " + c.id +
+                                     " changed meanwhile; read it again and "
+                                     "retry"};
+    }
+    if (c.what == kind::remove)
+      table.erase(c.id);
+    else
+      table[c.id] = c.config->revision;
+  }
+  std::optional<episodes::rule_change> rules;
+  if (r.escalation) {
+    auto ready = episodes_.prepare_rules(*r.escalation, now, escalate_on_add_);
+    if (!ready)
+      return error{"store_unavailable",
+                   "the escalation rules' counts cannot be rebuilt from the "
+                   "event log: " +
+                       ready.error().message};
+    rules = std::move(*ready);
   }
   storage::changes ws;
-  switch (c.what) {
-  case kind::create:
-    ws.endpoint_put(c.id, c.definition, storage::record_kind::endpoint_created);
-    break;
-  case kind::update:
-    ws.endpoint_put(
-        c.id, c.definition,
-        c.record_kind.value_or(storage::record_kind::endpoint_updated));
-    break;
-  case kind::remove:
-    ws.endpoint_deleted(c.id);
-    break;
+  for (auto& c : r.endpoints)
+    switch (c.what) {
+    case kind::create:
+      ws.endpoint_put(c.id, c.definition,
+                      storage::record_kind::endpoint_created);
+      break;
+    case kind::update:
+      ws.endpoint_put(
+          c.id, c.definition,
+          c.record_kind.value_or(storage::record_kind::endpoint_updated));
+      break;
+    case kind::remove:
+      ws.endpoint_deleted(c.id);
+      break;
+    }
+  if (!ws.empty())
+    if (auto st = log_.commit(ws, storage::durability::synced); !st) {
+      std::string ids;
+      for (auto& c : r.endpoints)
+        ids += (ids.empty() ? "" : ", ") + c.id;
+      log::error("event log commit failed; endpoint change refused",
+                 {{"endpoint", ids}, {"error", st.error().message}});
+      return error{"store_unavailable",
+                   "the event store refused the write; nothing changed"};
+    }
+  for (auto& c : r.endpoints) {
+    auto ri = route_of(c.id);
+    switch (c.what) {
+    case kind::create:
+      routes_.push_back(route::of(*c.config));
+      break;
+    case kind::update:
+      routes_[ri] = route::of(*c.config);
+      break;
+    case kind::remove:
+      routes_.erase(routes_.begin() + static_cast<std::ptrdiff_t>(ri));
+      break;
+    }
   }
-  if (auto st = log_.commit(ws, storage::durability::synced); !st) {
-    log::error("event log commit failed; endpoint change refused",
-               {{"endpoint", c.id}, {"error", st.error().message}});
-    return error{"store_unavailable",
-                 "the event store refused the write; nothing changed"};
-  }
-  switch (c.what) {
-  case kind::create:
-    routes_.push_back(route::of(*c.config));
-    break;
-  case kind::update:
-    routes_[ri] = route::of(*c.config);
-    break;
-  case kind::remove:
-    routes_.erase(routes_.begin() + static_cast<std::ptrdiff_t>(ri));
-    break;
-  }
+  if (rules)
+    episodes_.install(std::move(*rules));
   return {};
 }
 

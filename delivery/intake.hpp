@@ -17,6 +17,7 @@
 #include "delivery/job.hpp"
 #include "delivery/new_event.hpp"
 #include "delivery/pending_commit.hpp"
+#include "delivery/reconfiguration.hpp"
 #include "delivery/replay.hpp"
 #include "delivery/route.hpp"
 #include "storage/store.hpp"
@@ -114,6 +115,15 @@ public:
   /// write and applies it to the routing table. Commit what is pending
   /// first: hand-offs are made against the table they were routed with.
   status change_endpoint(const endpoint_change& change);
+
+  /// A reload of the config file: checks every endpoint change as
+  /// change_endpoint() does (each against the table as the ones before it
+  /// leave it), readies the new escalation rules (the counts of new and
+  /// changed rules rebuilt from the log as at start, when the rules run
+  /// here on every event), logs the endpoint changes in one synced write,
+  /// then applies all of it. On an error nothing changed. Commit what is
+  /// pending first.
+  status reconfigure(const reconfiguration& r, unix_ms now);
 
 private:
   std::optional<storage::idempotency_record> find_key(const std::string& key,

@@ -300,6 +300,15 @@ public:
   /// pass by itself (a database restarting or failing over).
   virtual status writable() = 0;
 
+  /// Why the store cannot go on in this process (nothing while it can).
+  /// Some failures last until the store is opened again: RocksDB takes no
+  /// write after a failed sync of its write-ahead log. From then on every
+  /// commit fails, writable() says why without trying to recover, and the
+  /// daemon exits for its supervisor to start it again. Failures that pass
+  /// by themselves (a full disk freed, a PostgreSQL connection lost and
+  /// made again) never set it.
+  virtual std::optional<std::string> failed() { return std::nullopt; }
+
   /// The sequence number of the newest committed record (0: none yet).
   virtual std::uint64_t last_sequence() const = 0;
 
@@ -435,6 +444,10 @@ struct store_options {
   /// For tests (RocksDB): a sync of the write-ahead log fails (an I/O
   /// error) while this returns true. Unset in the daemon.
   std::function<bool()> fail_log_sync = {};
+  /// Called once, on the thread that found it, when the store finds it
+  /// cannot go on in this process (see store::failed). It must neither
+  /// block nor call the store.
+  std::function<void(const std::string& reason)> on_failure = {};
   backend kind = backend::rocksdb;
   /// PostgreSQL: a libpq connection string or URL (several hosts with
   /// target_session_attrs=read-write: the one that takes writes).

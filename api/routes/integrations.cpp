@@ -13,7 +13,8 @@ namespace tocsin::api {
 using namespace shared;
 
 void request_handler::slack_interaction(call& c) {
-  auto& secret = opts_.slack_signing_secret;
+  auto live = settings();
+  auto& secret = live->slack_signing_secret;
   if (secret.empty())
     return c.respond(error_response(
         404, {"not_found", "Slack interactions are not enabled (set "
@@ -27,7 +28,7 @@ void request_handler::slack_interaction(call& c) {
     return c.respond(error_response(401, ok.error()));
   }
   auto clicks =
-      parse_slack_interaction(req.body, opts_.slack_response_url_hosts);
+      parse_slack_interaction(req.body, live->slack_response_url_hosts);
   if (!clicks)
     return c.respond(error_response(400, clicks.error()));
   // Slack wants its answer within 3 s: it gets it now, and the
@@ -67,7 +68,8 @@ void request_handler::slack_interaction(call& c) {
 }
 
 void request_handler::pagerduty_webhook(call& c) {
-  auto& secret = opts_.pagerduty_webhook_secret;
+  auto live = settings();
+  auto& secret = live->pagerduty_webhook_secret;
   if (secret.empty())
     return c.respond(error_response(
         404, {"not_found", "PagerDuty webhooks are not enabled (set "

@@ -30,10 +30,12 @@ request_handler::open_stream(const request& req,
   stream_grant grant;
   // The token: the header, else the query, else an offered subprotocol.
   std::optional<principal> who;
+  auto live = settings();
+  auto& auth = live->auth;
   if (!req.authorization.empty())
-    who = auth_.authenticate(req.authorization);
+    who = auth.authenticate(req.authorization);
   else if (auto t = form_value(query, "token"); t && !t->empty())
-    who = auth_.authenticate("Bearer " + *t);
+    who = auth.authenticate("Bearer " + *t);
   while (!offered_protocols.empty()) {
     auto comma = offered_protocols.find(',');
     auto p = offered_protocols.substr(0, comma);
@@ -44,7 +46,7 @@ request_handler::open_stream(const request& req,
     if (p == "tocsin")
       grant.tocsin_protocol = true;
     else if (!who && req.authorization.empty() && !p.empty())
-      who = auth_.authenticate("Bearer " + std::string{p});
+      who = auth.authenticate("Bearer " + std::string{p});
     if (comma == std::string_view::npos)
       break;
     offered_protocols.remove_prefix(comma + 1);

@@ -62,6 +62,8 @@ status rocksdb_store::sync_through(std::uint64_t seq) {
       refuse_writes(st);
       failed_through_ = std::max(failed_through_, target);
       sync_error_ = st.ToString();
+      fail("syncing the write-ahead log failed (" + sync_error_ +
+           "); RocksDB takes no write after that until it is opened again");
     }
   }
   return {};
@@ -69,6 +71,8 @@ status rocksdb_store::sync_through(std::uint64_t seq) {
 
 status rocksdb_store::writable() {
   std::lock_guard guard{health_mtx_};
+  if (!failed_.empty()) // no Resume: nothing more is written in this process
+    return error{"store_error", "the store cannot go on: " + failed_};
   if (refused_.empty())
     return {};
   auto now = std::chrono::steady_clock::now();
@@ -101,7 +105,8 @@ status rocksdb_store::write(rocksdb::WriteBatch& batch) {
 /// resumes after a failed sync of its write-ahead log (the test
 /// a_failed_sync_fails_what_it_covered_and_stops_writes holds it to that):
 /// what such a sync covered sits in the memtables but is never answered
-/// as durable in this process.
+/// as durable in this process, and the store says it cannot go on
+/// (fail()).
 void rocksdb_store::refuse_writes(const rocksdb::Status& st) {
   std::lock_guard guard{health_mtx_};
   if (!refused_.empty())
@@ -111,6 +116,26 @@ void rocksdb_store::refuse_writes(const rocksdb::Status& st) {
   log::error("store refuses writes; new events are refused with 503 "
              "until it takes them again",
              {{"error", refused_}});
+}
+
+/// The store cannot go on in this process (see store::failed): said once,
+/// to the daemon's on_failure, from the thread that found it.
+void rocksdb_store::fail(const std::string& reason) {
+  {
+    std::lock_guard guard{health_mtx_};
+    if (!failed_.empty())
+      return;
+    failed_ = reason;
+  }
+  if (on_failure_)
+    on_failure_(reason);
+}
+
+std::optional<std::string> rocksdb_store::failed() {
+  std::lock_guard guard{health_mtx_};
+  if (failed_.empty())
+    return std::nullopt;
+  return failed_;
 }
 
 std::uint64_t rocksdb_store::last_sequence() const {

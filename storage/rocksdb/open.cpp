@@ -118,6 +118,7 @@ result<std::unique_ptr<store>> open_rocksdb_store(const store_options& opts) {
   std::unique_ptr<rocksdb::DB> db{raw};
   auto log = std::make_unique<rocksdb_store>(std::move(env), std::move(db),
                                              std::move(handles));
+  log->on_failure(opts.on_failure);
   if (needs_dead_index)
     if (auto s = log->backfill_dead_index(); !s)
       return s.error();

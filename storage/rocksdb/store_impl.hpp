@@ -76,7 +76,12 @@ public:
   status writable() override;
   status write(rocksdb::WriteBatch& batch);
   void refuse_writes(const rocksdb::Status& st);
+  void fail(const std::string& reason);
+  std::optional<std::string> failed() override;
   std::uint64_t last_sequence() const override;
+  void on_failure(std::function<void(const std::string&)> fn) {
+    on_failure_ = std::move(fn);
+  }
 
   // retention.cpp: what retention deletes, and when it last did.
   result<expiry> expire(unix_ms cutoff, unix_ms keys_cutoff,
@@ -175,6 +180,8 @@ private:
   std::string keys_from_;
   std::mutex health_mtx_;
   std::string refused_; ///< why writes fail; empty: they do not
+  std::string failed_;  ///< why the store cannot go on; empty: it can
+  std::function<void(const std::string&)> on_failure_; ///< set at open
   std::chrono::steady_clock::time_point next_resume_{};
 };
 

@@ -11,7 +11,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <optional>
+#include <thread>
+#include <vector>
 
 using namespace tocsin;
 
@@ -113,6 +116,8 @@ BOOST_AUTO_TEST_CASE(a_full_queue_answers_503_with_retry_after) {
     }
     void change_endpoint(delivery::endpoint_change,
                          delivery::endpoint_change_callback) override {}
+    void reconfigure(delivery::reconfiguration,
+                     delivery::endpoint_change_callback) override {}
     void replay(delivery::replay_selection,
                 delivery::replay_callback) override {}
     void answer(delivery::answer_request, delivery::answer_callback) override {}
@@ -186,6 +191,8 @@ struct refusing_engine final : actors::engine {
   }
   void change_endpoint(delivery::endpoint_change,
                        delivery::endpoint_change_callback) override {}
+  void reconfigure(delivery::reconfiguration,
+                   delivery::endpoint_change_callback) override {}
   void replay(delivery::replay_selection, delivery::replay_callback) override {}
   void answer(delivery::answer_request, delivery::answer_callback) override {}
   void drain(std::chrono::milliseconds) override {}
@@ -543,10 +550,13 @@ BOOST_AUTO_TEST_CASE(the_202_counts_deliveries_per_event_and_warns_of_none) {
     }
     void change_endpoint(delivery::endpoint_change,
                          delivery::endpoint_change_callback) override {}
+    void reconfigure(delivery::reconfiguration,
+                     delivery::endpoint_change_callback) override {}
     void replay(delivery::replay_selection,
                 delivery::replay_callback) override {}
     void answer(delivery::answer_request, delivery::answer_callback) override {}
     void drain(std::chrono::milliseconds) override {}
+    bool responsive(std::chrono::milliseconds) override { return true; }
   } counting;
   counting.outcome = {{2, false}, {0, false}, {0, true}};
   api::request_handler h{
@@ -695,6 +705,54 @@ BOOST_AUTO_TEST_CASE(the_integrations_signature_headers_from_the_head) {
   // Not enabled: 404, as the route itself says.
   BOOST_TEST(status_of(closed.check_head(slack(fresh, sig), 100)) == 404);
   BOOST_TEST(status_of(closed.check_head(pd, 100)) == 404);
+}
+
+BOOST_AUTO_TEST_CASE(a_reload_swaps_tokens_and_secrets_while_requests_run) {
+  auto slack = [&] {
+    auto r = head("POST", "/v1/integrations/slack/interactions");
+    r.slack_timestamp = std::to_string(now_ms() / 1000); // closed's clock
+    r.slack_signature = "v0=" + std::string(64, '0');
+    return r;
+  };
+  auto events = [&](api::request_handler& h, const std::string& token) {
+    return status_of(h.check_head(head("POST", "/v1/events", token), 10));
+  };
+  BOOST_TEST(events(closed, "admin-t") == 401);
+  BOOST_TEST(status_of(closed.check_head(slack(), 100)) == 404);
+  // Requests on other threads all along: each sees one set of tokens, the
+  // old or the new, never a torn one.
+  std::atomic<bool> stop{false};
+  std::atomic<int> odd{0};
+  std::vector<std::thread> askers;
+  for (int t = 0; t < 2; ++t)
+    askers.emplace_back([&] {
+      while (!stop) {
+        auto a = events(closed, "admin-t");
+        if (a != 0 && a != 401)
+          ++odd;
+      }
+    });
+  for (int i = 0; i < 200; ++i) {
+    api::live_settings next{
+        api::authenticator{{{"a", hex_encode(sha256("admin-t")), "admin"}}},
+        i % 2 ? "slack-secret-of-reload" : "",
+        {"hooks.slack.com"},
+        ""};
+    closed.reload(std::move(next));
+  }
+  stop = true;
+  for (auto& t : askers)
+    t.join();
+  BOOST_TEST(odd == 0);
+  // The last one holds: the token is known, Slack is enabled.
+  BOOST_TEST(events(closed, "admin-t") == 0);
+  BOOST_TEST(events(closed, "read-t") == 401);
+  BOOST_TEST(status_of(closed.check_head(slack(), 100)) == 0);
+  BOOST_TEST(closed.settings()->slack_signing_secret ==
+             "slack-secret-of-reload");
+  closed.reload(api::live_settings{});
+  BOOST_TEST(events(closed, "admin-t") == 401);
+  BOOST_TEST(status_of(closed.check_head(slack(), 100)) == 404);
 }
 
 BOOST_AUTO_TEST_CASE(the_head_refuses_what_the_handler_would) {

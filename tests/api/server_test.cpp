@@ -28,6 +28,8 @@ struct silent_engine final : actors::engine {
   }
   void change_endpoint(delivery::endpoint_change,
                        delivery::endpoint_change_callback) override {}
+  void reconfigure(delivery::reconfiguration,
+                   delivery::endpoint_change_callback) override {}
   void replay(delivery::replay_selection, delivery::replay_callback) override {}
   void answer(delivery::answer_request, delivery::answer_callback) override {}
   void drain(std::chrono::milliseconds) override {}
@@ -47,6 +49,8 @@ struct stuck_engine final : actors::engine {
   }
   void change_endpoint(delivery::endpoint_change,
                        delivery::endpoint_change_callback) override {}
+  void reconfigure(delivery::reconfiguration,
+                   delivery::endpoint_change_callback) override {}
   void replay(delivery::replay_selection, delivery::replay_callback) override {}
   void answer(delivery::answer_request, delivery::answer_callback) override {}
   void drain(std::chrono::milliseconds) override {}

@@ -472,6 +472,52 @@ BOOST_AUTO_TEST_CASE(a_restart_at_any_point_neither_loses_nor_repeats) {
   }
 }
 
+BOOST_AUTO_TEST_CASE(a_reload_keeps_the_state_of_the_rules_it_leaves_alone) {
+  auto before = mixed_rules(); // r1, r2, r3, r4
+  auto after = before;
+  after[2].threshold = 3;         // r3 changed
+  after.erase(after.begin() + 3); // r4 removed
+  auto r5 = denials(2, 4 * s, 0); // r5 new
+  r5.name = "r5";
+  after.push_back(r5);
+  auto producer = random_events(200, 11);
+  daemon_sim whole{escalator{before}, {}, {}};
+  for (std::size_t i = 0; i < producer.size(); ++i)
+    whole.accept(i, producer[i]);
+  // What `raised` holds from producer event k on, of the rules named.
+  auto from = [](const daemon_sim& sim, std::size_t k,
+                 std::set<std::string> rules) {
+    std::vector<std::pair<std::size_t, std::string>> out;
+    for (auto& [i, d] : sim.raised)
+      if (i >= k && rules.count(d.rule))
+        out.emplace_back(i, d.details.dump());
+    return out;
+  };
+  for (std::size_t k : {50u, 100u, 150u}) {
+    daemon_sim reloaded{escalator{before}, {}, {}};
+    for (std::size_t i = 0; i < k; ++i)
+      reloaded.accept(i, producer[i]);
+    escalator next{after};
+    BOOST_TEST(next.adopt(std::move(reloaded.esc)) == 2u); // r1, r2
+    reloaded.esc = std::move(next);
+    for (std::size_t i = k; i < producer.size(); ++i)
+      reloaded.accept(i, producer[i]);
+    // The rules left alone raise what they raise without a reload.
+    auto kept = from(whole, k, {"r1", "r2"});
+    BOOST_TEST(!kept.empty());
+    BOOST_TEST((from(reloaded, k, {"r1", "r2"}) == kept), "reload at " << k);
+    // The new and changed ones count from the reload on, as rules of their
+    // own would; the removed one raises nothing more.
+    daemon_sim fresh{escalator{{after[2], r5}}, {}, {}};
+    for (std::size_t i = k; i < producer.size(); ++i)
+      fresh.accept(i, producer[i]);
+    BOOST_TEST(
+        (from(reloaded, k, {"r3", "r5"}) == from(fresh, k, {"r3", "r5"})),
+        "reload at " << k);
+    BOOST_TEST(from(reloaded, k, {"r4"}).empty());
+  }
+}
+
 BOOST_AUTO_TEST_CASE(a_stored_escalation_is_not_raised_again_a_lost_one_is) {
   auto rule = denials(3, 10 * s, 60 * s);
   std::vector<stored_event> before{event("e1", t0), event("e2", t0 + s),

@@ -426,6 +426,91 @@ BOOST_AUTO_TEST_CASE(a_restart_inside_the_window_keeps_the_count) {
   BOOST_TEST(count(accept(third, 4, "agent-9"), "pd") == 0u);
 }
 
+BOOST_AUTO_TEST_CASE(a_reload_changes_every_endpoint_or_none) {
+  auto config = [](const std::string& id, std::int64_t revision) {
+    endpoint_config c;
+    c.id = id;
+    c.revision = revision;
+    return c;
+  };
+  auto route_at = [&](const std::string& id, std::int64_t revision) {
+    return route::of(config(id, revision));
+  };
+  intake in{*log, {route_at("a", 1), route_at("b", 1)}, 4096};
+  using kind = endpoint_change::kind;
+  auto change = [&](kind what, const std::string& id, std::int64_t revision,
+                    std::int64_t based_on) {
+    endpoint_change c;
+    c.what = what;
+    c.id = id;
+    c.based_on = based_on;
+    if (what != kind::remove) {
+      c.config = config(id, revision);
+      c.definition = R"({"id":")" + id + R"("})";
+    }
+    return c;
+  };
+  reconfiguration r;
+  r.endpoints = {change(kind::create, "c", 1, 0),
+                 change(kind::update, "a", 2, 1),
+                 change(kind::remove, "b", 0, 1)};
+  auto before = log->last_sequence();
+  BOOST_REQUIRE(in.reconfigure(r, now_ms()).ok());
+  BOOST_TEST(log->last_sequence() == before + 3); // one write, three records
+  BOOST_TEST(in.routes_to("a"));
+  BOOST_TEST(!in.routes_to("b"));
+  BOOST_TEST(in.routes_to("c"));
+  // One change made from a stale revision: none of them is made.
+  before = log->last_sequence();
+  r.endpoints = {change(kind::create, "d", 1, 0),
+                 change(kind::update, "a", 3, 1)};
+  auto refused = in.reconfigure(r, now_ms());
+  BOOST_REQUIRE(!refused);
+  BOOST_TEST(refused.error().code == "conflict");
+  BOOST_TEST(!in.routes_to("d"));
+  BOOST_TEST(log->last_sequence() == before);
+  BOOST_TEST(!log->get_endpoint("d")->has_value());
+  // Each change is checked against the table the ones before it leave.
+  r.endpoints = {change(kind::remove, "c", 0, 1),
+                 change(kind::create, "c", 1, 0)};
+  BOOST_TEST(in.reconfigure(r, now_ms()).ok());
+  r.endpoints = {change(kind::remove, "c", 0, 1),
+                 change(kind::update, "c", 2, 1)};
+  BOOST_TEST(in.reconfigure(r, now_ms()).error().code == "not_found");
+  BOOST_TEST(in.routes_to("c"));
+}
+
+BOOST_AUTO_TEST_CASE(a_reload_keeps_unchanged_rules_and_rebuilds_new_ones) {
+  auto routes = [] {
+    return std::vector<route>{
+        make_route("pd", "pagerduty", true, *severity_rank("critical"))};
+  };
+  intake in{*log, routes(), 4096, {denials_rule()}};
+  BOOST_REQUIRE(in.restore_escalations(now_ms()).ok());
+  accept(in, 3);
+  // A new rule that fires on two denials, and the first one unchanged.
+  auto twice = denials_rule();
+  twice.name = "twice";
+  twice.threshold = 2;
+  reconfiguration r;
+  r.escalation = std::vector<escalation_rule>{denials_rule(), twice};
+  BOOST_REQUIRE(in.reconfigure(r, now_ms()).ok());
+  auto rule_of = [&](const handoff& h) {
+    BOOST_REQUIRE_EQUAL(count(h, "pd"), 1u);
+    auto body = json::parse(event(h.jobs.at("pd")[0].event->id).body);
+    return body["details"]["escalation"]["rule"].get<std::string>();
+  };
+  // The new rule counted the 3 denials from the log: the 4th fires it. The
+  // unchanged one kept its 3 and the 4th: the 5th fires it.
+  BOOST_TEST(rule_of(accept(in, 1)) == "twice");
+  BOOST_TEST(rule_of(accept(in, 1)) == "repeated-denials");
+  // Removed: it counts nothing more.
+  r.escalation = std::vector<escalation_rule>{};
+  BOOST_REQUIRE(in.reconfigure(r, now_ms()).ok());
+  BOOST_TEST(!in.has_escalation_rules());
+  BOOST_TEST(count(accept(in, 6), "pd") == 0u);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
 
 // How far the news of an answer to an episode goes (issue: a click on an

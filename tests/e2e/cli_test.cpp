@@ -457,6 +457,14 @@ BOOST_AUTO_TEST_CASE(version_check_config_and_an_unknown_command) {
   r = run_cli({"serve", "--check-config", bad_transport});
   BOOST_TEST(r.code == 1, r);
   BOOST_TEST(contains(r.err, "endpoint t: unknown transport 'teams'"), r);
+  // What the transport asks of an endpoint: a webhook signs, so it needs a
+  // secret (serve refuses the file without one).
+  auto no_secret =
+      write("no_secret.toml", "[[endpoints]]\nid = \"s\"\n"
+                              "url = \"https://hooks.example/in\"\n");
+  r = run_cli({"serve", "--check-config", no_secret});
+  BOOST_TEST(r.code == 1, r);
+  BOOST_TEST(contains(r.err, "endpoint s: a secret is required"), r);
   // Endpoints the SSRF guard would refuse (delivery.allow_networks is
   // empty): said, by IP and by name, but not refused (see docs/api.md); a
   // name that does not resolve is said too.

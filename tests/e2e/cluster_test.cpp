@@ -6,9 +6,10 @@
 // node that joins gets some; a paused owner that wakes up is fenced out;
 // the database restarting under load loses nothing answered 202; an
 // escalation rule fires once for events taken by several nodes, and once
-// more after the node that evaluates the rules is killed. Every event
-// answered 202 arrives; repeats are bounded by what was in flight on a
-// node that died, and counted.
+// more after the node that evaluates the rules is killed; an endpoint a
+// node's config reload adds or removes reaches the others through the log.
+// Every event answered 202 arrives; repeats are bounded by what was in
+// flight on a node that died, and counted.
 //
 // lease_ttl is 3 s (30 s where a handover must be told apart from expiry).
 #include "tests/e2e/cluster.hpp"
@@ -22,6 +23,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <map>
 #include <mutex>
 #include <set>
@@ -745,6 +747,58 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST(shown, watcher << "'s stream never showed " << id
                             << ", accepted on n1 and delivered by "
                             << v.owner(ep));
+}
+
+BOOST_AUTO_TEST_CASE(
+    an_endpoint_a_reload_adds_or_removes_reaches_the_other_node) {
+  require_postgres();
+  cluster_options o;
+  o.postgres_url = database("reload");
+  o.endpoints = spread_endpoints(1);
+  cluster_fixture c{o};
+  auto& n1 = c.start_node("n1");
+  auto& n2 = c.start_node("n2");
+  auto reload_n1 = [&](std::vector<endpoint_spec> endpoints, std::size_t nth) {
+    for (auto& e : endpoints)
+      if (e.url.empty())
+        e.url = c.url_of(e.id);
+    n1.write_config(endpoints, o.server_extra,
+                    "[cluster]\nnode_id = \"n1\"\nlease_ttl = 3\n");
+    n1.process().signal(SIGHUP);
+    BOOST_REQUIRE_MESSAGE(
+        n1.process().wait_log("\"msg\":\"config reloaded\"", nth),
+        n1.process().log());
+  };
+  // What n2 routes an event of agent "m" to, once it has heard (through
+  // the log) of what n1's reload did.
+  auto routed_by_n2 = [&](const std::string& expected) {
+    std::string id, to;
+    bool heard = eventually(
+        [&] {
+          id = post_one(n2, "m");
+          to.clear();
+          auto ev = n2.event(id);
+          for (auto& d : ev["deliveries"])
+            to += d["endpoint_id"].get<std::string>();
+          return to == expected;
+        },
+        10s);
+    BOOST_TEST(heard, "n2 routes to '" << to << "', not '" << expected << "'");
+    return id;
+  };
+  endpoint_spec added{"added"};
+  added.retry_schedule = "[0.2, 0.5, 1]";
+  added.extra = "agents = [\"m\"]\n";
+  auto with_added = o.endpoints;
+  with_added.push_back(added);
+  reload_n1(with_added, 1);
+  // Taken on n2, delivered by whichever node drives the new endpoint.
+  auto id = routed_by_n2("added");
+  wait_until(
+      c, [&] { return ledger_of(c.receiver()).delivered.count(id) > 0; }, 10s,
+      "the event for the endpoint n1's reload added never arrived");
+  reload_n1(o.endpoints, 2);
+  routed_by_n2("");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

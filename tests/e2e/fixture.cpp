@@ -92,6 +92,13 @@ daemon_fixture::plugins_dir_setting(const std::filesystem::path& dir) {
 void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
                            const std::string& server_extra,
                            const std::string& extra) {
+  write_config(endpoints, server_extra, extra);
+  restart();
+}
+
+void daemon_fixture::write_config(const std::vector<endpoint_spec>& endpoints,
+                                  const std::string& server_extra,
+                                  const std::string& extra) {
   std::ofstream cfg{config_file_};
   cfg << "[server]\nlisten = \"127.0.0.1:0\"\ndata_dir = \""
       << (dir_.path() / "data").string() << "\"\n"
@@ -122,7 +129,6 @@ void daemon_fixture::start(const std::vector<endpoint_spec>& endpoints,
   }
   cfg << extra;
   cfg.close();
-  restart();
 }
 
 void daemon_fixture::restart() {

@@ -69,6 +69,11 @@ public:
   void start(const std::vector<endpoint_spec>& endpoints,
              const std::string& server_extra = {},
              const std::string& extra = {});
+  /// Writes the config as start() does, without starting anything (for a
+  /// reload: process().signal(SIGHUP)).
+  void write_config(const std::vector<endpoint_spec>& endpoints,
+                    const std::string& server_extra = {},
+                    const std::string& extra = {});
   /// Starts the daemon again on the same data directory and config.
   void restart();
   void kill9();

@@ -79,6 +79,8 @@ BOOST_AUTO_TEST_CASE(
   BOOST_TEST_REQUIRE(!refused.ok());
   BOOST_TEST(refused.error().code == "store_unavailable");
   BOOST_TEST(s->writable().error().code == "store_unavailable");
+  // A lost connection passes by itself: the store can go on.
+  BOOST_TEST(!s->failed());
   auto read = s->line_of("ep", {}, 10, {});
   BOOST_TEST_REQUIRE(!read.ok());
   BOOST_TEST(read.error().code == "store_unavailable");

@@ -17,7 +17,9 @@
 #include <filesystem>
 #include <functional>
 #include <set>
+#include <string>
 #include <thread>
+#include <vector>
 
 using namespace tocsin;
 using namespace tocsin::storage;
@@ -214,10 +216,14 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_what_it_covered_and_stops_writes) {
   // Commits are written first and synced after: a sync that fails fails
   // the commit waiting for it, and the store refuses every write and any
   // synced answer (an idempotency key's replay) from then on.
+  // The store then says it cannot go on (failed(), on_failure once), for
+  // the daemon to exit and be started again.
   test::temp_dir dir;
   std::atomic<bool> failing{false};
+  std::vector<std::string> told; // on_failure's calls
   store_options opts{dir.path().string()};
   opts.fail_log_sync = [&] { return failing.load(); };
+  opts.on_failure = [&](const std::string& why) { told.push_back(why); };
   auto opened = open_store(opts);
   BOOST_REQUIRE(opened);
   auto& log = **opened;
@@ -227,6 +233,7 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_what_it_covered_and_stops_writes) {
     return ws;
   };
   BOOST_REQUIRE(log.commit(one("dlv_1"), durability::synced));
+  BOOST_TEST(!log.failed());
   failing = true;
   auto failed = log.commit(one("dlv_2"), durability::synced);
   BOOST_REQUIRE(!failed);
@@ -235,15 +242,24 @@ BOOST_AUTO_TEST_CASE(a_failed_sync_fails_what_it_covered_and_stops_writes) {
   BOOST_TEST(!log.commit(one("dlv_3"), durability::buffered).ok());
   BOOST_TEST(!log.commit(changes{}, durability::synced).ok());
   BOOST_TEST(!log.writable().ok());
+  auto why = log.failed();
+  BOOST_REQUIRE(why);
+  BOOST_TEST(why->find("sync") != std::string::npos, *why);
+  BOOST_REQUIRE(told.size() == 1u);
+  BOOST_TEST(told[0] == *why);
+  BOOST_TEST(log.writable().error().message.find(*why) != std::string::npos);
   failing = false;
   // RocksDB 7.8 does not resume after a failed sync of its write-ahead log
   // (the log's writer keeps the error): the store refuses writes until it
   // is opened again, as when the daemon restarts.
   std::this_thread::sleep_for(std::chrono::milliseconds{1100});
   BOOST_TEST(!log.writable().ok());
+  BOOST_TEST(!log.commit(one("dlv_5"), durability::synced).ok());
+  BOOST_TEST(told.size() == 1u);
   opened->reset();
   auto again = open_store(opts);
   BOOST_REQUIRE(again);
+  BOOST_TEST(!(*again)->failed());
   // What was written before the sync failed reached the operating system:
   // it is there (answered 503, and still delivered — hence idempotency
   // keys for resends).

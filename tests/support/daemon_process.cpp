@@ -156,6 +156,29 @@ bool daemon_process::running() {
   return !reap();
 }
 
+void daemon_process::signal(int sig) {
+  if (!reap())
+    ::kill(pid_, sig);
+}
+
+bool daemon_process::wait_log(std::string_view part, std::size_t count,
+                              std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const bool exited = reap();
+    auto text = log();
+    std::size_t n = 0;
+    for (auto at = text.find(part); at != std::string::npos && n < count;
+         at = text.find(part, at + part.size()))
+      ++n;
+    if (n >= count)
+      return true;
+    if (exited || std::chrono::steady_clock::now() >= deadline)
+      return false;
+    std::this_thread::sleep_for(poll_interval);
+  }
+}
+
 void daemon_process::kill9() {
   if (reap())
     return;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <sys/types.h>
@@ -48,6 +49,14 @@ public:
   std::optional<int> wait_exit(std::chrono::milliseconds timeout);
 
   bool running();
+
+  // Sends `sig` (SIGHUP: reload the config file) if it still runs.
+  void signal(int sig);
+
+  // Polls the log until `part` occurs `count` times in it; false on timeout
+  // or if the child exited first.
+  bool wait_log(std::string_view part, std::size_t count = 1,
+                std::chrono::milliseconds timeout = std::chrono::seconds{30});
 
   // The log text written by this child (the file may hold earlier runs).
   std::string log() const;

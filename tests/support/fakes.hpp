@@ -29,6 +29,10 @@ public:
                        delivery::endpoint_change_callback done) override {
     done({});
   }
+  void reconfigure(delivery::reconfiguration,
+                   delivery::endpoint_change_callback done) override {
+    done({});
+  }
   void replay(delivery::replay_selection sel,
               delivery::replay_callback done) override {
     done(sel.delivery_ids.size());
