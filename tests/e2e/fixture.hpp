@@ -7,6 +7,7 @@
 
 #include "storage/store.hpp"
 #include "tests/support/daemon_process.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/temp_dir.hpp"
@@ -179,21 +180,6 @@ nlohmann::json create_endpoint(daemon_fixture& f, const nlohmann::json& body);
 nlohmann::json error_of(const http_result& r);
 
 // ---- Waiting on a condition ------------------------------------------------
-
-inline constexpr auto eventually_time = std::chrono::seconds{15};
-
-/// Polls `done` every 20 ms until it is true or `timeout` has passed.
-template <class F>
-bool eventually(F done, std::chrono::milliseconds timeout = eventually_time) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    if (done())
-      return true;
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(std::chrono::milliseconds{20});
-  }
-}
 
 /// How often `part` occurs in `text`.
 inline std::size_t count_of(std::string_view text, std::string_view part) {

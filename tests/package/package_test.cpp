@@ -11,6 +11,7 @@
 // product in build/ and runs this test from build-asan/), or, without it,
 // made here with cpack from this test's own build directory.
 #include "tests/support/daemon_process.hpp"
+#include "tests/support/eventually.hpp"
 #include "tests/support/http_client.hpp"
 #include "tests/support/https_receiver.hpp"
 #include "tests/support/run_command.hpp"
@@ -151,17 +152,6 @@ std::string replace_line(std::string text, const std::string& from,
       at != std::string::npos && text.find(line, at + 1) == std::string::npos,
       "the packaged config does not have the line '" << from << "' once");
   return text.replace(at + 1, from.size(), to);
-}
-
-template <class F>
-bool eventually(F done, std::chrono::milliseconds timeout = 15s) {
-  auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > deadline)
-      return false;
-    std::this_thread::sleep_for(20ms);
-  }
-  return true;
 }
 
 } // namespace
